@@ -1,0 +1,57 @@
+# blip2chat — see README.md. `make demo` runs the app, `make test` runs what CI runs.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/blip2chat
+LIB := lib
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 5m
+
+.PHONY: all build lib demo test vet fmt-check fuzz bench install clean
+
+all: build
+
+# The llama.cpp shared library (prebuilt, from the npm registry), verified and unpacked into lib/.
+# The script is idempotent: a no-op when lib/ already holds the verified copy.
+lib:
+	@bash scripts/fetch-llama-lib.sh $(LIB)
+
+# The binary finds the library in lib/ beside itself (bin/lib -> ../lib).
+build: lib
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/blip2chat
+	@ln -sfn ../$(LIB) bin/lib
+
+demo: build
+	./$(BIN) demo
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Everything CI runs. BLIP2CHAT_REQUIRE_LLAMA turns "library missing" skips into failures.
+test: lib fmt-check vet
+	BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) BLIP2CHAT_REQUIRE_LLAMA=1 $(GO) test -count=1 ./...
+	BLIP2CHAT_NOSIMD=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
+
+# Runs every fuzz target for FUZZTIME each (not part of CI).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: build
+	./$(BIN) bench --synthetic vision
+
+# Installs the binary to ~/.local/bin and the library to the per-user data folder.
+install: build
+	install -D -m 0755 $(BIN) $(HOME)/.local/bin/blip2chat
+	mkdir -p "$${XDG_DATA_HOME:-$(HOME)/.local/share}/blip2chat/lib"
+	cp -a $(LIB)/. "$${XDG_DATA_HOME:-$(HOME)/.local/share}/blip2chat/lib/"
+
+clean:
+	rm -rf bin
