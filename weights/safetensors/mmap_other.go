@@ -1,0 +1,9 @@
+//go:build !unix
+
+package safetensors
+
+// mapFile reads the whole file where memory mapping is not implemented.
+func mapFile(path string) ([]byte, func([]byte) error, error) {
+	data, err := readFile(path)
+	return data, nil, err
+}
