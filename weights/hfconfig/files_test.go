@@ -1,0 +1,189 @@
+package hfconfig
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var allCases = []string{"blip2-llama", "blip2-t5", "blip2-opt", "instructblip-llama", "blip2-itm"}
+
+func TestGoldenPreprocessor(t *testing.T) {
+	// Every golden preprocessor_config.json says: 224x224, CLIP mean/std,
+	// rescale 1/255 (0.00392156862745098), bicubic (3), all steps on.
+	want := Preprocessor{
+		Height: 224, Width: 224,
+		Mean:          [3]float32{0.48145466, 0.4578275, 0.40821073},
+		Std:           [3]float32{0.26862954, 0.26130258, 0.27577711},
+		RescaleFactor: float32(0.00392156862745098), Resample: 3,
+		DoConvertRGB: true, DoResize: true, DoRescale: true, DoNormalize: true,
+		ImageProcessorType: "BlipImageProcessor",
+	}
+	for _, c := range allCases {
+		t.Run(c, func(t *testing.T) {
+			p, err := LoadPreprocessor(goldenDir(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *p != want {
+				t.Errorf("got %+v\nwant %+v", *p, want)
+			}
+		})
+	}
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestPreprocessorVariants(t *testing.T) {
+	const cfg364 = `{"model_type":"instructblip","vision_config":{"image_size":364}}`
+	tests := []struct {
+		name          string
+		files         map[string]string
+		height, width int
+		mean0, std0   float32
+		resample      int
+		doNormalize   bool
+		wantErr       string
+	}{
+		{"no files", nil, 224, 224, 0.48145466, 0.26862954, 3, true, ""},
+		{"only config.json", map[string]string{"config.json": cfg364}, 364, 364, 0.48145466, 0.26862954, 3, true, ""},
+		{"no size in file", map[string]string{"config.json": cfg364, "preprocessor_config.json": `{"do_normalize":false}`}, 364, 364, 0.48145466, 0.26862954, 3, false, ""},
+		{"int size", map[string]string{"preprocessor_config.json": `{"size":336}`}, 336, 336, 0.48145466, 0.26862954, 3, true, ""},
+		{"shortest_edge", map[string]string{"preprocessor_config.json": `{"size":{"shortest_edge":364}}`}, 364, 364, 0.48145466, 0.26862954, 3, true, ""},
+		{"list size", map[string]string{"preprocessor_config.json": `{"size":[200,300],"resample":2}`}, 200, 300, 0.48145466, 0.26862954, 2, true, ""},
+		{"scalar mean std", map[string]string{"preprocessor_config.json": `{"image_mean":0.5,"image_std":[0.25,0.25,0.25]}`}, 224, 224, 0.5, 0.25, 3, true, ""},
+		{"height only", map[string]string{"preprocessor_config.json": `{"size":{"height":224}}`}, 0, 0, 0, 0, 0, false, "size: want both height and width"},
+		{"zero std", map[string]string{"preprocessor_config.json": `{"image_std":[0.2,0,0.2]}`}, 0, 0, 0, 0, 0, false, "image_std"},
+		{"two means", map[string]string{"preprocessor_config.json": `{"image_mean":[0.5,0.5]}`}, 0, 0, 0, 0, 0, false, "image_mean: want 3 numbers"},
+		{"bad resample", map[string]string{"preprocessor_config.json": `{"resample":9}`}, 0, 0, 0, 0, 0, false, "resample: 9 out of range"},
+		{"bad json", map[string]string{"preprocessor_config.json": `{"size":`}, 0, 0, 0, 0, 0, false, "preprocessor_config.json: invalid JSON"},
+		{"bad config.json", map[string]string{"config.json": `{`}, 0, 0, 0, 0, 0, false, "config.json: invalid JSON"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := LoadPreprocessor(writeFiles(t, tc.files))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Height != tc.height || p.Width != tc.width || p.Mean[0] != tc.mean0 || p.Std[0] != tc.std0 ||
+				p.Resample != tc.resample || p.DoNormalize != tc.doNormalize || p.RescaleFactor != float32(1.0/255) {
+				t.Errorf("got %+v", *p)
+			}
+		})
+	}
+}
+
+func ptr(b bool) *bool { return &b }
+
+func TestGoldenTokenizerConfig(t *testing.T) {
+	tests := []struct {
+		dir  string
+		want TokenizerConfig
+	}{
+		{"blip2-llama/hf", TokenizerConfig{TokenizerClass: "LlamaTokenizer", AddBOSToken: ptr(true), AddEOSToken: ptr(false),
+			BOSToken: "<s>", EOSToken: "</s>", UNKToken: "<unk>", Legacy: ptr(true)}},
+		{"instructblip-llama/hf", TokenizerConfig{TokenizerClass: "LlamaTokenizer", AddBOSToken: ptr(true), AddEOSToken: ptr(false),
+			BOSToken: "<s>", EOSToken: "</s>", UNKToken: "<unk>", Legacy: ptr(true)}},
+		{"blip2-opt/hf", TokenizerConfig{TokenizerClass: "GPT2Tokenizer", AddBOSToken: ptr(true),
+			BOSToken: "</s>", EOSToken: "</s>", UNKToken: "<unk>", PadToken: "<pad>"}},
+		{"blip2-t5/hf", TokenizerConfig{TokenizerClass: "T5Tokenizer", EOSToken: "</s>", UNKToken: "<unk>", PadToken: "<pad>", ExtraIDs: 100}},
+		{"blip2-itm/hf", TokenizerConfig{}},                            // no tokenizer_config.json
+		{"instructblip-llama/hf/qformer_tokenizer", TokenizerConfig{}}, // only vocab.txt
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			got, err := LoadTokenizerConfig(filepath.Join(golden, tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got, tc.want) {
+				t.Errorf("got %+v\nwant %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTokenizerConfigForms(t *testing.T) {
+	got, err := ParseTokenizerConfig([]byte(`{
+		"tokenizer_class": "T5TokenizerFast",
+		"bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false},
+		"pad_token": null,
+		"do_lower_case": true,
+		"model_max_length": 1000000000000000019884624838656,
+		"additional_special_tokens": ["<extra_id_0>", {"content": "<image>"}],
+		"added_tokens_decoder": {"32001": {"content": "<image>", "special": true}, "0": {"content": "<pad>", "special": true}}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TokenizerConfig{
+		TokenizerClass: "T5TokenizerFast", BOSToken: "<s>", DoLowerCase: ptr(true), ExtraIDs: 100,
+		AdditionalSpecialTokens: []string{"<extra_id_0>", "<image>"},
+		AddedTokens:             []AddedToken{{0, "<pad>", true}, {32001, "<image>", true}},
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("got %+v\nwant %+v", *got, want)
+	}
+	for _, bad := range []string{`{"bos_token": 5}`, `{"add_bos_token": "yes"}`, `{"added_tokens_decoder": {"x": {}}}`, `[`} {
+		if _, err := ParseTokenizerConfig([]byte(bad)); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+	dir := writeFiles(t, map[string]string{"tokenizer_config.json": `{"legacy": 1}`})
+	if _, err := LoadTokenizerConfig(dir); err == nil || !strings.Contains(err.Error(), "tokenizer_config.json: legacy: want true or false") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestGenerationConfig(t *testing.T) {
+	def := DefaultGenerationConfig()
+	with := func(f func(g *GenerationConfig)) GenerationConfig { g := *def; f(&g); return g }
+	tests := []struct {
+		dir  string
+		want GenerationConfig
+	}{
+		{"blip2-llama", with(func(g *GenerationConfig) { g.BOSTokenID, g.EOSTokenIDs, g.PadTokenID = 1, []int{2}, 0 })},
+		{"instructblip-llama", with(func(g *GenerationConfig) { g.BOSTokenID, g.EOSTokenIDs, g.PadTokenID = 1, []int{2}, 0 })},
+		{"blip2-opt", with(func(g *GenerationConfig) { g.BOSTokenID, g.EOSTokenIDs, g.PadTokenID = 2, []int{2}, 1 })},
+		{"blip2-t5", with(func(g *GenerationConfig) { g.DecoderStartTokenID, g.EOSTokenIDs, g.PadTokenID = 0, []int{1}, 0 })},
+		{"blip2-itm", *def}, // no generation_config.json
+	}
+	for _, tc := range tests {
+		t.Run(tc.dir, func(t *testing.T) {
+			g, err := LoadGenerationConfig(goldenDir(tc.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*g, tc.want) {
+				t.Errorf("got %+v\nwant %+v", *g, tc.want)
+			}
+		})
+	}
+	g, err := ParseGenerationConfig([]byte(`{"max_new_tokens": 30, "num_beams": 5, "do_sample": true, "top_p": 0.9, "eos_token_id": [2, 32000]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.MaxNewTokens != 30 || g.NumBeams != 5 || !g.DoSample || g.TopP != 0.9 || !reflect.DeepEqual(g.EOSTokenIDs, []int{2, 32000}) || g.TopK != 50 {
+		t.Errorf("got %+v", *g)
+	}
+	if _, err := ParseGenerationConfig([]byte(`{"num_beams": 0}`)); err == nil || !strings.Contains(err.Error(), "num_beams") {
+		t.Errorf("num_beams 0: %v", err)
+	}
+}
