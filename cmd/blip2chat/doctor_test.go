@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+)
+
+func TestDoctorMissingLibrary(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run([]string{"doctor", "--llama-lib", dir}, &out, &errb)
+	if code == 0 {
+		t.Fatalf("exit 0 with an empty --llama-lib folder; stdout:\n%s", out.String())
+	}
+	want := "blip2chat doctor: no llama.cpp library in " + dir + " (expected " + llamacpp.LibraryFile +
+		"); run 'make lib' or scripts/fetch-llama-lib.sh, or drop --llama-lib\n"
+	if errb.String() != want {
+		t.Errorf("stderr:\n%q\nwant one line:\n%q", errb.String(), want)
+	}
+	// The rest of the report is still printed.
+	for _, s := range []string{"blip2chat ", "go ", "cpu ", "llama.cpp    NOT USABLE"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// doctorLibDir is the library the tests use: $BLIP2CHAT_LLAMA_LIB, else the
+// repo's lib/; skipped without either (fails when BLIP2CHAT_REQUIRE_LLAMA is set).
+func doctorLibDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv(llamacpp.EnvLib); d != "" {
+		return d
+	}
+	if d, err := filepath.Abs("../../lib"); err == nil {
+		if _, err := os.Stat(filepath.Join(d, llamacpp.LibraryFile)); err == nil {
+			return d
+		}
+	}
+	msg := "llama.cpp library absent: neither $" + llamacpp.EnvLib + " nor ../../lib holds " + llamacpp.LibraryFile + "; run 'make lib'"
+	if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
+		t.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func writeDoctorGGUF(t *testing.T, path, arch string, tensors int) {
+	t.Helper()
+	w := gguf.NewWriter()
+	w.Add("general.architecture", arch)
+	for i := range tensors {
+		if err := w.AddTensor(fmt.Sprintf("t%d", i), gguf.TypeF32, []uint64{4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := gguf.WriteFile(path, w, func(_ int, _ gguf.TensorInfo, out io.Writer) error {
+		_, err := out.Write(make([]byte, 16))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	lib := doctorLibDir(t)
+	model := t.TempDir()
+	writeDoctorGGUF(t, filepath.Join(model, "vision.gguf"), "blip2", 3)
+	writeDoctorGGUF(t, filepath.Join(model, "llm.gguf"), "llama", 2)
+	os.WriteFile(filepath.Join(model, "notes.txt"), []byte("hello"), 0o644)
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"doctor", "--llama-lib", lib, "-m", model}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errb.String(), out.String())
+	}
+	t.Logf("\n%s", out.String())
+	abs, _ := filepath.Abs(lib)
+	for _, s := range []string{
+		"llama.cpp    " + abs + " (--llama-lib)",
+		"  version    0.4.0",
+		"  cpu        CPU :",
+		"  devices    CPU (",
+		"  llm.gguf     224 B, gguf v3, llama, 2 tensors, 1 metadata keys\n",
+		"  notes.txt    5 B\n",
+		"  vision.gguf  288 B, gguf v3, blip2, 3 tensors, 1 metadata keys\n",
+	} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("stdout lacks %q", s)
+		}
+	}
+	if errb.Len() != 0 {
+		t.Errorf("stderr: %q", errb.String())
+	}
+
+	// A broken or missing model file: reported, exit status 1, one line.
+	os.WriteFile(filepath.Join(model, "llm.gguf"), []byte("GGUF\x03\x00"), 0o644)
+	os.Remove(filepath.Join(model, "vision.gguf"))
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"doctor", "--llama-lib", lib, "-m", model}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d with a broken model folder", code)
+	}
+	if !strings.Contains(out.String(), "UNREADABLE") || !strings.Contains(out.String(), "vision.gguf  MISSING") {
+		t.Errorf("stdout:\n%s", out.String())
+	}
+	if lines := strings.Count(errb.String(), "\n"); lines != 1 || !strings.Contains(errb.String(), "llm.gguf") {
+		t.Errorf("stderr %q, want one line naming llm.gguf", errb.String())
+	}
+}
+
+func TestDoctorUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"doctor", "extra"}, &out, &errb); code != 2 {
+		t.Errorf("exit %d for a stray argument, want 2", code)
+	}
+}

@@ -1,0 +1,617 @@
+package llamacpp
+
+import (
+	"encoding/binary"
+	"io"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/blip2chat/blip2chat/weights/gguf"
+)
+
+// tinyLlama is a 2-layer LLaMA with random F32 weights and a small
+// SentencePiece vocabulary, written by the test so that no model has to be
+// downloaded. Its vocabulary is built so that the expected tokenizations
+// follow from SentencePiece's rules by hand (see TestTokenize).
+type tinyLlama struct {
+	nEmbd, nHead, nHeadKV, nFF, nLayer, nCtxTrain int
+	vocab                                         []string
+	types                                         []int32
+	tokEmbd                                       []float32 // [n_vocab][n_embd]
+}
+
+const (
+	tokUnk, tokBOS, tokEOS = 0, 1, 2
+	firstByteTok           = 3 // <0x00>..<0xFF> follow
+)
+
+// Pieces after the byte tokens. Every intermediate merge of "▁hello" and
+// "▁world" is present so SentencePiece's bigram merging reaches the words.
+var tinyPieces = []string{"▁", "▁h", "ll", "▁he", "▁hell", "▁hello", "▁w", "or", "ld", "▁wor", "▁world", "e", "h", "l", "o", "w", "r", "d",
+	"▁" + strings.Repeat("ab", 60)} // longer than TokenToPiece's first buffer
+
+func newTinyLlama() *tinyLlama {
+	t := &tinyLlama{nEmbd: 32, nHead: 4, nHeadKV: 2, nFF: 64, nLayer: 2, nCtxTrain: 256}
+	t.vocab = []string{"<unk>", "<s>", "</s>"}
+	t.types = []int32{2, 3, 3} // unknown, control, control
+	for b := range 256 {
+		t.vocab = append(t.vocab, byteToken(byte(b)))
+		t.types = append(t.types, 6)
+	}
+	for _, p := range tinyPieces {
+		t.vocab = append(t.vocab, p)
+		t.types = append(t.types, 1)
+	}
+	return t
+}
+
+func byteToken(b byte) string { return "<0x" + strings.ToUpper(hex2(b)) + ">" }
+
+func hex2(b byte) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[b>>4], digits[b&15]})
+}
+
+func (t *tinyLlama) id(piece string) int32 {
+	i := slices.Index(t.vocab, piece)
+	if i < 0 {
+		panic("no piece " + piece)
+	}
+	return int32(i)
+}
+
+// write stores the model at path with random weights from seed.
+func (t *tinyLlama) write(path string, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	nv := len(t.vocab)
+	w := gguf.NewWriter()
+	w.Add("general.architecture", "llama")
+	w.Add("general.name", "tiny-test-llama")
+	w.Add("llama.context_length", uint32(t.nCtxTrain))
+	w.Add("llama.embedding_length", uint32(t.nEmbd))
+	w.Add("llama.feed_forward_length", uint32(t.nFF))
+	w.Add("llama.block_count", uint32(t.nLayer))
+	w.Add("llama.attention.head_count", uint32(t.nHead))
+	w.Add("llama.attention.head_count_kv", uint32(t.nHeadKV))
+	w.Add("llama.attention.layer_norm_rms_epsilon", float32(1e-5))
+	w.Add("llama.rope.dimension_count", uint32(t.nEmbd/t.nHead))
+	w.Add("tokenizer.ggml.model", "llama")
+	w.Add("tokenizer.ggml.tokens", t.vocab)
+	scores := make([]float32, nv)
+	for i := range scores {
+		scores[i] = -float32(i) // earlier pieces merge first
+	}
+	w.Add("tokenizer.ggml.scores", scores)
+	w.Add("tokenizer.ggml.token_type", t.types)
+	w.Add("tokenizer.ggml.bos_token_id", uint32(tokBOS))
+	w.Add("tokenizer.ggml.eos_token_id", uint32(tokEOS))
+	w.Add("tokenizer.ggml.unknown_token_id", uint32(tokUnk))
+	w.Add("tokenizer.ggml.add_bos_token", true)
+	w.Add("tokenizer.ggml.add_eos_token", false)
+
+	e, ff, hd := uint64(t.nEmbd), uint64(t.nFF), uint64(t.nEmbd/t.nHead)
+	kv := hd * uint64(t.nHeadKV)
+	type tensor struct {
+		name string
+		dims []uint64
+		norm bool // RMS norm weights are ones
+	}
+	ts := []tensor{{"token_embd.weight", []uint64{e, uint64(nv)}, false}, {"output_norm.weight", []uint64{e}, true},
+		{"output.weight", []uint64{e, uint64(nv)}, false}}
+	for l := range t.nLayer {
+		p := "blk." + string(rune('0'+l)) + "."
+		ts = append(ts,
+			tensor{p + "attn_norm.weight", []uint64{e}, true},
+			tensor{p + "attn_q.weight", []uint64{e, e}, false},
+			tensor{p + "attn_k.weight", []uint64{e, kv}, false},
+			tensor{p + "attn_v.weight", []uint64{e, kv}, false},
+			tensor{p + "attn_output.weight", []uint64{e, e}, false},
+			tensor{p + "ffn_norm.weight", []uint64{e}, true},
+			tensor{p + "ffn_gate.weight", []uint64{e, ff}, false},
+			tensor{p + "ffn_down.weight", []uint64{ff, e}, false},
+			tensor{p + "ffn_up.weight", []uint64{e, ff}, false})
+	}
+	values := make([][]float32, len(ts))
+	for i, tn := range ts {
+		n := uint64(1)
+		for _, d := range tn.dims {
+			n *= d
+		}
+		v := make([]float32, n)
+		for j := range v {
+			if tn.norm {
+				v[j] = 1
+			} else {
+				v[j] = float32(rng.NormFloat64() * 0.5)
+			}
+		}
+		values[i] = v
+		if err := w.AddTensor(tn.name, gguf.TypeF32, tn.dims); err != nil {
+			return err
+		}
+	}
+	t.tokEmbd = values[0]
+	return gguf.WriteFile(path, w, func(i int, _ gguf.TensorInfo, out io.Writer) error {
+		b := make([]byte, 4*len(values[i]))
+		for j, f := range values[i] {
+			binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(f))
+		}
+		_, err := out.Write(b)
+		return err
+	})
+}
+
+// row is the token embedding of tok.
+func (t *tinyLlama) row(tok int32) []float32 {
+	return t.tokEmbd[int(tok)*t.nEmbd : int(tok+1)*t.nEmbd]
+}
+
+// loadTiny writes the tiny model and loads it.
+func loadTiny(t *testing.T) (*Library, *tinyLlama, *Model) {
+	t.Helper()
+	l := testLib(t)
+	tl := newTinyLlama()
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	if err := tl.write(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := l.LoadModel(path, l.DefaultModelParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return l, tl, m
+}
+
+func TestModelInfo(t *testing.T) {
+	_, tl, m := loadTiny(t)
+	if m.NVocab() != len(tl.vocab) || m.NEmbd() != tl.nEmbd || m.NEmbdInp() != tl.nEmbd || m.NCtxTrain() != tl.nCtxTrain {
+		t.Errorf("vocab %d embd %d/%d ctx %d, want %d %d %d", m.NVocab(), m.NEmbd(), m.NEmbdInp(), m.NCtxTrain(), len(tl.vocab), tl.nEmbd, tl.nCtxTrain)
+	}
+	if m.BOS() != tokBOS || m.EOS() != tokEOS || !m.AddBOS() || m.AddEOS() {
+		t.Errorf("bos %d eos %d add_bos %v add_eos %v", m.BOS(), m.EOS(), m.AddBOS(), m.AddEOS())
+	}
+	if !m.IsEOG(tokEOS) || m.IsEOG(tl.id("▁hello")) || m.IsEOG(-1) || m.IsEOG(int32(m.NVocab())) {
+		t.Error("IsEOG wrong")
+	}
+	if m.HasEncoder() || !m.HasDecoder() || m.DecoderStartToken() != -1 {
+		t.Errorf("encoder %v decoder %v start %d", m.HasEncoder(), m.HasDecoder(), m.DecoderStartToken())
+	}
+	if v, ok := m.Meta("general.name"); !ok || v != "tiny-test-llama" {
+		t.Errorf("Meta(general.name) = %q, %v", v, ok)
+	}
+	if v, ok := m.Meta("llama.block_count"); !ok || v != "2" {
+		t.Errorf("Meta(llama.block_count) = %q, %v", v, ok)
+	}
+	if _, ok := m.Meta("no.such.key"); ok {
+		t.Error("Meta of a missing key is ok")
+	}
+	if d := m.Desc(); !strings.HasPrefix(d, "llama ") || !strings.Contains(d, "F32") {
+		t.Errorf("Desc = %q", d)
+	}
+}
+
+func TestTokenize(t *testing.T) {
+	_, tl, m := loadTiny(t)
+	hello, world := tl.id("▁hello"), tl.id("▁world")
+	byteOf := func(b byte) int32 { return firstByteTok + int32(b) }
+	for _, tc := range []struct {
+		text           string
+		special, parse bool
+		want           []int32
+	}{
+		{"hello world", true, false, []int32{tokBOS, hello, world}},
+		{"hello world", false, false, []int32{hello, world}},
+		// "i" is not a piece: byte fallback.
+		{"hi", false, false, []int32{tl.id("▁h"), byteOf('i')}},
+		// Two bytes of UTF-8 as two byte tokens.
+		{"é", false, false, []int32{tl.id("▁"), byteOf(0xC3), byteOf(0xA9)}},
+		// parseSpecial turns "</s>" into EOS; without it the text is bytes.
+		{"hello</s>", false, true, []int32{hello, tokEOS}},
+		{"</s>", false, false, []int32{tl.id("▁"), byteOf('<'), byteOf('/'), byteOf('s'), byteOf('>')}},
+		{"", false, false, []int32{}},
+		{"", true, false, []int32{tokBOS}},
+	} {
+		got, err := m.Tokenize(tc.text, tc.special, tc.parse)
+		if err != nil {
+			t.Errorf("Tokenize(%q): %v", tc.text, err)
+			continue
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Tokenize(%q, %v, %v) = %v, want %v", tc.text, tc.special, tc.parse, got, tc.want)
+		}
+	}
+
+	// Long text: the token buffer sized from the text always suffices.
+	long := strings.TrimSuffix(strings.Repeat("hello world ", 500), " ")
+	got, err := m.Tokenize(long, true, false)
+	if err != nil || len(got) != 1001 {
+		t.Errorf("long text: %d tokens, %v; want 1001", len(got), err)
+	}
+}
+
+func TestTokenToPiece(t *testing.T) {
+	_, tl, m := loadTiny(t)
+	longPiece := tinyPieces[len(tinyPieces)-1]
+	for _, tc := range []struct {
+		tok     int32
+		special bool
+		want    string
+	}{
+		{tl.id("▁hello"), false, " hello"},
+		{tl.id("ll"), false, "ll"},
+		{firstByteTok + 'i', false, "i"},
+		{firstByteTok + 0xC3, false, "\xc3"},
+		{tokEOS, false, ""},
+		{tokEOS, true, "</s>"},
+		{tl.id(longPiece), false, strings.ReplaceAll(longPiece, "▁", " ")},
+	} {
+		got, err := m.TokenToPiece(tc.tok, tc.special)
+		if err != nil || got != tc.want {
+			t.Errorf("TokenToPiece(%d, %v) = %q, %v; want %q", tc.tok, tc.special, got, err, tc.want)
+		}
+	}
+	for _, bad := range []int32{-1, int32(m.NVocab())} {
+		if _, err := m.TokenToPiece(bad, false); err == nil {
+			t.Errorf("TokenToPiece(%d) did not fail", bad)
+		}
+	}
+	// Round trip: the pieces of a tokenization spell the text (after the
+	// dummy-prefix space).
+	text := "hello world hi é"
+	toks, err := m.Tokenize(text, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	for _, tok := range toks {
+		p, err := m.TokenToPiece(tok, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.WriteString(p)
+	}
+	if got := strings.TrimPrefix(sb.String(), " "); got != text {
+		t.Errorf("round trip %q, want %q", got, text)
+	}
+}
+
+func newTestContext(t *testing.T, m *Model, nCtx, nBatch uint32) *Context {
+	t.Helper()
+	p := m.lib.DefaultContextParams()
+	p.NCtx, p.NBatch, p.NUbatch = nCtx, nBatch, nBatch
+	p.NThreads, p.NThreadsBatch = 2, 2
+	c, err := m.NewContext(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func argmax(v []float32) int32 {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+func maxDiff(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+func TestDecode(t *testing.T) {
+	_, tl, m := loadTiny(t)
+	c := newTestContext(t, m, 64, 16)
+	prompt := []int32{tokBOS, tl.id("▁hello"), tl.id("▁world")}
+
+	// Whole prompt at once, logits of every row.
+	b := TokenBatch(prompt, 0)
+	b.Logits = []bool{true, true, true}
+	if err := c.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	full := make([][]float32, 3)
+	for i := range full {
+		l, err := c.Logits(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != m.NVocab() {
+			t.Fatalf("%d logits, want %d", len(l), m.NVocab())
+		}
+		for _, x := range l {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				t.Fatalf("row %d: logit %v", i, x)
+			}
+		}
+		full[i] = slices.Clone(l)
+	}
+	if maxDiff(full[0], full[1]) == 0 {
+		t.Error("rows 0 and 1 have identical logits")
+	}
+	if last, _ := c.Logits(-1); maxDiff(last, full[2]) != 0 {
+		t.Error("Logits(-1) is not the last row")
+	}
+	if got := c.MemorySeqPosMax(0); got != 2 {
+		t.Errorf("MemorySeqPosMax = %d, want 2", got)
+	}
+
+	// Step by step through the KV cache: the same logits.
+	c.MemoryClear(true)
+	if got := c.MemorySeqPosMax(0); got != -1 {
+		t.Errorf("after clear MemorySeqPosMax = %d", got)
+	}
+	if err := c.Decode(TokenBatch(prompt[:2], 0)); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := c.Logits(-1)
+	t.Logf("incremental vs whole batch: max |diff| %g", maxDiff(l, full[1]))
+	if d := maxDiff(l, full[1]); d > 1e-4 {
+		t.Errorf("incremental row 1 differs by %g", d)
+	}
+	if err := c.Decode(TokenBatch(prompt[2:], 2)); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = c.Logits(0)
+	if d := maxDiff(l, full[2]); d > 1e-4 {
+		t.Errorf("incremental row 2 differs by %g", d)
+	}
+
+	// The same prompt given as embedding rows (what BLIP-2's soft tokens
+	// are) gives the same logits as the token ids.
+	c.MemoryClear(true)
+	var embd []float32
+	for _, tok := range prompt {
+		embd = append(embd, tl.row(tok)...)
+	}
+	if err := c.Decode(EmbdBatch(embd, tl.nEmbd, 0)); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = c.Logits(-1)
+	t.Logf("embedding vs token batch: max |diff| %g", maxDiff(l, full[2]))
+	if d := maxDiff(l, full[2]); d > 1e-4 {
+		t.Errorf("embedding batch differs from token batch by %g", d)
+	}
+	// Mixed: embeddings then tokens, continuing the sequence.
+	c.MemoryClear(true)
+	if err := c.Decode(EmbdBatch(embd[:2*tl.nEmbd], tl.nEmbd, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Decode(TokenBatch(prompt[2:], 2)); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = c.Logits(-1)
+	if d := maxDiff(l, full[2]); d > 1e-4 {
+		t.Errorf("embeddings then tokens differs by %g", d)
+	}
+
+	// Remove the last position and decode it again.
+	if !c.MemorySeqRm(0, 2, -1) {
+		t.Fatal("MemorySeqRm failed")
+	}
+	if got := c.MemorySeqPosMax(0); got != 1 {
+		t.Errorf("after MemorySeqRm MemorySeqPosMax = %d, want 1", got)
+	}
+	if err := c.Decode(TokenBatch(prompt[2:], 2)); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = c.Logits(-1)
+	if d := maxDiff(l, full[2]); d > 1e-4 {
+		t.Errorf("after MemorySeqRm differs by %g", d)
+	}
+
+	// Greedy sampling picks the argmax.
+	s, err := m.NewSampler(SamplerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok, err := s.Sample(c, -1)
+	if err != nil || tok != argmax(l) {
+		t.Errorf("greedy Sample = %d, %v; argmax is %d", tok, err, argmax(l))
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	_, tl, m := loadTiny(t)
+	c := newTestContext(t, m, 64, 8)
+	hello := tl.id("▁hello")
+	nCtx := c.NCtx()
+	row := tl.row(hello)
+	for _, tc := range []struct {
+		name string
+		b    Batch
+		want string
+	}{
+		{"empty", Batch{Tokens: []int32{}}, "empty batch"},
+		{"nothing", Batch{}, "empty batch"},
+		{"both", Batch{Tokens: []int32{1}, Embd: row, Width: tl.nEmbd}, "both tokens and embeddings"},
+		{"more than n_batch", TokenBatch(make([]int32, 9), 0), "9 rows is more than the context's n_batch of 8"},
+		{"token out of vocab", TokenBatch([]int32{1, int32(m.NVocab())}, 0), "outside the vocabulary"},
+		{"negative token", TokenBatch([]int32{-3}, 0), "outside the vocabulary"},
+		{"width mismatch", EmbdBatch(make([]float32, 2*16), 16, 0), "embedding rows are 16 wide, the model takes 32"},
+		{"ragged rows", EmbdBatch(make([]float32, 40), 32, 0), "not a whole number"},
+		{"NaN embedding", EmbdBatch(append(slices.Clone(row), float32(math.NaN()))[1:], 32, 0), "holds NaN"},
+		{"past n_ctx", TokenBatch([]int32{1, 1}, int32(nCtx-1)), "run past the context size"},
+		{"not continuing", TokenBatch([]int32{1}, 5), "sequence 0 continues at 0"},
+		{"negative position", TokenBatch([]int32{1}, -1), "negative position"},
+		{"bad sequence", Batch{Tokens: []int32{1}, Seq: 3}, "sequence 3 is outside 0..0"},
+		{"logits flags", Batch{Tokens: []int32{1, 1}, Logits: []bool{true}}, "1 logits flags for 2 rows"},
+	} {
+		err := c.Decode(tc.b)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Decode = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if err := c.Encode(TokenBatch([]int32{1}, 0)); err == nil || !strings.Contains(err.Error(), "no encoder") {
+		t.Errorf("Encode on a decoder-only model = %v", err)
+	}
+
+	// Logits before any decode, and of rows that kept none.
+	if _, err := c.Logits(0); err == nil {
+		t.Error("Logits before Decode did not fail")
+	}
+	if err := c.Decode(TokenBatch([]int32{1, hello, hello}, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1, 3, -2} {
+		if _, err := c.Logits(i); err == nil {
+			t.Errorf("Logits(%d) after a batch keeping only the last row did not fail", i)
+		}
+	}
+	s, _ := m.NewSampler(SamplerOptions{})
+	defer s.Close()
+	if _, err := s.Sample(c, 0); err == nil {
+		t.Error("Sample of a row without logits did not fail")
+	}
+	if err := s.Accept(int32(m.NVocab())); err == nil {
+		t.Error("Accept of an id outside the vocabulary did not fail")
+	}
+}
+
+func TestSampler(t *testing.T) {
+	_, tl, m := loadTiny(t)
+	c := newTestContext(t, m, 64, 8)
+	if err := c.Decode(TokenBatch([]int32{tokBOS, tl.id("▁hello")}, 0)); err != nil {
+		t.Fatal(err)
+	}
+	o := SamplerOptions{Temperature: 0.8, TopK: 40, TopP: 0.9, MinP: 0.05, Seed: 42,
+		RepeatPenalty: 1.1, RepeatLastN: 64}
+	draw := func() []int32 {
+		s, err := m.NewSampler(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var got []int32
+		for range 20 {
+			tok, err := s.Sample(c, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok < 0 || int(tok) >= m.NVocab() {
+				t.Fatalf("sampled %d", tok)
+			}
+			got = append(got, tok)
+		}
+		return got
+	}
+	a, b := draw(), draw()
+	if !slices.Equal(a, b) {
+		t.Errorf("same seed, different draws: %v vs %v", a, b)
+	}
+	for _, bad := range []SamplerOptions{
+		{TopK: -1}, {TopP: 1.5}, {MinP: -0.1}, {Temperature: float32(math.NaN())},
+		{RepeatPenalty: -1}, {RepeatLastN: -2}, {PresencePenalty: float32(math.Inf(1))},
+	} {
+		if s, err := m.NewSampler(bad); err == nil {
+			s.Close()
+			t.Errorf("NewSampler(%+v) did not fail", bad)
+		}
+	}
+}
+
+func TestVocabOnly(t *testing.T) {
+	l := testLib(t)
+	tl := newTinyLlama()
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	if err := tl.write(path, 2); err != nil {
+		t.Fatal(err)
+	}
+	p := l.DefaultModelParams()
+	p.VocabOnly = true
+	m, err := l.LoadModel(path, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	toks, err := m.Tokenize("hello world", true, false)
+	if err != nil || !slices.Equal(toks, []int32{tokBOS, tl.id("▁hello"), tl.id("▁world")}) {
+		t.Errorf("vocab-only Tokenize = %v, %v", toks, err)
+	}
+	if _, err := m.NewContext(l.DefaultContextParams()); err == nil || !strings.Contains(err.Error(), "VocabOnly") {
+		t.Errorf("NewContext on a vocab-only model = %v", err)
+	}
+}
+
+func TestQuantize(t *testing.T) {
+	l := testLib(t)
+	tl := newTinyLlama()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "f32.gguf"), filepath.Join(dir, "q8.gguf")
+	if err := tl.write(in, 3); err != nil {
+		t.Fatal(err)
+	}
+	p := l.DefaultQuantizeParams()
+	p.FType, p.NThread = FTypeMostlyQ8_0, 1
+	if err := l.Quantize(in, out, p); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ti, _, ok := f.Tensor("blk.0.attn_q.weight")
+	if !ok || ti.Type != gguf.TypeQ8_0 {
+		t.Errorf("blk.0.attn_q.weight is %v, want Q8_0", ti.Type)
+	}
+	m, err := l.LoadModel(out, l.DefaultModelParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if d := m.Desc(); !strings.Contains(d, "Q8_0") {
+		t.Errorf("Desc = %q, want Q8_0", d)
+	}
+	if err := l.Quantize(filepath.Join(dir, "missing.gguf"), out, p); err == nil {
+		t.Error("Quantize of a missing file did not fail")
+	}
+}
+
+func TestLoadModelPreflight(t *testing.T) {
+	l := testLib(t)
+	dir := t.TempDir()
+	write := func(name string, kv map[string]any) string {
+		w := gguf.NewWriter()
+		for k, v := range kv {
+			w.Add(k, v)
+		}
+		path := filepath.Join(dir, name)
+		if err := gguf.WriteFile(path, w, nil); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		name string
+		kv   map[string]any
+		want string
+	}{
+		{"noarch", map[string]any{"general.name": "x"}, "no general.architecture"},
+		{"nolayers", map[string]any{"general.architecture": "llama"}, "llama.block_count is -1"},
+		{"zerolayers", map[string]any{"general.architecture": "llama", "llama.block_count": uint32(0)}, "llama.block_count is 0"},
+		{"toomanylayers", map[string]any{"general.architecture": "llama", "llama.block_count": uint32(513)}, "want 1..512"},
+		{"experts", map[string]any{"general.architecture": "llama", "llama.block_count": uint32(1), "llama.expert_count": uint32(2), "llama.expert_used_count": uint32(3)}, "expert_used_count 3"},
+		// Valid for the preflight: llama.cpp itself says why it refuses.
+		{"unknownarch", map[string]any{"general.architecture": "nosucharch", "nosucharch.block_count": uint32(1)}, "llama.cpp cannot load"},
+	} {
+		path := write(tc.name+".gguf", tc.kv)
+		_, err := l.LoadModel(path, l.DefaultModelParams())
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: LoadModel = %v, want one line containing %q", tc.name, err, tc.want)
+		}
+	}
+}
