@@ -1,0 +1,205 @@
+package convert
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/blip2chat/blip2chat/weights/dtype"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+)
+
+// writePlans writes every plan to a temporary file in modelDir and renames
+// them all into place once every one is complete. On error or cancellation
+// the temporary files are removed (and modelDir too, if this call created it
+// and it is still empty).
+func writePlans(ctx context.Context, modelDir string, plans []*Plan, opt Options) (files []string, tensors int, nbytes int64, err error) {
+	var totalBytes int64
+	var totalTensors int
+	for _, p := range plans {
+		seen := map[string]bool{}
+		for _, t := range p.Tensors {
+			if seen[t.Name] {
+				return nil, 0, 0, fmt.Errorf("convert: %s: tensor %s planned twice", p.File, t.Name)
+			}
+			seen[t.Name] = true
+			b, err := t.Bytes()
+			if err != nil {
+				return nil, 0, 0, fmt.Errorf("convert: %s: %v", p.File, err)
+			}
+			totalBytes += b
+			totalTensors++
+		}
+	}
+
+	created := false
+	if _, err := os.Stat(modelDir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(modelDir, 0o755); err != nil {
+			return nil, 0, 0, err
+		}
+		created = true
+	} else if err != nil {
+		return nil, 0, 0, err
+	}
+	var temps []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, t := range temps {
+			os.Remove(t)
+		}
+		if created {
+			os.Remove(modelDir) // only succeeds when empty
+		}
+	}()
+
+	prog := newProgress(opt.Progress, opt.Terminal, totalTensors, totalBytes)
+	for _, p := range plans {
+		tmp, n, err := writePlan(ctx, modelDir, p, prog)
+		if tmp != "" {
+			temps = append(temps, tmp)
+		}
+		if err != nil {
+			prog.abort()
+			if ctx.Err() != nil {
+				return nil, 0, 0, fmt.Errorf("%w: %v; nothing written to %s", errStop, ctx.Err(), modelDir)
+			}
+			return nil, 0, 0, err
+		}
+		nbytes += n
+		tensors += len(p.Tensors)
+	}
+	if ctx.Err() != nil {
+		prog.abort()
+		return nil, 0, 0, fmt.Errorf("%w: %v; nothing written to %s", errStop, ctx.Err(), modelDir)
+	}
+	for i, p := range plans {
+		dst := filepath.Join(modelDir, p.File)
+		if err := os.Rename(temps[i], dst); err != nil {
+			return nil, 0, 0, err
+		}
+		files = append(files, dst)
+	}
+	temps = nil
+	syncDir(modelDir)
+	prog.finish()
+	return files, tensors, nbytes, nil
+}
+
+// writePlan streams one plan into a new temporary file in dir and returns
+// its name (also on error, for cleanup) and the tensor bytes written.
+func writePlan(ctx context.Context, dir string, p *Plan, prog *progress) (string, int64, error) {
+	w := gguf.NewWriter()
+	for _, kv := range p.KV {
+		w.Add(kv.Key, kv.Value)
+	}
+	for _, t := range p.Tensors {
+		if err := w.AddTensor(t.Name, t.Type, ggmlDims(t.Shape)); err != nil {
+			return "", 0, fmt.Errorf("convert: %s: %v", p.File, err)
+		}
+	}
+	f, err := os.CreateTemp(dir, "."+p.File+".partial-*")
+	if err != nil {
+		return "", 0, err
+	}
+	name := f.Name()
+	var written int64
+	bw := bufio.NewWriterSize(f, 4<<20)
+	err = w.WriteTo(bw, func(i int, info gguf.TensorInfo, out io.Writer) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t := p.Tensors[i]
+		vals, err := t.Values()
+		if err != nil {
+			return fmt.Errorf("convert: %s: %v", t.Name, err)
+		}
+		if len(vals) != t.NumElements() {
+			return fmt.Errorf("convert: %s: %d values for shape %v", t.Name, len(vals), t.Shape)
+		}
+		buf, err := Encode(t.Type, vals)
+		if err != nil {
+			return fmt.Errorf("convert: %s: %v", t.Name, err)
+		}
+		if _, err := out.Write(buf); err != nil {
+			return err
+		}
+		written += int64(len(buf))
+		prog.add(len(buf))
+		return nil
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return name, 0, fmt.Errorf("writing %s: %w", filepath.Join(dir, p.File), err)
+	}
+	return name, written, nil
+}
+
+// ggmlDims reverses a PyTorch shape into GGUF dims (fastest first).
+func ggmlDims(shape []int) []uint64 {
+	d := make([]uint64, len(shape))
+	for i, s := range shape {
+		d[len(shape)-1-i] = uint64(s)
+	}
+	return d
+}
+
+// Encode converts row-major float32 values to the bytes of a GGUF tensor of
+// type typ: F32, F16, BF16 (round to nearest even) or Q8_0 (ggml's
+// reference quantization; len(vals) must be a multiple of 32, which holds
+// when the row length is).
+func Encode(typ gguf.Type, vals []float32) ([]byte, error) {
+	switch typ {
+	case gguf.TypeF32:
+		b := make([]byte, 4*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		return b, nil
+	case gguf.TypeF16:
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], dtype.F32ToF16(v))
+		}
+		return b, nil
+	case gguf.TypeBF16:
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], dtype.F32ToBF16(v))
+		}
+		return b, nil
+	case gguf.TypeQ8_0:
+		if len(vals)%dtype.Q8_0BlockSize != 0 {
+			return nil, fmt.Errorf("q8_0 needs a multiple of %d values, have %d", dtype.Q8_0BlockSize, len(vals))
+		}
+		b := make([]byte, len(vals)/dtype.Q8_0BlockSize*dtype.Q8_0BlockBytes)
+		dtype.QuantizeQ8_0(b, vals)
+		return b, nil
+	}
+	return nil, fmt.Errorf("cannot encode type %v", typ)
+}
+
+// syncDir makes the renames durable; errors are ignored (some file
+// systems cannot sync a directory, and the data itself is already synced).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,463 @@
+// Package lmconv converts the language model of a BLIP-2 or InstructBLIP
+// checkpoint (its tensors under "language_model.") into a GGUF file that
+// llama.cpp v0.4.0 loads: architecture "llama" for the LLaMA family (Vicuna
+// in InstructBLIP) and "t5" for T5 (FlanT5), with the tokenizer taken from
+// the checkpoint's SentencePiece model.
+//
+// The file is what llama.cpp's own convert_hf_to_gguf.py writes for
+// LlamaForCausalLM and T5ForConditionalGeneration: the same architecture
+// strings, metadata keys and value types, tensor names, ggml shapes, tensor
+// types per --outtype and the Q/K row permutation that llama.cpp's rotary
+// embedding expects. Where the script would lose something transformers
+// does, this package keeps it: T5's <extra_id_N> sentinels are tokens rather
+// than padding, an output scaling by d_model^-0.5 (original tied T5) is
+// folded into output.weight, user-defined SentencePiece pieces keep their
+// type, and add_bos/add_eos and the special ids are always written (falling
+// back to the SentencePiece model's ids).
+//
+// Conversion has two steps. Plan checks the config and every tensor's
+// presence, dtype and shape and returns a File description without reading
+// any weight; File.WriteFile (or the weights/convert writer) then streams the
+// tensors one at a time. Types other than f32, f16 and q8_0 (q4_k_m) need
+// llama.cpp's quantizer, which lives in engine/llamacpp: the converter writes
+// f16 and Finish quantizes the result through a Quantizer the caller passes.
+package lmconv
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/blip2chat/blip2chat/weights/dtype"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/safetensors"
+)
+
+// Prefix starts the name of every language-model tensor in a BLIP-2 family
+// checkpoint, e.g. "language_model.model.layers.0.self_attn.q_proj.weight".
+const Prefix = "language_model."
+
+// Tensors looks up checkpoint tensors by their full name; a
+// *safetensors.Checkpoint is one.
+type Tensors interface {
+	Tensor(name string) (safetensors.Tensor, bool)
+	Names() []string
+}
+
+// Source is the checkpoint whose language model is converted.
+type Source struct {
+	// Dir is the checkpoint folder; the tokenizer files are read from it
+	// (tokenizer.model or spiece.model, tokenizer_config.json,
+	// added_tokens.json, tokenizer.json).
+	Dir     string
+	Text    *hfconfig.TextConfig // config.json's text_config
+	Tensors Tensors
+	// Name is general.name; "" uses the folder's base name, as the script
+	// does.
+	Name string
+}
+
+// File is a planned GGUF file: metadata and tensors in file order.
+type File struct {
+	Arch    string // general.architecture: "llama" or "t5"
+	KV      []gguf.KV
+	Tensors []Tensor
+	// Skipped lists checkpoint tensors deliberately not written because
+	// they duplicate another (tied T5 embedding copies) or are buffers the
+	// runtime recomputes (rotary inv_freq); they count as used.
+	Skipped []string
+	// Warnings are things the caller should tell the user (one line each).
+	Warnings []string
+}
+
+// Tensor is one output tensor.
+type Tensor struct {
+	Name string    // GGUF name, e.g. "blk.0.attn_q.weight"
+	Type gguf.Type // F32, F16 or Q8_0
+	// Shape is in PyTorch order, outermost first ([out, in] for a linear
+	// weight); the GGUF dims are its reverse.
+	Shape []int
+	// Sources are the checkpoint tensors it is made from.
+	Sources []string
+	// Values returns the tensor's values, row-major (a new slice). It is
+	// called once, when the tensor is written.
+	Values func() ([]float32, error)
+}
+
+// NumElements is the product of the shape.
+func (t Tensor) NumElements() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Dims is the shape in ggml order (fastest dimension first).
+func (t Tensor) Dims() []uint64 {
+	d := make([]uint64, len(t.Shape))
+	for i, s := range t.Shape {
+		d[len(t.Shape)-1-i] = uint64(s)
+	}
+	return d
+}
+
+// Used lists, sorted, every checkpoint tensor the file reads or knowingly
+// skips; a language-model tensor not in it was not understood.
+func (f *File) Used() []string {
+	seen := map[string]bool{}
+	for _, t := range f.Tensors {
+		for _, s := range t.Sources {
+			seen[s] = true
+		}
+	}
+	for _, s := range f.Skipped {
+		seen[s] = true
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Value returns the metadata value of key.
+func (f *File) Value(key string) (any, bool) {
+	for _, kv := range f.KV {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Families lists the text model types Plan converts.
+func Families() []string { return []string{"llama", "t5"} }
+
+// Plan validates the source's language model for the output type t and
+// describes the GGUF file, reading no weight. Errors name the checkpoint and
+// the tensor or setting at fault.
+func Plan(src Source, t Type) (*File, error) {
+	if src.Text == nil {
+		return nil, fmt.Errorf("checkpoint %s: no text_config", src.Dir)
+	}
+	if src.Tensors == nil {
+		return nil, fmt.Errorf("checkpoint %s: no tensors", src.Dir)
+	}
+	if t.Write != gguf.TypeF32 && t.Write != gguf.TypeF16 && t.Write != gguf.TypeQ8_0 {
+		return nil, fmt.Errorf("lmconv: cannot write weight type %v (want f32, f16 or q8_0)", t.Write)
+	}
+	b := &builder{src: src, typ: t}
+	var err error
+	switch src.Text.ModelType {
+	case "llama":
+		err = b.llama()
+	case "t5":
+		err = b.t5()
+	default:
+		return nil, fmt.Errorf("checkpoint %s: language model %q cannot be converted for llama.cpp (supported: %s)",
+			src.Dir, src.Text.ModelType, strings.Join(Families(), ", "))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.finish(), nil
+}
+
+// Convert plans and writes the language model of the checkpoint folder
+// hfDir to the GGUF file out, with matrices of type t.Write. It does not run
+// the llama.cpp quantizer: see Finish for t.Quantize.
+func Convert(hfDir, out string, t Type) (*File, error) {
+	cfg, err := hfconfig.Load(hfDir)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenCheckpoint(hfDir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	f, err := Plan(Source{Dir: hfDir, Text: &cfg.Text, Tensors: ck}, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.WriteFile(out); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// WriteFile streams the file to path, tensor by tensor, through a
+// temporary file in the same folder that is renamed into place at the end.
+func (f *File) WriteFile(path string) error {
+	w := gguf.NewWriter()
+	for _, kv := range f.KV {
+		w.Add(kv.Key, kv.Value)
+	}
+	for _, t := range f.Tensors {
+		if err := w.AddTensor(t.Name, t.Type, t.Dims()); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+	}
+	err := gguf.WriteFile(path, w, func(i int, _ gguf.TensorInfo, out io.Writer) error {
+		t := f.Tensors[i]
+		vals, err := t.Values()
+		if err != nil {
+			return fmt.Errorf("tensor %s: %v", t.Name, err)
+		}
+		if len(vals) != t.NumElements() {
+			return fmt.Errorf("tensor %s: %d values for shape %v", t.Name, len(vals), t.Shape)
+		}
+		buf, err := Encode(t.Type, vals)
+		if err != nil {
+			return fmt.Errorf("tensor %s: %v", t.Name, err)
+		}
+		_, err = out.Write(buf)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// Encode converts row-major values to the bytes of a tensor of type typ:
+// F32, F16 (round to nearest even) or Q8_0 (ggml's reference quantization;
+// len(vals) must be a multiple of 32).
+func Encode(typ gguf.Type, vals []float32) ([]byte, error) {
+	switch typ {
+	case gguf.TypeF32:
+		b := make([]byte, 4*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		return b, nil
+	case gguf.TypeF16:
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], dtype.F32ToF16(v))
+		}
+		return b, nil
+	case gguf.TypeQ8_0:
+		if len(vals)%dtype.Q8_0BlockSize != 0 {
+			return nil, fmt.Errorf("q8_0 needs a multiple of %d values, have %d", dtype.Q8_0BlockSize, len(vals))
+		}
+		b := make([]byte, len(vals)/dtype.Q8_0BlockSize*dtype.Q8_0BlockBytes)
+		dtype.QuantizeQ8_0(b, vals)
+		return b, nil
+	}
+	return nil, fmt.Errorf("cannot encode type %v", typ)
+}
+
+// builder accumulates a File while checking the checkpoint.
+type builder struct {
+	src     Source
+	typ     Type
+	arch    string
+	kv      []gguf.KV
+	tensors []Tensor
+	skipped []string
+	warn    []string
+}
+
+func (b *builder) add(key string, value any) {
+	for i := range b.kv {
+		if b.kv[i].Key == key {
+			b.kv[i].Value = value
+			return
+		}
+	}
+	b.kv = append(b.kv, gguf.KV{Key: key, Value: value})
+}
+
+// archKey is an architecture-specific key such as "llama.block_count".
+func (b *builder) archKey(suffix string) string { return b.arch + "." + suffix }
+
+func (b *builder) finish() *File {
+	return &File{Arch: b.arch, KV: b.kv, Tensors: b.tensors, Skipped: b.skipped, Warnings: b.warn}
+}
+
+func (b *builder) errorf(format string, args ...any) error {
+	return fmt.Errorf("checkpoint %s: "+format, append([]any{b.src.Dir}, args...)...)
+}
+
+// expect checks that the checkpoint tensor Prefix+name exists, is a
+// floating-point tensor and has exactly the given shape.
+func (b *builder) expect(name string, shape ...int) (safetensors.Tensor, error) {
+	full := Prefix + name
+	t, ok := b.src.Tensors.Tensor(full)
+	if !ok {
+		return t, b.errorf("tensor %s is missing (expected shape %v)", full, shape)
+	}
+	switch t.DType {
+	case safetensors.F32, safetensors.F16, safetensors.BF16:
+	default:
+		return t, b.errorf("tensor %s has dtype %s, expected F32, F16 or BF16", full, t.DType)
+	}
+	if !equalShape(t.Shape, shape) {
+		return t, b.errorf("tensor %s has shape %v, expected %v from config.json", full, t.Shape, shape)
+	}
+	return t, nil
+}
+
+// has reports whether the checkpoint holds Prefix+name.
+func (b *builder) has(name string) bool {
+	_, ok := b.src.Tensors.Tensor(Prefix + name)
+	return ok
+}
+
+// copyTensor plans output tensor out as checkpoint tensor Prefix+src of the
+// given shape, passed through transform (nil: unchanged).
+func (b *builder) copyTensor(out, src string, shape []int, transform func([]float32) []float32) error {
+	if _, err := b.expect(src, shape...); err != nil {
+		return err
+	}
+	full := Prefix + src
+	tensors := b.src.Tensors
+	b.tensors = append(b.tensors, Tensor{
+		Name:    out,
+		Type:    b.weightType(out, shape),
+		Shape:   append([]int(nil), shape...),
+		Sources: []string{full},
+		Values: func() ([]float32, error) {
+			t, ok := tensors.Tensor(full)
+			if !ok {
+				return nil, fmt.Errorf("%s vanished from the checkpoint", full)
+			}
+			v, err := t.Float32()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", full, err)
+			}
+			if transform != nil {
+				v = transform(v)
+			}
+			return v, nil
+		},
+	})
+	return nil
+}
+
+// weightType is the type convert_hf_to_gguf.py gives a tensor: vectors and
+// norms stay F32; matrices get the asked type, and Q8_0 falls back to F16
+// when the row length is not a multiple of its block size.
+func (b *builder) weightType(name string, shape []int) gguf.Type {
+	if len(shape) <= 1 || strings.HasSuffix(name, "_norm.weight") || !strings.HasSuffix(name, ".weight") {
+		return gguf.TypeF32
+	}
+	want := b.typ.Write
+	if bs := want.BlockSize(); bs > 1 && shape[len(shape)-1]%bs != 0 {
+		return gguf.TypeF16
+	}
+	return want
+}
+
+// general adds the general.* keys the script writes before the
+// architecture's parameters.
+func (b *builder) general() {
+	b.add("general.architecture", b.arch)
+	b.add("general.type", "model")
+	name := b.src.Name
+	if name == "" {
+		name = filepath.Base(filepath.Clean(b.src.Dir))
+	}
+	b.add("general.name", name)
+}
+
+// sizeLabel adds general.size_label from the parameter count, formatted as
+// gguf-py's size_label does ("6.7B", "250M", "230K").
+func (b *builder) sizeLabel() {
+	var n int64
+	for _, t := range b.tensors {
+		n += int64(t.NumElements())
+	}
+	b.add("general.size_label", sizeLabel(n))
+}
+
+func sizeLabel(n int64) string {
+	x := float64(n)
+	var scaled float64
+	var suffix string
+	switch {
+	case x > 1e12:
+		scaled, suffix = x*1e-12, "T"
+	case x > 1e9:
+		scaled, suffix = x*1e-9, "B"
+	case x > 1e6:
+		scaled, suffix = x*1e-6, "M"
+	default:
+		scaled, suffix = x*1e-3, "K"
+	}
+	// Two significant digits before the point, as min_digits=2.
+	digits := len(strings.TrimLeft(fmt.Sprintf("%d", int64(math.RoundToEven(scaled))), "0"))
+	fix := max(2-digits, 0)
+	return fmt.Sprintf("%.*f%s", fix, scaled, suffix)
+}
+
+// fileType adds general.file_type (enum llama_ftype) of what is written.
+func (b *builder) fileType() {
+	var ft uint32
+	switch b.typ.Write {
+	case gguf.TypeF32:
+		ft = ftypeAllF32
+	case gguf.TypeF16:
+		ft = ftypeMostlyF16
+	case gguf.TypeQ8_0:
+		ft = ftypeMostlyQ8_0
+	}
+	b.add("general.file_type", ft)
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// rawInt returns an integer field of text_config exactly as in the file.
+func rawInt(raw map[string]any, key string) (int, bool) {
+	v, ok := raw[key]
+	if !ok {
+		return 0, false
+	}
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<31 {
+		return 0, false
+	}
+	return int(f), true
+}
+
+func rawHas(raw map[string]any, key string) bool {
+	_, ok := raw[key]
+	return ok
+}
+
+// step maps checkpoint tensor src (under a block prefix) to output tensor
+// out of the given shape, through fn (nil: unchanged).
+type step struct {
+	out, src string
+	shape    []int
+	fn       func([]float32) []float32
+}
+
+// steps plans every step, prefixing outputs with outPrefix and sources with
+// srcPrefix.
+func (b *builder) steps(outPrefix, srcPrefix string, steps []step) error {
+	for _, s := range steps {
+		if err := b.copyTensor(outPrefix+s.out, srcPrefix+s.src, s.shape, s.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
