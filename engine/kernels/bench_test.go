@@ -1,0 +1,172 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// ViT-g/14 linear shapes at 224x224 (257 tokens).
+var benchShapes = []struct {
+	name    string
+	m, k, n int
+}{
+	{"fc1", 257, 1408, 6144},
+	{"fc2", 257, 6144, 1408},
+	{"qkv", 257, 1408, 4224},
+}
+
+func BenchmarkMatMulT(b *testing.B) {
+	prev := Threads()
+	defer SetThreads(prev)
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range benchShapes {
+		x := randF32(r, s.m*s.k, 1)
+		dst := make([]float32, s.m*s.n)
+		bias := randF32(r, s.n, 1)
+		for _, t := range []DType{F32, F16, Q8_0} {
+			w := makeMatrix(r, t, s.n, s.k)
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%v/t%d", s.name, t, th), func(b *testing.B) {
+					SetThreads(th)
+					MatMulT(dst, x, s.m, w, bias)
+					flop := 2 * float64(s.m) * float64(s.k) * float64(s.n)
+					c0 := cpuTime()
+					for b.Loop() {
+						MatMulT(dst, x, s.m, w, bias)
+					}
+					reportRate(b, flop, c0, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkGEMV is a decode-time product, 1x2560 . (10240x2560)^T (an
+// OPT-2.7b fc1): memory-bound, so it reports weight bytes read per second.
+func BenchmarkGEMV(b *testing.B) {
+	prev := Threads()
+	defer SetThreads(prev)
+	r := rand.New(rand.NewPCG(2, 2))
+	const k, n = 2560, 10240
+	x := randF32(r, k, 1)
+	dst := make([]float32, n)
+	for _, t := range []DType{Q8_0, F16, F32} {
+		w := makeMatrix(r, t, n, k)
+		bytes := map[DType]float64{F32: 4 * k * n, F16: 2 * k * n, Q8_0: 34.0 / 32 * k * n}[t]
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/t%d", t, th), func(b *testing.B) {
+				SetThreads(th)
+				c0 := cpuTime()
+				for b.Loop() {
+					MatMulT(dst, x, 1, w, nil)
+				}
+				reportRate(b, bytes, c0, "GB/s")
+			})
+		}
+	}
+}
+
+func BenchmarkAttention(b *testing.B) {
+	prev := Threads()
+	defer SetThreads(prev)
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, c := range []struct {
+		name          string
+		tq, tk, h, hd int
+	}{{"vit", 257, 257, 16, 88}, {"qformer_cross", 32, 257, 12, 64}} {
+		w := c.h * c.hd
+		q, k, v := randF32(r, c.tq*w, 1), randF32(r, c.tk*w, 1), randF32(r, c.tk*w, 1)
+		out := make([]float32, c.tq*w)
+		args := AttentionArgs{Q: q, K: k, V: v, Out: out, Tq: c.tq, Tk: c.tk, Heads: c.h, HeadDim: c.hd, Scale: 0.1}
+		flop := 4 * float64(c.tq) * float64(c.tk) * float64(w)
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/t%d", c.name, th), func(b *testing.B) {
+				SetThreads(th)
+				c0 := cpuTime()
+				for b.Loop() {
+					Attention(&args)
+				}
+				reportRate(b, flop, c0, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkRowOps times the row kernels at ViT-g sizes on one thread,
+// reporting nanoseconds per element.
+func BenchmarkRowOps(b *testing.B) {
+	prev := Threads()
+	defer SetThreads(prev)
+	SetThreads(1)
+	r := rand.New(rand.NewPCG(4, 4))
+	x := randF32(r, 257*6144, 3)
+	g, be := randF32(r, 1408, 1), randF32(r, 1408, 1)
+	b.Run("LayerNorm257x1408", func(b *testing.B) {
+		c0 := cpuTime()
+		for b.Loop() {
+			LayerNorm(x[:257*1408], x[:257*1408], 257, 1408, g, be, 1e-6)
+		}
+		reportNs(b, 257*1408, c0)
+	})
+	b.Run("GELU257x6144", func(b *testing.B) {
+		y := make([]float32, len(x))
+		c0 := cpuTime()
+		for b.Loop() {
+			copy(y, x)
+			GELU(y)
+		}
+		reportNs(b, len(x), c0)
+	})
+	b.Run("Softmax257", func(b *testing.B) {
+		c0 := cpuTime()
+		for b.Loop() {
+			Softmax(x[:257])
+		}
+		reportNs(b, 257, c0)
+	})
+}
+
+// reportRate reports work/1e9 per wall second as unit, and per CPU-second
+// of the process as unit+"/cpu" (times Threads() gives what the threads
+// would do on idle cores).
+func reportRate(b *testing.B, work float64, cpu0 time.Duration, unit string) {
+	total := work * float64(b.N) / 1e9
+	b.ReportMetric(total/b.Elapsed().Seconds(), unit)
+	if c := cpuTime() - cpu0; c > 0 {
+		b.ReportMetric(total/c.Seconds(), unit+"/cpu")
+	}
+}
+
+// BenchmarkMicroKernel runs one micro-kernel on L1-resident operands: the
+// ceiling for the packed GEMM on this core.
+func BenchmarkMicroKernel(b *testing.B) {
+	if !hasSIMD {
+		b.Skip("no SIMD")
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	const kc = kcBlock
+	a := randF32(r, maxMR*kc, 1)
+	bp := randF32(r, kc*maxNR, 1)
+	c := make([]float32, maxMR*maxNR)
+	for _, v := range variants()[1:] {
+		b.Run(v.name, func(b *testing.B) {
+			const calls = 1000
+			c0 := cpuTime()
+			for b.Loop() {
+				for i := 0; i < calls; i++ {
+					v.k.fn(kc, &a[0], kc, &bp[0], &c[0], v.k.nr, true)
+				}
+			}
+			reportRate(b, calls*2*float64(v.k.mr*v.k.nr*kc), c0, "GFLOP/s")
+		})
+	}
+}
+
+// reportNs reports CPU nanoseconds per element.
+func reportNs(b *testing.B, n int, cpu0 time.Duration) {
+	if c := cpuTime() - cpu0; c > 0 {
+		b.ReportMetric(float64(c.Nanoseconds())/float64(n)/float64(b.N), "cpu-ns/elem")
+	}
+}

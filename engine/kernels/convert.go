@@ -1,0 +1,153 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// f16ToF32 widens an IEEE half (exact; NaN payloads kept as with VCVTPH2PS).
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h & 0x3ff)
+	switch {
+	case exp == 0x1f: // inf, NaN (quiet bit set like the hardware)
+		if man != 0 {
+			return math.Float32frombits(sign | 0x7fc00000 | man<<13)
+		}
+		return math.Float32frombits(sign | 0x7f800000)
+	case exp == 0:
+		if man == 0 {
+			return math.Float32frombits(sign)
+		}
+		// subnormal: man * 2^-24
+		f := float32(man) * (1.0 / (1 << 24))
+		return math.Float32frombits(sign | math.Float32bits(f))
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | man<<13)
+}
+
+// cvtF16 widens len(dst) little-endian halves from src.
+func cvtF16(dst []float32, src []byte, simd bool) {
+	n := len(dst)
+	src = src[:2*n]
+	i := 0
+	if simd && useSIMD && hasF16C && n >= 8 {
+		i = n &^ 7
+		cvtF16Asm(&dst[0], &src[0], i)
+	}
+	for ; i < n; i++ {
+		dst[i] = f16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+	}
+}
+
+// dequantQ8 expands len(dst)/32 ggml block_q8_0 blocks: q * f16(d), exact in
+// f32 (the product of an 8-bit and an 11-bit significand).
+func dequantQ8(dst []float32, src []byte, simd bool) {
+	nb := len(dst) / q8Block
+	src = src[:nb*q8BlockBytes]
+	if simd && useSIMD && hasF16C && nb > 0 {
+		dequantQ8Asm(&dst[0], &src[0], nb)
+		return
+	}
+	for b := 0; b < nb; b++ {
+		blk := src[b*q8BlockBytes : (b+1)*q8BlockBytes]
+		d := f16ToF32(binary.LittleEndian.Uint16(blk))
+		out := dst[b*q8Block : (b+1)*q8Block]
+		for i := range out {
+			out[i] = float32(int8(blk[2+i])) * d
+		}
+	}
+}
+
+// QuantizeRowQ8 quantizes x (len%32 == 0) to int8 per 32-block the way ggml's
+// quantize_row_q8_0_ref does: d = amax/127, q = round(x * (1/d)) half away
+// from zero; the scale is kept in f32 (ggml rounds it to f16). |q| <= 127,
+// which the integer dot product relies on.
+func QuantizeRowQ8(q []int8, d []float32, x []float32) {
+	nb := len(x) / q8Block
+	q = q[:nb*q8Block]
+	d = d[:nb]
+	for b := 0; b < nb; b++ {
+		xs := x[b*q8Block : (b+1)*q8Block]
+		var amax float32
+		for _, v := range xs {
+			amax = max(amax, abs32(v))
+		}
+		dd := amax / 127
+		var id float32
+		if dd != 0 {
+			id = 1 / dd
+		}
+		d[b] = dd
+		qs := q[b*q8Block : (b+1)*q8Block]
+		for i, v := range xs {
+			qs[i] = int8(math.Round(float64(float32(v * id))))
+		}
+	}
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
+
+// dotF32 is the GEMV dot product. The SIMD version sums 8-lane partials
+// (rel. difference to dotGo bounded by ~k*2^-24 of sum|x*w|).
+func dotF32(x, w []float32, simd bool) float32 {
+	k := len(x)
+	w = w[:k]
+	if simd && useSIMD && k >= 8 {
+		p := k &^ 7
+		s := sdotAsm(&x[0], &w[0], p)
+		for ; p < k; p++ {
+			s += x[p] * w[p]
+		}
+		return s
+	}
+	return dotGo(x, w)
+}
+
+// dotF16 is dotF32 with the weight row in f16.
+func dotF16(x []float32, w []byte, simd bool) float32 {
+	k := len(x)
+	w = w[:2*k]
+	if simd && useSIMD && hasF16C && k >= 8 {
+		p := k &^ 7
+		s := hdotAsm(&x[0], &w[0], p)
+		for ; p < k; p++ {
+			s += x[p] * f16ToF32(binary.LittleEndian.Uint16(w[2*p:]))
+		}
+		return s
+	}
+	var s float32
+	for p, v := range x {
+		s += v * f16ToF32(binary.LittleEndian.Uint16(w[2*p:]))
+	}
+	return s
+}
+
+// dotQ8 is the dot product of a quantized activation row (xq, per-block f32
+// scales xd) with a block_q8_0 weight row. Per block b and lane l (bytes
+// 4l..4l+3) the integer sum s is exact; acc[l] += f32(s) * (xd[b]*wd[b]) is
+// done as a rounded multiply then add, and the 8 lanes are summed as
+// ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)): exactly what the AVX2 kernel does,
+// so both paths give bit-identical results.
+func dotQ8(xq []int8, xd []float32, w []byte, simd bool) float32 {
+	nb := len(xd)
+	if simd && useSIMD && hasF16C && nb > 0 {
+		_ = xq[nb*q8Block-1]
+		_ = w[nb*q8BlockBytes-1]
+		return q8dotAsm(&xq[0], &xd[0], &w[0], nb)
+	}
+	var acc [8]float32
+	for b := 0; b < nb; b++ {
+		blk := w[b*q8BlockBytes : (b+1)*q8BlockBytes]
+		d := float32(xd[b] * f16ToF32(binary.LittleEndian.Uint16(blk)))
+		qs := blk[2:34]
+		xs := xq[b*q8Block : (b+1)*q8Block]
+		for l := 0; l < 8; l++ {
+			s := int32(xs[4*l])*int32(int8(qs[4*l])) + int32(xs[4*l+1])*int32(int8(qs[4*l+1])) +
+				int32(xs[4*l+2])*int32(int8(qs[4*l+2])) + int32(xs[4*l+3])*int32(int8(qs[4*l+3]))
+			acc[l] += float32(float32(s) * d)
+		}
+	}
+	return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}

@@ -1,0 +1,190 @@
+// Package kernels holds every hot numeric loop of the engine: matrix products
+// for f32, f16 and Q8_0 weights, attention, layer norm, softmax and
+// element-wise activations.
+//
+// Each kernel has a portable Go implementation (the reference, used as the
+// test oracle and on machines without AVX2) and, on amd64 CPUs with AVX2 and
+// FMA (and F16C for f16 and Q8_0 weights), an assembly implementation behind
+// the same function; the GEMM micro-kernel uses AVX-512F when the CPU has it
+// (BLIP2CHAT_NOAVX512=1 keeps AVX2). SetSIMD(false), or BLIP2CHAT_NOSIMD=1 in
+// the environment at start, forces the portable code.
+//
+// Large kernels run on a package-wide pool of persistent workers
+// (SetThreads); calls from several goroutines are serialised on that pool.
+// After the first call at a given size, no kernel allocates. The pool's
+// goroutines live for the process: a goleak check after kernel calls should
+// ignore the top function
+// "github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker".
+//
+// How the SIMD results relate to the portable ones (all checked by tests):
+//   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
+//     both stay within 4e-6 * sum_p |x_p w_p| of the exact product.
+//   - Q8_0 with m >= 4 rows widens the weights exactly to f32 (q * d) and is
+//     then the f32 product. Q8_0 with m < 4 rows (decode GEMV) quantizes the
+//     activations per 32-block like ggml and is bit-identical between the
+//     SIMD and portable code.
+//   - Softmax and LayerNorm: within 2e-6 relative; GELU: within
+//     3e-7*|x| + 2 ulp of the exact erf GELU (the portable code uses math.Erf).
+package kernels
+
+import (
+	"os"
+	"strings"
+)
+
+// DType is the element type of a Matrix.
+type DType uint8
+
+// Matrix element types.
+const (
+	F32  DType = iota // float32, in Matrix.F32
+	F16               // IEEE half precision, 2 bytes little endian per element, in Matrix.Raw
+	Q8_0              // ggml block_q8_0 (f16 scale + 32 int8) along each row, in Matrix.Raw
+)
+
+// String returns "f32", "f16" or "q8_0".
+func (t DType) String() string {
+	switch t {
+	case F32:
+		return "f32"
+	case F16:
+		return "f16"
+	case Q8_0:
+		return "q8_0"
+	}
+	return "dtype(" + itoa(int(t)) + ")"
+}
+
+// Q8_0 block geometry (ggml block_q8_0).
+const (
+	q8Block      = 32 // elements per block
+	q8BlockBytes = 34 // f16 scale + 32 int8
+)
+
+// Matrix is a row-major Rows x Cols matrix. A weight is stored [out, in], as
+// in PyTorch's nn.Linear, so MatMulT computes x . W^T.
+type Matrix struct {
+	Type       DType
+	Rows, Cols int
+	F32        []float32 // Type F32: Rows*Cols values
+	Raw        []byte    // Type F16: 2*Rows*Cols bytes; Type Q8_0: Rows*Cols/32*34 bytes (Cols%32 == 0)
+}
+
+// check panics with a clear message when m is inconsistent; a malformed
+// weight is a programming error of the loader, not bad user input.
+func (m *Matrix) check() {
+	if m.Rows < 0 || m.Cols < 0 {
+		panic("kernels: negative matrix size")
+	}
+	switch m.Type {
+	case F32:
+		if len(m.F32) < m.Rows*m.Cols {
+			panic("kernels: f32 matrix data shorter than Rows*Cols")
+		}
+	case F16:
+		if len(m.Raw) < 2*m.Rows*m.Cols {
+			panic("kernels: f16 matrix data shorter than 2*Rows*Cols bytes")
+		}
+	case Q8_0:
+		if m.Cols%q8Block != 0 {
+			panic("kernels: q8_0 matrix Cols not a multiple of 32")
+		}
+		if len(m.Raw) < m.Rows*(m.Cols/q8Block)*q8BlockBytes {
+			panic("kernels: q8_0 matrix data shorter than Rows*Cols/32*34 bytes")
+		}
+	default:
+		panic("kernels: unknown matrix type " + m.Type.String())
+	}
+}
+
+// microKernel is a GEMM micro-kernel computing an mr x nr tile of C from mr
+// strided rows of A and a packed panel of B (kc steps of nr values).
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+}
+
+var (
+	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16}
+	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32}
+	// kern is the micro-kernel the SIMD GEMM uses: AVX-512 when the CPU has
+	// it (twice the FMA width) unless BLIP2CHAT_NOAVX512=1, else AVX2.
+	kern = kernAVX2
+)
+
+func init() {
+	if hasAVX512 && !envSet("BLIP2CHAT_NOAVX512") {
+		kern = kernAVX512
+	}
+}
+
+func envSet(name string) bool {
+	v := os.Getenv(name)
+	return v != "" && v != "0"
+}
+
+// useSIMD reports whether the assembly kernels run. It is changed only by
+// SetSIMD, which callers must not race with kernel calls.
+var useSIMD = hasSIMD
+
+func init() {
+	if envSet("BLIP2CHAT_NOSIMD") {
+		useSIMD = false
+	}
+}
+
+// SetSIMD turns the assembly kernels on or off and returns the previous
+// setting. Turning them on has no effect on CPUs that lack the features.
+// Not safe to call while kernels are running.
+func SetSIMD(on bool) (prev bool) {
+	prev = useSIMD
+	useSIMD = on && hasSIMD
+	return prev
+}
+
+// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c",
+// followed by " (simd off)" when the portable code is forced, or "portable"
+// when the CPU has none of them.
+func Features() string {
+	var f []string
+	if hasSIMD {
+		f = append(f, "avx2", "fma")
+	}
+	if hasF16C {
+		f = append(f, "f16c")
+	}
+	if hasSIMD && kern.name == kernAVX512.name {
+		f = append(f, "avx512f")
+	}
+	if len(f) == 0 {
+		return "portable"
+	}
+	s := strings.Join(f, " ")
+	if !useSIMD {
+		s += " (simd off)"
+	}
+	return s
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

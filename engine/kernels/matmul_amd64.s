@@ -1,0 +1,423 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// ---------------------------------------------------------------------------
+// sgemm6x16: the f32 micro-kernel.
+//
+// Y0..Y11 hold the 6x16 tile of C (row r in Y(2r), Y(2r+1)); each depth step
+// loads one 16-wide row of the packed panel into Y12/Y13, broadcasts the six
+// A values of that column (rows 0-2 from SI, rows 3-5 from DI = SI + 3*lda)
+// and issues 12 FMAs. Unrolled 4x.
+
+#define FMA_ROW(aaddr, acc0, acc1, t) \
+	VBROADCASTSS aaddr, t; \
+	VFMADD231PS  Y12, t, acc0; \
+	VFMADD231PS  Y13, t, acc1
+
+#define STEP(ao, bo) \
+	VMOVUPS bo(BX), Y12; \
+	VMOVUPS bo+32(BX), Y13; \
+	FMA_ROW(ao(SI), Y0, Y1, Y14); \
+	FMA_ROW(ao(SI)(R8*1), Y2, Y3, Y15); \
+	FMA_ROW(ao(SI)(R8*2), Y4, Y5, Y14); \
+	FMA_ROW(ao(DI), Y6, Y7, Y15); \
+	FMA_ROW(ao(DI)(R8*1), Y8, Y9, Y14); \
+	FMA_ROW(ao(DI)(R8*2), Y10, Y11, Y15)
+
+// func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-49
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R9
+	SHLQ $2, R8
+	SHLQ $2, R9
+	LEAQ (SI)(R8*2), DI
+	ADDQ R8, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ CX, AX
+	SHRQ $2, AX
+	JZ   tail
+
+loop4:
+	STEP(0, 0)
+	STEP(4, 64)
+	STEP(8, 128)
+	STEP(12, 192)
+	ADDQ $16, SI
+	ADDQ $16, DI
+	ADDQ $256, BX
+	DECQ AX
+	JNZ  loop4
+
+tail:
+	ANDQ $3, CX
+	JZ   done
+
+loop1:
+	STEP(0, 0)
+	ADDQ $4, SI
+	ADDQ $4, DI
+	ADDQ $64, BX
+	DECQ CX
+	JNZ  loop1
+
+done:
+	LEAQ    (DX)(R9*2), DI
+	ADDQ    R9, DI
+	MOVBLZX accum+48(FP), AX
+	TESTL   AX, AX
+	JZ      store
+	VADDPS  (DX), Y0, Y0
+	VADDPS  32(DX), Y1, Y1
+	VADDPS  (DX)(R9*1), Y2, Y2
+	VADDPS  32(DX)(R9*1), Y3, Y3
+	VADDPS  (DX)(R9*2), Y4, Y4
+	VADDPS  32(DX)(R9*2), Y5, Y5
+	VADDPS  (DI), Y6, Y6
+	VADDPS  32(DI), Y7, Y7
+	VADDPS  (DI)(R9*1), Y8, Y8
+	VADDPS  32(DI)(R9*1), Y9, Y9
+	VADDPS  (DI)(R9*2), Y10, Y10
+	VADDPS  32(DI)(R9*2), Y11, Y11
+
+store:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, (DX)(R9*1)
+	VMOVUPS Y3, 32(DX)(R9*1)
+	VMOVUPS Y4, (DX)(R9*2)
+	VMOVUPS Y5, 32(DX)(R9*2)
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, 32(DI)
+	VMOVUPS Y8, (DI)(R9*1)
+	VMOVUPS Y9, 32(DI)(R9*1)
+	VMOVUPS Y10, (DI)(R9*2)
+	VMOVUPS Y11, 32(DI)(R9*2)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// packNTAsm: transpose a panel of rows into depth-major order.
+//
+// Per 8 columns and each group of 8 rows: load an 8x8 block into Y0..Y7,
+// transpose it with unpack/shuffle/permute into Y8..Y15 (column q of the
+// block in Y(8+q)) and store column q at packed step q (+32 bytes a group).
+
+#define TRANSPOSE8 \
+	VUNPCKLPS  Y1, Y0, Y8; \
+	VUNPCKHPS  Y1, Y0, Y9; \
+	VUNPCKLPS  Y3, Y2, Y10; \
+	VUNPCKHPS  Y3, Y2, Y11; \
+	VUNPCKLPS  Y5, Y4, Y12; \
+	VUNPCKHPS  Y5, Y4, Y13; \
+	VUNPCKLPS  Y7, Y6, Y14; \
+	VUNPCKHPS  Y7, Y6, Y15; \
+	VSHUFPS    $0x44, Y10, Y8, Y0; \
+	VSHUFPS    $0xEE, Y10, Y8, Y1; \
+	VSHUFPS    $0x44, Y11, Y9, Y2; \
+	VSHUFPS    $0xEE, Y11, Y9, Y3; \
+	VSHUFPS    $0x44, Y14, Y12, Y4; \
+	VSHUFPS    $0xEE, Y14, Y12, Y5; \
+	VSHUFPS    $0x44, Y15, Y13, Y6; \
+	VSHUFPS    $0xEE, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8; \
+	VPERM2F128 $0x20, Y5, Y1, Y9; \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x31, Y4, Y0, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+// LOAD8 loads 8 floats from each of 8 rows: base, base+ld, base+2ld from
+// p0; base+3ld.. from p1; base+6ld, base+7ld from p2 (ld in R8).
+#define LOAD8(p0, p1, p2) \
+	VMOVUPS (p0), Y0; \
+	VMOVUPS (p0)(R8*1), Y1; \
+	VMOVUPS (p0)(R8*2), Y2; \
+	VMOVUPS (p1), Y3; \
+	VMOVUPS (p1)(R8*1), Y4; \
+	VMOVUPS (p1)(R8*2), Y5; \
+	VMOVUPS (p2), Y6; \
+	VMOVUPS (p2)(R8*1), Y7
+
+// func packNTAsm(dst *float32, src *float32, ld int, kc8 int, nr int)
+// nr (a multiple of 8) rows of src (stride ld elements) over depth kc8 (a
+// multiple of 8) into dst as kc8 groups of nr.
+TEXT ·packNTAsm(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	MOVQ kc8+24(FP), CX
+	MOVQ nr+32(FP), R9
+	SHLQ $2, R8
+	SHLQ $2, R9            // bytes per packed depth step
+	LEAQ (R8)(R8*2), R10   // 3 source rows
+	LEAQ (R9)(R9*2), R11   // 3 packed steps
+	SHRQ $3, CX
+	JZ   packdone
+
+packloop:
+	MOVQ SI, R12           // first source row of the group
+	MOVQ DI, DX            // its place in the packed step
+	MOVQ nr+32(FP), BX
+	SHRQ $3, BX
+
+packgroup:
+	LEAQ    (R12)(R10*1), R13
+	LEAQ    (R13)(R10*1), R14
+	LOAD8(R12, R13, R14)
+	TRANSPOSE8
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, (DX)(R9*1)
+	VMOVUPS Y10, (DX)(R9*2)
+	LEAQ    (DX)(R11*1), AX
+	VMOVUPS Y11, (AX)
+	VMOVUPS Y12, (AX)(R9*1)
+	VMOVUPS Y13, (AX)(R9*2)
+	ADDQ    R11, AX
+	VMOVUPS Y14, (AX)
+	VMOVUPS Y15, (AX)(R9*1)
+	LEAQ    (R12)(R8*8), R12
+	ADDQ    $32, DX
+	DECQ    BX
+	JNZ     packgroup
+	ADDQ    $32, SI
+	LEAQ    (DI)(R9*8), DI
+	DECQ    CX
+	JNZ     packloop
+
+packdone:
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// func cvtF16Asm(dst *float32, src *byte, n int)   // n % 8 == 0
+TEXT ·cvtF16Asm(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   cvtdone
+
+cvtloop:
+	VCVTPH2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $16, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       cvtloop
+
+cvtdone:
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// func dequantQ8Asm(dst *float32, src *byte, nb int)
+// Per block: broadcast the f16 scale, widen it; sign-extend 4x8 int8 to
+// int32, convert, multiply, store.
+TEXT ·dequantQ8Asm(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ nb+16(FP), CX
+	TESTQ CX, CX
+	JZ   dqdone
+
+dqloop:
+	VPBROADCASTW (SI), X4
+	VCVTPH2PS    X4, Y4
+	VPMOVSXBD    2(SI), Y0
+	VPMOVSXBD    10(SI), Y1
+	VPMOVSXBD    18(SI), Y2
+	VPMOVSXBD    26(SI), Y3
+	VCVTDQ2PS    Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VCVTDQ2PS    Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y4, Y0, Y0
+	VMULPS       Y4, Y1, Y1
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	VMOVUPS      Y2, 64(DI)
+	VMOVUPS      Y3, 96(DI)
+	ADDQ         $34, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNZ          dqloop
+
+dqdone:
+	VZEROUPPER
+	RET
+
+// HSUM8 reduces Y0 to its lane sum in X0:
+// ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). Clobbers X1.
+#define HSUM8 \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS       X1, X0, X0; \
+	VMOVHLPS     X0, X0, X1; \
+	VADDPS       X1, X0, X0; \
+	VMOVSHDUP    X0, X1; \
+	VADDSS       X1, X0, X0
+
+// ---------------------------------------------------------------------------
+// func sdotAsm(x *float32, w *float32, n int) float32   // n % 8 == 0
+// Four accumulators over 32 elements hide the FMA latency.
+TEXT ·sdotAsm(SB), NOSPLIT, $0-28
+	MOVQ   x+0(FP), SI
+	MOVQ   w+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   CX, AX
+	SHRQ   $5, AX
+	JZ     sdot8
+
+sdot32:
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        AX
+	JNZ         sdot32
+
+sdot8:
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JZ   sdotsum
+
+sdot8loop:
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         sdot8loop
+
+sdotsum:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM8
+	MOVSS  X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// func hdotAsm(x *float32, w *byte, n int) float32   // n % 8 == 0
+TEXT ·hdotAsm(SB), NOSPLIT, $0-28
+	MOVQ   x+0(FP), SI
+	MOVQ   w+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   CX, AX
+	SHRQ   $5, AX
+	JZ     hdot8
+
+hdot32:
+	VCVTPH2PS   (DI), Y4
+	VCVTPH2PS   16(DI), Y5
+	VCVTPH2PS   32(DI), Y6
+	VCVTPH2PS   48(DI), Y7
+	VFMADD231PS (SI), Y4, Y0
+	VFMADD231PS 32(SI), Y5, Y1
+	VFMADD231PS 64(SI), Y6, Y2
+	VFMADD231PS 96(SI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $64, DI
+	DECQ        AX
+	JNZ         hdot32
+
+hdot8:
+	ANDQ $31, CX
+	SHRQ $3, CX
+	JZ   hdotsum
+
+hdot8loop:
+	VCVTPH2PS   (DI), Y4
+	VFMADD231PS (SI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $16, DI
+	DECQ        CX
+	JNZ         hdot8loop
+
+hdotsum:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM8
+	MOVSS  X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
+//
+// Per block: |w| and x*sign(w) make VPMADDUBSW (unsigned x signed bytes)
+// usable for a signed product; |w| <= 128 and |x| <= 127 keep the int16
+// pair sums below 32767, so nothing saturates. VPMADDWD with ones gives 8
+// exact int32 lane sums (bytes 4l..4l+3), converted and scaled by
+// d = xd*wd and added (rounded multiply, then add: as the Go reference).
+TEXT ·q8dotAsm(SB), NOSPLIT, $0-36
+	MOVQ       xq+0(FP), SI
+	MOVQ       xd+8(FP), DI
+	MOVQ       w+16(FP), DX
+	MOVQ       nb+24(FP), CX
+	VPCMPEQW   Y15, Y15, Y15
+	VPSRLW     $15, Y15, Y15   // int16 ones
+	VXORPS     Y0, Y0, Y0
+	TESTQ      CX, CX
+	JZ         q8sum
+
+q8loop:
+	VMOVDQU      2(DX), Y1
+	VMOVDQU      (SI), Y2
+	VPSIGNB      Y1, Y1, Y3    // |w|
+	VPSIGNB      Y1, Y2, Y2    // x * sign(w)
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     Y15, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VPBROADCASTW (DX), X4
+	VCVTPH2PS    X4, Y4
+	VBROADCASTSS (DI), Y5
+	VMULPS       Y4, Y5, Y4    // d = xd * wd
+	VMULPS       Y4, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	ADDQ         $34, DX
+	ADDQ         $32, SI
+	ADDQ         $4, DI
+	DECQ         CX
+	JNZ          q8loop
+
+q8sum:
+	HSUM8
+	MOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET

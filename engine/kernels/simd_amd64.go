@@ -1,0 +1,91 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// The assembly kernels need AVX2 and FMA; the f16 conversions (and Q8_0,
+// whose scales are f16) also need F16C.
+var (
+	hasSIMD   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasF16C   = hasSIMD && cpu.X86.HasF16C
+	hasAVX512 = hasSIMD && cpu.X86.HasAVX512F
+)
+
+// sgemm12x32 is sgemm6x16 for a 12x32 tile in zmm registers (AVX-512F).
+//
+//go:noescape
+func sgemm12x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+
+// sgemm6x16 computes the 6x16 tile c = a . b over depth kc (c += when accum):
+// a is 6 rows with stride lda (elements), b a packed panel of kc x 16, c rows
+// with stride ldc.
+//
+//go:noescape
+func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+
+// packNTAsm transposes nr (a multiple of 8) rows of src (stride ld) over
+// depth kc8 (a multiple of 8) into dst as kc8 groups of nr.
+//
+//go:noescape
+func packNTAsm(dst *float32, src *float32, ld int, kc8 int, nr int)
+
+// cvtF16Asm widens n (a multiple of 8) halves.
+//
+//go:noescape
+func cvtF16Asm(dst *float32, src *byte, n int)
+
+// dequantQ8Asm expands nb block_q8_0 blocks.
+//
+//go:noescape
+func dequantQ8Asm(dst *float32, src *byte, nb int)
+
+// sdotAsm is the dot product of n (a multiple of 8) floats.
+//
+//go:noescape
+func sdotAsm(x *float32, w *float32, n int) float32
+
+// hdotAsm is the dot product of n (a multiple of 8) floats with halves.
+//
+//go:noescape
+func hdotAsm(x *float32, w *byte, n int) float32
+
+// q8dotAsm is dotQ8 over nb blocks (bit-identical to the Go version).
+//
+//go:noescape
+func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
+
+// Element-wise kernels over n (a multiple of 8) elements.
+
+//go:noescape
+func sumAsm(x *float32, n int) float32
+
+//go:noescape
+func sqDiffAsm(x *float32, n int, mean float32) float32
+
+//go:noescape
+func normAsm(dst, x *float32, n int, mean, rstd float32)
+
+//go:noescape
+func mulAddAsm(dst, gamma, beta *float32, n int)
+
+//go:noescape
+func mulAsm(dst, gamma *float32, n int)
+
+//go:noescape
+func addAsm(dst, a, b *float32, n int)
+
+//go:noescape
+func scaleAsm(x *float32, n int, s float32)
+
+//go:noescape
+func reluAsm(x *float32, n int)
+
+//go:noescape
+func maxAsm(x *float32, n int) float32
+
+//go:noescape
+func expSubAsm(x *float32, n int, m float32) float32
+
+//go:noescape
+func geluAsm(x *float32, n int)
