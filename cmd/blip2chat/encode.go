@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blip2chat/blip2chat/engine/imageprep"
+	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/weights/safetensors"
+)
+
+func init() {
+	register(&command{
+		name:    "encode",
+		summary: "run the vision side on an image and save its tensors (for checking against transformers)",
+		usage:   "-m MODEL_DIR IMAGE -o OUT.safetensors [--instruction TEXT | --instruction-ids 2,45,3] [--pixel-values FILE.safetensors]",
+		run:     runEncode,
+	})
+}
+
+func runEncode(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(commands["encode"], stderr)
+	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert'")
+	out := fs.String("o", "", "output `file` (.safetensors)")
+	instruction := fs.String("instruction", "", "InstructBLIP instruction `text` for the Q-Former")
+	instructionIDs := fs.String("instruction-ids", "", "InstructBLIP instruction as comma-separated Q-Former token `ids`")
+	pixelFile := fs.String("pixel-values", "", "take pixel_values [1,3,H,W] from this safetensors `file` instead of an image")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if *modelDir == "" || *out == "" || len(pos) > 1 || (len(pos) == 1) == (*pixelFile != "") {
+		return errUsage
+	}
+	if *instruction != "" && *instructionIDs != "" {
+		return fmt.Errorf("give --instruction or --instruction-ids, not both")
+	}
+
+	var stages []string
+	stage := func(name string, start time.Time) {
+		stages = append(stages, fmt.Sprintf("%s %s", name, time.Since(start).Round(time.Microsecond)))
+	}
+
+	start := time.Now()
+	m, err := vision.Load(filepath.Join(*modelDir, "vision.gguf"))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	info := m.Info()
+	stage("load", start)
+
+	start = time.Now()
+	S := info.Vision.ImageSize
+	var pixels []float32
+	if *pixelFile != "" {
+		pixels, err = readPixelValues(*pixelFile, info.Vision.Channels, S)
+	} else {
+		pixels, err = imageprep.PixelValues(pos[0], info.ImageOptions())
+	}
+	if err != nil {
+		return err
+	}
+	stage("preprocess", start)
+
+	var ids []int
+	switch {
+	case *instruction != "":
+		if ids, err = m.Tokenize(*instruction); err != nil {
+			return err
+		}
+	case *instructionIDs != "":
+		if ids, err = parseIDs(*instructionIDs); err != nil {
+			return err
+		}
+	}
+
+	feat, err := m.EncodeImage(pixels)
+	if err != nil {
+		return err
+	}
+	qf, err := m.QFormer(feat, ids)
+	if err != nil {
+		return err
+	}
+	t := m.Timings()
+	stages = append(stages, fmt.Sprintf("patch-embed %s", t.Embed.Round(time.Microsecond)),
+		fmt.Sprintf("vit %s", t.ViT.Round(time.Microsecond)),
+		fmt.Sprintf("qformer %s", t.QFormer.Round(time.Microsecond)))
+
+	Q, H := info.NumQueryTokens, info.QFormer.HiddenSize
+	tensors := []safetensors.WriteTensor{
+		safetensors.F32Tensor("pixel_values", []int{1, info.Vision.Channels, S, S}, pixels),
+		safetensors.F32Tensor("vision_last_hidden_state", []int{1, feat.Tokens, feat.Dim}, feat.Data),
+		safetensors.F32Tensor("qformer_last_hidden_state", []int{1, Q, H}, qf),
+	}
+	if info.ProjectionSize > 0 {
+		proj, err := m.Project(qf)
+		if err != nil {
+			return err
+		}
+		stages = append(stages, fmt.Sprintf("project %s", m.Timings().Project.Round(time.Microsecond)))
+		tensors = append(tensors, safetensors.F32Tensor("language_model_inputs", []int{1, Q, info.ProjectionSize}, proj))
+	}
+	if len(ids) > 0 {
+		tensors = append(tensors, int64Tensor("qformer_input_ids", []int{1, len(ids)}, ids))
+	}
+
+	start = time.Now()
+	if err := safetensors.WriteFile(*out, tensors, map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	stage("write", start)
+	fmt.Fprintf(stderr, "encode: %s\n", strings.Join(stages, "  "))
+	return nil
+}
+
+// readPixelValues reads the pixel_values tensor [1, C, S, S] of a
+// safetensors file (e.g. a golden.safetensors).
+func readPixelValues(path string, channels, size int) ([]float32, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	t, ok := f.Tensor("pixel_values")
+	if !ok {
+		return nil, fmt.Errorf("%s: no pixel_values tensor", path)
+	}
+	want := []int{1, channels, size, size}
+	if len(t.Shape) != 4 || t.Shape[0] != 1 || t.Shape[1] != channels || t.Shape[2] != size || t.Shape[3] != size {
+		return nil, fmt.Errorf("%s: pixel_values has shape %v, the model takes %v", path, t.Shape, want)
+	}
+	v, err := t.Float32()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return v, nil
+}
+
+// parseIDs parses "2,45,3" (spaces allowed).
+func parseIDs(s string) ([]int, error) {
+	var ids []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("--instruction-ids: %q is not a token id", f)
+		}
+		ids = append(ids, n)
+	}
+	return ids, nil
+}
+
+func int64Tensor(name string, shape []int, v []int) safetensors.WriteTensor {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(int64(x)))
+	}
+	return safetensors.WriteTensor{Name: name, DType: safetensors.I64, Shape: shape, Data: b}
+}

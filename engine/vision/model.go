@@ -1,0 +1,595 @@
+// Package vision runs the image side of BLIP-2 and InstructBLIP natively:
+// the EVA ViT image encoder, the Q-Former with its learned query tokens
+// (reading the instruction too, for InstructBLIP) and the linear projection
+// into the language model's embedding space. Its output, one vector per
+// query, is the soft prompt placed in front of the text given to the LLM.
+//
+// Weights come from MODEL_DIR/vision.gguf (written by weights/convert; the
+// tensor names and metadata keys are listed there) and stay in the file's
+// memory map: F32 tensors are used in place, F16 and Q8_0 matrices are read
+// by the kernels directly. Activations are always float32, in buffers
+// allocated once per Model and reused for every layer and every image.
+//
+// The three stages are separate calls so that callers can cache: the ViT
+// output of an image (ImageFeatures) is reused when InstructBLIP gets a new
+// instruction for the same image, and only the Q-Former and the projection
+// run again.
+//
+//	m, err := vision.Load("model/vision.gguf")
+//	feat, err := m.EncodeImage(pixels)        // [3, H, W] normalized pixels
+//	q, err := m.QFormer(feat, instructionIDs) // nil ids for BLIP-2
+//	soft, err := m.Project(q)                 // [Q x E] LLM input embeddings
+package vision
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/blip2chat/blip2chat/engine/imageprep"
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/tensor"
+	"github.com/blip2chat/blip2chat/engine/tokenizer"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+)
+
+// Info describes a loaded model: what it is, its sizes, how to prepare its
+// images and how to prompt it.
+type Info struct {
+	Family       string // "blip-2" or "instructblip"
+	Architecture string // the checkpoint's transformers class, e.g. "Blip2ForConditionalGeneration"
+	LLMFamily    string // the language model's model_type: "opt", "t5", "llama"; "" if none
+	// PromptFormat is the prompt around the user's text; "{prompt}" marks
+	// where it goes (BLIP-2: "Question: {prompt} Answer:").
+	PromptFormat string
+	Layout       string // source checkpoint layout: "hub" or "transformers5"
+	WeightType   string // matrix weight type: "f32", "f16" or "q8_0"
+
+	NumQueryTokens int // Q: output rows of the Q-Former and of Project
+
+	Vision struct {
+		HiddenSize, IntermediateSize, Layers, Heads int
+		ImageSize, PatchSize, Channels              int
+		Tokens                                      int // patches + 1 (class token)
+		LayerNormEps                                float32
+	}
+	QFormer struct {
+		HiddenSize, IntermediateSize, Layers, Heads int
+		CrossAttentionFreq, EncoderHiddenSize       int
+		MaxPositions, VocabSize                     int
+		LayerNormEps                                float32
+		TextInput                                   bool // InstructBLIP: takes instruction ids
+	}
+	ProjectionSize int // E: the LLM's embedding size; 0 when the model has no projection
+
+	Image struct {
+		Width, Height, Resample                        int
+		Mean, Std                                      [3]float32
+		RescaleFactor                                  float32
+		DoResize, DoRescale, DoNormalize, DoConvertRGB bool
+	}
+
+	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP), nil if
+	// the checkpoint had none; LowerCase is its do_lower_case.
+	Vocab     []string
+	LowerCase bool
+}
+
+// Prompt puts text into the model's prompt format.
+func (i *Info) Prompt(text string) string {
+	return strings.ReplaceAll(i.PromptFormat, "{prompt}", text)
+}
+
+// ImageOptions are the imageprep settings that produce this model's
+// pixel_values.
+func (i *Info) ImageOptions() imageprep.Options {
+	o := imageprep.Options{Width: i.Image.Width, Height: i.Image.Height,
+		Mean: i.Image.Mean, Std: i.Image.Std, RescaleFactor: i.Image.RescaleFactor}
+	if !i.Image.DoRescale {
+		o.RescaleFactor = 1
+	}
+	if !i.Image.DoNormalize {
+		o.Mean, o.Std = [3]float32{}, [3]float32{1, 1, 1}
+	}
+	return o
+}
+
+// Timings are the durations of the last run of each stage.
+type Timings struct {
+	Embed   time.Duration // patch embedding, class token, positions
+	ViT     time.Duration // the ViT layers and the final layer norm
+	QFormer time.Duration
+	Project time.Duration
+}
+
+// TraceFunc receives intermediate activations (rows x cols, row-major;
+// valid only during the call) under the names of the reference tensors:
+// "vision_hidden_states.i", "qformer_hidden_states.i", ... Used by tests to
+// find a wrong layer quickly.
+type TraceFunc func(name string, rows, cols int, data []float32)
+
+// ImageFeatures is the ViT's output for one image: Tokens x Dim values
+// after the final layer norm, the keys and values of the Q-Former's
+// cross-attention. It belongs to the caller and can be kept as a cache.
+type ImageFeatures struct {
+	Tokens, Dim int
+	Data        []float32
+}
+
+// Model is a loaded vision.gguf. Its methods may be called from several
+// goroutines; they run one at a time (the buffers are shared).
+type Model struct {
+	info Info
+	file *gguf.File
+	wp   *tokenizer.WordPiece
+
+	// ViT weights.
+	patch    linear // [D, C*P*P]: the patch conv as a matrix
+	classEmb []float32
+	posEmb   []float32 // [N, D]
+	vit      []vitLayer
+	postLN   norm
+
+	// Q-Former weights.
+	query   []float32 // [Q, H]
+	embLN   norm
+	wordEmb []float32 // [V, H], text input only
+	posText []float32 // [P, H], text input only
+	qf      []qformerLayer
+
+	proj *linear // nil when absent
+
+	mu      sync.Mutex
+	buf     buffers
+	att     kernels.AttentionArgs // reused so that a call does not allocate
+	trace   TraceFunc
+	timings Timings
+}
+
+// linear is an nn.Linear: y = x W^T + b.
+type linear struct {
+	w *kernels.Matrix
+	b []float32
+}
+
+// forward computes dst[rows x out] = x[rows x in] W^T + b.
+func (l *linear) forward(dst, x []float32, rows int) {
+	kernels.MatMulT(dst, x, rows, l.w, l.b)
+}
+
+// norm is an nn.LayerNorm's weight and bias.
+type norm struct{ w, b []float32 }
+
+type vitLayer struct {
+	ln1, ln2       norm
+	qkv, out       linear // qkv: [3D, D], bias q|k|v (k zero in hub checkpoints)
+	ffnUp, ffnDown linear
+}
+
+type qformerLayer struct {
+	q, k, v, out linear
+	attnLN       norm
+	hasCross     bool
+	crossQ       linear
+	crossK       linear // [H, E]: reads the image features
+	crossV       linear
+	crossOut     linear
+	crossLN      norm
+	upQ, downQ   linear // feed-forward of the query rows
+	lnQ          norm
+	up, down     linear // feed-forward of the text rows (text input only)
+	ln           norm
+}
+
+// buffers are the activations, sized for the largest input at Load.
+type buffers struct {
+	patches *tensor.Mat // [N-1, C*P*P] im2col of the image
+	x, h    *tensor.Mat // [N, D] residual stream and scratch
+	qkv     *tensor.Mat // [N, 3D]
+	ctx     *tensor.Mat // [N, D] attention output
+	ff      *tensor.Mat // [N, Dff]
+
+	qx, qx2, qh   *tensor.Mat // [T, H] Q-Former stream, attention output, scratch
+	qq, qk, qv    *tensor.Mat // [T, H]
+	qctx          *tensor.Mat // [T, H]
+	qff           *tensor.Mat // [T, Hff]
+	ck, cv        *tensor.Mat // [N, H] cross-attention keys and values
+	maxTextTokens int
+}
+
+// Load memory-maps a vision.gguf and checks every tensor against the
+// metadata.
+func Load(path string) (*Model, error) {
+	if !littleEndian() {
+		return nil, fmt.Errorf("%s: vision weights need a little-endian CPU", path)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newModel(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// newModel reads a parsed vision file; name is used in errors.
+func newModel(f *gguf.File, name string) (*Model, error) {
+	m := &Model{file: f}
+	if err := m.load(name); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close unmaps the weights; the Model must not be used afterwards.
+func (m *Model) Close() error { return m.file.Close() }
+
+// Info describes the model. It is shared: callers must not modify it.
+func (m *Model) Info() *Info { return &m.info }
+
+// Timings returns the durations of the last run of each stage.
+func (m *Model) Timings() Timings {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.timings
+}
+
+// SetTrace installs fn (nil removes it) to receive intermediate
+// activations.
+func (m *Model) SetTrace(fn TraceFunc) {
+	m.mu.Lock()
+	m.trace = fn
+	m.mu.Unlock()
+}
+
+func (m *Model) emit(name string, rows, cols int, data []float32) {
+	if m.trace != nil {
+		m.trace(name, rows, cols, data[:rows*cols])
+	}
+}
+
+// emitLayer is emit for "<prefix>.<i>"; the name is only built when a
+// trace is installed, so that untraced runs do not allocate.
+func (m *Model) emitLayer(prefix string, i, rows, cols int, data []float32) {
+	if m.trace != nil {
+		m.trace(prefix+"."+strconv.Itoa(i), rows, cols, data[:rows*cols])
+	}
+}
+
+// Tokenize turns an instruction into the Q-Former's WordPiece ids
+// ([CLS] ... [SEP]), as InstructBLIP's qformer_tokenizer does.
+func (m *Model) Tokenize(instruction string) ([]int, error) {
+	if m.wp == nil {
+		return nil, fmt.Errorf("vision model has no Q-Former vocabulary (family %s); give instruction ids instead", m.info.Family)
+	}
+	return m.wp.Encode(instruction), nil
+}
+
+// loader reads metadata and tensors, keeping the first error.
+type loader struct {
+	path string
+	f    *gguf.File
+	err  error
+}
+
+func (l *loader) fail(format string, args ...any) {
+	if l.err == nil {
+		l.err = fmt.Errorf("%s: "+format, append([]any{l.path}, args...)...)
+	}
+}
+
+func (l *loader) str(key string) string {
+	s, ok := l.f.String(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	return s
+}
+
+func (l *loader) optStr(key string) string {
+	s, _ := l.f.String(key)
+	return s
+}
+
+func (l *loader) int(key string) int {
+	n, ok := l.f.Int(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	if n < 0 || n > 1<<30 {
+		l.fail("metadata %s = %d is out of range", key, n)
+		return 0
+	}
+	return n
+}
+
+func (l *loader) positive(key string) int {
+	n := l.int(key)
+	if n <= 0 {
+		l.fail("metadata %s = %d must be positive", key, n)
+	}
+	return n
+}
+
+func (l *loader) f32(key string) float32 {
+	v, ok := l.f.Float32(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	return v
+}
+
+func (l *loader) bool(key string) bool {
+	v, ok := l.f.Bool(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	return v
+}
+
+func (l *loader) vec3(key string) (out [3]float32) {
+	v, ok := l.f.Float32s(key)
+	if !ok || len(v) != 3 {
+		l.fail("metadata %s must be 3 floats", key)
+		return out
+	}
+	copy(out[:], v)
+	return out
+}
+
+// tensor returns the bytes of a tensor after checking its PyTorch-order
+// shape (GGUF dims are the reverse).
+func (l *loader) tensor(name string, shape ...int) (gguf.TensorInfo, []byte) {
+	info, data, ok := l.f.Tensor(name)
+	if !ok {
+		l.fail("tensor %s is missing", name)
+		return info, nil
+	}
+	if len(info.Dims) != len(shape) {
+		l.fail("tensor %s has %d dims, expected shape %v", name, len(info.Dims), shape)
+		return info, nil
+	}
+	for i, s := range shape {
+		if info.Dims[len(shape)-1-i] != uint64(s) {
+			l.fail("tensor %s has dims %v, expected shape %v", name, info.Dims, shape)
+			return info, nil
+		}
+	}
+	return info, data
+}
+
+// f32 views an F32 tensor in place.
+func (l *loader) f32s(name string, shape ...int) []float32 {
+	info, data := l.tensor(name, shape...)
+	if data == nil {
+		return nil
+	}
+	if info.Type != gguf.TypeF32 {
+		l.fail("tensor %s is %s, expected F32", name, info.Type)
+		return nil
+	}
+	v, err := viewF32(data)
+	if err != nil {
+		l.fail("tensor %s: %v", name, err)
+	}
+	return v
+}
+
+// matrix wraps an [out, in] weight of type F32, F16 or Q8_0 without copying.
+func (l *loader) matrix(name string, out, in int) *kernels.Matrix {
+	info, data := l.tensor(name, out, in)
+	if data == nil {
+		return nil
+	}
+	m := &kernels.Matrix{Rows: out, Cols: in}
+	switch info.Type {
+	case gguf.TypeF32:
+		v, err := viewF32(data)
+		if err != nil {
+			l.fail("tensor %s: %v", name, err)
+			return nil
+		}
+		m.Type, m.F32 = kernels.F32, v
+	case gguf.TypeF16:
+		m.Type, m.Raw = kernels.F16, data
+	case gguf.TypeQ8_0:
+		if in%32 != 0 {
+			l.fail("tensor %s: q8_0 with %d columns", name, in)
+			return nil
+		}
+		m.Type, m.Raw = kernels.Q8_0, data
+	default:
+		l.fail("tensor %s has type %s; vision weights must be F32, F16 or Q8_0", name, info.Type)
+		return nil
+	}
+	return m
+}
+
+func (l *loader) linear(name string, out, in int) linear {
+	return linear{w: l.matrix(name+".weight", out, in), b: l.f32s(name+".bias", out)}
+}
+
+func (l *loader) norm(name string, n int) norm {
+	return norm{w: l.f32s(name+".weight", n), b: l.f32s(name+".bias", n)}
+}
+
+func (m *Model) load(path string) error {
+	l := &loader{path: path, f: m.file}
+	if a := l.str("general.architecture"); l.err == nil && a != "blip2-vision" {
+		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (blip2-vision)", path, a)
+	}
+	in := &m.info
+	in.Family = l.str("blip2.family")
+	in.Architecture = l.optStr("blip2.architecture")
+	in.LLMFamily = l.optStr("blip2.llm.family")
+	in.PromptFormat = l.str("blip2.prompt_format")
+	in.Layout = l.optStr("blip2.checkpoint_layout")
+	in.WeightType = l.optStr("blip2.weight_type")
+	in.NumQueryTokens = l.positive("blip2.num_query_tokens")
+	v := &in.Vision
+	v.HiddenSize = l.positive("blip2.vision.hidden_size")
+	v.IntermediateSize = l.positive("blip2.vision.intermediate_size")
+	v.Layers = l.int("blip2.vision.block_count")
+	v.Heads = l.positive("blip2.vision.head_count")
+	v.ImageSize = l.positive("blip2.vision.image_size")
+	v.PatchSize = l.positive("blip2.vision.patch_size")
+	v.Channels = l.positive("blip2.vision.num_channels")
+	v.LayerNormEps = l.f32("blip2.vision.layer_norm_epsilon")
+	q := &in.QFormer
+	q.HiddenSize = l.positive("blip2.qformer.hidden_size")
+	q.IntermediateSize = l.positive("blip2.qformer.intermediate_size")
+	q.Layers = l.int("blip2.qformer.block_count")
+	q.Heads = l.positive("blip2.qformer.head_count")
+	q.CrossAttentionFreq = l.positive("blip2.qformer.cross_attention_freq")
+	q.EncoderHiddenSize = l.positive("blip2.qformer.encoder_hidden_size")
+	q.MaxPositions = l.int("blip2.qformer.max_position_embeddings")
+	q.VocabSize = l.int("blip2.qformer.vocab_size")
+	q.LayerNormEps = l.f32("blip2.qformer.layer_norm_epsilon")
+	q.TextInput = l.bool("blip2.qformer.text_input")
+	in.ProjectionSize = l.int("blip2.projection.size")
+	im := &in.Image
+	im.Width = l.positive("blip2.image.width")
+	im.Height = l.positive("blip2.image.height")
+	im.Resample = l.int("blip2.image.resample")
+	im.Mean = l.vec3("blip2.image.mean")
+	im.Std = l.vec3("blip2.image.std")
+	im.RescaleFactor = l.f32("blip2.image.rescale_factor")
+	im.DoResize = l.bool("blip2.image.do_resize")
+	im.DoRescale = l.bool("blip2.image.do_rescale")
+	im.DoNormalize = l.bool("blip2.image.do_normalize")
+	im.DoConvertRGB = l.bool("blip2.image.do_convert_rgb")
+	if l.err != nil {
+		return l.err
+	}
+	if v.HiddenSize%v.Heads != 0 || q.HiddenSize%q.Heads != 0 || v.ImageSize%v.PatchSize != 0 {
+		return fmt.Errorf("%s: inconsistent sizes (hidden size not a multiple of heads, or image size of patch size)", path)
+	}
+	if q.EncoderHiddenSize != v.HiddenSize {
+		return fmt.Errorf("%s: Q-Former encoder_hidden_size %d differs from the ViT's %d", path, q.EncoderHiddenSize, v.HiddenSize)
+	}
+	if q.TextInput && (q.MaxPositions <= 0 || q.VocabSize <= 0) {
+		return fmt.Errorf("%s: Q-Former text input without vocab or positions", path)
+	}
+	if n := len(m.file.Tensors); v.Layers > n || q.Layers > n {
+		// Every layer has tensors: a larger count is a corrupt header,
+		// caught here before it sizes any allocation.
+		return fmt.Errorf("%s: %d ViT and %d Q-Former layers, but only %d tensors", path, v.Layers, q.Layers, n)
+	}
+	grid := v.ImageSize / v.PatchSize
+	v.Tokens = grid*grid + 1
+	if vocab, ok := m.file.Strings("blip2.qformer.tokenizer.vocab"); ok && len(vocab) > 0 {
+		in.Vocab = vocab
+		in.LowerCase, _ = m.file.Bool("blip2.qformer.tokenizer.lower_case")
+		m.wp = tokenizer.NewWordPiece(vocab, in.LowerCase)
+	}
+
+	D, Dff, N, P, C := v.HiddenSize, v.IntermediateSize, v.Tokens, v.PatchSize, v.Channels
+	m.patch = l.linear("v.patch_embd", D, C*P*P)
+	m.classEmb = l.f32s("v.class_embd", D)
+	m.posEmb = l.f32s("v.pos_embd", N, D)
+	m.vit = make([]vitLayer, v.Layers)
+	for i := range m.vit {
+		p := fmt.Sprintf("v.blk.%d.", i)
+		L := &m.vit[i]
+		L.ln1 = l.norm(p+"ln1", D)
+		L.qkv.w = l.matrix(p+"attn_qkv.weight", 3*D, D)
+		if _, _, ok := m.file.Tensor(p + "attn_qkv.bias"); ok {
+			L.qkv.b = l.f32s(p+"attn_qkv.bias", 3*D)
+		}
+		L.out = l.linear(p+"attn_out", D, D)
+		L.ln2 = l.norm(p+"ln2", D)
+		L.ffnUp = l.linear(p+"ffn_up", Dff, D)
+		L.ffnDown = l.linear(p+"ffn_down", D, Dff)
+	}
+	m.postLN = l.norm("v.post_ln", D)
+
+	H, Hff, Q, E := q.HiddenSize, q.IntermediateSize, in.NumQueryTokens, q.EncoderHiddenSize
+	m.query = l.f32s("q.query_tokens", Q, H)
+	m.embLN = l.norm("q.embd_ln", H)
+	if q.TextInput {
+		m.wordEmb = l.f32s("q.word_embd", q.VocabSize, H)
+		m.posText = l.f32s("q.pos_embd", q.MaxPositions, H)
+	}
+	m.qf = make([]qformerLayer, q.Layers)
+	for i := range m.qf {
+		p := fmt.Sprintf("q.blk.%d.", i)
+		L := &m.qf[i]
+		L.q = l.linear(p+"attn_q", H, H)
+		L.k = l.linear(p+"attn_k", H, H)
+		L.v = l.linear(p+"attn_v", H, H)
+		L.out = l.linear(p+"attn_out", H, H)
+		L.attnLN = l.norm(p+"attn_ln", H)
+		if i%q.CrossAttentionFreq == 0 {
+			L.hasCross = true
+			L.crossQ = l.linear(p+"cross_q", H, H)
+			L.crossK = l.linear(p+"cross_k", H, E)
+			L.crossV = l.linear(p+"cross_v", H, E)
+			L.crossOut = l.linear(p+"cross_out", H, H)
+			L.crossLN = l.norm(p+"cross_ln", H)
+		}
+		L.upQ = l.linear(p+"ffn_up_query", Hff, H)
+		L.downQ = l.linear(p+"ffn_down_query", H, Hff)
+		L.lnQ = l.norm(p+"ffn_ln_query", H)
+		if q.TextInput {
+			L.up = l.linear(p+"ffn_up", Hff, H)
+			L.down = l.linear(p+"ffn_down", H, Hff)
+			L.ln = l.norm(p+"ffn_ln", H)
+		}
+	}
+	if in.ProjectionSize > 0 {
+		p := l.linear("proj", in.ProjectionSize, H)
+		m.proj = &p
+	}
+	if l.err != nil {
+		return l.err
+	}
+	m.allocBuffers()
+	return nil
+}
+
+// allocBuffers sizes every activation for the largest input: all image
+// tokens, and the queries plus the longest instruction the position
+// embeddings allow.
+func (m *Model) allocBuffers() {
+	v, q := &m.info.Vision, &m.info.QFormer
+	N, D, P, C := v.Tokens, v.HiddenSize, v.PatchSize, v.Channels
+	b := &m.buf
+	b.patches = tensor.New(N-1, C*P*P)
+	b.x = tensor.New(N, D)
+	b.h = tensor.New(N, D)
+	b.qkv = tensor.New(N, 3*D)
+	b.ctx = tensor.New(N, D)
+	b.ff = tensor.New(N, v.IntermediateSize)
+	if q.TextInput {
+		b.maxTextTokens = q.MaxPositions
+	}
+	T, H := m.info.NumQueryTokens+b.maxTextTokens, q.HiddenSize
+	b.qx, b.qx2, b.qh = tensor.New(T, H), tensor.New(T, H), tensor.New(T, H)
+	b.qq, b.qk, b.qv, b.qctx = tensor.New(T, H), tensor.New(T, H), tensor.New(T, H), tensor.New(T, H)
+	b.qff = tensor.New(T, q.IntermediateSize)
+	b.ck, b.cv = tensor.New(N, H), tensor.New(N, H)
+}
+
+// viewF32 reinterprets little-endian float32 bytes in place. GGUF aligns
+// tensor data (32 bytes by default) in a page-aligned map, so the view is
+// aligned; anything else is refused rather than copied.
+func viewF32(b []byte) ([]float32, error) {
+	if len(b) == 0 {
+		return []float32{}, nil
+	}
+	if len(b)%4 != 0 || uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
+		return nil, fmt.Errorf("f32 data is not 4-byte aligned")
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil
+}
+
+func littleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}

@@ -1,0 +1,145 @@
+package vision
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
+)
+
+// QFormer runs the Q-Former over the image features and returns the Q
+// query outputs, Q x H row-major (a new slice).
+//
+// The input rows are the Q learned query tokens, followed for InstructBLIP
+// by the instruction's tokens (word + position embeddings; ids from
+// Tokenize); one layer norm covers them all. Each BERT-style post-LN layer
+// then does
+//
+//	x = ln(x + out(selfattention(x)))                 all rows see all rows
+//	q = ln(q + out(crossattention(q, image)))         query rows, layers i % freq == 0
+//	q = ln(q + down(gelu(up_query(q))))               query rows
+//	t = ln(t + down(gelu(up(t))))                     instruction rows
+//
+// and only the query rows are returned (transformers' Blip2QFormerModel and
+// InstructBlipQFormerModel with an all-ones attention mask).
+func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+	q := &m.info.QFormer
+	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
+		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
+	}
+	if len(instructionIDs) > 0 && !q.TextInput {
+		return nil, fmt.Errorf("vision: this %s model's Q-Former takes no instruction", m.info.Family)
+	}
+	if len(instructionIDs) > m.buf.maxTextTokens && q.TextInput {
+		return nil, fmt.Errorf("vision: instruction is %d tokens, the Q-Former takes at most %d", len(instructionIDs), m.buf.maxTextTokens)
+	}
+	for _, id := range instructionIDs {
+		if id < 0 || id >= q.VocabSize {
+			return nil, fmt.Errorf("vision: instruction token id %d is outside the Q-Former vocabulary (0..%d)", id, q.VocabSize-1)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	start := time.Now()
+
+	Q, H := m.info.NumQueryTokens, q.HiddenSize
+	T := Q + len(instructionIDs)
+	b := &m.buf
+	x := b.qx.RowRange(0, T)
+
+	// Embeddings: queries, then instruction words + positions 0.., then
+	// one layer norm over all rows.
+	copy(x, m.query[:Q*H])
+	for j, id := range instructionIDs {
+		row := x[(Q+j)*H : (Q+j+1)*H]
+		kernels.Add(row, m.wordEmb[id*H:(id+1)*H], m.posText[j*H:(j+1)*H])
+	}
+	kernels.LayerNorm(x, x, T, H, m.embLN.w, m.embLN.b, q.LayerNormEps)
+
+	for i := range m.qf {
+		m.emitLayer("qformer_hidden_states", i, T, H, x)
+		m.qformerLayer(&m.qf[i], feat, T)
+	}
+	m.emitLayer("qformer_hidden_states", len(m.qf), T, H, x)
+
+	out := make([]float32, Q*H)
+	copy(out, x[:Q*H])
+	m.emit("qformer_last_hidden_state", Q, H, out)
+	m.timings.QFormer = time.Since(start)
+	return out, nil
+}
+
+// qformerLayer runs one layer on the T rows of b.qx in place.
+func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
+	q := &m.info.QFormer
+	Q, H, eps := m.info.NumQueryTokens, q.HiddenSize, q.LayerNormEps
+	hd := H / q.Heads
+	b := &m.buf
+	x := b.qx.RowRange(0, T)  // layer input, then output
+	a := b.qx2.RowRange(0, T) // attention output
+	h := b.qh.RowRange(0, T)  // scratch
+	ctx := b.qctx.RowRange(0, T)
+
+	// Self-attention over all rows (no mask: InstructBLIP's mask is all
+	// ones), then dense + residual + layer norm.
+	qq, qk, qv := b.qq.RowRange(0, T), b.qk.RowRange(0, T), b.qv.RowRange(0, T)
+	L.q.forward(qq, x, T)
+	L.k.forward(qk, x, T)
+	L.v.forward(qv, x, T)
+	m.attention(qq, qk, qv, H, H, ctx, H, T, T, q.Heads, hd)
+	L.out.forward(h, ctx, T)
+	kernels.Add(h, h, x)
+	kernels.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
+
+	aq := a[:Q*H] // the query rows
+	if L.hasCross {
+		N := feat.Tokens
+		ck, cv := b.ck.F32(), b.cv.F32()
+		L.crossQ.forward(qq[:Q*H], aq, Q)
+		L.crossK.forward(ck, feat.Data, N)
+		L.crossV.forward(cv, feat.Data, N)
+		m.attention(qq, ck, cv, H, H, ctx, H, Q, N, q.Heads, hd)
+		L.crossOut.forward(h[:Q*H], ctx[:Q*H], Q)
+		kernels.Add(h[:Q*H], h[:Q*H], aq)
+		kernels.LayerNorm(aq, h[:Q*H], Q, H, L.crossLN.w, L.crossLN.b, eps)
+	}
+
+	// Feed-forward: the query rows and the text rows have their own.
+	m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	if T > Q {
+		m.feedForward(x[Q*H:], a[Q*H:], T-Q, &L.up, &L.down, &L.ln)
+	}
+}
+
+// feedForward computes dst = ln(a + down(gelu(up(a)))) for rows rows.
+func (m *Model) feedForward(dst, a []float32, rows int, up, down *linear, ln *norm) {
+	q := &m.info.QFormer
+	H := q.HiddenSize
+	ff := m.buf.qff.F32()[:rows*q.IntermediateSize]
+	h := m.buf.qh.F32()[:rows*H]
+	up.forward(ff, a, rows)
+	kernels.GELU(ff)
+	down.forward(h, ff, rows)
+	kernels.Add(h, h, a[:rows*H])
+	kernels.LayerNorm(dst[:rows*H], h, rows, H, ln.w, ln.b, q.LayerNormEps)
+}
+
+// Project applies the language projection to Q-Former output (Q x H) and
+// returns the LLM input embeddings, Q x E (a new slice).
+func (m *Model) Project(qformerOut []float32) ([]float32, error) {
+	if m.proj == nil {
+		return nil, fmt.Errorf("vision: this model has no language projection (%s)", m.info.Architecture)
+	}
+	Q, H, E := m.info.NumQueryTokens, m.info.QFormer.HiddenSize, m.info.ProjectionSize
+	if len(qformerOut) != Q*H {
+		return nil, fmt.Errorf("vision: Project got %d values, want %d x %d", len(qformerOut), Q, H)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	start := time.Now()
+	out := make([]float32, Q*E)
+	m.proj.forward(out, qformerOut, Q)
+	m.emit("language_model_inputs", Q, E, out)
+	m.timings.Project = time.Since(start)
+	return out, nil
+}
