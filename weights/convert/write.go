@@ -140,6 +140,9 @@ func writePlan(ctx context.Context, dir string, p *Plan, prog *progress) (string
 		err = bw.Flush()
 	}
 	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp makes 0600; a model folder is meant to be shared
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

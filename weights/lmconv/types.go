@@ -93,6 +93,7 @@ func Finish(path string, t Type, q Quantizer) error {
 	}
 	// llama.cpp does not sync what it writes; do it before the rename.
 	if f, err := os.OpenFile(tmp, os.O_RDWR, 0); err == nil {
+		f.Chmod(0o644) // CreateTemp makes 0600, like the file it replaces is not
 		f.Sync()
 		f.Close()
 	}
