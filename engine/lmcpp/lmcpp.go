@@ -1,0 +1,218 @@
+// Package lmcpp implements lm.Model on llama.cpp (engine/llamacpp): the
+// LLaMA family (Vicuna in InstructBLIP) and T5 (FlanT5), from a GGUF file
+// llama.cpp loads. It registers itself with engine/lm as the backend for
+// every architecture no other backend claims.
+//
+// Decoder-only models take the soft tokens as an embedding batch and the
+// prompt as tokens; T5 encodes [soft tokens ; token embeddings] in one
+// llama_encode call (the embeddings are read from the GGUF's
+// token_embd.weight and dequantized by engine/ggmlquant exactly as llama.cpp
+// would) and its decoder starts from the decoder start token. Sampling uses
+// llama.cpp's own sampler chain.
+package lmcpp
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/blip2chat/blip2chat/engine/ggmlquant"
+	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+)
+
+func init() {
+	lm.RegisterBackend("*", func(path string, o lm.OpenOptions) (lm.Model, error) { return Open(path, o) })
+}
+
+// Model is a language model loaded by llama.cpp.
+type Model struct {
+	lib  *llamacpp.Library
+	m    *llamacpp.Model
+	path string
+	info lm.Info
+
+	file  *gguf.File // the GGUF, memory-mapped, for token_embd rows
+	emb   gguf.TensorInfo
+	embB  []byte
+	embRB int // bytes per embedding row
+
+	mu     sync.Mutex
+	pieces map[int32][]byte
+}
+
+// Open loads the GGUF model at path with the llama.cpp library found from
+// o.LlamaLib. Errors are one line naming the file or the library.
+func Open(path string, o lm.OpenOptions) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	arch, _ := f.String("general.architecture")
+	if strings.HasPrefix(arch, "blip2-") {
+		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp, and this build lacks it", path, arch)
+	}
+	lib, err := llamacpp.Load(llamacpp.Options{Dir: o.LlamaLib, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		o.Progress(0)
+	}
+	params := lib.DefaultModelParams()
+	params.VocabOnly = o.VocabOnly
+	llm, err := lib.LoadModel(path, params)
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		o.Progress(1)
+	}
+	m := &Model{lib: lib, m: llm, path: path, file: f, pieces: map[int32][]byte{}}
+	m.info = m.readInfo(arch)
+	if err := m.findEmbeddings(); err != nil && m.info.EncoderDecoder && !o.VocabOnly {
+		llm.Close()
+		return nil, err
+	}
+	ok = true
+	return m, nil
+}
+
+func (m *Model) readInfo(arch string) lm.Info {
+	in := lm.Info{
+		Arch:           arch,
+		Desc:           m.m.Desc(),
+		NCtxTrain:      m.m.NCtxTrain(),
+		NEmbd:          m.m.NEmbdInp(),
+		NVocab:         m.m.NVocab(),
+		EncoderDecoder: m.m.HasEncoder(),
+		BOS:            m.m.BOS(),
+		EOS:            m.m.EOS(),
+		DecoderStart:   -1,
+		AddBOS:         m.m.AddBOS(),
+		AddEOS:         m.m.AddEOS(),
+	}
+	in.NCtx = in.NCtxTrain
+	if in.NCtx <= 0 || in.NCtx > lm.DefaultMaxCtx {
+		in.NCtx = lm.DefaultMaxCtx
+	}
+	if in.EncoderDecoder {
+		in.DecoderStart = m.m.DecoderStartToken()
+		if in.DecoderStart < 0 {
+			// T5 starts its decoder from the padding token.
+			in.DecoderStart = 0
+			if v, ok := m.m.Meta("tokenizer.ggml.padding_token_id"); ok {
+				if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < in.NVocab {
+					in.DecoderStart = int32(n)
+				}
+			}
+		}
+	}
+	return in
+}
+
+// findEmbeddings locates token_embd.weight for TokenEmbeddings.
+func (m *Model) findEmbeddings() error {
+	info, data, ok := m.file.Tensor("token_embd.weight")
+	if !ok {
+		return fmt.Errorf("%s: no token_embd.weight tensor", m.path)
+	}
+	if len(info.Dims) != 2 || int(info.Dims[0]) != m.info.NEmbd || int(info.Dims[1]) < m.info.NVocab {
+		return fmt.Errorf("%s: token_embd.weight has dims %v, want [%d %d]", m.path, info.Dims, m.info.NEmbd, m.info.NVocab)
+	}
+	if !ggmlquant.Supported(info.Type) {
+		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, ggmlquant.Types())
+	}
+	rb, err := info.Type.RowBytes(m.info.NEmbd)
+	if err != nil {
+		return fmt.Errorf("%s: token_embd.weight: %v", m.path, err)
+	}
+	m.emb, m.embB, m.embRB = info, data, rb
+	return nil
+}
+
+// Library is the llama.cpp library the model runs in.
+func (m *Model) Library() *llamacpp.Library { return m.lib }
+
+// Llama is the underlying llama.cpp model.
+func (m *Model) Llama() *llamacpp.Model { return m.m }
+
+// Path is the GGUF file.
+func (m *Model) Path() string { return m.path }
+
+// Info describes the model.
+func (m *Model) Info() lm.Info { return m.info }
+
+// EmbeddingType is the type token_embd.weight is stored in.
+func (m *Model) EmbeddingType() gguf.Type { return m.emb.Type }
+
+// Tokenize converts text to ids; special-token text is not parsed.
+func (m *Model) Tokenize(text string, addSpecial bool) ([]int32, error) {
+	return m.m.Tokenize(text, addSpecial, false)
+}
+
+// TokenBytes returns the bytes of a token's piece (empty for control tokens
+// and ids outside the vocabulary).
+func (m *Model) TokenBytes(id int32) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b, ok := m.pieces[id]; ok {
+		return b
+	}
+	s, err := m.m.TokenToPiece(id, false)
+	if err != nil {
+		return nil
+	}
+	b := []byte(s)
+	m.pieces[id] = b
+	return b
+}
+
+// Piece returns a token's text with control tokens shown ("</s>"), for
+// listings such as `blip2chat tokenize`.
+func (m *Model) Piece(id int32) string {
+	s, _ := m.m.TokenToPiece(id, true)
+	return s
+}
+
+// IsEOG reports whether id ends generation.
+func (m *Model) IsEOG(id int32) bool { return m.m.IsEOG(id) }
+
+// TokenEmbeddings returns the dequantized rows of token_embd.weight.
+func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+	if m.embB == nil {
+		if err := m.findEmbeddings(); err != nil {
+			return nil, err
+		}
+	}
+	e := m.info.NEmbd
+	out := make([]float32, len(ids)*e)
+	for i, id := range ids {
+		if id < 0 || int(id) >= m.info.NVocab {
+			return nil, fmt.Errorf("token id %d is outside the vocabulary of %s (0..%d)", id, m.path, m.info.NVocab-1)
+		}
+		row := m.embB[int(id)*m.embRB : (int(id)+1)*m.embRB]
+		if err := ggmlquant.Dequantize(m.emb.Type, out[i*e:(i+1)*e], row); err != nil {
+			return nil, fmt.Errorf("%s: token_embd.weight: %v", m.path, err)
+		}
+	}
+	return out, nil
+}
+
+// Close frees the model. Its Contexts must be closed first.
+func (m *Model) Close() error {
+	m.m.Close()
+	if m.file != nil {
+		m.file.Close()
+		m.file, m.embB = nil, nil
+	}
+	return nil
+}

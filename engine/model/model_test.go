@@ -1,0 +1,128 @@
+package model_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/model/modeltest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	modeltest.Cleanup()
+	os.Exit(code)
+}
+
+// TestOpen opens each golden case's model folder, checks what it reports,
+// and runs the vision side on the golden image: the soft tokens must match
+// transformers' language_model_inputs.
+func TestOpen(t *testing.T) {
+	arch := map[string]string{"llama": "llama", "t5": "t5", "opt": "blip2-opt"}
+	for _, c := range modeltest.Cases(t, "llama", "t5", "opt") {
+		t.Run(c.Name, func(t *testing.T) {
+			dir := modeltest.ModelDir(t, c, "f32")
+			var stages []string
+			m, err := model.Open(dir, model.Options{LlamaLib: modeltest.LibDir(t), Threads: 1, NCtx: 300,
+				Progress: func(stage string, f float64) {
+					if f == 1 {
+						stages = append(stages, stage)
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			in := m.Info()
+			if in.Family != c.Family || in.LLMFamily != c.TextType || in.Arch != arch[c.TextType] || in.NEmbd == 0 || in.NumQueryTokens == 0 {
+				t.Errorf("info %+v", in)
+			}
+			if strings.Join(stages, ",") != "vision,language model" {
+				t.Errorf("progress stages %v", stages)
+			}
+			s := m.DefaultSettings()
+			if s.NCtx != 300 || s.Threads != 1 || !s.Sampling.IsGreedy() || s.Template.Validate() != nil {
+				t.Errorf("default settings %+v", s)
+			}
+			ch, err := m.NewChat(chat.Settings{MaxTokens: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ch.Settings(); got.MaxTokens != 3 || got.NCtx != 300 || got.Template != s.Template {
+				t.Errorf("chat settings %+v", got)
+			}
+			ch.Close()
+
+			instr := ""
+			if c.Family == "instructblip" {
+				instr = c.Golden.Prompt
+			}
+			soft, err := m.SoftTokens(filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := modeltest.Float32(t, c.Tensors(t), "language_model_inputs")
+			if d := modeltest.MaxAbsDiff(soft, want); d > 1e-4 {
+				t.Errorf("soft tokens differ from golden by %.3g", d)
+			} else {
+				t.Logf("soft tokens within %.3g of golden", d)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	lib := modeltest.LibDir(t)
+	cs := modeltest.Cases(t, "llama", "t5")
+	var llama, t5 modeltest.Case
+	for _, c := range cs {
+		switch c.TextType {
+		case "llama":
+			llama = c
+		case "t5":
+			t5 = c
+		}
+	}
+	llamaDir := modeltest.ModelDir(t, llama, "f32")
+	t5Dir := modeltest.ModelDir(t, t5, "f32")
+	tmp := t.TempDir()
+	visionOnly := filepath.Join(tmp, "vision-only")
+	os.Mkdir(visionOnly, 0o755)
+	data, _ := os.ReadFile(filepath.Join(llamaDir, model.VisionFile))
+	os.WriteFile(filepath.Join(visionOnly, model.VisionFile), data, 0o644)
+	wide := filepath.Join(tmp, "wide.gguf")
+	tiny := modeltest.DefaultTinyLlama()
+	tiny.NEmbd = llama.OtherWidth()
+	if _, err := tiny.Write(wide); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(tmp, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, tc := range []struct {
+		name, dir, llm, want string
+	}{
+		{"missing folder", filepath.Join(tmp, "none"), "", "no such file"},
+		{"not a folder", file, "", "not a model folder"},
+		{"no vision.gguf", tmp, "", "no vision.gguf"},
+		{"no llm.gguf", visionOnly, "", "no llm.gguf"},
+		{"other family", llamaDir, filepath.Join(t5Dir, model.LLMFile), "is a t5 model but"},
+		{"other width", llamaDir, wide, fmt.Sprintf("takes %d-wide embeddings but", tiny.NEmbd)},
+	} {
+		_, err := model.Open(tc.dir, model.Options{LlamaLib: lib, LLMPath: tc.llm})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line with %q", tc.name, err, tc.want)
+		}
+	}
+	// The backend registry names what it cannot open.
+	opt := filepath.Join(tmp, "opt.gguf")
+	data, _ = os.ReadFile(filepath.Join(llamaDir, model.LLMFile))
+	os.WriteFile(opt, []byte(strings.Replace(string(data), "\x05\x00\x00\x00\x00\x00\x00\x00llama", "\x05\x00\x00\x00\x00\x00\x00\x00lxama", 1)), 0o644)
+	if _, err := lm.Open(opt, lm.OpenOptions{LlamaLib: lib}); err == nil {
+		t.Error("an unknown architecture opened")
+	}
+}

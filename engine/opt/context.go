@@ -1,0 +1,361 @@
+package opt
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/lm"
+)
+
+// DefaultBatch is the most rows one forward pass takes when
+// ContextOptions.NBatch is 0; longer appends run in several passes.
+const DefaultBatch = 512
+
+// kvInitRows is the first capacity of the KV cache, which then doubles as
+// positions fill, so that a short chat does not pay for the whole context.
+const kvInitRows = 256
+
+// Context is one sequence with its KV cache (lm.Context). It is not safe for
+// concurrent use.
+type Context struct {
+	m      *Model
+	nCtx   int
+	nBatch int
+	pos    int
+
+	// KV cache: per layer, kvRows x Hidden keys and values.
+	k, v   [][]float32
+	kvRows int
+
+	// Activations for up to nBatch rows.
+	x, h, a, q, att, ff []float32
+	last                []float32 // one row of width E: the head's input when only the last row is kept
+
+	logits  []float32 // kept rows x Vocab
+	nLogits int       // rows of the last Append
+	allKept bool      // every row's logits were kept
+
+	att1  kernels.AttentionArgs
+	stats lm.Stats
+	err   error // set when closed
+}
+
+// NewContext makes a context (lm.Model). NCtx is capped at the learned
+// positions (Info.NCtxTrain); NBatch defaults to DefaultBatch; Threads > 0
+// sets the kernel threads for the whole process (engine/kernels has one
+// pool shared with the vision side), 0 leaves them as they are. Exact
+// changes nothing: the OPT engine always computes in f32 with an f32 KV
+// cache.
+func (m *Model) NewContext(o lm.ContextOptions) (lm.Context, error) {
+	c, err := m.newContext(o)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
+	if o.NCtx < 0 || o.NBatch < 0 || o.Threads < 0 {
+		return nil, fmt.Errorf("opt: negative context option (ctx %d, batch %d, threads %d)", o.NCtx, o.NBatch, o.Threads)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%s: model is closed", m.path)
+	}
+	m.contexts++
+	m.mu.Unlock()
+
+	nCtx := o.NCtx
+	if nCtx == 0 {
+		nCtx = m.info.NCtx
+	}
+	nCtx = min(nCtx, m.info.NCtxTrain)
+	nb := o.NBatch
+	if nb == 0 {
+		nb = DefaultBatch
+	}
+	nb = min(nb, nCtx)
+	if o.Threads > 0 && o.Threads != kernels.Threads() {
+		kernels.SetThreads(o.Threads)
+	}
+	hp := m.hp
+	c := &Context{m: m, nCtx: nCtx, nBatch: nb}
+	c.x = make([]float32, nb*hp.WordEmbed)
+	c.h = make([]float32, nb*hp.Hidden)
+	c.a = make([]float32, nb*max(hp.Hidden, hp.WordEmbed))
+	c.q = make([]float32, nb*hp.Hidden)
+	c.att = make([]float32, nb*hp.Hidden)
+	c.ff = make([]float32, nb*hp.FFN)
+	c.last = make([]float32, hp.WordEmbed)
+	c.k = make([][]float32, hp.Layers)
+	c.v = make([][]float32, hp.Layers)
+	if o.AllLogits {
+		c.logits = make([]float32, nb*hp.Vocab)
+	} else {
+		c.logits = make([]float32, hp.Vocab)
+	}
+	return c, nil
+}
+
+// NCtx is the number of positions the context holds.
+func (c *Context) NCtx() int { return c.nCtx }
+
+// Pos is the number of positions filled.
+func (c *Context) Pos() int { return c.pos }
+
+// Stats returns the counters since the context was made.
+func (c *Context) Stats() lm.Stats { return c.stats }
+
+// Encode is for encoder-decoder models; OPT is decoder-only.
+func (c *Context) Encode(rows []float32, n int) error {
+	return errors.New("opt: OPT is decoder-only; it has no encoder")
+}
+
+// Truncate drops positions >= pos from the KV cache.
+func (c *Context) Truncate(pos int) error {
+	if c.err != nil {
+		return c.err
+	}
+	if pos < 0 || pos > c.pos {
+		return fmt.Errorf("opt: truncate to %d: the context holds %d positions", pos, c.pos)
+	}
+	c.pos = pos
+	c.nLogits = 0
+	return nil
+}
+
+// Logits returns the logits of row i of the last Append (i = -1: its last
+// row); nil when that row's logits were not kept.
+func (c *Context) Logits(i int) []float32 {
+	n := c.nLogits
+	if n == 0 {
+		return nil
+	}
+	if i == -1 {
+		i = n - 1
+	}
+	if i < 0 || i >= n {
+		return nil
+	}
+	V := c.m.hp.Vocab
+	if !c.allKept {
+		if i != n-1 {
+			return nil
+		}
+		return c.logits[:V]
+	}
+	return c.logits[i*V : (i+1)*V]
+}
+
+// AppendEmbeddings appends n rows of input embeddings (n x Info.NEmbd, the
+// soft tokens) at Pos().
+func (c *Context) AppendEmbeddings(rows []float32, n int, all bool) error {
+	if c.err != nil {
+		return c.err
+	}
+	E := c.m.hp.WordEmbed
+	if n <= 0 {
+		return fmt.Errorf("opt: append of %d embedding rows", n)
+	}
+	if len(rows) != n*E {
+		return fmt.Errorf("opt: %d values for %d embedding rows of width %d", len(rows), n, E)
+	}
+	if err := c.room(n); err != nil {
+		return err
+	}
+	c.stats.EmbeddingRowsIn += n
+	return c.run(n, all, func(dst []float32, from, cnt int) error {
+		copy(dst, rows[from*E:(from+cnt)*E])
+		return nil
+	})
+}
+
+// AppendTokens appends tokens at Pos().
+func (c *Context) AppendTokens(ids []int32, all bool) error {
+	if c.err != nil {
+		return c.err
+	}
+	n := len(ids)
+	if n == 0 {
+		return errors.New("opt: append of no tokens")
+	}
+	for _, id := range ids {
+		if id < 0 || int(id) >= c.m.hp.Vocab {
+			return fmt.Errorf("opt: token id %d is outside the vocabulary (%d)", id, c.m.hp.Vocab)
+		}
+	}
+	if err := c.room(n); err != nil {
+		return err
+	}
+	c.stats.TokensIn += n
+	return c.run(n, all, func(dst []float32, from, cnt int) error {
+		return c.m.embed(dst, ids[from:from+cnt])
+	})
+}
+
+func (c *Context) room(n int) error {
+	if c.pos+n > c.nCtx {
+		return fmt.Errorf("opt: %d positions after %d do not fit in %d: %w", n, c.pos, c.nCtx, lm.ErrContextFull)
+	}
+	return nil
+}
+
+// run feeds n rows in passes of at most nBatch; input writes rows
+// [from, from+cnt) of the input into dst.
+func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) error {
+	start := time.Now()
+	V, E := c.m.hp.Vocab, c.m.hp.WordEmbed
+	if all && len(c.logits) < n*V {
+		c.logits = make([]float32, n*V)
+	}
+	c.nLogits = 0
+	for from := 0; from < n; from += c.nBatch {
+		cnt := min(c.nBatch, n-from)
+		if err := input(c.x[:cnt*E], from, cnt); err != nil {
+			return err
+		}
+		var out []float32
+		switch {
+		case all:
+			out = c.logits[from*V : (from+cnt)*V]
+		case from+cnt == n:
+			out = c.logits[:V]
+		}
+		c.forward(cnt, out, all)
+		c.stats.Evals++
+	}
+	c.nLogits, c.allKept = n, all
+	if d := time.Since(start); n > 1 {
+		c.stats.PromptTime += d
+	} else {
+		c.stats.GenTime += d
+	}
+	return nil
+}
+
+// growKV makes the cache hold at least rows positions.
+func (c *Context) growKV(rows int) {
+	if rows <= c.kvRows {
+		return
+	}
+	newRows := min(max(rows, 2*c.kvRows, kvInitRows), c.nCtx)
+	H := c.m.hp.Hidden
+	for l := range c.k {
+		k := make([]float32, newRows*H)
+		v := make([]float32, newRows*H)
+		copy(k, c.k[l][:c.pos*H])
+		copy(v, c.v[l][:c.pos*H])
+		c.k[l], c.v[l] = k, v
+	}
+	c.kvRows = newRows
+}
+
+// forward runs n rows (in c.x) at positions pos..pos+n-1 through the
+// decoder and advances pos. logits (nil: none) receives the logits of every
+// row when all, else of the last row only.
+func (c *Context) forward(n int, logits []float32, all bool) {
+	m := c.m
+	hp := m.hp
+	H, E, F := hp.Hidden, hp.WordEmbed, hp.FFN
+	pos := c.pos
+	c.growKV(pos + n)
+
+	x := c.x[:n*E]
+	h := c.h[:n*H]
+	a := c.a[:n*H]
+	q := c.q[:n*H]
+	att := c.att[:n*H]
+	ff := c.ff[:n*F]
+
+	if m.projIn != nil {
+		kernels.MatMulT(h, x, n, m.projIn, nil)
+	} else {
+		copy(h, x)
+	}
+	pe := m.posEmbd[(pos+hp.PosOffset)*H : (pos+hp.PosOffset+n)*H]
+	kernels.Add(h, h, pe)
+
+	eps := hp.Eps
+	scale := float32(1 / math.Sqrt(float64(hp.HeadDim())))
+	for li := range m.layers {
+		L := &m.layers[li]
+		in := h
+		if hp.PreLN {
+			kernels.LayerNorm(a, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
+			in = a
+		}
+		kc := c.k[li][:(pos+n)*H]
+		vc := c.v[li][:(pos+n)*H]
+		kernels.MatMulT(q, in, n, L.q.w, L.q.b)
+		kernels.MatMulT(kc[pos*H:], in, n, L.k.w, L.k.b)
+		kernels.MatMulT(vc[pos*H:], in, n, L.v.w, L.v.b)
+		c.att1 = kernels.AttentionArgs{Q: q, K: kc, V: vc, Out: att, Tq: n, Tk: pos + n,
+			Heads: hp.Heads, HeadDim: hp.HeadDim(), Scale: scale, Causal: true}
+		kernels.Attention(&c.att1)
+		kernels.MatMulT(a, att, n, L.o.w, L.o.b)
+		kernels.Add(h, h, a)
+		if !hp.PreLN {
+			kernels.LayerNorm(h, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
+		}
+
+		in = h
+		if hp.PreLN {
+			kernels.LayerNorm(a, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
+			in = a
+		}
+		kernels.MatMulT(ff, in, n, L.up.w, L.up.b)
+		if hp.Activation == "gelu" {
+			kernels.GELU(ff)
+		} else {
+			kernels.ReLU(ff)
+		}
+		kernels.MatMulT(a, ff, n, L.down.w, L.down.b)
+		kernels.Add(h, h, a)
+		if !hp.PreLN {
+			kernels.LayerNorm(h, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
+		}
+	}
+	c.pos = pos + n
+	if logits == nil {
+		return
+	}
+
+	// The head: only the rows whose logits are wanted.
+	rows, hs := n, h
+	if !all {
+		rows, hs = 1, h[(n-1)*H:n*H]
+	}
+	if hp.FinalNorm {
+		kernels.LayerNorm(hs, hs, rows, H, m.outNorm.w, m.outNorm.b, eps)
+	}
+	if m.projOut != nil {
+		out := c.a[:rows*E]
+		kernels.MatMulT(out, hs, rows, m.projOut, nil)
+		hs = out
+	}
+	kernels.MatMulT(logits, hs, rows, m.output, nil)
+}
+
+// NewSampler makes a sampler with llama.cpp's meaning of p, drawing from
+// this context's logits.
+func (c *Context) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
+	return newSampler(p, c.m.hp.Vocab)
+}
+
+// Close frees the context's buffers.
+func (c *Context) Close() error {
+	if c.err != nil {
+		return nil
+	}
+	c.err = errors.New("opt: context is closed")
+	c.nLogits = 0
+	c.k, c.v, c.x, c.h, c.a, c.q, c.att, c.ff, c.logits = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	c.m.mu.Lock()
+	c.m.contexts--
+	c.m.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,564 @@
+// Package opt runs OPT language models (the LLM of BLIP-2 OPT-2.7b and
+// OPT-6.7b) natively in Go, behind the engine/lm interface that the
+// llama.cpp backend implements too: llama.cpp has no OPT architecture.
+//
+// The model is OPTForCausalLM as transformers defines it: token embeddings
+// (optionally projected up by project_in), learned positional embeddings
+// read at position+2, pre-LayerNorm decoder blocks (or post-LN, as
+// opt-350m) with biased multi-head attention and a ReLU feed-forward, a
+// final layer norm, optional project_out, and an LM head tied to the token
+// embeddings. Weights come from an llm.gguf with general.architecture
+// "blip2-opt" (written by weights/lmconv; the layout is documented there)
+// and stay in the file's memory map: F32 tensors are used in place, F16 and
+// Q8_0 matrices are read by engine/kernels directly. Activations and the KV
+// cache are float32.
+//
+//	m, err := opt.Open("model/llm.gguf")
+//	c, err := m.NewContext(lm.ContextOptions{})
+//	c.AppendEmbeddings(soft, q, false)
+//	c.AppendTokens(ids, false)
+//	logits := c.Logits(-1)
+package opt
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/engine/tokenizer"
+	"github.com/blip2chat/blip2chat/weights/dtype"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+)
+
+// Arch is the general.architecture of an OPT llm.gguf.
+const Arch = "blip2-opt"
+
+// Token types of tokenizer.ggml.token_type (llama_token_type).
+const (
+	tokNormal      = 1
+	tokControl     = 3
+	tokUserDefined = 4
+	tokUnused      = 5
+)
+
+// Hyper are the model's hyperparameters, from the GGUF metadata.
+type Hyper struct {
+	Vocab        int     // token_embd rows
+	Hidden       int     // hidden_size (H)
+	WordEmbed    int     // word_embed_proj_dim (E): width of token embeddings and of input rows
+	FFN          int     // ffn_dim
+	Layers       int     // decoder blocks
+	Heads        int     // attention heads
+	MaxPositions int     // max_position_embeddings
+	PosOffset    int     // position p reads row p+PosOffset of the position table (2)
+	Eps          float32 // layer-norm epsilon
+	PreLN        bool    // do_layer_norm_before
+	FinalNorm    bool    // output_norm present
+	Bias         bool    // linear layers have biases
+	NormAffine   bool    // layer norms have weight and bias
+	Activation   string  // "relu" or "gelu"
+}
+
+// HeadDim is Hidden / Heads.
+func (h Hyper) HeadDim() int { return h.Hidden / h.Heads }
+
+// Model is a loaded OPT llm.gguf. It implements lm.Model; its methods may be
+// called from several goroutines.
+type Model struct {
+	path string
+	file *gguf.File
+	hp   Hyper
+	info lm.Info
+	// weightType is the type of the block matrices ("f32", "f16", "q8_0").
+	weightType string
+
+	tokEmbd *kernels.Matrix // [V, E]
+	posEmbd []float32       // [MaxPositions+PosOffset, H]
+	projIn  *kernels.Matrix // [H, E], nil when E == H
+	projOut *kernels.Matrix // [E, H], nil when E == H
+	layers  []layer
+	outNorm norm
+	output  *kernels.Matrix // [V, E]: tokEmbd when tied
+
+	tok        *tokenizer.BPE
+	tokenTypes []int32
+
+	mu       sync.Mutex
+	contexts int // open contexts; Close refuses while > 0
+	closed   bool
+}
+
+// linear is an nn.Linear: y = x W^T + b (b nil without bias).
+type linear struct {
+	w *kernels.Matrix
+	b []float32
+}
+
+// norm is a LayerNorm's weight and bias (nil without elementwise affine).
+type norm struct{ w, b []float32 }
+
+type layer struct {
+	attnNorm, ffnNorm norm
+	q, k, v, o        linear
+	up, down          linear
+}
+
+// Open memory-maps an OPT llm.gguf (general.architecture "blip2-opt") and
+// checks every tensor against the metadata. Errors name the file.
+func Open(path string) (*Model, error) {
+	if !littleEndian() {
+		return nil, fmt.Errorf("%s: OPT weights need a little-endian CPU", path)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newModel(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// newModel reads a parsed file; name is used in errors.
+func newModel(f *gguf.File, name string) (*Model, error) {
+	m := &Model{path: name, file: f}
+	l := &loader{path: name, f: f}
+	if a := l.str("general.architecture"); l.err == nil && a != Arch {
+		return nil, fmt.Errorf("%s: general.architecture is %q, not an OPT model for blip2chat (%s)", name, a, Arch)
+	}
+	if err := m.load(l); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Model) load(l *loader) error {
+	key := func(s string) string { return Arch + "." + s }
+	hp := &m.hp
+	hp.Vocab = l.positive(key("vocab_size"))
+	hp.MaxPositions = l.positive(key("context_length"))
+	hp.Hidden = l.positive(key("embedding_length"))
+	hp.WordEmbed = l.positive(key("word_embedding_length"))
+	hp.FFN = l.positive(key("feed_forward_length"))
+	hp.Layers = l.positive(key("block_count"))
+	hp.Heads = l.positive(key("attention.head_count"))
+	hp.Eps = l.f32(key("attention.layer_norm_epsilon"))
+	hp.PosOffset = l.int(key("position_offset"))
+	hp.PreLN = l.bool(key("layer_norm_before"))
+	hp.FinalNorm = l.bool(key("final_norm"))
+	hp.Bias = l.bool(key("bias"))
+	hp.NormAffine = l.bool(key("layer_norm_affine"))
+	hp.Activation = l.str(key("activation"))
+	if l.err != nil {
+		return l.err
+	}
+	switch {
+	case hp.Hidden%hp.Heads != 0:
+		l.fail("embedding_length %d is not a multiple of head_count %d", hp.Hidden, hp.Heads)
+	case !(hp.Eps > 0) || math.IsInf(float64(hp.Eps), 0):
+		l.fail("layer_norm_epsilon %v must be positive", hp.Eps)
+	case hp.Activation != "relu" && hp.Activation != "gelu":
+		l.fail("activation %q is not relu or gelu", hp.Activation)
+	case hp.PosOffset > 1<<16:
+		l.fail("position_offset %d is out of range", hp.PosOffset)
+	case hp.Layers > len(l.f.Tensors):
+		l.fail("block_count %d exceeds the %d tensors in the file", hp.Layers, len(l.f.Tensors))
+	}
+	if l.err != nil {
+		return l.err
+	}
+	H, E, V := hp.Hidden, hp.WordEmbed, hp.Vocab
+
+	m.tokEmbd = l.matrix("token_embd.weight", V, E)
+	m.posEmbd = l.f32Values("position_embd.weight", hp.MaxPositions+hp.PosOffset, H)
+	if E != H {
+		m.projIn = l.matrix("project_in.weight", H, E)
+		m.projOut = l.matrix("project_out.weight", E, H)
+	}
+	lin := func(name string, out, in int) linear {
+		li := linear{w: l.matrix(name+".weight", out, in)}
+		if hp.Bias {
+			li.b = l.f32s(name+".bias", out)
+		}
+		return li
+	}
+	nrm := func(name string) norm {
+		if !hp.NormAffine {
+			return norm{}
+		}
+		return norm{w: l.f32s(name+".weight", H), b: l.f32s(name+".bias", H)}
+	}
+	m.layers = make([]layer, hp.Layers)
+	for i := range m.layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		m.layers[i] = layer{
+			attnNorm: nrm(p + "attn_norm"),
+			q:        lin(p+"attn_q", H, H),
+			k:        lin(p+"attn_k", H, H),
+			v:        lin(p+"attn_v", H, H),
+			o:        lin(p+"attn_output", H, H),
+			ffnNorm:  nrm(p + "ffn_norm"),
+			up:       lin(p+"ffn_up", hp.FFN, H),
+			down:     lin(p+"ffn_down", H, hp.FFN),
+		}
+		if l.err != nil {
+			return l.err
+		}
+	}
+	if hp.FinalNorm {
+		m.outNorm = nrm("output_norm")
+	}
+	m.output = m.tokEmbd
+	if _, _, ok := l.f.Tensor("output.weight"); ok {
+		m.output = l.matrix("output.weight", V, E)
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if len(m.layers) > 0 {
+		m.weightType = m.layers[0].q.w.Type.String()
+	}
+	return m.loadTokenizer(l)
+}
+
+// loadTokenizer rebuilds the GPT-2 byte-level BPE tokenizer from the
+// tokenizer.ggml.* keys and fills Info.
+func (m *Model) loadTokenizer(l *loader) error {
+	if model := l.str("tokenizer.ggml.model"); l.err == nil && model != "gpt2" {
+		l.fail("tokenizer.ggml.model is %q, want gpt2 (byte-level BPE)", model)
+	}
+	tokens, ok := l.f.Strings("tokenizer.ggml.tokens")
+	if !ok {
+		l.fail("metadata tokenizer.ggml.tokens is missing")
+	}
+	merges, ok := l.f.Strings("tokenizer.ggml.merges")
+	if !ok {
+		l.fail("metadata tokenizer.ggml.merges is missing")
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if len(tokens) != m.hp.Vocab {
+		l.fail("%d tokens for vocab_size %d", len(tokens), m.hp.Vocab)
+		return l.err
+	}
+	types, ok := l.f.Int32s("tokenizer.ggml.token_type")
+	if !ok {
+		types = make([]int32, len(tokens))
+		for i := range types {
+			types[i] = tokNormal
+		}
+	} else if len(types) != len(tokens) {
+		l.fail("%d token types for %d tokens", len(types), len(tokens))
+		return l.err
+	}
+	tok, err := tokenizer.NewBPE(tokens, merges)
+	if err != nil {
+		return fmt.Errorf("%s: tokenizer: %v", l.path, err)
+	}
+	m.tok, m.tokenTypes = tok, types
+
+	id := func(key string) int32 {
+		v, ok := l.f.Int(key)
+		if !ok {
+			return -1
+		}
+		if v < 0 || v >= len(tokens) {
+			l.fail("%s = %d is not a token id", key, v)
+			return -1
+		}
+		return int32(v)
+	}
+	ctxTrain := m.hp.MaxPositions
+	m.info = lm.Info{
+		Arch:         Arch,
+		NCtx:         min(ctxTrain, lm.DefaultMaxCtx),
+		NCtxTrain:    ctxTrain,
+		NEmbd:        m.hp.WordEmbed,
+		NVocab:       m.hp.Vocab,
+		BOS:          id("tokenizer.ggml.bos_token_id"),
+		EOS:          id("tokenizer.ggml.eos_token_id"),
+		DecoderStart: -1,
+	}
+	m.info.AddBOS, _ = l.f.Bool("tokenizer.ggml.add_bos_token")
+	m.info.AddEOS, _ = l.f.Bool("tokenizer.ggml.add_eos_token")
+	if m.info.AddBOS && m.info.BOS < 0 {
+		l.fail("tokenizer.ggml.add_bos_token is set but there is no bos_token_id")
+	}
+	if m.info.AddEOS && m.info.EOS < 0 {
+		l.fail("tokenizer.ggml.add_eos_token is set but there is no eos_token_id")
+	}
+	size, _ := l.f.String("general.size_label")
+	desc := []string{"opt"}
+	if size != "" {
+		desc = append(desc, size)
+	}
+	m.info.Desc = strings.Join(append(desc, strings.ToUpper(m.weightType)), " ")
+	return l.err
+}
+
+// Hyper returns the model's hyperparameters.
+func (m *Model) Hyper() Hyper { return m.hp }
+
+// Info describes the model (lm.Model).
+func (m *Model) Info() lm.Info { return m.info }
+
+// Tokenize encodes text with the byte-level BPE; addSpecial prepends BOS
+// (</s> for OPT) when the tokenizer adds it. Special-token text is encoded
+// as plain text.
+func (m *Model) Tokenize(text string, addSpecial bool) ([]int32, error) {
+	ids := m.tok.Encode(text)
+	out := make([]int32, 0, len(ids)+2)
+	if addSpecial && m.info.AddBOS {
+		out = append(out, m.info.BOS)
+	}
+	for _, id := range ids {
+		if id < 0 || id >= m.hp.Vocab {
+			return nil, fmt.Errorf("tokenize: token %d is outside the vocabulary (%d)", id, m.hp.Vocab)
+		}
+		out = append(out, int32(id))
+	}
+	if addSpecial && m.info.AddEOS {
+		out = append(out, m.info.EOS)
+	}
+	return out, nil
+}
+
+// TokenBytes returns the bytes a token stands for; control tokens (</s>,
+// <pad>, ...) and unused padding ids give none.
+func (m *Model) TokenBytes(id int32) []byte {
+	if id < 0 || int(id) >= len(m.tokenTypes) {
+		return nil
+	}
+	switch m.tokenTypes[id] {
+	case tokControl, tokUnused:
+		return nil
+	}
+	return m.tok.TokenBytes(int(id))
+}
+
+// IsEOG reports whether id is the end-of-sequence token.
+func (m *Model) IsEOG(id int32) bool { return id >= 0 && id == m.info.EOS }
+
+// TokenEmbeddings returns the rows of the token embedding table for ids
+// (len(ids) x NEmbd, dequantized).
+func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("%s: model is closed", m.path)
+	}
+	E := m.hp.WordEmbed
+	out := make([]float32, len(ids)*E)
+	if err := m.embed(out, ids); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// embed writes the embedding rows of ids into dst.
+func (m *Model) embed(dst []float32, ids []int32) error {
+	E := m.hp.WordEmbed
+	for i, id := range ids {
+		if id < 0 || int(id) >= m.hp.Vocab {
+			return fmt.Errorf("token id %d is outside the vocabulary (%d)", id, m.hp.Vocab)
+		}
+		matrixRow(dst[i*E:(i+1)*E], m.tokEmbd, int(id))
+	}
+	return nil
+}
+
+// matrixRow writes row r of w, as f32, into dst (len w.Cols).
+func matrixRow(dst []float32, w *kernels.Matrix, r int) {
+	k := w.Cols
+	switch w.Type {
+	case kernels.F32:
+		copy(dst, w.F32[r*k:(r+1)*k])
+	case kernels.F16:
+		raw := w.Raw[2*r*k : 2*(r+1)*k]
+		for i := range dst[:k] {
+			dst[i] = dtype.F16ToF32(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+		}
+	case kernels.Q8_0:
+		rb := k / dtype.Q8_0BlockSize * dtype.Q8_0BlockBytes
+		dtype.DequantizeQ8_0(dst[:k], w.Raw[r*rb:(r+1)*rb])
+	}
+}
+
+// Close unmaps the weights. It fails while contexts are open.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	if m.contexts > 0 {
+		return fmt.Errorf("%s: %d context(s) still open; close them first", m.path, m.contexts)
+	}
+	m.closed = true
+	return m.file.Close()
+}
+
+// loader reads metadata and tensors, keeping the first error.
+type loader struct {
+	path string
+	f    *gguf.File
+	err  error
+}
+
+func (l *loader) fail(format string, args ...any) {
+	if l.err == nil {
+		l.err = fmt.Errorf("%s: "+format, append([]any{l.path}, args...)...)
+	}
+}
+
+func (l *loader) str(key string) string {
+	s, ok := l.f.String(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	return s
+}
+
+func (l *loader) int(key string) int {
+	n, ok := l.f.Int(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+		return 0
+	}
+	if n < 0 || n > 1<<30 {
+		l.fail("metadata %s = %d is out of range", key, n)
+		return 0
+	}
+	return n
+}
+
+func (l *loader) positive(key string) int {
+	n := l.int(key)
+	if n <= 0 && l.err == nil {
+		l.fail("metadata %s = %d must be positive", key, n)
+	}
+	return n
+}
+
+func (l *loader) f32(key string) float32 {
+	v, ok := l.f.Float32(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	return v
+}
+
+func (l *loader) bool(key string) bool {
+	v, ok := l.f.Bool(key)
+	if !ok {
+		l.fail("metadata %s is missing", key)
+	}
+	return v
+}
+
+// tensor returns a tensor's bytes after checking its PyTorch-order shape
+// (GGUF dims are the reverse).
+func (l *loader) tensor(name string, shape ...int) (gguf.TensorInfo, []byte) {
+	if l.err != nil {
+		return gguf.TensorInfo{}, nil
+	}
+	info, data, ok := l.f.Tensor(name)
+	if !ok {
+		l.fail("tensor %s is missing", name)
+		return info, nil
+	}
+	if len(info.Dims) != len(shape) {
+		l.fail("tensor %s has %d dims, expected shape %v", name, len(info.Dims), shape)
+		return info, nil
+	}
+	for i, s := range shape {
+		if info.Dims[len(shape)-1-i] != uint64(s) {
+			l.fail("tensor %s has dims %v, expected shape %v", name, info.Dims, shape)
+			return info, nil
+		}
+	}
+	return info, data
+}
+
+// f32s views an F32 tensor in place.
+func (l *loader) f32s(name string, shape ...int) []float32 {
+	info, data := l.tensor(name, shape...)
+	if data == nil {
+		return nil
+	}
+	if info.Type != gguf.TypeF32 {
+		l.fail("tensor %s is %s, expected F32", name, info.Type)
+		return nil
+	}
+	v, err := viewF32(data)
+	if err != nil {
+		l.fail("tensor %s: %v", name, err)
+	}
+	return v
+}
+
+// f32Values returns a [rows, cols] tensor of type F32 (in place), F16 or
+// Q8_0 (dequantized into a new slice).
+func (l *loader) f32Values(name string, rows, cols int) []float32 {
+	m := l.matrix(name, rows, cols)
+	if m == nil {
+		return nil
+	}
+	if m.Type == kernels.F32 {
+		return m.F32
+	}
+	out := make([]float32, rows*cols)
+	for r := 0; r < rows; r++ {
+		matrixRow(out[r*cols:(r+1)*cols], m, r)
+	}
+	return out
+}
+
+// matrix wraps an [out, in] weight of type F32, F16 or Q8_0 without copying.
+func (l *loader) matrix(name string, out, in int) *kernels.Matrix {
+	info, data := l.tensor(name, out, in)
+	if data == nil {
+		return nil
+	}
+	m := &kernels.Matrix{Rows: out, Cols: in}
+	switch info.Type {
+	case gguf.TypeF32:
+		v, err := viewF32(data)
+		if err != nil {
+			l.fail("tensor %s: %v", name, err)
+			return nil
+		}
+		m.Type, m.F32 = kernels.F32, v
+	case gguf.TypeF16:
+		m.Type, m.Raw = kernels.F16, data
+	case gguf.TypeQ8_0:
+		m.Type, m.Raw = kernels.Q8_0, data
+	default:
+		l.fail("tensor %s has type %s; OPT weights must be F32, F16 or Q8_0", name, info.Type)
+		return nil
+	}
+	return m
+}
+
+func viewF32(b []byte) ([]float32, error) {
+	if len(b) == 0 {
+		return []float32{}, nil
+	}
+	if len(b)%4 != 0 || uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
+		return nil, fmt.Errorf("f32 data is not 4-byte aligned")
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil
+}
+
+func littleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}
