@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/blip2chat/blip2chat/app"
+)
+
+func init() {
+	register(&command{
+		name:    "demo",
+		summary: "try the interface on a tiny built-in model (random weights: answers are meaningless)",
+		usage:   "[--llama-lib DIR] [--no-color] [IMAGE]",
+		run:     runDemo,
+	})
+}
+
+func runDemo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(commands["demo"], stderr)
+	uf := addUIFlags(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return errUsage
+	}
+	img := ""
+	if len(pos) == 1 {
+		img = pos[0]
+		if _, err := os.Stat(img); err != nil {
+			return fmt.Errorf("%s: no such image file", img)
+		}
+	}
+	uo, err := uf.uiOptions()
+	if err != nil {
+		return err
+	}
+	if err := needTerminal(stdout); err != nil {
+		return err
+	}
+	data, err := app.DataDir()
+	if err != nil {
+		return err
+	}
+	return runUI(app.Options{
+		Model:       app.DemoSource(data, uf.openOptions()),
+		Image:       img,
+		SessionsDir: app.SessionsDir(data),
+	}, uo, stdout)
+}
