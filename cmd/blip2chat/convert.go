@@ -65,14 +65,15 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// quantizeLLM finishes llm.gguf for the llama.cpp families: the converter wrote
-// it as f16 when the requested type is one only llama.cpp's quantizer makes
-// (q4_k_m). On failure the f16 file stays in place, so the folder still works.
+// quantizeLLM finishes llm.gguf (of the language-model family, "" when none
+// was written): the converter wrote it as f16 when the requested type is one
+// only llama.cpp's quantizer makes (q4_k_m, for the llama.cpp families). On
+// failure the f16 file stays in place, so the folder still works.
 func quantizeLLM(modelDir, family, llmType, llamaLib string, stderr io.Writer) error {
-	if family != "llama" && family != "t5" {
+	if family == "" {
 		return nil
 	}
-	t, err := lmconv.ParseType(llmType)
+	t, err := lmconv.ParseFamilyType(family, llmType)
 	if err != nil || !t.Quantize {
 		return err
 	}

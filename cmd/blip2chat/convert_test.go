@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
@@ -95,7 +96,7 @@ func TestConvertCommand(t *testing.T) {
 // TestConvertQuantizesLLM: the default LLaMA/T5 type is q4_k_m, made by
 // llama.cpp's quantizer after the f16 file is written; an explicit f16 skips it.
 func TestConvertQuantizesLLM(t *testing.T) {
-	lib := doctorLibDir(t)
+	lib := llamatest.LibDir(t)
 	for _, c := range []struct {
 		ckpt, llmType string
 		fileType      uint32 // general.file_type (llama_ftype) of llm.gguf

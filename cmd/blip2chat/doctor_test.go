@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -33,26 +34,6 @@ func TestDoctorMissingLibrary(t *testing.T) {
 	}
 }
 
-// doctorLibDir is the library the tests use: $BLIP2CHAT_LLAMA_LIB, else the
-// repo's lib/; skipped without either (fails when BLIP2CHAT_REQUIRE_LLAMA is set).
-func doctorLibDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv(llamacpp.EnvLib); d != "" {
-		return d
-	}
-	if d, err := filepath.Abs("../../lib"); err == nil {
-		if _, err := os.Stat(filepath.Join(d, llamacpp.LibraryFile)); err == nil {
-			return d
-		}
-	}
-	msg := "llama.cpp library absent: neither $" + llamacpp.EnvLib + " nor ../../lib holds " + llamacpp.LibraryFile + "; run 'make lib'"
-	if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
-		t.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
-	}
-	t.Skip(msg)
-	return ""
-}
-
 func writeDoctorGGUF(t *testing.T, path, arch string, tensors int) {
 	t.Helper()
 	w := gguf.NewWriter()
@@ -72,7 +53,7 @@ func writeDoctorGGUF(t *testing.T, path, arch string, tensors int) {
 }
 
 func TestDoctor(t *testing.T) {
-	lib := doctorLibDir(t)
+	lib := llamatest.LibDir(t)
 	model := t.TempDir()
 	writeDoctorGGUF(t, filepath.Join(model, "vision.gguf"), "blip2", 3)
 	writeDoctorGGUF(t, filepath.Join(model, "llm.gguf"), "llama", 2)

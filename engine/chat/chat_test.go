@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,11 +16,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	modeltest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { modeltest.Main(m) }
 
 // recModel wraps a language model to record the logits every Sample call
 // reads: the first Sample of a turn sees the last prompt position's logits.

@@ -22,6 +22,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/blip2chat/blip2chat/engine/llamacpp/internal/libfiles"
 )
 
 // Version is the llama.cpp release this package binds to, and Package the npm
@@ -102,7 +104,7 @@ func (l *Library) SetLog(w io.Writer) { l.log.setWriter(w) }
 
 // open does the one-time work of Load.
 func open(loc Location, logw io.Writer) (*Library, error) {
-	files := filesFor(runtime.GOOS)
+	files := libfiles.For(runtime.GOOS)
 	l := &Library{req: loc, loc: loc}
 	l.log.setWriter(logw)
 	where := loc.Dir
@@ -116,7 +118,7 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 		// ggml first so libllama binds to these copies, not to others the
 		// loader might find. RTLD_GLOBAL lets the CPU backend modules that
 		// ggml loads later see the same ggml-base.
-		for _, name := range []string{files.base, files.ggml, files.llama} {
+		for _, name := range []string{files.Base, files.GGML, files.Llama} {
 			h, err := purego.Dlopen(filepath.Join(loc.Dir, name), purego.RTLD_NOW|purego.RTLD_GLOBAL)
 			if err != nil {
 				return nil, fmt.Errorf("cannot load the llama.cpp library in %s: %v; %s", loc.Dir, oneLine(err), fix)
@@ -125,7 +127,7 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 		}
 	} else {
 		var firstErr error
-		for _, name := range []string{files.llama, plainName(files.llama)} {
+		for _, name := range []string{files.Llama, plainName(files.Llama)} {
 			h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 			if err == nil {
 				handle = h

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 )
 
 // testLog collects llama.cpp's log for the whole test process (the library
@@ -30,28 +32,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// testLibDir is the library folder the tests load: $BLIP2CHAT_LLAMA_LIB, else
-// the repo's lib/. Without either the test is skipped, or fails when
-// BLIP2CHAT_REQUIRE_LLAMA is set (CI).
-func testLibDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv(EnvLib); d != "" {
-		return d
-	}
-	if d, err := filepath.Abs("../../lib"); err == nil && hasFile(d, LibraryFile) {
-		return d
-	}
-	msg := "llama.cpp library absent: neither $" + EnvLib + " nor ../../lib holds " + LibraryFile + "; run 'make lib'"
-	if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
-		t.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
-	}
-	t.Skip(msg)
-	return ""
-}
-
 func testLib(t *testing.T) *Library {
 	t.Helper()
-	dir := testLibDir(t)
+	dir := llamatest.LibDir(t)
 	l, err := Load(Options{Dir: dir, Log: &testLog})
 	if err != nil {
 		t.Fatalf("Load(%s): %v", dir, err)
@@ -60,7 +43,7 @@ func testLib(t *testing.T) *Library {
 }
 
 func TestLoad(t *testing.T) {
-	dir := testLibDir(t)
+	dir := llamatest.LibDir(t)
 	l := testLib(t)
 	abs, _ := filepath.Abs(dir)
 	if loc := l.Location(); loc.Dir != abs || loc.Source != SourceFlag {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/engine/llamacpp/internal/libfiles"
 )
 
 // Sources a Location can come from, in the order Locate tries them.
@@ -18,7 +20,7 @@ const (
 )
 
 // EnvLib names the environment variable that points at the library folder.
-const EnvLib = "BLIP2CHAT_LLAMA_LIB"
+const EnvLib = libfiles.EnvLib
 
 // Location says where the llama.cpp library is and which rule found it.
 type Location struct {
@@ -34,22 +36,8 @@ func (l Location) String() string {
 	return fmt.Sprintf("%s (%s)", l.Dir, l.Source)
 }
 
-// libFiles are the file names of one platform's library: ggml-base, ggml and
-// llama, loaded in that order.
-type libFiles struct{ base, ggml, llama string }
-
-// filesFor returns the names node-llama-cpp 3.21.1 uses for its prebuilt
-// libraries: versioned names, so that a copy of another release is not found
-// by accident.
-func filesFor(goos string) libFiles {
-	if goos == "darwin" {
-		return libFiles{"libggml-base.dylib", "libggml.metal.v0.4.0.dylib", "libllama.metal.v0.4.0.dylib"}
-	}
-	return libFiles{"libggml-base.so", "libggml.v0.4.0.so", "libllama.v0.4.0.so"}
-}
-
 // LibraryFile is the file name of the llama library on this platform.
-var LibraryFile = filesFor(runtime.GOOS).llama
+var LibraryFile = libfiles.For(runtime.GOOS).Llama
 
 // sysEnv is what Locate reads from the outside world (replaced in tests).
 type sysEnv struct {
@@ -76,7 +64,7 @@ func Locate(dir string) (Location, error) {
 }
 
 func locate(dir string, env sysEnv) (Location, error) {
-	want := filesFor(env.goos).llama
+	want := libfiles.For(env.goos).Llama
 	var loc Location
 	explicit := func(d, source, undo string) (Location, error) {
 		abs, err := filepath.Abs(d)

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/blip2chat/blip2chat/engine/llamacpp/internal/libfiles"
 )
 
 func TestLocateOrder(t *testing.T) {
@@ -18,7 +20,7 @@ func TestLocateOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		if full {
-			if err := os.WriteFile(filepath.Join(d, filesFor("linux").llama), nil, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(d, libfiles.For("linux").Llama), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -93,7 +95,7 @@ func TestLocateOrder(t *testing.T) {
 			}
 			if goos == "darwin" {
 				// The mac file name differs; give that folder the mac library.
-				os.WriteFile(filepath.Join(macLib, filesFor("darwin").llama), nil, 0o644)
+				os.WriteFile(filepath.Join(macLib, libfiles.For("darwin").Llama), nil, 0o644)
 			}
 			env := sysEnv{
 				goos:   goos,

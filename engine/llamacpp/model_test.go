@@ -1,15 +1,13 @@
 package llamacpp
 
 import (
-	"encoding/binary"
-	"io"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -18,15 +16,14 @@ import (
 // downloaded. Its vocabulary is built so that the expected tokenizations
 // follow from SentencePiece's rules by hand (see TestTokenize).
 type tinyLlama struct {
-	nEmbd, nHead, nHeadKV, nFF, nLayer, nCtxTrain int
-	vocab                                         []string
-	types                                         []int32
-	tokEmbd                                       []float32 // [n_vocab][n_embd]
+	llamatest.Llama
+	vocab   []string
+	tokEmbd []float32 // [n_vocab][n_embd], once written
 }
 
 const (
-	tokUnk, tokBOS, tokEOS = 0, 1, 2
-	firstByteTok           = 3 // <0x00>..<0xFF> follow
+	tokUnk, tokBOS, tokEOS = llamatest.Unk, llamatest.BOS, llamatest.EOS
+	firstByteTok           = llamatest.FirstByte // <0x00>..<0xFF> follow
 )
 
 // Pieces after the byte tokens. Every intermediate merge of "▁hello" and
@@ -35,25 +32,10 @@ var tinyPieces = []string{"▁", "▁h", "ll", "▁he", "▁hell", "▁hello", "
 	"▁" + strings.Repeat("ab", 60)} // longer than TokenToPiece's first buffer
 
 func newTinyLlama() *tinyLlama {
-	t := &tinyLlama{nEmbd: 32, nHead: 4, nHeadKV: 2, nFF: 64, nLayer: 2, nCtxTrain: 256}
-	t.vocab = []string{"<unk>", "<s>", "</s>"}
-	t.types = []int32{2, 3, 3} // unknown, control, control
-	for b := range 256 {
-		t.vocab = append(t.vocab, byteToken(byte(b)))
-		t.types = append(t.types, 6)
-	}
-	for _, p := range tinyPieces {
-		t.vocab = append(t.vocab, p)
-		t.types = append(t.types, 1)
-	}
+	t := &tinyLlama{Llama: llamatest.Llama{NEmbd: 32, NHead: 4, NHeadKV: 2, NFF: 64, NLayer: 2, NCtxTrain: 256,
+		Pieces: tinyPieces, Name: "tiny-test-llama", Std: 0.5}}
+	t.vocab, _ = t.Vocab()
 	return t
-}
-
-func byteToken(b byte) string { return "<0x" + strings.ToUpper(hex2(b)) + ">" }
-
-func hex2(b byte) string {
-	const digits = "0123456789abcdef"
-	return string([]byte{digits[b>>4], digits[b&15]})
 }
 
 func (t *tinyLlama) id(piece string) int32 {
@@ -66,88 +48,15 @@ func (t *tinyLlama) id(piece string) int32 {
 
 // write stores the model at path with random weights from seed.
 func (t *tinyLlama) write(path string, seed uint64) error {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	nv := len(t.vocab)
-	w := gguf.NewWriter()
-	w.Add("general.architecture", "llama")
-	w.Add("general.name", "tiny-test-llama")
-	w.Add("llama.context_length", uint32(t.nCtxTrain))
-	w.Add("llama.embedding_length", uint32(t.nEmbd))
-	w.Add("llama.feed_forward_length", uint32(t.nFF))
-	w.Add("llama.block_count", uint32(t.nLayer))
-	w.Add("llama.attention.head_count", uint32(t.nHead))
-	w.Add("llama.attention.head_count_kv", uint32(t.nHeadKV))
-	w.Add("llama.attention.layer_norm_rms_epsilon", float32(1e-5))
-	w.Add("llama.rope.dimension_count", uint32(t.nEmbd/t.nHead))
-	w.Add("tokenizer.ggml.model", "llama")
-	w.Add("tokenizer.ggml.tokens", t.vocab)
-	scores := make([]float32, nv)
-	for i := range scores {
-		scores[i] = -float32(i) // earlier pieces merge first
-	}
-	w.Add("tokenizer.ggml.scores", scores)
-	w.Add("tokenizer.ggml.token_type", t.types)
-	w.Add("tokenizer.ggml.bos_token_id", uint32(tokBOS))
-	w.Add("tokenizer.ggml.eos_token_id", uint32(tokEOS))
-	w.Add("tokenizer.ggml.unknown_token_id", uint32(tokUnk))
-	w.Add("tokenizer.ggml.add_bos_token", true)
-	w.Add("tokenizer.ggml.add_eos_token", false)
-
-	e, ff, hd := uint64(t.nEmbd), uint64(t.nFF), uint64(t.nEmbd/t.nHead)
-	kv := hd * uint64(t.nHeadKV)
-	type tensor struct {
-		name string
-		dims []uint64
-		norm bool // RMS norm weights are ones
-	}
-	ts := []tensor{{"token_embd.weight", []uint64{e, uint64(nv)}, false}, {"output_norm.weight", []uint64{e}, true},
-		{"output.weight", []uint64{e, uint64(nv)}, false}}
-	for l := range t.nLayer {
-		p := "blk." + string(rune('0'+l)) + "."
-		ts = append(ts,
-			tensor{p + "attn_norm.weight", []uint64{e}, true},
-			tensor{p + "attn_q.weight", []uint64{e, e}, false},
-			tensor{p + "attn_k.weight", []uint64{e, kv}, false},
-			tensor{p + "attn_v.weight", []uint64{e, kv}, false},
-			tensor{p + "attn_output.weight", []uint64{e, e}, false},
-			tensor{p + "ffn_norm.weight", []uint64{e}, true},
-			tensor{p + "ffn_gate.weight", []uint64{e, ff}, false},
-			tensor{p + "ffn_down.weight", []uint64{ff, e}, false},
-			tensor{p + "ffn_up.weight", []uint64{e, ff}, false})
-	}
-	values := make([][]float32, len(ts))
-	for i, tn := range ts {
-		n := uint64(1)
-		for _, d := range tn.dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for j := range v {
-			if tn.norm {
-				v[j] = 1
-			} else {
-				v[j] = float32(rng.NormFloat64() * 0.5)
-			}
-		}
-		values[i] = v
-		if err := w.AddTensor(tn.name, gguf.TypeF32, tn.dims); err != nil {
-			return err
-		}
-	}
-	t.tokEmbd = values[0]
-	return gguf.WriteFile(path, w, func(i int, _ gguf.TensorInfo, out io.Writer) error {
-		b := make([]byte, 4*len(values[i]))
-		for j, f := range values[i] {
-			binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(f))
-		}
-		_, err := out.Write(b)
-		return err
-	})
+	t.Seed = seed
+	emb, err := t.Write(path)
+	t.tokEmbd = emb
+	return err
 }
 
 // row is the token embedding of tok.
 func (t *tinyLlama) row(tok int32) []float32 {
-	return t.tokEmbd[int(tok)*t.nEmbd : int(tok+1)*t.nEmbd]
+	return t.tokEmbd[int(tok)*t.NEmbd : int(tok+1)*t.NEmbd]
 }
 
 // loadTiny writes the tiny model and loads it.
@@ -169,8 +78,8 @@ func loadTiny(t *testing.T) (*Library, *tinyLlama, *Model) {
 
 func TestModelInfo(t *testing.T) {
 	_, tl, m := loadTiny(t)
-	if m.NVocab() != len(tl.vocab) || m.NEmbd() != tl.nEmbd || m.NEmbdInp() != tl.nEmbd || m.NCtxTrain() != tl.nCtxTrain {
-		t.Errorf("vocab %d embd %d/%d ctx %d, want %d %d %d", m.NVocab(), m.NEmbd(), m.NEmbdInp(), m.NCtxTrain(), len(tl.vocab), tl.nEmbd, tl.nCtxTrain)
+	if m.NVocab() != len(tl.vocab) || m.NEmbd() != tl.NEmbd || m.NEmbdInp() != tl.NEmbd || m.NCtxTrain() != tl.NCtxTrain {
+		t.Errorf("vocab %d embd %d/%d ctx %d, want %d %d %d", m.NVocab(), m.NEmbd(), m.NEmbdInp(), m.NCtxTrain(), len(tl.vocab), tl.NEmbd, tl.NCtxTrain)
 	}
 	if m.BOS() != tokBOS || m.EOS() != tokEOS || !m.AddBOS() || m.AddEOS() {
 		t.Errorf("bos %d eos %d add_bos %v add_eos %v", m.BOS(), m.EOS(), m.AddBOS(), m.AddEOS())
@@ -376,7 +285,7 @@ func TestDecode(t *testing.T) {
 	for _, tok := range prompt {
 		embd = append(embd, tl.row(tok)...)
 	}
-	if err := c.Decode(EmbdBatch(embd, tl.nEmbd, 0)); err != nil {
+	if err := c.Decode(EmbdBatch(embd, tl.NEmbd, 0)); err != nil {
 		t.Fatal(err)
 	}
 	l, _ = c.Logits(-1)
@@ -386,7 +295,7 @@ func TestDecode(t *testing.T) {
 	}
 	// Mixed: embeddings then tokens, continuing the sequence.
 	c.MemoryClear(true)
-	if err := c.Decode(EmbdBatch(embd[:2*tl.nEmbd], tl.nEmbd, 0)); err != nil {
+	if err := c.Decode(EmbdBatch(embd[:2*tl.NEmbd], tl.NEmbd, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Decode(TokenBatch(prompt[2:], 2)); err != nil {
@@ -437,7 +346,7 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", Batch{Tokens: []int32{}}, "empty batch"},
 		{"nothing", Batch{}, "empty batch"},
-		{"both", Batch{Tokens: []int32{1}, Embd: row, Width: tl.nEmbd}, "both tokens and embeddings"},
+		{"both", Batch{Tokens: []int32{1}, Embd: row, Width: tl.NEmbd}, "both tokens and embeddings"},
 		{"more than n_batch", TokenBatch(make([]int32, 9), 0), "9 rows is more than the context's n_batch of 8"},
 		{"token out of vocab", TokenBatch([]int32{1, int32(m.NVocab())}, 0), "outside the vocabulary"},
 		{"negative token", TokenBatch([]int32{-3}, 0), "outside the vocabulary"},

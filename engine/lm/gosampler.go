@@ -216,15 +216,21 @@ func (s *GoSampler) topK(k int) {
 	s.sorted = true
 }
 
+// maxLogit is the largest candidate logit: the first once sorted.
+func (s *GoSampler) maxLogit() float32 {
+	m := s.cur[0].logit
+	if !s.sorted {
+		for _, t := range s.cur[1:] {
+			m = max(m, t.logit)
+		}
+	}
+	return m
+}
+
 // softmax sets p as llama_sampler_softmax_impl without sorting: float32
 // sums in candidate order.
 func (s *GoSampler) softmax() {
-	maxL := s.cur[0].logit
-	if !s.sorted {
-		for _, t := range s.cur[1:] {
-			maxL = max(maxL, t.logit)
-		}
-	}
+	maxL := s.maxLogit()
 	var sum float32
 	for i := range s.cur {
 		p := expf(s.cur[i].logit - maxL)
@@ -298,12 +304,7 @@ func (s *GoSampler) dist() int32 {
 		s.rng.canonical() // llama.cpp draws even then
 		return s.cur[0].id
 	}
-	maxL := s.cur[0].logit
-	if !s.sorted {
-		for _, t := range s.cur[1:] {
-			maxL = max(maxL, t.logit)
-		}
-	}
+	maxL := s.maxLogit()
 	var sum float64
 	for i := range s.cur {
 		p := expf(s.cur[i].logit - maxL)

@@ -3,7 +3,6 @@ package lmcpp
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,11 +10,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	modeltest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { modeltest.Main(m) }
 
 func openCase(t *testing.T, c modeltest.Case, llmType string) *Model {
 	t.Helper()

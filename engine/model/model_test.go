@@ -13,11 +13,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	modeltest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { modeltest.Main(m) }
 
 // TestOpen opens each golden case's model folder, checks what it reports,
 // and runs the vision side on the golden image: the soft tokens must match

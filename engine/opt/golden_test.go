@@ -96,7 +96,7 @@ func convertGolden(t testing.TB, typ string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if _, err := lmconv.ConvertOPT(filepath.Join(goldenDir, "blip2-opt", "hf"), out, ty); err != nil {
+	if _, err := lmconv.Convert(filepath.Join(goldenDir, "blip2-opt", "hf"), out, ty); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -25,11 +25,11 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/tokenizer"
+	"github.com/blip2chat/blip2chat/engine/weightmap"
 	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
@@ -110,26 +110,14 @@ type layer struct {
 // Open memory-maps an OPT llm.gguf (general.architecture "blip2-opt") and
 // checks every tensor against the metadata. Errors name the file.
 func Open(path string) (*Model, error) {
-	if !littleEndian() {
-		return nil, fmt.Errorf("%s: OPT weights need a little-endian CPU", path)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	m, err := newModel(f, path)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return m, nil
+	return weightmap.Load(path, "OPT", newModel)
 }
 
 // newModel reads a parsed file; name is used in errors.
 func newModel(f *gguf.File, name string) (*Model, error) {
 	m := &Model{path: name, file: f}
-	l := &loader{path: name, f: f}
-	if a := l.str("general.architecture"); l.err == nil && a != Arch {
+	l := weightmap.NewLoader(f, name, "OPT")
+	if a := l.String("general.architecture"); l.Err() == nil && a != Arch {
 		return nil, fmt.Errorf("%s: general.architecture is %q, not an OPT model for blip2chat (%s)", name, a, Arch)
 	}
 	if err := m.load(l); err != nil {
@@ -138,53 +126,53 @@ func newModel(f *gguf.File, name string) (*Model, error) {
 	return m, nil
 }
 
-func (m *Model) load(l *loader) error {
+func (m *Model) load(l *weightmap.Loader) error {
 	key := func(s string) string { return Arch + "." + s }
 	hp := &m.hp
-	hp.Vocab = l.positive(key("vocab_size"))
-	hp.MaxPositions = l.positive(key("context_length"))
-	hp.Hidden = l.positive(key("embedding_length"))
-	hp.WordEmbed = l.positive(key("word_embedding_length"))
-	hp.FFN = l.positive(key("feed_forward_length"))
-	hp.Layers = l.positive(key("block_count"))
-	hp.Heads = l.positive(key("attention.head_count"))
-	hp.Eps = l.f32(key("attention.layer_norm_epsilon"))
-	hp.PosOffset = l.int(key("position_offset"))
-	hp.PreLN = l.bool(key("layer_norm_before"))
-	hp.FinalNorm = l.bool(key("final_norm"))
-	hp.Bias = l.bool(key("bias"))
-	hp.NormAffine = l.bool(key("layer_norm_affine"))
-	hp.Activation = l.str(key("activation"))
-	if l.err != nil {
-		return l.err
+	hp.Vocab = l.Positive(key("vocab_size"))
+	hp.MaxPositions = l.Positive(key("context_length"))
+	hp.Hidden = l.Positive(key("embedding_length"))
+	hp.WordEmbed = l.Positive(key("word_embedding_length"))
+	hp.FFN = l.Positive(key("feed_forward_length"))
+	hp.Layers = l.Positive(key("block_count"))
+	hp.Heads = l.Positive(key("attention.head_count"))
+	hp.Eps = l.Float32(key("attention.layer_norm_epsilon"))
+	hp.PosOffset = l.Int(key("position_offset"))
+	hp.PreLN = l.Bool(key("layer_norm_before"))
+	hp.FinalNorm = l.Bool(key("final_norm"))
+	hp.Bias = l.Bool(key("bias"))
+	hp.NormAffine = l.Bool(key("layer_norm_affine"))
+	hp.Activation = l.String(key("activation"))
+	if err := l.Err(); err != nil {
+		return err
 	}
 	switch {
 	case hp.Hidden%hp.Heads != 0:
-		l.fail("embedding_length %d is not a multiple of head_count %d", hp.Hidden, hp.Heads)
+		l.Failf("embedding_length %d is not a multiple of head_count %d", hp.Hidden, hp.Heads)
 	case !(hp.Eps > 0) || math.IsInf(float64(hp.Eps), 0):
-		l.fail("layer_norm_epsilon %v must be positive", hp.Eps)
+		l.Failf("layer_norm_epsilon %v must be positive", hp.Eps)
 	case hp.Activation != "relu" && hp.Activation != "gelu":
-		l.fail("activation %q is not relu or gelu", hp.Activation)
+		l.Failf("activation %q is not relu or gelu", hp.Activation)
 	case hp.PosOffset > 1<<16:
-		l.fail("position_offset %d is out of range", hp.PosOffset)
-	case hp.Layers > len(l.f.Tensors):
-		l.fail("block_count %d exceeds the %d tensors in the file", hp.Layers, len(l.f.Tensors))
+		l.Failf("position_offset %d is out of range", hp.PosOffset)
+	case hp.Layers > len(m.file.Tensors):
+		l.Failf("block_count %d exceeds the %d tensors in the file", hp.Layers, len(m.file.Tensors))
 	}
-	if l.err != nil {
-		return l.err
+	if err := l.Err(); err != nil {
+		return err
 	}
 	H, E, V := hp.Hidden, hp.WordEmbed, hp.Vocab
 
-	m.tokEmbd = l.matrix("token_embd.weight", V, E)
-	m.posEmbd = l.f32Values("position_embd.weight", hp.MaxPositions+hp.PosOffset, H)
+	m.tokEmbd = l.Matrix("token_embd.weight", V, E)
+	m.posEmbd = f32Values(l, "position_embd.weight", hp.MaxPositions+hp.PosOffset, H)
 	if E != H {
-		m.projIn = l.matrix("project_in.weight", H, E)
-		m.projOut = l.matrix("project_out.weight", E, H)
+		m.projIn = l.Matrix("project_in.weight", H, E)
+		m.projOut = l.Matrix("project_out.weight", E, H)
 	}
 	lin := func(name string, out, in int) linear {
-		li := linear{w: l.matrix(name+".weight", out, in)}
+		li := linear{w: l.Matrix(name+".weight", out, in)}
 		if hp.Bias {
-			li.b = l.f32s(name+".bias", out)
+			li.b = l.F32Tensor(name+".bias", out)
 		}
 		return li
 	}
@@ -192,7 +180,7 @@ func (m *Model) load(l *loader) error {
 		if !hp.NormAffine {
 			return norm{}
 		}
-		return norm{w: l.f32s(name+".weight", H), b: l.f32s(name+".bias", H)}
+		return norm{w: l.F32Tensor(name+".weight", H), b: l.F32Tensor(name+".bias", H)}
 	}
 	m.layers = make([]layer, hp.Layers)
 	for i := range m.layers {
@@ -207,19 +195,19 @@ func (m *Model) load(l *loader) error {
 			up:       lin(p+"ffn_up", hp.FFN, H),
 			down:     lin(p+"ffn_down", H, hp.FFN),
 		}
-		if l.err != nil {
-			return l.err
+		if err := l.Err(); err != nil {
+			return err
 		}
 	}
 	if hp.FinalNorm {
 		m.outNorm = nrm("output_norm")
 	}
 	m.output = m.tokEmbd
-	if _, _, ok := l.f.Tensor("output.weight"); ok {
-		m.output = l.matrix("output.weight", V, E)
+	if _, _, ok := m.file.Tensor("output.weight"); ok {
+		m.output = l.Matrix("output.weight", V, E)
 	}
-	if l.err != nil {
-		return l.err
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if len(m.layers) > 0 {
 		m.weightType = m.layers[0].q.w.Type.String()
@@ -229,48 +217,48 @@ func (m *Model) load(l *loader) error {
 
 // loadTokenizer rebuilds the GPT-2 byte-level BPE tokenizer from the
 // tokenizer.ggml.* keys and fills Info.
-func (m *Model) loadTokenizer(l *loader) error {
-	if model := l.str("tokenizer.ggml.model"); l.err == nil && model != "gpt2" {
-		l.fail("tokenizer.ggml.model is %q, want gpt2 (byte-level BPE)", model)
+func (m *Model) loadTokenizer(l *weightmap.Loader) error {
+	if model := l.String("tokenizer.ggml.model"); l.Err() == nil && model != "gpt2" {
+		l.Failf("tokenizer.ggml.model is %q, want gpt2 (byte-level BPE)", model)
 	}
-	tokens, ok := l.f.Strings("tokenizer.ggml.tokens")
+	tokens, ok := m.file.Strings("tokenizer.ggml.tokens")
 	if !ok {
-		l.fail("metadata tokenizer.ggml.tokens is missing")
+		l.Failf("metadata tokenizer.ggml.tokens is missing")
 	}
-	merges, ok := l.f.Strings("tokenizer.ggml.merges")
+	merges, ok := m.file.Strings("tokenizer.ggml.merges")
 	if !ok {
-		l.fail("metadata tokenizer.ggml.merges is missing")
+		l.Failf("metadata tokenizer.ggml.merges is missing")
 	}
-	if l.err != nil {
-		return l.err
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if len(tokens) != m.hp.Vocab {
-		l.fail("%d tokens for vocab_size %d", len(tokens), m.hp.Vocab)
-		return l.err
+		l.Failf("%d tokens for vocab_size %d", len(tokens), m.hp.Vocab)
+		return l.Err()
 	}
-	types, ok := l.f.Int32s("tokenizer.ggml.token_type")
+	types, ok := m.file.Int32s("tokenizer.ggml.token_type")
 	if !ok {
 		types = make([]int32, len(tokens))
 		for i := range types {
 			types[i] = tokNormal
 		}
 	} else if len(types) != len(tokens) {
-		l.fail("%d token types for %d tokens", len(types), len(tokens))
-		return l.err
+		l.Failf("%d token types for %d tokens", len(types), len(tokens))
+		return l.Err()
 	}
 	tok, err := tokenizer.NewBPE(tokens, merges)
 	if err != nil {
-		return fmt.Errorf("%s: tokenizer: %v", l.path, err)
+		return fmt.Errorf("%s: tokenizer: %v", l.Name(), err)
 	}
 	m.tok, m.tokenTypes = tok, types
 
 	id := func(key string) int32 {
-		v, ok := l.f.Int(key)
+		v, ok := m.file.Int(key)
 		if !ok {
 			return -1
 		}
 		if v < 0 || v >= len(tokens) {
-			l.fail("%s = %d is not a token id", key, v)
+			l.Failf("%s = %d is not a token id", key, v)
 			return -1
 		}
 		return int32(v)
@@ -286,21 +274,21 @@ func (m *Model) loadTokenizer(l *loader) error {
 		EOS:          id("tokenizer.ggml.eos_token_id"),
 		DecoderStart: -1,
 	}
-	m.info.AddBOS, _ = l.f.Bool("tokenizer.ggml.add_bos_token")
-	m.info.AddEOS, _ = l.f.Bool("tokenizer.ggml.add_eos_token")
+	m.info.AddBOS, _ = m.file.Bool("tokenizer.ggml.add_bos_token")
+	m.info.AddEOS, _ = m.file.Bool("tokenizer.ggml.add_eos_token")
 	if m.info.AddBOS && m.info.BOS < 0 {
-		l.fail("tokenizer.ggml.add_bos_token is set but there is no bos_token_id")
+		l.Failf("tokenizer.ggml.add_bos_token is set but there is no bos_token_id")
 	}
 	if m.info.AddEOS && m.info.EOS < 0 {
-		l.fail("tokenizer.ggml.add_eos_token is set but there is no eos_token_id")
+		l.Failf("tokenizer.ggml.add_eos_token is set but there is no eos_token_id")
 	}
-	size, _ := l.f.String("general.size_label")
+	size, _ := m.file.String("general.size_label")
 	desc := []string{"opt"}
 	if size != "" {
 		desc = append(desc, size)
 	}
 	m.info.Desc = strings.Join(append(desc, strings.ToUpper(m.weightType)), " ")
-	return l.err
+	return l.Err()
 }
 
 // Hyper returns the model's hyperparameters.
@@ -406,109 +394,10 @@ func (m *Model) Close() error {
 	return m.file.Close()
 }
 
-// loader reads metadata and tensors, keeping the first error.
-type loader struct {
-	path string
-	f    *gguf.File
-	err  error
-}
-
-func (l *loader) fail(format string, args ...any) {
-	if l.err == nil {
-		l.err = fmt.Errorf("%s: "+format, append([]any{l.path}, args...)...)
-	}
-}
-
-func (l *loader) str(key string) string {
-	s, ok := l.f.String(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
-	return s
-}
-
-func (l *loader) int(key string) int {
-	n, ok := l.f.Int(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-		return 0
-	}
-	if n < 0 || n > 1<<30 {
-		l.fail("metadata %s = %d is out of range", key, n)
-		return 0
-	}
-	return n
-}
-
-func (l *loader) positive(key string) int {
-	n := l.int(key)
-	if n <= 0 && l.err == nil {
-		l.fail("metadata %s = %d must be positive", key, n)
-	}
-	return n
-}
-
-func (l *loader) f32(key string) float32 {
-	v, ok := l.f.Float32(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
-	return v
-}
-
-func (l *loader) bool(key string) bool {
-	v, ok := l.f.Bool(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
-	return v
-}
-
-// tensor returns a tensor's bytes after checking its PyTorch-order shape
-// (GGUF dims are the reverse).
-func (l *loader) tensor(name string, shape ...int) (gguf.TensorInfo, []byte) {
-	if l.err != nil {
-		return gguf.TensorInfo{}, nil
-	}
-	info, data, ok := l.f.Tensor(name)
-	if !ok {
-		l.fail("tensor %s is missing", name)
-		return info, nil
-	}
-	if len(info.Dims) != len(shape) {
-		l.fail("tensor %s has %d dims, expected shape %v", name, len(info.Dims), shape)
-		return info, nil
-	}
-	for i, s := range shape {
-		if info.Dims[len(shape)-1-i] != uint64(s) {
-			l.fail("tensor %s has dims %v, expected shape %v", name, info.Dims, shape)
-			return info, nil
-		}
-	}
-	return info, data
-}
-
-// f32s views an F32 tensor in place.
-func (l *loader) f32s(name string, shape ...int) []float32 {
-	info, data := l.tensor(name, shape...)
-	if data == nil {
-		return nil
-	}
-	if info.Type != gguf.TypeF32 {
-		l.fail("tensor %s is %s, expected F32", name, info.Type)
-		return nil
-	}
-	v, err := viewF32(data)
-	if err != nil {
-		l.fail("tensor %s: %v", name, err)
-	}
-	return v
-}
-
 // f32Values returns a [rows, cols] tensor of type F32 (in place), F16 or
 // Q8_0 (dequantized into a new slice).
-func (l *loader) f32Values(name string, rows, cols int) []float32 {
-	m := l.matrix(name, rows, cols)
+func f32Values(l *weightmap.Loader, name string, rows, cols int) []float32 {
+	m := l.Matrix(name, rows, cols)
 	if m == nil {
 		return nil
 	}
@@ -520,45 +409,4 @@ func (l *loader) f32Values(name string, rows, cols int) []float32 {
 		matrixRow(out[r*cols:(r+1)*cols], m, r)
 	}
 	return out
-}
-
-// matrix wraps an [out, in] weight of type F32, F16 or Q8_0 without copying.
-func (l *loader) matrix(name string, out, in int) *kernels.Matrix {
-	info, data := l.tensor(name, out, in)
-	if data == nil {
-		return nil
-	}
-	m := &kernels.Matrix{Rows: out, Cols: in}
-	switch info.Type {
-	case gguf.TypeF32:
-		v, err := viewF32(data)
-		if err != nil {
-			l.fail("tensor %s: %v", name, err)
-			return nil
-		}
-		m.Type, m.F32 = kernels.F32, v
-	case gguf.TypeF16:
-		m.Type, m.Raw = kernels.F16, data
-	case gguf.TypeQ8_0:
-		m.Type, m.Raw = kernels.Q8_0, data
-	default:
-		l.fail("tensor %s has type %s; OPT weights must be F32, F16 or Q8_0", name, info.Type)
-		return nil
-	}
-	return m
-}
-
-func viewF32(b []byte) ([]float32, error) {
-	if len(b) == 0 {
-		return []float32{}, nil
-	}
-	if len(b)%4 != 0 || uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
-		return nil, fmt.Errorf("f32 data is not 4-byte aligned")
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil
-}
-
-func littleEndian() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
 }

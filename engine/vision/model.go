@@ -27,12 +27,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/tensor"
 	"github.com/blip2chat/blip2chat/engine/tokenizer"
+	"github.com/blip2chat/blip2chat/engine/weightmap"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -203,19 +203,7 @@ type buffers struct {
 // Load memory-maps a vision.gguf and checks every tensor against the
 // metadata.
 func Load(path string) (*Model, error) {
-	if !littleEndian() {
-		return nil, fmt.Errorf("%s: vision weights need a little-endian CPU", path)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	m, err := newModel(f, path)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return m, nil
+	return weightmap.Load(path, "vision", newModel)
 }
 
 // newModel reads a parsed vision file; name is used in errors.
@@ -271,201 +259,81 @@ func (m *Model) Tokenize(instruction string) ([]int, error) {
 	return m.wp.Encode(instruction), nil
 }
 
-// loader reads metadata and tensors, keeping the first error.
-type loader struct {
-	path string
-	f    *gguf.File
-	err  error
-}
+// loader reads vision.gguf: weightmap's checks, plus the vision model's
+// own values and layers.
+type loader struct{ *weightmap.Loader }
 
-func (l *loader) fail(format string, args ...any) {
-	if l.err == nil {
-		l.err = fmt.Errorf("%s: "+format, append([]any{l.path}, args...)...)
-	}
-}
-
-func (l *loader) str(key string) string {
-	s, ok := l.f.String(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
+// optString returns an optional string value ("" when absent).
+func (l loader) optString(key string) string {
+	s, _ := l.File().String(key)
 	return s
 }
 
-func (l *loader) optStr(key string) string {
-	s, _ := l.f.String(key)
-	return s
-}
-
-func (l *loader) int(key string) int {
-	n, ok := l.f.Int(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
-	if n < 0 || n > 1<<30 {
-		l.fail("metadata %s = %d is out of range", key, n)
-		return 0
-	}
-	return n
-}
-
-func (l *loader) positive(key string) int {
-	n := l.int(key)
-	if n <= 0 {
-		l.fail("metadata %s = %d must be positive", key, n)
-	}
-	return n
-}
-
-func (l *loader) f32(key string) float32 {
-	v, ok := l.f.Float32(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
-	return v
-}
-
-func (l *loader) bool(key string) bool {
-	v, ok := l.f.Bool(key)
-	if !ok {
-		l.fail("metadata %s is missing", key)
-	}
-	return v
-}
-
-func (l *loader) vec3(key string) (out [3]float32) {
-	v, ok := l.f.Float32s(key)
+func (l loader) vec3(key string) (out [3]float32) {
+	v, ok := l.File().Float32s(key)
 	if !ok || len(v) != 3 {
-		l.fail("metadata %s must be 3 floats", key)
+		l.Failf("metadata %s must be 3 floats", key)
 		return out
 	}
 	copy(out[:], v)
 	return out
 }
 
-// tensor returns the bytes of a tensor after checking its PyTorch-order
-// shape (GGUF dims are the reverse).
-func (l *loader) tensor(name string, shape ...int) (gguf.TensorInfo, []byte) {
-	info, data, ok := l.f.Tensor(name)
-	if !ok {
-		l.fail("tensor %s is missing", name)
-		return info, nil
-	}
-	if len(info.Dims) != len(shape) {
-		l.fail("tensor %s has %d dims, expected shape %v", name, len(info.Dims), shape)
-		return info, nil
-	}
-	for i, s := range shape {
-		if info.Dims[len(shape)-1-i] != uint64(s) {
-			l.fail("tensor %s has dims %v, expected shape %v", name, info.Dims, shape)
-			return info, nil
-		}
-	}
-	return info, data
+func (l loader) linear(name string, out, in int) linear {
+	return linear{w: l.Matrix(name+".weight", out, in), b: l.F32Tensor(name+".bias", out)}
 }
 
-// f32 views an F32 tensor in place.
-func (l *loader) f32s(name string, shape ...int) []float32 {
-	info, data := l.tensor(name, shape...)
-	if data == nil {
-		return nil
-	}
-	if info.Type != gguf.TypeF32 {
-		l.fail("tensor %s is %s, expected F32", name, info.Type)
-		return nil
-	}
-	v, err := viewF32(data)
-	if err != nil {
-		l.fail("tensor %s: %v", name, err)
-	}
-	return v
-}
-
-// matrix wraps an [out, in] weight of type F32, F16 or Q8_0 without copying.
-func (l *loader) matrix(name string, out, in int) *kernels.Matrix {
-	info, data := l.tensor(name, out, in)
-	if data == nil {
-		return nil
-	}
-	m := &kernels.Matrix{Rows: out, Cols: in}
-	switch info.Type {
-	case gguf.TypeF32:
-		v, err := viewF32(data)
-		if err != nil {
-			l.fail("tensor %s: %v", name, err)
-			return nil
-		}
-		m.Type, m.F32 = kernels.F32, v
-	case gguf.TypeF16:
-		m.Type, m.Raw = kernels.F16, data
-	case gguf.TypeQ8_0:
-		if in%32 != 0 {
-			l.fail("tensor %s: q8_0 with %d columns", name, in)
-			return nil
-		}
-		m.Type, m.Raw = kernels.Q8_0, data
-	default:
-		l.fail("tensor %s has type %s; vision weights must be F32, F16 or Q8_0", name, info.Type)
-		return nil
-	}
-	return m
-}
-
-func (l *loader) linear(name string, out, in int) linear {
-	return linear{w: l.matrix(name+".weight", out, in), b: l.f32s(name+".bias", out)}
-}
-
-func (l *loader) norm(name string, n int) norm {
-	return norm{w: l.f32s(name+".weight", n), b: l.f32s(name+".bias", n)}
+func (l loader) norm(name string, n int) norm {
+	return norm{w: l.F32Tensor(name+".weight", n), b: l.F32Tensor(name+".bias", n)}
 }
 
 func (m *Model) load(path string) error {
-	l := &loader{path: path, f: m.file}
-	if a := l.str("general.architecture"); l.err == nil && a != "blip2-vision" {
+	l := loader{weightmap.NewLoader(m.file, path, "vision")}
+	if a := l.String("general.architecture"); l.Err() == nil && a != "blip2-vision" {
 		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (blip2-vision)", path, a)
 	}
 	in := &m.info
-	in.Family = l.str("blip2.family")
-	in.Architecture = l.optStr("blip2.architecture")
-	in.LLMFamily = l.optStr("blip2.llm.family")
-	in.PromptFormat = l.str("blip2.prompt_format")
-	in.Layout = l.optStr("blip2.checkpoint_layout")
-	in.WeightType = l.optStr("blip2.weight_type")
-	in.NumQueryTokens = l.positive("blip2.num_query_tokens")
+	in.Family = l.String("blip2.family")
+	in.Architecture = l.optString("blip2.architecture")
+	in.LLMFamily = l.optString("blip2.llm.family")
+	in.PromptFormat = l.String("blip2.prompt_format")
+	in.Layout = l.optString("blip2.checkpoint_layout")
+	in.WeightType = l.optString("blip2.weight_type")
+	in.NumQueryTokens = l.Positive("blip2.num_query_tokens")
 	v := &in.Vision
-	v.HiddenSize = l.positive("blip2.vision.hidden_size")
-	v.IntermediateSize = l.positive("blip2.vision.intermediate_size")
-	v.Layers = l.int("blip2.vision.block_count")
-	v.Heads = l.positive("blip2.vision.head_count")
-	v.ImageSize = l.positive("blip2.vision.image_size")
-	v.PatchSize = l.positive("blip2.vision.patch_size")
-	v.Channels = l.positive("blip2.vision.num_channels")
-	v.LayerNormEps = l.f32("blip2.vision.layer_norm_epsilon")
+	v.HiddenSize = l.Positive("blip2.vision.hidden_size")
+	v.IntermediateSize = l.Positive("blip2.vision.intermediate_size")
+	v.Layers = l.Int("blip2.vision.block_count")
+	v.Heads = l.Positive("blip2.vision.head_count")
+	v.ImageSize = l.Positive("blip2.vision.image_size")
+	v.PatchSize = l.Positive("blip2.vision.patch_size")
+	v.Channels = l.Positive("blip2.vision.num_channels")
+	v.LayerNormEps = l.Float32("blip2.vision.layer_norm_epsilon")
 	q := &in.QFormer
-	q.HiddenSize = l.positive("blip2.qformer.hidden_size")
-	q.IntermediateSize = l.positive("blip2.qformer.intermediate_size")
-	q.Layers = l.int("blip2.qformer.block_count")
-	q.Heads = l.positive("blip2.qformer.head_count")
-	q.CrossAttentionFreq = l.positive("blip2.qformer.cross_attention_freq")
-	q.EncoderHiddenSize = l.positive("blip2.qformer.encoder_hidden_size")
-	q.MaxPositions = l.int("blip2.qformer.max_position_embeddings")
-	q.VocabSize = l.int("blip2.qformer.vocab_size")
-	q.LayerNormEps = l.f32("blip2.qformer.layer_norm_epsilon")
-	q.TextInput = l.bool("blip2.qformer.text_input")
-	in.ProjectionSize = l.int("blip2.projection.size")
+	q.HiddenSize = l.Positive("blip2.qformer.hidden_size")
+	q.IntermediateSize = l.Positive("blip2.qformer.intermediate_size")
+	q.Layers = l.Int("blip2.qformer.block_count")
+	q.Heads = l.Positive("blip2.qformer.head_count")
+	q.CrossAttentionFreq = l.Positive("blip2.qformer.cross_attention_freq")
+	q.EncoderHiddenSize = l.Positive("blip2.qformer.encoder_hidden_size")
+	q.MaxPositions = l.Int("blip2.qformer.max_position_embeddings")
+	q.VocabSize = l.Int("blip2.qformer.vocab_size")
+	q.LayerNormEps = l.Float32("blip2.qformer.layer_norm_epsilon")
+	q.TextInput = l.Bool("blip2.qformer.text_input")
+	in.ProjectionSize = l.Int("blip2.projection.size")
 	im := &in.Image
-	im.Width = l.positive("blip2.image.width")
-	im.Height = l.positive("blip2.image.height")
-	im.Resample = l.int("blip2.image.resample")
+	im.Width = l.Positive("blip2.image.width")
+	im.Height = l.Positive("blip2.image.height")
+	im.Resample = l.Int("blip2.image.resample")
 	im.Mean = l.vec3("blip2.image.mean")
 	im.Std = l.vec3("blip2.image.std")
-	im.RescaleFactor = l.f32("blip2.image.rescale_factor")
-	im.DoResize = l.bool("blip2.image.do_resize")
-	im.DoRescale = l.bool("blip2.image.do_rescale")
-	im.DoNormalize = l.bool("blip2.image.do_normalize")
-	im.DoConvertRGB = l.bool("blip2.image.do_convert_rgb")
-	if l.err != nil {
-		return l.err
+	im.RescaleFactor = l.Float32("blip2.image.rescale_factor")
+	im.DoResize = l.Bool("blip2.image.do_resize")
+	im.DoRescale = l.Bool("blip2.image.do_rescale")
+	im.DoNormalize = l.Bool("blip2.image.do_normalize")
+	im.DoConvertRGB = l.Bool("blip2.image.do_convert_rgb")
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if v.HiddenSize%v.Heads != 0 || q.HiddenSize%q.Heads != 0 || v.ImageSize%v.PatchSize != 0 {
 		return fmt.Errorf("%s: inconsistent sizes (hidden size not a multiple of heads, or image size of patch size)", path)
@@ -491,16 +359,16 @@ func (m *Model) load(path string) error {
 
 	D, Dff, N, P, C := v.HiddenSize, v.IntermediateSize, v.Tokens, v.PatchSize, v.Channels
 	m.patch = l.linear("v.patch_embd", D, C*P*P)
-	m.classEmb = l.f32s("v.class_embd", D)
-	m.posEmb = l.f32s("v.pos_embd", N, D)
+	m.classEmb = l.F32Tensor("v.class_embd", D)
+	m.posEmb = l.F32Tensor("v.pos_embd", N, D)
 	m.vit = make([]vitLayer, v.Layers)
 	for i := range m.vit {
 		p := fmt.Sprintf("v.blk.%d.", i)
 		L := &m.vit[i]
 		L.ln1 = l.norm(p+"ln1", D)
-		L.qkv.w = l.matrix(p+"attn_qkv.weight", 3*D, D)
+		L.qkv.w = l.Matrix(p+"attn_qkv.weight", 3*D, D)
 		if _, _, ok := m.file.Tensor(p + "attn_qkv.bias"); ok {
-			L.qkv.b = l.f32s(p+"attn_qkv.bias", 3*D)
+			L.qkv.b = l.F32Tensor(p+"attn_qkv.bias", 3*D)
 		}
 		L.out = l.linear(p+"attn_out", D, D)
 		L.ln2 = l.norm(p+"ln2", D)
@@ -510,11 +378,11 @@ func (m *Model) load(path string) error {
 	m.postLN = l.norm("v.post_ln", D)
 
 	H, Hff, Q, E := q.HiddenSize, q.IntermediateSize, in.NumQueryTokens, q.EncoderHiddenSize
-	m.query = l.f32s("q.query_tokens", Q, H)
+	m.query = l.F32Tensor("q.query_tokens", Q, H)
 	m.embLN = l.norm("q.embd_ln", H)
 	if q.TextInput {
-		m.wordEmb = l.f32s("q.word_embd", q.VocabSize, H)
-		m.posText = l.f32s("q.pos_embd", q.MaxPositions, H)
+		m.wordEmb = l.F32Tensor("q.word_embd", q.VocabSize, H)
+		m.posText = l.F32Tensor("q.pos_embd", q.MaxPositions, H)
 	}
 	m.qf = make([]qformerLayer, q.Layers)
 	for i := range m.qf {
@@ -546,8 +414,8 @@ func (m *Model) load(path string) error {
 		p := l.linear("proj", in.ProjectionSize, H)
 		m.proj = &p
 	}
-	if l.err != nil {
-		return l.err
+	if err := l.Err(); err != nil {
+		return err
 	}
 	m.allocBuffers()
 	return nil
@@ -574,22 +442,4 @@ func (m *Model) allocBuffers() {
 	b.qq, b.qk, b.qv, b.qctx = tensor.New(T, H), tensor.New(T, H), tensor.New(T, H), tensor.New(T, H)
 	b.qff = tensor.New(T, q.IntermediateSize)
 	b.ck, b.cv = tensor.New(N, H), tensor.New(N, H)
-}
-
-// viewF32 reinterprets little-endian float32 bytes in place. GGUF aligns
-// tensor data (32 bytes by default) in a page-aligned map, so the view is
-// aligned; anything else is refused rather than copied.
-func viewF32(b []byte) ([]float32, error) {
-	if len(b) == 0 {
-		return []float32{}, nil
-	}
-	if len(b)%4 != 0 || uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
-		return nil, fmt.Errorf("f32 data is not 4-byte aligned")
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), nil
-}
-
-func littleEndian() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
 }

@@ -26,13 +26,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -86,42 +86,11 @@ type Plan struct {
 	Tensors []Tensor
 }
 
-// Tensor is one output tensor.
-type Tensor struct {
-	Name string
-	// Type is the GGUF type: gguf.TypeF32, TypeF16, TypeBF16 or TypeQ8_0
-	// (encoded from Values by the writer).
-	Type gguf.Type
-	// Shape is in PyTorch order, outermost first ([out, in] for a linear
-	// weight); the GGUF dims are its reverse.
-	Shape []int
-	// Sources are the checkpoint tensors it is made from; a checkpoint
-	// tensor in no plan's Sources is reported as unused.
-	Sources []string
-	// Values returns the tensor's values in row-major order (a new slice).
-	Values func() ([]float32, error)
-}
-
-// NumElements is the product of the shape.
-func (t Tensor) NumElements() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
-// Bytes is the size of the encoded tensor in the file.
-func (t Tensor) Bytes() (int64, error) {
-	if len(t.Shape) == 0 {
-		return 0, fmt.Errorf("tensor %s: no shape", t.Name)
-	}
-	rb, err := t.Type.RowBytes(t.Shape[len(t.Shape)-1])
-	if err != nil {
-		return 0, fmt.Errorf("tensor %s: %v", t.Name, err)
-	}
-	return int64(rb) * int64(t.NumElements()/t.Shape[len(t.Shape)-1]), nil
-}
+// Tensor is one output tensor: its GGUF name, type (F32, F16, BF16 or
+// Q8_0) and PyTorch-order shape, the checkpoint tensors it is made from (a
+// checkpoint tensor in no plan's Sources is reported as unused) and its
+// values, computed when written.
+type Tensor = plan.Tensor
 
 // LLMConverter plans MODEL_DIR/llm.gguf for one language-model family.
 type LLMConverter interface {
@@ -213,19 +182,7 @@ func (s *Source) HasLanguageModel() bool {
 // exists, is a floating-point tensor and has exactly the given shape. The
 // error names the tensor, what was expected and what was found.
 func (s *Source) Expect(name string, shape ...int) (safetensors.Tensor, error) {
-	t, ok := s.Checkpoint.Tensor(name)
-	if !ok {
-		return t, fmt.Errorf("checkpoint %s: tensor %s is missing (expected shape %v)", s.Dir, name, shape)
-	}
-	switch t.DType {
-	case safetensors.F32, safetensors.F16, safetensors.BF16:
-	default:
-		return t, fmt.Errorf("checkpoint %s: tensor %s has dtype %s, expected F32, F16 or BF16", s.Dir, name, t.DType)
-	}
-	if !slices.Equal(t.Shape, shape) {
-		return t, fmt.Errorf("checkpoint %s: tensor %s has shape %v, expected %v from config.json", s.Dir, name, t.Shape, shape)
-	}
-	return t, nil
+	return plan.Expect(s.Checkpoint, s.Dir, name, shape...)
 }
 
 // Float32 reads a checkpoint tensor as float32 (a new slice), then lets the

@@ -6,19 +6,22 @@ import (
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
-// LLaMA (Vicuna) and T5 (FlanT5) language models run in llama.cpp:
-// weights/lmconv writes them as llama.cpp's own converter would.
+// weights/lmconv writes every language model: LLaMA (Vicuna) and T5
+// (FlanT5) as llama.cpp's own converter would, OPT with the architecture
+// "blip2-opt" for blip2chat's own engine (engine/opt).
 func init() {
 	for _, family := range lmconv.Families() {
-		RegisterLLM(family, LLMConverterFunc(planLlamaCppLLM))
+		RegisterLLM(family, LLMConverterFunc(planLLM))
 	}
 }
 
-// planLlamaCppLLM plans llm.gguf through lmconv. For --llm-type q4_k_m (the
-// default) the file is written as f16; the convert command then quantizes
-// it in place with lmconv.Finish and engine/llamacpp's quantizer.
-func planLlamaCppLLM(src *Source, opt Options) (*Plan, error) {
-	t, err := lmconv.ParseType(opt.LLMType)
+// planLLM plans llm.gguf through lmconv, with the family's --llm-type
+// default. For q4_k_m (the llama.cpp families' default) the file is
+// written as f16; the convert command then quantizes it in place with
+// lmconv.Finish and engine/llamacpp's quantizer. OPT takes f32, f16 or
+// q8_0 (its default).
+func planLLM(src *Source, opt Options) (*Plan, error) {
+	t, err := lmconv.ParseFamilyType(src.Config.Text.ModelType, opt.LLMType)
 	if err != nil {
 		return nil, err
 	}
@@ -26,10 +29,7 @@ func planLlamaCppLLM(src *Source, opt Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{File: "llm.gguf", KV: f.KV}
-	for _, x := range f.Tensors {
-		p.Tensors = append(p.Tensors, Tensor{Name: x.Name, Type: x.Type, Shape: x.Shape, Sources: x.Sources, Values: x.Values})
-	}
+	p := &Plan{File: "llm.gguf", KV: f.KV, Tensors: f.Tensors}
 	// Tensors skipped on purpose (tied-embedding copies, rotary buffers)
 	// are not "unused": list them with the first tensor's sources.
 	if len(f.Skipped) > 0 && len(p.Tensors) > 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -391,28 +390,16 @@ func findQFormerVocab(dir string) (vocab []string, lower bool, path string, err 
 		return nil, false, "", err
 	}
 	path = filepath.Join(tdir, "vocab.txt")
-	vocab, err = readVocabTxt(path)
+	vocab, err = hfconfig.LoadFile(path, nil, parseVocabTxt)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return vocab, lower, path, err
 	}
 	path = filepath.Join(tdir, "tokenizer.json")
-	vocab, err = readTokenizerJSONVocab(path)
+	vocab, err = hfconfig.LoadFile(path, nil, parseTokenizerJSONVocab)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, lower, "", nil
 	}
 	return vocab, lower, path, err
-}
-
-func readVocabTxt(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	v, err := parseVocabTxt(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return v, nil
 }
 
 // parseVocabTxt parses a BERT vocab.txt: one token per line, the id is the
@@ -432,20 +419,8 @@ func parseVocabTxt(data []byte) ([]string, error) {
 	return vocab, nil
 }
 
-// readTokenizerJSONVocab reads a WordPiece tokenizer.json's model.vocab
+// parseTokenizerJSONVocab reads a WordPiece tokenizer.json's model.vocab
 // (token -> id) into an id-indexed list; ids must be dense.
-func readTokenizerJSONVocab(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	v, err := parseTokenizerJSONVocab(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return v, nil
-}
-
 func parseTokenizerJSONVocab(data []byte) ([]string, error) {
 	var tj struct {
 		Model struct {

@@ -3,17 +3,15 @@ package convert
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 
-	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/plan"
 )
 
 // writePlans writes every plan to a temporary file in modelDir and renames
@@ -97,14 +95,9 @@ func writePlans(ctx context.Context, modelDir string, plans []*Plan, opt Options
 // writePlan streams one plan into a new temporary file in dir and returns
 // its name (also on error, for cleanup) and the tensor bytes written.
 func writePlan(ctx context.Context, dir string, p *Plan, prog *progress) (string, int64, error) {
-	w := gguf.NewWriter()
-	for _, kv := range p.KV {
-		w.Add(kv.Key, kv.Value)
-	}
-	for _, t := range p.Tensors {
-		if err := w.AddTensor(t.Name, t.Type, ggmlDims(t.Shape)); err != nil {
-			return "", 0, fmt.Errorf("convert: %s: %v", p.File, err)
-		}
+	w, err := plan.NewWriter(p.KV, p.Tensors)
+	if err != nil {
+		return "", 0, fmt.Errorf("convert: %s: %v", p.File, err)
 	}
 	f, err := os.CreateTemp(dir, "."+p.File+".partial-*")
 	if err != nil {
@@ -118,14 +111,7 @@ func writePlan(ctx context.Context, dir string, p *Plan, prog *progress) (string
 			return ctx.Err()
 		}
 		t := p.Tensors[i]
-		vals, err := t.Values()
-		if err != nil {
-			return fmt.Errorf("convert: %s: %v", t.Name, err)
-		}
-		if len(vals) != t.NumElements() {
-			return fmt.Errorf("convert: %s: %d values for shape %v", t.Name, len(vals), t.Shape)
-		}
-		buf, err := Encode(t.Type, vals)
+		buf, err := t.Encode()
 		if err != nil {
 			return fmt.Errorf("convert: %s: %v", t.Name, err)
 		}
@@ -152,50 +138,6 @@ func writePlan(ctx context.Context, dir string, p *Plan, prog *progress) (string
 		return name, 0, fmt.Errorf("writing %s: %w", filepath.Join(dir, p.File), err)
 	}
 	return name, written, nil
-}
-
-// ggmlDims reverses a PyTorch shape into GGUF dims (fastest first).
-func ggmlDims(shape []int) []uint64 {
-	d := make([]uint64, len(shape))
-	for i, s := range shape {
-		d[len(shape)-1-i] = uint64(s)
-	}
-	return d
-}
-
-// Encode converts row-major float32 values to the bytes of a GGUF tensor of
-// type typ: F32, F16, BF16 (round to nearest even) or Q8_0 (ggml's
-// reference quantization; len(vals) must be a multiple of 32, which holds
-// when the row length is).
-func Encode(typ gguf.Type, vals []float32) ([]byte, error) {
-	switch typ {
-	case gguf.TypeF32:
-		b := make([]byte, 4*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-		return b, nil
-	case gguf.TypeF16:
-		b := make([]byte, 2*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint16(b[2*i:], dtype.F32ToF16(v))
-		}
-		return b, nil
-	case gguf.TypeBF16:
-		b := make([]byte, 2*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint16(b[2*i:], dtype.F32ToBF16(v))
-		}
-		return b, nil
-	case gguf.TypeQ8_0:
-		if len(vals)%dtype.Q8_0BlockSize != 0 {
-			return nil, fmt.Errorf("q8_0 needs a multiple of %d values, have %d", dtype.Q8_0BlockSize, len(vals))
-		}
-		b := make([]byte, len(vals)/dtype.Q8_0BlockSize*dtype.Q8_0BlockBytes)
-		dtype.QuantizeQ8_0(b, vals)
-		return b, nil
-	}
-	return nil, fmt.Errorf("cannot encode type %v", typ)
 }
 
 // syncDir makes the renames durable; errors are ignored (some file

@@ -47,6 +47,14 @@ func TestF16ToF32Exhaustive(t *testing.T) {
 	}
 }
 
+// F16ToF32 keeps a NaN's payload in the top of the float32 significand,
+// as torch's .float() does.
+func TestF16NaNPayload(t *testing.T) {
+	if got := math.Float32bits(F16ToF32(0x7e01)); got != 0x7fc02000 {
+		t.Errorf("F16ToF32(0x7e01) = %#x, want 0x7fc02000", got)
+	}
+}
+
 // The half -> float -> half round trip is the identity on all 65536 bit
 // patterns, NaN payloads included (numpy behaves the same way).
 func TestF16RoundTripExhaustive(t *testing.T) {

@@ -13,7 +13,6 @@ package hfconfig
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 )
 
@@ -136,16 +135,7 @@ const (
 
 // Load reads dir/config.json.
 func Load(dir string) (*Config, error) {
-	path := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	c, err := parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return LoadFile(filepath.Join(dir, "config.json"), nil, parse)
 }
 
 // Parse parses the contents of a config.json.

@@ -1,6 +1,8 @@
 package hfconfig
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -185,5 +187,38 @@ func TestGenerationConfig(t *testing.T) {
 	}
 	if _, err := ParseGenerationConfig([]byte(`{"num_beams": 0}`)); err == nil || !strings.Contains(err.Error(), "num_beams") {
 		t.Errorf("num_beams 0: %v", err)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.txt"), filepath.Join(dir, "bad.txt")
+	os.WriteFile(good, []byte("42"), 0o644)
+	os.WriteFile(bad, []byte("x"), 0o644)
+	parse := func(b []byte) (string, error) {
+		if string(b) != "42" {
+			return "", errors.New("not 42")
+		}
+		return "forty-two", nil
+	}
+	fallback := func() string { return "default" }
+	tests := []struct {
+		name, path string
+		absent     func() string
+		want, err  string
+	}{
+		{"parsed", good, nil, "forty-two", ""},
+		{"parse error names the file", bad, fallback, "", bad + ": not 42"},
+		{"absent, with a default", filepath.Join(dir, "none"), fallback, "default", ""},
+		{"absent, no default", filepath.Join(dir, "none"), nil, "", "no such file"},
+	}
+	for _, tt := range tests {
+		got, err := LoadFile(tt.path, tt.absent, parse)
+		if got != tt.want || (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%s: LoadFile = %q, %v; want %q, error %q", tt.name, got, err, tt.want, tt.err)
+		}
+		if tt.name == "absent, no default" && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: error %v is not fs.ErrNotExist", tt.name, err)
+		}
 	}
 }

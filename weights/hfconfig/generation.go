@@ -1,10 +1,7 @@
 package hfconfig
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 )
 
@@ -38,19 +35,7 @@ func DefaultGenerationConfig() *GenerationConfig {
 // LoadGenerationConfig reads dir/generation_config.json; an absent file gives
 // DefaultGenerationConfig and no error.
 func LoadGenerationConfig(dir string) (*GenerationConfig, error) {
-	path := filepath.Join(dir, "generation_config.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return DefaultGenerationConfig(), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	g, err := parseGenerationConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return g, nil
+	return LoadFile(filepath.Join(dir, "generation_config.json"), DefaultGenerationConfig, parseGenerationConfig)
 }
 
 // ParseGenerationConfig parses the contents of a generation_config.json.

@@ -3,10 +3,32 @@ package hfconfig
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
 )
+
+// loadFile reads the file at path and parses it; a parse error names the
+// file. An absent file gives absent() when absent is not nil, and the
+// fs.ErrNotExist error otherwise.
+func LoadFile[T any](path string, absent func() T, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	data, err := os.ReadFile(path)
+	if absent != nil && errors.Is(err, fs.ErrNotExist) {
+		return absent(), nil
+	}
+	if err != nil {
+		return zero, err
+	}
+	v, err := parse(data)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
 
 // decodeObject decodes a JSON document that must be a single object. Numbers
 // are kept as json.Number so integers are read exactly and "64" vs "64.5"

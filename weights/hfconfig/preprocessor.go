@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 )
 
@@ -53,19 +52,9 @@ func LoadPreprocessor(dir string) (*Preprocessor, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	path := filepath.Join(dir, "preprocessor_config.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return DefaultPreprocessor(imageSize), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	p, err := parsePreprocessor(data, imageSize)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
+	return LoadFile(filepath.Join(dir, "preprocessor_config.json"),
+		func() *Preprocessor { return DefaultPreprocessor(imageSize) },
+		func(data []byte) (*Preprocessor, error) { return parsePreprocessor(data, imageSize) })
 }
 
 // ParsePreprocessor parses a preprocessor_config.json; imageSize is used when

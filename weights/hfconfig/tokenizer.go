@@ -1,10 +1,7 @@
 package hfconfig
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -41,19 +38,8 @@ type AddedToken struct {
 // LoadTokenizerConfig reads dir/tokenizer_config.json; an absent file gives
 // the zero value and no error.
 func LoadTokenizerConfig(dir string) (*TokenizerConfig, error) {
-	path := filepath.Join(dir, "tokenizer_config.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &TokenizerConfig{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	t, err := parseTokenizerConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return t, nil
+	return LoadFile(filepath.Join(dir, "tokenizer_config.json"),
+		func() *TokenizerConfig { return &TokenizerConfig{} }, parseTokenizerConfig)
 }
 
 // ParseTokenizerConfig parses the contents of a tokenizer_config.json.

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
@@ -44,25 +45,11 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// library loads llama.cpp from $BLIP2CHAT_LLAMA_LIB or the repo's lib/; the
-// test is skipped without it unless BLIP2CHAT_REQUIRE_LLAMA is set.
+// library loads llama.cpp from llamatest.LibDir; the test is skipped
+// without it unless BLIP2CHAT_REQUIRE_LLAMA is set.
 func library(t *testing.T) *llamacpp.Library {
 	t.Helper()
-	dir := os.Getenv(llamacpp.EnvLib)
-	if dir == "" {
-		if d, err := filepath.Abs("../../lib"); err == nil {
-			if _, err := os.Stat(filepath.Join(d, llamacpp.LibraryFile)); err == nil {
-				dir = d
-			}
-		}
-	}
-	if dir == "" {
-		msg := "llama.cpp library absent: set $" + llamacpp.EnvLib + " or run 'make lib'"
-		if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
-			t.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
-		}
-		t.Skip(msg)
-	}
+	dir := llamatest.LibDir(t)
 	libOnce.Do(func() { lib, libErr = llamacpp.Load(llamacpp.Options{Dir: dir, Log: &libLog}) })
 	if libErr != nil {
 		t.Fatalf("loading llama.cpp from %s: %v", dir, libErr)

@@ -13,7 +13,8 @@
 // than padding, an output scaling by d_model^-0.5 (original tied T5) is
 // folded into output.weight, user-defined SentencePiece pieces keep their
 // type, and add_bos/add_eos and the special ids are always written (falling
-// back to the SentencePiece model's ids).
+// back to the SentencePiece model's ids). OPT, which llama.cpp cannot run,
+// is written for blip2chat's own engine instead (architecture OPTArch).
 //
 // Conversion has two steps. Plan checks the config and every tensor's
 // presence, dtype and shape and returns a File description without reading
@@ -24,7 +25,6 @@
 package lmconv
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -32,9 +32,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -75,37 +75,8 @@ type File struct {
 	Warnings []string
 }
 
-// Tensor is one output tensor.
-type Tensor struct {
-	Name string    // GGUF name, e.g. "blk.0.attn_q.weight"
-	Type gguf.Type // F32, F16 or Q8_0
-	// Shape is in PyTorch order, outermost first ([out, in] for a linear
-	// weight); the GGUF dims are its reverse.
-	Shape []int
-	// Sources are the checkpoint tensors it is made from.
-	Sources []string
-	// Values returns the tensor's values, row-major (a new slice). It is
-	// called once, when the tensor is written.
-	Values func() ([]float32, error)
-}
-
-// NumElements is the product of the shape.
-func (t Tensor) NumElements() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
-// Dims is the shape in ggml order (fastest dimension first).
-func (t Tensor) Dims() []uint64 {
-	d := make([]uint64, len(t.Shape))
-	for i, s := range t.Shape {
-		d[len(t.Shape)-1-i] = uint64(s)
-	}
-	return d
-}
+// Tensor is one output tensor, of type F32, F16 or Q8_0.
+type Tensor = plan.Tensor
 
 // Used lists, sorted, every checkpoint tensor the file reads or knowingly
 // skips; a language-model tensor not in it was not understood.
@@ -137,12 +108,14 @@ func (f *File) Value(key string) (any, bool) {
 	return nil, false
 }
 
-// Families lists the text model types Plan converts.
-func Families() []string { return []string{"llama", "t5"} }
+// Families lists the text model types Plan converts, sorted: "llama" and
+// "t5" for llama.cpp, "opt" for blip2chat's own engine (see OPTArch).
+func Families() []string { return []string{"llama", "opt", "t5"} }
 
 // Plan validates the source's language model for the output type t and
-// describes the GGUF file, reading no weight. Errors name the checkpoint and
-// the tensor or setting at fault.
+// describes the GGUF file, reading no weight; text_config.model_type picks
+// the family (one of Families, with t from ParseFamilyType). Errors name the
+// checkpoint and the tensor or setting at fault.
 func Plan(src Source, t Type) (*File, error) {
 	if src.Text == nil {
 		return nil, fmt.Errorf("checkpoint %s: no text_config", src.Dir)
@@ -160,8 +133,13 @@ func Plan(src Source, t Type) (*File, error) {
 		err = b.llama()
 	case "t5":
 		err = b.t5()
+	case "opt":
+		if t.Quantize {
+			return nil, fmt.Errorf("lmconv: OPT weights can be f32, f16 or q8_0, not %s", t.Name)
+		}
+		err = b.opt()
 	default:
-		return nil, fmt.Errorf("checkpoint %s: language model %q cannot be converted for llama.cpp (supported: %s)",
+		return nil, fmt.Errorf("checkpoint %s: language model %q cannot be converted (supported: %s)",
 			src.Dir, src.Text.ModelType, strings.Join(Families(), ", "))
 	}
 	if err != nil {
@@ -196,25 +174,13 @@ func Convert(hfDir, out string, t Type) (*File, error) {
 // WriteFile streams the file to path, tensor by tensor, through a
 // temporary file in the same folder that is renamed into place at the end.
 func (f *File) WriteFile(path string) error {
-	w := gguf.NewWriter()
-	for _, kv := range f.KV {
-		w.Add(kv.Key, kv.Value)
+	w, err := plan.NewWriter(f.KV, f.Tensors)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
 	}
-	for _, t := range f.Tensors {
-		if err := w.AddTensor(t.Name, t.Type, t.Dims()); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
-		}
-	}
-	err := gguf.WriteFile(path, w, func(i int, _ gguf.TensorInfo, out io.Writer) error {
+	err = gguf.WriteFile(path, w, func(i int, _ gguf.TensorInfo, out io.Writer) error {
 		t := f.Tensors[i]
-		vals, err := t.Values()
-		if err != nil {
-			return fmt.Errorf("tensor %s: %v", t.Name, err)
-		}
-		if len(vals) != t.NumElements() {
-			return fmt.Errorf("tensor %s: %d values for shape %v", t.Name, len(vals), t.Shape)
-		}
-		buf, err := Encode(t.Type, vals)
+		buf, err := t.Encode()
 		if err != nil {
 			return fmt.Errorf("tensor %s: %v", t.Name, err)
 		}
@@ -225,34 +191,6 @@ func (f *File) WriteFile(path string) error {
 		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
 	}
 	return nil
-}
-
-// Encode converts row-major values to the bytes of a tensor of type typ:
-// F32, F16 (round to nearest even) or Q8_0 (ggml's reference quantization;
-// len(vals) must be a multiple of 32).
-func Encode(typ gguf.Type, vals []float32) ([]byte, error) {
-	switch typ {
-	case gguf.TypeF32:
-		b := make([]byte, 4*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-		return b, nil
-	case gguf.TypeF16:
-		b := make([]byte, 2*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint16(b[2*i:], dtype.F32ToF16(v))
-		}
-		return b, nil
-	case gguf.TypeQ8_0:
-		if len(vals)%dtype.Q8_0BlockSize != 0 {
-			return nil, fmt.Errorf("q8_0 needs a multiple of %d values, have %d", dtype.Q8_0BlockSize, len(vals))
-		}
-		b := make([]byte, len(vals)/dtype.Q8_0BlockSize*dtype.Q8_0BlockBytes)
-		dtype.QuantizeQ8_0(b, vals)
-		return b, nil
-	}
-	return nil, fmt.Errorf("cannot encode type %v", typ)
 }
 
 // builder accumulates a File while checking the checkpoint.
@@ -290,20 +228,7 @@ func (b *builder) errorf(format string, args ...any) error {
 // expect checks that the checkpoint tensor Prefix+name exists, is a
 // floating-point tensor and has exactly the given shape.
 func (b *builder) expect(name string, shape ...int) (safetensors.Tensor, error) {
-	full := Prefix + name
-	t, ok := b.src.Tensors.Tensor(full)
-	if !ok {
-		return t, b.errorf("tensor %s is missing (expected shape %v)", full, shape)
-	}
-	switch t.DType {
-	case safetensors.F32, safetensors.F16, safetensors.BF16:
-	default:
-		return t, b.errorf("tensor %s has dtype %s, expected F32, F16 or BF16", full, t.DType)
-	}
-	if !equalShape(t.Shape, shape) {
-		return t, b.errorf("tensor %s has shape %v, expected %v from config.json", full, t.Shape, shape)
-	}
-	return t, nil
+	return plan.Expect(b.src.Tensors, b.src.Dir, Prefix+name, shape...)
 }
 
 // has reports whether the checkpoint holds Prefix+name.
@@ -411,18 +336,6 @@ func (b *builder) fileType() {
 		ft = ftypeMostlyQ8_0
 	}
 	b.add("general.file_type", ft)
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // rawInt returns an integer field of text_config exactly as in the file.

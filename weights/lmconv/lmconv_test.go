@@ -28,6 +28,22 @@ func mustType(t *testing.T, s string) Type {
 	return ty
 }
 
+// writeAndOpen writes plan to a temporary llm.gguf and opens it (closed
+// at the end of the test).
+func writeAndOpen(t *testing.T, plan *File) *gguf.File {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "llm.gguf")
+	if err := plan.WriteFile(out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // source opens a golden case's checkpoint.
 func source(t *testing.T, name string) Source {
 	t.Helper()
@@ -207,19 +223,11 @@ func TestConvertGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			src := source(t, c.name)
-			out := filepath.Join(t.TempDir(), "llm.gguf")
 			plan, err := Plan(src, mustType(t, "f32"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := plan.WriteFile(out); err != nil {
-				t.Fatal(err)
-			}
-			f, err := gguf.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			f := writeAndOpen(t, plan)
 
 			want := llamaKV
 			if c.arch == "t5" {
@@ -412,15 +420,7 @@ func TestWeightTypes(t *testing.T) {
 			if ft, _ := plan.Value("general.file_type"); ft != c.ftype {
 				t.Errorf("file_type %v, want %d", ft, c.ftype)
 			}
-			out := filepath.Join(t.TempDir(), "llm.gguf")
-			if err := plan.WriteFile(out); err != nil {
-				t.Fatal(err)
-			}
-			f, err := gguf.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			f := writeAndOpen(t, plan)
 			got, info := ggufFloat32(t, f, c.tensor)
 			if info.Type != c.want {
 				t.Fatalf("type %v, want %v", info.Type, c.want)
@@ -538,7 +538,7 @@ func TestPlanErrors(t *testing.T) {
 			s.Tensors = editTensors{base: s.Tensors, drop: Prefix + "shared.weight"}
 		}, "shared.weight is missing"},
 		{"t5 rel bias shape", "blip2-t5", func(s *Source) { s.Text.RelativeAttentionNumBuckets = 16 }, "relative_attention_bias.weight has shape [32 4], expected [16 4]"},
-		{"opt", "blip2-llama", func(s *Source) { s.Text.ModelType = "opt" }, `language model "opt" cannot be converted`},
+		{"unknown family", "blip2-llama", func(s *Source) { s.Text.ModelType = "gpt_neox" }, `language model "gpt_neox" cannot be converted (supported: llama, opt, t5)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
-	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
 // OPT language models (BLIP-2 OPT-2.7b, OPT-6.7b) are not run by llama.cpp,
@@ -74,50 +73,15 @@ func ParseOPTType(s string) (Type, error) {
 	return t, nil
 }
 
-// PlanOPT validates an OPT language model (text_config.model_type "opt")
-// for the output type t and describes its llm.gguf (architecture OPTArch),
-// reading no weight. The tokenizer is read from the checkpoint folder:
-// vocab.json and merges.txt, or tokenizer.json.
+// PlanOPT is Plan for a checkpoint whose language model must be OPT
+// (text_config.model_type "opt"); its llm.gguf has the architecture
+// OPTArch. The tokenizer is read from the checkpoint folder: vocab.json and
+// merges.txt, or tokenizer.json.
 func PlanOPT(src Source, t Type) (*File, error) {
-	if src.Text == nil {
-		return nil, fmt.Errorf("checkpoint %s: no text_config", src.Dir)
-	}
-	if src.Tensors == nil {
-		return nil, fmt.Errorf("checkpoint %s: no tensors", src.Dir)
-	}
-	if t.Quantize || (t.Write != gguf.TypeF32 && t.Write != gguf.TypeF16 && t.Write != gguf.TypeQ8_0) {
-		return nil, fmt.Errorf("lmconv: OPT weights can be f32, f16 or q8_0, not %s", t.Name)
-	}
-	if src.Text.ModelType != "opt" {
+	if src.Text != nil && src.Text.ModelType != "opt" {
 		return nil, fmt.Errorf("checkpoint %s: language model %q is not OPT", src.Dir, src.Text.ModelType)
 	}
-	b := &builder{src: src, typ: t}
-	if err := b.opt(); err != nil {
-		return nil, err
-	}
-	return b.finish(), nil
-}
-
-// ConvertOPT plans and writes the OPT language model of the checkpoint
-// folder hfDir to the GGUF file out.
-func ConvertOPT(hfDir, out string, t Type) (*File, error) {
-	cfg, err := hfconfig.Load(hfDir)
-	if err != nil {
-		return nil, err
-	}
-	ck, err := safetensors.OpenCheckpoint(hfDir)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	f, err := PlanOPT(Source{Dir: hfDir, Text: &cfg.Text, Tensors: ck}, t)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.WriteFile(out); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return Plan(src, t)
 }
 
 // opt plans an OPTForCausalLM as arch OPTArch.

@@ -63,19 +63,11 @@ func TestOPTConvertGolden(t *testing.T) {
 	} {
 		t.Run(c.mat.String(), func(t *testing.T) {
 			src := source(t, "blip2-opt")
-			out := filepath.Join(t.TempDir(), "llm.gguf")
-			plan, err := PlanOPT(src, mustOPTType(t, c.typ))
+			plan, err := Plan(src, mustOPTType(t, c.typ))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := plan.WriteFile(out); err != nil {
-				t.Fatal(err)
-			}
-			f, err := gguf.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			f := writeAndOpen(t, plan)
 
 			want := map[string]any{
 				"general.architecture":                   "blip2-opt",
@@ -334,6 +326,23 @@ func TestOPTPlanErrors(t *testing.T) {
 	}
 	if ty, err := ParseOPTType(""); err != nil || ty.Name != "q8_0" {
 		t.Errorf("default OPT type %v %v", ty, err)
+	}
+	// The family picks the default and the accepted types.
+	for _, c := range []struct{ family, want string }{{"opt", "q8_0"}, {"llama", "q4_k_m"}, {"t5", "q4_k_m"}} {
+		if ty, err := ParseFamilyType(c.family, ""); err != nil || ty.Name != c.want {
+			t.Errorf("ParseFamilyType(%q, \"\") = %v, %v; want %s", c.family, ty, err, c.want)
+		}
+	}
+	if _, err := ParseFamilyType("opt", "q4_k_m"); err == nil || !strings.Contains(err.Error(), "not available for OPT") {
+		t.Errorf("ParseFamilyType(opt, q4_k_m): %v", err)
+	}
+	// Plan refuses a type only llama.cpp's quantizer makes.
+	q4, err := ParseType("q4_k_m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Plan(source(t, "blip2-opt"), q4); err == nil || !strings.Contains(err.Error(), "OPT weights can be f32, f16 or q8_0, not q4_k_m") {
+		t.Errorf("Plan of OPT as q4_k_m: %v", err)
 	}
 	// No tokenizer files.
 	src := source(t, "blip2-opt")

@@ -57,6 +57,16 @@ func ParseType(s string) (Type, error) {
 	return Type{}, fmt.Errorf("unknown language-model type %q (want %s)", s, strings.Join(TypeNames(), ", "))
 }
 
+// ParseFamilyType parses an --llm-type value for a language model of the
+// given family (text_config.model_type): ParseOPTType for "opt", ParseType
+// for the llama.cpp families.
+func ParseFamilyType(family, s string) (Type, error) {
+	if family == "opt" {
+		return ParseOPTType(s)
+	}
+	return ParseType(s)
+}
+
 // Quantizer quantizes the GGUF model file in into a new file out with
 // llama.cpp's llama_model_quantize, to the given llama_ftype. weights cannot
 // import engine, so the convert command passes one built on

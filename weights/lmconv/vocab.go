@@ -2,9 +2,7 @@ package lmconv
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -107,7 +105,7 @@ func (b *builder) vocab() error {
 			}
 		}
 	}
-	added, err := readAddedTokensJSON(dir)
+	added, err := hfconfig.LoadFile(filepath.Join(dir, "added_tokens.json"), noTokens, parseAddedTokensJSON)
 	if err != nil {
 		return err
 	}
@@ -149,7 +147,7 @@ func (b *builder) vocab() error {
 	// it is an added token, else config.json's bos_token_id, ... (both as
 	// gguf-py's SpecialVocab), else the vocabulary entry with that text,
 	// else the SentencePiece model's own id.
-	tjAdded, err := readTokenizerJSONAdded(dir)
+	tjAdded, err := hfconfig.LoadFile(filepath.Join(dir, "tokenizer.json"), noTokens, parseTokenizerJSONAdded)
 	if err != nil {
 		return err
 	}
@@ -251,25 +249,11 @@ type addedToken struct {
 	Content string `json:"content"`
 }
 
-// readAddedTokensJSON reads added_tokens.json ({"content": id, ...}); an
-// absent file gives nothing.
-func readAddedTokensJSON(dir string) ([]addedToken, error) {
-	path := filepath.Join(dir, "added_tokens.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseAddedTokensJSON(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return out, nil
-}
+// noTokens is what an absent added_tokens.json or tokenizer.json adds.
+func noTokens() []addedToken { return nil }
 
-// parseAddedTokensJSON parses the contents of an added_tokens.json.
+// parseAddedTokensJSON parses the contents of an added_tokens.json
+// ({"content": id, ...}).
 func parseAddedTokensJSON(data []byte) ([]addedToken, error) {
 	var m map[string]int
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -286,24 +270,6 @@ func parseAddedTokensJSON(data []byte) ([]addedToken, error) {
 		}
 		return out[i].Content < out[j].Content
 	})
-	return out, nil
-}
-
-// readTokenizerJSONAdded reads the added_tokens of tokenizer.json; nil when
-// the file is absent.
-func readTokenizerJSONAdded(dir string) ([]addedToken, error) {
-	path := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseTokenizerJSONAdded(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
 	return out, nil
 }
 

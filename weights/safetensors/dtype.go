@@ -1,6 +1,10 @@
 package safetensors
 
-import "math"
+import (
+	"math"
+
+	"github.com/blip2chat/blip2chat/weights/dtype"
+)
 
 // DType is a safetensors element type, spelled as in the file header.
 type DType string
@@ -55,38 +59,9 @@ func (d DType) isInteger() bool {
 	return false
 }
 
-// f16ToF32 converts an IEEE 754 binary16 value exactly (every f16 is
-// representable in f32), keeping NaN payloads and signed zeros.
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp != 0: // normal: rebias 15 -> 127
-		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal f16 (mant * 2^-24) is a normal f32: shift the leading one
-	// into the implicit bit position.
-	e := uint32(113)
-	for mant&0x400 == 0 {
-		mant <<= 1
-		e--
-	}
-	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-}
-
-// bf16ToF32 is exact: bfloat16 is the top half of a float32.
-func bf16ToF32(b uint16) float32 {
-	return math.Float32frombits(uint32(b) << 16)
-}
-
 // f8e5m2ToF32: E5M2 is the top byte of an IEEE binary16.
 func f8e5m2ToF32(b uint8) float32 {
-	return f16ToF32(uint16(b) << 8)
+	return dtype.F16ToF32(uint16(b) << 8)
 }
 
 // f8e4m3ToF32 decodes the "fn" variant used by torch.float8_e4m3fn: bias 7,

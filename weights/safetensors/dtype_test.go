@@ -5,47 +5,9 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/blip2chat/blip2chat/weights/dtype"
 )
-
-// refF16 decodes binary16 from its definition in float64 arithmetic, an
-// independent check of the bit-twiddling f16ToF32.
-func refF16(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp := int(h>>10) & 0x1f
-	mant := float64(h & 0x3ff)
-	switch exp {
-	case 0:
-		return sign * math.Ldexp(mant, -24)
-	case 0x1f:
-		if mant != 0 {
-			return math.NaN()
-		}
-		return math.Inf(int(sign))
-	}
-	return sign * math.Ldexp(1+mant/1024, exp-15)
-}
-
-func refBF16(b uint16) float64 {
-	sign := 1.0
-	if b&0x8000 != 0 {
-		sign = -1
-	}
-	exp := int(b>>7) & 0xff
-	mant := float64(b & 0x7f)
-	switch exp {
-	case 0:
-		return sign * math.Ldexp(mant, -133) // mant/128 * 2^-126
-	case 0xff:
-		if mant != 0 {
-			return math.NaN()
-		}
-		return math.Inf(int(sign))
-	}
-	return sign * math.Ldexp(1+mant/128, exp-127)
-}
 
 func sameFloat(got float32, want float64) bool {
 	if math.IsNaN(want) {
@@ -54,19 +16,32 @@ func sameFloat(got float32, want float64) bool {
 	return float64(got) == want && math.Signbit(float64(got)) == math.Signbit(want)
 }
 
+// TestHalfConversionsExhaustive: every F16 and BF16 bit pattern widens to
+// exactly weights/dtype's float32 (whose own tests check it against the
+// formats' definitions), NaN payloads included.
 func TestHalfConversionsExhaustive(t *testing.T) {
-	for i := 0; i < 1<<16; i++ {
-		h := uint16(i)
-		if got, want := f16ToF32(h), refF16(h); !sameFloat(got, want) {
-			t.Fatalf("f16 %#04x: got %v, want %v", h, got, want)
+	data := make([]byte, 2<<16)
+	for i := range 1 << 16 {
+		binary.LittleEndian.PutUint16(data[2*i:], uint16(i))
+	}
+	for _, c := range []struct {
+		dtype DType
+		want  func(uint16) float32
+	}{{F16, dtype.F16ToF32}, {BF16, dtype.BF16ToF32}} {
+		got, err := Tensor{Name: "all", DType: c.dtype, Shape: []int{1 << 16}, Data: data}.Float32()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got, want := bf16ToF32(h), refBF16(h); !sameFloat(got, want) {
-			t.Fatalf("bf16 %#04x: got %v, want %v", h, got, want)
+		for i, g := range got {
+			if w := c.want(uint16(i)); math.Float32bits(g) != math.Float32bits(w) {
+				t.Fatalf("%s %#04x: got %#08x, want %#08x", c.dtype, i, math.Float32bits(g), math.Float32bits(w))
+			}
 		}
 	}
 	// NaN payloads survive, as torch's .float() keeps them.
-	if got := math.Float32bits(f16ToF32(0x7e01)); got != 0x7fc02000 {
-		t.Errorf("f16 NaN payload: got %#x", got)
+	got, _ := Tensor{Name: "nan", DType: F16, Shape: []int{1}, Data: []byte{0x01, 0x7e}}.Float32()
+	if bits := math.Float32bits(got[0]); bits != 0x7fc02000 {
+		t.Errorf("f16 NaN payload: got %#x", bits)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/blip2chat/blip2chat/weights/dtype"
 )
 
 // Tensor is one tensor of a file. Data holds its little-endian bytes in C
@@ -56,11 +58,11 @@ func (t Tensor) Float32() ([]float32, error) {
 		}
 	case F16:
 		for i := range out {
-			out[i] = f16ToF32(le.Uint16(b[2*i:]))
+			out[i] = dtype.F16ToF32(le.Uint16(b[2*i:]))
 		}
 	case BF16:
 		for i := range out {
-			out[i] = bf16ToF32(le.Uint16(b[2*i:]))
+			out[i] = dtype.BF16ToF32(le.Uint16(b[2*i:]))
 		}
 	case F64:
 		for i := range out {

@@ -1,7 +1,8 @@
 // Package modeltest holds test helpers shared by blip2chat's language-model
 // packages: the golden cases of testdata/golden, model folders converted
-// from them (cached for the test process), the llama.cpp library and tiny
-// random GGUF models written on the fly. Only tests import it.
+// from them (cached for the test process) and the loaded llama.cpp library
+// (the folder and tiny random models come from engine/llamacpp/llamatest).
+// Only tests import it.
 package modeltest
 
 import (
@@ -15,56 +16,17 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
-// RepoRoot finds the module root (the folder with go.mod) above the working
-// directory; tests run in their package folder.
-func RepoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("modeltest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // GoldenDir is testdata/golden inside the repository.
 func GoldenDir(tb testing.TB) string {
 	tb.Helper()
-	return filepath.Join(RepoRoot(tb), "testdata", "golden")
-}
-
-// LibDir returns the llama.cpp library folder: $BLIP2CHAT_LLAMA_LIB or
-// lib/ in the repository. Without one the test is skipped, or fails when
-// BLIP2CHAT_REQUIRE_LLAMA is set (as `make test` does).
-func LibDir(tb testing.TB) string {
-	tb.Helper()
-	if d := os.Getenv(llamacpp.EnvLib); d != "" {
-		return d
-	}
-	d := filepath.Join(RepoRoot(tb), "lib")
-	if _, err := os.Stat(filepath.Join(d, llamacpp.LibraryFile)); err == nil {
-		return d
-	}
-	msg := "llama.cpp library absent: neither $" + llamacpp.EnvLib + " nor lib/ holds " + llamacpp.LibraryFile + "; run 'make lib'"
-	if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
-		tb.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
-	}
-	tb.Skip(msg)
-	return ""
+	return filepath.Join(llamatest.RepoRoot(tb), "testdata", "golden")
 }
 
 // Lib loads the llama.cpp library (once per process).
@@ -213,8 +175,8 @@ var (
 
 // ModelDir converts the case's checkpoint into a model folder (vision.gguf
 // with f32 weights, llm.gguf of llmType: "f32", "f16", "q8_0" or
-// "q4_k_m"), once per process; the folder must not be modified. Call
-// Cleanup from TestMain to remove the folders.
+// "q4_k_m"), once per process; the folder must not be modified. Run
+// the tests with Main, which removes the folders.
 func ModelDir(tb testing.TB, c Case, llmType string) string {
 	tb.Helper()
 	key := c.Name + "/" + llmType
@@ -277,6 +239,14 @@ func BuildModelDir(hfDir, dir, llmType, libDir string) error {
 		p.NThread = 2
 		return lib.Quantize(in, out, p)
 	})
+}
+
+// Main runs a package's tests, then removes the model folders ModelDir
+// made; call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
 }
 
 // Cleanup removes the model folders ModelDir made.
