@@ -170,3 +170,78 @@ func reportNs(b *testing.B, n int, cpu0 time.Duration) {
 		b.ReportMetric(float64(c.Nanoseconds())/float64(n)/float64(b.N), "cpu-ns/elem")
 	}
 }
+
+// BenchmarkQ8MicroKernel runs each Q8_0 GEMM micro-kernel on L1-resident
+// operands (one packed panel of q8KB blocks): the ceiling of the integer
+// GEMM on this core, in GFLOP/s-equivalent (2 per multiply-add).
+func BenchmarkQ8MicroKernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(6, 6))
+	const kb = q8KB
+	x := randF32(r, maxMR*kb*q8Block, 1)
+	a := make([]byte, maxMR*kb*q8ABytes)
+	for i := 0; i < maxMR; i++ {
+		quantizeA(a[i*kb*q8ABytes:(i+1)*kb*q8ABytes], x[i*kb*q8Block:(i+1)*kb*q8Block], false)
+	}
+	w := makeMatrix(r, Q8_0, maxNR, kb*q8Block)
+	c := make([]float32, maxMR*maxNR)
+	for _, v := range q8Variants()[1:] {
+		bp := make([]byte, kb*36*v.q8.nr)
+		packQ8(bp, w, 0, v.q8.nr, 0, kb, v.q8.nr, v.q8.flip)
+		b.Run(v.name, func(b *testing.B) {
+			const calls = 1000
+			c0 := cpuTime()
+			for b.Loop() {
+				for i := 0; i < calls; i++ {
+					v.q8.fn(kb, &a[0], kb*q8ABytes, &bp[0], &c[0], v.q8.nr, nil, true)
+				}
+			}
+			reportRate(b, calls*2*float64(v.q8.mr*v.q8.nr*kb*q8Block), c0, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkQ8GEMM runs MatMulT at the ViT-g shapes with each f32
+// micro-kernel (f32 weights) and each Q8_0 integer-GEMM kernel (Q8_0
+// weights) this CPU has, so a run compares them under the same load.
+func BenchmarkQ8GEMM(b *testing.B) {
+	if !hasSIMD {
+		b.Skip("no SIMD")
+	}
+	prev := Threads()
+	defer SetThreads(prev)
+	r := rand.New(rand.NewPCG(7, 7))
+	type kv struct {
+		name string
+		t    DType
+		v    variant
+	}
+	ks := []kv{{"f32-avx2", F32, variant{simd: true, k: kernAVX2, q8: q8kern}}}
+	if hasAVX512 {
+		ks = append(ks, kv{"f32-avx512", F32, variant{simd: true, k: kernAVX512, q8: q8kern}})
+	}
+	for _, v := range q8Variants()[1:] {
+		ks = append(ks, kv{"q8_0-" + v.name, Q8_0, v})
+	}
+	for _, s := range benchShapes {
+		x := randF32(r, s.m*s.k, 1)
+		dst := make([]float32, s.m*s.n)
+		bias := randF32(r, s.n, 1)
+		ws := map[DType]*Matrix{F32: makeMatrix(r, F32, s.n, s.k), Q8_0: makeMatrix(r, Q8_0, s.n, s.k)}
+		for _, k := range ks {
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%s/t%d", s.name, k.name, th), func(b *testing.B) {
+					SetThreads(th)
+					k.v.do(func() {
+						MatMulT(dst, x, s.m, ws[k.t], bias)
+						flop := 2 * float64(s.m) * float64(s.k) * float64(s.n)
+						c0 := cpuTime()
+						for b.Loop() {
+							MatMulT(dst, x, s.m, ws[k.t], bias)
+						}
+						reportRate(b, flop, c0, "GFLOP/s")
+					})
+				})
+			}
+		}
+	}
+}

@@ -69,22 +69,38 @@ func QuantizeRowQ8(q []int8, d []float32, x []float32) {
 	q = q[:nb*q8Block]
 	d = d[:nb]
 	for b := 0; b < nb; b++ {
-		xs := x[b*q8Block : (b+1)*q8Block]
-		var amax float32
-		for _, v := range xs {
-			amax = max(amax, abs32(v))
-		}
-		dd := amax / 127
-		var id float32
-		if dd != 0 {
-			id = 1 / dd
-		}
-		d[b] = dd
-		qs := q[b*q8Block : (b+1)*q8Block]
-		for i, v := range xs {
-			qs[i] = int8(math.Round(float64(float32(v * id))))
-		}
+		d[b] = quantBlockQ8(q[b*q8Block:(b+1)*q8Block], x[b*q8Block:(b+1)*q8Block])
 	}
+}
+
+// quantBlockQ8 quantizes one block of 32 values into q and returns its scale.
+func quantBlockQ8(q []int8, xs []float32) float32 {
+	q = q[:q8Block]
+	xs = xs[:q8Block]
+	var amax float32
+	for _, v := range xs {
+		amax = max(amax, abs32(v))
+	}
+	dd := amax / 127
+	var id float32
+	if dd != 0 {
+		id = 1 / dd
+	}
+	for i, v := range xs {
+		r := math.Round(float64(float32(v * id)))
+		// Only a subnormal scale (1/dd overflows) or a NaN gets here out of
+		// range; make those cases well defined (Go's conversion is not).
+		switch {
+		case r > 127:
+			r = 127
+		case r < -127:
+			r = -127
+		case r != r:
+			r = 0
+		}
+		q[i] = int8(r)
+	}
+	return dd
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

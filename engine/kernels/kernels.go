@@ -6,8 +6,9 @@
 // test oracle and on machines without AVX2) and, on amd64 CPUs with AVX2 and
 // FMA (and F16C for f16 and Q8_0 weights), an assembly implementation behind
 // the same function; the GEMM micro-kernel uses AVX-512F when the CPU has it
-// (BLIP2CHAT_NOAVX512=1 keeps AVX2). SetSIMD(false), or BLIP2CHAT_NOSIMD=1 in
-// the environment at start, forces the portable code.
+// (BLIP2CHAT_NOAVX512=1 keeps AVX2), and the Q8_0 integer GEMM uses
+// AVX-512 VNNI, else AVX-VNNI, else AVX2. SetSIMD(false), or
+// BLIP2CHAT_NOSIMD=1 in the environment at start, forces the portable code.
 //
 // Large kernels run on a package-wide pool of persistent workers
 // (SetThreads); calls from several goroutines are serialised on that pool.
@@ -19,10 +20,14 @@
 // How the SIMD results relate to the portable ones (all checked by tests):
 //   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
 //     both stay within 4e-6 * sum_p |x_p w_p| of the exact product.
-//   - Q8_0 with m >= 4 rows widens the weights exactly to f32 (q * d) and is
-//     then the f32 product. Q8_0 with m < 4 rows (decode GEMV) quantizes the
-//     activations per 32-block like ggml and is bit-identical between the
-//     SIMD and portable code.
+//   - Q8_0 weights: the activations are quantized per 32-block like ggml
+//     (QuantizeRowQ8) and multiplied in integers. With m < 4 rows (decode
+//     GEMV) and with m >= 4 rows (integer GEMM: exact int32 sum per block,
+//     then acc = fma(f32(sum), dx*dw, acc) block by block, see q8gemm.go)
+//     the SIMD and portable code are bit-identical; the GEMM is within
+//     (k/32+1) * 2^-24 * sum_p |x_p w_p| of the exact product of the
+//     quantized operands. Against f32 activations the quantization costs
+//     about 0.5% relative (RMS) on Gaussian activations.
 //   - Softmax and LayerNorm: within 2e-6 relative; GELU: within
 //     3e-7*|x| + 2 ulp of the exact erf GELU (the portable code uses math.Erf).
 package kernels
@@ -143,7 +148,8 @@ func SetSIMD(on bool) (prev bool) {
 	return prev
 }
 
-// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c",
+// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c"
+// or "avx2 fma f16c avx512f avx512vnni",
 // followed by " (simd off)" when the portable code is forced, or "portable"
 // when the CPU has none of them.
 func Features() string {
@@ -156,6 +162,9 @@ func Features() string {
 	}
 	if hasSIMD && kern.name == kernAVX512.name {
 		f = append(f, "avx512f")
+	}
+	if hasSIMD && q8kern.name != q8KernAVX2.name {
+		f = append(f, q8kern.name) // the Q8_0 GEMM's VNNI kernel
 	}
 	if len(f) == 0 {
 		return "portable"

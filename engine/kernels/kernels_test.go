@@ -11,8 +11,10 @@ import (
 
 // Tolerances (stated bounds; see the report in kernels.go's doc):
 //   - f32/f16 products (both paths, vs float64): |got-exact| <= tolDot * sum|x_p w_p|
-//   - Q8_0 GEMV (m < 4): SIMD and portable bit-identical; vs the float64
-//     product of the quantized operands: tolDot * sum|x_p w_p|
+//   - Q8_0 (GEMV m < 4 and integer GEMM m >= 4): SIMD and portable
+//     bit-identical; vs the float64 product of the quantized operands:
+//     tolDot * sum|x_p w_p| (the GEMM's bound is (k/32+1) * 2^-24 of it,
+//     below tolDot for k <= 2048)
 //   - attention (|V| <= 1, scaled scores up to ~10): |got-exact| <= 1e-5
 //   - layer norm, softmax: SIMD vs portable 2e-6 relative to the row's scale
 //   - GELU: SIMD vs math.Erf: |d| <= 3e-7*|x| + 2 ulp(result)
@@ -110,7 +112,7 @@ func toF64(v []float32) []float64 {
 	return out
 }
 
-// quantizedX returns the activations as the Q8_0 GEMV path sees them.
+// quantizedX returns the activations as the Q8_0 paths see them.
 func quantizedX(x []float32, m, k int) []float64 {
 	q := make([]int8, k)
 	d := make([]float32, k/32)
@@ -137,24 +139,29 @@ type variant struct {
 	name string
 	simd bool
 	k    microKernel
+	q8   q8Kernel // the Q8_0 GEMM kernel
 }
 
 func variants() []variant {
-	v := []variant{{"portable", false, kern}}
+	v := []variant{{"portable", false, kern, q8kern}}
 	if hasSIMD {
-		v = append(v, variant{"avx2", true, kernAVX2})
+		v = append(v, variant{"avx2", true, kernAVX2, q8KernAVX2})
 	}
 	if hasAVX512 {
-		v = append(v, variant{"avx512", true, kernAVX512})
+		q := q8KernAVX2
+		if hasVNNI512 {
+			q = q8KernVNNI
+		}
+		v = append(v, variant{"avx512", true, kernAVX512, q})
 	}
 	return v
 }
 
 func (v variant) do(f func()) {
-	prevK := kern
+	prevK, prevQ := kern, q8kern
 	prev := SetSIMD(v.simd)
-	kern = v.k
-	defer func() { SetSIMD(prev); kern = prevK }()
+	kern, q8kern = v.k, v.q8
+	defer func() { SetSIMD(prev); kern, q8kern = prevK, prevQ }()
 	f()
 }
 
@@ -195,7 +202,7 @@ func TestMatMulT(t *testing.T) {
 				bias = randF32(r, c.n, 1)
 			}
 			xf := toF64(x)
-			if c.t == Q8_0 && c.m < gemvMaxRows {
+			if c.t == Q8_0 {
 				xf = quantizedX(x, c.m, c.k)
 			}
 			ref, mag := naiveMatMulT(xf, c.m, denseF64(w), c.n, c.k, bias)
@@ -214,11 +221,11 @@ func TestMatMulT(t *testing.T) {
 					}
 				}
 			}
-			if c.t == Q8_0 && c.m < gemvMaxRows {
+			if c.t == Q8_0 {
 				for _, g := range got[1:] {
 					for i := range got[0] {
 						if math.Float32bits(got[0][i]) != math.Float32bits(g[i]) {
-							t.Fatalf("q8_0 GEMV: SIMD %g != portable %g at %d (must be bit-identical)", g[i], got[0][i], i)
+							t.Fatalf("q8_0: SIMD %g != portable %g at %d (must be bit-identical)", g[i], got[0][i], i)
 						}
 					}
 				}

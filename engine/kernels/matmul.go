@@ -4,12 +4,14 @@ package kernels
 //
 // The SIMD path is a packed GEMM in the BLIS style: the right-hand matrix
 // (the weight W, or B in GemmNT/GemmNN) is packed per call into panels of
-// nr columns x kc rows, contiguous and converted to f32 (f16 and Q8_0
-// weights are widened here, once per call, so the inner loop is the same f32
-// FMA micro-kernel for every weight type). The left-hand rows are read in
-// place with their stride; the micro-kernel keeps a 6x16 tile of C in twelve
-// ymm registers (AVX2), or a 12x32 tile in 24 zmm registers (AVX-512). Work is split into tasks over column chunks (and row chunks
-// of at most mcMax rows, so a kc-slice of the left-hand rows stays in L2).
+// nr columns x kc rows, contiguous and converted to f32 (f16 weights are
+// widened here, once per call, so the inner loop is the same f32 FMA
+// micro-kernel for f32 and f16). The left-hand rows are read in place with
+// their stride; the micro-kernel keeps a 6x16 tile of C in twelve ymm
+// registers (AVX2), or a 12x32 tile in 24 zmm registers (AVX-512). Work is
+// split into tasks over column chunks (and row chunks of at most mcMax rows,
+// so a kc-slice of the left-hand rows stays in L2). Q8_0 weights with
+// m >= 4 rows take the integer GEMM of q8gemm.go, with the same structure.
 //
 // Rows m < gemvMaxRows take the GEMV path: one dot product per output,
 // memory-bound, W streamed once per row. For Q8_0 weights that path
@@ -31,8 +33,8 @@ const (
 
 // MatMulT computes dst[m x w.Rows] = x[m x w.Cols] . w^T (+ bias, if bias is
 // not nil), on the worker pool. x and dst are row-major and dense and must
-// not overlap. For Q8_0 weights, m < 4 quantizes x per 32-block (ggml's
-// scheme, integer dot products); m >= 4 widens the weights exactly to f32.
+// not overlap. For Q8_0 weights, x is quantized per 32-block (ggml's
+// scheme) and the products are integer dot products per block.
 // Sizes that do not match panic: they are programming errors, not input.
 func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	w.check()
@@ -63,8 +65,13 @@ func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 		j.simd = false
 	}
 	j.gemv = m < gemvMaxRows
-	if w.Type == Q8_0 && j.gemv {
-		j.prepareQ8(p)
+	if w.Type == Q8_0 {
+		if j.gemv {
+			j.prepareQ8(p)
+		} else {
+			j.q8 = true
+			j.prepareQ8A(p)
+		}
 	}
 	ntask := j.plan(p.n)
 	p.run(j, ntask)
@@ -79,6 +86,7 @@ type matmulJob struct {
 	w          *Matrix
 	bias       []float32
 	simd, gemv bool
+	q8         bool // Q8_0 weights, m >= gemvMaxRows: the integer GEMM
 
 	g grid // task grid
 
@@ -114,8 +122,11 @@ func (j *matmulJob) prepareQ8(p *pool) {
 func (j *matmulJob) plan(threads int) int {
 	m, n := j.m, j.n
 	mr, colAlign := kern.mr, kern.nr
-	if !j.simd {
+	switch {
+	case !j.simd:
 		mr, colAlign = 2, 4
+	case j.q8:
+		mr, colAlign = q8kern.mr, q8kern.nr
 	}
 	if j.gemv {
 		// Memory-bound: only columns are split, in chunks of >= 64.
@@ -175,6 +186,11 @@ func (j *matmulJob) run(worker, task int) {
 	case j.gemv:
 		j.runGEMV(s, i0, i1, j0, j1)
 		return
+	case j.q8 && j.simd:
+		gemmQ8(s, &q8kern, i0, i1, j0, j1, q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
+	case j.q8:
+		j.runQ8Portable(i0, i1, j0, j1)
+		return
 	case j.simd:
 		b := bsrc{kind: bNT, w: j.w, ld: k}
 		gemmSIMD(s, i0, i1, j0, j1, k, j.x, k, &b, j.dst, j.n, 1)
@@ -184,7 +200,8 @@ func (j *matmulJob) run(worker, task int) {
 	}
 	if j.bias != nil {
 		for i := i0; i < i1; i++ {
-			addTo(j.dst[i*j.n+j0:i*j.n+j1], j.bias[j0:j1])
+			row := j.dst[i*j.n+j0 : i*j.n+j1]
+			addRange(row, row, j.bias[j0:j1])
 		}
 	}
 }

@@ -138,11 +138,13 @@ func (p *pool) worker(w *poolWorker) {
 
 // scratch is one thread's working memory. Slices only grow.
 type scratch struct {
-	bpack []float32              // packed panel of the right-hand matrix: kc x nr
-	apad  []float32              // the last, short group of left-hand rows, zero padded: mr x kc
-	ctile [maxMR * maxNR]float32 // an edge tile of the result
-	rows  []float32              // weight rows widened to f32 (f16, Q8_0)
-	s     []float32              // attention scores: Tq x Tk
+	bpack  []float32              // packed panel of the right-hand matrix: kc x nr
+	apad   []float32              // the last, short group of left-hand rows, zero padded: mr x kc
+	ctile  [maxMR * maxNR]float32 // an edge tile of the result
+	rows   []float32              // weight rows widened to f32 (f16, Q8_0)
+	s      []float32              // attention scores: Tq x Tk
+	qpanel []byte                 // packed Q8_0 weight panel (q8gemm.go)
+	qpad   []byte                 // the last, short group of A-block rows, zero padded
 }
 
 func grow(s []float32, n int) []float32 {

@@ -10,7 +10,39 @@ var (
 	hasSIMD   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	hasF16C   = hasSIMD && cpu.X86.HasF16C
 	hasAVX512 = hasSIMD && cpu.X86.HasAVX512F
+	// hasVNNI512: the Q8_0 GEMM's VPDPBUSD kernel (AVX-512 VNNI).
+	hasVNNI512 = hasAVX512 && hasF16C && cpu.X86.HasAVX512VNNI
+	// hasAVXVNNI: the VEX-encoded (ymm) VPDPBUSD of AVX-VNNI.
+	hasAVXVNNI = hasF16C && cpu.X86.HasAVXVNNI
 )
+
+// q8gemmAVXVNNI6x16 is the Q8_0 GEMM micro-kernel for a 6x16 tile
+// (AVX-VNNI).
+//
+//go:noescape
+func q8gemmAVXVNNI6x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
+
+// q8gemmVNNI6x32 is the Q8_0 GEMM micro-kernel for a 6x32 tile (AVX-512
+// VNNI); see q8Kernel.
+//
+//go:noescape
+func q8gemmVNNI6x32(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
+
+// q8gemmAVX2x4x16 is the Q8_0 GEMM micro-kernel for a 4x16 tile (AVX2).
+//
+//go:noescape
+func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
+
+// packQ8Asm packs nr (a multiple of 8) block_q8_0 rows (stride rb bytes)
+// over kb blocks into a Q8_0 GEMM panel, xor-ing the weight bytes with flip.
+//
+//go:noescape
+func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32)
+
+// quantQ8Asm quantizes nb blocks of 32 floats into A blocks (quantizeA).
+//
+//go:noescape
+func quantQ8Asm(dst *byte, x *float32, nb int)
 
 // sgemm12x32 is sgemm6x16 for a 12x32 tile in zmm registers (AVX-512F).
 //
@@ -89,3 +121,8 @@ func expSubAsm(x *float32, n int, m float32) float32
 
 //go:noescape
 func geluAsm(x *float32, n int)
+
+// prefetchAsm asks for the cache lines of [p, p+n) (a hint: no faults).
+//
+//go:noescape
+func prefetchAsm(p *byte, n int)

@@ -5,10 +5,25 @@ package kernels
 // No assembly on this platform: the portable code always runs, and these
 // stubs are never called.
 const (
-	hasSIMD   = false
-	hasF16C   = false
-	hasAVX512 = false
+	hasSIMD    = false
+	hasF16C    = false
+	hasAVX512  = false
+	hasVNNI512 = false
+	hasAVXVNNI = false
 )
+
+func q8gemmAVXVNNI6x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool) {
+	panic("kernels: no SIMD")
+}
+
+func q8gemmVNNI6x32(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool) {
+	panic("kernels: no SIMD")
+}
+func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool) {
+	panic("kernels: no SIMD")
+}
+func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32) { panic("kernels: no SIMD") }
+func quantQ8Asm(dst *byte, x *float32, nb int)                            { panic("kernels: no SIMD") }
 
 func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool) {
 	panic("kernels: no SIMD")
@@ -34,3 +49,5 @@ func reluAsm(x *float32, n int)                          { panic("kernels: no SI
 func maxAsm(x *float32, n int) float32                   { panic("kernels: no SIMD") }
 func expSubAsm(x *float32, n int, m float32) float32     { panic("kernels: no SIMD") }
 func geluAsm(x *float32, n int)                          { panic("kernels: no SIMD") }
+
+func prefetchAsm(p *byte, n int) { panic("kernels: no SIMD") }

@@ -262,13 +262,13 @@ func TestReference(t *testing.T) {
 		step   float64 // relative tolerance, one-token steps
 	}{
 		// Weights are exact after dequantization; only f32 rounding
-		// differs (measured <= 3.2e-7). The prompt appends take >= 4 rows,
-		// the GEMM path; single-token Q8_0 steps take the GEMV path, which
-		// rounds the activations to int8 per 32-block as llama.cpp does
-		// (measured <= 1e-2), hence its looser step bound.
+		// differs for f32/f16 (measured <= 3.2e-7). Q8_0 rounds the
+		// activations to int8 per 32-block as llama.cpp does, in the
+		// prompt GEMM (measured <= 8.3e-3) and in the one-token GEMV
+		// (measured <= 1e-2) alike, against this unquantized reference.
 		{gguf.TypeF32, 1e-5, 1e-5},
 		{gguf.TypeF16, 1e-5, 1e-5},
-		{gguf.TypeQ8_0, 1e-5, 3e-2},
+		{gguf.TypeQ8_0, 3e-2, 3e-2},
 	}
 	for _, v := range variants {
 		for _, ty := range types {
