@@ -83,7 +83,7 @@ func (e *realEngine) describe(dir string) ModelInfo {
 	}
 	if lc, ok := e.m.LM.(*lmcpp.Model); ok {
 		li := lc.Library().Info()
-		info.Backend = fmt.Sprintf("llama.cpp %s, %s", li.Version, li.Location)
+		info.Backend = fmt.Sprintf("llama.cpp %s, %s", li.Version, TildePath(li.Location.String()))
 	} else {
 		info.Backend = "blip2chat Go engine (" + mi.Arch + ")"
 	}
@@ -91,7 +91,7 @@ func (e *realEngine) describe(dir string) ModelInfo {
 	info.Details = []string{
 		fmt.Sprintf("vision: ViT %d layers × %d, %d px, patch %d, %s weights; Q-Former %d queries",
 			vi.Vision.Layers, vi.Vision.HiddenSize, vi.Vision.ImageSize, vi.Vision.PatchSize, vi.WeightType, vi.NumQueryTokens),
-		fmt.Sprintf("language model: %s, %d-wide, vocab %d, trained context %d", mi.Arch, mi.NEmbd, mi.NVocab, mi.NCtxTrain),
+		fmt.Sprintf("language: %s, %d-wide, vocab %d, trained context %d", mi.Arch, mi.NEmbd, mi.NVocab, mi.NCtxTrain),
 		"CPU: " + kernels.Features(),
 	}
 	return info

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
+	"unicode/utf8"
 )
 
 // Submit handles one line of input: a question, or a slash command. Quick
@@ -58,15 +58,36 @@ func (a *App) Submit(line string) Result {
 	return Result{}
 }
 
+// Keys lists the keys of the interface for /help (the interface shows
+// the same with ?).
+var Keys = [][2]string{
+	{"Enter", "send"},
+	{"Alt+Enter, Ctrl+J", "new line"},
+	{"Tab", "complete a command, setting or path"},
+	{"↑ / ↓", "input history"},
+	{"Esc", "stop the answer · close help"},
+	{"PgUp / PgDn, wheel", "scroll the transcript (also Ctrl+B / Ctrl+F)"},
+	{"Ctrl+Home / Ctrl+End", "top / bottom of the transcript"},
+	{"Ctrl+T", "image style: ascii or half-block"},
+	{"Ctrl+L", "redraw the screen"},
+	{"?", "all keys and commands (when the input is empty)"},
+	{"Ctrl+C", "quit"},
+}
+
 // helpText lists the commands and keys.
 func helpText() string {
 	var b strings.Builder
 	b.WriteString("Commands:\n")
 	for _, c := range Commands {
-		fmt.Fprintf(&b, "  %-24s %s\n", strings.TrimSpace(c.Name+" "+c.Args), c.Summary)
+		fmt.Fprintf(&b, "  %-24s  %s\n", strings.TrimSpace(c.Name+" "+c.Args), c.Summary)
 	}
 	b.WriteString("Type a question to ask about the image; start it with // to ask something that begins with /.\n")
-	b.WriteString("Keys: Enter send · Alt+Enter or Ctrl+J new line · Tab complete · Esc stop the answer · PgUp/PgDn or the mouse wheel scroll · Ctrl+T image style · Ctrl+C quit")
+	b.WriteString("Keys:\n")
+	for _, k := range Keys {
+		// Pad by characters: the arrows are several bytes.
+		fmt.Fprintf(&b, "  %s%s  %s\n", k[0], strings.Repeat(" ", max(0, 24-utf8.RuneCountInString(k[0]))), k[1])
+	}
+	b.WriteString("Editing: Ctrl+A/E line start/end · Alt+←/→ word · Ctrl+W/Alt+Backspace delete word · Ctrl+U/Ctrl+K delete to start/end of line")
 	return b.String()
 }
 
@@ -379,40 +400,50 @@ func (a *App) info() {
 		return
 	}
 	var b strings.Builder
+	// One "Label     value" line per fact; the interface indents wrapped
+	// lines under the value column.
+	row := func(label, f string, args ...any) {
+		fmt.Fprintf(&b, "%-9s %s\n", label, fmt.Sprintf(f, args...))
+	}
 	m := st.Model
-	fmt.Fprintf(&b, "Model     %s  (%s)\n", m.Name, m.Dir)
+	row("Model", "%s", m.Name)
 	if m.Desc != "" {
-		fmt.Fprintf(&b, "          %s\n", m.Desc)
+		row("", "%s", m.Desc)
 	}
 	if st.Demo {
-		fmt.Fprintf(&b, "          %s\n", st.DemoLabel)
+		row("", "%s", st.DemoLabel)
 	}
+	row("Folder", "%s", TildePath(m.Dir))
 	if m.Backend != "" {
-		fmt.Fprintf(&b, "Library   %s\n", m.Backend)
+		row("Library", "%s", m.Backend)
 	}
 	for _, d := range m.Details {
-		fmt.Fprintf(&b, "          %s\n", d)
+		label, val, ok := strings.Cut(d, ": ")
+		if !ok || len(label) > 9 {
+			label, val = "", d
+		}
+		row(strings.ToUpper(label[:min(1, len(label))])+label[min(1, len(label)):], "%s", val)
 	}
-	fmt.Fprintf(&b, "Loaded in %s\n", roundDur(m.LoadTime))
+	row("Loaded in", "%s", roundDur(m.LoadTime))
 	if st.ImagePath != "" {
-		fmt.Fprintf(&b, "Image     %s", st.ImagePath)
+		img := TildePath(st.ImagePath)
 		for i := len(st.Entries) - 1; i >= 0; i-- {
 			if e := st.Entries[i]; e.Kind == EntryImage && e.Stats != nil {
-				fmt.Fprintf(&b, " (encoded in %s)", roundDur(e.Stats.Elapsed))
+				img += fmt.Sprintf(" (encoded in %s)", roundDur(e.Stats.Elapsed))
 				break
 			}
 		}
-		b.WriteString("\n")
+		row("Image", "%s", img)
 	}
-	fmt.Fprintf(&b, "Context   %d of %d tokens used", st.CtxUsed, st.CtxTotal)
+	row("Context", "%d of %d tokens used", st.CtxUsed, st.CtxTotal)
 	if l := st.Last; l != nil {
-		fmt.Fprintf(&b, "\nLast      %d prompt + %d generated tokens, first token after %s, %.1f tokens/s, %s in all",
+		row("Last", "%d prompt + %d generated tokens, first token after %s, %.1f tokens/s, %s in all",
 			l.PromptTokens, l.Tokens, roundDur(l.FirstToken), l.TokensPerSec, roundDur(l.Elapsed))
 	}
 	if st.SessionPath != "" {
-		fmt.Fprintf(&b, "\nSession   %s", st.SessionPath)
+		row("Session", "%s", TildePath(st.SessionPath))
 	}
-	a.note(b.String())
+	a.note(strings.TrimSuffix(b.String(), "\n"))
 }
 
 // save writes the transcript as Markdown: the image, the model, the
@@ -448,17 +479,17 @@ func Markdown(st State, now time.Time) string {
 	b.WriteString("# blip2chat transcript\n\n")
 	fmt.Fprintf(&b, "- Saved: %s\n", now.Format("2006-01-02 15:04:05 MST"))
 	if st.HasModel {
-		fmt.Fprintf(&b, "- Model: %s (`%s`)", st.Model.Name, st.Model.Dir)
+		fmt.Fprintf(&b, "- Model: %s (%s)", quoteMD(st.Model.Name), codeMD(st.Model.Dir))
 		if st.Model.Desc != "" {
-			fmt.Fprintf(&b, ", %s", st.Model.Desc)
+			fmt.Fprintf(&b, ", %s", quoteMD(st.Model.Desc))
 		}
 		b.WriteString("\n")
 	}
 	if st.Demo {
-		fmt.Fprintf(&b, "- **%s**\n", st.DemoLabel)
+		fmt.Fprintf(&b, "- **%s**\n", quoteMD(st.DemoLabel))
 	}
 	if st.ImagePath != "" {
-		fmt.Fprintf(&b, "- Image: `%s`\n", st.ImagePath)
+		fmt.Fprintf(&b, "- Image: %s\n", codeMD(st.ImagePath))
 	}
 	if st.SessionID != "" {
 		fmt.Fprintf(&b, "- Session: %s\n", st.SessionID)
@@ -474,7 +505,7 @@ func Markdown(st State, now time.Time) string {
 	for _, e := range st.Entries {
 		switch e.Kind {
 		case EntryImage:
-			fmt.Fprintf(&b, "\n![%s](%s)\n", filepath.Base(e.Text), e.Text)
+			fmt.Fprintf(&b, "\n![%s](%s)\n", altMD(filepath.Base(e.Text)), linkMD(e.Text))
 		case EntryQuestion:
 			fmt.Fprintf(&b, "\n**You:** %s\n", quoteMD(e.Text))
 		case EntryAnswer:
@@ -492,23 +523,6 @@ func Markdown(st State, now time.Time) string {
 		}
 	}
 	return b.String()
-}
-
-// quoteMD keeps multi-line text inside its paragraph and drops control
-// characters (a confused model can emit any byte).
-func quoteMD(s string) string {
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n':
-			return r
-		case r == '\t':
-			return ' '
-		case unicode.IsControl(r):
-			return -1
-		}
-		return r
-	}, s)
-	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "  \n")
 }
 
 // startDemo switches to the demo model (offered when there is no model).

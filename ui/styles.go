@@ -27,7 +27,7 @@ type styles struct {
 	user, model, text, muted, faint, error lipgloss.Style
 	warn, ok, image                        lipgloss.Style
 	statusBar, statusKey, statusVal        lipgloss.Style
-	spinner, hint, empty                   lipgloss.Style
+	spinner, hint, empty, prompt           lipgloss.Style
 }
 
 func newStyles() styles {
@@ -56,5 +56,6 @@ func newStyles() styles {
 		spinner:        s().Foreground(colAccent),
 		hint:           s().Foreground(colMuted).Italic(true),
 		empty:          s().Foreground(colFaint).Align(lipgloss.Center),
+		prompt:         s().Bold(true).Foreground(colAccent),
 	}
 }

@@ -10,8 +10,11 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -35,15 +38,18 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Layout thresholds: below stackWidth columns the image goes above the
+// Layout threshold: below stackWidth columns the image goes above the
 // chat instead of beside it.
-const (
-	stackWidth = 80
-	inputLines = 3
-)
+const stackWidth = 80
 
-// hintWait starts the hint shown when a line cannot be sent yet.
+// hintWait starts the hints that last while the app is busy.
 const hintWait = "wait: "
+
+// closeWait is how long Run waits, after the interface is gone, for the
+// work in progress to stop. An answer stops at its next token; loading a
+// model and encoding an image cannot be interrupted, and the process
+// ends without waiting for them.
+const closeWait = 2 * time.Second
 
 // changedMsg says the app's state changed.
 type changedMsg struct{}
@@ -59,7 +65,8 @@ type Model struct {
 
 	help help.Model
 	vp   viewport.Model
-	ta   *input
+	hv   viewport.Model // the full help (?), over the panes
+	ta   *editor
 	spin spinner.Model
 
 	w, h     int
@@ -108,7 +115,11 @@ func New(a *app.App, o Options) *Model {
 	// PgUp/PgDn and the wheel.
 	m.vp.KeyMap = viewport.KeyMap{}
 
-	m.ta = newInput(inputLines, m.sty.text, m.sty.faint)
+	m.hv = viewport.New(40, 10)
+	m.hv.MouseWheelEnabled = true
+	m.hv.KeyMap = viewport.KeyMap{}
+
+	m.ta = newEditor(m.sty)
 
 	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(m.sty.spinner))
 	m.st = a.Snapshot()
@@ -126,7 +137,7 @@ func Run(a *app.App, o Options) error {
 	lipgloss.HasDarkBackground()
 	p := tea.NewProgram(New(a, o), tea.WithAltScreen(), tea.WithMouseCellMotion())
 	_, err := p.Run()
-	cerr := a.Close()
+	cerr := closeApp(a, closeWait)
 	if errors.Is(err, tea.ErrInterrupted) || errors.Is(err, tea.ErrProgramKilled) {
 		err = nil
 	}
@@ -134,6 +145,27 @@ func Run(a *app.App, o Options) error {
 		return err
 	}
 	return cerr
+}
+
+// closeApp closes the app, waiting at most wait (or until a second
+// interrupt) for its work to stop: quitting is never held up by a model
+// that is still loading or an image still encoding. What is left running
+// ends with the process; the session file is only ever replaced whole.
+func closeApp(a *app.App, wait time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- a.Close() }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+	case <-sig:
+	}
+	return nil
 }
 
 // waitChange waits for the app to change (or to close).
@@ -171,6 +203,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if !m.st.Phase.Busy() && strings.HasPrefix(m.hint, hintWait) {
 			m.hint = ""
 		}
+		m.layout() // the image pane's height depends on the state
 		m.refresh(false)
 		cmds = append(cmds, m.waitChange())
 		if m.st.Phase.Busy() && !m.spinning {
@@ -189,14 +222,20 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, c)
 	case tea.MouseMsg:
 		var c tea.Cmd
-		m.vp, c = m.vp.Update(msg)
-		m.scrolled()
+		if m.help.ShowAll {
+			m.hv, c = m.hv.Update(msg)
+		} else {
+			m.vp, c = m.vp.Update(msg)
+			m.scrolled()
+		}
 		cmds = append(cmds, c)
 	case tea.KeyMsg:
 		if c, handled := m.key(msg); handled {
 			return m, c
 		}
-		m.ta.Update(msg)
+		h := m.ta.Height()
+		cmds = append(cmds, m.ta.update(msg))
+		m.resized(h)
 	}
 	return m, tea.Batch(cmds...)
 }
@@ -212,12 +251,14 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 		m.quitting = true
 		return tea.Quit, true
 	case key.Matches(k, m.keys.Stop):
-		if m.app.Cancel() {
-			return nil, true
-		}
-		if m.help.ShowAll {
+		switch {
+		case m.help.ShowAll:
 			m.help.ShowAll = false
-			m.layout()
+		case m.app.Cancel():
+		case m.st.Phase == app.Encoding:
+			m.hint = hintWait + "encoding cannot be interrupted; it will finish in a moment"
+		case m.st.Phase == app.Loading:
+			m.hint = hintWait + "loading the model cannot be interrupted (Ctrl+C quits)"
 		}
 		return nil, true
 	case key.Matches(k, m.keys.Send):
@@ -235,31 +276,36 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 		return nil, true
 	case key.Matches(k, m.keys.ClearScreen):
 		return tea.ClearScreen, true
-	case key.Matches(k, m.keys.ScrollUp):
-		m.vp.HalfPageUp()
-		m.scrolled()
-		return nil, true
-	case key.Matches(k, m.keys.ScrollDown):
-		m.vp.HalfPageDown()
-		m.scrolled()
-		return nil, true
-	case key.Matches(k, m.keys.Top):
-		m.vp.GotoTop()
-		m.scrolled()
-		return nil, true
-	case key.Matches(k, m.keys.Bottom):
-		m.vp.GotoBottom()
-		m.scrolled()
+	case key.Matches(k, m.keys.ScrollUp, m.keys.ScrollDown, m.keys.Top, m.keys.Bottom):
+		vp := &m.vp
+		if m.help.ShowAll {
+			vp = &m.hv
+		}
+		switch {
+		case key.Matches(k, m.keys.ScrollUp):
+			vp.HalfPageUp()
+		case key.Matches(k, m.keys.ScrollDown):
+			vp.HalfPageDown()
+		case key.Matches(k, m.keys.Top):
+			vp.GotoTop()
+		default:
+			vp.GotoBottom()
+		}
+		if !m.help.ShowAll {
+			m.scrolled()
+		}
 		return nil, true
 	case key.Matches(k, m.keys.Help) && m.ta.Value() == "":
 		m.help.ShowAll = !m.help.ShowAll
-		m.layout()
-		m.refresh(false)
+		if m.help.ShowAll {
+			m.hv.SetContent(m.helpContent(m.hv.Width))
+			m.hv.GotoTop()
+		}
 		return nil, true
-	case k.Type == tea.KeyUp && m.ta.OnFirstLine():
+	case k.Type == tea.KeyUp && m.ta.OnFirstRow():
 		m.browse(-1)
 		return nil, true
-	case k.Type == tea.KeyDown && m.ta.OnLastLine() && m.histPos < len(m.history):
+	case k.Type == tea.KeyDown && m.ta.OnLastRow() && m.histPos < len(m.history):
 		m.browse(+1)
 		return nil, true
 	}
@@ -277,14 +323,16 @@ func (m *Model) send() tea.Cmd {
 		m.hint = hintWait + st.Activity + " (Esc stops an answer) — your text stays here"
 		return nil
 	}
+	h := m.ta.Height()
 	m.ta.Reset()
+	m.resized(h)
 	if n := len(m.history); n == 0 || m.history[n-1] != text {
 		m.history = append(m.history, text)
 	}
 	m.histPos, m.draft = len(m.history), ""
 	res := m.app.Submit(text)
 	if res.Prefill != "" {
-		m.ta.SetValue(res.Prefill)
+		m.setInput(res.Prefill)
 	}
 	m.st = m.app.Snapshot()
 	m.refresh(true)
@@ -316,10 +364,26 @@ func (m *Model) browse(d int) {
 	}
 	m.histPos = max(0, min(len(m.history), m.histPos+d))
 	if m.histPos == len(m.history) {
-		m.ta.SetValue(m.draft)
+		m.setInput(m.draft)
 		return
 	}
-	m.ta.SetValue(m.history[m.histPos])
+	m.setInput(m.history[m.histPos])
+}
+
+// setInput replaces the input text.
+func (m *Model) setInput(s string) {
+	h := m.ta.Height()
+	m.ta.SetValue(s)
+	m.resized(h)
+}
+
+// resized lays the screen out again when the input box changed height
+// from h.
+func (m *Model) resized(h int) {
+	if m.ta.Height() != h {
+		m.layout()
+		m.refresh(false)
+	}
 }
 
 // complete completes the input (commands, settings, paths).
@@ -333,11 +397,11 @@ func (m *Model) complete() {
 		}
 		return
 	case 1:
-		m.ta.SetValue(c[0])
+		m.setInput(c[0])
 		return
 	}
 	if p := app.CommonPrefix(c); len(p) > len(line) {
-		m.ta.SetValue(p)
+		m.setInput(p)
 	}
 	names := make([]string, len(c))
 	for i, s := range c {
@@ -349,7 +413,7 @@ func (m *Model) complete() {
 				s = filepath.Base(s)
 			}
 		}
-		names[i] = strings.TrimSpace(s)
+		names[i] = printable(strings.TrimSpace(s))
 	}
 	m.hint = strings.Join(names, "  ")
 }
@@ -366,24 +430,33 @@ func (m *Model) layout() {
 	}
 	m.vp.Width = max(1, chatW-4)
 	m.vp.Height = max(1, chatH-2)
+	// The full help takes the whole body, over both panes.
+	if hw := max(1, m.w-4); m.hv.Width != hw {
+		m.hv.SetContent(m.helpContent(hw))
+		m.hv.Width = hw
+	}
+	m.hv.Height = max(1, body-2)
 }
 
 func (m *Model) stacked() bool { return m.w < stackWidth }
 
-func (m *Model) footerHeight() int {
-	if m.help.ShowAll {
-		return 1 + len(m.keys.FullHelp()[0])
-	}
-	return 2
-}
+// footerHeight is the status line and the key help.
+func (m *Model) footerHeight() int { return 2 }
 
 func (m *Model) bodyHeight() int {
-	return max(4, m.h-1-(inputLines+2)-m.footerHeight())
+	return max(4, m.h-1-(m.ta.Height()+2)-m.footerHeight())
 }
 
 func (m *Model) imageWidth() int { return max(24, min(64, m.w*2/5)) }
 
-func (m *Model) stackedImageHeight(body int) int { return max(4, min(14, body*2/5)) }
+// stackedImageHeight is the image pane's height above the chat: one line
+// of text while there is no image to show.
+func (m *Model) stackedImageHeight(body int) int {
+	if m.st.Image == nil {
+		return 3
+	}
+	return max(4, min(14, body*2/5))
+}
 
 // refresh re-renders the transcript into the viewport. Unless the user
 // scrolled away, it follows the end: the bottom, or the top of a last
@@ -428,12 +501,15 @@ func (m *Model) render() string {
 	header := m.header()
 	body := m.bodyHeight()
 	var panes string
-	if m.stacked() {
+	switch {
+	case m.help.ShowAll:
+		panes = m.helpPane(m.w, body)
+	case m.stacked():
 		ih := m.stackedImageHeight(body)
 		panes = lipgloss.JoinVertical(lipgloss.Left,
 			m.imagePane(m.w, ih),
 			m.chatPane(m.w, body-ih))
-	} else {
+	default:
 		iw := m.imageWidth()
 		panes = lipgloss.JoinHorizontal(lipgloss.Top,
 			m.imagePane(iw, body),
@@ -451,7 +527,7 @@ func (m *Model) header() string {
 	}
 	var right string
 	if m.st.Demo {
-		label := m.st.DemoLabel
+		label := printable(m.st.DemoLabel)
 		if label == "" {
 			label = "demo model"
 		}
@@ -460,7 +536,7 @@ func (m *Model) header() string {
 			right = m.sty.demo.Render("DEMO: random weights")
 		}
 	} else if m.st.HasModel && m.st.Model.Desc != "" {
-		right = m.sty.titleDim.Render(m.st.Model.Desc)
+		right = m.sty.titleDim.Render(printable(m.st.Model.Desc))
 	}
 	gap := m.w - lipgloss.Width(left) - lipgloss.Width(right)
 	if gap < 1 {
@@ -521,7 +597,7 @@ func (m *Model) imagePane(w, h int) string {
 	iw, ih := w-2, h-2
 	title := "image"
 	if m.st.ImagePath != "" {
-		title = filepath.Base(m.st.ImagePath)
+		title = printable(filepath.Base(m.st.ImagePath))
 	}
 	busy := m.st.Phase == app.Encoding
 	var lines []string
@@ -546,8 +622,31 @@ func (m *Model) imagePane(w, h int) string {
 			lines = append(lines, center([]string{m.spin.View() + m.sty.muted.Render(" encoding "+m.elapsed())}, iw, 1)...)
 		}
 		title += m.sty.faint.Render(" · " + m.mode.String())
-	case m.st.Phase == app.Loading:
-		lines = center([]string{m.spin.View() + m.sty.muted.Render(" loading the model…")}, iw, ih)
+	case ih <= 1:
+		// Stacked above the chat with nothing to show: one line.
+		var l string
+		switch {
+		case m.st.Phase == app.Loading || busy:
+			l = m.spin.View() + m.sty.muted.Render(" "+m.st.Activity+"… "+m.elapsed())
+		case m.st.Phase == app.NoModel:
+			l = m.sty.muted.Render("no model yet") + m.sty.faint.Render(" · the steps are below")
+		default:
+			l = m.sty.muted.Render("no image yet") + m.sty.faint.Render(" · /image PATH (Tab completes)")
+		}
+		lines = center([]string{l}, iw, ih)
+	case m.st.Phase == app.Loading || busy:
+		what := "loading the model…"
+		if busy {
+			what = "reading the image…"
+		}
+		lines = center([]string{m.spin.View() + m.sty.muted.Render(" "+what), m.sty.faint.Render(m.elapsed())}, iw, ih)
+	case m.st.Phase == app.NoModel:
+		lines = center([]string{
+			m.sty.muted.Render("no model yet"),
+			"",
+			m.sty.faint.Render("/demo tries a demo model"),
+			m.sty.faint.Render("or follow the steps →"),
+		}, iw, ih)
 	default:
 		lines = center([]string{
 			m.sty.muted.Render("no image yet"),
@@ -559,22 +658,40 @@ func (m *Model) imagePane(w, h int) string {
 	return m.pane(title, lines, w, h, busy)
 }
 
+// helpPane draws the full help (?).
+func (m *Model) helpPane(w, h int) string {
+	title := "keys and commands" + m.sty.faint.Render(" · ? or Esc closes")
+	if !m.hv.AtBottom() {
+		title += m.sty.warn.Render(" · ↓ more (PgDn)")
+	}
+	var lines []string
+	for _, l := range strings.Split(m.hv.View(), "\n") {
+		lines = append(lines, " "+l)
+	}
+	return m.pane(title, lines, w, h, true)
+}
+
 // chatPane draws the transcript.
 func (m *Model) chatPane(w, h int) string {
 	title := "chat"
-	if m.st.SessionID != "" {
-		title += m.sty.faint.Render(" · session " + m.st.SessionID)
+	more := ""
+	if m.lastBody != "" && !m.vp.AtBottom() {
+		more = m.sty.warn.Render(" · ↓ more (PgDn)")
 	}
+	if m.st.SessionID != "" {
+		// The session id goes first when the title is too long.
+		sess := m.sty.faint.Render(" · session " + m.st.SessionID)
+		if lipgloss.Width(title+sess+more) <= w-6 {
+			title += sess
+		}
+	}
+	title += more
 	var lines []string
 	if m.lastBody == "" {
 		lines = center(m.emptyChat(), w-2, h-2)
 	} else {
-		pad := " "
 		for _, l := range strings.Split(m.vp.View(), "\n") {
-			lines = append(lines, pad+l)
-		}
-		if !m.vp.AtBottom() {
-			title += m.sty.warn.Render(" · ↓ more (PgDn)")
+			lines = append(lines, " "+l)
 		}
 	}
 	return m.pane(title, lines, w, h, m.st.Phase == app.Generating)
@@ -584,7 +701,7 @@ func (m *Model) chatPane(w, h int) string {
 func (m *Model) emptyChat() []string {
 	switch {
 	case m.st.Phase == app.Loading:
-		return []string{m.sty.muted.Render("Loading " + m.st.Model.Name + "…")}
+		return []string{m.sty.muted.Render("Loading " + printable(m.st.Model.Name) + "…")}
 	case m.st.ImagePath == "":
 		return []string{m.sty.muted.Render("Load an image with /image PATH"), m.sty.faint.Render("then ask anything about it")}
 	}
@@ -599,13 +716,15 @@ func (m *Model) emptyChat() []string {
 func (m *Model) inputBox() string {
 	switch {
 	case m.st.Phase == app.NoModel:
-		m.ta.placeholder = "Type /demo to try the demo model, /help for commands"
+		m.ta.SetPlaceholder("Type /demo to try the demo model, /help for commands")
 	case m.st.Phase == app.Generating:
-		m.ta.placeholder = "Esc stops the answer · you can type the next question"
+		m.ta.SetPlaceholder("Esc stops the answer · you can type the next question")
+	case m.st.Phase == app.Loading:
+		m.ta.SetPlaceholder("Loading the model… you can type already")
 	case m.st.ImagePath == "" && m.st.HasModel:
-		m.ta.placeholder = "/image PATH to load an image (Tab completes)"
+		m.ta.SetPlaceholder("/image PATH to load an image (Tab completes)")
 	default:
-		m.ta.placeholder = "Ask about the image… (/ for commands, Alt+Enter for a new line)"
+		m.ta.SetPlaceholder("Ask about the image… (/ for commands, ? for keys)")
 	}
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(colAccent).Padding(0, 1).Width(max(10, m.w-2))
 	return box.Render(m.ta.View())
@@ -637,6 +756,7 @@ func (m *Model) status() string {
 		if m.st.Progress != "" {
 			act += ": " + m.st.Progress
 		}
+		act = printable(act)
 		left = m.sty.statusBar.Render(" ") + m.spin.View() + m.sty.statusVal.Render(" "+act+" ") + m.sty.statusKey.Render(m.elapsed())
 	case m.st.Phase == app.NoModel:
 		left = m.sty.statusBar.Render(" ") + m.sty.warn.Inherit(m.sty.statusBar).Render("○ no model")
@@ -646,10 +766,10 @@ func (m *Model) status() string {
 	var segs []string
 	seg := func(k, v string) { segs = append(segs, m.sty.statusKey.Render(k+" ")+m.sty.statusVal.Render(v)) }
 	if m.st.HasModel || m.st.Model.Name != "" {
-		seg("model", m.st.Model.Name)
+		seg("model", printable(m.st.Model.Name))
 	}
 	if m.st.ImagePath != "" {
-		seg("image", filepath.Base(m.st.ImagePath))
+		seg("image", printable(filepath.Base(m.st.ImagePath)))
 	}
 	if m.st.CtxTotal > 0 {
 		seg("ctx", fmt.Sprintf("%d/%d", m.st.CtxUsed, m.st.CtxTotal))
@@ -679,11 +799,26 @@ func formatMillis(d time.Duration) string {
 	return fmt.Sprintf("%.1f s", d.Seconds())
 }
 
-// footer is the key help, or the completion hint.
+// footer is the key help, or the completion hint. The help shows the
+// keys that fit, whole (help.Model's own cut can overflow the line).
 func (m *Model) footer() string {
 	if m.hint != "" {
 		return ansi.Truncate(m.sty.hint.Render("  "+m.hint), m.w, "…")
 	}
-	m.help.Width = m.w - 2
-	return lipgloss.NewStyle().PaddingLeft(1).Render(m.help.View(m.keys))
+	sep := m.help.Styles.ShortSeparator.Render(m.help.ShortSeparator)
+	line := ""
+	for i, b := range m.keys.ShortHelp() {
+		item := m.help.Styles.ShortKey.Render(b.Help().Key) + " " + m.help.Styles.ShortDesc.Render(b.Help().Desc)
+		if i > 0 {
+			item = sep + item
+		}
+		if lipgloss.Width(line+item) > m.w-2 {
+			if tail := m.help.Styles.ShortSeparator.Render(" …"); lipgloss.Width(line+tail) <= m.w-2 {
+				line += tail
+			}
+			break
+		}
+		line += item
+	}
+	return " " + line
 }

@@ -61,17 +61,19 @@ func runSessions(args []string, stdout, stderr io.Writer) error {
 			}
 			break
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.Updated.Local().Format("2006-01-02 15:04"),
-			len(s.All), model, img, clip(first, 40))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", clip(s.ID, 40), s.Updated.Local().Format("2006-01-02 15:04"),
+			len(s.All), clip(model, 30), clip(img, 30), clip(first, 40))
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\n%d session(s) in %s; continue one with: blip2chat chat --resume=ID\n", len(list), dir)
 	return nil
 }
 
-// clip shortens s to n characters on one line.
+// clip shortens s to n characters on one line, safe to print: a session
+// file holds what a model generated and file names as they are, control
+// characters included.
 func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = app.Printable(strings.Join(strings.Fields(s), " "))
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

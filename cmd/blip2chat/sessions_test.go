@@ -33,6 +33,20 @@ func TestSessionsCommand(t *testing.T) {
 			t.Errorf("sessions output lacks %q:\n%s", w, s)
 		}
 	}
+	// Control characters in a file name or a question are not printed.
+	g, err := app.CreateSession(dir, "/models/evil\x1b[2J", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Append(app.Record{Type: "image", Path: "/pics/c\x1b[31mat\x07.jpg"})
+	g.Append(app.Record{Type: "turn", Turn: &app.Turn{Question: "ring \x07 clear \x1b[2J", Answer: "x"}})
+	out.Reset()
+	if code := run([]string{"sessions"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if s := out.String(); strings.ContainsAny(s, "\x1b\x07") || !strings.Contains(s, "c\uFFFD[31mat\uFFFD.jpg") || !strings.Contains(s, "ring \uFFFD clear \uFFFD[2J") {
+		t.Errorf("sessions output with control characters:\n%q", s)
+	}
 	if code := run([]string{"sessions", "extra"}, &out, &errb); code != 2 {
 		t.Errorf("extra argument: exit %d", code)
 	}
