@@ -391,7 +391,8 @@ func (a *App) record(r Record) {
 
 // run starts job in the background in phase p (the job may move on to
 // other phases). It returns false (and says why) when another job is
-// running. Cancel cancels the job's context while it generates.
+// running. Cancel cancels the job's context while it generates or encodes
+// an image; Close cancels it in any phase.
 func (a *App) run(p Phase, activity string, job func(ctx context.Context)) bool {
 	a.mu.Lock()
 	if a.closed {
@@ -434,12 +435,14 @@ func (a *App) progress(s string) {
 	a.notify()
 }
 
-// Cancel stops the answer in progress; what was generated stays, marked
-// as stopped. It reports whether there was one.
+// Cancel stops the answer in progress (what was generated stays, marked
+// as stopped) or the image being decoded or encoded (the previous image
+// and conversation stay). It reports whether there was one. Loading a
+// model cannot be stopped.
 func (a *App) Cancel() bool {
 	a.mu.Lock()
 	c := a.cancel
-	if a.st.Phase != Generating { // the engine cannot stop an encoding
+	if a.st.Phase != Generating && a.st.Phase != Encoding {
 		c = nil
 	}
 	a.mu.Unlock()
@@ -516,19 +519,20 @@ func roundDur(d time.Duration) time.Duration {
 // far fewer pixels, and resizing a small copy on every resize is cheap.
 const displayMax = 512
 
-// decodeForDisplay decodes an image and shrinks it for the image pane,
-// saying what it does through status.
-func decodeForDisplay(path string, status func(string)) (image.Image, error) {
+// decodeImage decodes an image once for both its uses: the RGB image the
+// engine prepares for the model, and a copy of at most displayMax pixels a
+// side for the image pane. It says what it does through status.
+func decodeImage(path string, status func(string)) (rgb *image.NRGBA, disp image.Image, err error) {
 	status("decoding " + filepath.Base(path))
 	img, err := imageprep.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rgb := imageprep.ToRGB(img)
+	rgb = imageprep.ToRGB(img)
 	b := rgb.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= displayMax && h <= displayMax {
-		return rgb, nil
+		return rgb, rgb, nil
 	}
 	status(fmt.Sprintf("resizing %d×%d for display", w, h))
 	if w >= h {
@@ -536,7 +540,7 @@ func decodeForDisplay(path string, status func(string)) (image.Image, error) {
 	} else {
 		w, h = max(1, w*displayMax/h), displayMax
 	}
-	return shrink(rgb, w, h), nil
+	return rgb, shrink(rgb, w, h), nil
 }
 
 // shrink scales src down to w x h pixels, each the average of the source
@@ -576,9 +580,9 @@ func shrink(src *image.NRGBA, w, h int) *image.NRGBA {
 }
 
 // setImage decodes, shows and encodes an image, starting a new
-// conversation. resumed says not to record it again in the session. The
-// engine cannot stop an encoding once started; a cancel before it (while
-// decoding for display) stops here.
+// conversation. resumed says not to record it again in the session. A
+// cancel (Esc, or Close) stops it between the decoding, the resize and the
+// engine's layers; the previous image and conversation then stay.
 func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
 	abs := path
 	if p, err := filepath.Abs(expandHome(path)); err == nil {
@@ -588,31 +592,38 @@ func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
 	if a.st.Phase != Encoding {
 		a.st.Phase, a.st.Activity, a.st.Since = Encoding, "encoding image", a.opts.Now()
 	}
+	prevPath, prevImg := a.st.ImagePath, a.st.Image
 	a.mu.Unlock()
-	disp, err := decodeForDisplay(abs, a.progress)
+	rgb, disp, err := decodeImage(abs, a.progress)
 	if err != nil {
 		a.errorf("%v", err)
 		return false
 	}
 	if ctx.Err() != nil {
-		a.note("Image loading stopped.")
+		a.imageCancelled(prevPath)
 		return false
 	}
 	a.mu.Lock()
-	prevPath, prevImg := a.st.ImagePath, a.st.Image
 	a.st.ImagePath, a.st.Image = abs, disp
 	a.st.Progress = "preparing and encoding (ViT, Q-Former)"
 	eng := a.eng
 	a.mu.Unlock()
 	a.notify()
 
-	stats, err := eng.SetImage(ctx, abs)
+	// The engine gets the image decoded above when it can take it: a large
+	// photo takes seconds to decode.
+	var stats ImageStats
+	if d, ok := eng.(DecodedImageSetter); ok {
+		stats, err = d.SetImageDecoded(ctx, rgb, abs)
+	} else {
+		stats, err = eng.SetImage(ctx, abs)
+	}
 	if err != nil {
 		a.mu.Lock()
 		a.st.ImagePath, a.st.Image = prevPath, prevImg
 		a.mu.Unlock()
-		if errors.Is(err, context.Canceled) {
-			a.note("Image loading stopped.")
+		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			a.imageCancelled(prevPath)
 		} else {
 			a.errorf("%v", err)
 		}
@@ -631,6 +642,15 @@ func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
 	a.add(Entry{Kind: EntryImage, Text: abs, Stats: &Answer{Elapsed: stats.Encode}})
 	a.record(Record{Type: "image", Path: abs})
 	return true
+}
+
+// imageCancelled says that loading an image was cancelled and what stays.
+func (a *App) imageCancelled(prev string) {
+	if prev == "" {
+		a.note("Image loading cancelled.")
+		return
+	}
+	a.notef("Image loading cancelled; the image is still %s.", filepath.Base(prev))
 }
 
 func expandHome(p string) string {

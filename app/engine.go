@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"image"
 	"math"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ type Engine interface {
 	// Info describes the model; it does not change once loaded.
 	Info() ModelInfo
 	// SetImage encodes the image (seconds on a real model) and restarts the
-	// conversation for it.
+	// conversation for it. When ctx is cancelled it stops and returns ctx's
+	// error; the previous image and conversation stay.
 	SetImage(ctx context.Context, path string) (ImageStats, error)
 	// Ask puts a question about the image and streams the answer to onText.
 	// When ctx is cancelled it returns what was generated so far with
@@ -45,6 +47,15 @@ type Engine interface {
 	// Usage is the context used and its size, in tokens.
 	Usage() (used, total int)
 	Close() error
+}
+
+// DecodedImageSetter is an Engine that also takes an image the app has
+// already decoded (to show it), so that a large photo is decoded once, not
+// twice. img is the file's image after imageprep.ToRGB, path the file; the
+// result is SetImage's on that file, and cancelling ctx works the same.
+// The app calls SetImage on engines without it.
+type DecodedImageSetter interface {
+	SetImageDecoded(ctx context.Context, img image.Image, path string) (ImageStats, error)
 }
 
 // ModelInfo describes a loaded model for the status line and /info.

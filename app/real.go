@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,7 +101,18 @@ func (e *realEngine) describe(dir string) ModelInfo {
 func (e *realEngine) Info() ModelInfo { return e.info }
 
 func (e *realEngine) SetImage(ctx context.Context, path string) (ImageStats, error) {
-	if err := e.c.SetImage(path); err != nil {
+	return e.imageSet(e.c.SetImageContext(ctx, path))
+}
+
+// SetImageDecoded makes realEngine a DecodedImageSetter.
+func (e *realEngine) SetImageDecoded(ctx context.Context, img image.Image, path string) (ImageStats, error) {
+	return e.imageSet(e.c.SetImageDecoded(ctx, img, path))
+}
+
+// imageSet reports how chat's SetImage* went; on an error (a cancel
+// included) chat kept the previous image.
+func (e *realEngine) imageSet(err error) (ImageStats, error) {
+	if err != nil {
 		return ImageStats{}, err
 	}
 	e.hasImage = true

@@ -65,7 +65,7 @@ var Keys = [][2]string{
 	{"Alt+Enter, Ctrl+J", "new line"},
 	{"Tab", "complete a command, setting or path"},
 	{"↑ / ↓", "input history"},
-	{"Esc", "stop the answer · close help"},
+	{"Esc", "stop the answer or the image encoding · close help"},
 	{"PgUp / PgDn, wheel", "scroll the transcript (also Ctrl+B / Ctrl+F)"},
 	{"Ctrl+Home / Ctrl+End", "top / bottom of the transcript"},
 	{"Ctrl+T", "image style: ascii or half-block"},

@@ -32,7 +32,11 @@ func (f *fakeEngine) Info() app.ModelInfo {
 }
 func (f *fakeEngine) SetImage(ctx context.Context, path string) (app.ImageStats, error) {
 	if f.block != nil {
-		<-f.block
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return app.ImageStats{}, ctx.Err()
+		}
 	}
 	return app.ImageStats{Encode: time.Millisecond, Tokens: 32}, nil
 }
@@ -155,7 +159,8 @@ func TestControlCharactersAreNotDrawn(t *testing.T) {
 }
 
 // TestImageProgressAndEsc: while an image encodes the screen shows what
-// runs and for how long; Esc says the encoding cannot be interrupted.
+// runs and for how long; Esc cancels the encoding and keeps the previous
+// image; Ctrl+C during an encoding quits at once.
 func TestImageProgressAndEsc(t *testing.T) {
 	dir := t.TempDir()
 	first, big := filepath.Join(dir, "first.png"), filepath.Join(dir, "big.png")
@@ -183,14 +188,19 @@ func TestImageProgressAndEsc(t *testing.T) {
 		t.Errorf("no elapsed time:\n%s", plain)
 	}
 	m.Update(esc)
-	if !strings.Contains(ansi.Strip(m.render()), "cannot be interrupted") {
-		t.Errorf("Esc while encoding: %s", m.footer())
+	waitApp(t, a, "the cancelled encoding", func(s app.State) bool { return idle(s) })
+	if s := a.Snapshot(); s.Image == nil || filepath.Base(s.ImagePath) != "first.png" {
+		t.Errorf("after Esc the image is %q, want first.png", s.ImagePath)
 	}
-	if a.Snapshot().Phase != app.Encoding {
-		t.Error("Esc stopped the encoding")
+	m.sync()
+	if plain := ansi.Strip(m.render()); !strings.Contains(plain, "Image loading cancelled") {
+		t.Errorf("no cancel note after Esc:\n%s", plain)
 	}
+
 	// Ctrl+C quits at once, and the app closes without waiting for the
 	// encoding to finish.
+	typeLine(m, "/image "+big)
+	waitApp(t, a, "encoding again", func(s app.State) bool { return s.Phase == app.Encoding })
 	if _, c := m.Update(ctrlC); c == nil || c() != tea.Quit() {
 		t.Error("Ctrl+C while encoding does not quit")
 	}

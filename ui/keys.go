@@ -81,7 +81,7 @@ func (k keyMap) allKeys() []keyRow {
 		row(k.Newline, "new line in the input"),
 		row(k.Complete, "complete a command, a setting or a file path"),
 		row(k.History, "earlier inputs (from the first or last line)"),
-		row(k.Stop, "stop the answer; close this help"),
+		row(k.Stop, "stop the answer or the image encoding; close this help"),
 		row(k.ScrollUp, "scroll up (also the mouse wheel)"),
 		row(k.ScrollDown, "scroll down"),
 		row(k.Top, "go to the top"),

@@ -46,9 +46,9 @@ const stackWidth = 80
 const hintWait = "wait: "
 
 // closeWait is how long Run waits, after the interface is gone, for the
-// work in progress to stop. An answer stops at its next token; loading a
-// model and encoding an image cannot be interrupted, and the process
-// ends without waiting for them.
+// work in progress to stop. An answer stops at its next token and an image
+// encoding at its next layer; loading a model cannot be interrupted, and the
+// process ends without waiting for it.
 const closeWait = 2 * time.Second
 
 // changedMsg says the app's state changed.
@@ -149,7 +149,7 @@ func Run(a *app.App, o Options) error {
 
 // closeApp closes the app, waiting at most wait (or until a second
 // interrupt) for its work to stop: quitting is never held up by a model
-// that is still loading or an image still encoding. What is left running
+// that is still loading. What is left running
 // ends with the process; the session file is only ever replaced whole.
 func closeApp(a *app.App, wait time.Duration) error {
 	done := make(chan error, 1)
@@ -255,8 +255,6 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 		case m.help.ShowAll:
 			m.help.ShowAll = false
 		case m.app.Cancel():
-		case m.st.Phase == app.Encoding:
-			m.hint = hintWait + "encoding cannot be interrupted; it will finish in a moment"
 		case m.st.Phase == app.Loading:
 			m.hint = hintWait + "loading the model cannot be interrupted (Ctrl+C quits)"
 		}

@@ -27,9 +27,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -232,14 +234,24 @@ func (c *Chat) Reset() {
 	c.turns, c.first = nil, 0
 }
 
-// ImageTime is how long the last SetImage took (ViT, and for BLIP-2 the
-// Q-Former and projection); 0 when the features came from the cache.
+// ImageTime is how long the last SetImage took (preparing the image, the
+// ViT, and for BLIP-2 the Q-Former and projection); the ViT is skipped
+// when the features came from the cache.
 func (c *Chat) ImageTime() time.Duration { return c.imageTime }
 
 // SetImage starts a new conversation about the image file at path. The
 // image's ViT features are cached, so going back to an earlier image is
 // quick.
 func (c *Chat) SetImage(path string) error {
+	return c.SetImageContext(context.Background(), path)
+}
+
+// SetImageContext is SetImage that stops when ctx is done: between the
+// stages of preparing the image and between the layers of the ViT and the
+// Q-Former. It then returns ctx's error and the chat keeps its image and
+// conversation as they were.
+func (c *Chat) SetImageContext(ctx context.Context, path string) error {
+	start := time.Now()
 	if c.vis == nil {
 		return errors.New("this chat has no vision model")
 	}
@@ -252,30 +264,110 @@ func (c *Chat) SetImage(path string) error {
 		return err
 	}
 	key = fmt.Sprintf("file:%s:%d:%d", key, st.Size(), st.ModTime().UnixNano())
-	return c.setImage(key, func() ([]float32, error) {
-		return imageprep.PixelValues(path, c.vis.Info().ImageOptions())
+	return c.setImage(ctx, start, key, func() ([]float32, error) {
+		img, err := imageprep.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		return pixelValues(ctx, img, path, c.vis.Info().ImageOptions())
 	})
+}
+
+// SetImageDecoded starts a new conversation about an image already decoded
+// with imageprep.Load or imageprep.Decode, so that a caller which also
+// shows the image decodes the file once. The result is SetImage's on that
+// file, bit for bit: img goes through imageprep.ToRGB (skipped for an
+// opaque *image.NRGBA such as ToRGB returns, which it would only copy),
+// ResizeBicubic and Normalize. name, usually the file's path, starts error
+// messages. It stops when ctx is done, as SetImageContext does.
+//
+// The features are cached by the prepared pixels, so setting the same
+// image again skips the ViT but not the resize.
+func (c *Chat) SetImageDecoded(ctx context.Context, img image.Image, name string) error {
+	start := time.Now()
+	if c.vis == nil {
+		return errors.New("this chat has no vision model")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	px, err := pixelValues(ctx, img, name, c.vis.Info().ImageOptions())
+	if err != nil {
+		return err
+	}
+	return c.setImage(ctx, start, pixelsKey(px), func() ([]float32, error) { return px, nil })
 }
 
 // SetImagePixels starts a new conversation about an image given as
 // normalized pixel values ([3, H, W], as imageprep.PixelValues makes them).
 func (c *Chat) SetImagePixels(pixels []float32) error {
+	start := time.Now()
 	if c.vis == nil {
 		return errors.New("this chat has no vision model")
 	}
-	h := fnv.New64a()
-	h.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(pixels))), 4*len(pixels)))
-	key := fmt.Sprintf("pixels:%d:%x", len(pixels), h.Sum64())
-	return c.setImage(key, func() ([]float32, error) { return pixels, nil })
+	return c.setImage(context.Background(), start, pixelsKey(pixels), func() ([]float32, error) { return pixels, nil })
 }
 
-func (c *Chat) setImage(key string, pixels func() ([]float32, error)) error {
-	start := time.Now()
+// pixelsKey names prepared pixels in the feature cache.
+func pixelsKey(pixels []float32) string {
+	h := fnv.New64a()
+	h.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(pixels))), 4*len(pixels)))
+	return fmt.Sprintf("pixels:%d:%x", len(pixels), h.Sum64())
+}
+
+// pixelValues is imageprep.PixelValues on a decoded image (ToRGB,
+// ResizeBicubic, Normalize), checking ctx between the stages. ToRGB is
+// skipped for an opaque *image.NRGBA: it would return an identical copy,
+// hundreds of megabytes for a large photo.
+func pixelValues(ctx context.Context, img image.Image, name string, o imageprep.Options) ([]float32, error) {
+	if o.Width <= 0 || o.Height <= 0 {
+		return nil, fmt.Errorf("%s: invalid target size %dx%d", name, o.Width, o.Height)
+	}
+	if img == nil {
+		return nil, fmt.Errorf("%s: no image", name)
+	}
+	if b := img.Bounds(); b.Empty() {
+		return nil, fmt.Errorf("%s: image is empty (%dx%d)", name, b.Dx(), b.Dy())
+	}
+	rgb, ok := img.(*image.NRGBA)
+	if !ok || !opaque(rgb) {
+		rgb = imageprep.ToRGB(img)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	small := imageprep.ResizeBicubic(rgb, o.Width, o.Height)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return imageprep.Normalize(small, o), nil
+}
+
+// opaque reports whether every pixel of m has alpha 255.
+func opaque(m *image.NRGBA) bool {
+	b := m.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		row := m.Pix[m.PixOffset(b.Min.X, y):][:4*b.Dx()]
+		for i := 3; i < len(row); i += 4 {
+			if row[i] != 0xff {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// setImage makes the image with this cache key current: its features from
+// the cache or from the ViT on pixels(), and for BLIP-2 its soft tokens.
+// Nothing changes unless all of it succeeds.
+func (c *Chat) setImage(ctx context.Context, start time.Time, key string, pixels func() ([]float32, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var feat *vision.ImageFeatures
-	for i, f := range c.featCache {
+	for _, f := range c.featCache {
 		if f.key == key {
 			feat = f.feat
-			c.featCache = append(c.featCache[:i], c.featCache[i+1:]...)
 			break
 		}
 	}
@@ -284,20 +376,28 @@ func (c *Chat) setImage(key string, pixels func() ([]float32, error)) error {
 		if err != nil {
 			return err
 		}
-		if feat, err = c.vis.EncodeImage(px); err != nil {
+		if feat, err = c.vis.EncodeImageContext(ctx, px); err != nil {
 			return err
 		}
 	}
+	// The features are good whatever happens next: cache them (again, as
+	// the most recent).
+	c.featCache = slices.DeleteFunc(c.featCache, func(f cachedFeatures) bool { return f.key == key })
 	c.featCache = append(c.featCache, cachedFeatures{key: key, feat: feat})
 	if len(c.featCache) > featCacheSize {
 		c.featCache = c.featCache[1:]
 	}
-	c.imageKey, c.feat, c.fixedSoft = key, feat, false
-	c.soft, c.softInstr, c.softN = nil, "", 0
+	var soft []float32
 	if !c.vis.Info().QFormer.TextInput {
-		if _, _, err := c.softTokens(""); err != nil {
+		var err error
+		if soft, err = c.project(ctx, feat, ""); err != nil {
 			return err
 		}
+	}
+	c.imageKey, c.feat, c.fixedSoft = key, feat, false
+	c.soft, c.softInstr, c.softN = soft, "", 0
+	if soft != nil {
+		c.softN = c.vis.Info().NumQueryTokens
 	}
 	c.imageTime = time.Since(start)
 	c.Reset()
@@ -335,23 +435,29 @@ func (c *Chat) softTokens(instr string) ([]float32, time.Duration, error) {
 		return c.soft, 0, nil
 	}
 	start := time.Now()
-	var ids []int
-	if text {
-		var err error
-		if ids, err = c.vis.Tokenize(instr); err != nil {
-			return nil, 0, err
-		}
-	}
-	q, err := c.vis.QFormer(c.feat, ids)
-	if err != nil {
-		return nil, 0, err
-	}
-	soft, err := c.vis.Project(q)
+	soft, err := c.project(context.Background(), c.feat, instr)
 	if err != nil {
 		return nil, 0, err
 	}
 	c.soft, c.softInstr, c.softN = soft, instr, c.vis.Info().NumQueryTokens
 	return soft, time.Since(start), nil
+}
+
+// project runs the Q-Former on feat (reading instr for InstructBLIP) and
+// the projection: the soft tokens.
+func (c *Chat) project(ctx context.Context, feat *vision.ImageFeatures, instr string) ([]float32, error) {
+	var ids []int
+	if c.vis.Info().QFormer.TextInput {
+		var err error
+		if ids, err = c.vis.Tokenize(instr); err != nil {
+			return nil, err
+		}
+	}
+	q, err := c.vis.QFormerContext(ctx, feat, ids)
+	if err != nil {
+		return nil, err
+	}
+	return c.vis.Project(q)
 }
 
 func (c *Chat) context() (lm.Context, error) {

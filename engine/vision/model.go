@@ -13,7 +13,8 @@
 // The three stages are separate calls so that callers can cache: the ViT
 // output of an image (ImageFeatures) is reused when InstructBLIP gets a new
 // instruction for the same image, and only the Q-Former and the projection
-// run again.
+// run again. EncodeImageContext and QFormerContext stop between layers when
+// their context is done (the ViT of a real model takes seconds).
 //
 //	m, err := vision.Load("model/vision.gguf")
 //	feat, err := m.EncodeImage(pixels)        // [3, H, W] normalized pixels

@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -23,6 +24,13 @@ import (
 // and only the query rows are returned (transformers' Blip2QFormerModel and
 // InstructBlipQFormerModel with an all-ones attention mask).
 func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+	return m.QFormerContext(context.Background(), feat, instructionIDs)
+}
+
+// QFormerContext is QFormer that stops when ctx is done, checking it
+// before the embeddings and between layers, and returns ctx's error as
+// is. A stopped run leaves nothing behind for the next one.
+func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -40,6 +48,9 @@ func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, e
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 
 	Q, H := m.info.NumQueryTokens, q.HiddenSize
@@ -58,9 +69,15 @@ func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, e
 
 	for i := range m.qf {
 		m.emitLayer("qformer_hidden_states", i, T, H, x)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		m.qformerLayer(&m.qf[i], feat, T)
 	}
 	m.emitLayer("qformer_hidden_states", len(m.qf), T, H, x)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 
 	out := make([]float32, Q*H)
 	copy(out, x[:Q*H])

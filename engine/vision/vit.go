@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
@@ -21,6 +22,14 @@ import (
 //
 // and a final layer norm.
 func (m *Model) EncodeImage(pixels []float32) (*ImageFeatures, error) {
+	return m.EncodeImageContext(context.Background(), pixels)
+}
+
+// EncodeImageContext is EncodeImage that stops when ctx is done: ctx is
+// checked before the patch embedding and between layers (about a tenth of
+// a second apart on ViT-g), and its error is returned as is. A stopped run
+// leaves nothing behind: the next image is encoded as if it had not been.
+func (m *Model) EncodeImageContext(ctx context.Context, pixels []float32) (*ImageFeatures, error) {
 	v := &m.info.Vision
 	S, C := v.ImageSize, v.Channels
 	if len(pixels) != C*S*S {
@@ -33,6 +42,11 @@ func (m *Model) EncodeImage(pixels []float32) (*ImageFeatures, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Every run starts from the pixels (the buffers hold nothing from the
+	// last one), so returning between layers needs no cleanup.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 
 	start := time.Now()
 	N, D := v.Tokens, v.HiddenSize
@@ -46,19 +60,25 @@ func (m *Model) EncodeImage(pixels []float32) (*ImageFeatures, error) {
 	m.patch.forward(x[D:], b.patches.F32(), N-1)
 	copy(x[:D], m.classEmb)
 	kernels.Add(x, x, m.posEmb[:N*D])
-	m.timings.Embed = time.Since(start)
+	embed := time.Since(start)
 
 	start = time.Now()
 	for i := range m.vit {
 		m.emitLayer("vision_hidden_states", i, N, D, x)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		m.vitLayer(&m.vit[i])
 	}
 	m.emitLayer("vision_hidden_states", len(m.vit), N, D, x)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 
 	out := &ImageFeatures{Tokens: N, Dim: D, Data: make([]float32, N*D)}
 	kernels.LayerNorm(out.Data, x, N, D, m.postLN.w, m.postLN.b, v.LayerNormEps)
 	m.emit("vision_last_hidden_state", N, D, out.Data)
-	m.timings.ViT = time.Since(start)
+	m.timings.Embed, m.timings.ViT = embed, time.Since(start)
 	return out, nil
 }
 
