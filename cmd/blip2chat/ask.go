@@ -78,13 +78,21 @@ func addSamplingFlags(fs *flag.FlagSet) samplingFlags {
 func (f samplingFlags) params() (lm.SamplingParams, error) {
 	p := lm.SamplingParams{Greedy: *f.greedy, Temperature: float32(*f.temp), TopK: *f.topK, TopP: float32(*f.topP),
 		MinP: float32(*f.minP), RepeatPenalty: float32(*f.repeat), RepeatLastN: *f.repeatLastN, Seed: lm.RandomSeed}
+	if *f.temp < 0 {
+		// The library takes it as greedy, as llama.cpp does; on the
+		// command line it is more likely a typo.
+		return p, badUsage("--temp %v is negative (0 means greedy)", *f.temp)
+	}
 	if *f.seed >= 0 {
 		if *f.seed >= int64(lm.RandomSeed) {
-			return p, fmt.Errorf("--seed %d: must be below %d", *f.seed, lm.RandomSeed)
+			return p, badUsage("--seed %d: must be below %d", *f.seed, lm.RandomSeed)
 		}
 		p.Seed = uint64(*f.seed)
 	}
-	return p, p.Validate()
+	if err := p.Validate(); err != nil {
+		return p, usageError{err}
+	}
+	return p, nil
 }
 
 // askTimings is the "timings" object of --json.
@@ -113,7 +121,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	lf := addLLMFlags(fs)
 	sf := addSamplingFlags(fs)
 	raw := fs.Bool("raw-prompt", false, "QUESTION is the whole prompt text after the soft tokens (BOS/EOS added as the model's tokenizer adds them), not put into the model's template")
-	maxTokens := fs.Int("max-tokens", chat.DefaultMaxTokens, "most `tokens` to generate")
+	maxTokens := fs.Int("max-tokens", chat.DefaultMaxTokens, "most `tokens` to generate (0: none, only the prompt is run, e.g. for --logits-out)")
 	exact := fs.Bool("exact", false, "flash attention off and an f32 KV cache: slower, for comparing numbers")
 	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","timings":{…}} instead of the text`)
@@ -125,12 +133,22 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 2 || *lf.modelDir == "" {
 		return errUsage
 	}
-	if *maxTokens < 0 {
-		return fmt.Errorf("--max-tokens %d is negative", *maxTokens)
+	switch {
+	case *maxTokens < 0:
+		return badUsage("--max-tokens %d is negative", *maxTokens)
+	case *nctx < 0:
+		return badUsage("--ctx %d is negative", *nctx)
+	case *lf.threads < 0:
+		return badUsage("--threads %d is negative", *lf.threads)
 	}
 	sp, err := sf.params()
 	if err != nil {
 		return err
+	}
+	if *logitsOut != "" {
+		if err := checkOutput(*logitsOut); err != nil {
+			return err
+		}
 	}
 	image, question := pos[0], pos[1]
 
@@ -165,18 +183,30 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// Decoder-only: soft tokens, prompt and answer share the context; T5:
-	// the encoder takes soft tokens and prompt, the decoder the answer.
-	need := nSoft + len(ids) + max(*maxTokens, 1)
+	// Decoder-only: soft tokens, prompt and answer share the context, which
+	// must hold the prompt and one more position; T5: the encoder takes soft
+	// tokens and prompt, the decoder the answer.
+	rows := nSoft + len(ids)
+	need, room := rows+max(*maxTokens, 1), rows+1
 	if info.EncoderDecoder {
-		need = max(nSoft+len(ids), *maxTokens+1)
+		need, room = max(rows, *maxTokens+1), rows
 	}
-	n := *nctx
+	n, limit := *nctx, "--ctx"
 	if n == 0 {
-		n = need // one question: no room for a conversation needed
+		// One question: no room for a conversation needed, but no more
+		// than the model was trained on (a longer answer stops, with a
+		// note, when the context is full).
+		n = need
+		if t := info.NCtxTrain; t > 0 && n > t {
+			n, limit = t, "the model's training context"
+		}
 	}
-	if nSoft+len(ids) > n || (!info.EncoderDecoder && nSoft+len(ids) == n) {
-		return fmt.Errorf("the prompt needs %d positions (%d soft tokens, %d prompt tokens); the context holds %d (--ctx)", nSoft+len(ids), nSoft, len(ids), n)
+	tooLong := func(n int) error {
+		return fmt.Errorf("the question is too long: with the image it takes %d positions (%d image tokens, %d text tokens) and the context holds %d (%s); shorten it",
+			room, nSoft, len(ids), n, limit)
+	}
+	if room > n {
+		return tooLong(n)
 	}
 	all := *logitsOut != "" && !info.EncoderDecoder
 	cx, err := m.LM.NewContext(lm.ContextOptions{NCtx: n, Threads: *lf.threads, Exact: *exact, AllLogits: all})
@@ -184,6 +214,10 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cx.Close()
+	if cx.NCtx() < room { // a backend caps the context at what the model can hold
+		limit = "the model's limit"
+		return tooLong(cx.NCtx())
+	}
 
 	var logits []float32 // rows of NVocab
 	keep := func(rows int) {
@@ -278,6 +312,9 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		}
 	} else {
 		fmt.Fprintln(stdout)
+	}
+	if r.Stop == lm.StopContextFull {
+		fmt.Fprintf(stderr, "blip2chat ask: note: the answer stops after %d tokens: the context of %d positions is full\n", len(r.IDs), cx.NCtx())
 	}
 	if errors.Is(genErr, context.Canceled) {
 		fmt.Fprintln(stderr, "blip2chat ask: interrupted")

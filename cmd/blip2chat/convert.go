@@ -2,18 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
-
 	"path/filepath"
+	"slices"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
@@ -41,6 +44,15 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 
+	// A quantization the llama.cpp library must make is checked first: a
+	// missing library should not cost a whole conversion.
+	var lib *llamacpp.Library
+	if !*visionOnly {
+		if lib, err = quantizerFor(pos[0], *llmType, *llamaLib); err != nil {
+			return err
+		}
+	}
+
 	// Ctrl-C stops between two tensors; the temporary files are removed and
 	// the model folder is left as it was.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,23 +65,61 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		Terminal:   writerIsTerminal(stderr),
 		Warnings:   stderr,
 	})
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", *out)
+		return exitError{130}
+	}
 	if err != nil {
 		return err
 	}
-	if err := quantizeLLM(*out, res.LLMFamily, *llmType, *llamaLib, stderr); err != nil {
+	if err := quantizeLLM(ctx, lib, *out, res.LLMFamily, *llmType, stderr); err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "blip2chat convert: interrupted while quantizing; %s is complete but f16 (run convert again to quantize it)\n", filepath.Join(*out, "llm.gguf"))
+			return exitError{130}
+		}
 		return err
 	}
 	for _, f := range res.Files {
 		fmt.Fprintf(stdout, "wrote %s\n", f)
 	}
+	if *visionOnly {
+		// An llm.gguf already in the folder is kept; say so if it is not
+		// the new vision side's language model.
+		if _, err := os.Stat(filepath.Join(*out, model.LLMFile)); err == nil {
+			if err := model.Check(*out, model.Options{LlamaLib: *llamaLib}); err != nil {
+				fmt.Fprintf(stderr, "warning: the %s kept in %s does not fit the new %s: %v\n", model.LLMFile, *out, model.VisionFile, err)
+			}
+		}
+	}
 	return nil
+}
+
+// quantizerFor loads the llama.cpp library when the checkpoint in hfDir
+// converts to a language-model type only llama.cpp's quantizer makes
+// (q4_k_m); otherwise, or when the config cannot be read (Convert reports
+// that), it returns nil.
+func quantizerFor(hfDir, llmType, llamaLib string) (*llamacpp.Library, error) {
+	cfg, err := hfconfig.Load(hfDir)
+	if err != nil || !slices.Contains(convert.LLMFamilies(), cfg.Text.ModelType) {
+		return nil, nil
+	}
+	t, err := lmconv.ParseFamilyType(cfg.Text.ModelType, llmType)
+	if err != nil || !t.Quantize {
+		return nil, nil // Convert reports a bad --llm-type
+	}
+	lib, err := llamacpp.Load(llamacpp.Options{Dir: llamaLib})
+	if err != nil {
+		return nil, fmt.Errorf("quantizing the language model to %s needs the llama.cpp library: %v (or choose --llm-type f16 or q8_0)", t.Name, err)
+	}
+	return lib, nil
 }
 
 // quantizeLLM finishes llm.gguf (of the language-model family, "" when none
 // was written): the converter wrote it as f16 when the requested type is one
 // only llama.cpp's quantizer makes (q4_k_m, for the llama.cpp families). On
-// failure the f16 file stays in place, so the folder still works.
-func quantizeLLM(modelDir, family, llmType, llamaLib string, stderr io.Writer) error {
+// failure or interruption the f16 file stays in place, so the folder still
+// works.
+func quantizeLLM(ctx context.Context, lib *llamacpp.Library, modelDir, family, llmType string, stderr io.Writer) error {
 	if family == "" {
 		return nil
 	}
@@ -78,15 +128,23 @@ func quantizeLLM(modelDir, family, llmType, llamaLib string, stderr io.Writer) e
 		return err
 	}
 	path := filepath.Join(modelDir, "llm.gguf")
-	lib, err := llamacpp.Load(llamacpp.Options{Dir: llamaLib})
-	if err != nil {
-		return fmt.Errorf("%s is f16, not %s: %v", path, t.Name, err)
+	if lib == nil {
+		return fmt.Errorf("%s is f16, not %s: no llama.cpp library to quantize it", path, t.Name)
 	}
 	fmt.Fprintf(stderr, "quantizing %s to %s with llama.cpp...\n", filepath.Base(path), t.Name)
 	return lmconv.Finish(path, t, func(in, out string, ftype int32) error {
 		p := lib.DefaultQuantizeParams()
 		p.FType = ftype
-		return lib.Quantize(in, out, p)
+		// llama.cpp cannot be stopped midway: on Ctrl-C the command returns
+		// at once (Finish removes out) and the process exits under it.
+		done := make(chan error, 1)
+		go func() { done <- lib.Quantize(in, out, p) }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 }
 

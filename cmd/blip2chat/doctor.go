@@ -1,17 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/cpu"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -46,7 +50,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) error {
 
 	problem := doctorLibrary(w, *libDir)
 	if *modelDir != "" {
-		if p := doctorModel(w, *modelDir); problem == nil {
+		if p := doctorModel(w, *modelDir, *libDir); problem == nil {
 			problem = p
 		}
 	}
@@ -121,11 +125,16 @@ func doctorLibrary(w *doctorWriter, dir string) error {
 var doctorExpected = []string{"vision.gguf", "llm.gguf"}
 
 // doctorModel lists the model folder, with each GGUF file's architecture and
-// tensor count.
-func doctorModel(w *doctorWriter, dir string) error {
+// tensor count, then checks that its files load and belong together.
+func doctorModel(w *doctorWriter, dir, libDir string) error {
 	w.line("model", dir)
 	ents, err := os.ReadDir(dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such model folder", dir)
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%s is not a model folder (it should hold vision.gguf and llm.gguf)", dir)
+	case err != nil:
 		return fmt.Errorf("model folder: %w", err)
 	}
 	var problem error
@@ -169,6 +178,14 @@ func doctorModel(w *doctorWriter, dir string) error {
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w.w, "  %-*s  %s\n", width, r.name, r.desc)
+	}
+	if problem == nil {
+		problem = model.Check(dir, model.Options{LlamaLib: libDir})
+		msg := "vision.gguf and llm.gguf load and belong together"
+		if problem != nil {
+			msg = "PROBLEM (see the error below)"
+		}
+		fmt.Fprintf(w.w, "  %-*s  %s\n", width, "check", msg)
 	}
 	return problem
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
+	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -59,8 +60,10 @@ func TestDoctor(t *testing.T) {
 	writeDoctorGGUF(t, filepath.Join(model, "llm.gguf"), "llama", 2)
 	os.WriteFile(filepath.Join(model, "notes.txt"), []byte("hello"), 0o644)
 
+	// Every file is listed; these GGUFs are not a model, which the check
+	// after the list says.
 	var out, errb bytes.Buffer
-	if code := run([]string{"doctor", "--llama-lib", lib, "-m", model}, &out, &errb); code != 0 {
+	if code := run([]string{"doctor", "--llama-lib", lib, "-m", model}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d: %s\n%s", code, errb.String(), out.String())
 	}
 	t.Logf("\n%s", out.String())
@@ -73,13 +76,14 @@ func TestDoctor(t *testing.T) {
 		"  llm.gguf     224 B, gguf v3, llama, 2 tensors, 1 metadata keys\n",
 		"  notes.txt    5 B\n",
 		"  vision.gguf  288 B, gguf v3, blip2, 3 tensors, 1 metadata keys\n",
+		"  check        PROBLEM (see the error below)\n",
 	} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("stdout lacks %q", s)
 		}
 	}
-	if errb.Len() != 0 {
-		t.Errorf("stderr: %q", errb.String())
+	if want := "vision.gguf: general.architecture is \"blip2\""; strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr %q, want one line with %q", errb.String(), want)
 	}
 
 	// A broken or missing model file: reported, exit status 1, one line.
@@ -95,6 +99,36 @@ func TestDoctor(t *testing.T) {
 	}
 	if lines := strings.Count(errb.String(), "\n"); lines != 1 || !strings.Contains(errb.String(), "llm.gguf") {
 		t.Errorf("stderr %q, want one line naming llm.gguf", errb.String())
+	}
+}
+
+// TestDoctorModelCheck: a converted folder passes the check; the same
+// vision.gguf with another family's llm.gguf does not.
+func TestDoctorModelCheck(t *testing.T) {
+	lib := llamatest.LibDir(t)
+	good := filepath.Join(t.TempDir(), "opt")
+	if err := modeltest.BuildModelDir(filepath.Join(goldenRoot, "blip2-opt", "hf"), good, "f32", lib); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"doctor", "--llama-lib", lib, "-m", good}, &out, &errb); code != 0 || errb.Len() != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errb.String(), out.String())
+	}
+	if want := "  check        vision.gguf and llm.gguf load and belong together\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("stdout lacks %q:\n%s", want, out.String())
+	}
+
+	mixed := t.TempDir()
+	copyFile(t, filepath.Join(good, "vision.gguf"), filepath.Join(mixed, "vision.gguf"))
+	w := modeltest.DefaultTinyLlama()
+	if _, err := w.Write(filepath.Join(mixed, "llm.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	code := run([]string{"doctor", "--llama-lib", lib, "-m", mixed}, &out, &errb)
+	if want := "is a llama model but"; code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), want) {
+		t.Errorf("exit %d, stderr %q; want 1 and one line with %q", code, errb.String(), want)
 	}
 }
 

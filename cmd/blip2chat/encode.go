@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
-	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -38,7 +39,16 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	if *instruction != "" && *instructionIDs != "" {
-		return fmt.Errorf("give --instruction or --instruction-ids, not both")
+		return badUsage("give --instruction or --instruction-ids, not both")
+	}
+	if err := checkOutput(*out); err != nil {
+		return err
+	}
+	var ids []int
+	if *instructionIDs != "" {
+		if ids, err = parseIDs(*instructionIDs); err != nil {
+			return err
+		}
 	}
 
 	var stages []string
@@ -47,7 +57,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
-	m, err := vision.Load(filepath.Join(*modelDir, "vision.gguf"))
+	m, err := model.OpenVision(*modelDir)
 	if err != nil {
 		return err
 	}
@@ -68,14 +78,8 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 	stage("preprocess", start)
 
-	var ids []int
-	switch {
-	case *instruction != "":
+	if *instruction != "" {
 		if ids, err = m.Tokenize(*instruction); err != nil {
-			return err
-		}
-	case *instructionIDs != "":
-		if ids, err = parseIDs(*instructionIDs); err != nil {
 			return err
 		}
 	}
@@ -120,6 +124,20 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// checkOutput fails early, before any work, when the output file path
+// cannot be written: its folder is missing or path is a folder.
+// (safetensors.WriteFile says the same, but only at the end.)
+func checkOutput(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a folder; give a file name", path)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: folder %s does not exist", path, dir)
+	}
+	return nil
+}
+
 // readPixelValues reads the pixel_values tensor [1, C, S, S] of a
 // safetensors file (e.g. a golden.safetensors).
 func readPixelValues(path string, channels, size int) ([]float32, error) {
@@ -149,7 +167,7 @@ func parseIDs(s string) ([]int, error) {
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
 		n, err := strconv.Atoi(f)
 		if err != nil {
-			return nil, fmt.Errorf("--instruction-ids: %q is not a token id", f)
+			return nil, badUsage("--instruction-ids: %q is not a token id", f)
 		}
 		ids = append(ids, n)
 	}

@@ -157,10 +157,10 @@ func TestEncodeUsage(t *testing.T) {
 		{"no output", []string{"encode", "-m", model, img}, 2, "usage:"},
 		{"image and pixel values", []string{"encode", "-m", model, img, "--pixel-values", px, "-o", out}, 2, "usage:"},
 		{"no image", []string{"encode", "-m", model, "-o", out}, 2, "usage:"},
-		{"missing model", []string{"encode", "-m", filepath.Join(t.TempDir(), "nope"), img, "-o", out}, 1, "vision.gguf"},
+		{"missing model", []string{"encode", "-m", filepath.Join(t.TempDir(), "nope"), img, "-o", out}, 1, "no such model folder"},
 		{"missing image", []string{"encode", "-m", model, filepath.Join(t.TempDir(), "x.jpg"), "-o", out}, 1, "x.jpg"},
 		{"instruction to BLIP-2", []string{"encode", "-m", model, img, "-o", out, "--instruction", "hi"}, 1, "vocabulary"},
-		{"bad ids", []string{"encode", "-m", model, img, "-o", out, "--instruction-ids", "1,x"}, 1, `"x"`},
+		{"bad ids", []string{"encode", "-m", model, img, "-o", out, "--instruction-ids", "1,x"}, 2, `"x"`},
 		{"pixel file without pixel_values", []string{"encode", "-m", model, "--pixel-values", filepath.Join(goldenRoot, "blip2-itm", "golden.safetensors"), "-o", out}, 1, "no pixel_values"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

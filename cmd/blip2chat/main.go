@@ -42,6 +42,18 @@ func register(c *command) {
 // errUsage asks main to print the command's usage after the message.
 var errUsage = errors.New("usage")
 
+// usageError is a bad command line (an unknown flag, a value out of range):
+// main prints it as one line and exits with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// badUsage returns a usageError with a formatted message.
+func badUsage(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
 // exitError carries an exit status other than 1 for an error already printed.
 type exitError struct{ code int }
 
@@ -52,20 +64,21 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	name := defaultCommand
+	name, named := defaultCommand, false
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
+		name, args, named = args[0], args[1:], true
 	}
-	switch name {
-	case "help", "-h", "--help":
+	switch {
+	case name == "help" && len(args) == 1 && commands[args[0]] != nil:
+		// "blip2chat help ask" is "blip2chat ask -h".
+		name, args = args[0], []string{"-h"}
+	case name == "help", !named && len(args) > 0 && (args[0] == "-h" || args[0] == "--help"):
+		// "blip2chat -h" lists the commands rather than the default
+		// command's flags ("blip2chat chat -h" shows those).
 		printCommands(stdout)
 		return 0
-	case "version", "--version":
+	case name == "version", !named && len(args) > 0 && args[0] == "--version":
 		fmt.Fprintf(stdout, "blip2chat %s\n", version)
-		return 0
-	}
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") && commands[name] == nil {
-		printCommands(stdout)
 		return 0
 	}
 	c, ok := commands[name]
@@ -88,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintf(stderr, "blip2chat %s: %v\n", c.name, err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
 	return 1
 }
 
@@ -117,12 +133,23 @@ func newFlagSet(c *command, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseInterspersed parses flags that may appear before or after positional
-// arguments (Go's flag package stops at the first positional one).
+// arguments (Go's flag package stops at the first positional one). -h prints
+// the usage and returns flag.ErrHelp; any other parse error is returned as a
+// one-line usageError (the flag package would print the whole usage).
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() { fs.Usage = usage; fs.SetOutput(out) }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
+				return nil, err
+			}
+			return nil, badUsage("%v (see 'blip2chat %s -h')", err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
@@ -38,9 +37,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 || (*modelDir == "" && *llm == "") {
 		return errUsage
 	}
-	path := *llm
-	if path == "" {
-		path = filepath.Join(*modelDir, model.LLMFile)
+	path, err := model.LLMPath(*modelDir, *llm)
+	if err != nil {
+		return err
 	}
 	m, err := lm.Open(path, lm.OpenOptions{LlamaLib: *llamaLib, VocabOnly: true})
 	if err != nil {

@@ -69,7 +69,7 @@ func TestTokenizeGolden(t *testing.T) {
 				lines = lines[len(lines)-1:]
 				want = `"</s>"`
 			case "opt":
-				want = `2  ""` // OPT's BOS </s>; this backend shows control tokens as ""
+				want = `2  "</s>"` // OPT's BOS is </s>
 			}
 			if !strings.HasSuffix(lines[0], want) {
 				t.Errorf("plain listing %q: expected %s", out.String(), want)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"unsafe"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
@@ -51,6 +52,18 @@ func (l *Library) LoadModel(path string, p ModelParams) (*Model, error) {
 	md := &Model{lib: l, path: path, m: m, vocabOnly: p.VocabOnly}
 	md.vocab = l.c.llama_model_get_vocab(m)
 	md.nVocab = l.c.llama_vocab_n_tokens(md.vocab)
+	// llama_tokenize asserts that the BOS and EOS it is told to add exist.
+	for _, t := range []struct {
+		name     string
+		add      bool
+		id       int32
+		key, tok string
+	}{{"BOS", md.AddBOS(), md.BOS(), "add_bos_token", "bos_token_id"}, {"EOS", md.AddEOS(), md.EOS(), "add_eos_token", "eos_token_id"}} {
+		if t.add && t.id < 0 {
+			md.Close()
+			return nil, fmt.Errorf("%s: tokenizer.ggml.%s is set but there is no %s token (tokenizer.ggml.%s is missing or out of range)", path, t.key, t.name, t.tok)
+		}
+	}
 	return md, nil
 }
 
@@ -72,6 +85,20 @@ func preflight(path string, vocabOnly bool) error {
 	arch, ok := f.String("general.architecture")
 	if !ok {
 		return fmt.Errorf("%s: no general.architecture: not a llama.cpp model", path)
+	}
+	// llama_vocab::load asserts that no two tokens have the same text (an
+	// empty one is read as "[EMPTY_<id>]").
+	if tokens, ok := f.Strings("tokenizer.ggml.tokens"); ok {
+		seen := make(map[string]int, len(tokens))
+		for i, tok := range tokens {
+			if tok == "" {
+				tok = "[EMPTY_" + strconv.Itoa(i) + "]"
+			}
+			if j, dup := seen[tok]; dup {
+				return fmt.Errorf("%s: tokens %d and %d of tokenizer.ggml.tokens are both %q: the vocabulary is damaged", path, j, i, tok)
+			}
+			seen[tok] = i
+		}
 	}
 	if vocabOnly {
 		return nil

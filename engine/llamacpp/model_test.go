@@ -1,6 +1,7 @@
 package llamacpp
 
 import (
+	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -523,4 +524,83 @@ func TestLoadModelPreflight(t *testing.T) {
 			t.Errorf("%s: LoadModel = %v, want one line containing %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// withKV copies the GGUF file src to dst with the metadata key set to value
+// (replaced in place, or appended).
+func withKV(t *testing.T, src, dst, key string, value any) {
+	t.Helper()
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := gguf.NewWriter()
+	found := false
+	for _, kv := range f.KV {
+		if kv.Key == key {
+			kv.Value, found = value, true
+		}
+		w.Add(kv.Key, kv.Value)
+	}
+	if !found {
+		w.Add(key, value)
+	}
+	for _, ti := range f.Tensors {
+		if err := w.AddTensor(ti.Name, ti.Type, ti.Dims); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = gguf.WriteFile(dst, w, func(_ int, info gguf.TensorInfo, out io.Writer) error {
+		_, data, _ := f.Tensor(info.Name)
+		_, err := out.Write(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadModelVocabChecks: vocabularies llama.cpp would abort on (a
+// duplicate token text when loading, a BOS to add that does not exist when
+// tokenizing) are refused by LoadModel with one line, vocabulary-only
+// loads included.
+func TestLoadModelVocabChecks(t *testing.T) {
+	l := testLib(t)
+	dir := t.TempDir()
+	dup := llamatest.DefaultLlama()
+	dup.NEmbd, dup.NFF = 32, 64
+	dup.Pieces = []string{"▁a", "</s>"}
+	dupPath := filepath.Join(dir, "dup.gguf")
+	if _, err := dup.Write(dupPath); err != nil {
+		t.Fatal(err)
+	}
+	t5 := filepath.Join(dir, "t5.gguf")
+	if _, _, err := llamatest.WriteT5(t5, 1); err != nil {
+		t.Fatal(err)
+	}
+	noBOS := filepath.Join(dir, "t5-add-bos.gguf")
+	withKV(t, t5, noBOS, "tokenizer.ggml.add_bos_token", true)
+	for _, tc := range []struct{ name, path, want string }{
+		{"duplicate token", dupPath, `tokens 2 and 260 of tokenizer.ggml.tokens are both "</s>"`},
+		{"no BOS to add", noBOS, "tokenizer.ggml.add_bos_token is set but there is no BOS token"},
+	} {
+		for _, vocabOnly := range []bool{false, true} {
+			p := l.DefaultModelParams()
+			p.VocabOnly = vocabOnly
+			m, err := l.LoadModel(tc.path, p)
+			if err == nil {
+				m.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s (vocab only %v): LoadModel = %v, want one line containing %q", tc.name, vocabOnly, err, tc.want)
+			}
+		}
+	}
+	// The T5 file as written loads: the check is not too strict.
+	m, err := l.LoadModel(t5, l.DefaultModelParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
 }

@@ -57,6 +57,9 @@ func Open(path string, o lm.OpenOptions) (*Model, error) {
 		}
 	}()
 	arch, _ := f.String("general.architecture")
+	if arch == "blip2-vision" {
+		return nil, fmt.Errorf("%s is a vision file, not a language model (give the folder's llm.gguf)", path)
+	}
 	if strings.HasPrefix(arch, "blip2-") {
 		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp, and this build lacks it", path, arch)
 	}
@@ -99,6 +102,13 @@ func (m *Model) readInfo(arch string) lm.Info {
 		DecoderStart:   -1,
 		AddBOS:         m.m.AddBOS(),
 		AddEOS:         m.m.AddEOS(),
+	}
+	if in.NEmbd == 0 {
+		// A vocabulary-only load reads no hyperparameters; the width is
+		// still wanted to check a model folder (engine/model.Check).
+		if n, ok := m.file.Int(arch + ".embedding_length"); ok && n > 0 {
+			in.NEmbd = n
+		}
 	}
 	in.NCtx = in.NCtxTrain
 	if in.NCtx <= 0 || in.NCtx > lm.DefaultMaxCtx {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -73,14 +74,89 @@ type Info struct {
 // vision side records.
 var archFamily = map[string]string{"llama": "llama", "t5": "t5", "blip2-opt": "opt"}
 
-// Open loads the model folder dir. Errors are one line naming the file.
-func Open(dir string, o Options) (*Model, error) {
+// checkDir checks that dir is a folder.
+func checkDir(dir string) error {
 	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("model folder: %w", err)
+		return fmt.Errorf("model folder: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("%s is not a model folder (it should hold %s and %s, written by 'blip2chat convert')", dir, VisionFile, LLMFile)
+		return fmt.Errorf("%s is not a model folder (it should hold %s and %s, written by 'blip2chat convert')", dir, VisionFile, LLMFile)
+	}
+	return nil
+}
+
+// VisionPath returns the vision file of the model folder dir, checking
+// that it is there.
+func VisionPath(dir string) (string, error) {
+	if err := checkDir(dir); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, VisionFile)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", dir, VisionFile)
+	}
+	return p, nil
+}
+
+// LLMPath returns the language model file: llm if not "" (a GGUF given
+// instead of the folder's), else dir/llm.gguf, checking that it is there.
+func LLMPath(dir, llm string) (string, error) {
+	if llm != "" {
+		return llm, nil
+	}
+	if err := checkDir(dir); err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, LLMFile)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s: no %s (was it converted with --vision-only?); give one with --llm", dir, LLMFile)
+	}
+	return p, nil
+}
+
+// OpenVision loads only the vision side of the model folder dir.
+func OpenVision(dir string) (*vision.Model, error) {
+	p, err := VisionPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	return vision.Load(p)
+}
+
+// Check reports whether the files of the model folder dir (with o.LLMPath
+// replacing its llm.gguf) load and belong together, as Open would, but
+// loads only the language model's vocabulary.
+func Check(dir string, o Options) error {
+	v, err := OpenVision(dir)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	vi := v.Info()
+	vpath := filepath.Join(dir, VisionFile)
+	if vi.LLMFamily == "" || vi.ProjectionSize == 0 {
+		return fmt.Errorf("%s has no language projection (%s): it cannot answer questions", vpath, vi.Architecture)
+	}
+	llmPath, err := LLMPath(dir, o.LLMPath)
+	if err != nil {
+		return err
+	}
+	m, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: o.LlamaLib, Log: o.Log, VocabOnly: true})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return check(vpath, vi, llmPath, m.Info())
+}
+
+// Open loads the model folder dir. Errors are one line naming the file.
+func Open(dir string, o Options) (*Model, error) {
+	if err := checkDir(dir); err != nil {
+		return nil, err
 	}
 	// Each stage is reported from 0 to 1, once each, however often a
 	// backend reports.
@@ -92,16 +168,13 @@ func Open(dir string, o Options) (*Model, error) {
 		last[stage] = f
 		o.Progress(stage, f)
 	}
-	vpath := filepath.Join(dir, VisionFile)
-	if _, err := os.Stat(vpath); err != nil {
-		return nil, fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", dir, VisionFile)
+	vpath, err := VisionPath(dir)
+	if err != nil {
+		return nil, err
 	}
-	llmPath := o.LLMPath
-	if llmPath == "" {
-		llmPath = filepath.Join(dir, LLMFile)
-		if _, err := os.Stat(llmPath); err != nil {
-			return nil, fmt.Errorf("%s: no %s (was it converted with --vision-only?); give one with --llm", dir, LLMFile)
-		}
+	llmPath, err := LLMPath(dir, o.LLMPath)
+	if err != nil {
+		return nil, err
 	}
 	progress("vision", 0)
 	v, err := vision.Load(vpath)

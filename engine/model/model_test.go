@@ -102,7 +102,7 @@ func TestOpenErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, dir, llm, want string
 	}{
-		{"missing folder", filepath.Join(tmp, "none"), "", "no such file"},
+		{"missing folder", filepath.Join(tmp, "none"), "", "no such model folder"},
 		{"not a folder", file, "", "not a model folder"},
 		{"no vision.gguf", tmp, "", "no vision.gguf"},
 		{"no llm.gguf", visionOnly, "", "no llm.gguf"},
@@ -113,6 +113,14 @@ func TestOpenErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line with %q", tc.name, err, tc.want)
 		}
+		// Check finds the same problems without loading the weights.
+		err = model.Check(tc.dir, model.Options{LlamaLib: lib, LLMPath: tc.llm})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Check %s: %v, want one line with %q", tc.name, err, tc.want)
+		}
+	}
+	if err := model.Check(llamaDir, model.Options{LlamaLib: lib}); err != nil {
+		t.Errorf("Check %s: %v", llamaDir, err)
 	}
 	// The backend registry names what it cannot open.
 	opt := filepath.Join(tmp, "opt.gguf")

@@ -321,6 +321,12 @@ func TestGoldenTokenization(t *testing.T) {
 	if len(m.TokenBytes(info.EOS)) != 0 || !m.IsEOG(info.EOS) || m.IsEOG(29) {
 		t.Errorf("</s> must be an end-of-generation control token with no bytes")
 	}
+	if p := m.Piece(info.EOS); p != "</s>" {
+		t.Errorf("Piece(EOS) = %q, want \"</s>\" (control tokens are shown)", p)
+	}
+	if p, want := m.Piece(prompt[1]), string(m.TokenBytes(prompt[1])); p != want {
+		t.Errorf("Piece(%d) = %q, want its bytes %q", prompt[1], p, want)
+	}
 }
 
 // TestConvertRegistered: `blip2chat convert`'s library entry point

@@ -331,6 +331,15 @@ func (m *Model) TokenBytes(id int32) []byte {
 	return m.tok.TokenBytes(int(id))
 }
 
+// Piece returns the text of a token as TokenBytes does, but with control
+// tokens shown ("</s>"): for display, as the tokenize command does.
+func (m *Model) Piece(id int32) string {
+	if id < 0 || int(id) >= len(m.tokenTypes) {
+		return ""
+	}
+	return string(m.tok.TokenBytes(int(id)))
+}
+
 // IsEOG reports whether id is the end-of-sequence token.
 func (m *Model) IsEOG(id int32) bool { return id >= 0 && id == m.info.EOS }
 

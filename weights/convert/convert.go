@@ -26,6 +26,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -149,6 +152,18 @@ func llmConverter(modelType string) (LLMConverter, bool) {
 // Open opens a checkpoint folder: config.json and its safetensors. A folder
 // with only PyTorch pickle files is refused (see safetensors.ErrPickle).
 func Open(dir string) (*Source, error) {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: no such folder", dir)
+	case err != nil:
+		return nil, err
+	case !st.IsDir():
+		return nil, fmt.Errorf("%s is a file; give the checkpoint's folder (the one holding config.json and the *.safetensors)", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no config.json: not a Hugging Face checkpoint folder (download it with its *.json files, see the README)", dir)
+	}
 	cfg, err := hfconfig.Load(dir)
 	if err != nil {
 		return nil, err
@@ -350,3 +365,16 @@ func describeUnused(names []string) string {
 
 // errStop is returned when ctx is cancelled between two tensors.
 var errStop = errors.New("conversion interrupted")
+
+// interrupted is the error of a cancelled conversion: it matches errStop
+// and the context's error (errors.Is(err, context.Canceled)).
+type interrupted struct {
+	dir   string
+	cause error
+}
+
+func (e *interrupted) Error() string {
+	return fmt.Sprintf("%v; nothing written to %s", errStop, e.dir)
+}
+
+func (e *interrupted) Unwrap() []error { return []error{errStop, e.cause} }

@@ -351,14 +351,40 @@ func TestInterrupted(t *testing.T) {
 		swapRegistry(map[string]LLMConverter{"opt": fakeLLM("language_model.model.decoder.embed_tokens.weight", cancel)})
 		_, err := Convert(ctx, hfDir("blip2-opt"), out, Options{Progress: &bytes.Buffer{}})
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), "interrupted") {
-			t.Errorf("error %v, want an interruption", err)
+		if err == nil || !strings.Contains(err.Error(), "interrupted") || !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want an interruption matching context.Canceled", err)
 		}
 		if existing {
 			checkUntouched(t, out)
 		} else if l := listDir(t, out); l != nil {
 			t.Errorf("left %v", l)
 		}
+	}
+}
+
+// TestFolderErrors: a missing checkpoint folder, a file given for one, a
+// folder without config.json and an output "folder" that is a file are
+// refused with one line naming them, and nothing is written.
+func TestFolderErrors(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	empty := filepath.Join(tmp, "empty")
+	os.Mkdir(empty, 0o755)
+	out := filepath.Join(tmp, "out")
+	for _, c := range []struct{ name, in, out, want string }{
+		{"missing input", filepath.Join(tmp, "none"), out, filepath.Join(tmp, "none") + ": no such folder"},
+		{"input is a file", file, out, file + " is a file; give the checkpoint's folder"},
+		{"no config.json", empty, out, empty + " has no config.json"},
+		{"output is a file", hfDir("blip2-opt"), file, file + " is a file, not a model folder"},
+	} {
+		_, err := Convert(context.Background(), c.in, c.out, Options{VisionOnly: true})
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %v, want one line with %q", c.name, err, c.want)
+		}
+	}
+	if l := listDir(t, tmp); len(l) != 2 {
+		t.Errorf("left %v", l)
 	}
 }
 

@@ -38,13 +38,15 @@ func writePlans(ctx context.Context, modelDir string, plans []*Plan, opt Options
 	}
 
 	created := false
-	if _, err := os.Stat(modelDir); errors.Is(err, fs.ErrNotExist) {
+	if st, err := os.Stat(modelDir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(modelDir, 0o755); err != nil {
 			return nil, 0, 0, err
 		}
 		created = true
 	} else if err != nil {
 		return nil, 0, 0, err
+	} else if !st.IsDir() {
+		return nil, 0, 0, fmt.Errorf("%s is a file, not a model folder; give a new or existing folder", modelDir)
 	}
 	var temps []string
 	defer func() {
@@ -68,7 +70,7 @@ func writePlans(ctx context.Context, modelDir string, plans []*Plan, opt Options
 		if err != nil {
 			prog.abort()
 			if ctx.Err() != nil {
-				return nil, 0, 0, fmt.Errorf("%w: %v; nothing written to %s", errStop, ctx.Err(), modelDir)
+				return nil, 0, 0, &interrupted{modelDir, ctx.Err()}
 			}
 			return nil, 0, 0, err
 		}
@@ -77,7 +79,7 @@ func writePlans(ctx context.Context, modelDir string, plans []*Plan, opt Options
 	}
 	if ctx.Err() != nil {
 		prog.abort()
-		return nil, 0, 0, fmt.Errorf("%w: %v; nothing written to %s", errStop, ctx.Err(), modelDir)
+		return nil, 0, 0, &interrupted{modelDir, ctx.Err()}
 	}
 	for i, p := range plans {
 		dst := filepath.Join(modelDir, p.File)

@@ -34,6 +34,8 @@ func TestRejectMalformed(t *testing.T) {
 		{"kv count vs bytes", header(3, 0, 2).str("k").u32(0).u8(1).b, "header claims 2 metadata"},
 		{"key length past end", header(3, 0, 1).u64(1 << 50).zeros(20).b, "metadata key 0: length 1125899906842624 exceeds the 20 bytes left"},
 		{"empty key", header(3, 0, 1).str("").u32(0).u8(1).zeros(10).b, "metadata key 0 is empty"},
+		{"key too long", header(3, 0, 1).str(strings.Repeat("k", 1<<16)).u32(0).u8(1).b, "metadata key 0 is 65536 bytes long, at most 65535"},
+		{"long key clipped", header(3, 0, 1).str(strings.Repeat("k", 1000)).u32(99).u8(1).b, `key "` + strings.Repeat("k", 64) + `"... (1000 bytes): unknown value type 99`},
 		{"duplicate key", header(3, 0, 2).str("k").u32(0).u8(1).str("k").u32(0).u8(2).b, `key "k": appears twice`},
 		{"unknown value type", header(3, 0, 1).str("k").u32(13).zeros(8).b, `key "k": unknown value type 13`},
 		{"truncated u64", header(3, 0, 1).str("k").u32(uint32(typeUint64)).zeros(3).b, `key "k": uint64 value: needs 8 bytes`},

@@ -32,6 +32,8 @@ const (
 	// maxNameLen is the spec's limit on tensor names. ggml itself stores
 	// names with a NUL in 64 bytes, so the Writer allows only 63.
 	maxNameLen = 64
+	// maxKeyLen is the GGUF specification's limit on a metadata key.
+	maxKeyLen = 1<<16 - 1
 )
 
 // KV is one metadata entry. Value holds the Go type matching the GGUF type:
@@ -347,16 +349,19 @@ func parse(name string, data []byte) (*File, error) {
 		if key == "" {
 			return nil, fail("metadata key %d is empty", i)
 		}
+		if len(key) > maxKeyLen {
+			return nil, fail("metadata key %d is %d bytes long, at most %d allowed (damaged file?)", i, len(key), maxKeyLen)
+		}
 		if _, dup := f.kvIndex[key]; dup {
-			return nil, fail("key %q: appears twice", key)
+			return nil, fail("key %s: appears twice", quoteClipped(key))
 		}
 		t, err := d.u32("value type")
 		if err != nil {
-			return nil, fail("key %q: %v", key, err)
+			return nil, fail("key %s: %v", quoteClipped(key), err)
 		}
 		v, err := d.value(valueType(t), 0)
 		if err != nil {
-			return nil, fail("key %q: %v", key, err)
+			return nil, fail("key %s: %v", quoteClipped(key), err)
 		}
 		f.kvIndex[key] = len(f.KV)
 		f.KV = append(f.KV, KV{key, v})
@@ -468,4 +473,14 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// quoteClipped quotes a key for an error message, cut to its first 64
+// bytes: a damaged file's key may be any bytes, of any length.
+func quoteClipped(key string) string {
+	const n = 64
+	if len(key) <= n {
+		return fmt.Sprintf("%q", key)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", key[:n], len(key))
 }

@@ -3,8 +3,10 @@ package safetensors
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -61,14 +63,22 @@ func Write(w io.Writer, tensors []WriteTensor, metadata map[string]string) error
 // WriteFile writes the file atomically: to a temporary name in the same
 // folder, synced, then renamed over path. On error the temporary file is
 // removed and path is untouched.
+// Errors name path, not the temporary file.
 func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) (err error) {
 	if _, _, err := buildHeader(tensors, metadata); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	// Checked first, so that nothing is written only to fail the rename.
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a folder; give a file name", path)
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return err
+		if st, serr := os.Stat(dir); serr != nil || !st.IsDir() {
+			return fmt.Errorf("%s: folder %s does not exist", path, dir)
+		}
+		return fmt.Errorf("%s: cannot create a file in %s: %w", path, dir, pathErr(err))
 	}
 	defer func() {
 		if err != nil {
@@ -78,22 +88,22 @@ func WriteFile(path string, tensors []WriteTensor, metadata map[string]string) (
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err := Write(bw, tensors, metadata); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, pathErr(err))
 	}
 	// Persist the rename itself; best effort, as not every platform can
 	// sync a directory.
@@ -232,4 +242,18 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// pathErr drops the temporary file's name from an *fs.PathError or
+// *os.LinkError, keeping the reason ("no space left on device").
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }

@@ -235,8 +235,13 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("folder holds %d entries, want 1", len(entries))
 	}
 
-	if err := WriteFile(filepath.Join(dir, "missing", "x.safetensors"), second, nil); err == nil {
-		t.Error("WriteFile into a missing folder succeeded")
+	// Errors name the file asked for, never the temporary one.
+	missing := filepath.Join(dir, "missing", "x.safetensors")
+	wantErr(t, WriteFile(missing, second, nil), missing+": folder "+filepath.Join(dir, "missing")+" does not exist")
+	wantErr(t, WriteFile(dir, second, nil), dir+" is a folder; give a file name")
+	entries, _ = os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("folder holds %d entries after failed writes, want 1", len(entries))
 	}
 
 	// Write reports the writer's error.
