@@ -32,7 +32,7 @@ func init() {
 func runConvert(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["convert"], stderr)
 	out := fs.String("o", "", "output model `folder` (created if needed; vision.gguf and llm.gguf are written there)")
-	visionType := fs.String("vision-type", "f16", "vision weight `type`: f32, f16 or q8_0 (norms, biases and embeddings stay f32)")
+	visionType := fs.String("vision-type", convert.DefaultVisionType, "vision weight `type`: f32, f16 or q8_0 (norms, biases and embeddings stay f32; q8_0 is fastest, f16 closest to the checkpoint)")
 	llmType := fs.String("llm-type", "", "language model weight `type`: f32, f16, q8_0 or q4_k_m (default: q4_k_m for LLaMA and T5, made by the llama.cpp library; q8_0 for OPT, which has no q4_k_m)")
 	llamaLib := fs.String("llama-lib", "", "`folder` holding the llama.cpp library (used to quantize to q4_k_m)")
 	visionOnly := fs.Bool("vision-only", false, "convert only the vision side (ViT, Q-Former, projection)")

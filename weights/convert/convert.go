@@ -43,7 +43,7 @@ import (
 // default weight types and prints nothing.
 type Options struct {
 	// VisionType is the type of the vision side's matrix weights: "f32",
-	// "f16" or "q8_0"; "" means "f16". Norms, biases, embeddings and small
+	// "f16" or "q8_0"; "" means DefaultVisionType. Norms, biases, embeddings and small
 	// tensors stay f32 whatever is asked; q8_0 applies only to 2-D matrices
 	// whose input size is a multiple of 32 (the others become f16).
 	VisionType string
@@ -234,13 +234,23 @@ func product(shape []int) int {
 	return n
 }
 
+// DefaultVisionType is the vision weight type when none is asked for: q8_0
+// runs the ViT about 2.7x faster than f32 or f16 on CPUs with AVX-512 VNNI
+// (int8 dot products; f16 runs at f32 speed) and 1.25x on plain AVX2, at
+// about 1.7e-2 relative deviation from transformers on the golden cases
+// (f16: 5e-4). `convert --vision-type f16` keeps the closer numbers.
+const DefaultVisionType = "q8_0"
+
 // ParseWeightType parses a weight type option: "f32", "f16", "bf16" or
-// "q8_0".
+// "q8_0"; "" is DefaultVisionType.
 func ParseWeightType(s string) (gguf.Type, error) {
+	if s == "" {
+		s = DefaultVisionType
+	}
 	switch strings.ToLower(s) {
 	case "f32":
 		return gguf.TypeF32, nil
-	case "f16", "":
+	case "f16":
 		return gguf.TypeF16, nil
 	case "bf16":
 		return gguf.TypeBF16, nil

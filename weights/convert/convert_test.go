@@ -416,7 +416,10 @@ func TestWeightTypes(t *testing.T) {
 		want map[string]gguf.Type
 	}{
 		{"f32", map[string]gguf.Type{"v.blk.0.attn_qkv.weight": gguf.TypeF32, "q.blk.0.attn_q.weight": gguf.TypeF32, "v.pos_embd": gguf.TypeF32}},
-		{"", map[string]gguf.Type{"v.blk.0.attn_qkv.weight": gguf.TypeF16, "v.patch_embd.weight": gguf.TypeF16, "proj.weight": gguf.TypeF16,
+		{"f16", map[string]gguf.Type{"v.blk.0.attn_qkv.weight": gguf.TypeF16, "v.patch_embd.weight": gguf.TypeF16, "proj.weight": gguf.TypeF16,
+			"v.blk.0.attn_qkv.bias": gguf.TypeF32, "q.query_tokens": gguf.TypeF32, "q.word_embd": gguf.TypeF32, "v.class_embd": gguf.TypeF32}},
+		// The default is q8_0 (DefaultVisionType).
+		{"", map[string]gguf.Type{"v.blk.0.attn_qkv.weight": gguf.TypeF16, "q.blk.0.attn_q.weight": gguf.TypeQ8_0, "proj.weight": gguf.TypeQ8_0,
 			"v.blk.0.attn_qkv.bias": gguf.TypeF32, "q.query_tokens": gguf.TypeF32, "q.word_embd": gguf.TypeF32, "v.class_embd": gguf.TypeF32}},
 		// 176 and 264 (ViT widths) and 588 (patch) are not multiples of
 		// 32: those fall back to f16; the Q-Former's 128 and 256 are.

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/blip2chat/blip2chat/engine/bench"
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/lm"
+	_ "github.com/blip2chat/blip2chat/engine/lmcpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
+	_ "github.com/blip2chat/blip2chat/engine/opt"   // the OPT backend of lm.Open
+	"github.com/blip2chat/blip2chat/engine/synth"
+	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/weights/convert"
+)
+
+func init() {
+	register(&command{
+		name:    "bench",
+		summary: "time the vision side and the language model (per stage: median, min, GFLOP/s, tokens/s, peak RSS)",
+		usage: "(--synthetic " + strings.Join(synth.Names(), "|") + " | -m MODEL_DIR) [--threads N] [--runs N] " +
+			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--vision-only] [--cache DIR] [--json]",
+		run: runBench,
+	})
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fl := newFlagSet(commands["bench"], stderr)
+	synthetic := fl.String("synthetic", "", "benchmark a random-weight model with the real shapes: `NAME` is one of "+strings.Join(synth.Names(), ", ")+" (written once into the cache folder)")
+	modelDir := fl.String("m", "", "benchmark the model `folder` made by 'blip2chat convert'")
+	threads := fl.Int("threads", 0, "compute threads (0: all usable cores)")
+	runs := fl.Int("runs", 5, "timed runs per stage, after one warm-up run")
+	visionType := fl.String("vision-type", "", "synthetic vision weight `type`: f32, f16 or q8_0 (default: convert's, "+convert.DefaultVisionType+")")
+	llmType := fl.String("llm-type", "", "synthetic language model weight `type` (default: convert's for the family)")
+	visionOnly := fl.Bool("vision-only", false, "time only the vision stages, even when there is a language model")
+	cacheDir := fl.String("cache", "", "`folder` of the synthetic models (default: the user cache folder's blip2chat/synthetic)")
+	seed := fl.Uint64("seed", 0, "seed of the synthetic weights and of the random image")
+	asJSON := fl.Bool("json", false, "print one JSON line instead of a table")
+	llamaLib := fl.String("llama-lib", "", "`folder` holding the llama.cpp library (runs LLaMA and T5; quantizes synthetic ones to q4_k_m)")
+	pos, err := parseInterspersed(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || (*synthetic == "") == (*modelDir == "") {
+		return errUsage
+	}
+	if *runs < 1 {
+		return fmt.Errorf("--runs must be at least 1, is %d", *runs)
+	}
+	if *threads < 0 {
+		return fmt.Errorf("--threads must not be negative, is %d", *threads)
+	}
+	if *visionType != "" {
+		if _, err := convert.ParseWeightType(*visionType); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if *threads > runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(*threads)
+	}
+	kernels.SetThreads(*threads)
+	nThreads := kernels.Threads()
+
+	rep := &bench.Report{Threads: nThreads, Runs: *runs, Features: kernels.Features()}
+	var visionPath, llmPath string
+	if *synthetic != "" {
+		files, err := synth.Ensure(ctx, *synthetic, synth.Options{
+			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType, LlamaLib: *llamaLib,
+			Progress: stderr, Terminal: writerIsTerminal(stderr),
+		})
+		if err != nil {
+			return err
+		}
+		visionPath, llmPath = files.Vision, files.LLM
+		rep.Model = "synthetic " + *synthetic
+	} else {
+		if *llmType != "" {
+			return fmt.Errorf("--llm-type applies to --synthetic models; %s is benchmarked as converted", *modelDir)
+		}
+		visionPath = filepath.Join(*modelDir, convert.VisionFile)
+		llmPath = filepath.Join(*modelDir, "llm.gguf")
+		if _, err := os.Stat(llmPath); errors.Is(err, fs.ErrNotExist) {
+			llmPath = ""
+		}
+		rep.Model = *modelDir
+	}
+	if *visionOnly {
+		llmPath = ""
+	}
+
+	// Generating a synthetic model is not part of the measurement.
+	bench.ResetPeakRSS()
+
+	vm, err := vision.Load(visionPath)
+	if err != nil {
+		return err
+	}
+	defer vm.Close()
+	info := vm.Info()
+	rep.VisionType = info.WeightType
+	if *modelDir != "" && *visionType != "" && !strings.EqualFold(*visionType, info.WeightType) {
+		return fmt.Errorf("%s has %s weights; --vision-type applies to --synthetic models (convert again to change it)", visionPath, info.WeightType)
+	}
+	vo := bench.VisionOptions{Runs: *runs, InstructionIDs: bench.DefaultInstruction(info), Seed: *seed}
+
+	if llmPath == "" {
+		rep.Stages, err = bench.Vision(vm, vo)
+		if err != nil {
+			return err
+		}
+	} else {
+		lmm, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: *llamaLib})
+		if err != nil {
+			return fmt.Errorf("%v (use --vision-only to time the vision side alone)", err)
+		}
+		defer lmm.Close()
+		rep.LLM = lmm.Info().Desc
+		rep.Stages, err = bench.Pipeline(ctx, vm, lmm, bench.LMOptions{VisionOptions: vo, Threads: nThreads})
+		if err != nil {
+			return err
+		}
+	}
+	if rss, err := bench.PeakRSS(); err == nil {
+		rep.PeakRSS = rss
+	}
+	rep.LoadAvg, _ = bench.LoadAverage()
+	if *asJSON {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteTable(stdout)
+}

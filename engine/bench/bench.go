@@ -1,0 +1,534 @@
+// Package bench measures blip2chat's stages on a loaded model: the ViT
+// (EncodeImage), the Q-Former with the language projection, and, with a
+// language model, prefill, first token and decode; it reports the median and
+// the fastest of N runs after one warm-up run, GFLOP/s from the exact
+// floating-point operation count of each stage, tokens per second, heap
+// allocations per run and the process's peak resident memory.
+//
+// FLOPs follow the usual convention (and the PyTorch baseline's): 2 per
+// multiply-add of every matrix product, attention's QK^T and PV included;
+// layer norms, softmax, GELU and bias additions are not counted.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/engine/vision"
+)
+
+// Stage names, in pipeline order.
+const (
+	StageViT        = "vit"         // EncodeImage
+	StageQFormer    = "qformer"     // QFormer + Project
+	StagePrefill    = "prefill"     // soft tokens + prompt through the language model
+	StageFirstToken = "first_token" // from the end of prefill to the first token id
+	StageDecode     = "decode"      // DecodeTokens generation steps
+	StageTTFT       = "ttft"        // vit + qformer + prefill + first_token: a new image's first token
+)
+
+// Stage is the measurement of one stage.
+type Stage struct {
+	Name   string
+	Times  []time.Duration // one per timed run (the warm-up run excluded)
+	FLOPs  int64           // per run; 0 when not counted
+	Tokens int             // tokens per run of a token stage (prefill, decode); 0 otherwise
+	Allocs []uint64        // heap allocations per timed run; nil when not measured
+}
+
+// Median is the median run time (the mean of the two middle ones for an
+// even count).
+func (s *Stage) Median() time.Duration {
+	if len(s.Times) == 0 {
+		return 0
+	}
+	t := slices.Clone(s.Times)
+	slices.Sort(t)
+	n := len(t)
+	if n%2 == 1 {
+		return t[n/2]
+	}
+	return (t[n/2-1] + t[n/2]) / 2
+}
+
+// Min is the fastest run.
+func (s *Stage) Min() time.Duration {
+	if len(s.Times) == 0 {
+		return 0
+	}
+	return slices.Min(s.Times)
+}
+
+// GFLOPS is the speed at the median time, in 10^9 FLOP/s (0 when not
+// counted).
+func (s *Stage) GFLOPS() float64 {
+	if s.FLOPs == 0 || s.Median() <= 0 {
+		return 0
+	}
+	return float64(s.FLOPs) / s.Median().Seconds() / 1e9
+}
+
+// TokensPerSecond is the token rate at the median time (0 for a stage
+// without tokens).
+func (s *Stage) TokensPerSecond() float64 {
+	if s.Tokens == 0 || s.Median() <= 0 {
+		return 0
+	}
+	return float64(s.Tokens) / s.Median().Seconds()
+}
+
+// MaxAllocs is the most heap allocations of one timed run (-1 when not
+// measured).
+func (s *Stage) MaxAllocs() int64 {
+	if len(s.Allocs) == 0 {
+		return -1
+	}
+	return int64(slices.Max(s.Allocs))
+}
+
+// Report is a whole benchmark.
+type Report struct {
+	Model      string // what ran, e.g. "synthetic vision" or the model folder
+	VisionType string // the vision matrices' type
+	LLM        string // the language model's description; "" without one
+	Threads    int
+	Runs       int
+	Features   string // engine/kernels.Features()
+	Stages     []*Stage
+	PeakRSS    int64     // bytes; 0 when unknown
+	LoadAvg    []float64 // the machine's 1, 5, 15 minute load averages at the end; nil when unknown
+}
+
+// Stage returns the stage called name, or nil.
+func (r *Report) Stage(name string) *Stage {
+	for _, s := range r.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// jsonStage is a stage in WriteJSON's output.
+type jsonStage struct {
+	MedianS      float64   `json:"median_s"`
+	MinS         float64   `json:"min_s"`
+	GFLOPS       float64   `json:"gflops,omitempty"`
+	GFLOP        float64   `json:"gflop,omitempty"`
+	TokensPerS   float64   `json:"tokens_per_s,omitempty"`
+	Tokens       int       `json:"tokens,omitempty"`
+	AllocsPerRun *int64    `json:"allocs_per_run,omitempty"`
+	RunsS        []float64 `json:"runs_s"`
+}
+
+// WriteJSON writes the report as one line:
+//
+//	{"stages":{"vit":{"median_s":…,"min_s":…,"gflops":…},…},"peak_rss_mib":…,…}
+func (r *Report) WriteJSON(w io.Writer) error {
+	out := struct {
+		Stages     map[string]jsonStage `json:"stages"`
+		PeakRSSMiB float64              `json:"peak_rss_mib"`
+		Model      string               `json:"model"`
+		VisionType string               `json:"vision_type,omitempty"`
+		LLM        string               `json:"llm,omitempty"`
+		Threads    int                  `json:"threads"`
+		Runs       int                  `json:"runs"`
+		Features   string               `json:"features,omitempty"`
+		LoadAvg    []float64            `json:"loadavg,omitempty"`
+	}{Stages: map[string]jsonStage{}, PeakRSSMiB: round(float64(r.PeakRSS)/(1<<20), 1), Model: r.Model,
+		VisionType: r.VisionType, LLM: r.LLM, Threads: r.Threads, Runs: r.Runs, Features: r.Features, LoadAvg: r.LoadAvg}
+	for _, s := range r.Stages {
+		js := jsonStage{MedianS: round(s.Median().Seconds(), 6), MinS: round(s.Min().Seconds(), 6),
+			GFLOPS: round(s.GFLOPS(), 2), GFLOP: round(float64(s.FLOPs)/1e9, 3),
+			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens}
+		if a := s.MaxAllocs(); a >= 0 {
+			js.AllocsPerRun = &a
+		}
+		for _, t := range s.Times {
+			js.RunsS = append(js.RunsS, round(t.Seconds(), 6))
+		}
+		out.Stages[s.Name] = js
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteTable writes the report as a table for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s", r.Model)
+	if r.VisionType != "" {
+		fmt.Fprintf(&b, ", vision weights %s", r.VisionType)
+	}
+	if r.LLM != "" {
+		fmt.Fprintf(&b, ", language model %s", r.LLM)
+	}
+	fmt.Fprintf(&b, "\n%d threads (%s), %d runs after 1 warm-up\n\n", r.Threads, r.Features, r.Runs)
+	fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", "stage", "median", "min", "GFLOP/s", "tokens/s", "allocs/run")
+	for _, s := range r.Stages {
+		gf, tps, al := "-", "-", "-"
+		if s.FLOPs > 0 {
+			gf = fmt.Sprintf("%.1f", s.GFLOPS())
+		}
+		if s.Tokens > 0 {
+			tps = fmt.Sprintf("%.1f", s.TokensPerSecond())
+		}
+		if a := s.MaxAllocs(); a >= 0 {
+			al = fmt.Sprint(a)
+		}
+		fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", s.Name, formatDuration(s.Median()), formatDuration(s.Min()), gf, tps, al)
+	}
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(&b, "\npeak RSS %.0f MiB\n", float64(r.PeakRSS)/(1<<20))
+	} else {
+		fmt.Fprintf(&b, "\npeak RSS unknown on this system\n")
+	}
+	if len(r.LoadAvg) == 3 {
+		fmt.Fprintf(&b, "load average %.2f %.2f %.2f (more than %d means other work shared the cores)\n", r.LoadAvg[0], r.LoadAvg[1], r.LoadAvg[2], r.Threads)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func formatDuration(d time.Duration) string {
+	switch s := d.Seconds(); {
+	case s >= 1:
+		return fmt.Sprintf("%.3f s", s)
+	case s >= 1e-3:
+		return fmt.Sprintf("%.2f ms", s*1e3)
+	default:
+		return fmt.Sprintf("%.1f µs", s*1e6)
+	}
+}
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// ViTFLOPs counts the FLOPs of one EncodeImage: the patch embedding as a
+// matrix product, and per layer the fused qkv, the output projection, the
+// two feed-forward matrices and attention's two products.
+func ViTFLOPs(in *vision.Info) int64 {
+	v := in.Vision
+	N, D, F := int64(v.Tokens), int64(v.HiddenSize), int64(v.IntermediateSize)
+	patch := 2 * (N - 1) * int64(v.Channels*v.PatchSize*v.PatchSize) * D
+	layer := 2*N*D*(3*D+D+2*F) + 2*(2*N*N*D)
+	return patch + int64(v.Layers)*layer
+}
+
+// QFormerFLOPs counts the FLOPs of one QFormer call with textTokens
+// instruction tokens (InstructBLIP; 0 for BLIP-2) and of Project: per layer
+// self-attention over all rows, cross-attention of the query rows to the
+// image (every CrossAttentionFreq-th layer, its keys and values computed
+// from all image tokens), the feed-forward of the query rows and of the
+// text rows; then the projection of the query rows.
+func QFormerFLOPs(in *vision.Info, textTokens int) int64 {
+	q := in.QFormer
+	Q, T := int64(in.NumQueryTokens), int64(in.NumQueryTokens+textTokens)
+	H, F, E, N := int64(q.HiddenSize), int64(q.IntermediateSize), int64(q.EncoderHiddenSize), int64(in.Vision.Tokens)
+	self := 2*T*H*4*H + 2*(2*T*T*H)
+	cross := 2*Q*H*2*H + 2*N*E*2*H + 2*(2*Q*N*H)
+	ffn := 2 * T * H * 2 * F
+	var total int64
+	for i := 0; i < q.Layers; i++ {
+		total += self + ffn
+		if i%q.CrossAttentionFreq == 0 {
+			total += cross
+		}
+	}
+	return total + 2*Q*H*int64(in.ProjectionSize)
+}
+
+// VisionOptions configure Vision and Pipeline's vision stages.
+type VisionOptions struct {
+	Runs int // timed runs after one warm-up; <= 0 means 5
+	// InstructionIDs are Q-Former token ids for an InstructBLIP model (nil
+	// for BLIP-2); DefaultInstruction gives some.
+	InstructionIDs []int
+	Seed           uint64 // of the random image
+}
+
+// DefaultInstruction is a 12-token Q-Former instruction for InstructBLIP
+// models without a vocabulary (ids of ordinary words in BERT's vocabulary).
+func DefaultInstruction(in *vision.Info) []int {
+	if !in.QFormer.TextInput {
+		return nil
+	}
+	ids := []int{101, 2054, 2003, 1999, 1996, 3746, 1029, 6235, 2009, 1999, 6987, 102}
+	for i := range ids {
+		ids[i] %= in.QFormer.VocabSize
+	}
+	return ids
+}
+
+// RandomPixels is an image's worth of pixel values for m, uniform in [-2, 2]
+// (the range of normalized pixels), from seed.
+func RandomPixels(in *vision.Info, seed uint64) []float32 {
+	v := in.Vision
+	px := make([]float32, v.Channels*v.ImageSize*v.ImageSize)
+	s := seed
+	for i := range px {
+		s += 0x9E3779B97F4A7C15
+		z := s
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		z ^= z >> 31
+		px[i] = 4*float32(z>>40)/(1<<24) - 2
+	}
+	return px
+}
+
+// mallocs returns the heap allocations so far.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// timed runs f, returning its duration and heap allocations.
+func timed(f func() error) (time.Duration, uint64, error) {
+	a := mallocs()
+	start := time.Now()
+	err := f()
+	d := time.Since(start)
+	return d, mallocs() - a, err
+}
+
+// Vision times the vision side on a random image: "vit" (EncodeImage) and
+// "qformer" (QFormer + Project, when the model has a projection; QFormer
+// alone otherwise), one warm-up run then o.Runs timed runs.
+func Vision(m *vision.Model, o VisionOptions) ([]*Stage, error) {
+	runs := o.Runs
+	if runs <= 0 {
+		runs = 5
+	}
+	in := m.Info()
+	px := RandomPixels(in, o.Seed)
+	vit := &Stage{Name: StageViT, FLOPs: ViTFLOPs(in)}
+	qf := &Stage{Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs))}
+	for r := -1; r < runs; r++ {
+		var feat *vision.ImageFeatures
+		dv, av, err := timed(func() (err error) { feat, err = m.EncodeImage(px); return })
+		if err != nil {
+			return nil, err
+		}
+		var soft []float32
+		dq, aq, err := timed(func() error {
+			q, err := m.QFormer(feat, o.InstructionIDs)
+			if err != nil || in.ProjectionSize == 0 {
+				soft = q
+				return err
+			}
+			soft, err = m.Project(q)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := checkFinite("the Q-Former's output", soft); err != nil {
+			return nil, err
+		}
+		if r < 0 {
+			continue // warm-up
+		}
+		vit.Times, vit.Allocs = append(vit.Times, dv), append(vit.Allocs, av)
+		qf.Times, qf.Allocs = append(qf.Times, dq), append(qf.Allocs, aq)
+	}
+	return []*Stage{vit, qf}, nil
+}
+
+func checkFinite(what string, x []float32) error {
+	for _, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("bench: %s is not finite (NaN or Inf)", what)
+		}
+	}
+	return nil
+}
+
+// LMOptions configure Pipeline.
+type LMOptions struct {
+	VisionOptions
+	PromptTokens int // text tokens after the soft tokens; <= 0 means 32
+	DecodeTokens int // greedy steps timed in decode; <= 0 means 64
+	Threads      int // language model threads (lm.ContextOptions.Threads)
+}
+
+// Pipeline times what a new image's first answer costs: vit and qformer as
+// Vision does, then with the language model lmm: prefill (a new context
+// holding the soft tokens and PromptTokens prompt tokens: AppendEmbeddings
+// and AppendTokens, or for an encoder-decoder model Encode of the soft
+// tokens followed by the prompt's embeddings), first_token (sampling the
+// first token greedily, after the decoder-start step of an encoder-decoder
+// model), decode (DecodeTokens more greedy steps, feeding every token even
+// an end of generation: only speed is measured) and ttft, each run's sum
+// of vit, qformer, prefill and first_token.
+func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) ([]*Stage, error) {
+	runs := o.Runs
+	if runs <= 0 {
+		runs = 5
+	}
+	nPrompt, nDecode := o.PromptTokens, o.DecodeTokens
+	if nPrompt <= 0 {
+		nPrompt = 32
+	}
+	if nDecode <= 0 {
+		nDecode = 64
+	}
+	in := vm.Info()
+	info := lmm.Info()
+	Q := in.NumQueryTokens
+	if in.ProjectionSize != info.NEmbd {
+		return nil, fmt.Errorf("bench: the vision side projects to %d values per soft token, the language model takes %d", in.ProjectionSize, info.NEmbd)
+	}
+	prompt, err := promptIDs(lmm, nPrompt)
+	if err != nil {
+		return nil, err
+	}
+	nCtx := Q + nPrompt + nDecode + 8
+	c, err := lmm.NewContext(lm.ContextOptions{NCtx: nCtx, Threads: o.Threads})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if c.NCtx() < Q+nPrompt+nDecode+2 {
+		return nil, fmt.Errorf("bench: the language model's context holds %d positions, %d needed", c.NCtx(), Q+nPrompt+nDecode+2)
+	}
+	s, err := c.NewSampler(lm.GreedyParams())
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+
+	px := RandomPixels(in, o.Seed)
+	st := map[string]*Stage{
+		StageViT:        {Name: StageViT, FLOPs: ViTFLOPs(in)},
+		StageQFormer:    {Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs))},
+		StagePrefill:    {Name: StagePrefill, Tokens: Q + nPrompt},
+		StageFirstToken: {Name: StageFirstToken},
+		StageDecode:     {Name: StageDecode, Tokens: nDecode},
+		StageTTFT:       {Name: StageTTFT},
+	}
+	one := make([]int32, 1) // the token fed at each decode step
+	add := func(name string, d time.Duration, allocs uint64) {
+		x := st[name]
+		x.Times, x.Allocs = append(x.Times, d), append(x.Allocs, allocs)
+	}
+	for r := -1; r < runs; r++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var feat *vision.ImageFeatures
+		dv, av, err := timed(func() (err error) { feat, err = vm.EncodeImage(px); return })
+		if err != nil {
+			return nil, err
+		}
+		var soft []float32
+		dq, aq, err := timed(func() error {
+			q, err := vm.QFormer(feat, o.InstructionIDs)
+			if err == nil {
+				soft, err = vm.Project(q)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.Reset()
+		dp, ap, err := timed(func() error {
+			if info.EncoderDecoder {
+				emb, err := lmm.TokenEmbeddings(prompt)
+				if err != nil {
+					return err
+				}
+				return c.Encode(append(soft, emb...), Q+nPrompt)
+			}
+			if err := c.Truncate(0); err != nil {
+				return err
+			}
+			if err := c.AppendEmbeddings(soft, Q, false); err != nil {
+				return err
+			}
+			return c.AppendTokens(prompt, false)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench: prefill: %w", err)
+		}
+		var id int32
+		df, af, err := timed(func() error {
+			if info.EncoderDecoder {
+				if err := c.AppendTokens([]int32{info.DecoderStart}, false); err != nil {
+					return err
+				}
+			}
+			id = s.Sample(c)
+			if id < 0 {
+				return fmt.Errorf("no logits to sample the first token from")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench: first token: %w", err)
+		}
+		dd, ad, err := timed(func() error {
+			for i := 0; i < nDecode; i++ {
+				one[0] = id
+				if err := c.AppendTokens(one, false); err != nil {
+					return err
+				}
+				if id = s.Sample(c); id < 0 {
+					return fmt.Errorf("no logits after step %d", i)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench: decode: %w", err)
+		}
+		if r < 0 {
+			continue
+		}
+		add(StageViT, dv, av)
+		add(StageQFormer, dq, aq)
+		add(StagePrefill, dp, ap)
+		add(StageFirstToken, df, af)
+		add(StageDecode, dd, ad)
+		st[StageTTFT].Times = append(st[StageTTFT].Times, dv+dq+dp+df)
+	}
+	var out []*Stage
+	for _, n := range []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT} {
+		out = append(out, st[n])
+	}
+	return out, nil
+}
+
+// promptIDs is an n-token prompt for m: an ordinary sentence tokenized
+// without specials, repeated or cut to n tokens.
+func promptIDs(m lm.Model, n int) ([]int32, error) {
+	const text = "Question: what is shown in this picture, and what are the people in it doing? Answer:"
+	ids, err := m.Tokenize(text, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("bench: the language model's tokenizer gives no tokens for the prompt")
+	}
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = ids[i%len(ids)]
+	}
+	return out, nil
+}
