@@ -31,10 +31,12 @@ fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Everything CI runs. BLIP2CHAT_REQUIRE_LLAMA turns "library missing" skips into failures.
+# Everything CI runs. BLIP2CHAT_REQUIRE_LLAMA turns "library missing" skips into failures. The engine's
+# golden tests run again on the other kernel paths: portable Go, and AVX2 without AVX-512.
 test: lib fmt-check vet
 	BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) BLIP2CHAT_REQUIRE_LLAMA=1 $(GO) test -count=1 ./...
 	BLIP2CHAT_NOSIMD=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
+	BLIP2CHAT_NOAVX512=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
 
 # Runs every fuzz target for FUZZTIME each (not part of CI).
 fuzz:
