@@ -17,7 +17,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	_ "github.com/blip2chat/blip2chat/engine/lmcpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
-	_ "github.com/blip2chat/blip2chat/engine/opt"   // the OPT backend of lm.Open
+	"github.com/blip2chat/blip2chat/engine/opt"     // the OPT backend of lm.Open; MeasureBandwidth
 	"github.com/blip2chat/blip2chat/engine/synth"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
@@ -135,6 +135,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if rss, err := bench.PeakRSS(); err == nil {
 		rep.PeakRSS = rss
+	}
+	if d := rep.Stage(bench.StageDecode); d != nil {
+		if d.BytesPerToken, err = bench.DecodeBytesPerToken(llmPath); err != nil {
+			return err
+		}
+		// After the peak RSS is read: the 1 GiB buffer is not the model's.
+		rep.Bandwidth = opt.MeasureBandwidth(1<<30, nThreads, 3)
 	}
 	rep.LoadAvg, _ = bench.LoadAverage()
 	if *asJSON {

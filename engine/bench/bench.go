@@ -42,6 +42,15 @@ type Stage struct {
 	FLOPs  int64           // per run; 0 when not counted
 	Tokens int             // tokens per run of a token stage (prefill, decode); 0 otherwise
 	Allocs []uint64        // heap allocations per timed run; nil when not measured
+	// BytesPerToken is the memory a token of this stage reads (the decode
+	// stage's weights, see DecodeBytesPerToken); 0 when not known.
+	BytesPerToken int64
+}
+
+// GBPerSecond is the memory traffic the median run implies: bytes per token
+// times tokens per second, in GB/s; 0 when not known.
+func (s *Stage) GBPerSecond() float64 {
+	return float64(s.BytesPerToken) * s.TokensPerSecond() / 1e9
 }
 
 // Median is the median run time (the mean of the two middle ones for an
@@ -103,8 +112,12 @@ type Report struct {
 	Runs       int
 	Features   string // engine/kernels.Features()
 	Stages     []*Stage
-	PeakRSS    int64     // bytes; 0 when unknown
-	LoadAvg    []float64 // the machine's 1, 5, 15 minute load averages at the end; nil when unknown
+	PeakRSS    int64 // bytes; 0 when unknown
+	// Bandwidth is the machine's measured memory read bandwidth in bytes
+	// per second with the same threads, the limit for decoding; 0 if not
+	// measured.
+	Bandwidth float64
+	LoadAvg   []float64 // the machine's 1, 5, 15 minute load averages at the end; nil when unknown
 }
 
 // Stage returns the stage called name, or nil.
@@ -126,6 +139,7 @@ type jsonStage struct {
 	TokensPerS   float64   `json:"tokens_per_s,omitempty"`
 	Tokens       int       `json:"tokens,omitempty"`
 	AllocsPerRun *int64    `json:"allocs_per_run,omitempty"`
+	GBPerS       float64   `json:"gb_per_s,omitempty"`
 	RunsS        []float64 `json:"runs_s"`
 }
 
@@ -143,12 +157,14 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		Runs       int                  `json:"runs"`
 		Features   string               `json:"features,omitempty"`
 		LoadAvg    []float64            `json:"loadavg,omitempty"`
+		Bandwidth  float64              `json:"machine_gb_per_s,omitempty"`
 	}{Stages: map[string]jsonStage{}, PeakRSSMiB: round(float64(r.PeakRSS)/(1<<20), 1), Model: r.Model,
-		VisionType: r.VisionType, LLM: r.LLM, Threads: r.Threads, Runs: r.Runs, Features: r.Features, LoadAvg: r.LoadAvg}
+		VisionType: r.VisionType, LLM: r.LLM, Threads: r.Threads, Runs: r.Runs, Features: r.Features, LoadAvg: r.LoadAvg,
+		Bandwidth: round(r.Bandwidth/1e9, 2)}
 	for _, s := range r.Stages {
 		js := jsonStage{MedianS: round(s.Median().Seconds(), 6), MinS: round(s.Min().Seconds(), 6),
 			GFLOPS: round(s.GFLOPS(), 2), GFLOP: round(float64(s.FLOPs)/1e9, 3),
-			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens}
+			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens, GBPerS: round(s.GBPerSecond(), 2)}
 		if a := s.MaxAllocs(); a >= 0 {
 			js.AllocsPerRun = &a
 		}
@@ -189,6 +205,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 			al = fmt.Sprint(a)
 		}
 		fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", s.Name, formatDuration(s.Median()), formatDuration(s.Min()), gf, tps, al)
+	}
+	for _, s := range r.Stages {
+		if gbs := s.GBPerSecond(); gbs > 0 {
+			fmt.Fprintf(&b, "\n%s reads %.2f GB of weights per token: %.1f GB/s", s.Name, float64(s.BytesPerToken)/1e9, gbs)
+			if r.Bandwidth > 0 {
+				fmt.Fprintf(&b, ", %.0f%% of the %.1f GB/s this machine reads with %d threads", 100*gbs*1e9/r.Bandwidth, r.Bandwidth/1e9, r.Threads)
+			}
+			b.WriteString("\n")
+		}
 	}
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(&b, "\npeak RSS %.0f MiB\n", float64(r.PeakRSS)/(1<<20))
