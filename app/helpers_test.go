@@ -2,8 +2,8 @@ package app
 
 import (
 	"context"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +12,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/blip2chat/blip2chat/engine/demo"
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
 )
 
 func TestMain(m *testing.M) {
@@ -37,28 +36,8 @@ var (
 	demoErr  error
 )
 
-// llamaLib finds the llama.cpp library ($BLIP2CHAT_LLAMA_LIB or the repo's
-// lib/); the test is skipped without it unless BLIP2CHAT_REQUIRE_LLAMA is
-// set.
-func llamaLib(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv(llamacpp.EnvLib)
-	if dir == "" {
-		if d, err := filepath.Abs("../lib"); err == nil {
-			if _, err := os.Stat(filepath.Join(d, llamacpp.LibraryFile)); err == nil {
-				dir = d
-			}
-		}
-	}
-	if dir == "" {
-		msg := "llama.cpp library absent: set $" + llamacpp.EnvLib + " or run 'make lib'"
-		if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
-			t.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
-		}
-		t.Skip(msg)
-	}
-	return dir
-}
+// llamaLib is the library the tests use (see llamatest.LibDir).
+func llamaLib(t testing.TB) string { return llamatest.LibDir(t) }
 
 // demoSource is the real demo model (built once per test run), opened by
 // the real engine, with reproducible sampling settings.

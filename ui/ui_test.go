@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"image"
 	"image/color"
 	"os"
@@ -18,7 +19,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/blip2chat/blip2chat/app"
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
 )
 
 // Goroutines that outlive a test by design: engine/kernels' worker pool,
@@ -34,25 +34,8 @@ var leakOpts = []goleak.Option{
 	goleak.IgnoreAnyFunction("os/signal.signal_recv"),
 }
 
-func llamaLib(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv(llamacpp.EnvLib)
-	if dir == "" {
-		if d, err := filepath.Abs("../lib"); err == nil {
-			if _, err := os.Stat(filepath.Join(d, llamacpp.LibraryFile)); err == nil {
-				dir = d
-			}
-		}
-	}
-	if dir == "" {
-		msg := "llama.cpp library absent: set $" + llamacpp.EnvLib + " or run 'make lib'"
-		if os.Getenv("BLIP2CHAT_REQUIRE_LLAMA") != "" {
-			t.Fatal(msg + " (BLIP2CHAT_REQUIRE_LLAMA is set)")
-		}
-		t.Skip(msg)
-	}
-	return dir
-}
+// llamaLib is the library the tests use (see llamatest.LibDir).
+func llamaLib(t testing.TB) string { return llamatest.LibDir(t) }
 
 // waitApp waits until cond holds for the app's state.
 func waitApp(t *testing.T, a *app.App, what string, cond func(app.State) bool) app.State {
