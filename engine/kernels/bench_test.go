@@ -156,7 +156,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 			c0 := cpuTime()
 			for b.Loop() {
 				for i := 0; i < calls; i++ {
-					v.k.fn(kc, &a[0], kc, &bp[0], &c[0], v.k.nr, true)
+					v.k.fn(kc, &a[0], kc, &bp[0], &c[0], v.k.nr, nil, 0, 0, true)
 				}
 			}
 			reportRate(b, calls*2*float64(v.k.mr*v.k.nr*kc), c0, "GFLOP/s")

@@ -1,5 +1,7 @@
 package kernels
 
+import "unsafe"
+
 // bsrc describes the right-hand operand of the packed GEMM.
 type bsrc struct {
 	kind int
@@ -80,20 +82,29 @@ func packNT(dst, src []float32, ld, nb, kc, nr int) {
 // gemmSIMD computes the tile rows [i0,i1) x columns [j0,j1) of
 // C = alpha * A . B, with A row-major (stride lda) and B given by b,
 // overwriting C (stride ldc). It runs on one thread with its scratch s.
-func gemmSIMD(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, b *bsrc, c []float32, ldc int, alpha float32) {
+// If ap is not nil, A is read from ap instead, as packed by packA (a and
+// lda are then unused).
+func gemmSIMD(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, ap *apacked, b *bsrc, c []float32, ldc int, alpha float32) {
 	mr, nr, kernel := kern.mr, kern.nr, kern.fn
 	s.bpack = grow(s.bpack, kcBlock*maxNR)
 	s.apad = grow(s.apad, maxMR*kcBlock)
 	full := i0 + (i1-i0)/mr*mr // rows [full, i1) are a short group
 	for pc := 0; pc < k; pc += kcBlock {
 		kc := min(kcBlock, k-pc)
-		if full < i1 {
-			ap := s.apad[:mr*kc]
+		aoff := pc // A's column of the block
+		if ap != nil {
+			// Contiguous kc-slices of every row, zero rows up to a
+			// multiple of mr: all groups read in place.
+			a, lda = ap.block(pc, kc), kc
+			full = roundUp(i1, mr)
+			a, aoff = a[:full*lda], 0
+		} else if full < i1 {
+			pad := s.apad[:mr*kc]
 			for r := 0; r < mr; r++ {
 				if full+r < i1 {
-					copy(ap[r*kc:r*kc+kc], a[(full+r)*lda+pc:])
+					copy(pad[r*kc:r*kc+kc], a[(full+r)*lda+pc:])
 				} else {
-					clear(ap[r*kc : r*kc+kc])
+					clear(pad[r*kc : r*kc+kc])
 				}
 			}
 		}
@@ -105,29 +116,38 @@ func gemmSIMD(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, b *bsrc, 
 			if alpha != 1 {
 				scaleGo(bp, alpha)
 			}
+			// B streams from memory (the weights are read once per call):
+			// each kernel call brings two rows of the next panel into L2.
+			pf := b.nextPanel(jr+nr, j0, j1, pc, kc, k, nr)
 			for ir := i0; ir < i1; ir += mr {
+				p, pld, pn := pf.next()
 				if ir < full {
-					_ = a[(ir+mr-1)*lda+pc+kc-1]
-					if nb == nr {
+					_ = a[(ir+mr-1)*lda+aoff+kc-1]
+					if nb == nr && ir+mr <= i1 {
 						_ = c[(ir+mr-1)*ldc+jr+nr-1]
-						kernel(kc, &a[ir*lda+pc], lda, &bp[0], &c[ir*ldc+jr], ldc, accum)
+						kernel(kc, &a[ir*lda+aoff], lda, &bp[0], &c[ir*ldc+jr], ldc, p, pld, pn, accum)
 						continue
 					}
-					edgeTile(s, kc, &a[ir*lda+pc], lda, bp, c, ir, jr, mr, nb, ldc, accum)
+					edgeTile(s, kc, &a[ir*lda+aoff], lda, bp, c, ir, jr, min(mr, i1-ir), nb, ldc, accum, p, pld, pn)
 				} else {
-					edgeTile(s, kc, &s.apad[0], kc, bp, c, ir, jr, i1-ir, nb, ldc, accum)
+					edgeTile(s, kc, &s.apad[0], kc, bp, c, ir, jr, i1-ir, nb, ldc, accum, p, pld, pn)
 				}
 			}
+			pf.rest()
 		}
 	}
 }
 
 // edgeTile runs the micro-kernel into s.ctile and copies the mb x nb corner
 // out to C (adding to it when accum).
-func edgeTile(s *scratch, kc int, a *float32, lda int, bp []float32, c []float32, ir, jr, mb, nb, ldc int, accum bool) {
+func edgeTile(s *scratch, kc int, a *float32, lda int, bp []float32, c []float32, ir, jr, mb, nb, ldc int, accum bool, pf *byte, pfld, pfn int) {
 	nr := kern.nr
 	t := s.ctile[:]
-	kern.fn(kc, a, lda, &bp[0], &t[0], nr, false)
+	fn := kern.fn
+	if kern.half != nil && mb <= kern.mr/2 {
+		fn = kern.half
+	}
+	fn(kc, a, lda, &bp[0], &t[0], nr, pf, pfld, pfn, false)
 	for r := 0; r < mb; r++ {
 		out := c[(ir+r)*ldc+jr : (ir+r)*ldc+jr+nb]
 		src := t[r*nr : r*nr+nb]
@@ -137,6 +157,81 @@ func edgeTile(s *scratch, kc int, a *float32, lda int, bp []float32, c []float32
 			copy(out, src)
 		}
 	}
+}
+
+// panelFetch is the rows of B that the next panel packs, to be brought into
+// cache while the current panel computes: left rows of n bytes, ld bytes
+// apart, from raw[off].
+type panelFetch struct {
+	raw         []byte
+	off, ld, n  int
+	left, lines int
+}
+
+// nextPanel returns the rows the panel after (columns [jn, jn+nr) at depth
+// pc) packs: the next panel of the tile, or, after its last, the first panel
+// at the next depth block.
+func (b *bsrc) nextPanel(jn, j0, j1, pc, kc, k, nr int) panelFetch {
+	if !useSIMD {
+		return panelFetch{}
+	}
+	if jn >= j1 {
+		jn, pc = j0, pc+kc
+		if pc >= k {
+			return panelFetch{}
+		}
+		kc = min(kcBlock, k-pc)
+	}
+	var f panelFetch
+	switch {
+	case b.kind == bNTStrided:
+		f = panelFetch{raw: f32Bytes(b.b), off: 4 * (jn*b.ld + pc), ld: 4 * b.ld, n: 4 * kc}
+	case b.kind == bNT && b.w.Type == F32:
+		f = panelFetch{raw: f32Bytes(b.w.F32), off: 4 * (jn*b.ld + pc), ld: 4 * b.ld, n: 4 * kc}
+	case b.kind == bNT && b.w.Type == F16:
+		f = panelFetch{raw: b.w.Raw, off: 2 * (jn*b.w.Cols + pc), ld: 2 * b.w.Cols, n: 2 * kc}
+	default:
+		return panelFetch{}
+	}
+	f.left = min(nr, j1-jn)
+	f.lines = ceilDiv(f.n, 64) + 1 // the slice need not start on a line
+	return f
+}
+
+// next returns the arguments of the micro-kernel's prefetch: two rows (or
+// the last one twice), or nil when none are left.
+func (f *panelFetch) next() (p *byte, ld, lines int) {
+	if f.left <= 0 {
+		return nil, 0, 0
+	}
+	p, ld, lines = &f.raw[f.off], f.ld, f.lines
+	if f.left == 1 {
+		ld = 0
+	}
+	f.left -= 2
+	if f.left > 0 {
+		f.off += 2 * f.ld
+	}
+	return p, ld, lines
+}
+
+// rest prefetches the rows left (when the tile has fewer row groups than
+// the panel has rows).
+func (f *panelFetch) rest() {
+	for f.left > 0 {
+		prefetchAsm(&f.raw[f.off], f.n)
+		if f.left--; f.left > 0 {
+			f.off += f.ld
+		}
+	}
+}
+
+// f32Bytes is the memory of v as bytes (for prefetch addresses).
+func f32Bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
 }
 
 // GemmNT computes C = alpha * A . B^T for row-major strided matrices:
@@ -219,7 +314,7 @@ func gemmTile(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, b *bsrc, 
 		return
 	}
 	if useSIMD {
-		gemmSIMD(s, i0, i1, j0, j1, k, a, lda, b, c, ldc, alpha)
+		gemmSIMD(s, i0, i1, j0, j1, k, a, lda, nil, b, c, ldc, alpha)
 		return
 	}
 	switch b.kind {
@@ -255,4 +350,63 @@ func scaleGo(x []float32, s float32) {
 	for i := range x {
 		x[i] *= s
 	}
+}
+
+// apacked is the left-hand matrix of one call re-laid for the micro-kernel:
+// for each depth block [pc, pc+kc), the kc-slices of all rows one after the
+// other (rows beyond m zero, up to mpad, a multiple of mr). The kernel then
+// reads a group's rows from a few contiguous KB instead of mr rows a full
+// row apart (fewer pages and cache sets), and the short last group needs no
+// copy.
+type apacked struct {
+	buf     []float32
+	m, mpad int
+	k       int
+}
+
+// block returns the packed rows of the depth block starting at pc.
+func (ap *apacked) block(pc, kc int) []float32 {
+	return ap.buf[ap.mpad*pc : ap.mpad*(pc+kc)]
+}
+
+// theAPack is the packed A of the current call (calls are serialised by the
+// pool lock), kept between calls.
+var theAPack apacked
+
+// apackJob packs rows of A into theAPack, a few rows a task.
+type apackJob struct {
+	a         []float32
+	lda, rows int
+}
+
+var apJob apackJob
+
+func (j *apackJob) run(worker, task int) {
+	ap := &theAPack
+	for pc := 0; pc < ap.k; pc += kcBlock {
+		kc := min(kcBlock, ap.k-pc)
+		blk := ap.block(pc, kc)
+		for i := task * j.rows; i < min((task+1)*j.rows, ap.mpad); i++ {
+			if i < ap.m {
+				copy(blk[i*kc:i*kc+kc], j.a[i*j.lda+pc:])
+			} else {
+				clear(blk[i*kc : i*kc+kc])
+			}
+		}
+	}
+}
+
+// packA lays out the m x k matrix a (stride lda) in theAPack for a kernel
+// with mr rows, on the pool.
+func packA(p *pool, a []float32, lda, m, k, mr int) *apacked {
+	ap := &theAPack
+	ap.m, ap.mpad, ap.k = m, roundUp(m, mr), k
+	ap.buf = grow(ap.buf, ap.mpad*k)
+	j := &apJob
+	*j = apackJob{a: a, lda: lda}
+	// ~64K elements a task: worth a wake-up, small enough to balance.
+	j.rows = max(1, (1<<16)/k)
+	p.run(j, ceilDiv(ap.mpad, j.rows))
+	*j = apackJob{}
+	return ap
 }

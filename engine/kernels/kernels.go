@@ -103,16 +103,21 @@ func (m *Matrix) check() {
 }
 
 // microKernel is a GEMM micro-kernel computing an mr x nr tile of C from mr
-// strided rows of A and a packed panel of B (kc steps of nr values).
+// strided rows of A and a packed panel of B (kc steps of nr values). Unless
+// pf is nil it also prefetches pfn cache lines from pf and from pf+pfld
+// (bytes): rows of B the next panel packs.
+// half, if not nil, is the same kernel for an mr/2 x nr tile: a short last
+// group of at most mr/2 rows runs at the cost of half a tile.
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+	fn     func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
+	half   func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
 }
 
 var (
-	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16}
-	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32}
+	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16, nil}
+	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32, sgemm6x32}
 	// kern is the micro-kernel the SIMD GEMM uses: AVX-512 when the CPU has
 	// it (twice the FMA width) unless BLIP2CHAT_NOAVX512=1, else AVX2.
 	kern = kernAVX2

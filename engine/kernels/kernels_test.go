@@ -173,7 +173,7 @@ type mmCase struct {
 func mmCases() []mmCase {
 	var cs []mmCase
 	for _, t := range []DType{F32, F16, Q8_0} {
-		for _, m := range []int{1, 2, 3, 7, 32, 257} {
+		for _, m := range []int{1, 2, 3, 7, 17, 32, 257} {
 			for _, k := range []int{64, 88, 96, 1408, 1412} {
 				if t == Q8_0 && k%32 != 0 {
 					continue
@@ -637,5 +637,91 @@ func TestConcurrentCallers(t *testing.T) {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMicroKernels checks each f32 micro-kernel (and its half-height
+// variant) directly: strided A and C, depths with and without a tail of the
+// 4x unrolled loop, accumulate or overwrite, with and without prefetching,
+// and that nothing outside the tile is written.
+func TestMicroKernels(t *testing.T) {
+	if !hasSIMD {
+		t.Skip("no SIMD")
+	}
+	type mk struct {
+		name   string
+		mr, nr int
+		fn     func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
+	}
+	var ks []mk
+	for _, v := range variants()[1:] {
+		ks = append(ks, mk{v.name, v.k.mr, v.k.nr, v.k.fn})
+		if v.k.half != nil {
+			ks = append(ks, mk{v.name + "-half", v.k.mr / 2, v.k.nr, v.k.half})
+		}
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	pfbuf := make([]byte, 1<<16)
+	for _, k := range ks {
+		for _, kc := range []int{1, 3, 4, 7, 64, 255, 256} {
+			for _, accum := range []bool{false, true} {
+				for _, pf := range []bool{false, true} {
+					lda, ldc := kc+5, k.nr+3
+					a := randF32(r, k.mr*lda, 1)
+					b := randF32(r, kc*k.nr, 1)
+					c0 := randF32(r, (k.mr+1)*ldc, 1) // one spare row
+					c := append([]float32(nil), c0...)
+					var p *byte
+					if pf {
+						p = &pfbuf[0]
+					}
+					k.fn(kc, &a[0], lda, &b[0], &c[0], ldc, p, 4096, 17, accum)
+					for i := 0; i < k.mr+1; i++ {
+						for j := 0; j < ldc; j++ {
+							got := c[i*ldc+j]
+							if i >= k.mr || j >= k.nr {
+								if got != c0[i*ldc+j] {
+									t.Fatalf("%s kc=%d: wrote C[%d,%d] outside the tile", k.name, kc, i, j)
+								}
+								continue
+							}
+							var s, mag float64
+							if accum {
+								s, mag = float64(c0[i*ldc+j]), math.Abs(float64(c0[i*ldc+j]))
+							}
+							for q := 0; q < kc; q++ {
+								v := float64(a[i*lda+q]) * float64(b[q*k.nr+j])
+								s += v
+								mag += math.Abs(v)
+							}
+							if d := math.Abs(float64(got) - s); !(d <= tolDot*mag+1e-30) {
+								t.Fatalf("%s kc=%d accum=%v pf=%v: C[%d,%d] = %g, want %g", k.name, kc, accum, pf, i, j, got, s)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBalancedChunks checks the column split: no count of chunks (1 to 8 a
+// thread) finishes sooner in turns of equal chunks, and 44 panels (n = 1408)
+// on 2 threads is not split into an odd number of tasks.
+func TestBalancedChunks(t *testing.T) {
+	span := func(panels, threads, c int) int { return ceilDiv(c, threads) * ceilDiv(panels, c) }
+	for _, tc := range []struct{ panels, threads int }{{44, 2}, {192, 2}, {132, 2}, {3, 2}, {44, 3}, {7, 4}, {1000, 2}} {
+		c := balancedChunks(tc.panels, tc.threads)
+		if c < 1 || c > tc.panels {
+			t.Fatalf("%d panels, %d threads: %d chunks", tc.panels, tc.threads, c)
+		}
+		for o := 1; o <= min(tc.panels, 8*tc.threads); o++ {
+			if span(tc.panels, tc.threads, o) < span(tc.panels, tc.threads, c) {
+				t.Errorf("%d panels, %d threads: %d chunks take %d rounds, %d chunks %d", tc.panels, tc.threads, c, span(tc.panels, tc.threads, c), o, span(tc.panels, tc.threads, o))
+			}
+		}
+	}
+	if c := balancedChunks(44, 2); c%2 != 0 {
+		t.Errorf("44 panels on 2 threads: %d chunks", c)
 	}
 }

@@ -6,12 +6,18 @@ package kernels
 // (the weight W, or B in GemmNT/GemmNN) is packed per call into panels of
 // nr columns x kc rows, contiguous and converted to f32 (f16 weights are
 // widened here, once per call, so the inner loop is the same f32 FMA
-// micro-kernel for f32 and f16). The left-hand rows are read in place with
-// their stride; the micro-kernel keeps a 6x16 tile of C in twelve ymm
-// registers (AVX2), or a 12x32 tile in 24 zmm registers (AVX-512). Work is
-// split into tasks over column chunks (and row chunks of at most mcMax rows,
-// so a kc-slice of the left-hand rows stays in L2). Q8_0 weights with
-// m >= 4 rows take the integer GEMM of q8gemm.go, with the same structure.
+// micro-kernel for f32 and f16). The weights stream from memory, so each
+// micro-kernel call also prefetches two rows of the next panel into L2 and
+// packing does not wait on memory. MatMulT first lays out x per kc-block
+// (packA: each row's kc-slice contiguous, rows padded to a multiple of mr),
+// so a group of rows is a few contiguous KB; GemmNT/GemmNN read A in place.
+// The micro-kernel keeps a 6x16 tile of C in twelve ymm registers (AVX2),
+// or a 12x32 tile in 24 zmm registers (AVX-512), with a 6x32 variant for a
+// short last group (m = 257 = 21*12 + 5). Work is split into tasks over
+// column chunks sized so the threads finish together (balancedChunks), and
+// row chunks of at most mcMax rows, so a kc-slice of the left-hand rows
+// stays in L2. Q8_0 weights with m >= 4 rows take the integer GEMM of
+// q8gemm.go, with the same structure.
 //
 // Rows m < gemvMaxRows take the GEMV path: one dot product per output,
 // memory-bound, W streamed once per row. For Q8_0 weights that path
@@ -24,7 +30,7 @@ package kernels
 const (
 	maxMR       = 12  // largest micro-kernel tile: rows
 	maxNR       = 32  // and columns
-	kcBlock     = 256 // depth of a packed panel: 16-32 KB of f32, stays in L1
+	kcBlock     = 256 // depth of a packed panel: 32 KB of f32 for nr = 32, stays in L1
 	mcMax       = 390 // rows per task: a kc-slice of them is < 400 KB of L2
 	gemvMaxRows = 4   // m below this takes the GEMV path
 
@@ -65,6 +71,9 @@ func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 		j.simd = false
 	}
 	j.gemv = m < gemvMaxRows
+	if j.simd && !j.gemv && w.Type != Q8_0 {
+		j.ap = packA(p, x, k, m, k, kern.mr)
+	}
 	if w.Type == Q8_0 {
 		if j.gemv {
 			j.prepareQ8(p)
@@ -88,7 +97,8 @@ type matmulJob struct {
 	simd, gemv bool
 	q8         bool // Q8_0 weights, m >= gemvMaxRows: the integer GEMM
 
-	g grid // task grid
+	g  grid     // task grid
+	ap *apacked // x packed for the SIMD GEMM
 
 	// Q8_0 GEMV: activations quantized once per call
 	xq []int8
@@ -139,12 +149,44 @@ func (j *matmulJob) plan(threads int) int {
 	// (a shared machine) holds up little work; chunks stay >= 4 panels wide
 	// so each kc-slice of the left-hand rows is reused from L2 many times.
 	nChunks := min(max(1, ceilDiv(tasksPerThread*threads, mChunks)), max(1, panels/4))
+	if mChunks == 1 && threads > 1 {
+		// One row chunk (m <= mcMax, e.g. the ViT's 257 tokens): whole
+		// panels are the unit of work, and an odd task out (n = 1408: 11
+		// chunks of 4 panels on 2 threads) costs more than narrow chunks.
+		nChunks = balancedChunks(panels, threads)
+	}
 	if mChunks*nChunks < 2*threads && m >= 2*mr*threads {
 		// Few columns (e.g. n = 88): split the rows further.
 		mChunks = min(ceilDiv(2*threads, nChunks), ceilDiv(m, 2*mr))
 	}
 	j.g = newGrid(m, n, mr, colAlign, mChunks, nChunks)
 	return j.g.tasks()
+}
+
+// balancedChunks returns how many column chunks to split panels column
+// panels into for threads threads: the count whose equal-sized chunks,
+// handed out in turn, finish soonest (ceil(chunks/threads) rounds of
+// ceil(panels/chunks) panels), among about 1 to 8 chunks a thread; of equal
+// ones, the nearest to tasksPerThread a thread (spare tasks balance a busy
+// machine). E.g. 44 panels on 2 threads: 4 chunks of 11, not 11 chunks of
+// 4 (6 rounds against 5).
+func balancedChunks(panels, threads int) int {
+	best, bestCost, bestDist := 1, panels, abs(1-tasksPerThread*threads)
+	for c := threads; c <= min(panels, 8*threads); c++ {
+		cost := ceilDiv(c, threads) * ceilDiv(panels, c)
+		d := abs(c - tasksPerThread*threads)
+		if cost < bestCost || cost == bestCost && d < bestDist {
+			best, bestCost, bestDist = c, cost, d
+		}
+	}
+	return best
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // grid splits an m x n result into mChunks x nChunks tiles whose edges fall
@@ -193,7 +235,7 @@ func (j *matmulJob) run(worker, task int) {
 		return
 	case j.simd:
 		b := bsrc{kind: bNT, w: j.w, ld: k}
-		gemmSIMD(s, i0, i1, j0, j1, k, j.x, k, &b, j.dst, j.n, 1)
+		gemmSIMD(s, i0, i1, j0, j1, k, j.x, k, j.ap, &b, j.dst, j.n, 1)
 	default:
 		j.runPortable(s, i0, i1, j0, j1)
 		return

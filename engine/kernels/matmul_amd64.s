@@ -8,7 +8,7 @@
 // Y0..Y11 hold the 6x16 tile of C (row r in Y(2r), Y(2r+1)); each depth step
 // loads one 16-wide row of the packed panel into Y12/Y13, broadcasts the six
 // A values of that column (rows 0-2 from SI, rows 3-5 from DI = SI + 3*lda)
-// and issues 12 FMAs. Unrolled 4x.
+// and issues 12 FMAs. Unrolled 4x, prefetching like sgemm12x32.
 
 #define FMA_ROW(aaddr, acc0, acc1, t) \
 	VBROADCASTSS aaddr, t; \
@@ -25,16 +25,19 @@
 	FMA_ROW(ao(DI)(R8*1), Y8, Y9, Y14); \
 	FMA_ROW(ao(DI)(R8*2), Y10, Y11, Y15)
 
-// func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
-TEXT ·sgemm6x16(SB), NOSPLIT, $0-49
+// func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool)
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-73
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
 	MOVQ b+24(FP), BX
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R9
+	MOVQ pf+48(FP), R13
+	MOVQ pfld+56(FP), R14
+	MOVQ pfn+64(FP), DX
+	TESTQ R13, R13
+	JNZ  2(PC)
+	XORL DX, DX
 	SHLQ $2, R8
-	SHLQ $2, R9
 	LEAQ (SI)(R8*2), DI
 	ADDQ R8, DI
 	VXORPS Y0, Y0, Y0
@@ -54,6 +57,14 @@ TEXT ·sgemm6x16(SB), NOSPLIT, $0-49
 	JZ   tail
 
 loop4:
+	TESTQ      DX, DX
+	JZ         pfdone4
+	PREFETCHT1 (R13)
+	PREFETCHT1 (R13)(R14*1)
+	ADDQ       $64, R13
+	DECQ       DX
+
+pfdone4:
 	STEP(0, 0)
 	STEP(4, 64)
 	STEP(8, 128)
@@ -77,9 +88,12 @@ loop1:
 	JNZ  loop1
 
 done:
+	MOVQ    c+32(FP), DX
+	MOVQ    ldc+40(FP), R9
+	SHLQ    $2, R9
 	LEAQ    (DX)(R9*2), DI
 	ADDQ    R9, DI
-	MOVBLZX accum+48(FP), AX
+	MOVBLZX accum+72(FP), AX
 	TESTL   AX, AX
 	JZ      store
 	VADDPS  (DX), Y0, Y0

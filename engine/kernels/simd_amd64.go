@@ -47,14 +47,20 @@ func quantQ8Asm(dst *byte, x *float32, nb int)
 // sgemm12x32 is sgemm6x16 for a 12x32 tile in zmm registers (AVX-512F).
 //
 //go:noescape
-func sgemm12x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+func sgemm12x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool)
+
+// sgemm6x32 is sgemm12x32 for a 6x32 tile: the short last group of rows.
+//
+//go:noescape
+func sgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool)
 
 // sgemm6x16 computes the 6x16 tile c = a . b over depth kc (c += when accum):
 // a is 6 rows with stride lda (elements), b a packed panel of kc x 16, c rows
-// with stride ldc.
+// with stride ldc. Unless pf is nil, it also prefetches pfn cache lines from
+// pf and from pf+pfld (bytes) into L2 while it computes.
 //
 //go:noescape
-func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool)
 
 // packNTAsm transposes nr (a multiple of 8) rows of src (stride ld) over
 // depth kc8 (a multiple of 8) into dst as kc8 groups of nr.

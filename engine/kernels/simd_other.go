@@ -25,11 +25,14 @@ func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf 
 func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32) { panic("kernels: no SIMD") }
 func quantQ8Asm(dst *byte, x *float32, nb int)                            { panic("kernels: no SIMD") }
 
-func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool) {
+func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool) {
 	panic("kernels: no SIMD")
 }
 func packNTAsm(dst *float32, src *float32, ld int, kc8 int, nr int) { panic("kernels: no SIMD") }
-func sgemm12x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool) {
+func sgemm12x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool) {
+	panic("kernels: no SIMD")
+}
+func sgemm6x32(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool) {
 	panic("kernels: no SIMD")
 }
 func cvtF16Asm(dst *float32, src *byte, n int)                { panic("kernels: no SIMD") }
