@@ -136,14 +136,9 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 1 {
 		return errUsage
 	}
-	img := ""
-	if len(pos) == 1 {
-		img = pos[0]
-		if st, err := os.Stat(img); err != nil {
-			return fmt.Errorf("%s: no such image file", img)
-		} else if st.IsDir() {
-			return fmt.Errorf("%s is a folder, not an image", img)
-		}
+	img, err := imageArg(pos)
+	if err != nil {
+		return err
 	}
 	uo, err := uf.uiOptions()
 	if err != nil {
@@ -206,3 +201,18 @@ func needTerminal(w io.Writer) error {
 }
 
 func fileIsTerminal(f *os.File) bool { return writerIsTerminal(f) }
+
+// imageArg is the optional IMAGE argument of chat and demo, checked before
+// the interface starts: "" when absent.
+func imageArg(pos []string) (string, error) {
+	if len(pos) == 0 {
+		return "", nil
+	}
+	img := pos[0]
+	if st, err := os.Stat(img); err != nil {
+		return "", fmt.Errorf("%s: no such image file", img)
+	} else if st.IsDir() {
+		return "", fmt.Errorf("%s is a folder, not an image", img)
+	}
+	return img, nil
+}

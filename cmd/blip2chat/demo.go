@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"os"
 
 	"github.com/blip2chat/blip2chat/app"
 )
@@ -27,12 +25,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 1 {
 		return errUsage
 	}
-	img := ""
-	if len(pos) == 1 {
-		img = pos[0]
-		if _, err := os.Stat(img); err != nil {
-			return fmt.Errorf("%s: no such image file", img)
-		}
+	img, err := imageArg(pos)
+	if err != nil {
+		return err
 	}
 	uo, err := uf.uiOptions()
 	if err != nil {

@@ -296,7 +296,7 @@ func ensureLlamaCppLLM(ctx context.Context, dir, name string, cfg *hfconfig.Conf
 			how = "f16, then quantized to " + t.Name
 		}
 		fmt.Fprintf(o.Progress, "writing synthetic %s language model (%s, %d tensors, %s) to %s\n",
-			name, how, len(p.Tensors), formatBytes(need), modelDir)
+			name, how, len(p.Tensors), convert.FormatBytes(need), modelDir)
 	}
 	// A quantized type is made in place: write under a temporary folder
 	// name so that an interrupted quantization leaves no f16 file under

@@ -213,7 +213,7 @@ func ensureVision(ctx context.Context, dir, checkpoint string, cfg *hfconfig.Con
 	}
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "writing synthetic %s vision side (%s, %d tensors, %s) to %s\n",
-			checkpoint, typeName(wt), len(plan.Tensors), formatBytes(need), modelDir)
+			checkpoint, typeName(wt), len(plan.Tensors), convert.FormatBytes(need), modelDir)
 	}
 	if err := plan.Write(ctx, modelDir, convert.Options{Progress: o.Progress, Terminal: o.Terminal}); err != nil {
 		return "", err
@@ -241,7 +241,7 @@ func ensureLLM(ctx context.Context, dir, name string, cfg *hfconfig.Config, o Op
 			return "", err
 		}
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "writing synthetic %s language model (%s, %s) to %s\n", name, t.Name, formatBytes(need), path)
+			fmt.Fprintf(o.Progress, "writing synthetic %s language model (%s, %s) to %s\n", name, t.Name, convert.FormatBytes(need), path)
 		}
 		if err := ctx.Err(); err != nil {
 			return "", err
@@ -296,17 +296,7 @@ func checkSpace(dir string, need int64) error {
 	}
 	if want := need + need/20; free < want {
 		return fmt.Errorf("not enough disk space in %s for the synthetic model: need %s, %s free; free some space or give another folder with --cache",
-			dir, formatBytes(want), formatBytes(free))
+			dir, convert.FormatBytes(want), convert.FormatBytes(free))
 	}
 	return nil
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d kB", (n+1023)/1024)
 }

@@ -66,7 +66,7 @@ func (p *progress) finish() {
 	if p.tty {
 		fmt.Fprint(p.w, "\r\x1b[K")
 	}
-	fmt.Fprintf(p.w, "converted %d tensors, %s in %s\n", p.tensors, formatBytes(p.bytes), el.Round(100*time.Millisecond))
+	fmt.Fprintf(p.w, "converted %d tensors, %s in %s\n", p.tensors, FormatBytes(p.bytes), el.Round(100*time.Millisecond))
 }
 
 // abort ends a redrawn line so that the error message starts on its own.
@@ -100,11 +100,12 @@ func (p *progress) line(now time.Time) string {
 		eta = formatDuration(time.Duration(float64(p.totalBytes-p.bytes) / rate * float64(time.Second)))
 	}
 	return fmt.Sprintf("[%s] %3d%%  %d/%d tensors  %s/%s  %s/s  ETA %s",
-		bar, int(frac*100), p.tensors, p.totalTensors, formatBytes(p.bytes), formatBytes(p.totalBytes),
-		formatBytes(int64(rate)), eta)
+		bar, int(frac*100), p.tensors, p.totalTensors, FormatBytes(p.bytes), FormatBytes(p.totalBytes),
+		FormatBytes(int64(rate)), eta)
 }
 
-func formatBytes(n int64) string {
+// FormatBytes writes a size for people: GB, MB or kB with one decimal.
+func FormatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
