@@ -13,9 +13,9 @@ import (
 	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	"github.com/blip2chat/blip2chat/engine/lmcpp"
+	"github.com/blip2chat/blip2chat/engine/lm/llamacpp"
+	_ "github.com/blip2chat/blip2chat/engine/lm/opt" // the Go backend for OPT models
 	"github.com/blip2chat/blip2chat/engine/model"
-	_ "github.com/blip2chat/blip2chat/engine/opt" // the Go backend for OPT models
 )
 
 // OpenOptions configure OpenEngine.
@@ -82,7 +82,7 @@ func (e *realEngine) describe(dir string) ModelInfo {
 		Desc:   strings.TrimSpace(family + " · " + mi.Desc),
 		Family: mi.Family,
 	}
-	if lc, ok := e.m.LM.(*lmcpp.Model); ok {
+	if lc, ok := e.m.LM.(*llamacpp.Model); ok {
 		li := lc.Library().Info()
 		info.Backend = fmt.Sprintf("llama.cpp %s, %s", li.Version, TildePath(li.Location.String()))
 	} else {
@@ -261,7 +261,7 @@ func (e *realEngine) Tokens(question string) ([]Token, error) {
 // piece is a token's text for display: SentencePiece's ▁ kept, bytes that
 // are not text shown as <0xNN>.
 func (e *realEngine) piece(id int32) string {
-	if lc, ok := e.m.LM.(*lmcpp.Model); ok {
+	if lc, ok := e.m.LM.(*llamacpp.Model); ok {
 		return lc.Piece(id)
 	}
 	b := e.m.LM.TokenBytes(id)

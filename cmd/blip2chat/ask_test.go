@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
@@ -219,7 +219,7 @@ func fakeLib(t *testing.T, lib string, old, new string) string {
 	}
 	for _, e := range ents {
 		src := filepath.Join(lib, e.Name())
-		if e.Name() == llamacpp.LibraryFile {
+		if e.Name() == capi.LibraryFile {
 			data, err := os.ReadFile(src)
 			if err != nil {
 				t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lmcpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
-	"github.com/blip2chat/blip2chat/engine/opt"     // the OPT backend of lm.Open; MeasureBandwidth
+	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
+	"github.com/blip2chat/blip2chat/engine/lm/opt"        // the OPT backend of lm.Open; MeasureBandwidth
 	"github.com/blip2chat/blip2chat/engine/synth"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"

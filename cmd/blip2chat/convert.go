@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
@@ -46,7 +46,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 
 	// A quantization the llama.cpp library must make is checked first: a
 	// missing library should not cost a whole conversion.
-	var lib *llamacpp.Library
+	var lib *capi.Library
 	if !*visionOnly {
 		if lib, err = quantizerFor(pos[0], *llmType, *llamaLib); err != nil {
 			return err
@@ -98,7 +98,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 // converts to a language-model type only llama.cpp's quantizer makes
 // (q4_k_m); otherwise, or when the config cannot be read (Convert reports
 // that), it returns nil.
-func quantizerFor(hfDir, llmType, llamaLib string) (*llamacpp.Library, error) {
+func quantizerFor(hfDir, llmType, llamaLib string) (*capi.Library, error) {
 	cfg, err := hfconfig.Load(hfDir)
 	if err != nil || !slices.Contains(convert.LLMFamilies(), cfg.Text.ModelType) {
 		return nil, nil
@@ -107,7 +107,7 @@ func quantizerFor(hfDir, llmType, llamaLib string) (*llamacpp.Library, error) {
 	if err != nil || !t.Quantize {
 		return nil, nil // Convert reports a bad --llm-type
 	}
-	lib, err := llamacpp.Load(llamacpp.Options{Dir: llamaLib})
+	lib, err := capi.Load(capi.Options{Dir: llamaLib})
 	if err != nil {
 		return nil, fmt.Errorf("quantizing the language model to %s needs the llama.cpp library: %v (or choose --llm-type f16 or q8_0)", t.Name, err)
 	}
@@ -119,7 +119,7 @@ func quantizerFor(hfDir, llmType, llamaLib string) (*llamacpp.Library, error) {
 // only llama.cpp's quantizer makes (q4_k_m, for the llama.cpp families). On
 // failure or interruption the f16 file stays in place, so the folder still
 // works.
-func quantizeLLM(ctx context.Context, lib *llamacpp.Library, modelDir, family, llmType string, stderr io.Writer) error {
+func quantizeLLM(ctx context.Context, lib *capi.Library, modelDir, family, llmType string, stderr io.Writer) error {
 	if family == "" {
 		return nil
 	}

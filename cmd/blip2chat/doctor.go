@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
@@ -98,10 +98,10 @@ func doctorCPUFeatures() string {
 
 // doctorLibrary loads llama.cpp and describes it.
 func doctorLibrary(w *doctorWriter, dir string) error {
-	lib, err := llamacpp.Load(llamacpp.Options{Dir: dir})
+	lib, err := capi.Load(capi.Options{Dir: dir})
 	if err != nil {
 		w.line("llama.cpp", "NOT USABLE (see the error below)")
-		if loc, lerr := llamacpp.Locate(dir); lerr == nil && len(loc.Tried) > 0 {
+		if loc, lerr := capi.Locate(dir); lerr == nil && len(loc.Tried) > 0 {
 			w.line("  looked in", strings.Join(loc.Tried, ", "))
 		}
 		return err
@@ -111,7 +111,7 @@ func doctorLibrary(w *doctorWriter, dir string) error {
 	if len(in.Location.Tried) > 0 {
 		w.line("  looked in", strings.Join(in.Location.Tried, ", ")+" first")
 	}
-	w.line("  version", fmt.Sprintf("%s (needs v%s from %s), ggml %s", in.Version, llamacpp.Version, llamacpp.Package, in.GGMLVersion))
+	w.line("  version", fmt.Sprintf("%s (needs v%s from %s), ggml %s", in.Version, capi.Version, capi.Package, in.GGMLVersion))
 	w.line("  cpu", in.SystemInfo)
 	devs := make([]string, len(in.Devices))
 	for i, d := range in.Devices {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
@@ -22,7 +22,7 @@ func TestDoctorMissingLibrary(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("exit 0 with an empty --llama-lib folder; stdout:\n%s", out.String())
 	}
-	want := "blip2chat doctor: no llama.cpp library in " + dir + " (expected " + llamacpp.LibraryFile +
+	want := "blip2chat doctor: no llama.cpp library in " + dir + " (expected " + capi.LibraryFile +
 		"); run 'make lib' or scripts/fetch-llama-lib.sh, or drop --llama-lib\n"
 	if errb.String() != want {
 		t.Errorf("stderr:\n%q\nwant one line:\n%q", errb.String(), want)

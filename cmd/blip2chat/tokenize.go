@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lmcpp" // llama.cpp backend (LLaMA, T5)
+	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // llama.cpp backend (LLaMA, T5)
 	"github.com/blip2chat/blip2chat/engine/model"
 )
 

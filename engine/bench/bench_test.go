@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/opt"
+	_ "github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
 )

@@ -12,7 +12,7 @@ import (
 
 // OpenOptions configure Open.
 type OpenOptions struct {
-	LlamaLib string    // folder of the llama.cpp library ("" searches; see engine/llamacpp.Locate)
+	LlamaLib string    // folder of the llama.cpp library ("" searches; see engine/llamacpp/capi.Locate)
 	Log      io.Writer // backend log text (llama.cpp's messages); nil discards it
 	// Progress, if set, receives the fraction of the model loaded (0..1).
 	Progress func(frac float64)

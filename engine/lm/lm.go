@@ -1,13 +1,13 @@
 // Package lm is the contract between blip2chat's language-model backends and
 // the code that talks to them (engine/chat, engine/model, the ask command).
 //
-// Two backends implement Model: engine/lmcpp runs LLaMA-family and T5 models
-// in llama.cpp, engine/opt runs OPT natively in Go. Callers never learn which
+// Two backends implement Model: engine/lm/llamacpp runs LLaMA-family and T5 models
+// in llama.cpp, engine/lm/opt runs OPT natively in Go. Callers never learn which
 // one answers. A backend registers itself for the general.architecture values
 // it runs (RegisterBackend, from an init function) and Open picks it from the
 // GGUF file:
 //
-//	func init() { lm.RegisterBackend("blip2-opt", openOPT) } // in engine/opt
+//	func init() { lm.RegisterBackend("blip2-opt", openOPT) } // in engine/lm/opt
 //	m, err := lm.Open("model/llm.gguf", lm.OpenOptions{})  // in engine/model
 //
 // BLIP-2 puts Q "soft tokens" (rows of embeddings made by the Q-Former and

@@ -1,8 +1,8 @@
 // Package model opens a blip2chat model folder (MODEL_DIR, written by
 // `blip2chat convert`): vision.gguf for the ViT, Q-Former and projection,
 // and llm.gguf (or another GGUF of the same language model) run by the
-// backend registered for its architecture: engine/lmcpp (llama.cpp) for
-// LLaMA and T5, engine/opt for OPT.
+// backend registered for its architecture: engine/lm/llamacpp (llama.cpp) for
+// LLaMA and T5, engine/lm/opt for OPT.
 //
 //	m, err := model.Open("models/blip2-opt-2.7b", model.Options{})
 //	defer m.Close()
@@ -23,8 +23,8 @@ import (
 	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lmcpp" // llama.cpp backend (LLaMA, T5)
-	_ "github.com/blip2chat/blip2chat/engine/opt"   // Go backend (OPT)
+	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // llama.cpp backend (LLaMA, T5)
+	_ "github.com/blip2chat/blip2chat/engine/lm/opt"      // Go backend (OPT)
 	"github.com/blip2chat/blip2chat/engine/vision"
 )
 

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -165,7 +165,7 @@ func quantize(path string, t lmconv.Type, llamaLib string) error {
 	if !t.Quantize {
 		return nil
 	}
-	lib, err := llamacpp.Load(llamacpp.Options{Dir: llamaLib})
+	lib, err := capi.Load(capi.Options{Dir: llamaLib})
 	if err != nil {
 		return fmt.Errorf("quantizing the synthetic language model to %s: %v", t.Name, err)
 	}
@@ -286,7 +286,7 @@ func ensureLlamaCppLLM(ctx context.Context, dir, name string, cfg *hfconfig.Conf
 	}
 	if t.Quantize {
 		// Fail now rather than after writing the f16 file.
-		if _, err := llamacpp.Load(llamacpp.Options{Dir: o.LlamaLib}); err != nil {
+		if _, err := capi.Load(capi.Options{Dir: o.LlamaLib}); err != nil {
 			return "", fmt.Errorf("a synthetic %s language model is made with llama.cpp's quantizer: %v (or choose --llm-type f16 or q8_0)", t.Name, err)
 		}
 	}

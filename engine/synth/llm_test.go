@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
-	"github.com/blip2chat/blip2chat/engine/lmcpp"
+	"github.com/blip2chat/blip2chat/engine/lm/llamacpp"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
@@ -206,7 +206,7 @@ func TestLlamaCppRuns(t *testing.T) {
 				t.Errorf("file type %d, want 15 (q4_k_m)", ft)
 			}
 			f.Close()
-			m, err := lmcpp.Open(path, lm.OpenOptions{LlamaLib: libDir})
+			m, err := llamacpp.Open(path, lm.OpenOptions{LlamaLib: libDir})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,7 +24,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/blip2chat/blip2chat/engine/opt"
+	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
@@ -230,7 +230,7 @@ func ensureLLM(ctx context.Context, dir, name string, cfg *hfconfig.Config, o Op
 		}
 		hp, ok := opt.SyntheticShape(name)
 		if !ok {
-			return "", fmt.Errorf("engine/opt has no synthetic shape %q", name)
+			return "", fmt.Errorf("engine/lm/opt has no synthetic shape %q", name)
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%s-llm-%s-seed%d-v%d", name, t.Name, o.Seed, Version), "llm.gguf")
 		if ok, err := exists(path); ok || err != nil {

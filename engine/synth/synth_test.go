@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/opt"
+	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
@@ -62,7 +62,7 @@ func TestConfigs(t *testing.T) {
 	o, _ := Config(OPT27B)
 	hp, ok := opt.SyntheticShape(OPT27B)
 	if !ok || hp.Hidden != o.Text.HiddenSize || hp.FFN != o.Text.FFNDim || hp.Layers != o.Text.NumHiddenLayers || hp.Vocab != o.Text.VocabSize {
-		t.Errorf("engine/opt's opt-2.7b %+v differs from the config %+v", hp, o.Text)
+		t.Errorf("engine/lm/opt's opt-2.7b %+v differs from the config %+v", hp, o.Text)
 	}
 	if _, err := Config("gpt-5"); err == nil || !strings.Contains(err.Error(), "vision") {
 		t.Errorf("unknown name: %v", err)
@@ -168,7 +168,7 @@ func TestVisionFile(t *testing.T) {
 	}
 }
 
-// TestOPTFile: the OPT language model goes through engine/opt's writer,
+// TestOPTFile: the OPT language model goes through engine/lm/opt's writer,
 // under a name with its type; the size estimate is right.
 func TestOPTFile(t *testing.T) {
 	dir := t.TempDir()

@@ -1,5 +1,5 @@
 // Package weightmap reads the weights of the native engines (engine/vision,
-// engine/opt) from a memory-mapped GGUF file: metadata values, and tensors
+// engine/lm/opt) from a memory-mapped GGUF file: metadata values, and tensors
 // checked against the shapes the metadata implies and handed out without a
 // copy, as kernel matrices (F32, F16 or Q8_0) or float32 views (F32).
 //

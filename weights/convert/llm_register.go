@@ -8,7 +8,7 @@ import (
 
 // weights/lmconv writes every language model: LLaMA (Vicuna) and T5
 // (FlanT5) as llama.cpp's own converter would, OPT with the architecture
-// "blip2-opt" for blip2chat's own engine (engine/opt).
+// "blip2-opt" for blip2chat's own engine (engine/lm/opt).
 func init() {
 	for _, family := range lmconv.Families() {
 		RegisterLLM(family, LLMConverterFunc(planLLM))
@@ -18,7 +18,7 @@ func init() {
 // planLLM plans llm.gguf through lmconv, with the family's --llm-type
 // default. For q4_k_m (the llama.cpp families' default) the file is
 // written as f16; the convert command then quantizes it in place with
-// lmconv.Finish and engine/llamacpp's quantizer. OPT takes f32, f16 or
+// lmconv.Finish and engine/llamacpp/capi's quantizer. OPT takes f32, f16 or
 // q8_0 (its default).
 func planLLM(src *Source, opt Options) (*Plan, error) {
 	t, err := lmconv.ParseFamilyType(src.Config.Text.ModelType, opt.LLMType)

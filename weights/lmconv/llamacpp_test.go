@@ -1,7 +1,7 @@
 package lmconv_test
 
 // These tests load the converted files with the real llama.cpp library. They
-// import engine/llamacpp, which weights code must never do; a test-only
+// import engine/llamacpp/capi, which weights code must never do; a test-only
 // import from an external test package is the exception: the point is to
 // prove the files are what llama.cpp expects, and nothing in weights links it.
 
@@ -17,7 +17,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -28,7 +28,7 @@ const golden = "../../testdata/golden"
 
 var (
 	libOnce sync.Once
-	lib     *llamacpp.Library
+	lib     *capi.Library
 	libErr  error
 	libLog  logBuffer
 )
@@ -47,10 +47,10 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 
 // library loads llama.cpp from llamatest.LibDir; the test is skipped
 // without it unless BLIP2CHAT_REQUIRE_LLAMA is set.
-func library(t *testing.T) *llamacpp.Library {
+func library(t *testing.T) *capi.Library {
 	t.Helper()
 	dir := llamatest.LibDir(t)
-	libOnce.Do(func() { lib, libErr = llamacpp.Load(llamacpp.Options{Dir: dir, Log: &libLog}) })
+	libOnce.Do(func() { lib, libErr = capi.Load(capi.Options{Dir: dir, Log: &libLog}) })
 	if libErr != nil {
 		t.Fatalf("loading llama.cpp from %s: %v", dir, libErr)
 	}
@@ -59,7 +59,7 @@ func library(t *testing.T) *llamacpp.Library {
 
 // convertCase writes the golden case's language model as typ into a temporary
 // folder, quantizing through llama.cpp when typ asks for it.
-func convertCase(t *testing.T, l *llamacpp.Library, name, typ string) string {
+func convertCase(t *testing.T, l *capi.Library, name, typ string) string {
 	t.Helper()
 	ty, err := lmconv.ParseType(typ)
 	if err != nil {
@@ -81,7 +81,7 @@ func convertCase(t *testing.T, l *llamacpp.Library, name, typ string) string {
 	return out
 }
 
-func loadModel(t *testing.T, l *llamacpp.Library, path string) *llamacpp.Model {
+func loadModel(t *testing.T, l *capi.Library, path string) *capi.Model {
 	t.Helper()
 	p := l.DefaultModelParams()
 	p.NGPULayers = 0
@@ -191,7 +191,7 @@ func TestLlamaCppTokenize(t *testing.T) {
 
 // exactContext is a context computing as closely to the reference as
 // llama.cpp can: flash attention off, f32 KV cache.
-func exactContext(t *testing.T, l *llamacpp.Library, m *llamacpp.Model, n int) *llamacpp.Context {
+func exactContext(t *testing.T, l *capi.Library, m *capi.Model, n int) *capi.Context {
 	t.Helper()
 	p := l.DefaultContextParams()
 	p.NCtx, p.NBatch, p.NUbatch = uint32(n), uint32(n), uint32(n)
@@ -227,7 +227,7 @@ type diff struct {
 func (d diff) rel() float64 { return math.Sqrt(d.sq / d.ref) }
 
 // add compares the rows of the last Decode with want's rows from row0.
-func (d *diff) add(t *testing.T, c *llamacpp.Context, rows int, want []float32, row0, nVocab int) {
+func (d *diff) add(t *testing.T, c *capi.Context, rows int, want []float32, row0, nVocab int) {
 	t.Helper()
 	for i := 0; i < rows; i++ {
 		got, err := c.Logits(i)
@@ -264,7 +264,7 @@ func (d *diff) add(t *testing.T, c *llamacpp.Context, rows int, want []float32, 
 // the soft tokens as an embeddings batch then BOS + prompt, every position;
 // T5, llama_encode of [soft tokens ; prompt embeddings] then teacher-forced
 // decoding of forced_decoder_input_ids.
-func logitsDiff(t *testing.T, l *llamacpp.Library, name, path string) diff {
+func logitsDiff(t *testing.T, l *capi.Library, name, path string) diff {
 	t.Helper()
 	m := loadModel(t, l, path)
 	g, gf := readGolden(t, name)
@@ -280,12 +280,12 @@ func logitsDiff(t *testing.T, l *llamacpp.Library, name, path string) diff {
 			t.Fatalf("golden logits %v for %d soft tokens + %d ids, vocab %d", wshape, nq, len(g.PromptIDs), nVocab)
 		}
 		c := exactContext(t, l, m, 64)
-		if err := c.Decode(llamacpp.Batch{Embd: soft, Width: width, Pos: 0, Logits: all(nq)}); err != nil {
+		if err := c.Decode(capi.Batch{Embd: soft, Width: width, Pos: 0, Logits: all(nq)}); err != nil {
 			t.Fatal(err)
 		}
 		var d diff
 		d.add(t, c, nq, want, 0, nVocab)
-		if err := c.Decode(llamacpp.Batch{Tokens: g.PromptIDs, Pos: int32(nq), Logits: all(len(g.PromptIDs))}); err != nil {
+		if err := c.Decode(capi.Batch{Tokens: g.PromptIDs, Pos: int32(nq), Logits: all(len(g.PromptIDs))}); err != nil {
 			t.Fatal(err)
 		}
 		d.add(t, c, len(g.PromptIDs), want, nq, nVocab)
@@ -311,10 +311,10 @@ func logitsDiff(t *testing.T, l *llamacpp.Library, name, path string) diff {
 		t.Errorf("decoder start token %d, want %d", got, g.ForcedIDs[0])
 	}
 	c := exactContext(t, l, m, 64)
-	if err := c.Encode(llamacpp.Batch{Embd: in, Width: width}); err != nil {
+	if err := c.Encode(capi.Batch{Embd: in, Width: width}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Decode(llamacpp.Batch{Tokens: g.ForcedIDs, Pos: 0, Logits: all(len(g.ForcedIDs))}); err != nil {
+	if err := c.Decode(capi.Batch{Tokens: g.ForcedIDs, Pos: 0, Logits: all(len(g.ForcedIDs))}); err != nil {
 		t.Fatal(err)
 	}
 	var d diff

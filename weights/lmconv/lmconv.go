@@ -20,7 +20,7 @@
 // presence, dtype and shape and returns a File description without reading
 // any weight; File.WriteFile (or the weights/convert writer) then streams the
 // tensors one at a time. Types other than f32, f16 and q8_0 (q4_k_m) need
-// llama.cpp's quantizer, which lives in engine/llamacpp: the converter writes
+// llama.cpp's quantizer, which lives in engine/llamacpp/capi: the converter writes
 // f16 and Finish quantizes the result through a Quantizer the caller passes.
 package lmconv
 

@@ -15,7 +15,7 @@ import (
 )
 
 // OPT language models (BLIP-2 OPT-2.7b, OPT-6.7b) are not run by llama.cpp,
-// which has no OPT architecture, but by blip2chat's own engine (engine/opt).
+// which has no OPT architecture, but by blip2chat's own engine (engine/lm/opt).
 // Their llm.gguf uses the architecture name OPTArch and follows llama.cpp's
 // conventions where they apply: tensor and key names, ggml dims, and the
 // tokenizer.ggml.* keys of a GPT-2 byte-level BPE tokenizer.

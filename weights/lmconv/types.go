@@ -70,7 +70,7 @@ func ParseFamilyType(family, s string) (Type, error) {
 // Quantizer quantizes the GGUF model file in into a new file out with
 // llama.cpp's llama_model_quantize, to the given llama_ftype. weights cannot
 // import engine, so the convert command passes one built on
-// engine/llamacpp's Library.Quantize.
+// engine/llamacpp/capi's Library.Quantize.
 type Quantizer func(in, out string, ftype int32) error
 
 // Finish completes a conversion to t of the file at path, written by Plan

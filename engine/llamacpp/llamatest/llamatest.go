@@ -1,7 +1,7 @@
 // Package llamatest holds test helpers for code that runs llama.cpp: the
 // library folder the tests load, and tiny random LLaMA and T5 models written
 // as GGUF files on the fly, so that no model has to be downloaded. Only tests
-// import it. It does not import engine/llamacpp, whose own tests use it.
+// import it. It does not import engine/llamacpp/capi, whose own tests use it.
 package llamatest
 
 import (
@@ -41,7 +41,7 @@ func RepoRoot(tb testing.TB) string {
 // $BLIP2CHAT_LLAMA_LIB, else lib/ at the module root when it holds the
 // library. Without either the test is skipped, or fails when
 // $BLIP2CHAT_REQUIRE_LLAMA is set. Every test of a process gets the same
-// folder, as engine/llamacpp.Load requires.
+// folder, as engine/llamacpp/capi.Load requires.
 func LibDir(tb testing.TB) string {
 	tb.Helper()
 	if d := os.Getenv(libfiles.EnvLib); d != "" {

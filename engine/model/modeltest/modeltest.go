@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
@@ -30,9 +30,9 @@ func GoldenDir(tb testing.TB) string {
 }
 
 // Lib loads the llama.cpp library (once per process).
-func Lib(tb testing.TB) *llamacpp.Library {
+func Lib(tb testing.TB) *capi.Library {
 	tb.Helper()
-	l, err := llamacpp.Load(llamacpp.Options{Dir: LibDir(tb)})
+	l, err := capi.Load(capi.Options{Dir: LibDir(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func BuildModelDir(hfDir, dir, llmType, libDir string) error {
 	if !t.Quantize {
 		return nil
 	}
-	lib, err := llamacpp.Load(llamacpp.Options{Dir: libDir})
+	lib, err := capi.Load(capi.Options{Dir: libDir})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 // Package libfiles names the llama.cpp library's files and the environment
-// variable that points at their folder. It is shared by engine/llamacpp and
+// variable that points at their folder. It is shared by engine/llamacpp/capi and
 // its test helpers (engine/llamacpp/llamatest), which cannot import
-// engine/llamacpp since its own tests use them.
+// engine/llamacpp/capi since its own tests use them.
 package libfiles
 
 // EnvLib names the environment variable that points at the library folder.

@@ -1,4 +1,4 @@
-// Package llamacpp binds the prebuilt llama.cpp v0.4.0 shared library (from
+// Package capi binds the prebuilt llama.cpp v0.4.0 shared library (from
 // the npm package @node-llama-cpp 3.21.1, see scripts/fetch-llama-lib.sh)
 // through purego, without cgo.
 //
@@ -7,7 +7,7 @@
 // would abort the process on (batches larger than the context allows, token
 // ids out of range, embedding rows of the wrong width, ...) is checked in Go
 // first and returned as an error.
-package llamacpp
+package capi
 
 import (
 	"errors"

@@ -17,7 +17,7 @@ import (
 // machine's read bandwidth (MeasureBandwidth over 1 GB, the best of runs
 // before and after decoding). Run them alone:
 //
-//	go test -run '^$' -bench 'Decode/opt-2.7b' -benchtime 10x ./engine/opt/
+//	go test -run '^$' -bench 'Decode/opt-2.7b' -benchtime 10x ./engine/lm/opt/
 
 var (
 	bwOnce sync.Once

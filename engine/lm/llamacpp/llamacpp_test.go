@@ -1,4 +1,4 @@
-package lmcpp
+package llamacpp
 
 import (
 	"errors"

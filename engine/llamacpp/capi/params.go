@@ -1,4 +1,4 @@
-package llamacpp
+package capi
 
 // Go mirrors of the llama.h v0.4.0 structs passed by value. Field order and
 // types follow llama.h exactly (C enums are int32, pointers we never set are

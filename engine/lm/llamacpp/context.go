@@ -1,11 +1,11 @@
-package lmcpp
+package llamacpp
 
 import (
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
@@ -16,7 +16,7 @@ const DefaultBatch = 512
 // Context is an lm.Context on a llama.cpp context with one sequence.
 type Context struct {
 	m      *Model
-	c      *llamacpp.Context
+	c      *capi.Context
 	nCtx   int // positions allowed: what was asked, even if llama.cpp padded its cache
 	nBatch int
 	pos    int
@@ -77,7 +77,7 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 }
 
 // Llama is the underlying llama.cpp context.
-func (c *Context) Llama() *llamacpp.Context { return c.c }
+func (c *Context) Llama() *capi.Context { return c.c }
 
 // NCtx is the number of positions the context holds.
 func (c *Context) NCtx() int { return c.nCtx }
@@ -94,8 +94,8 @@ func (c *Context) AppendEmbeddings(rows []float32, n int, all bool) error {
 	if n <= 0 || len(rows) != n*w {
 		return fmt.Errorf("append: %d floats are not %d rows of %d", len(rows), n, w)
 	}
-	return c.append(n, all, func(i, j int) llamacpp.Batch {
-		return llamacpp.Batch{Embd: rows[i*w : j*w], Width: w}
+	return c.append(n, all, func(i, j int) capi.Batch {
+		return capi.Batch{Embd: rows[i*w : j*w], Width: w}
 	})
 }
 
@@ -104,14 +104,14 @@ func (c *Context) AppendTokens(ids []int32, all bool) error {
 	if len(ids) == 0 {
 		return errors.New("append: no tokens")
 	}
-	return c.append(len(ids), all, func(i, j int) llamacpp.Batch {
-		return llamacpp.Batch{Tokens: ids[i:j]}
+	return c.append(len(ids), all, func(i, j int) capi.Batch {
+		return capi.Batch{Tokens: ids[i:j]}
 	})
 }
 
 // append decodes n rows in chunks of at most nBatch; chunk(i, j) makes the
 // batch of rows [i, j).
-func (c *Context) append(n int, all bool, chunk func(i, j int) llamacpp.Batch) error {
+func (c *Context) append(n int, all bool, chunk func(i, j int) capi.Batch) error {
 	if c.pos+n > c.nCtx {
 		return fmt.Errorf("append: %d rows at position %d: %w (%d positions)", n, c.pos, lm.ErrContextFull, c.nCtx)
 	}
@@ -235,7 +235,7 @@ func (c *Context) Encode(rows []float32, n int) error {
 	start := time.Now()
 	c.c.MemoryClear(false)
 	c.pos, c.lastRows = 0, 0
-	if err := c.c.Encode(llamacpp.EmbdBatch(rows, w, 0)); err != nil {
+	if err := c.c.Encode(capi.EmbdBatch(rows, w, 0)); err != nil {
 		return err
 	}
 	c.stats.Evals++
@@ -255,7 +255,7 @@ func (c *Context) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
 // Sampler is an lm.Sampler on a llama.cpp sampler chain.
 type Sampler struct {
 	m *Model
-	s *llamacpp.Sampler
+	s *capi.Sampler
 }
 
 // NewSampler makes a llama.cpp sampler chain for p.
@@ -263,7 +263,7 @@ func (m *Model) NewSampler(p lm.SamplingParams) (*Sampler, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	o := llamacpp.SamplerOptions{Seed: uint32(p.Seed)}
+	o := capi.SamplerOptions{Seed: uint32(p.Seed)}
 	if !p.IsGreedy() {
 		o.Temperature, o.TopK, o.TopP, o.MinP = p.Temperature, int32(p.TopK), p.TopP, p.MinP
 	}

@@ -1,4 +1,4 @@
-package ggmlquant_test
+package quant_test
 
 import (
 	"encoding/binary"
@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/ggmlquant"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/gguf/quant"
 )
 
 // Hand-made blocks with known values.
@@ -94,7 +94,7 @@ func TestBlocks(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := make([]float32, len(c.want))
-		if err := ggmlquant.Dequantize(c.typ, got, c.src); err != nil {
+		if err := quant.Dequantize(c.typ, got, c.src); err != nil {
 			t.Fatalf("%v: %v", c.typ, err)
 		}
 		for i := range got {
@@ -119,7 +119,7 @@ func TestErrors(t *testing.T) {
 		{gguf.Type(999), 1, 1},
 	}
 	for _, c := range cases {
-		if err := ggmlquant.Dequantize(c.typ, make([]float32, c.n), make([]byte, c.src)); err == nil {
+		if err := quant.Dequantize(c.typ, make([]float32, c.n), make([]byte, c.src)); err == nil {
 			t.Errorf("Dequantize(%v, %d values, %d bytes) did not fail", c.typ, c.n, c.src)
 		}
 	}
@@ -129,15 +129,15 @@ func TestErrors(t *testing.T) {
 func FuzzDequantize(f *testing.F) {
 	f.Add(uint8(12), []byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, ti uint8, data []byte) {
-		types := ggmlquant.Types()
+		types := quant.Types()
 		typ := types[int(ti)%len(types)]
 		nb := len(data) / typ.BlockBytes()
 		dst := make([]float32, nb*typ.BlockSize())
-		if err := ggmlquant.Dequantize(typ, dst, data[:nb*typ.BlockBytes()]); err != nil {
+		if err := quant.Dequantize(typ, dst, data[:nb*typ.BlockBytes()]); err != nil {
 			t.Fatal(err)
 		}
 		if len(data)%typ.BlockBytes() != 0 {
-			if err := ggmlquant.Dequantize(typ, make([]float32, (nb+1)*typ.BlockSize()), data); err == nil {
+			if err := quant.Dequantize(typ, make([]float32, (nb+1)*typ.BlockSize()), data); err == nil {
 				t.Fatal("a partial block was accepted")
 			}
 		}
@@ -202,7 +202,7 @@ func TestAgainstLlamaCpp(t *testing.T) {
 			got := make([]float32, n)
 			var worst float64
 			for _, r := range rows {
-				if err := ggmlquant.Dequantize(qt.Type, got, qdata[r*rb:(r+1)*rb]); err != nil {
+				if err := quant.Dequantize(qt.Type, got, qdata[r*rb:(r+1)*rb]); err != nil {
 					t.Fatal(err)
 				}
 				for i := range n {

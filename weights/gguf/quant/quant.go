@@ -1,4 +1,4 @@
-// Package ggmlquant decodes rows of ggml tensors (as stored in GGUF files)
+// Package quant decodes rows of ggml tensors (as stored in GGUF files)
 // to float32: the plain types, the 32-element block quants and the k-quants
 // that llama.cpp's quantizer writes. It exists so that blip2chat can read
 // rows of a language model's token embedding table, whatever type
@@ -6,7 +6,7 @@
 // when the row length is not a multiple of 256), with the values llama.cpp
 // itself computes: each decoder follows the reference dequantize_row_*
 // of ggml-quants.c (v0.4.0), operation for operation.
-package ggmlquant
+package quant
 
 import (
 	"encoding/binary"

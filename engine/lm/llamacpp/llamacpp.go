@@ -1,4 +1,4 @@
-// Package lmcpp implements lm.Model on llama.cpp (engine/llamacpp): the
+// Package llamacpp implements lm.Model on llama.cpp (engine/llamacpp/capi): the
 // LLaMA family (Vicuna in InstructBLIP) and T5 (FlanT5), from a GGUF file
 // llama.cpp loads. It registers itself with engine/lm as the backend for
 // every architecture no other backend claims.
@@ -6,10 +6,10 @@
 // Decoder-only models take the soft tokens as an embedding batch and the
 // prompt as tokens; T5 encodes [soft tokens ; token embeddings] in one
 // llama_encode call (the embeddings are read from the GGUF's
-// token_embd.weight and dequantized by engine/ggmlquant exactly as llama.cpp
+// token_embd.weight and dequantized by weights/gguf/quant exactly as llama.cpp
 // would) and its decoder starts from the decoder start token. Sampling uses
 // llama.cpp's own sampler chain.
-package lmcpp
+package llamacpp
 
 import (
 	"fmt"
@@ -17,10 +17,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/blip2chat/blip2chat/engine/ggmlquant"
-	"github.com/blip2chat/blip2chat/engine/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/gguf/quant"
 )
 
 func init() {
@@ -29,8 +29,8 @@ func init() {
 
 // Model is a language model loaded by llama.cpp.
 type Model struct {
-	lib  *llamacpp.Library
-	m    *llamacpp.Model
+	lib  *capi.Library
+	m    *capi.Model
 	path string
 	info lm.Info
 
@@ -63,7 +63,7 @@ func Open(path string, o lm.OpenOptions) (*Model, error) {
 	if strings.HasPrefix(arch, "blip2-") {
 		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp, and this build lacks it", path, arch)
 	}
-	lib, err := llamacpp.Load(llamacpp.Options{Dir: o.LlamaLib, Log: o.Log})
+	lib, err := capi.Load(capi.Options{Dir: o.LlamaLib, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +138,8 @@ func (m *Model) findEmbeddings() error {
 	if len(info.Dims) != 2 || int(info.Dims[0]) != m.info.NEmbd || int(info.Dims[1]) < m.info.NVocab {
 		return fmt.Errorf("%s: token_embd.weight has dims %v, want [%d %d]", m.path, info.Dims, m.info.NEmbd, m.info.NVocab)
 	}
-	if !ggmlquant.Supported(info.Type) {
-		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, ggmlquant.Types())
+	if !quant.Supported(info.Type) {
+		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, quant.Types())
 	}
 	rb, err := info.Type.RowBytes(m.info.NEmbd)
 	if err != nil {
@@ -150,10 +150,10 @@ func (m *Model) findEmbeddings() error {
 }
 
 // Library is the llama.cpp library the model runs in.
-func (m *Model) Library() *llamacpp.Library { return m.lib }
+func (m *Model) Library() *capi.Library { return m.lib }
 
 // Llama is the underlying llama.cpp model.
-func (m *Model) Llama() *llamacpp.Model { return m.m }
+func (m *Model) Llama() *capi.Model { return m.m }
 
 // Path is the GGUF file.
 func (m *Model) Path() string { return m.path }
@@ -210,7 +210,7 @@ func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
 			return nil, fmt.Errorf("token id %d is outside the vocabulary of %s (0..%d)", id, m.path, m.info.NVocab-1)
 		}
 		row := m.embB[int(id)*m.embRB : (int(id)+1)*m.embRB]
-		if err := ggmlquant.Dequantize(m.emb.Type, out[i*e:(i+1)*e], row); err != nil {
+		if err := quant.Dequantize(m.emb.Type, out[i*e:(i+1)*e], row); err != nil {
 			return nil, fmt.Errorf("%s: token_embd.weight: %v", m.path, err)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
-const goldenDir = "../../testdata/golden"
+const goldenDir = "../../../testdata/golden"
 
 // golden is the blip2-opt reference case.
 type golden struct {
