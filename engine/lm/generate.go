@@ -34,6 +34,31 @@ func (r StopReason) String() string {
 	return "none"
 }
 
+// MarshalText writes the reason as String does ("end", "max tokens",
+// "stopped", "context full"; "" for StopNone): the spelling session files
+// have always used.
+func (r StopReason) MarshalText() ([]byte, error) {
+	if r == StopNone {
+		return nil, nil
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText reads what MarshalText writes; "" and "none" are StopNone.
+func (r *StopReason) UnmarshalText(b []byte) error {
+	for _, v := range []StopReason{StopNone, StopEOG, StopMaxTokens, StopCancelled, StopContextFull} {
+		if string(b) == v.String() {
+			*r = v
+			return nil
+		}
+	}
+	if len(b) == 0 {
+		*r = StopNone
+		return nil
+	}
+	return fmt.Errorf("unknown stop reason %q", b)
+}
+
 // GenerateOptions configure GenerateWith.
 type GenerateOptions struct {
 	MaxTokens int // most tokens to generate; <= 0 generates none

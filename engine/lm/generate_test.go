@@ -238,3 +238,20 @@ func TestDefaultThreads(t *testing.T) {
 		t.Errorf("DefaultThreads() = %d", n)
 	}
 }
+
+func TestStopReasonText(t *testing.T) {
+	for _, r := range []StopReason{StopNone, StopEOG, StopMaxTokens, StopCancelled, StopContextFull} {
+		b, err := r.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back StopReason
+		if err := back.UnmarshalText(b); err != nil || back != r {
+			t.Errorf("%v: %q read back as %v, %v", r, b, back, err)
+		}
+	}
+	var r StopReason
+	if err := r.UnmarshalText([]byte("exploded")); err == nil {
+		t.Error("an unknown reason was accepted")
+	}
+}
