@@ -61,6 +61,8 @@ type api struct {
 	llama_memory_clear       func(mem uintptr, data bool)
 	llama_memory_seq_rm      func(mem uintptr, seq, p0, p1 int32) bool
 	llama_memory_seq_pos_max func(mem uintptr, seq int32) int32
+	llama_memory_seq_cp      func(mem uintptr, src, dst, p0, p1 int32)
+	llama_memory_seq_keep    func(mem uintptr, seq int32)
 
 	// vocab
 	llama_vocab_n_tokens    func(v uintptr) int32
