@@ -121,7 +121,7 @@ func addFinished(kept []hyp, f hyp, n int) []hyp {
 	return kept
 }
 
-func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress)) (Result, error) {
+func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Result, error) {
 	n := p.Beams()
 	lp := p.LengthPenalty
 	maxNew := p.MaxTokens
@@ -142,6 +142,9 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 				r.score = lengthNorm(r.sum, len(r.ids), lp)
 				all = addFinished(all, r, n)
 			}
+		}
+		if tr.kept != nil {
+			tr.kept(all)
 		}
 		out := Result{Stop: stop}
 		for i := range min(len(all), max(1, p.NumReturnSequences)) {
@@ -190,6 +193,9 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 		}
 		// c. the best continuations over all beams.
 		cands := topCandidates(rows, sums, keep)
+		if tr.beam != nil {
+			tr.beam(step, cands)
+		}
 		last := step >= maxNew
 		beamOf := func(c candidate) hyp { // the hypothesis c extends
 			if c.beam < len(running) {

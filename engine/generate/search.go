@@ -82,14 +82,26 @@ type Result struct {
 // sequence 0 of m; after beam search the content of m is undefined (feed
 // the chosen answer again).
 func Decode(ctx context.Context, m Seqs, p Params, in Input, onStep func(Progress)) (Result, error) {
+	return decode(ctx, m, p, in, onStep, tracer{})
+}
+
+// tracer sees each step's work; the golden tests compare it with
+// transformers' records.
+type tracer struct {
+	greedy func(step int, scores []float32, id int32) // processed scores
+	beam   func(step int, cands []candidate)
+	kept   func(all []hyp) // beam search's hypotheses at the end, best first
+}
+
+func decode(ctx context.Context, m Seqs, p Params, in Input, onStep func(Progress), tr tracer) (Result, error) {
 	if err := p.Validate(); err != nil {
 		return Result{}, err
 	}
 	eos := p.StopTokens(in.EOS)
 	if p.Beams() > 1 {
-		return beamSearch(ctx, m, p, in.Context, eos, onStep)
+		return beamSearch(ctx, m, p, in.Context, eos, onStep, tr)
 	}
-	return sample(ctx, m, p, in.Context, eos, onStep)
+	return sample(ctx, m, p, in.Context, eos, onStep, tr)
 }
 
 // StopTokens are the tokens that end an answer: p.EOS when set, else the
@@ -115,7 +127,7 @@ var errNoLogits = errors.New("generate: the model holds no logits to decode from
 
 // sample is transformers' _sample: greedy (argmax of the processed logits)
 // or a draw from the warped distribution.
-func sample(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress)) (Result, error) {
+func sample(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Result, error) {
 	pr := newProcessor(p, eos)
 	var rng *rand.Rand
 	if p.Sampling() {
@@ -149,6 +161,9 @@ func sample(ctx context.Context, m Seqs, p Params, context []int32, eos []int32,
 			id = draw(scores, p, rng)
 		} else {
 			id = argmax(scores)
+		}
+		if tr.greedy != nil {
+			tr.greedy(step, scores, id)
 		}
 		seq.LogProb += logProbOf(scores, id)
 		seq.Score = seq.LogProb
