@@ -385,3 +385,64 @@ func TestGoldenPenaltyChangesRepeats(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenGreedy: pure greedy decoding (DefaultParams: no penalty) gives
+// golden.json's greedy_ids, transformers' argmax continuation, on every
+// case while the reference's top-2 gap is clear (the golden README's rule:
+// stop at the first gap below 0.05).
+func TestGoldenGreedy(t *testing.T) {
+	for _, cs := range modeltest.Cases(t) {
+		t.Run(cs.Name, func(t *testing.T) {
+			dir := modeltest.ModelDir(t, cs, "f32")
+			m, err := lm.Open(filepath.Join(dir, "llm.gguf"), lm.OpenOptions{LlamaLib: modeltest.LibDir(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			o := lm.ContextOptions{NCtx: 256, Exact: true}
+			if cs.TextType != "opt" {
+				o.Threads = 1
+			}
+			c, err := m.NewContext(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			soft, shape := modeltest.Float32(t, cs.Tensors(t), "language_model_inputs")
+			q, ids := shape[1], cs.Golden.PromptIDs
+			in := Input{Context: ids, EOS: []int32{m.Info().EOS}}
+			if m.Info().EncoderDecoder {
+				emb, err := m.TokenEmbeddings(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Encode(append(slices.Clone(soft), emb...), q+len(ids)); err != nil {
+					t.Fatal(err)
+				}
+				in.Context = []int32{m.Info().DecoderStart}
+				if err := c.AppendTokens(in.Context, false); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := c.AppendEmbeddings(soft, q, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.AppendTokens(ids, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := DefaultParams()
+			p.MaxTokens = len(cs.Golden.GreedyIDs)
+			r, err := Decode(context.Background(), FromContext(c), p, in, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := cs.Golden.ComparableSteps()
+			got := r.Sequences[0].IDs
+			t.Logf("greedy %v; transformers' %v (first %d steps comparable)", got, cs.Golden.GreedyIDs, k)
+			if len(got) < k || !slices.Equal(got[:k], cs.Golden.GreedyIDs[:k]) {
+				t.Errorf("greedy ids %v, want %v in the first %d steps", got, cs.Golden.GreedyIDs, k)
+			}
+		})
+	}
+}
