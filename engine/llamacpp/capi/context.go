@@ -302,7 +302,7 @@ func (c *Context) Decode(b Batch) error {
 		c.lastRows, c.lastOut, c.nOut = n, append(c.lastOut[:0], out...), nOut
 		return nil
 	case rc == 1:
-		return fmt.Errorf("decode: no room in the KV cache for %d more rows (context %d)", n, c.nCtx)
+		return fmt.Errorf("decode: %w for %d more rows (context %d)", ErrKVFull, n, c.nCtx)
 	case rc == 2:
 		return errors.New("decode: aborted")
 	}
@@ -432,6 +432,10 @@ func (c *Context) MemorySeqPosMax(seq int32) int32 {
 	}
 	return c.model.lib.c.llama_memory_seq_pos_max(c.mem, seq)
 }
+
+// ErrKVFull is returned by Decode when the KV cache has no free cells for
+// the batch (llama_decode's 1): several sequences used up what they share.
+var ErrKVFull = errors.New("no room in the KV cache")
 
 // MaxSeqs is the most sequences a context may hold (LLAMA_MAX_SEQ).
 const MaxSeqs = 256

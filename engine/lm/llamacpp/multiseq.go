@@ -81,6 +81,10 @@ func (c *Context) AppendEach(ids []int32) error {
 	}
 	c.lastRows = 0
 	if err := c.c.Decode(b); err != nil {
+		if errors.Is(err, capi.ErrKVFull) {
+			// The beams outgrew the cells made for them (NSeqNew).
+			return fmt.Errorf("append: %v: %w", err, lm.ErrContextFull)
+		}
 		return err
 	}
 	c.stats.Evals++

@@ -1,6 +1,7 @@
 package llamacpp
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -142,4 +143,27 @@ func TestReorderErrors(t *testing.T) {
 	if err := c.AppendEach([]int32{1, 2}); err == nil {
 		t.Error("AppendEach of 2 tokens for 1 live sequence succeeded")
 	}
+}
+
+// TestMultiSeqCellsRunOut: beams that outgrow the cells made for them
+// (NSeqNew) end with lm.ErrContextFull, not a llama.cpp failure.
+func TestMultiSeqCellsRunOut(t *testing.T) {
+	cs := modeltest.Cases(t, "llama")[0]
+	m := openCase(t, cs, "f32")
+	c := newCtx(t, m, lm.ContextOptions{NCtx: 256, NSeq: 3, NSeqNew: 1, Exact: true})
+	prefill(t, m, c, cs)
+	if err := c.Reorder([]int{0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	for c.Pos() < c.NCtx() {
+		err := c.AppendEach([]int32{11, 12, 13})
+		if errors.Is(err, lm.ErrContextFull) {
+			t.Logf("cells ran out at position %d: %v", c.Pos(), err)
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("three beams reached position %d in a cache sized for one and 2x1 tokens", c.Pos())
 }
