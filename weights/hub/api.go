@@ -28,6 +28,9 @@ type File struct {
 	// unfinished download to resume (blobs/<hash>.incomplete).
 	Cached  bool
 	Partial int64
+	// linked says the snapshot entry is there (Cached may also mean the
+	// blob only).
+	linked bool
 }
 
 // LFS reports a file stored in Git LFS.
@@ -178,7 +181,8 @@ func (c *Client) commit(ctx context.Context, ref Ref) (string, error) {
 			return false, err
 		}
 		resp.Close()
-		sha = strings.ToLower(resp.Header.Get("X-Repo-Commit"))
+		// The Hub's own answer carries it; a CDN it redirects to may not.
+		sha = strings.ToLower(firstNonEmpty(resp.first.Get("X-Repo-Commit"), resp.Header.Get("X-Repo-Commit")))
 		return false, nil
 	})
 	if err != nil {

@@ -155,9 +155,9 @@ func readTrees(repoDir, commit string) (files []File, ok bool) {
 // link a blob in after its hash was checked (an entry of the wrong size is
 // downloaded again).
 func inspect(repoDir, commit string, f *File) {
-	f.Cached, f.Partial = false, 0
+	f.Cached, f.Partial, f.linked = false, 0, false
 	if st, err := os.Stat(snapshotPath(repoDir, commit, f.Path)); err == nil && st.Mode().IsRegular() && st.Size() == f.Size {
-		f.Cached = true
+		f.Cached, f.linked = true, true
 		return
 	}
 	blob := blobPath(repoDir, f.Blob())

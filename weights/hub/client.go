@@ -117,6 +117,7 @@ func (c *Client) logf(format string, args ...any) {
 // reads reset the stall timer.
 type response struct {
 	*http.Response
+	first   http.Header // the headers of the first answer, before redirects
 	cancel  context.CancelFunc
 	stalled func() bool
 }
@@ -158,6 +159,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, hdr http.Header,
 	}
 
 	cur := rawURL
+	var first http.Header
 	for hop := 0; ; hop++ {
 		u, err := url.Parse(cur)
 		if err != nil {
@@ -184,6 +186,9 @@ func (c *Client) do(ctx context.Context, method, rawURL string, hdr http.Header,
 				why = fmt.Sprintf("no answer for %s", c.cfg.Timeout)
 			}
 			return fail(&retryable{err: c.netErr(what, u, why)})
+		}
+		if first == nil {
+			first = resp.Header
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
 			resp.Body.Close()
@@ -215,7 +220,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, hdr http.Header,
 			return nil, e
 		}
 		resp.Body = &watchedBody{ReadCloser: resp.Body, timer: timer, timeout: c.cfg.Timeout}
-		return &response{Response: resp, cancel: func() { timer.Stop(); cancel() }, stalled: isStalled}, nil
+		return &response{Response: resp, first: first, cancel: func() { timer.Stop(); cancel() }, stalled: isStalled}, nil
 	}
 }
 

@@ -412,10 +412,14 @@ func (c *contentHash) kind() string {
 // fetchFile brings one file into the cache (see Fetch).
 func (c *Client) fetchFile(ctx context.Context, p *Plan, f *File, tr *tracker) error {
 	name := p.Ref.Repo + ": " + f.Path
+	if f.linked {
+		return nil
+	}
 	if f.Cached {
 		if err := c.link(p.RepoDir, p.Commit, *f, false); err != nil {
 			return fmt.Errorf("%s: linking into the snapshot: %v", name, err)
 		}
+		f.linked = true
 		return nil
 	}
 	unlock, err := c.lock(ctx, p.Ref.Repo, f.Blob(), name)
@@ -425,9 +429,14 @@ func (c *Client) fetchFile(ctx context.Context, p *Plan, f *File, tr *tracker) e
 	defer unlock()
 	// Another process may have finished it while we waited for the lock.
 	if inspect(p.RepoDir, p.Commit, f); f.Cached {
+		if f.linked {
+			tr.finish(*f)
+			return nil
+		}
 		if err := c.link(p.RepoDir, p.Commit, *f, false); err != nil {
 			return fmt.Errorf("%s: linking into the snapshot: %v", name, err)
 		}
+		f.linked = true
 		tr.finish(*f)
 		return nil
 	}
@@ -503,7 +512,7 @@ func (c *Client) fetchFile(ctx context.Context, p *Plan, f *File, tr *tracker) e
 	if err := c.link(p.RepoDir, p.Commit, *f, true); err != nil {
 		return fmt.Errorf("%s: linking into the snapshot: %v", name, err)
 	}
-	f.Cached, f.Partial = true, 0
+	f.Cached, f.Partial, f.linked = true, 0, true
 	tr.finish(*f)
 	return nil
 }
