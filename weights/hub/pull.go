@@ -469,6 +469,9 @@ func (c *Client) fetchFile(ctx context.Context, p *Plan, f *File, tr *tracker) e
 	if d.n > 0 {
 		// The hash covers the whole file: read back what an earlier run
 		// wrote.
+		if d.n >= 256<<20 {
+			c.logf("%s: resuming; checking the %s downloaded earlier", name, formatBytes(d.n))
+		}
 		if _, err := io.Copy(d.h, io.NewSectionReader(fh, 0, d.n)); err != nil {
 			return fmt.Errorf("%s: reading %s: %v", name, inc, err)
 		}

@@ -856,3 +856,28 @@ func waitSize(t *testing.T, path string, n int64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestConcurrentPulls: two pulls of the same repository into one cache at
+// once (two processes in real life) fetch each file once: the per-blob
+// lock makes the second wait and then find the blob.
+func TestConcurrentPulls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 4<<20, 3<<20)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.pull(e.client(nil), hub.FetchOptions{})
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if got, want := e.hub.FileBytes(), e.neededBytes(); got != want {
+		t.Errorf("sent %d file bytes for two concurrent pulls, want %d (each file once)", got, want)
+	}
+	e.checkSnapshot(false)
+}
