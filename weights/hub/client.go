@@ -161,6 +161,7 @@ func (c *Client) do(ctx context.Context, method, rawURL string, hdr http.Header,
 	cur := rawURL
 	var first http.Header
 	for hop := 0; ; hop++ {
+		timer.Reset(c.cfg.Timeout)
 		u, err := url.Parse(cur)
 		if err != nil {
 			return fail(fmt.Errorf("%s: bad URL: %v", what, err))
