@@ -25,6 +25,10 @@ type fakeEngine struct {
 	answer string
 	block  chan struct{} // SetImage waits for it when set
 	set    app.Settings
+	// stream, when set, makes Ask stream what comes on it until it is
+	// closed, acknowledging each piece on streamed.
+	stream   chan string
+	streamed chan struct{}
 }
 
 func (f *fakeEngine) Info() app.ModelInfo {
@@ -41,6 +45,15 @@ func (f *fakeEngine) SetImage(ctx context.Context, path string) (app.ImageStats,
 	return app.ImageStats{Encode: time.Millisecond, Tokens: 32}, nil
 }
 func (f *fakeEngine) Ask(ctx context.Context, q string, on func(string)) (app.Answer, error) {
+	if f.stream != nil {
+		var b strings.Builder
+		for s := range f.stream {
+			on(s)
+			b.WriteString(s)
+			f.streamed <- struct{}{}
+		}
+		return app.Answer{Text: b.String(), Stop: app.StopEnd}, nil
+	}
 	on(f.answer)
 	return app.Answer{Text: f.answer, Stop: app.StopEnd, Tokens: 5, TokensPerSec: 10, FirstToken: time.Millisecond}, nil
 }
@@ -62,7 +75,7 @@ func (f *fakeEngine) source(dir, img string) *app.ModelSource {
 }
 
 // writePNG writes a small image.
-func writePNG(t *testing.T, path string, w, h int) {
+func writePNG(t testing.TB, path string, w, h int) {
 	t.Helper()
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {

@@ -38,7 +38,7 @@ var leakOpts = []goleak.Option{
 func llamaLib(t testing.TB) string { return llamatest.LibDir(t) }
 
 // waitApp waits until cond holds for the app's state.
-func waitApp(t *testing.T, a *app.App, what string, cond func(app.State) bool) app.State {
+func waitApp(t testing.TB, a *app.App, what string, cond func(app.State) bool) app.State {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
