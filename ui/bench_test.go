@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/app/apptest"
 )
 
 // BenchmarkStreamToken measures what one streamed token costs the screen:
@@ -23,10 +24,9 @@ func BenchmarkStreamToken(b *testing.B) {
 
 func benchStreamToken(b *testing.B, turns int) {
 	dir := b.TempDir()
-	img := filepath.Join(dir, "img.png")
-	writePNG(b, img, 64, 48)
-	eng := &fakeEngine{}
-	a := app.New(app.Options{Model: eng.source(filepath.Join(dir, "model"), img)})
+	img := apptest.WritePNG(b, dir, "img.png", 64, 48)
+	eng := apptest.NewEngine()
+	a := app.New(app.Options{Model: eng.Source(filepath.Join(dir, "model"), img)})
 	defer a.Close()
 	m := New(a, Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
@@ -34,7 +34,7 @@ func benchStreamToken(b *testing.B, turns int) {
 	waitApp(b, a, "the image", func(s app.State) bool { return idle(s) && s.Image != nil })
 	words := strings.Fields("a small grey cat sits on a wooden table next to a cup of tea while the morning light comes through the window and falls on a pile of old books")
 	for i := range turns {
-		eng.answer = strings.Join(words[i%7:], " ")
+		eng.Answer = strings.Join(words[i%7:], " ")
 		a.Submit(fmt.Sprintf("question %d: what is in the picture?", i))
 		waitApp(b, a, "an answer", func(s app.State) bool { return idle(s) && answers(s) == i+1 })
 	}
@@ -43,14 +43,14 @@ func benchStreamToken(b *testing.B, turns int) {
 	// The streamed answer restarts (/retry) every 32 tokens so that its own
 	// length, which is re-wrapped at every token, stays the same.
 	start := func() {
-		eng.stream, eng.streamed = make(chan string), make(chan struct{})
+		eng.Stream, eng.Streamed = make(chan string), make(chan struct{})
 		a.Submit("/retry")
 		waitApp(b, a, "streaming", func(s app.State) bool { return s.Phase == app.Generating })
 	}
 	stop := func() {
-		close(eng.stream)
+		close(eng.Stream)
 		waitApp(b, a, "the end of the answer", idle)
-		eng.stream = nil
+		eng.Stream, eng.Streamed = nil, nil
 	}
 	start()
 	b.ResetTimer()
@@ -61,8 +61,8 @@ func benchStreamToken(b *testing.B, turns int) {
 			start()
 			b.StartTimer()
 		}
-		eng.stream <- words[i%len(words)] + " "
-		<-eng.streamed
+		eng.Stream <- words[i%len(words)] + " "
+		<-eng.Streamed
 		m.Update(changedMsg{})
 		_ = m.View()
 	}
