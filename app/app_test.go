@@ -26,8 +26,9 @@ var testSettings = app.Settings{Temperature: 0.8, TopP: 0.95, TopK: 40, MaxToken
 // sampleName is the image every test app starts with.
 const sampleName = "sample.png"
 
-// otherImage is the image the tests switch to.
-var otherImage = filepath.Join("..", "testdata", "golden", "images", "cat.jpg")
+// otherImage writes the image the tests switch to: small, so that
+// decoding it is quick even under the race detector.
+func otherImage(t *testing.T) string { return apptest.WritePNG(t, t.TempDir(), "cat.png", 64, 48) }
 
 var (
 	waitIdle = apptest.WaitIdle
@@ -276,6 +277,7 @@ func TestKillMidAnswerLosesNoCompletedTurn(t *testing.T) {
 }
 
 func TestImageCommandRestartsConversation(t *testing.T) {
+	other := otherImage(t)
 	a, _, _ := newTestApp(t, nil)
 	a.Submit("What is it?")
 	waitIdle(t, a)
@@ -300,14 +302,14 @@ func TestImageCommandRestartsConversation(t *testing.T) {
 		t.Errorf("a bad image replaced the current one: %s", st.ImagePath)
 	}
 
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	st = waitIdle(t, a)
-	if filepath.Base(st.ImagePath) != "cat.jpg" || st.Image == nil {
+	if filepath.Base(st.ImagePath) != "cat.png" || st.Image == nil {
 		t.Fatalf("image now %q: %s", st.ImagePath, transcript(st))
 	}
 	img, _ := lastOf(st, app.EntryImage)
-	if filepath.Base(img.Text) != "cat.jpg" || img.Encoding == nil || img.Encoding.Tokens != apptest.SoftTokens {
-		t.Errorf("image entry for cat.jpg: %+v", img)
+	if filepath.Base(img.Text) != "cat.png" || img.Encoding == nil || img.Encoding.Tokens != apptest.SoftTokens {
+		t.Errorf("image entry for cat.png: %+v", img)
 	}
 	if st.CtxUsed >= before {
 		t.Errorf("context used %d after a new image, was %d: the conversation should restart", st.CtxUsed, before)
@@ -317,7 +319,7 @@ func TestImageCommandRestartsConversation(t *testing.T) {
 		t.Errorf("/retry after /image: %q", e.Text)
 	}
 	s := sessionOf(t, a)
-	if filepath.Base(s.Image) != "cat.jpg" || len(s.Turns) != 0 || len(s.All) != 1 {
+	if filepath.Base(s.Image) != "cat.png" || len(s.Turns) != 0 || len(s.All) != 1 {
 		t.Errorf("session: image %s, %d turns since, %d in all", s.Image, len(s.Turns), len(s.All))
 	}
 }
@@ -689,13 +691,14 @@ func TestResumeAfterReset(t *testing.T) {
 // conversation and session stay, the conversation goes on and the image
 // loads when asked again.
 func TestEscCancelsEncoding(t *testing.T) {
+	other := otherImage(t)
 	a, eng, _ := newTestApp(t, nil)
 	a.Submit("What is it?")
 	waitIdle(t, a)
 	before := a.Snapshot()
 
 	eng.Block = make(chan struct{})
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	waitFor(t, a, "the encoding", func(s app.State) bool {
 		return s.Phase == app.Encoding && strings.Contains(s.Progress, "encoding")
 	})
@@ -727,9 +730,9 @@ func TestEscCancelsEncoding(t *testing.T) {
 		t.Errorf("error: %s", e.Text)
 	}
 	// Not interrupted, the image loads.
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	st = waitIdle(t, a)
-	if img, ok := lastOf(st, app.EntryImage); !ok || filepath.Base(img.Text) != "cat.jpg" || filepath.Base(st.ImagePath) != "cat.jpg" {
+	if img, ok := lastOf(st, app.EntryImage); !ok || filepath.Base(img.Text) != "cat.png" || filepath.Base(st.ImagePath) != "cat.png" {
 		t.Fatalf("image after the cancel:\n%s", transcript(st))
 	}
 }
@@ -737,10 +740,11 @@ func TestEscCancelsEncoding(t *testing.T) {
 // TestCloseStopsEncoding: closing the app (Ctrl+C) while an image encodes
 // cancels it instead of waiting for the encoder.
 func TestCloseStopsEncoding(t *testing.T) {
+	other := otherImage(t)
 	a, eng, _ := newTestApp(t, nil)
 	eng.Block = make(chan struct{})
 	defer close(eng.Block)
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	waitFor(t, a, "the encoding", func(s app.State) bool {
 		return s.Phase == app.Encoding && strings.Contains(s.Progress, "encoding")
 	})
@@ -762,11 +766,12 @@ func TestCloseStopsEncoding(t *testing.T) {
 // TestImageDecodedOnce: the app gives the engine the image it decoded for
 // the display instead of the path, so the file is decoded once.
 func TestImageDecodedOnce(t *testing.T) {
+	other := otherImage(t)
 	a, eng, _ := newTestApp(t, nil)
 	if d, p := eng.Decoded.Load(), eng.ByPath.Load(); d != 1 || p != 0 {
 		t.Errorf("the sample image: %d decoded, %d by path; want 1, 0", d, p)
 	}
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	st := waitIdle(t, a)
 	if d, p := eng.Decoded.Load(), eng.ByPath.Load(); d != 2 || p != 0 {
 		t.Errorf("after /image: %d decoded, %d by path; want 2, 0", d, p)
@@ -774,7 +779,7 @@ func TestImageDecodedOnce(t *testing.T) {
 	if eng.NotRGB.Load() {
 		t.Error("SetImageDecoded got an image that is not ToRGB's *image.NRGBA")
 	}
-	if filepath.Base(st.ImagePath) != "cat.jpg" {
+	if filepath.Base(st.ImagePath) != "cat.png" {
 		t.Fatalf("image %s:\n%s", st.ImagePath, transcript(st))
 	}
 }

@@ -222,11 +222,12 @@ func waitChan(t *testing.T, c <-chan struct{}, what string) {
 // layer, and so does closing the app (Ctrl+C), instead of waiting for the
 // whole encoder.
 func TestCancelStopsTheViT(t *testing.T) {
+	other := otherImage(t)
 	a := newDemoApp(t, t.TempDir(), nil)
 	before := a.Snapshot()
 	release := make(chan struct{})
 	reached, ranOn, stop := holdViT(t, a, func() { <-release })
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	waitChan(t, reached, "the ViT's second layer")
 	if st := a.Snapshot(); st.Phase != app.Encoding {
 		t.Fatalf("phase %v while the ViT runs", st.Phase)
@@ -251,7 +252,7 @@ func TestCancelStopsTheViT(t *testing.T) {
 		case <-time.After(60 * time.Second):
 		}
 	})
-	a.Submit("/image " + otherImage)
+	a.Submit("/image " + other)
 	waitChan(t, reached, "the ViT's second layer")
 	start := time.Now()
 	if err := a.Close(); err != nil {
