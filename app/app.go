@@ -6,7 +6,8 @@
 // The user interface (ui/) only renders State and sends intents: Submit a
 // line of input, Cancel the work in progress, Close. It never touches the
 // engine. Every change to State is signalled on Changed; call Snapshot to
-// read it.
+// read it, or Refresh to bring a state read before up to date (what a
+// screen redrawn at every streamed token does).
 package app
 
 import (
