@@ -14,7 +14,7 @@ import (
 // one image at a time. Its methods are called from one goroutine at a time
 // (the app's worker), except Info and Usage, which may be called at any time.
 //
-// NewEngine (real.go) backs it with engine/model and engine/chat.
+// OpenEngine (real.go) backs it with engine/model and engine/chat.
 type Engine interface {
 	// Info describes the model; it does not change once loaded.
 	Info() ModelInfo

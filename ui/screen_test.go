@@ -2,11 +2,11 @@ package ui
 
 import (
 	"context"
-	"image"
-	"image/color"
-	"image/png"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,86 +16,17 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/app/apptest"
 )
 
-// fakeEngine answers with fixed text: what these tests need is an answer
-// the test chooses (control characters) and an encoding that lasts until
-// the test says, which a real model cannot give.
-type fakeEngine struct {
-	answer string
-	block  chan struct{} // SetImage waits for it when set
-	set    app.Settings
-}
-
-func (f *fakeEngine) Info() app.ModelInfo {
-	return app.ModelInfo{Name: "fake", Desc: "BLIP-2 · fake", Backend: "none"}
-}
-func (f *fakeEngine) SetImage(ctx context.Context, path string) (app.ImageStats, error) {
-	if f.block != nil {
-		select {
-		case <-f.block:
-		case <-ctx.Done():
-			return app.ImageStats{}, ctx.Err()
-		}
-	}
-	return app.ImageStats{Encode: time.Millisecond, Tokens: 32}, nil
-}
-func (f *fakeEngine) Ask(ctx context.Context, q string, on func(string)) (app.Answer, error) {
-	on(f.answer)
-	return app.Answer{Text: f.answer, Stop: app.StopEnd, Tokens: 5, TokensPerSec: 10, FirstToken: time.Millisecond}, nil
-}
-func (f *fakeEngine) Caption(ctx context.Context, on func(string)) (app.Answer, error) {
-	return f.Ask(ctx, "", on)
-}
-func (f *fakeEngine) Retry(ctx context.Context, on func(string)) (app.Answer, error) {
-	return f.Ask(ctx, "", on)
-}
-func (f *fakeEngine) Reset() error                       { return nil }
-func (f *fakeEngine) Restore([]app.Turn) error           { return nil }
-func (f *fakeEngine) Settings() app.Settings             { return f.set }
-func (f *fakeEngine) Apply(s app.Settings) error         { f.set = s; return nil }
-func (f *fakeEngine) Tokens(string) ([]app.Token, error) { return nil, nil }
-func (f *fakeEngine) Usage() (int, int)                  { return 40, 2048 }
-func (f *fakeEngine) Close() error                       { return nil }
-func (f *fakeEngine) source(dir, img string) *app.ModelSource {
-	return &app.ModelSource{Dir: dir, Image: img, Open: func(context.Context, func(string)) (app.Engine, error) { return f, nil }}
-}
-
-// writePNG writes a small image.
-func writePNG(t *testing.T, path string, w, h int) {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			img.SetNRGBA(x, y, color.NRGBA{uint8(x), uint8(y), 99, 255})
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// fakeScreen starts an app on eng with the screen's Model at w x h.
-func fakeScreen(t *testing.T, eng *fakeEngine, img string, w, h int) (*app.App, *Model) {
+// fakeScreen starts an app on eng (apptest's engine: no model) with the
+// screen's Model at w x h.
+func fakeScreen(t *testing.T, eng *apptest.Engine, img string, w, h int) (*app.App, *Model) {
 	t.Helper()
 	data := t.TempDir()
-	a := app.New(app.Options{Model: eng.source(filepath.Join(data, "model"), img),
+	a := app.New(app.Options{Model: eng.Source(filepath.Join(data, "model"), img),
 		SessionsDir: filepath.Join(data, "sessions"), SaveDir: data})
-	t.Cleanup(func() {
-		if eng.block != nil {
-			select {
-			case <-eng.block:
-			default:
-				close(eng.block)
-			}
-		}
-		a.Close()
-	})
+	t.Cleanup(func() { a.Close() })
 	m := New(a, Options{})
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	m.Init()
@@ -110,15 +41,24 @@ func typeLine(m *Model, s string) {
 	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
 }
 
+// saved waits for /save's note.
+func saved(t *testing.T, a *app.App) {
+	t.Helper()
+	waitApp(t, a, "the save", func(s app.State) bool {
+		e, _ := apptest.Last(s, app.EntryNote)
+		return strings.HasPrefix(e.Text, "Saved the transcript to")
+	})
+}
+
 // TestControlCharactersAreNotDrawn: an answer and a file name holding
 // ESC [2J and BEL show as U+FFFD on the screen; the session file keeps the
 // answer as generated and /save escapes it.
 func TestControlCharactersAreNotDrawn(t *testing.T) {
 	const answer = "it clears \x1b[2J the screen and rings \x07 a bell"
 	dir := t.TempDir()
-	img := filepath.Join(dir, "evil\x1b[2J\x07.png")
-	writePNG(t, img, 40, 30)
-	eng := &fakeEngine{answer: answer}
+	img := apptest.WritePNG(t, dir, "evil\x1b[2J\x07.png", 40, 30)
+	eng := apptest.NewEngine()
+	eng.Answer = answer
 	a, m := fakeScreen(t, eng, img, 100, 30)
 	waitApp(t, a, "the image", func(s app.State) bool { return idle(s) && s.Image != nil })
 	typeLine(m, "What does it say?")
@@ -149,6 +89,7 @@ func TestControlCharactersAreNotDrawn(t *testing.T) {
 	}
 	out := filepath.Join(dir, "t.md")
 	typeLine(m, "/save "+out)
+	saved(t, a)
 	md, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -163,16 +104,15 @@ func TestControlCharactersAreNotDrawn(t *testing.T) {
 // image; Ctrl+C during an encoding quits at once.
 func TestImageProgressAndEsc(t *testing.T) {
 	dir := t.TempDir()
-	first, big := filepath.Join(dir, "first.png"), filepath.Join(dir, "big.png")
-	writePNG(t, first, 20, 20)
-	writePNG(t, big, 1200, 900)
-	eng := &fakeEngine{answer: "x"}
+	first, big := apptest.WritePNG(t, dir, "first.png", 20, 20), apptest.WritePNG(t, dir, "big.png", 1200, 900)
+	eng := apptest.NewEngine()
 	now := time.Now()
 	a, m := fakeScreen(t, eng, first, 80, 24)
 	m.opts.Now = func() time.Time { return now.Add(3 * time.Second) }
 	waitApp(t, a, "the first image", func(s app.State) bool { return idle(s) && s.Image != nil })
 
-	eng.block = make(chan struct{})
+	eng.Block = make(chan struct{})
+	defer close(eng.Block)
 	typeLine(m, "/image "+big)
 	waitApp(t, a, "encoding", func(s app.State) bool {
 		return s.Phase == app.Encoding && strings.Contains(s.Progress, "encoding")
@@ -211,7 +151,6 @@ func TestImageProgressAndEsc(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("closeApp waited %v for an encoding", d)
 	}
-	close(eng.block)
 	<-a.Done()
 }
 
@@ -238,7 +177,7 @@ func TestFullHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range app.Commands {
+	for _, c := range a.Commands() {
 		if !strings.Contains(content, c.Name+" "+c.Args) {
 			t.Errorf("the help lacks %s %s", c.Name, c.Args)
 		}
@@ -258,29 +197,62 @@ func TestFullHelp(t *testing.T) {
 	}
 }
 
-// TestNoteWrapsUnderValues: /info's long values wrap under the value
-// column; list items under their text.
+// TestNoteWrapsUnderValues: a table's long values (/info) wrap under the
+// value column; a note's list items under their text, indented lines
+// under their indent.
 func TestNoteWrapsUnderValues(t *testing.T) {
+	plain := func(s ...string) string { return strings.Join(s, "") }
 	for _, c := range []struct {
 		in    string
 		width int
 		want  []string
 	}{
-		{"Model     a very long name that wraps", 24, []string{"Model     a very long", "          name that", "          wraps"}},
-		{"          BLIP-2 · llama 7B Q4_K_M", 24, []string{"          BLIP-2 · llama", "          7B Q4_K_M"}},
 		{"1. Download a checkpoint in safetensors", 20, []string{"1. Download a", "   checkpoint in", "   safetensors"}},
 		{"     blip2chat convert blip2-opt -o x", 21, []string{"     blip2chat", "     convert", "     blip2-opt -o x"}},
-		{"Image     /very/long/folder/name/that/goes/on/cat.jpg (encoded in 5ms)", 34,
-			[]string{"Image     /very/long/…s/on/cat.jpg", "          (encoded in 5ms)"}},
-		{"Note      a-word-that-is-not-a-path-and-is-long", 24, []string{"Note      a-word-that-is", "          -not-a-path-an", "          d-is-long"}},
+		{"- a bullet that wraps", 12, []string{"- a bullet", "  that wraps"}},
 		{"short", 24, []string{"short"}},
-		{"  /template [TEXT|edit|reset]  show, change or edit the template", 36,
-			[]string{"  /template [TEXT|edit|reset]", "      show, change or edit the", "      template"}},
 	} {
-		got := strings.Split(wrapHanging(c.in, c.width, func(s ...string) string { return strings.Join(s, "") }), "\n")
+		got := wrapNote(c.in, c.width, plain)
 		if strings.Join(got, "|") != strings.Join(c.want, "|") {
-			t.Errorf("wrapHanging(%q, %d) =\n%q, want\n%q", c.in, c.width, got, c.want)
+			t.Errorf("wrapNote(%q, %d) =\n%q, want\n%q", c.in, c.width, got, c.want)
 		}
+	}
+	// The label column is as wide as the widest label ("Loaded in").
+	loaded := app.Row{Label: "Loaded in", Value: "5ms"}
+	for _, c := range []struct {
+		row   app.Row
+		width int
+		want  []string
+	}{
+		{app.Row{Label: "Model", Value: "a very long name that wraps"}, 24, []string{"Model     a very long", "          name that", "          wraps"}},
+		{app.Row{Value: "BLIP-2 · llama 7B Q4_K_M"}, 24, []string{"          BLIP-2 · llama", "          7B Q4_K_M"}},
+		{app.Row{Label: "Image", Value: "/very/long/folder/name/that/goes/on/cat.jpg (encoded in 5ms)"}, 34,
+			[]string{"Image     /very/long/…s/on/cat.jpg", "          (encoded in 5ms)"}},
+		{app.Row{Label: "Note", Value: "a-word-that-is-not-a-path-and-is-long"}, 24, []string{"Note      a-word-that-is", "          -not-a-path-an", "          d-is-long"}},
+		{app.Row{Label: "Short", Value: "fits"}, 24, []string{"Short     fits"}},
+	} {
+		got := table([]app.Row{c.row, loaded}, 0, 1, c.width, plain, plain)
+		got = got[:len(got)-1]
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("table(%+v, %d) =\n%q, want\n%q", c.row, c.width, got, c.want)
+		}
+	}
+	// A value column too far right: each label on its line, its value
+	// under it (the full help's commands in a narrow terminal).
+	got := table([]app.Row{{Label: "/template [TEXT|edit|reset]", Value: "show, change or edit the template"}}, 2, 2, 36, plain, plain)
+	if want := []string{"  /template [TEXT|edit|reset]", "      show, change or edit the", "      template"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("stacked table =\n%q, want\n%q", got, want)
+	}
+	// Remarks (/set) align in their own column when the rows fit, and
+	// follow the value when they do not.
+	set := []app.Row{{Label: "top_k", Value: "40", Remark: "keep the k most likely"}, {Label: "template", Value: `"Q: {prompt} A:"`, Remark: "prompt template"}}
+	got = table(set, 2, 1, 60, plain, plain)
+	if want := []string{`  top_k    40               keep the k most likely`, `  template "Q: {prompt} A:" prompt template`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("table with remarks =\n%q, want\n%q", got, want)
+	}
+	got = table(set, 2, 1, 30, plain, plain)
+	if want := []string{`  top_k    40  keep the k most`, `           likely`, `  template "Q: {prompt} A:"`, `           prompt template`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("narrow table with remarks =\n%q, want\n%q", got, want)
 	}
 }
 
@@ -290,7 +262,7 @@ func TestQuitWhileLoading(t *testing.T) {
 	release := make(chan struct{})
 	src := &app.ModelSource{Dir: t.TempDir(), Open: func(context.Context, func(string)) (app.Engine, error) {
 		<-release
-		return &fakeEngine{}, nil
+		return apptest.NewEngine(), nil
 	}}
 	a := app.New(app.Options{Model: src})
 	m := New(a, Options{})
@@ -321,4 +293,84 @@ func TestQuitWhileLoading(t *testing.T) {
 	}
 	close(release)
 	<-a.Done()
+}
+
+// TestTranscriptKeptUpToDate: the transcript, rendered again only where
+// entries changed, matches one rendered afresh through a stream, notes, a
+// retry, a dropped answer and a resize.
+func TestTranscriptKeptUpToDate(t *testing.T) {
+	eng := apptest.NewEngine()
+	a, m := fakeScreen(t, eng, apptest.WritePNG(t, t.TempDir(), "img.png", 40, 30), 100, 30)
+	waitApp(t, a, "the image", func(s app.State) bool { return idle(s) && s.Image != nil })
+	check := func(what string) {
+		t.Helper()
+		m.sync()
+		var fresh transcript
+		fresh.set(m.st.Entries, 0, m.chat.width, m.st.Demo, m.entry)
+		if !slices.Equal(fresh.lines, m.chat.lines) {
+			t.Fatalf("%s: the transcript\n%s\nrendered afresh is\n%s", what, strings.Join(m.chat.lines, "\n"), strings.Join(fresh.lines, "\n"))
+		}
+	}
+	check("start")
+	for i := range 3 {
+		typeLine(m, fmt.Sprintf("question %d?", i))
+		waitApp(t, a, "an answer", idle)
+		check("an answer")
+	}
+	eng.Stream, eng.Streamed = make(chan string), make(chan struct{})
+	typeLine(m, "/retry")
+	for _, p := range []string{"one", " two", " three four five six seven eight nine ten eleven twelve"} {
+		eng.Stream <- p
+		<-eng.Streamed
+		check("a token")
+	}
+	typeLine(m, "/info")
+	check("a note while the answer streams")
+	close(eng.Stream)
+	waitApp(t, a, "the end of the answer", idle)
+	eng.Stream, eng.Streamed = nil, nil
+	check("the answer done")
+	eng.Fail = errors.New("no answer")
+	typeLine(m, "dropped?")
+	waitApp(t, a, "the error", func(s app.State) bool { e, _ := apptest.Last(s, app.EntryError); return idle(s) && e.Text != "" })
+	check("a dropped answer")
+	eng.Fail = nil
+	m.Update(tea.WindowSizeMsg{Width: 70, Height: 30})
+	check("a narrower terminal")
+	typeLine(m, "/reset")
+	waitApp(t, a, "the reset", idle)
+	check("a reset")
+}
+
+// TestHelpWhileAnswering: /help (or a unique prefix of it) shows the full
+// help, commands and keys, even while an answer streams; a command that
+// changes the state waits, its text kept.
+func TestHelpWhileAnswering(t *testing.T) {
+	eng := apptest.NewEngine()
+	a, m := fakeScreen(t, eng, apptest.WritePNG(t, t.TempDir(), "img.png", 40, 30), 100, 30)
+	waitApp(t, a, "the image", func(s app.State) bool { return idle(s) && s.Image != nil })
+	eng.Stream, eng.Streamed = make(chan string), make(chan struct{})
+	typeLine(m, "What is it?")
+	eng.Stream <- "a"
+	<-eng.Streamed
+	typeLine(m, "/he")
+	if !m.help.ShowAll || m.ta.Value() != "" {
+		t.Fatalf("/he while answering: help shown %v, input %q", m.help.ShowAll, m.ta.Value())
+	}
+	content := ansi.Strip(m.helpContent(200))
+	for _, w := range []string{"/caption", "ctrl+c", "/image PATH", "alt+enter, ctrl+j"} {
+		if !strings.Contains(content, w) {
+			t.Errorf("the help lacks %q", w)
+		}
+	}
+	m.Update(esc)
+	if m.help.ShowAll || a.Snapshot().Phase != app.Generating {
+		t.Errorf("Esc with the help open: help %v, phase %v (want the help closed, the answer going on)", m.help.ShowAll, a.Snapshot().Phase)
+	}
+	typeLine(m, "/image elsewhere.png")
+	if m.ta.Value() != "/image elsewhere.png" || !strings.HasPrefix(m.hint, hintWait) {
+		t.Errorf("/image while answering: input %q, hint %q", m.ta.Value(), m.hint)
+	}
+	close(eng.Stream)
+	waitApp(t, a, "the answer", idle)
 }
