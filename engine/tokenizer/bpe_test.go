@@ -120,7 +120,7 @@ func TestBPEMergeOrder(t *testing.T) {
 func goldenGPT2(t testing.TB) *BPE {
 	t.Helper()
 	dir := filepath.Join(goldenDir, "tokenizers", "gpt2")
-	tok, err := LoadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
+	tok, err := loadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestLoadBPEErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		dir := writeFiles(t, map[string]string{"vocab.json": tt.vocab, "merges.txt": tt.merges})
-		_, err := LoadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
+		_, err := loadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", tt.name, err, tt.want)
 			continue
@@ -280,7 +280,7 @@ func TestLoadBPEErrors(t *testing.T) {
 			t.Errorf("%s: error %q should be one line naming the file", tt.name, err)
 		}
 	}
-	if _, err := LoadBPE("/nonexistent/vocab.json", "/nonexistent/merges.txt"); err == nil {
+	if _, err := loadBPE("/nonexistent/vocab.json", "/nonexistent/merges.txt"); err == nil {
 		t.Error("missing files must fail")
 	}
 	// Valid: non-numeric values are skipped, "#version" is not a merge, CRLF
@@ -289,7 +289,7 @@ func TestLoadBPEErrors(t *testing.T) {
 		"vocab.json": `{"a":0,"b":1,"ab":2,"note":"x"}`,
 		"merges.txt": "#version: 0.2\r\na b\r\n",
 	})
-	tok, err := LoadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
+	tok, err := loadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestLoadBPETokenizerJSON(t *testing.T) {
 		"sequence": mkJSON(`{"type":"Sequence","pretokenizers":[`+byteLevel+`]}`, str),
 	} {
 		dir := writeFiles(t, map[string]string{"tokenizer.json": body})
-		tok, err := LoadBPETokenizerJSON(filepath.Join(dir, "tokenizer.json"))
+		tok, err := loadBPETokenizerJSON(filepath.Join(dir, "tokenizer.json"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -358,7 +358,7 @@ func TestLoadBPETokenizerJSON(t *testing.T) {
 	// add_prefix_space (tokenizers' default when the field is absent) puts a
 	// space before text that does not start with one.
 	dir := writeFiles(t, map[string]string{"tokenizer.json": mkJSON(`{"type":"ByteLevel"}`, str)})
-	tok, err := LoadBPETokenizerJSON(filepath.Join(dir, "tokenizer.json"))
+	tok, err := loadBPETokenizerJSON(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestLoadBPETokenizerJSON(t *testing.T) {
 	}
 	for _, tt := range bad {
 		dir := writeFiles(t, map[string]string{"tokenizer.json": tt.body})
-		_, err := LoadBPETokenizerJSON(filepath.Join(dir, "tokenizer.json"))
+		_, err := loadBPETokenizerJSON(filepath.Join(dir, "tokenizer.json"))
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "tokenizer.json") {
 			t.Errorf("%s: err = %v, want it to name the file and mention %q", tt.name, err, tt.want)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/weights/hftok"
 )
 
 func readSeed(f *testing.F, parts ...string) []byte {
@@ -28,15 +30,15 @@ func FuzzParseBPE(f *testing.F) {
 	f.Add([]byte(`{"a":0,"b":1,"ab":2,"x":"y","z":null}`), []byte("a b\r\n"))
 	f.Add([]byte(`{"a":1e3}`), []byte("a a\n"))
 	f.Fuzz(func(t *testing.T, vocab, merges []byte) {
-		v, err := parseVocabJSON(vocab)
+		v, err := hftok.ParseVocabJSON(vocab)
 		if err != nil {
 			return
 		}
-		m, err := parseMergesTXT(merges)
+		m, err := hftok.ParseMergesTXT(merges)
 		if err != nil {
 			return
 		}
-		tok, err := newBPE(v, m, bpeOptions{useRegex: true})
+		tok, err := NewBPEFrom(&hftok.BPE{Vocab: v, Merges: m, UseRegex: true})
 		if err != nil {
 			return
 		}
@@ -127,7 +129,7 @@ func FuzzBPEEncode(f *testing.F) {
 // FuzzWordPieceEncode: the golden WordPiece never panics and always frames
 // the ids with [CLS] and [SEP].
 func FuzzWordPieceEncode(f *testing.F) {
-	tok, err := LoadWordPiece(filepath.Join(goldenDir, "tokenizers", "bert", "vocab.txt"), true)
+	tok, err := loadWordPiece(filepath.Join(goldenDir, "tokenizers", "bert", "vocab.txt"), true)
 	if err != nil {
 		f.Fatal(err)
 	}
