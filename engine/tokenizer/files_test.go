@@ -22,28 +22,25 @@ func loadBPE(vocabJSON, mergesTXT string) (*BPE, error) {
 	return t, nil
 }
 
-// loadBPETokenizerJSON reads a byte-level BPE tokenizer.json.
-func loadBPETokenizerJSON(path string) (*BPE, error) {
-	tj, err := hftok.LoadTokenizerJSON(path)
+// parseBPE reads the contents of a vocab.json and a merges.txt.
+func parseBPE(vocabJSON, mergesTXT string) (*BPE, error) {
+	v, err := hftok.ParseVocabJSON([]byte(vocabJSON))
 	if err != nil {
 		return nil, err
 	}
-	t, err := bpeFromTokenizerJSON(tj)
+	m, err := hftok.ParseMergesTXT([]byte(mergesTXT))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, err
 	}
-	return t, nil
+	return NewBPEFrom(&hftok.BPE{Vocab: v, Merges: m, UseRegex: true})
 }
 
+// parseBPETokenizerJSON reads a byte-level BPE tokenizer.json's contents.
 func parseBPETokenizerJSON(data []byte) (*BPE, error) {
 	tj, err := hftok.ParseTokenizerJSON(data)
 	if err != nil {
 		return nil, err
 	}
-	return bpeFromTokenizerJSON(tj)
-}
-
-func bpeFromTokenizerJSON(tj *hftok.TokenizerJSON) (*BPE, error) {
 	f, err := tj.BPE()
 	if err != nil {
 		return nil, err

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/blip2chat/blip2chat/weights/hftok"
 )
 
 func readSeed(f *testing.F, parts ...string) []byte {
@@ -30,15 +28,7 @@ func FuzzParseBPE(f *testing.F) {
 	f.Add([]byte(`{"a":0,"b":1,"ab":2,"x":"y","z":null}`), []byte("a b\r\n"))
 	f.Add([]byte(`{"a":1e3}`), []byte("a a\n"))
 	f.Fuzz(func(t *testing.T, vocab, merges []byte) {
-		v, err := hftok.ParseVocabJSON(vocab)
-		if err != nil {
-			return
-		}
-		m, err := hftok.ParseMergesTXT(merges)
-		if err != nil {
-			return
-		}
-		tok, err := NewBPEFrom(&hftok.BPE{Vocab: v, Merges: m, UseRegex: true})
+		tok, err := parseBPE(string(vocab), string(merges))
 		if err != nil {
 			return
 		}

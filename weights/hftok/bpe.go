@@ -150,3 +150,24 @@ func isFile(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular()
 }
+
+// ByteLevelRune is the printable rune that stands for byte b in a
+// byte-level BPE vocabulary (GPT-2's bytes_to_unicode): printable Latin-1
+// bytes stand for themselves; the other 68 (controls, space, 0x7F-0xA0,
+// 0xAD) map to U+0100 upwards in byte order, so that every vocabulary entry
+// is visible text.
+func ByteLevelRune(b byte) rune {
+	printable := func(b int) bool {
+		return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)
+	}
+	if printable(int(b)) {
+		return rune(b)
+	}
+	n := 0 // non-printable bytes before b
+	for c := 0; c < int(b); c++ {
+		if !printable(c) {
+			n++
+		}
+	}
+	return rune(256 + n)
+}

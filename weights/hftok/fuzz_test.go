@@ -7,20 +7,22 @@ import (
 	"testing"
 )
 
-func seed(f *testing.F, parts ...string) []byte {
-	data, err := os.ReadFile(filepath.Join(append([]string{golden}, parts...)...))
+// addSeeds adds a golden file, whole and cut short, and more inputs.
+func addSeeds(f *testing.F, file string, more ...string) {
+	data, err := os.ReadFile(filepath.Join(golden, file))
 	if err != nil {
 		f.Fatal(err)
 	}
-	return data
+	f.Add(data)
+	f.Add(data[:len(data)/3])
+	for _, m := range more {
+		f.Add([]byte(m))
+	}
 }
 
 // FuzzParseVocabJSON: an accepted vocab.json has ids in [0, 2^31).
 func FuzzParseVocabJSON(f *testing.F) {
-	v := seed(f, "tokenizers", "gpt2", "vocab.json")
-	f.Add(v)
-	f.Add(v[:len(v)/2])
-	f.Add([]byte(`{"a":0,"b":1,"ab":2,"x":"y","z":null,"w":1e3}`))
+	addSeeds(f, "tokenizers/gpt2/vocab.json", `{"a":0,"b":1,"ab":2,"x":"y","z":null,"w":1e3}`)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := ParseVocabJSON(data)
 		if err != nil {
@@ -37,10 +39,7 @@ func FuzzParseVocabJSON(f *testing.F) {
 // FuzzParseMergesTXT: every accepted merge is two tokens, neither with a
 // space.
 func FuzzParseMergesTXT(f *testing.F) {
-	m := seed(f, "tokenizers", "gpt2", "merges.txt")
-	f.Add(m)
-	f.Add(m[:len(m)/3])
-	f.Add([]byte("#version: 0.2\r\na b\r\n\n"))
+	addSeeds(f, "tokenizers/gpt2/merges.txt", "#version: 0.2\r\na b\r\n\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseMergesTXT(data)
 		if err != nil {
@@ -87,10 +86,7 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 
 // FuzzParseVocabTxt: an accepted vocab.txt holds [CLS], [SEP] and [UNK].
 func FuzzParseVocabTxt(f *testing.F) {
-	v := seed(f, "tokenizers", "bert", "vocab.txt")
-	f.Add(v)
-	f.Add(v[:len(v)/3])
-	f.Add([]byte("[CLS]\r\n[SEP]\r\n[UNK]\r\n\r\n##\n"))
+	addSeeds(f, "tokenizers/bert/vocab.txt", "[CLS]\r\n[SEP]\r\n[UNK]\r\n\r\n##\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := ParseVocabTxt(data)
 		if err == nil && (len(v) < 3 || CheckWordPiece(v) != nil) {

@@ -22,7 +22,7 @@ type TokenizerJSON struct {
 // non-negative, as tokenizers' u32 ids are.
 func ParseTokenizerJSON(data []byte) (*TokenizerJSON, error) {
 	var tj struct {
-		AddedTokens  []AddedToken   `json:"added_tokens"`
+		AddedTokens  []AddedToken    `json:"added_tokens"`
 		Normalizer   json.RawMessage `json:"normalizer"`
 		PreTokenizer json.RawMessage `json:"pre_tokenizer"`
 		Model        json.RawMessage `json:"model"`
