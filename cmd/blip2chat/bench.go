@@ -15,12 +15,14 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
-	"github.com/blip2chat/blip2chat/engine/lm/opt"        // the OPT backend of lm.Open; MeasureBandwidth
-	"github.com/blip2chat/blip2chat/engine/synth"
+	_ "github.com/blip2chat/blip2chat/engine/lm/opt"      // the OPT backend of lm.Open
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/synth"
 )
 
 func init() {
@@ -78,8 +80,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var visionPath, llmPath string
 	if *synthetic != "" {
 		files, err := synth.Ensure(ctx, *synthetic, synth.Options{
-			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType, LlamaLib: *llamaLib,
-			Progress: stderr, Terminal: writerIsTerminal(stderr),
+			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType,
+			Quantizer: func() (lmconv.Quantizer, error) { return llamaQuantizer(*llamaLib) },
+			Progress:  stderr, Terminal: writerIsTerminal(stderr),
 		})
 		if err != nil {
 			return err
@@ -141,11 +144,25 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		// After the peak RSS is read: the 1 GiB buffer is not the model's.
-		rep.Bandwidth = opt.MeasureBandwidth(1<<30, nThreads, 3)
+		rep.Bandwidth = bench.MeasureBandwidth(1<<30, nThreads, 3)
 	}
 	rep.LoadAvg, _ = bench.LoadAverage()
 	if *asJSON {
 		return rep.WriteJSON(stdout)
 	}
 	return rep.WriteTable(stdout)
+}
+
+// llamaQuantizer is llama.cpp's model quantizer, from the library in dir
+// ("" searches).
+func llamaQuantizer(dir string) (lmconv.Quantizer, error) {
+	lib, err := capi.Load(capi.Options{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	return func(in, out string, ftype int32) error {
+		p := lib.DefaultQuantizeParams()
+		p.FType = ftype
+		return lib.Quantize(in, out, p)
+	}, nil
 }

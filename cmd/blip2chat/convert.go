@@ -100,7 +100,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 // that), it returns nil.
 func quantizerFor(hfDir, llmType, llamaLib string) (*capi.Library, error) {
 	cfg, err := hfconfig.Load(hfDir)
-	if err != nil || !slices.Contains(convert.LLMFamilies(), cfg.Text.ModelType) {
+	if err != nil || !slices.Contains(lmconv.Families(), cfg.Text.ModelType) {
 		return nil, nil
 	}
 	t, err := lmconv.ParseFamilyType(cfg.Text.ModelType, llmType)

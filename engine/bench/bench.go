@@ -23,6 +23,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/weights/synth"
 )
 
 // Stage names, in pipeline order.
@@ -304,14 +305,9 @@ func DefaultInstruction(in *vision.Info) []int {
 func RandomPixels(in *vision.Info, seed uint64) []float32 {
 	v := in.Vision
 	px := make([]float32, v.Channels*v.ImageSize*v.ImageSize)
-	s := seed
+	r := synth.NewRand(seed)
 	for i := range px {
-		s += 0x9E3779B97F4A7C15
-		z := s
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-		z ^= z >> 31
-		px[i] = 4*float32(z>>40)/(1<<24) - 2
+		px[i] = 2 * r.Float32()
 	}
 	return px
 }

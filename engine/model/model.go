@@ -26,6 +26,7 @@ import (
 	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // llama.cpp backend (LLaMA, T5)
 	_ "github.com/blip2chat/blip2chat/engine/lm/opt"      // Go backend (OPT)
 	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // File names inside a model folder.
@@ -72,7 +73,7 @@ type Info struct {
 
 // archFamily maps a language model architecture to the text model_type the
 // vision side records.
-var archFamily = map[string]string{"llama": "llama", "t5": "t5", "blip2-opt": "opt"}
+var archFamily = map[string]string{"llama": "llama", "t5": "t5", lmconv.OPTArch: "opt"}
 
 // checkDir checks that dir is a folder.
 func checkDir(dir string) error {

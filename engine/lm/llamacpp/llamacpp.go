@@ -19,6 +19,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/gguf/quant"
 )
@@ -56,8 +57,8 @@ func Open(path string, o lm.OpenOptions) (*Model, error) {
 			f.Close()
 		}
 	}()
-	arch, _ := f.String("general.architecture")
-	if arch == "blip2-vision" {
+	arch, _ := f.String(gguf.KeyArchitecture)
+	if arch == convert.VisionArch {
 		return nil, fmt.Errorf("%s is a vision file, not a language model (give the folder's llm.gguf)", path)
 	}
 	if strings.HasPrefix(arch, "blip2-") {

@@ -1,11 +1,14 @@
 package opt
 
-import "github.com/blip2chat/blip2chat/engine/lm"
+import (
+	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
+)
 
 // The OPT engine answers for llm.gguf files of architecture "blip2-opt":
 // lm.Open picks it from general.architecture.
 func init() {
-	lm.RegisterBackend(Arch, func(path string, _ lm.OpenOptions) (lm.Model, error) {
+	lm.RegisterBackend(lmconv.OPTArch, func(path string, _ lm.OpenOptions) (lm.Model, error) {
 		m, err := Open(path)
 		if err != nil {
 			return nil, err

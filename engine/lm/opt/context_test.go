@@ -8,6 +8,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // scratchLogits runs soft rows and then ids in a fresh context and returns
@@ -238,7 +239,7 @@ func TestBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, ok := m.(*Model); !ok || m.Info().Arch != Arch || !strings.HasSuffix(m.Info().Desc, "F16") {
+	if _, ok := m.(*Model); !ok || m.Info().Arch != lmconv.OPTArch || !strings.HasSuffix(m.Info().Desc, "F16") {
 		t.Errorf("lm.Open gave %T %+v", m, m.Info())
 	}
 }

@@ -91,15 +91,11 @@ func loadGolden(t testing.TB) *golden {
 // llm.gguf of the given --llm-type in a temporary folder.
 func convertGolden(t testing.TB, typ string) string {
 	t.Helper()
-	ty, err := lmconv.ParseOPTType(typ)
-	if err != nil {
+	out := t.TempDir()
+	if _, err := convert.Convert(context.Background(), filepath.Join(goldenDir, "blip2-opt", "hf"), out, convert.Options{LLMType: typ}); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if _, err := lmconv.Convert(filepath.Join(goldenDir, "blip2-opt", "hf"), out, ty); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return filepath.Join(out, lmconv.FileName)
 }
 
 func openGolden(t testing.TB, typ string) *Model {

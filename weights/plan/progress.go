@@ -1,4 +1,4 @@
-package convert
+package plan
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// progress draws the conversion's progress: tensors and bytes done out of
+// progress draws the progress of WriteFiles: tensors and bytes done out of
 // the total, rate and ETA. On a terminal one line is redrawn in place (at
 // most 10 times a second); elsewhere (a log file, a pipe) a plain line is
 // printed every 10% or 10 seconds, whichever comes first.

@@ -1,16 +1,3 @@
-// Package synth writes random-weight models with the shapes of the real
-// BLIP-2 checkpoints, in the files blip2chat loads (vision.gguf, llm.gguf),
-// so that speed can be measured at real sizes without downloading them
-// (`blip2chat bench --synthetic NAME`). Their outputs are noise; their
-// speed and memory are the real models'.
-//
-// Files are written once into a cache folder (by default
-// os.UserCacheDir()/blip2chat/synthetic/) under names that hold everything
-// that changes their bytes: the checkpoint, the weight type, the seed and
-// a format version.
-//
-//	files, err := synth.Ensure(ctx, "vision", synth.Options{VisionType: "f32"})
-//	m, err := vision.Load(files.Vision)
 package synth
 
 import (
@@ -19,25 +6,35 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
-	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/weights/convert"
-	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/plan"
 )
+
+// The real-shape synthetic models of `blip2chat bench --synthetic NAME`:
+// their outputs are noise, their speed and memory are the real models'.
+// Files are written once into a cache folder (by default
+// os.UserCacheDir()/blip2chat/synthetic/) under names that hold everything
+// that changes their bytes: the checkpoint, the weight type, the seed and
+// Version.
+//
+//	files, err := synth.Ensure(ctx, "vision", synth.Options{VisionType: "f32"})
+//	m, err := vision.Load(files.Vision)
 
 // Version changes whenever this package writes different bytes for the same
 // name, type and seed, so that cached files are rewritten.
-const Version = 1
+const Version = 2
 
-// The synthetic models. Vision is BLIP-2 OPT-2.7b's vision side alone (ViT-g,
-// Q-Former, projection to 2560); the others add the language model of the
-// checkpoint named, and their vision side projects to its width.
+// The real-shape models. Vision is BLIP-2 OPT-2.7b's vision side alone
+// (ViT-g, Q-Former, projection to 2560); the others add the language model
+// of the checkpoint named, and their vision side projects to its width.
 const (
 	Vision   = "vision"     // Salesforce/blip2-opt-2.7b without its LLM
 	OPT27B   = "opt-2.7b"   // Salesforce/blip2-opt-2.7b
@@ -45,10 +42,10 @@ const (
 	Vicuna7B = "vicuna-7b"  // Salesforce/instructblip-vicuna-7b
 )
 
-// model is one synthetic model: the checkpoint it imitates and its
+// realShape is one real-shape model: the checkpoint it imitates and its
 // config.json (the fields that set shapes; transformers' defaults fill the
 // rest, which for the vision side are the real ViT-g and Q-Former).
-type model struct {
+type realShape struct {
 	checkpoint string
 	config     string
 	hasLLM     bool
@@ -63,7 +60,14 @@ const visionConfig = `"vision_config": {"hidden_size": 1408, "intermediate_size"
 const qformerBLIP2 = `"qformer_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
 	"num_attention_heads": 12, "cross_attention_frequency": 2, "encoder_hidden_size": 1408, "hidden_act": "gelu"}`
 
-var models = map[string]model{
+const optConfig = `{"model_type": "blip-2", "architectures": ["Blip2ForConditionalGeneration"], ` +
+	visionConfig + `, ` + qformerBLIP2 + `,
+	"text_config": {"model_type": "opt", "hidden_size": 2560, "ffn_dim": 10240, "num_hidden_layers": 32,
+		"num_attention_heads": 32, "vocab_size": 50272, "word_embed_proj_dim": 2560,
+		"max_position_embeddings": 2048, "do_layer_norm_before": true, "activation_function": "relu",
+		"bos_token_id": 2, "eos_token_id": 50118, "pad_token_id": 1}}`
+
+var realShapes = map[string]realShape{
 	Vision: {checkpoint: "blip2-opt-2.7b", config: optConfig},
 	OPT27B: {checkpoint: "blip2-opt-2.7b", config: optConfig, hasLLM: true},
 	FlanT5XL: {checkpoint: "blip2-flan-t5-xl", hasLLM: true, config: `{"model_type": "blip-2",
@@ -84,25 +88,11 @@ var models = map[string]model{
 		"pad_token_id": 0, "tie_word_embeddings": false}}`},
 }
 
-const optConfig = `{"model_type": "blip-2", "architectures": ["Blip2ForConditionalGeneration"], ` +
-	visionConfig + `, ` + qformerBLIP2 + `,
-	"text_config": {"model_type": "opt", "hidden_size": 2560, "ffn_dim": 10240, "num_hidden_layers": 32,
-		"num_attention_heads": 32, "vocab_size": 50272, "word_embed_proj_dim": 2560,
-		"max_position_embeddings": 2048, "do_layer_norm_before": true, "activation_function": "relu",
-		"bos_token_id": 2, "eos_token_id": 50118, "pad_token_id": 1}}`
+// Names lists the real-shape models, sorted.
+func Names() []string { return slices.Sorted(maps.Keys(realShapes)) }
 
-// Names lists the synthetic models, sorted.
-func Names() []string {
-	var s []string
-	for k := range models {
-		s = append(s, k)
-	}
-	sort.Strings(s)
-	return s
-}
-
-func lookup(name string) (model, error) {
-	m, ok := models[name]
+func lookup(name string) (realShape, error) {
+	m, ok := realShapes[name]
 	if !ok {
 		return m, fmt.Errorf("no synthetic model %q (want %s)", name, strings.Join(Names(), ", "))
 	}
@@ -110,7 +100,7 @@ func lookup(name string) (model, error) {
 }
 
 // Config returns the parsed config.json of the checkpoint whose shapes the
-// synthetic model name has.
+// real-shape model name has.
 func Config(name string) (*hfconfig.Config, error) {
 	m, err := lookup(name)
 	if err != nil {
@@ -119,8 +109,8 @@ func Config(name string) (*hfconfig.Config, error) {
 	return hfconfig.Parse([]byte(m.config))
 }
 
-// HasLLM reports whether the synthetic model name has a language model.
-func HasLLM(name string) bool { return models[name].hasLLM }
+// HasLLM reports whether the real-shape model name has a language model.
+func HasLLM(name string) bool { return realShapes[name].hasLLM }
 
 // Options configure Ensure. The zero value uses the default cache folder,
 // seed 0, the converter's default weight types and prints nothing.
@@ -129,7 +119,10 @@ type Options struct {
 	Seed       uint64
 	VisionType string // "f32", "f16", "q8_0"; "" is `convert`'s default
 	LLMType    string // the language model's weight type; "" is `convert`'s default for the family
-	LlamaLib   string // folder of the llama.cpp library, to quantize (q4_k_m); "" searches
+	// Quantizer returns llama.cpp's quantizer, for the types it makes
+	// (q4_k_m, the LLaMA and T5 default); it is called before anything is
+	// written, and only for those types. nil: they are refused.
+	Quantizer func() (lmconv.Quantizer, error)
 	// Progress receives what is being written and a progress bar while a
 	// file is generated (nil: nothing); Terminal redraws it in place.
 	Progress io.Writer
@@ -151,19 +144,16 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(d, "blip2chat", "synthetic"), nil
 }
 
-// Ensure returns the files of the synthetic model name, writing those that
+// Ensure returns the files of the real-shape model name, writing those that
 // are not in the cache yet (the ViT-g alone is 4 GB in f32, 2 GB in f16;
 // the language models 2-13 GB). Before writing it checks that the cache's
 // file system has room, and says how much is missing if not.
 func Ensure(ctx context.Context, name string, o Options) (Files, error) {
-	m, err := lookup(name)
+	r, err := lookup(name)
 	if err != nil {
 		return Files{}, err
 	}
-	cfg, err := Config(name)
-	if err != nil {
-		return Files{}, err
-	}
+	m := &Model{Config: []byte(r.config), Seed: o.Seed}
 	dir := o.CacheDir
 	if dir == "" {
 		if dir, err = DefaultCacheDir(); err != nil {
@@ -176,35 +166,33 @@ func Ensure(ctx context.Context, name string, o Options) (Files, error) {
 	// The language model first: its refusals (a bad type, no llama.cpp to
 	// quantize) come before gigabytes of vision weights are written.
 	var f Files
-	if m.hasLLM {
-		if f.LLM, err = ensureLLM(ctx, dir, name, cfg, o); err != nil {
+	if r.hasLLM {
+		if f.LLM, err = ensureLLM(ctx, dir, name, m, o); err != nil {
 			return Files{}, err
 		}
 	}
-	if f.Vision, err = ensureVision(ctx, dir, m.checkpoint, cfg, o); err != nil {
+	if f.Vision, err = ensureVision(ctx, dir, r.checkpoint, m, o); err != nil {
 		return Files{}, err
 	}
 	return f, nil
 }
 
-// typeName normalizes a weight type option for file names.
-func typeName(t gguf.Type) string { return strings.ToLower(t.String()) }
-
-func ensureVision(ctx context.Context, dir, checkpoint string, cfg *hfconfig.Config, o Options) (string, error) {
+func ensureVision(ctx context.Context, dir, checkpoint string, m *Model, o Options) (string, error) {
 	wt, err := convert.ParseWeightType(o.VisionType)
 	if err != nil {
 		return "", err
 	}
-	modelDir := filepath.Join(dir, fmt.Sprintf("%s-vision-%s-seed%d-v%d", checkpoint, typeName(wt), o.Seed, Version))
+	typ := strings.ToLower(wt.String())
+	modelDir := filepath.Join(dir, fmt.Sprintf("%s-vision-%s-seed%d-v%d", checkpoint, typ, o.Seed, Version))
 	path := filepath.Join(modelDir, convert.VisionFile)
 	if ok, err := exists(path); ok || err != nil {
 		return path, err
 	}
-	plan, err := convert.PlanSyntheticVision(cfg, typeName(wt), o.Seed)
+	files, err := m.Plan(convert.Options{VisionType: typ, VisionOnly: true})
 	if err != nil {
 		return "", err
 	}
-	need, err := plan.Bytes()
+	need, err := files[0].Bytes()
 	if err != nil {
 		return "", err
 	}
@@ -213,64 +201,88 @@ func ensureVision(ctx context.Context, dir, checkpoint string, cfg *hfconfig.Con
 	}
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "writing synthetic %s vision side (%s, %d tensors, %s) to %s\n",
-			checkpoint, typeName(wt), len(plan.Tensors), convert.FormatBytes(need), modelDir)
+			checkpoint, typ, len(files[0].Tensors), plan.FormatBytes(need), modelDir)
 	}
-	if err := plan.Write(ctx, modelDir, convert.Options{Progress: o.Progress, Terminal: o.Terminal}); err != nil {
+	_, err = plan.WriteFiles(ctx, modelDir, files, plan.WriteOptions{Progress: o.Progress, Terminal: o.Terminal})
+	return path, err
+}
+
+// ensureLLM returns the cached language model, writing it first: planned
+// as `convert` does, then, for a type made by llama.cpp's quantizer,
+// quantized.
+func ensureLLM(ctx context.Context, dir, name string, m *Model, o Options) (string, error) {
+	cfg, err := hfconfig.Parse(m.Config)
+	if err != nil {
 		return "", err
 	}
-	return path, nil
-}
-
-func ensureLLM(ctx context.Context, dir, name string, cfg *hfconfig.Config, o Options) (string, error) {
-	switch cfg.Text.ModelType {
-	case "opt":
-		t, err := lmconv.ParseOPTType(o.LLMType)
+	t, err := lmconv.ParseFamilyType(cfg.Text.ModelType, o.LLMType)
+	if err != nil {
+		return "", err
+	}
+	modelDir := filepath.Join(dir, fmt.Sprintf("%s-llm-%s-seed%d-v%d", name, t.Name, o.Seed, Version))
+	path := filepath.Join(modelDir, lmconv.FileName)
+	if ok, err := exists(path); ok || err != nil {
+		return path, err
+	}
+	f, err := m.PlanLLM(t.Name)
+	if err != nil {
+		return "", err
+	}
+	need, err := f.Bytes()
+	if err != nil {
+		return "", err
+	}
+	// Quantizing writes the smaller file beside the f16 one.
+	if t.Quantize {
+		need += need / 3
+	}
+	if err := checkSpace(dir, need); err != nil {
+		return "", err
+	}
+	var q lmconv.Quantizer
+	if t.Quantize {
+		// Fail now rather than after writing the f16 file.
+		err := fmt.Errorf("no quantizer given")
+		if o.Quantizer != nil {
+			q, err = o.Quantizer()
+		}
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("a synthetic %s language model is made with llama.cpp's quantizer: %v (or choose --llm-type f16 or q8_0)", t.Name, err)
 		}
-		hp, ok := opt.SyntheticShape(name)
-		if !ok {
-			return "", fmt.Errorf("engine/lm/opt has no synthetic shape %q", name)
+	}
+	if o.Progress != nil {
+		how := t.Name
+		if t.Quantize {
+			how = "f16, then quantized to " + t.Name
 		}
-		path := filepath.Join(dir, fmt.Sprintf("%s-llm-%s-seed%d-v%d", name, t.Name, o.Seed, Version), "llm.gguf")
-		if ok, err := exists(path); ok || err != nil {
-			return path, err
-		}
-		need := optBytes(hp, t.Write)
-		if err := checkSpace(dir, need); err != nil {
-			return "", err
-		}
+		fmt.Fprintf(o.Progress, "writing synthetic %s language model (%s, %d tensors, %s) to %s\n",
+			name, how, len(f.Tensors), plan.FormatBytes(need), modelDir)
+	}
+	// A quantized type is made in place: write under a temporary folder
+	// name so that an interrupted quantization leaves no f16 file under
+	// the q4_k_m name.
+	work := modelDir
+	if t.Quantize {
+		work = modelDir + ".partial"
+		os.RemoveAll(work)
+	}
+	if _, err := plan.WriteFiles(ctx, work, []*plan.File{f}, plan.WriteOptions{Progress: o.Progress, Terminal: o.Terminal}); err != nil {
+		return "", err
+	}
+	if t.Quantize {
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "writing synthetic %s language model (%s, %s) to %s\n", name, t.Name, convert.FormatBytes(need), path)
+			fmt.Fprintf(o.Progress, "quantizing it to %s with llama.cpp (a few minutes for 7B)...\n", t.Name)
 		}
-		if err := ctx.Err(); err != nil {
-			return "", err
+		err := lmconv.Finish(filepath.Join(work, lmconv.FileName), t, q)
+		if err == nil {
+			err = os.Rename(work, modelDir)
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", err
-		}
-		if err := opt.WriteSynthetic(path, hp, t.Write, o.Seed); err != nil {
-			return "", err
-		}
-		return path, nil
-	}
-	return ensureLlamaCppLLM(ctx, dir, name, cfg, o)
-}
-
-// optBytes estimates an OPT file's tensor bytes (matrices of type t, the
-// rest f32).
-func optBytes(hp opt.Hyper, t gguf.Type) int64 {
-	H, E, F := int64(hp.Hidden), int64(hp.WordEmbed), int64(hp.FFN)
-	mat := func(rows, cols int64) int64 {
-		rb, err := t.RowBytes(int(cols))
 		if err != nil {
-			rb = int(2 * cols)
+			os.RemoveAll(work)
+			return "", err
 		}
-		return rows * int64(rb)
 	}
-	n := mat(int64(hp.Vocab), E) + 4*int64(hp.MaxPositions+hp.PosOffset)*H
-	per := 4*mat(H, H) + mat(F, H) + mat(H, F) + 4*(4*H+F+H+4*H)
-	return n + int64(hp.Layers)*per
+	return path, nil
 }
 
 // exists reports whether path is a regular file.
@@ -296,7 +308,7 @@ func checkSpace(dir string, need int64) error {
 	}
 	if want := need + need/20; free < want {
 		return fmt.Errorf("not enough disk space in %s for the synthetic model: need %s, %s free; free some space or give another folder with --cache",
-			dir, convert.FormatBytes(want), convert.FormatBytes(free))
+			dir, plan.FormatBytes(want), plan.FormatBytes(free))
 	}
 	return nil
 }

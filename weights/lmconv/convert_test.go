@@ -11,11 +11,10 @@ import (
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
-// TestRegisteredConvert runs `blip2chat convert`'s library entry point on
-// the golden LLaMA and T5 checkpoints: the registered converters write
-// llm.gguf beside vision.gguf, and no language-model tensor is reported
-// unused.
-func TestRegisteredConvert(t *testing.T) {
+// TestConvert runs `blip2chat convert`'s library entry point on the golden
+// LLaMA and T5 checkpoints: lmconv writes llm.gguf beside vision.gguf, and
+// no language-model tensor is reported unused.
+func TestConvert(t *testing.T) {
 	cases := []struct {
 		name, llmType, arch string
 		embdType            gguf.Type
