@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +48,7 @@ func OpenEngine(ctx context.Context, dir string, o OpenOptions) (Engine, error) 
 		m.Close()
 		return nil, err
 	}
-	c, err := m.NewChat(chat.Settings{})
+	c, err := m.NewChat(m.DefaultSettings())
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -185,59 +184,16 @@ func (e *realEngine) Restore(turns []Turn) error {
 	return e.c.Restore(ct)
 }
 
-// maxSeed is the largest fixed seed; lm.RandomSeed stands for -1.
-const maxSeed = int64(lm.RandomSeed) - 1
-
 func (e *realEngine) Settings() Settings {
 	s := e.c.Settings()
-	out := Settings{
-		MaxTokens: s.MaxTokens,
-		Template:  s.Template.Turn,
-		Threads:   s.Threads,
-		TopK:      s.Sampling.TopK,
-		TopP:      float64(s.Sampling.TopP),
-		Seed:      int64(s.Sampling.Seed),
-	}
-	if !s.Sampling.IsGreedy() {
-		out.Temperature = float64(s.Sampling.Temperature)
-	}
-	if out.TopP == 0 {
-		out.TopP = 1
-	}
-	if s.Sampling.Seed == lm.RandomSeed {
-		out.Seed = -1
-	}
-	return roundSettings(out)
-}
-
-// roundSettings undoes float32 noise (0.8 stored as 0.800000011920929).
-func roundSettings(s Settings) Settings {
-	r := func(f float64) float64 {
-		v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 6, 64), 64)
-		return v
-	}
-	s.Temperature, s.TopP = r(s.Temperature), r(s.TopP)
-	return s
+	return Settings{Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, MaxTokens: s.MaxTokens,
+		Seed: s.Seed, Template: s.Template, Threads: s.Threads}
 }
 
 func (e *realEngine) Apply(s Settings) error {
 	cs := e.c.Settings()
-	p := cs.Sampling
-	p.Greedy = s.Temperature == 0
-	p.Temperature = float32(s.Temperature)
-	p.TopK = s.TopK
-	p.TopP = float32(s.TopP)
-	if s.Seed < 0 {
-		p.Seed = lm.RandomSeed
-	} else {
-		p.Seed = uint64(min(s.Seed, maxSeed))
-	}
-	cs.Sampling = p
-	cs.MaxTokens = s.MaxTokens
-	cs.Threads = s.Threads
-	if s.Template != cs.Template.Turn {
-		cs.Template = chat.TemplateFor(e.mi.Family, s.Template)
-	}
+	cs.Temperature, cs.TopP, cs.TopK, cs.MaxTokens, cs.Seed = s.Temperature, s.TopP, s.TopK, s.MaxTokens, s.Seed
+	cs.Template, cs.Threads = s.Template, s.Threads
 	return e.c.SetSettings(cs)
 }
 

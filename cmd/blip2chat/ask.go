@@ -165,7 +165,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	prompt := question
 	instruction := question
 	if !*raw {
-		tmpl := m.DefaultSettings().Template
+		tmpl := chat.TemplateFor(m.Vision.Info().Family, m.DefaultSettings().Template)
 		prompt = tmpl.Format(nil, question)
 		if strings.TrimSpace(question) == "" {
 			instruction = tmpl.Caption

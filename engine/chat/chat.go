@@ -24,6 +24,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -37,23 +38,50 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/vision"
 )
 
-// Settings configure a Chat. Zero values pick defaults.
+// Settings configure a Chat: how answers are decoded (generate.Params,
+// MaxTokens included) and the prompt and context they are decoded in. They
+// are the settings a session file records, under the same JSON names it
+// has always used (temperature, top_p, top_k, max_tokens, seed, template,
+// threads); NCtx and Exact are load options and are not recorded. Start
+// from DefaultSettings (or engine/model's Model.DefaultSettings).
 type Settings struct {
-	Sampling  lm.SamplingParams
-	MaxTokens int      // most tokens per answer; 0: DefaultMaxTokens
-	Template  Template // zero: the model family's (TemplateFor)
-	Threads   int      // 0: lm.DefaultThreads()
-	NCtx      int      // context size; 0: the model's default (lm.Info.NCtx)
-	Exact     bool     // flash attention off, f32 KV cache (see lm.ContextOptions)
+	generate.Params
+	// Template is the format of the current turn, with {prompt} where the
+	// question goes ("Question: {prompt} Answer:"); the format of earlier
+	// turns follows from it (TemplateFor). "": the model family's.
+	Template string `json:"template"`
+	Threads  int    `json:"threads"` // 0: lm.DefaultThreads()
+	NCtx     int    `json:"-"`       // context size; 0: the model's default (lm.Info.NCtx)
+	Exact    bool   `json:"-"`       // flash attention off, f32 KV cache (see lm.ContextOptions)
 }
 
-// DefaultMaxTokens is the answer length limit when Settings.MaxTokens is 0.
+// DefaultSettings are transformers' generate() defaults (greedy, no
+// penalty, DefaultMaxTokens), the family's template, default threads and
+// context.
+func DefaultSettings() Settings {
+	return Settings{Params: generate.DefaultParams()}
+}
+
+// DefaultMaxTokens is the answer length limit of DefaultSettings.
 const DefaultMaxTokens = 128
+
+// UnmarshalJSON reads settings over DefaultSettings, so that a field an
+// older session file lacks keeps its default (repetition_penalty 1, not 0).
+func (s *Settings) UnmarshalJSON(b []byte) error {
+	type plain Settings // without this method
+	p := plain(DefaultSettings())
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*s = Settings(p)
+	return nil
+}
 
 // Timings of one turn.
 type Timings struct {
@@ -111,7 +139,8 @@ type Chat struct {
 	info lm.Info
 	s    Settings
 
-	ctx lm.Context // made on first use
+	tmpl Template   // the full template s.Template stands for
+	ctx  lm.Context // made on first use
 
 	// the image
 	imageKey  string
@@ -175,25 +204,21 @@ func (c *Chat) Settings() Settings { return c.s }
 // SetSettings changes the settings; a new context size, thread count or
 // Exact makes a new context (the next turn evaluates the whole prompt).
 func (c *Chat) SetSettings(s Settings) error {
-	if err := s.Sampling.Validate(); err != nil {
+	if err := s.Params.Validate(); err != nil {
 		return err
 	}
-	if s.MaxTokens < 0 {
-		return fmt.Errorf("max tokens %d is negative", s.MaxTokens)
+	family, format := "blip-2", ""
+	if c.vis != nil {
+		family, format = c.vis.Info().Family, c.vis.Info().PromptFormat
 	}
-	if s.MaxTokens == 0 {
-		s.MaxTokens = DefaultMaxTokens
+	if s.Template != "" {
+		format = s.Template
 	}
-	if s.Template == (Template{}) {
-		family, format := "blip-2", ""
-		if c.vis != nil {
-			family, format = c.vis.Info().Family, c.vis.Info().PromptFormat
-		}
-		s.Template = TemplateFor(family, format)
-	}
-	if err := s.Template.Validate(); err != nil {
+	tmpl := TemplateFor(family, format)
+	if err := tmpl.Validate(); err != nil {
 		return err
 	}
+	s.Template = tmpl.Turn
 	if s.Threads <= 0 {
 		s.Threads = lm.DefaultThreads()
 	}
@@ -206,21 +231,12 @@ func (c *Chat) SetSettings(s Settings) error {
 	if s.NCtx != c.s.NCtx || s.Threads != c.s.Threads || s.Exact != c.s.Exact {
 		c.dropContext()
 	}
-	c.s = s
+	c.s, c.tmpl = s, tmpl
 	return nil
 }
 
 // Template returns the prompt template in use.
-func (c *Chat) Template() Template { return c.s.Template }
-
-// SetTemplate changes the prompt template.
-func (c *Chat) SetTemplate(t Template) error {
-	if err := t.Validate(); err != nil {
-		return err
-	}
-	c.s.Template = t
-	return nil
-}
+func (c *Chat) Template() Template { return c.tmpl }
 
 // Turns returns the conversation so far (the caller must not modify it).
 func (c *Chat) Turns() []Turn { return c.turns }
@@ -488,7 +504,7 @@ func (c *Chat) history(from int) []Exchange {
 		}
 		q := t.Question
 		if strings.TrimSpace(q) == "" {
-			q = c.s.Template.Caption
+			q = c.tmpl.Caption
 		}
 		h = append(h, Exchange{q, t.Answer})
 	}
@@ -497,7 +513,7 @@ func (c *Chat) history(from int) []Exchange {
 
 // prompt builds the prompt of question over the turns [from:].
 func (c *Chat) prompt(from int, question string) (string, []int32, error) {
-	text := c.s.Template.Format(c.history(from), question)
+	text := c.tmpl.Format(c.history(from), question)
 	ids, err := c.lm.Tokenize(text, true)
 	return text, ids, err
 }
@@ -553,7 +569,7 @@ func (c *Chat) instruction(question string) string {
 	if q := strings.TrimSpace(question); q != "" {
 		return q
 	}
-	return c.s.Template.Caption
+	return c.tmpl.Caption
 }
 
 // Ask adds a turn: it answers question about the image, streaming the
@@ -596,13 +612,14 @@ func (c *Chat) Ask(ctx context.Context, question string, onText func(string)) (T
 	}
 	t.PromptIDs, t.Dropped = ids, from-c.first
 
-	sampler, err := cx.NewSampler(c.s.Sampling)
+	sp := generate.SamplingParams(c.s.Params, cx.NCtx())
+	sampler, err := cx.NewSampler(sp)
 	if err != nil {
 		return t, err
 	}
 	defer sampler.Close()
-	if c.s.Sampling.Penalized() {
-		for _, id := range ids[max(0, len(ids)-c.s.Sampling.RepeatLastN):] {
+	if sp.Penalized() {
+		for _, id := range ids[max(0, len(ids)-sp.RepeatLastN):] {
 			sampler.Accept(id)
 		}
 	}

@@ -83,10 +83,6 @@ func open(t *testing.T, c modeltest.Case, s chat.Settings) *setup {
 	}
 	t.Cleanup(func() { m.Close() })
 	rec := &recModel{Model: m.LM}
-	d := m.DefaultSettings()
-	if s.Template == (chat.Template{}) {
-		s.Template = d.Template
-	}
 	s.Exact, s.Threads = true, 1
 	ch, err := chat.New(m.Vision, rec, s)
 	if err != nil {
@@ -94,6 +90,14 @@ func open(t *testing.T, c modeltest.Case, s chat.Settings) *setup {
 	}
 	t.Cleanup(func() { ch.Close() })
 	return &setup{m: m, rec: rec, chat: ch, c: c}
+}
+
+// greedy are the settings of most tests: greedy answers of at most
+// maxTokens tokens, in a context of nCtx positions (0: the model's).
+func greedy(maxTokens, nCtx int) chat.Settings {
+	s := chat.DefaultSettings()
+	s.MaxTokens, s.NCtx = maxTokens, nCtx
+	return s
 }
 
 // question recovers the user's question from the golden prompt text.
@@ -121,7 +125,7 @@ func goldenSoft(t *testing.T, c modeltest.Case) ([]float32, int) {
 func TestGolden(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: len(c.Golden.GreedyIDs)})
+			s := open(t, c, greedy(len(c.Golden.GreedyIDs), 0))
 			if err := s.chat.SetImage(imagePath(t, c)); err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +178,7 @@ func TestTwoTurns(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 6})
+			s := open(t, c, greedy(6, 0))
 			soft, q := goldenSoft(t, c)
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
@@ -240,7 +244,7 @@ func TestOverflow(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			soft, q := goldenSoft(t, c)
 			const maxTokens = 6
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: maxTokens, NCtx: q + 60})
+			s := open(t, c, greedy(maxTokens, q+60))
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
@@ -305,7 +309,7 @@ func (m *recModel) stats(t *testing.T) lm.Stats {
 func TestRetryAndCancel(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 8})
+			s := open(t, c, greedy(8, 0))
 			soft, q := goldenSoft(t, c)
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
@@ -394,7 +398,7 @@ func TestInstructBLIP(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 4})
+			s := open(t, c, greedy(4, 0))
 			img := imagePath(t, c)
 			if err := s.chat.SetImage(img); err != nil {
 				t.Fatal(err)
@@ -434,7 +438,7 @@ func TestInstructBLIP(t *testing.T) {
 func TestCaption(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 3})
+			s := open(t, c, greedy(3, 0))
 			soft, q := goldenSoft(t, c)
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
@@ -459,7 +463,7 @@ func TestCaption(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	c := cases(t)[0]
-	s := open(t, c, chat.Settings{MaxTokens: 4, NCtx: 12})
+	s := open(t, c, greedy(4, 12))
 	if _, err := s.chat.Ask(context.Background(), "hi", nil); !errors.Is(err, chat.ErrNoImage) {
 		t.Errorf("Ask without an image = %v", err)
 	}
@@ -478,11 +482,13 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(err, chat.ErrPromptTooLong) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("overlong prompt: %v", err)
 	}
-	if err := s.chat.SetTemplate(chat.Template{Turn: "x"}); err == nil {
+	bad := s.chat.Settings()
+	bad.Template = "x"
+	if err := s.chat.SetSettings(bad); err == nil {
 		t.Error("bad template accepted")
 	}
-	bad := s.chat.Settings()
-	bad.Sampling.TopP = 2
+	bad = s.chat.Settings()
+	bad.TopP = 2
 	if err := s.chat.SetSettings(bad); err == nil {
 		t.Error("bad sampling accepted")
 	}

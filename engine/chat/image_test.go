@@ -14,7 +14,6 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
-	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
 
@@ -132,7 +131,7 @@ func TestSetImageDecoded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 4})
+			s := open(t, c, greedy(4, 0))
 			if err := s.chat.SetImage(path); err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +183,7 @@ func TestSetImageCancel(t *testing.T) {
 			if c.Golden.Image == "husky.jpg" {
 				other = filepath.Join(modeltest.GoldenDir(t), "images", "cat.jpg")
 			}
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 3})
+			s := open(t, c, greedy(3, 0))
 			path := imagePath(t, c)
 			if err := s.chat.SetImage(path); err != nil {
 				t.Fatal(err)

@@ -6,7 +6,7 @@
 //
 //	m, err := model.Open("models/blip2-opt-2.7b", model.Options{})
 //	defer m.Close()
-//	c, err := m.NewChat(chat.Settings{})
+//	c, err := m.NewChat(m.DefaultSettings())
 //	defer c.Close()
 //	err = c.SetImage("cat.jpg")
 //	turn, err := c.Ask(ctx, "what is in the image?", func(s string) { fmt.Print(s) })
@@ -228,27 +228,18 @@ func (m *Model) Info() Info {
 // Open options' threads, context size and Exact.
 func (m *Model) DefaultSettings() chat.Settings {
 	vi := m.Vision.Info()
-	return chat.Settings{
-		Sampling:  lm.GreedyParams(),
-		MaxTokens: chat.DefaultMaxTokens,
-		Template:  chat.TemplateFor(vi.Family, vi.PromptFormat),
-		Threads:   m.opts.Threads,
-		NCtx:      m.opts.NCtx,
-		Exact:     m.opts.Exact,
-	}
+	s := chat.DefaultSettings()
+	s.Template = chat.TemplateFor(vi.Family, vi.PromptFormat).Turn
+	s.Threads, s.NCtx, s.Exact = m.opts.Threads, m.opts.NCtx, m.opts.Exact
+	return s
 }
 
-// NewChat starts a conversation. Zero fields of s take DefaultSettings'
-// values (the sampling parameters are taken as given unless all zero).
+// NewChat starts a conversation with settings s (start from
+// DefaultSettings); zero Template, Threads and NCtx take DefaultSettings'
+// values, and Exact is on when Open's options say so.
 func (m *Model) NewChat(s chat.Settings) (*chat.Chat, error) {
 	d := m.DefaultSettings()
-	if s.Sampling == (lm.SamplingParams{}) {
-		s.Sampling = d.Sampling
-	}
-	if s.MaxTokens == 0 {
-		s.MaxTokens = d.MaxTokens
-	}
-	if s.Template == (chat.Template{}) {
+	if s.Template == "" {
 		s.Template = d.Template
 	}
 	if s.Threads == 0 {

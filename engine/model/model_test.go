@@ -42,10 +42,12 @@ func TestOpen(t *testing.T) {
 				t.Errorf("progress stages %v", stages)
 			}
 			s := m.DefaultSettings()
-			if s.NCtx != 300 || s.Threads != 1 || !s.Sampling.IsGreedy() || s.Template.Validate() != nil {
+			if s.NCtx != 300 || s.Threads != 1 || s.Sampling() || chat.TemplateFor(c.Family, s.Template).Validate() != nil {
 				t.Errorf("default settings %+v", s)
 			}
-			ch, err := m.NewChat(chat.Settings{MaxTokens: 3})
+			s3 := chat.DefaultSettings()
+			s3.MaxTokens = 3
+			ch, err := m.NewChat(s3)
 			if err != nil {
 				t.Fatal(err)
 			}
