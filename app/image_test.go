@@ -150,20 +150,19 @@ func TestCloseStopsEncoding(t *testing.T) {
 type decodeCounter struct {
 	*realEngine
 	decoded, paths atomic.Int32
-	notRGB         atomic.Bool // SetImageDecoded got something else than ToRGB's result
+	notRGB         atomic.Bool // SetImage got something else than ToRGB's result
 }
 
-func (c *decodeCounter) SetImage(ctx context.Context, path string) (ImageStats, error) {
-	c.paths.Add(1)
-	return c.realEngine.SetImage(ctx, path)
-}
-
-func (c *decodeCounter) SetImageDecoded(ctx context.Context, img image.Image, path string) (ImageStats, error) {
-	c.decoded.Add(1)
+func (c *decodeCounter) SetImage(ctx context.Context, img image.Image, path string) (ImageStats, error) {
+	if img == nil {
+		c.paths.Add(1)
+	} else {
+		c.decoded.Add(1)
+	}
 	if _, ok := img.(*image.NRGBA); !ok {
 		c.notRGB.Store(true)
 	}
-	return c.realEngine.SetImageDecoded(ctx, img, path)
+	return c.realEngine.SetImage(ctx, img, path)
 }
 
 // TestImageDecodedOnce: the app gives the engine the image it decoded for
@@ -190,7 +189,7 @@ func TestImageDecodedOnce(t *testing.T) {
 		t.Errorf("after /image: %d decoded, %d by path; want 2, 0", d, p)
 	}
 	if counter.notRGB.Load() {
-		t.Error("SetImageDecoded got an image that is not ToRGB's *image.NRGBA")
+		t.Error("SetImage got an image that is not ToRGB's *image.NRGBA")
 	}
 	if filepath.Base(st.ImagePath) != "cat.jpg" {
 		t.Fatalf("image %s:\n%s", st.ImagePath, transcript(st))

@@ -418,11 +418,7 @@ func (a *App) info() {
 		row("Library", "%s", m.Backend)
 	}
 	for _, d := range m.Details {
-		label, val, ok := strings.Cut(d, ": ")
-		if !ok || len(label) > 9 {
-			label, val = "", d
-		}
-		row(strings.ToUpper(label[:min(1, len(label))])+label[min(1, len(label)):], "%s", val)
+		row(d.Label, "%s", d.Value)
 	}
 	row("Loaded in", "%s", roundDur(m.LoadTime))
 	if st.ImagePath != "" {

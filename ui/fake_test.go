@@ -30,7 +30,7 @@ type fakeEngine struct {
 func (f *fakeEngine) Info() app.ModelInfo {
 	return app.ModelInfo{Name: "fake", Desc: "BLIP-2 · fake", Backend: "none"}
 }
-func (f *fakeEngine) SetImage(ctx context.Context, path string) (app.ImageStats, error) {
+func (f *fakeEngine) SetImage(ctx context.Context, _ image.Image, path string) (app.ImageStats, error) {
 	if f.block != nil {
 		select {
 		case <-f.block:

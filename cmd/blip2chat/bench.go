@@ -16,8 +16,8 @@ import (
 	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
-	"github.com/blip2chat/blip2chat/engine/lm/opt"        // the OPT backend of lm.Open; MeasureBandwidth
+	"github.com/blip2chat/blip2chat/engine/lm/opt" // MeasureBandwidth
+	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/synth"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
@@ -122,7 +122,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		lmm, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: *llamaLib})
+		lmm, err := model.OpenLLM(llmPath, *llamaLib, lm.OpenOptions{})
 		if err != nil {
 			return fmt.Errorf("%v (use --vision-only to time the vision side alone)", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
@@ -18,8 +20,8 @@ import (
 
 func TestMain(m *testing.M) { modeltest.Main(m) }
 
-// recModel wraps a language model to record the logits every Sample call
-// reads: the first Sample of a turn sees the last prompt position's logits.
+// recModel wraps a language model to record the logits every decoding step
+// reads: the first step of a turn sees the last prompt position's logits.
 type recModel struct {
 	lm.Model
 	sampled [][]float32
@@ -40,29 +42,19 @@ type recCtx struct {
 	m *recModel
 }
 
-func (c *recCtx) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
-	s, err := c.Context.NewSampler(p)
-	if err != nil {
-		return nil, err
+// Logits records the last row's logits, which the driver reads once per
+// step.
+func (c *recCtx) Logits(i int) []float32 {
+	l := c.Context.Logits(i)
+	if i == -1 {
+		c.m.sampled = append(c.m.sampled, slices.Clone(l))
 	}
-	return &recSampler{Sampler: s}, nil
+	return l
 }
 
-type recSampler struct{ lm.Sampler }
-
-func (s *recSampler) Sample(c lm.Context) int32 {
-	rc := c.(*recCtx)
-	rc.m.sampled = append(rc.m.sampled, slices.Clone(rc.Context.Logits(-1)))
-	return s.Sampler.Sample(rc.Context)
-}
-
-// cases are the golden cases with a language model some backend runs.
+// cases are the golden cases of every language model family.
 func cases(t *testing.T) []modeltest.Case {
-	types := []string{"llama", "t5"}
-	if slices.Contains(lm.Backends(), "blip2-opt") {
-		types = append(types, "opt")
-	}
-	return modeltest.Cases(t, types...)
+	return modeltest.Cases(t, "llama", "t5", "opt")
 }
 
 type setup struct {
@@ -113,6 +105,23 @@ func imagePath(t *testing.T, c modeltest.Case) string {
 	return filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image)
 }
 
+// loadImage decodes an image file as the app does.
+func loadImage(t *testing.T, path string) image.Image {
+	t.Helper()
+	img, err := imageprep.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// setImageFile sets the image file at path, named by its path in the
+// feature cache.
+func setImageFile(t *testing.T, ch *chat.Chat, path string) error {
+	t.Helper()
+	return ch.SetImage(context.Background(), loadImage(t, path), path)
+}
+
 func goldenSoft(t *testing.T, c modeltest.Case) ([]float32, int) {
 	v, shape := modeltest.Float32(t, c.Tensors(t), "language_model_inputs")
 	return v, shape[1]
@@ -126,7 +135,7 @@ func TestGolden(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			s := open(t, c, greedy(len(c.Golden.GreedyIDs), 0))
-			if err := s.chat.SetImage(imagePath(t, c)); err != nil {
+			if err := setImageFile(t, s.chat, imagePath(t, c)); err != nil {
 				t.Fatal(err)
 			}
 			turn, err := s.chat.Ask(context.Background(), question(c), nil)
@@ -400,7 +409,7 @@ func TestInstructBLIP(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			s := open(t, c, greedy(4, 0))
 			img := imagePath(t, c)
-			if err := s.chat.SetImage(img); err != nil {
+			if err := setImageFile(t, s.chat, img); err != nil {
 				t.Fatal(err)
 			}
 			first := s.chat.ImageTime()
@@ -420,7 +429,7 @@ func TestInstructBLIP(t *testing.T) {
 				t.Errorf("turn 2 passed %d rows, want all %d (new soft tokens)", t2.Timings.PrefillTokens, q+len(t2.PromptIDs))
 			}
 			// Same image again: features from the cache.
-			if err := s.chat.SetImage(img); err != nil {
+			if err := setImageFile(t, s.chat, img); err != nil {
 				t.Fatal(err)
 			}
 			if again := s.chat.ImageTime(); again*2 > first {
@@ -467,8 +476,8 @@ func TestErrors(t *testing.T) {
 	if _, err := s.chat.Ask(context.Background(), "hi", nil); !errors.Is(err, chat.ErrNoImage) {
 		t.Errorf("Ask without an image = %v", err)
 	}
-	if err := s.chat.SetImage(filepath.Join(t.TempDir(), "none.jpg")); err == nil {
-		t.Error("SetImage of a missing file did not fail")
+	if err := s.chat.SetImage(context.Background(), nil, ""); err == nil {
+		t.Error("SetImage of no image did not fail")
 	}
 	soft, q := goldenSoft(t, c)
 	if err := s.chat.SetSoftTokens(soft[:5], 1); err == nil {

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,6 +36,9 @@ func TestOpen(t *testing.T) {
 			}
 			defer m.Close()
 			in := m.Info()
+			if b := m.LM.Info().Backend; b == "" || (c.TextType == "opt") != (b == "Go (OPT)") {
+				t.Errorf("backend %q", b)
+			}
 			if in.Family != c.Family || in.LLMFamily != c.TextType || in.Arch != arch[c.TextType] || in.NEmbd == 0 || in.NumQueryTokens == 0 {
 				t.Errorf("info %+v", in)
 			}
@@ -60,7 +64,7 @@ func TestOpen(t *testing.T) {
 			if c.Family == "instructblip" {
 				instr = c.Golden.Prompt
 			}
-			soft, err := m.SoftTokens(filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
+			soft, err := m.SoftTokens(context.Background(), filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,11 +128,14 @@ func TestOpenErrors(t *testing.T) {
 	if err := model.Check(llamaDir, model.Options{LlamaLib: lib}); err != nil {
 		t.Errorf("Check %s: %v", llamaDir, err)
 	}
-	// The backend registry names what it cannot open.
+	// OpenLLM refuses what no backend runs.
 	opt := filepath.Join(tmp, "opt.gguf")
 	data, _ = os.ReadFile(filepath.Join(llamaDir, model.LLMFile))
 	os.WriteFile(opt, []byte(strings.Replace(string(data), "\x05\x00\x00\x00\x00\x00\x00\x00llama", "\x05\x00\x00\x00\x00\x00\x00\x00lxama", 1)), 0o644)
-	if _, err := lm.Open(opt, lm.OpenOptions{LlamaLib: lib}); err == nil {
+	if _, err := model.OpenLLM(opt, lib, lm.OpenOptions{}); err == nil {
 		t.Error("an unknown architecture opened")
+	}
+	if _, err := model.OpenLLM(filepath.Join(llamaDir, model.VisionFile), lib, lm.OpenOptions{}); err == nil || !strings.Contains(err.Error(), "is a vision file") {
+		t.Errorf("vision file as the language model: %v", err)
 	}
 }

@@ -206,7 +206,7 @@ func TestLlamaCppRuns(t *testing.T) {
 				t.Errorf("file type %d, want 15 (q4_k_m)", ft)
 			}
 			f.Close()
-			m, err := llamacpp.Open(path, lm.OpenOptions{LlamaLib: libDir})
+			m, err := llamacpp.Open(path, llamacpp.Options{LibDir: libDir})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -116,11 +116,11 @@ func TestVisionFile(t *testing.T) {
 			for i := range px {
 				px[i] = float32(math.Sin(float64(i)))
 			}
-			feat, err := m.EncodeImage(px)
+			feat, err := m.EncodeImage(context.Background(), px)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := m.QFormer(feat, nil)
+			q, err := m.QFormer(context.Background(), feat, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -128,11 +128,11 @@ func TestTinyModel(t *testing.T) {
 		if fmt.Sprint(ids) != "[2 9 6 8 3]" {
 			t.Errorf("Tokenize = %v", ids)
 		}
-		feat, err := m.EncodeImage(px)
+		feat, err := m.EncodeImage(context.Background(), px)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := m.QFormer(feat, ids)
+		q, err := m.QFormer(context.Background(), feat, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,13 +194,13 @@ func FuzzLoad(f *testing.F) {
 		}
 		in := m.Info()
 		px := make([]float32, in.Vision.Channels*in.Vision.ImageSize*in.Vision.ImageSize)
-		feat, err := m.EncodeImage(px)
+		feat, err := m.EncodeImage(context.Background(), px)
 		if err != nil {
 			return
 		}
-		q, err := m.QFormer(feat, []int{2, 3})
+		q, err := m.QFormer(context.Background(), feat, []int{2, 3})
 		if err != nil {
-			q, err = m.QFormer(feat, nil)
+			q, err = m.QFormer(context.Background(), feat, nil)
 		}
 		if err == nil && in.ProjectionSize > 0 {
 			m.Project(q)

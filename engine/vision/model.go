@@ -13,13 +13,15 @@
 // The three stages are separate calls so that callers can cache: the ViT
 // output of an image (ImageFeatures) is reused when InstructBLIP gets a new
 // instruction for the same image, and only the Q-Former and the projection
-// run again. EncodeImageContext and QFormerContext stop between layers when
-// their context is done (the ViT of a real model takes seconds).
+// run again. EncodeImage and QFormer stop between layers when their
+// context is done (the ViT of a real model takes seconds).
 //
 //	m, err := vision.Load("model/vision.gguf")
-//	feat, err := m.EncodeImage(pixels)        // [3, H, W] normalized pixels
-//	q, err := m.QFormer(feat, instructionIDs) // nil ids for BLIP-2
-//	soft, err := m.Project(q)                 // [Q x E] LLM input embeddings
+//	feat, err := m.EncodeImage(ctx, pixels)        // [3, H, W] normalized pixels
+//	q, err := m.QFormer(ctx, feat, instructionIDs) // nil ids for BLIP-2
+//	soft, err := m.Project(q)                      // [Q x E] LLM input embeddings
+//
+// or SoftTokens(ctx, feat, instruction) for the last two.
 package vision
 
 import (

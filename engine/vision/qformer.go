@@ -23,14 +23,11 @@ import (
 //
 // and only the query rows are returned (transformers' Blip2QFormerModel and
 // InstructBlipQFormerModel with an all-ones attention mask).
-func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
-	return m.QFormerContext(context.Background(), feat, instructionIDs)
-}
-
-// QFormerContext is QFormer that stops when ctx is done, checking it
-// before the embeddings and between layers, and returns ctx's error as
-// is. A stopped run leaves nothing behind for the next one.
-func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+//
+// It stops when ctx is done, checking it before the embeddings and between
+// layers, and returns ctx's error as is. A stopped run leaves nothing
+// behind for the next one.
+func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -139,6 +136,25 @@ func (m *Model) feedForward(dst, a []float32, rows int, up, down *linear, ln *no
 	down.forward(h, ff, rows)
 	kernels.Add(h, h, a[:rows*H])
 	kernels.LayerNorm(dst[:rows*H], h, rows, H, ln.w, ln.b, q.LayerNormEps)
+}
+
+// SoftTokens are the language model's input for an image: the Q-Former
+// over its features (reading instruction, tokenized, for InstructBLIP;
+// BLIP-2 ignores it), then the projection; NumQueryTokens x
+// ProjectionSize floats. It stops when ctx is done, as QFormer does.
+func (m *Model) SoftTokens(ctx context.Context, feat *ImageFeatures, instruction string) ([]float32, error) {
+	var ids []int
+	if m.info.QFormer.TextInput {
+		var err error
+		if ids, err = m.Tokenize(instruction); err != nil {
+			return nil, err
+		}
+	}
+	q, err := m.QFormer(ctx, feat, ids)
+	if err != nil {
+		return nil, err
+	}
+	return m.Project(q)
 }
 
 // Project applies the language projection to Q-Former output (Q x H) and

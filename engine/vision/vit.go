@@ -21,15 +21,12 @@ import (
 //	x += fc2(gelu(fc1(ln2(x))))
 //
 // and a final layer norm.
-func (m *Model) EncodeImage(pixels []float32) (*ImageFeatures, error) {
-	return m.EncodeImageContext(context.Background(), pixels)
-}
-
-// EncodeImageContext is EncodeImage that stops when ctx is done: ctx is
-// checked before the patch embedding and between layers (about a tenth of
-// a second apart on ViT-g), and its error is returned as is. A stopped run
-// leaves nothing behind: the next image is encoded as if it had not been.
-func (m *Model) EncodeImageContext(ctx context.Context, pixels []float32) (*ImageFeatures, error) {
+//
+// It stops when ctx is done: ctx is checked before the patch embedding and
+// between layers (about a tenth of a second apart on ViT-g), and its error
+// is returned as is. A stopped run leaves nothing behind: the next image
+// is encoded as if it had not been.
+func (m *Model) EncodeImage(ctx context.Context, pixels []float32) (*ImageFeatures, error) {
 	v := &m.info.Vision
 	S, C := v.ImageSize, v.Channels
 	if len(pixels) != C*S*S {

@@ -340,12 +340,6 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 	kernels.MatMulT(logits, hs, rows, m.output, nil)
 }
 
-// NewSampler makes a sampler with llama.cpp's meaning of p, drawing from
-// this context's logits.
-func (c *Context) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
-	return newSampler(p, c.m.hp.Vocab)
-}
-
 // Close frees the context's buffers.
 func (c *Context) Close() error {
 	if c.err != nil {

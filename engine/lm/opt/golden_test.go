@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -209,7 +210,7 @@ func TestGoldenLogits(t *testing.T) {
 	}
 }
 
-// TestGoldenGreedy: greedy generation through lm.Generate picks the
+// TestGoldenGreedy: greedy generation through engine/generate picks the
 // reference tokens while the reference's top-2 gap is clear (>= 0.05), and
 // the logits along the way match greedy_sequence_logits.
 func TestGoldenGreedy(t *testing.T) {
@@ -224,21 +225,18 @@ func TestGoldenGreedy(t *testing.T) {
 			if err := c.AppendTokens(g.ids, false); err != nil {
 				t.Fatal(err)
 			}
-			s, err := c.NewSampler(lm.GreedyParams())
-			if err != nil {
-				t.Fatal(err)
-			}
 			V := g.vocab
 			var dev float64
-			res, err := lm.GenerateWith(context.Background(), m, c, s, lm.GenerateOptions{
-				MaxTokens: len(g.greedy),
+			o := generate.Options{Params: generate.DefaultParams(),
 				OnStep: func(step int, logits []float32, id int32) {
 					row := g.q + len(g.ids) - 1 + step
 					if row < len(g.seqLogs)/V && step < len(g.greedy) && g.greedy[step] == id {
 						dev = max(dev, maxAbsDiff(logits, g.seqLogs[row*V:(row+1)*V]))
 					}
 				},
-			})
+			}
+			o.MaxTokens = len(g.greedy)
+			res, err := generate.New(m, c).Decode(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
