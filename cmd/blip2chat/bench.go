@@ -71,8 +71,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *threads > runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(*threads)
 	}
-	kernels.SetThreads(*threads)
-	nThreads := kernels.Threads()
+	nThreads := *threads
+	if nThreads == 0 {
+		nThreads = kernels.DefaultThreads()
+	}
 
 	rep := &bench.Report{Threads: nThreads, Runs: *runs, Features: kernels.Features()}
 	var visionPath, llmPath string
@@ -104,7 +106,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	// Generating a synthetic model is not part of the measurement.
 	bench.ResetPeakRSS()
 
-	vm, err := vision.Load(visionPath)
+	vm, err := vision.Load(visionPath, vision.Options{Threads: nThreads})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -58,7 +59,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
-	m, err := model.OpenVision(*modelDir)
+	m, err := model.OpenVision(*modelDir, vision.Options{})
 	if err != nil {
 		return err
 	}

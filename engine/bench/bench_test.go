@@ -212,7 +212,7 @@ func tinyModel(t *testing.T, name string, visionOnly bool) string {
 
 func loadVision(t *testing.T, dir string) *vision.Model {
 	t.Helper()
-	m, err := vision.Load(filepath.Join(dir, convert.VisionFile))
+	m, err := vision.Load(filepath.Join(dir, convert.VisionFile), vision.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

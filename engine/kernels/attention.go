@@ -16,7 +16,7 @@ type AttentionArgs struct {
 // with the row maximum subtracted before exp. Heads (and, when there are few
 // heads, blocks of query rows) run in parallel on the pool; the scores live
 // in per-thread scratch, so steady-state calls allocate nothing.
-func Attention(a *AttentionArgs) {
+func (p *Pool) Attention(a *AttentionArgs) {
 	hd, H := a.HeadDim, a.Heads
 	if a.Tq < 0 || a.Tk < 0 || H < 0 || hd < 0 {
 		panic("kernels: Attention: negative size")
@@ -24,11 +24,10 @@ func Attention(a *AttentionArgs) {
 	if a.Tq == 0 || H == 0 || hd == 0 {
 		return
 	}
-	j := &atJob
-	p := thePool
 	p.lock()
 	defer p.unlock()
-	*j = attnJob{a: *a}
+	j := &p.at
+	*j = attnJob{p: p, a: *a}
 	aa := &j.a
 	w := H * hd
 	for _, ld := range []*int{&aa.LdQ, &aa.LdK, &aa.LdV, &aa.LdOut} {
@@ -56,15 +55,14 @@ func Attention(a *AttentionArgs) {
 }
 
 type attnJob struct {
+	p      *Pool
 	a      AttentionArgs
 	qc, qn int // query rows per task, tasks per head
 }
 
-var atJob attnJob
-
 func (j *attnJob) run(worker, task int) {
 	a := &j.a
-	s := thePool.scratch[worker]
+	s := j.p.scratch[worker]
 	h, q0 := task/j.qn, task%j.qn*j.qc
 	q1 := min(q0+j.qc, a.Tq)
 	rows, tk, hd := q1-q0, a.Tk, a.HeadDim

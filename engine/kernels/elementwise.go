@@ -12,7 +12,7 @@ const parallelMin = 1 << 16
 // LayerNorm normalises each of rows rows of n values of x over its n values:
 // dst = (x - mean) / sqrt(var + eps) * gamma + beta (biased variance, as
 // PyTorch). dst may alias x; gamma and beta may be nil (1 and 0).
-func LayerNorm(dst, x []float32, rows, n int, gamma, beta []float32, eps float32) {
+func (p *Pool) LayerNorm(dst, x []float32, rows, n int, gamma, beta []float32, eps float32) {
 	if rows < 0 || n < 0 || len(x) < rows*n || len(dst) < rows*n ||
 		(gamma != nil && len(gamma) < n) || (beta != nil && len(beta) < n) {
 		panic("kernels: LayerNorm: slice too short for rows x n")
@@ -20,7 +20,7 @@ func LayerNorm(dst, x []float32, rows, n int, gamma, beta []float32, eps float32
 	if rows == 0 || n == 0 {
 		return
 	}
-	runElem(&elemJob{kind: eLayerNorm, dst: dst, x: x, rows: rows, n: n, g: gamma, b: beta, s: eps})
+	p.runElem(&elemJob{kind: eLayerNorm, dst: dst, x: x, rows: rows, n: n, g: gamma, b: beta, s: eps})
 }
 
 func layerNormRow(dst, x, gamma, beta []float32, eps float32) {
@@ -130,8 +130,8 @@ func softmaxRow(x []float32) {
 // GELU applies x * Phi(x) = 0.5 x (1 + erf(x/sqrt 2)) in place. The portable
 // version uses math.Erf; the AVX2 one the Abramowitz-Stegun 7.1.26 erf with a
 // vector exp (as PyTorch's CPU kernel), |error| <= 2e-7 * |x| + 2 ulp.
-func GELU(x []float32) {
-	runElem(&elemJob{kind: eGELU, x: x, n: len(x), rows: 1})
+func (p *Pool) GELU(x []float32) {
+	p.runElem(&elemJob{kind: eGELU, x: x, n: len(x), rows: 1})
 }
 
 func geluRange(x []float32) {
@@ -220,15 +220,12 @@ const (
 	eGELU
 )
 
-var elJob elemJob
-
-func runElem(e *elemJob) {
+func (p *Pool) runElem(e *elemJob) {
 	total := e.rows * e.n
 	if total == 0 {
 		return
 	}
-	p := thePool
-	if total < parallelMin || Threads() == 1 {
+	if total < parallelMin || p.n == 1 {
 		e.chunk, e.cnt = max(e.rows, 1), 1
 		if e.kind == eGELU {
 			e.chunk = e.n
@@ -238,7 +235,7 @@ func runElem(e *elemJob) {
 	}
 	p.lock()
 	defer p.unlock()
-	j := &elJob
+	j := &p.el
 	*j = *e
 	tasks := 4 * p.n
 	if j.kind == eGELU {

@@ -237,17 +237,17 @@ func f32Bytes(v []float32) []byte {
 // GemmNT computes C = alpha * A . B^T for row-major strided matrices:
 // A is m x k (stride lda), B is n x k (stride ldb), C is m x n (stride ldc).
 // Large products run on the pool.
-func GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha float32) {
+func (p *Pool) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha float32) {
 	checkGemm("GemmNT", m, n, k, a, lda, b, ldb, n, k, c, ldc)
-	gemmPool(m, n, k, a, lda, bsrc{kind: bNTStrided, b: b, ld: ldb}, c, ldc, alpha)
+	p.gemm(m, n, k, a, lda, bsrc{kind: bNTStrided, b: b, ld: ldb}, c, ldc, alpha)
 }
 
 // GemmNN computes C = A . B for row-major strided matrices: A is m x k
 // (stride lda), B is k x n (stride ldb), C is m x n (stride ldc).
 // Large products run on the pool.
-func GemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func (p *Pool) GemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	checkGemm("GemmNN", m, n, k, a, lda, b, ldb, k, n, c, ldc)
-	gemmPool(m, n, k, a, lda, bsrc{kind: bNN, b: b, ld: ldb}, c, ldc, 1)
+	p.gemm(m, n, k, a, lda, bsrc{kind: bNN, b: b, ld: ldb}, c, ldc, 1)
 }
 
 func checkGemm(name string, m, n, k int, a []float32, lda int, b []float32, ldb, brows, bcols int, c []float32, ldc int) {
@@ -267,6 +267,7 @@ func checkGemm(name string, m, n, k int, a []float32, lda int, b []float32, ldb,
 
 // gemmJob is the state of one GemmNT/GemmNN call on the pool.
 type gemmJob struct {
+	p        *Pool
 	m, n, k  int
 	a, c     []float32
 	lda, ldc int
@@ -275,17 +276,14 @@ type gemmJob struct {
 	g        grid
 }
 
-var gmJob gemmJob
-
-func gemmPool(m, n, k int, a []float32, lda int, b bsrc, c []float32, ldc int, alpha float32) {
+func (p *Pool) gemm(m, n, k int, a []float32, lda int, b bsrc, c []float32, ldc int, alpha float32) {
 	if m == 0 || n == 0 {
 		return
 	}
-	p := thePool
 	p.lock()
 	defer p.unlock()
-	j := &gmJob
-	*j = gemmJob{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, b: b, alpha: alpha}
+	j := &p.gm
+	*j = gemmJob{p: p, m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, b: b, alpha: alpha}
 	// Split only products worth waking the workers for (~1 MFLOP a task).
 	tasks := max(1, min(tasksPerThread*p.n, m*n*k/(1<<19)))
 	mr, nr := kern.mr, kern.nr
@@ -297,7 +295,7 @@ func gemmPool(m, n, k int, a []float32, lda int, b bsrc, c []float32, ldc int, a
 }
 
 func (j *gemmJob) run(worker, task int) {
-	s := thePool.scratch[worker]
+	s := j.p.scratch[worker]
 	i0, i1, c0, c1 := j.g.tile(task)
 	if i0 < i1 && c0 < c1 {
 		gemmTile(s, i0, i1, c0, c1, j.k, j.a, j.lda, &j.b, j.c, j.ldc, j.alpha)
@@ -369,20 +367,15 @@ func (ap *apacked) block(pc, kc int) []float32 {
 	return ap.buf[ap.mpad*pc : ap.mpad*(pc+kc)]
 }
 
-// theAPack is the packed A of the current call (calls are serialised by the
-// pool lock), kept between calls.
-var theAPack apacked
-
-// apackJob packs rows of A into theAPack, a few rows a task.
+// apackJob packs rows of A into the pool's apack, a few rows a task.
 type apackJob struct {
+	ap        *apacked
 	a         []float32
 	lda, rows int
 }
 
-var apJob apackJob
-
 func (j *apackJob) run(worker, task int) {
-	ap := &theAPack
+	ap := j.ap
 	for pc := 0; pc < ap.k; pc += kcBlock {
 		kc := min(kcBlock, ap.k-pc)
 		blk := ap.block(pc, kc)
@@ -396,14 +389,14 @@ func (j *apackJob) run(worker, task int) {
 	}
 }
 
-// packA lays out the m x k matrix a (stride lda) in theAPack for a kernel
-// with mr rows, on the pool.
-func packA(p *pool, a []float32, lda, m, k, mr int) *apacked {
-	ap := &theAPack
+// packA lays out the m x k matrix a (stride lda) in the pool's apack for a
+// kernel with mr rows, on the pool.
+func (p *Pool) packA(a []float32, lda, m, k, mr int) *apacked {
+	ap := &p.apack
 	ap.m, ap.mpad, ap.k = m, roundUp(m, mr), k
 	ap.buf = grow(ap.buf, ap.mpad*k)
-	j := &apJob
-	*j = apackJob{a: a, lda: lda}
+	j := &p.ap
+	*j = apackJob{ap: ap, a: a, lda: lda}
 	// ~64K elements a task: worth a wake-up, small enough to balance.
 	j.rows = max(1, (1<<16)/k)
 	p.run(j, ceilDiv(ap.mpad, j.rows))

@@ -10,12 +10,13 @@
 // AVX-512 VNNI, else AVX-VNNI, else AVX2. SetSIMD(false), or
 // BLIP2CHAT_NOSIMD=1 in the environment at start, forces the portable code.
 //
-// Large kernels run on a package-wide pool of persistent workers
-// (SetThreads); calls from several goroutines are serialised on that pool.
-// After the first call at a given size, no kernel allocates. The pool's
-// goroutines live for the process: a goleak check after kernel calls should
-// ignore the top function
-// "github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker".
+// The kernels that split their work over threads (MatMulT, GemmNT, GemmNN,
+// Attention, LayerNorm, GELU) are methods of a Pool, which a model owns
+// with its thread count; calls from several goroutines are serialised on
+// a pool. After the first call at a given size, no kernel allocates. A
+// pool's goroutines live until Pool.Close: a goleak check after kernel
+// calls on a pool not closed should ignore the top function
+// "github.com/blip2chat/blip2chat/engine/kernels.(*Pool).worker".
 //
 // How the SIMD results relate to the portable ones (all checked by tests):
 //   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
@@ -34,6 +35,7 @@ package kernels
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -57,7 +59,7 @@ func (t DType) String() string {
 	case Q8_0:
 		return "q8_0"
 	}
-	return "dtype(" + itoa(int(t)) + ")"
+	return "dtype(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Q8_0 block geometry (ggml block_q8_0).
@@ -179,26 +181,4 @@ func Features() string {
 		s += " (simd off)"
 	}
 	return s
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

@@ -210,7 +210,7 @@ func TestMatMulT(t *testing.T) {
 			for _, v := range variants() {
 				dst := make([]float32, c.m*c.n+3)
 				dst[c.m*c.n] = 42 // sentinel past the end
-				v.do(func() { MatMulT(dst[:c.m*c.n], x, c.m, w, bias) })
+				v.do(func() { tp.MatMulT(dst[:c.m*c.n], x, c.m, w, bias) })
 				if dst[c.m*c.n] != 42 {
 					t.Fatalf("%s wrote past dst", v.name)
 				}
@@ -246,7 +246,7 @@ func TestMatMulTPortableIsSequential(t *testing.T) {
 			if hasSIMD && !strings.HasSuffix(Features(), "(simd off)") {
 				t.Fatal("Features does not say simd is off")
 			}
-			MatMulT(dst, x, c.m, w, nil)
+			tp.MatMulT(dst, x, c.m, w, nil)
 		})
 		buf := make([]float32, c.k)
 		for i := 0; i < c.m; i++ {
@@ -357,9 +357,9 @@ func TestGemm(t *testing.T) {
 					}
 					v.do(func() {
 						if nt {
-							GemmNT(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc, alpha)
+							tp.GemmNT(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc, alpha)
 						} else {
-							GemmNN(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc)
+							tp.GemmNN(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc)
 						}
 					})
 					for i := 0; i < c.m; i++ {
@@ -422,7 +422,7 @@ func TestAttention(t *testing.T) {
 				simd := v.name
 				out := make([]float32, c.tq*ld)
 				args.Out = out
-				v.do(func() { Attention(&args) })
+				v.do(func() { tp.Attention(&args) })
 				for i := 0; i < c.tq; i++ {
 					for j := 0; j < w; j++ {
 						if d := math.Abs(float64(out[i*ld+j]) - ref[i*w+j]); !(d <= 1e-5) {
@@ -456,7 +456,7 @@ func TestLayerNorm(t *testing.T) {
 			var out [2][]float32
 			for s, simd := range []bool{false, true} {
 				out[s] = append([]float32(nil), x...)
-				withSIMD(t, simd, func() { LayerNorm(out[s], out[s], rows, n, g, b, 1e-6) }) // in place
+				withSIMD(t, simd, func() { tp.LayerNorm(out[s], out[s], rows, n, g, b, 1e-6) }) // in place
 			}
 			for i := range x {
 				scale := 1.0
@@ -505,7 +505,7 @@ func TestGELU(t *testing.T) {
 	var out [2][]float32
 	for s, simd := range []bool{false, true} {
 		out[s] = append([]float32(nil), x...)
-		withSIMD(t, simd, func() { GELU(out[s]) })
+		withSIMD(t, simd, func() { tp.GELU(out[s]) })
 	}
 	for i, v := range x {
 		want := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
@@ -548,18 +548,18 @@ func TestElementwise(t *testing.T) {
 }
 
 func TestThreads(t *testing.T) {
-	prev := Threads()
-	defer SetThreads(prev)
+	prev := threads()
+	defer setThreads(prev)
 	r := rand.New(rand.NewPCG(17, 18))
 	w := makeMatrix(r, F32, 300, 96)
 	x := randF32(r, 50*96, 1)
 	want := make([]float32, 50*300)
-	SetThreads(1)
-	MatMulT(want, x, 50, w, nil)
+	setThreads(1)
+	tp.MatMulT(want, x, 50, w, nil)
 	for _, n := range []int{3, 2, 0} {
-		SetThreads(n)
+		setThreads(n)
 		got := make([]float32, 50*300)
-		MatMulT(got, x, 50, w, nil)
+		tp.MatMulT(got, x, 50, w, nil)
 		for i := range got {
 			if got[i] != want[i] {
 				t.Fatalf("threads=%d: result depends on the thread count at %d", n, i)
@@ -569,9 +569,9 @@ func TestThreads(t *testing.T) {
 }
 
 func TestNoAllocs(t *testing.T) {
-	prev := Threads()
-	defer SetThreads(prev)
-	SetThreads(2)
+	prev := threads()
+	defer setThreads(prev)
+	setThreads(2)
 	r := rand.New(rand.NewPCG(19, 20))
 	x := randF32(r, 257*256, 1)
 	dst := make([]float32, 257*384)
@@ -586,21 +586,21 @@ func TestNoAllocs(t *testing.T) {
 		v.do(func() {
 			for _, w := range ws {
 				for _, m := range []int{257, 1} {
-					if a := testing.AllocsPerRun(5, func() { MatMulT(dst[:m*384], x[:m*256], m, w, bias) }); a != 0 {
+					if a := testing.AllocsPerRun(5, func() { tp.MatMulT(dst[:m*384], x[:m*256], m, w, bias) }); a != 0 {
 						t.Errorf("%s MatMulT %v m=%d: %v allocs", simd, w.Type, m, a)
 					}
 				}
 			}
-			if a := testing.AllocsPerRun(5, func() { Attention(&args) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.Attention(&args) }); a != 0 {
 				t.Errorf("%s Attention: %v allocs", simd, a)
 			}
-			if a := testing.AllocsPerRun(5, func() { LayerNorm(big, big, 257, 384, bias, bias, 1e-6) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.LayerNorm(big, big, 257, 384, bias, bias, 1e-6) }); a != 0 {
 				t.Errorf("%s LayerNorm: %v allocs", simd, a)
 			}
-			if a := testing.AllocsPerRun(5, func() { GELU(big) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.GELU(big) }); a != 0 {
 				t.Errorf("%s GELU: %v allocs", simd, a)
 			}
-			if a := testing.AllocsPerRun(5, func() { GemmNT(64, 64, 64, x, 64, x, 64, dst, 64, 1) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.GemmNT(64, 64, 64, x, 64, x, 64, dst, 64, 1) }); a != 0 {
 				t.Errorf("%s GemmNT: %v allocs", simd, a)
 			}
 		})
@@ -614,15 +614,15 @@ func TestConcurrentCallers(t *testing.T) {
 	w := makeMatrix(r, F16, 200, 96)
 	x := randF32(r, 40*96, 1)
 	want := make([]float32, 40*200)
-	MatMulT(want, x, 40, w, nil)
+	tp.MatMulT(want, x, 40, w, nil)
 	errc := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
 			got := make([]float32, 40*200)
 			ln := make([]float32, 40*96)
 			for it := 0; it < 20; it++ {
-				MatMulT(got, x, 40, w, nil)
-				LayerNorm(ln, x, 40, 96, nil, nil, 1e-5)
+				tp.MatMulT(got, x, 40, w, nil)
+				tp.LayerNorm(ln, x, 40, 96, nil, nil, 1e-5)
 				for i := range got {
 					if got[i] != want[i] {
 						errc <- fmt.Errorf("goroutine result differs at %d", i)

@@ -42,7 +42,7 @@ const (
 // not overlap. For Q8_0 weights, x is quantized per 32-block (ggml's
 // scheme) and the products are integer dot products per block.
 // Sizes that do not match panic: they are programming errors, not input.
-func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
+func (p *Pool) MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	w.check()
 	n, k := w.Rows, w.Cols
 	if m < 0 || len(x) < m*k || len(dst) < m*n || (bias != nil && len(bias) < n) {
@@ -62,24 +62,23 @@ func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 		}
 		return
 	}
-	p := thePool
 	p.lock()
 	defer p.unlock()
-	j := &mmJob
-	*j = matmulJob{dst: dst, x: x, m: m, n: n, k: k, w: w, bias: bias, simd: useSIMD}
+	j := &p.mm
+	*j = matmulJob{p: p, dst: dst, x: x, m: m, n: n, k: k, w: w, bias: bias, simd: useSIMD}
 	if w.Type == F16 && !hasF16C {
 		j.simd = false
 	}
 	j.gemv = m < gemvMaxRows
 	if j.simd && !j.gemv && w.Type != Q8_0 {
-		j.ap = packA(p, x, k, m, k, kern.mr)
+		j.ap = p.packA(x, k, m, k, kern.mr)
 	}
 	if w.Type == Q8_0 {
 		if j.gemv {
-			j.prepareQ8(p)
+			j.prepareQ8()
 		} else {
 			j.q8 = true
-			j.prepareQ8A(p)
+			j.prepareQ8A()
 		}
 	}
 	ntask := j.plan(p.n)
@@ -87,9 +86,11 @@ func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	*j = matmulJob{}
 }
 
-// matmulJob is the state of one MatMulT call; mmJob is the only instance
-// (calls are serialised by the pool lock), so starting it allocates nothing.
+// matmulJob is the state of one MatMulT call; the pool's mm is the only
+// instance (calls are serialised by the pool lock), so starting it
+// allocates nothing.
 type matmulJob struct {
+	p          *Pool
 	dst, x     []float32
 	m, n, k    int
 	w          *Matrix
@@ -105,15 +106,8 @@ type matmulJob struct {
 	xd []float32
 }
 
-var mmJob matmulJob
-
-// q8 activation buffers, kept between calls.
-var q8x struct {
-	q []int8
-	d []float32
-}
-
-func (j *matmulJob) prepareQ8(p *pool) {
+func (j *matmulJob) prepareQ8() {
+	q8x := &j.p.q8x
 	nb := j.k / q8Block
 	if cap(q8x.q) < j.m*j.k {
 		q8x.q = make([]int8, j.m*j.k)
@@ -218,7 +212,7 @@ func (g *grid) tile(task int) (i0, i1, j0, j1 int) {
 }
 
 func (j *matmulJob) run(worker, task int) {
-	s := thePool.scratch[worker]
+	s := j.p.scratch[worker]
 	i0, i1, j0, j1 := j.g.tile(task)
 	if i0 >= i1 || j0 >= j1 {
 		return
@@ -229,7 +223,7 @@ func (j *matmulJob) run(worker, task int) {
 		j.runGEMV(s, i0, i1, j0, j1)
 		return
 	case j.q8 && j.simd:
-		gemmQ8(s, &q8kern, i0, i1, j0, j1, q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
+		gemmQ8(s, &q8kern, i0, i1, j0, j1, j.p.q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
 	case j.q8:
 		j.runQ8Portable(i0, i1, j0, j1)
 		return

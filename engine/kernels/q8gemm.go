@@ -67,10 +67,6 @@ func init() {
 	}
 }
 
-// q8a holds the quantized activations of the current call (the pool lock
-// serialises calls), kept between calls.
-var q8a []byte
-
 // quantizeA writes x (len%32 == 0) as A blocks into dst.
 func quantizeA(dst []byte, x []float32, simd bool) {
 	nb := len(x) / q8Block
@@ -95,30 +91,31 @@ func quantizeA(dst []byte, x []float32, simd bool) {
 
 // q8QuantJob quantizes the rows of one MatMulT call, a few rows a task.
 type q8QuantJob struct {
+	q8a     []byte
 	x       []float32
 	k, rows int // rows per task
 	m       int
 	simd    bool
 }
 
-var q8qJob q8QuantJob
-
 func (j *q8QuantJob) run(worker, task int) {
 	rb := j.k / q8Block * q8ABytes
 	for i := task * j.rows; i < min((task+1)*j.rows, j.m); i++ {
-		quantizeA(q8a[i*rb:(i+1)*rb], j.x[i*j.k:(i+1)*j.k], j.simd)
+		quantizeA(j.q8a[i*rb:(i+1)*rb], j.x[i*j.k:(i+1)*j.k], j.simd)
 	}
 }
 
-// prepareQ8A quantizes j.x into q8a, on the pool when it is large.
-func (j *matmulJob) prepareQ8A(p *pool) {
+// prepareQ8A quantizes j.x into the pool's q8a, on the pool when it is
+// large.
+func (j *matmulJob) prepareQ8A() {
+	p := j.p
 	rb := j.k / q8Block * q8ABytes
-	if cap(q8a) < j.m*rb {
-		q8a = make([]byte, j.m*rb)
+	if cap(p.q8a) < j.m*rb {
+		p.q8a = make([]byte, j.m*rb)
 	}
-	q8a = q8a[:j.m*rb]
-	qj := &q8qJob
-	*qj = q8QuantJob{x: j.x, k: j.k, m: j.m, simd: j.simd}
+	p.q8a = p.q8a[:j.m*rb]
+	qj := &p.q8q
+	*qj = q8QuantJob{q8a: p.q8a, x: j.x, k: j.k, m: j.m, simd: j.simd}
 	// ~64K elements a task: worth a wake-up, small enough to balance.
 	qj.rows = max(1, (1<<16)/j.k)
 	p.run(qj, ceilDiv(j.m, qj.rows))
@@ -164,7 +161,7 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte) {
 }
 
 // gemmQ8 computes the tile rows [i0,i1) x columns [j0,j1) of dst = A . W^T
-// (A: quantized rows in q8a, stride lda bytes; no bias) with kernel qk on
+// (A: quantized rows in the pool's q8a, stride lda bytes; no bias) with kernel qk on
 // one thread.
 func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *Matrix, c []float32, ldc int) {
 	mr, nr := qk.mr, qk.nr
@@ -276,7 +273,7 @@ func (j *matmulJob) runQ8Portable(i0, i1, j0, j1 int) {
 	k, n, w := j.k, j.n, j.w
 	ra := k / q8Block * q8ABytes
 	rw := k / q8Block * q8BlockBytes
-	row := func(i int) []byte { return q8a[i*ra : (i+1)*ra] }
+	row := func(i int) []byte { return j.p.q8a[i*ra : (i+1)*ra] }
 	wrow := func(c int) []byte { return w.Raw[c*rw : (c+1)*rw] }
 	out := func(i, c int, v float32) {
 		if j.bias != nil {

@@ -42,8 +42,8 @@ const (
 type Options struct {
 	LlamaLib string // llama.cpp library folder (--llama-lib); "" searches
 	LLMPath  string // language model GGUF; "" is MODEL_DIR/llm.gguf
-	// Threads, NCtx and Exact are the defaults of the chats' settings
-	// (see chat.Settings).
+	// Threads are the vision side's; Threads, NCtx and Exact are also the
+	// defaults of the chats' settings (see chat.Settings).
 	Threads int
 	NCtx    int
 	Exact   bool
@@ -150,19 +150,19 @@ func OpenLLM(path, llamaLib string, o lm.OpenOptions) (lm.Model, error) {
 }
 
 // OpenVision loads only the vision side of the model folder dir.
-func OpenVision(dir string) (*vision.Model, error) {
+func OpenVision(dir string, o vision.Options) (*vision.Model, error) {
 	p, err := VisionPath(dir)
 	if err != nil {
 		return nil, err
 	}
-	return vision.Load(p)
+	return vision.Load(p, o)
 }
 
 // Check reports whether the files of the model folder dir (with o.LLMPath
 // replacing its llm.gguf) load and belong together, as Open would, but
 // loads only the language model's vocabulary.
 func Check(dir string, o Options) error {
-	v, err := OpenVision(dir)
+	v, err := OpenVision(dir, vision.Options{Threads: 1}) // only its metadata is read
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func Open(dir string, o Options) (*Model, error) {
 		return nil, err
 	}
 	progress("vision", 0)
-	v, err := vision.Load(vpath)
+	v, err := vision.Load(vpath, vision.Options{Threads: o.Threads})
 	if err != nil {
 		return nil, err
 	}

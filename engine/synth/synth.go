@@ -10,7 +10,7 @@
 // a format version.
 //
 //	files, err := synth.Ensure(ctx, "vision", synth.Options{VisionType: "f32"})
-//	m, err := vision.Load(files.Vision)
+//	m, err := vision.Load(files.Vision, vision.Options{})
 package synth
 
 import (

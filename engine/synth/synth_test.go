@@ -104,7 +104,7 @@ func TestVisionFile(t *testing.T) {
 				t.Error("the cached file was written again")
 			}
 
-			m, err := vision.Load(path)
+			m, err := vision.Load(path, vision.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -116,7 +116,7 @@ func TestTinyModel(t *testing.T) {
 	}
 	var ref []float32
 	for _, wt := range []string{"f32", "f16", "q8_0"} {
-		m, err := Load(tinyInstructBLIP(t, wt))
+		m, err := Load(tinyInstructBLIP(t, wt), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		m, err := newModel(gf, "fuzz")
+		m, err := newModel(gf, "fuzz", Options{Threads: 1})
 		if err != nil {
 			return
 		}

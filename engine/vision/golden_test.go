@@ -180,7 +180,7 @@ func modelPath(t testing.TB, name, wt string) string {
 
 func loadModel(t testing.TB, name, wt string) *Model {
 	t.Helper()
-	m, err := Load(modelPath(t, name, wt))
+	m, err := Load(modelPath(t, name, wt), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func itcImageEmbeds(t *testing.T, name string, q []float32, info *Info) []float3
 	b, _ := read("vision_projection.bias")
 	Q, H, E := info.NumQueryTokens, info.QFormer.HiddenSize, shape[0]
 	out := make([]float32, Q*E)
-	kernels.MatMulT(out, q, Q, &kernels.Matrix{Type: kernels.F32, Rows: E, Cols: H, F32: w}, b)
+	kernels.NewPool(1).MatMulT(out, q, Q, &kernels.Matrix{Type: kernels.F32, Rows: E, Cols: H, F32: w}, b)
 	for i := 0; i < Q; i++ {
 		row := out[i*E : (i+1)*E]
 		var ss float64
