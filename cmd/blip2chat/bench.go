@@ -81,7 +81,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *synthetic != "" {
 		files, err := synth.Ensure(ctx, *synthetic, synth.Options{
 			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType, LlamaLib: *llamaLib,
-			Progress: stderr, Terminal: writerIsTerminal(stderr),
+			Progress: stderr, Terminal: isTerminal(stderr),
 		})
 		if err != nil {
 			return err

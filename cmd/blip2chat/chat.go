@@ -194,13 +194,11 @@ func hasTurns(st app.State) bool {
 
 // needTerminal refuses to draw the interface into a pipe or a file.
 func needTerminal(w io.Writer) error {
-	if writerIsTerminal(w) && fileIsTerminal(os.Stdin) {
+	if isTerminal(w) && isTerminal(os.Stdin) {
 		return nil
 	}
 	return errors.New("the chat needs a terminal (stdin and stdout); for scripts use 'blip2chat ask'")
 }
-
-func fileIsTerminal(f *os.File) bool { return writerIsTerminal(f) }
 
 // imageArg is the optional IMAGE argument of chat and demo, checked before
 // the interface starts: "" when absent.
