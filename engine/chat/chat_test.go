@@ -438,6 +438,25 @@ func TestInstructBLIP(t *testing.T) {
 			if len(s.chat.Turns()) != 0 {
 				t.Error("SetImage did not start a new conversation")
 			}
+			// The Q-Former of a new instruction stops with the caller's
+			// context (Esc in the app): no turn, and the next Ask works.
+			ctx, cancel := context.WithCancel(context.Background())
+			reached := false
+			s.m.Vision.SetTrace(func(name string, _, _ int, _ []float32) {
+				if name == "qformer_hidden_states.1" {
+					reached = true
+					cancel()
+				}
+			})
+			_, err = s.chat.Ask(ctx, "Describe the shapes.", nil)
+			s.m.Vision.SetTrace(nil)
+			cancel()
+			if !errors.Is(err, context.Canceled) || !reached || len(s.chat.Turns()) != 0 {
+				t.Errorf("Ask cancelled in the Q-Former: %v (reached %v), %d turns", err, reached, len(s.chat.Turns()))
+			}
+			if _, err := s.chat.Ask(context.Background(), "Describe the shapes.", nil); err != nil || len(s.chat.Turns()) != 1 {
+				t.Errorf("Ask after the cancel: %v, %d turns", err, len(s.chat.Turns()))
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"os"
@@ -124,6 +125,11 @@ func TestOpenErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("Check %s: %v, want one line with %q", tc.name, err, tc.want)
 		}
+	}
+	// The missing llm.gguf is a sentinel, so that each command can say
+	// what to do (ask: --llm; chat has no such flag).
+	if _, err := model.Open(visionOnly, model.Options{LlamaLib: lib}); !errors.Is(err, model.ErrNoLLM) || strings.Contains(err.Error(), "--llm") {
+		t.Errorf("vision-only folder: %v, want model.ErrNoLLM without a flag", err)
 	}
 	if err := model.Check(llamaDir, model.Options{LlamaLib: lib}); err != nil {
 		t.Errorf("Check %s: %v", llamaDir, err)
