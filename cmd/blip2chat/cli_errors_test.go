@@ -417,4 +417,3 @@ func TestConvertIntoExistingFolder(t *testing.T) {
 		t.Errorf("warnings %q, want one about the kept llm.gguf", warns)
 	}
 }
-

@@ -1,8 +1,8 @@
 package model_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
