@@ -17,7 +17,6 @@ import (
 	"math"
 	"os"
 	"slices"
-
 )
 
 const (
