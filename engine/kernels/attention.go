@@ -44,7 +44,7 @@ func (p *Pool) Attention(a *AttentionArgs) {
 	}
 	// Split query rows too when there are fewer heads than tasksPerThread a thread.
 	j.qc = aa.Tq
-	mr := kern.mr
+	mr := p.im.kern.mr
 	if H < tasksPerThread*p.n && aa.Tq >= 4*mr {
 		chunks := min(ceilDiv(tasksPerThread*p.n, H), aa.Tq/(2*mr))
 		j.qc = roundUp(ceilDiv(aa.Tq, chunks), mr)
@@ -77,7 +77,7 @@ func (j *attnJob) run(worker, task int) {
 	S := s.s
 	q := a.Q[q0*a.LdQ+h*hd:]
 	kb := bsrc{kind: bNTStrided, b: a.K[h*hd:], ld: a.LdK}
-	gemmTile(s, 0, rows, 0, tk, hd, q, a.LdQ, &kb, S, tk, a.Scale)
+	gemmTile(&j.p.im, s, 0, rows, 0, tk, hd, q, a.LdQ, &kb, S, tk, a.Scale)
 	for i := 0; i < rows; i++ {
 		row := S[i*tk : i*tk+tk]
 		vis := tk
@@ -88,9 +88,9 @@ func (j *attnJob) run(worker, task int) {
 			clear(row)
 			continue
 		}
-		softmaxRow(row[:vis])
+		softmaxRow(row[:vis], j.p.im.simd)
 		clear(row[vis:])
 	}
 	vb := bsrc{kind: bNN, b: a.V[h*hd:], ld: a.LdV}
-	gemmTile(s, 0, rows, 0, hd, tk, S, tk, &vb, out, a.LdOut, 1)
+	gemmTile(&j.p.im, s, 0, rows, 0, hd, tk, S, tk, &vb, out, a.LdOut, 1)
 }

@@ -156,10 +156,10 @@ func BenchmarkMicroKernel(b *testing.B) {
 			c0 := cpuTime()
 			for b.Loop() {
 				for i := 0; i < calls; i++ {
-					v.k.fn(kc, &a[0], kc, &bp[0], &c[0], v.k.nr, nil, 0, 0, true)
+					v.kern.fn(kc, &a[0], kc, &bp[0], &c[0], v.kern.nr, nil, 0, 0, true)
 				}
 			}
-			reportRate(b, calls*2*float64(v.k.mr*v.k.nr*kc), c0, "GFLOP/s")
+			reportRate(b, calls*2*float64(v.kern.mr*v.kern.nr*kc), c0, "GFLOP/s")
 		})
 	}
 }
@@ -186,7 +186,7 @@ func BenchmarkQ8MicroKernel(b *testing.B) {
 	c := make([]float32, maxMR*maxNR)
 	for _, v := range q8Variants()[1:] {
 		bp := make([]byte, kb*36*v.q8.nr)
-		packQ8(bp, w, 0, v.q8.nr, 0, kb, v.q8.nr, v.q8.flip)
+		packQ8(bp, w, 0, v.q8.nr, 0, kb, v.q8.nr, v.q8.flip, v.simd)
 		b.Run(v.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
@@ -215,9 +215,9 @@ func BenchmarkQ8GEMM(b *testing.B) {
 		t    DType
 		v    variant
 	}
-	ks := []kv{{"f32-avx2", F32, variant{simd: true, k: kernAVX2, q8: q8kern}}}
+	ks := []kv{{"f32-avx2", F32, variant{impl: impl{simd: true, kern: kernAVX2, q8: machine.q8}}}}
 	if hasAVX512 {
-		ks = append(ks, kv{"f32-avx512", F32, variant{simd: true, k: kernAVX512, q8: q8kern}})
+		ks = append(ks, kv{"f32-avx512", F32, variant{impl: impl{simd: true, kern: kernAVX512, q8: machine.q8}}})
 	}
 	for _, v := range q8Variants()[1:] {
 		ks = append(ks, kv{"q8_0-" + v.name, Q8_0, v})

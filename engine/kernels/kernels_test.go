@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 )
 
@@ -71,10 +70,7 @@ func denseF64(w *Matrix) []float64 {
 	out := make([]float64, w.Rows*w.Cols)
 	buf := make([]float32, w.Cols)
 	for r := 0; r < w.Rows; r++ {
-		saved := useSIMD
-		useSIMD = false
 		row := weightRowF32(w, r, buf, false)
-		useSIMD = saved
 		for c, v := range row {
 			out[r*w.Cols+c] = float64(v)
 		}
@@ -126,42 +122,40 @@ func quantizedX(x []float32, m, k int) []float64 {
 	return out
 }
 
+// withSIMD runs f with tp a pool of the assembly (on, where the CPU has
+// it) or of the portable code, with the machine's micro-kernels.
 func withSIMD(t testing.TB, on bool, f func()) {
 	t.Helper()
-	prev := SetSIMD(on)
-	defer SetSIMD(prev)
-	f()
+	variant{"", impl{simd: on && hasSIMD, kern: machine.kern, q8: machine.q8}}.do(f)
 }
 
-// variant is one implementation of the matrix kernels: portable, or SIMD
-// with a given micro-kernel.
+// variant is one implementation of the kernels: portable, or SIMD with
+// a given micro-kernel.
 type variant struct {
 	name string
-	simd bool
-	k    microKernel
-	q8   q8Kernel // the Q8_0 GEMM kernel
+	impl
 }
 
 func variants() []variant {
-	v := []variant{{"portable", false, kern, q8kern}}
+	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
 	if hasSIMD {
-		v = append(v, variant{"avx2", true, kernAVX2, q8KernAVX2})
+		v = append(v, variant{"avx2", impl{true, kernAVX2, q8KernAVX2}})
 	}
 	if hasAVX512 {
 		q := q8KernAVX2
 		if hasVNNI512 {
 			q = q8KernVNNI
 		}
-		v = append(v, variant{"avx512", true, kernAVX512, q})
+		v = append(v, variant{"avx512", impl{true, kernAVX512, q}})
 	}
 	return v
 }
 
+// do runs f with tp a pool (of tp's threads) of v's implementation.
 func (v variant) do(f func()) {
-	prevK, prevQ := kern, q8kern
-	prev := SetSIMD(v.simd)
-	kern, q8kern = v.k, v.q8
-	defer func() { SetSIMD(prev); kern, q8kern = prevK, prevQ }()
+	prev := tp
+	tp = newPoolImpl(prev.Threads(), v.impl)
+	defer func() { tp.Close(); tp = prev }()
 	f()
 }
 
@@ -235,19 +229,14 @@ func TestMatMulT(t *testing.T) {
 }
 
 // TestMatMulTPortableIsSequential pins the portable path to the plain
-// in-order f32 dot product, bit for bit, and SetSIMD(false) to that path.
+// in-order f32 dot product, bit for bit.
 func TestMatMulTPortableIsSequential(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, c := range []mmCase{{F32, 7, 88, 17}, {F16, 5, 96, 9}, {F32, 1, 1412, 5}} {
 		w := makeMatrix(r, c.t, c.n, c.k)
 		x := randF32(r, c.m*c.k, 1)
 		dst := make([]float32, c.m*c.n)
-		withSIMD(t, false, func() {
-			if hasSIMD && !strings.HasSuffix(Features(), "(simd off)") {
-				t.Fatal("Features does not say simd is off")
-			}
-			tp.MatMulT(dst, x, c.m, w, nil)
-		})
+		withSIMD(t, false, func() { tp.MatMulT(dst, x, c.m, w, nil) })
 		buf := make([]float32, c.k)
 		for i := 0; i < c.m; i++ {
 			for j := 0; j < c.n; j++ {
@@ -481,7 +470,7 @@ func TestSoftmax(t *testing.T) {
 		var out [2][]float32
 		for s, simd := range []bool{false, true} {
 			out[s] = append([]float32(nil), x...)
-			withSIMD(t, simd, func() { Softmax(out[s]) })
+			softmaxRow(out[s], simd && hasSIMD)
 		}
 		var sum float64
 		for i := range x {
@@ -527,13 +516,13 @@ func TestElementwise(t *testing.T) {
 		for _, simd := range []bool{false, true} {
 			withSIMD(t, simd, func() {
 				d := make([]float32, n)
-				Add(d, a, b)
+				addRange(d, a, b, simd && hasSIMD)
 				c := append([]float32(nil), a...)
-				Scale(c, 0.5)
+				scale(c, 0.5, simd && hasSIMD)
 				rl := append([]float32(nil), a...)
-				ReLU(rl)
+				relu(rl, simd && hasSIMD)
 				ab := append([]float32(nil), a...)
-				AddBias(ab, 1, b)
+				addBias(ab, 1, b, simd && hasSIMD)
 				for i := range a {
 					if i > 0 && (d[i] != a[i]+b[i] || c[i] != a[i]*0.5 || rl[i] != max(a[i], 0) || ab[i] != d[i]) {
 						t.Fatalf("n=%d simd=%v [%d]", n, simd, i)
@@ -655,9 +644,9 @@ func TestMicroKernels(t *testing.T) {
 	}
 	var ks []mk
 	for _, v := range variants()[1:] {
-		ks = append(ks, mk{v.name, v.k.mr, v.k.nr, v.k.fn})
-		if v.k.half != nil {
-			ks = append(ks, mk{v.name + "-half", v.k.mr / 2, v.k.nr, v.k.half})
+		ks = append(ks, mk{v.name, v.kern.mr, v.kern.nr, v.kern.fn})
+		if v.kern.half != nil {
+			ks = append(ks, mk{v.name + "-half", v.kern.mr / 2, v.kern.nr, v.kern.half})
 		}
 	}
 	r := rand.New(rand.NewPCG(23, 24))

@@ -65,13 +65,13 @@ func (p *Pool) MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	p.lock()
 	defer p.unlock()
 	j := &p.mm
-	*j = matmulJob{p: p, dst: dst, x: x, m: m, n: n, k: k, w: w, bias: bias, simd: useSIMD}
+	*j = matmulJob{p: p, dst: dst, x: x, m: m, n: n, k: k, w: w, bias: bias, simd: p.im.simd}
 	if w.Type == F16 && !hasF16C {
 		j.simd = false
 	}
 	j.gemv = m < gemvMaxRows
 	if j.simd && !j.gemv && w.Type != Q8_0 {
-		j.ap = p.packA(x, k, m, k, kern.mr)
+		j.ap = p.packA(x, k, m, k, p.im.kern.mr)
 	}
 	if w.Type == Q8_0 {
 		if j.gemv {
@@ -125,12 +125,12 @@ func (j *matmulJob) prepareQ8() {
 // plan chooses the task grid and returns the number of tasks.
 func (j *matmulJob) plan(threads int) int {
 	m, n := j.m, j.n
-	mr, colAlign := kern.mr, kern.nr
+	mr, colAlign := j.p.im.kern.mr, j.p.im.kern.nr
 	switch {
 	case !j.simd:
 		mr, colAlign = 2, 4
 	case j.q8:
-		mr, colAlign = q8kern.mr, q8kern.nr
+		mr, colAlign = j.p.im.q8.mr, j.p.im.q8.nr
 	}
 	if j.gemv {
 		// Memory-bound: only columns are split, in chunks of >= 64.
@@ -223,13 +223,13 @@ func (j *matmulJob) run(worker, task int) {
 		j.runGEMV(s, i0, i1, j0, j1)
 		return
 	case j.q8 && j.simd:
-		gemmQ8(s, &q8kern, i0, i1, j0, j1, j.p.q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
+		gemmQ8(s, &j.p.im.q8, i0, i1, j0, j1, j.p.q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
 	case j.q8:
 		j.runQ8Portable(i0, i1, j0, j1)
 		return
 	case j.simd:
 		b := bsrc{kind: bNT, w: j.w, ld: k}
-		gemmSIMD(s, i0, i1, j0, j1, k, j.x, k, j.ap, &b, j.dst, j.n, 1)
+		gemmSIMD(&j.p.im.kern, s, i0, i1, j0, j1, k, j.x, k, j.ap, &b, j.dst, j.n, 1)
 	default:
 		j.runPortable(s, i0, i1, j0, j1)
 		return
@@ -237,7 +237,7 @@ func (j *matmulJob) run(worker, task int) {
 	if j.bias != nil {
 		for i := i0; i < i1; i++ {
 			row := j.dst[i*j.n+j0 : i*j.n+j1]
-			addRange(row, row, j.bias[j0:j1])
+			addRange(row, row, j.bias[j0:j1], j.simd)
 		}
 	}
 }

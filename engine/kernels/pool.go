@@ -24,6 +24,7 @@ type job interface {
 type Pool struct {
 	mu      sync.Mutex
 	n       int            // threads, including the caller
+	im      impl           // the implementation its kernels run (machine)
 	workers []*poolWorker  // n-1 goroutines, started lazily
 	scratch []*scratch     // one per thread, grown on demand and kept
 	j       job            // current job
@@ -63,7 +64,15 @@ func NewPool(threads int) *Pool {
 	if threads < 1 {
 		threads = DefaultThreads()
 	}
-	return &Pool{n: threads}
+	return &Pool{n: threads, im: machine}
+}
+
+// newPoolImpl makes a pool that runs im instead of the machine's
+// implementation (the tests compare them).
+func newPoolImpl(threads int, im impl) *Pool {
+	p := NewPool(threads)
+	p.im = im
+	return p
 }
 
 // Threads is the number of threads the pool runs kernels on.

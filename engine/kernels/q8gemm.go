@@ -52,26 +52,13 @@ var (
 	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, 0x80, q8gemmVNNI6x32}
 	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, 0x80, q8gemmAVXVNNI6x16}
 	q8KernAVX2    = q8Kernel{"avx2", 4, 16, 0, q8gemmAVX2x4x16}
-	// q8kern is the kernel the SIMD Q8_0 GEMM uses: AVX-512 VNNI when the
-	// CPU has it (and BLIP2CHAT_NOAVX512 is not set), else AVX-VNNI, else
-	// AVX2.
-	q8kern = q8KernAVX2
 )
-
-func init() {
-	switch {
-	case hasVNNI512 && !envSet("BLIP2CHAT_NOAVX512"):
-		q8kern = q8KernVNNI
-	case hasAVXVNNI:
-		q8kern = q8KernAVXVNNI
-	}
-}
 
 // quantizeA writes x (len%32 == 0) as A blocks into dst.
 func quantizeA(dst []byte, x []float32, simd bool) {
 	nb := len(x) / q8Block
 	dst = dst[:nb*q8ABytes]
-	if simd && useSIMD && nb > 0 {
+	if simd && nb > 0 {
 		quantQ8Asm(&dst[0], &x[0], nb)
 		return
 	}
@@ -126,12 +113,12 @@ func (j *matmulJob) prepareQ8A() {
 // [b0, b0+kb) into dst (kb*36*nr bytes): per block, 8 quads of nr columns x 4
 // bytes (xor flip), then nr f32 scales. Columns beyond ncol get zero
 // weights and scales.
-func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte) {
+func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte, simd bool) {
 	rb := w.Cols / q8Block * q8BlockBytes
 	bb := 36 * nr // bytes per packed block
 	dst = dst[:kb*bb]
 	src := w.Raw[c0*rb+b0*q8BlockBytes:]
-	if ncol == nr && useSIMD && hasF16C {
+	if ncol == nr && simd && hasF16C {
 		_ = src[(ncol-1)*rb+kb*q8BlockBytes-1]
 		packQ8Asm(&dst[0], &src[0], rb, kb, nr, uint32(flip)*0x01010101)
 		return
@@ -186,7 +173,7 @@ func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *
 		for jr := j0; jr < j1; jr += nr {
 			ncol := min(nr, j1-jr)
 			bp := s.qpanel[:kb*36*nr]
-			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.flip)
+			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.flip, true)
 			// The weights stream from memory once per call: each kernel
 			// call fetches a row of the next panel (and a little beyond)
 			// into cache while it computes, so packing it does not wait.
@@ -233,9 +220,6 @@ type q8Prefetch struct {
 // [jn, jn+nr) over the same blocks, or, after the last panel, the first
 // panel over the next blocks.
 func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr int) q8Prefetch {
-	if !useSIMD {
-		return q8Prefetch{}
-	}
 	if jn >= j1 {
 		jn, b0 = j0, b0+kb
 		kb = min(q8KB, nbk-b0)

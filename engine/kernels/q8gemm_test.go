@@ -101,7 +101,7 @@ func TestQuantizeA(t *testing.T) {
 			continue
 		}
 		ab[s] = make([]byte, k/32*q8ABytes)
-		withSIMD(t, true, func() { quantizeA(ab[s], x, simd) })
+		quantizeA(ab[s], x, simd && hasSIMD)
 		for b := 0; b < k/32; b++ {
 			blk := ab[s][b*q8ABytes:]
 			var sum int32
@@ -139,8 +139,8 @@ func TestPackQ8(t *testing.T) {
 			kb := 7
 			want := make([]byte, kb*36*nr)
 			got := make([]byte, kb*36*nr)
-			withSIMD(t, false, func() { packQ8(want, w, 5, nr, 2, kb, nr, flip) })
-			withSIMD(t, true, func() { packQ8(got, w, 5, nr, 2, kb, nr, flip) })
+			packQ8(want, w, 5, nr, 2, kb, nr, flip, false)
+			packQ8(got, w, 5, nr, 2, kb, nr, flip, hasSIMD)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("nr=%d flip=%#x: byte %d: asm %#x, Go %#x", nr, flip, i, got[i], want[i])
@@ -157,15 +157,15 @@ func TestPackQ8(t *testing.T) {
 
 // q8Variants are the Q8_0 GEMM kernels this CPU runs, with portable first.
 func q8Variants() []variant {
-	v := []variant{{"portable", false, kern, q8kern}}
+	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
 	if hasSIMD {
-		v = append(v, variant{"avx2", true, kern, q8KernAVX2})
+		v = append(v, variant{"avx2", impl{true, machine.kern, q8KernAVX2}})
 	}
 	if hasAVXVNNI {
-		v = append(v, variant{"avxvnni", true, kern, q8KernAVXVNNI})
+		v = append(v, variant{"avxvnni", impl{true, machine.kern, q8KernAVXVNNI}})
 	}
 	if hasVNNI512 {
-		v = append(v, variant{"avx512vnni", true, kern, q8KernVNNI})
+		v = append(v, variant{"avx512vnni", impl{true, machine.kern, q8KernVNNI}})
 	}
 	return v
 }

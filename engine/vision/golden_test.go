@@ -262,51 +262,48 @@ func instructionIDs(t testing.TB, g goldenTensors) []int {
 	return ids
 }
 
-// TestGolden runs every case with every weight type, with the portable
-// and the SIMD kernels, from the golden pixel_values, and compares each
-// layer's hidden states, the ViT and Q-Former outputs and the projection
-// with transformers'.
+// TestGolden runs every case with every weight type from the golden
+// pixel_values, and compares each layer's hidden states, the ViT and
+// Q-Former outputs and the projection with transformers'. It runs the
+// machine's kernels; make test runs it again on the portable ones
+// (BLIP2CHAT_NOSIMD=1) and on AVX2 (BLIP2CHAT_NOAVX512=1).
 func TestGolden(t *testing.T) {
-	for _, simd := range []bool{false, true} {
-		for _, wt := range weightTypes {
-			for _, c := range goldenCases {
-				t.Run(fmt.Sprintf("simd=%v/%s/%s", simd, wt.name, c.name), func(t *testing.T) {
-					prev := kernels.SetSIMD(simd)
-					defer kernels.SetSIMD(prev)
-					m := loadModel(t, c.name, wt.name)
-					if got := m.Info().Layout; got != c.layout {
-						t.Errorf("layout %q, want %q", got, c.layout)
-					}
-					g := readGolden(t, c.name)
-					ids := instructionIDs(t, g)
-					got, q, proj := run(t, m, g, ids)
+	for _, wt := range weightTypes {
+		for _, c := range goldenCases {
+			t.Run(fmt.Sprintf("%s/%s/%s", kernels.Features(), wt.name, c.name), func(t *testing.T) {
+				m := loadModel(t, c.name, wt.name)
+				if got := m.Info().Layout; got != c.layout {
+					t.Errorf("layout %q, want %q", got, c.layout)
+				}
+				g := readGolden(t, c.name)
+				ids := instructionIDs(t, g)
+				got, q, proj := run(t, m, g, ids)
 
-					worst := map[string]float64{}
-					cmp := func(key, name string, v []float32) {
-						e := check(t, name, v, g.f32(t, name), wt.relative, wt.tol)
-						worst[key] = math.Max(worst[key], e)
-					}
-					if c.itm {
-						// The retrieval case saves no hidden states: check the
-						// Q-Former output through the ITC image embeddings.
-						cmp("itc_image_embeds", "text0.itc_image_embeds", itcImageEmbeds(t, c.name, q, m.Info()))
-						t.Logf("errors (%s): %v", map[bool]string{false: "abs", true: "rel"}[wt.relative], worst)
-						return
-					}
-					for i := 0; i <= m.Info().Vision.Layers; i++ {
-						name := fmt.Sprintf("vision_hidden_states.%d", i)
-						cmp("vision_hidden_states", name, got[name])
-					}
-					for i := 0; i <= m.Info().QFormer.Layers; i++ {
-						name := fmt.Sprintf("qformer_hidden_states.%d", i)
-						cmp("qformer_hidden_states", name, got[name])
-					}
-					cmp("vision_last_hidden_state", "vision_last_hidden_state", got["vision_last_hidden_state"])
-					cmp("qformer_last_hidden_state", "qformer_last_hidden_state", q)
-					cmp("language_model_inputs", "language_model_inputs", proj)
+				worst := map[string]float64{}
+				cmp := func(key, name string, v []float32) {
+					e := check(t, name, v, g.f32(t, name), wt.relative, wt.tol)
+					worst[key] = math.Max(worst[key], e)
+				}
+				if c.itm {
+					// The retrieval case saves no hidden states: check the
+					// Q-Former output through the ITC image embeddings.
+					cmp("itc_image_embeds", "text0.itc_image_embeds", itcImageEmbeds(t, c.name, q, m.Info()))
 					t.Logf("errors (%s): %v", map[bool]string{false: "abs", true: "rel"}[wt.relative], worst)
-				})
-			}
+					return
+				}
+				for i := 0; i <= m.Info().Vision.Layers; i++ {
+					name := fmt.Sprintf("vision_hidden_states.%d", i)
+					cmp("vision_hidden_states", name, got[name])
+				}
+				for i := 0; i <= m.Info().QFormer.Layers; i++ {
+					name := fmt.Sprintf("qformer_hidden_states.%d", i)
+					cmp("qformer_hidden_states", name, got[name])
+				}
+				cmp("vision_last_hidden_state", "vision_last_hidden_state", got["vision_last_hidden_state"])
+				cmp("qformer_last_hidden_state", "qformer_last_hidden_state", q)
+				cmp("language_model_inputs", "language_model_inputs", proj)
+				t.Logf("errors (%s): %v", map[bool]string{false: "abs", true: "rel"}[wt.relative], worst)
+			})
 		}
 	}
 }
