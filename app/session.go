@@ -67,26 +67,24 @@ func newID(now time.Time) string {
 	return now.Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 }
 
-// CreateSession starts a new session file in dir (created if needed).
-func CreateSession(dir, model string, demo bool) (*SessionFile, error) {
+// CreateSession starts a new session file in dir (created if needed),
+// created at now.
+func CreateSession(dir, model string, demo bool, now time.Time) (*SessionFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
-	now := time.Now()
 	id := newID(now)
 	s := &SessionFile{Path: filepath.Join(dir, id+".jsonl"), ID: id}
-	if err := s.Append(Record{Type: "session", Time: now, ID: id, Model: model, Demo: demo}); err != nil {
+	if err := s.Append(Record{Type: "session", ID: id, Model: model, Demo: demo}, now); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Append adds a record and writes the file atomically (temporary file,
-// fsync, rename, fsync of the folder).
-func (s *SessionFile) Append(r Record) error {
-	if r.Time.IsZero() {
-		r.Time = time.Now()
-	}
+// Append adds a record made at now and writes the file atomically
+// (temporary file, fsync, rename, fsync of the folder).
+func (s *SessionFile) Append(r Record, now time.Time) error {
+	r.Time = now
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -64,10 +64,10 @@ func newEditor(sty styles) *editor {
 	ta.KeyMap = km
 
 	st := textarea.Style{
-		Base:             lipgloss.NewStyle(),
+		Base:             sty.plain,
 		CursorLine:       sty.text,
 		CursorLineNumber: sty.faint,
-		EndOfBuffer:      lipgloss.NewStyle(),
+		EndOfBuffer:      sty.plain,
 		LineNumber:       sty.faint,
 		Placeholder:      sty.faint,
 		Prompt:           sty.prompt,
@@ -76,7 +76,7 @@ func newEditor(sty styles) *editor {
 	ta.FocusedStyle, ta.BlurredStyle = st, st
 	// The cursor is reverse video, which is no colour: render it with a
 	// renderer of its own so that it stays visible under NO_COLOR, where
-	// the default renderer drops all styling. It does not blink (no timer
+	// the interface's renderer drops all styling. It does not blink (no timer
 	// redrawing the screen twice a second while a model computes).
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(termenv.ANSI)
@@ -224,7 +224,10 @@ func wrappedRows(line []rune, width int) int {
 }
 
 // cleanText makes pasted or recalled text plain: CR LF and CR become LF,
-// tabs a space, other control characters are dropped.
+// tabs a space, other control characters are dropped. What the input box
+// holds is the user's own text, so dropping loses nothing they cannot type
+// again; text from elsewhere is shown through app.Printable, which replaces
+// control characters instead, so that nothing disappears unseen.
 func cleanText(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")

@@ -15,12 +15,13 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
-	"github.com/blip2chat/blip2chat/engine/lm/opt"        // the OPT backend of lm.Open; MeasureBandwidth
-	"github.com/blip2chat/blip2chat/engine/synth"
+	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/synth"
 )
 
 func init() {
@@ -71,15 +72,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *threads > runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(*threads)
 	}
-	kernels.SetThreads(*threads)
-	nThreads := kernels.Threads()
+	nThreads := *threads
+	if nThreads == 0 {
+		nThreads = kernels.DefaultThreads()
+	}
 
 	rep := &bench.Report{Threads: nThreads, Runs: *runs, Features: kernels.Features()}
 	var visionPath, llmPath string
 	if *synthetic != "" {
 		files, err := synth.Ensure(ctx, *synthetic, synth.Options{
-			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType, LlamaLib: *llamaLib,
-			Progress: stderr, Terminal: writerIsTerminal(stderr),
+			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType,
+			Quantizer: func() (lmconv.Quantizer, error) { return llamaQuantizer(*llamaLib) },
+			Progress:  stderr, Terminal: isTerminal(stderr),
 		})
 		if err != nil {
 			return err
@@ -104,7 +108,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	// Generating a synthetic model is not part of the measurement.
 	bench.ResetPeakRSS()
 
-	vm, err := vision.Load(visionPath)
+	vm, err := vision.Load(visionPath, vision.Options{Threads: nThreads})
 	if err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		lmm, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: *llamaLib})
+		lmm, err := model.OpenLLM(llmPath, *llamaLib, lm.OpenOptions{})
 		if err != nil {
 			return fmt.Errorf("%v (use --vision-only to time the vision side alone)", err)
 		}
@@ -141,11 +145,25 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		// After the peak RSS is read: the 1 GiB buffer is not the model's.
-		rep.Bandwidth = opt.MeasureBandwidth(1<<30, nThreads, 3)
+		rep.Bandwidth = bench.MeasureBandwidth(1<<30, nThreads, 3)
 	}
 	rep.LoadAvg, _ = bench.LoadAverage()
 	if *asJSON {
 		return rep.WriteJSON(stdout)
 	}
 	return rep.WriteTable(stdout)
+}
+
+// llamaQuantizer is llama.cpp's model quantizer, from the library in dir
+// ("" searches).
+func llamaQuantizer(dir string) (lmconv.Quantizer, error) {
+	lib, err := capi.Load(capi.Options{Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	return func(in, out string, ftype int32) error {
+		p := lib.DefaultQuantizeParams()
+		p.FType = ftype
+		return lib.Quantize(in, out, p)
+	}, nil
 }

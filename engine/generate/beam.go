@@ -121,7 +121,7 @@ func addFinished(kept []hyp, f hyp, n int) []hyp {
 	return kept
 }
 
-func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Result, error) {
+func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Decoded, error) {
 	n := p.Beams()
 	lp := p.LengthPenalty
 	maxNew := p.MaxTokens
@@ -130,7 +130,7 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 
 	running := []hyp{{end: -1}} // one live beam: the prompt
 	var finished []hyp          // best first, at most n
-	result := func(stop lm.StopReason) Result {
+	result := func(stop lm.StopReason) Decoded {
 		// Stopped early (cancelled, context full): the running beams
 		// compete at their current length, as 4.47's finalize did.
 		all := slices.Clone(finished)
@@ -146,7 +146,7 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 		if tr.kept != nil {
 			tr.kept(all)
 		}
-		out := Result{Stop: stop}
+		out := Decoded{Stop: stop}
 		for i := range min(len(all), max(1, p.NumReturnSequences)) {
 			h := all[i]
 			out.Sequences = append(out.Sequences, Sequence{IDs: h.ids, End: h.end,

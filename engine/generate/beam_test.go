@@ -25,7 +25,7 @@ type fakeLM struct {
 	rows  int // rows fed in those calls
 }
 
-func newFake(table map[string][]float64) *fakeLM {
+func newFakeLM(table map[string][]float64) *fakeLM {
 	return &fakeLM{table: table, seqs: [][]int32{{}}}
 }
 
@@ -171,7 +171,7 @@ func TestBeamSearchByHand(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := DefaultParams()
 			c.p(&p)
-			f := newFake(c.table)
+			f := newFakeLM(c.table)
 			r, err := Decode(context.Background(), f, p, Input{EOS: []int32{tEOS}}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -210,7 +210,7 @@ func TestBeamSearchProperties(t *testing.T) {
 	t.Run("min new tokens masks EOS", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.MinNewTokens, p.NumReturnSequences = 2, 3, 3, 2
-		r, err := Decode(context.Background(), newFake(basic), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := Decode(context.Background(), newFakeLM(basic), p, Input{EOS: []int32{tEOS}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +228,7 @@ func TestBeamSearchProperties(t *testing.T) {
 	t.Run("three beams sorted", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.NumReturnSequences = 3, 3, 3
-		r, err := Decode(context.Background(), newFake(basic), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := Decode(context.Background(), newFakeLM(basic), p, Input{EOS: []int32{tEOS}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestBeamSearchProperties(t *testing.T) {
 		// tokens a, b (flat order), and at the last step a,a and a,b.
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.NumReturnSequences = 2, 2, 2
-		r, err := Decode(context.Background(), newFake(nil), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := Decode(context.Background(), newFakeLM(nil), p, Input{EOS: []int32{tEOS}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +271,7 @@ func TestBeamSearchProperties(t *testing.T) {
 		// of step 1 (>= 2 beams) is dropped, not kept running.
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.NumReturnSequences = 2, 3, 2
-		f := newFake(basic)
+		f := newFakeLM(basic)
 		r, err := Decode(context.Background(), f, p, Input{EOS: []int32{tEOS, tC}}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -290,7 +290,7 @@ func TestBeamSearchProperties(t *testing.T) {
 	t.Run("eos replaced by params", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.EOS = 2, 3, []int32{tB}
-		r, err := Decode(context.Background(), newFake(basic), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := Decode(context.Background(), newFakeLM(basic), p, Input{EOS: []int32{tEOS}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +303,7 @@ func TestBeamSearchProperties(t *testing.T) {
 		p.NumBeams, p.MaxTokens = 2, 50
 		ctx, cancel := context.WithCancel(context.Background())
 		steps := 0
-		r, err := Decode(ctx, newFake(nil), p, Input{EOS: []int32{tEOS}}, func(pg Progress) {
+		r, err := Decode(ctx, newFakeLM(nil), p, Input{EOS: []int32{tEOS}}, func(pg Progress) {
 			steps++
 			if pg.Step == 3 {
 				cancel()
@@ -319,7 +319,7 @@ func TestBeamSearchProperties(t *testing.T) {
 	t.Run("weights read once a step", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens = 5, 6
-		f := newFake(nil)
+		f := newFakeLM(nil)
 		// No stop token in the vocabulary: no beam ends early.
 		if _, err := Decode(context.Background(), f, p, Input{EOS: []int32{99}}, nil); err != nil {
 			t.Fatal(err)

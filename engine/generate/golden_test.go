@@ -12,12 +12,30 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // backends of the golden cases
-	_ "github.com/blip2chat/blip2chat/engine/lm/opt"
+	"github.com/blip2chat/blip2chat/engine/lm/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
 
 func TestMain(m *testing.M) { modeltest.Main(m) }
+
+// openLLM opens a golden case's llm.gguf with its backend, as
+// engine/model.OpenLLM does (which this package cannot import).
+func openLLM(t *testing.T, cs modeltest.Case, dir string) lm.Model {
+	t.Helper()
+	path := filepath.Join(dir, "llm.gguf")
+	var m lm.Model
+	var err error
+	if cs.TextType == "opt" {
+		m, err = opt.Open(path)
+	} else {
+		m, err = llamacpp.Open(path, llamacpp.Options{LibDir: modeltest.LibDir(t)})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
 
 // decodingFile is testdata/golden/<case>/decoding.json: transformers'
 // generate() on the golden checkpoint (its "conventions" block says how
@@ -149,10 +167,7 @@ func TestGoldenDecoding(t *testing.T) {
 		}
 		t.Run(cs.Name, func(t *testing.T) {
 			dir := modeltest.ModelDir(t, cs, "f32")
-			m, err := lm.Open(filepath.Join(dir, "llm.gguf"), lm.OpenOptions{LlamaLib: modeltest.LibDir(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := openLLM(t, cs, dir)
 			defer m.Close()
 			gapTol, scoreTol := goldenTol(cs.TextType)
 			names := make([]string, 0, len(df.Modes))
@@ -351,10 +366,7 @@ func TestGoldenPenaltyChangesRepeats(t *testing.T) {
 		t.Fatalf("the golden answers no longer show the defect: pure %v, penalised %v", pure, penalised)
 	}
 	dir := modeltest.ModelDir(t, cs, "f32")
-	m, err := lm.Open(filepath.Join(dir, "llm.gguf"), lm.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openLLM(t, cs, dir)
 	defer m.Close()
 	soft, shape := modeltest.Float32(t, cs.Tensors(t), "language_model_inputs")
 	for _, tc := range []struct {
@@ -394,10 +406,7 @@ func TestGoldenGreedy(t *testing.T) {
 	for _, cs := range modeltest.Cases(t) {
 		t.Run(cs.Name, func(t *testing.T) {
 			dir := modeltest.ModelDir(t, cs, "f32")
-			m, err := lm.Open(filepath.Join(dir, "llm.gguf"), lm.OpenOptions{LlamaLib: modeltest.LibDir(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := openLLM(t, cs, dir)
 			defer m.Close()
 			o := lm.ContextOptions{NCtx: 256, Exact: true}
 			if cs.TextType != "opt" {

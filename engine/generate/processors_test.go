@@ -99,7 +99,7 @@ func TestGreedy(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := DefaultParams()
 			c.p(&p)
-			f := newFake(table)
+			f := newFakeLM(table)
 			var seen []int32
 			r, err := Decode(context.Background(), f, p, Input{EOS: []int32{tEOS}}, func(pg Progress) { seen = append(seen, pg.Token) })
 			if err != nil {
@@ -128,7 +128,7 @@ func TestGreedy(t *testing.T) {
 // the warpers (top-k 1 is greedy) and varies with the seed.
 func TestSampling(t *testing.T) {
 	run := func(p Params) []int32 {
-		r, err := Decode(context.Background(), newFake(nil), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := Decode(context.Background(), newFakeLM(nil), p, Input{EOS: []int32{tEOS}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

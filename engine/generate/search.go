@@ -62,8 +62,8 @@ type Sequence struct {
 	Score float64
 }
 
-// Result is a finished decoding.
-type Result struct {
+// Decoded is a finished decoding.
+type Decoded struct {
 	// Sequences are best first: Params.NumReturnSequences of them with beam
 	// search, else one.
 	Sequences []Sequence
@@ -81,7 +81,7 @@ type Result struct {
 // Afterwards, greedy decoding and sampling have fed every returned token to
 // sequence 0 of m; after beam search the content of m is undefined (feed
 // the chosen answer again).
-func Decode(ctx context.Context, m Seqs, p Params, in Input, onStep func(Progress)) (Result, error) {
+func Decode(ctx context.Context, m Seqs, p Params, in Input, onStep func(Progress)) (Decoded, error) {
 	return decode(ctx, m, p, in, onStep, tracer{})
 }
 
@@ -93,9 +93,9 @@ type tracer struct {
 	kept   func(all []hyp) // beam search's hypotheses at the end, best first
 }
 
-func decode(ctx context.Context, m Seqs, p Params, in Input, onStep func(Progress), tr tracer) (Result, error) {
+func decode(ctx context.Context, m Seqs, p Params, in Input, onStep func(Progress), tr tracer) (Decoded, error) {
 	if err := p.Validate(); err != nil {
-		return Result{}, err
+		return Decoded{}, err
 	}
 	eos := p.StopTokens(in.EOS)
 	if p.Beams() > 1 {
@@ -127,7 +127,7 @@ var errNoLogits = errors.New("generate: the model holds no logits to decode from
 
 // sample is transformers' _sample: greedy (argmax of the processed logits)
 // or a draw from the warped distribution.
-func sample(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Result, error) {
+func sample(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Decoded, error) {
 	pr := newProcessor(p, eos)
 	var rng *rand.Rand
 	if p.Sampling() {
@@ -139,8 +139,8 @@ func sample(ctx context.Context, m Seqs, p Params, context []int32, eos []int32,
 	}
 	var seq Sequence
 	seq.End = -1
-	res := func(stop lm.StopReason) Result {
-		return Result{Sequences: []Sequence{seq}, Stop: stop}
+	res := func(stop lm.StopReason) Decoded {
+		return Decoded{Sequences: []Sequence{seq}, Stop: stop}
 	}
 	if p.MaxTokens == 0 {
 		return res(lm.StopMaxTokens), nil

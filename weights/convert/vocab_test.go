@@ -1,45 +1,12 @@
 package convert
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func TestParseVocab(t *testing.T) {
-	for _, c := range []struct {
-		name, data string
-		json       bool
-		want       string // tokens joined by "|", or "error"
-	}{
-		{"txt", "[PAD]\n[UNK]\nthe\n##s\n", false, "[PAD]|[UNK]|the|##s"},
-		{"txt crlf, no final newline", "a\r\nb", false, "a|b"},
-		{"txt empty line kept as a token", "a\n\nb\n", false, "a||b"},
-		{"txt empty", "", false, "error"},
-		{"txt not utf-8", "a\n\xff\n", false, "error"},
-		{"json", `{"model": {"type": "WordPiece", "vocab": {"b": 1, "a": 0, "##c": 2}}}`, true, "a|b|##c"},
-		{"json gap", `{"model": {"vocab": {"a": 0, "b": 2}}}`, true, "error"},
-		{"json duplicate id", `{"model": {"vocab": {"a": 0, "b": 0}}}`, true, "error"},
-		{"json bpe", `{"model": {"type": "BPE", "vocab": {"a": 0}}}`, true, "error"},
-		{"json truncated", `{"model": {"vocab": {"a": 0`, true, "error"},
-	} {
-		var v []string
-		var err error
-		if c.json {
-			v, err = parseTokenizerJSONVocab([]byte(c.data))
-		} else {
-			v, err = parseVocabTxt([]byte(c.data))
-		}
-		got := strings.Join(v, "|")
-		if err != nil {
-			got = "error"
-		}
-		if got != c.want {
-			t.Errorf("%s: %q (%v), want %q", c.name, got, err, c.want)
-		}
-	}
-}
 
 // TestFindQFormerVocab: vocab.txt first, then tokenizer.json, else none;
 // do_lower_case from the tokenizer config (true when unsaid).
@@ -54,25 +21,35 @@ func TestFindQFormerVocab(t *testing.T) {
 	}
 	q := filepath.Join(d, "qformer_tokenizer")
 	os.MkdirAll(q, 0o755)
-	os.WriteFile(filepath.Join(q, "tokenizer.json"), []byte(`{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 1}}}`), 0o644)
+	os.WriteFile(filepath.Join(q, "tokenizer.json"), []byte(`{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 1, "[UNK]": 2, "[CLS]": 3, "[SEP]": 4}}}`), 0o644)
 	os.WriteFile(filepath.Join(q, "tokenizer_config.json"), []byte(`{"do_lower_case": false}`), 0o644)
 	v, lower, _, err = findQFormerVocab(d)
-	if err != nil || strings.Join(v, "|") != "[PAD]|x" || lower {
+	if err != nil || strings.Join(v, "|") != "[PAD]|x|[UNK]|[CLS]|[SEP]" || lower {
 		t.Errorf("tokenizer.json: %v lower %v %v", v, lower, err)
 	}
 }
 
-// FuzzParseVocab: any input gives a non-empty vocab or an error, never a
-// panic.
-func FuzzParseVocab(f *testing.F) {
-	f.Add([]byte("[PAD]\n[UNK]\nthe\n"))
-	f.Add([]byte(`{"model": {"type": "WordPiece", "vocab": {"b": 1, "a": 0}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if v, err := parseVocabTxt(data); err == nil && len(v) == 0 {
-			t.Error("vocab.txt: empty vocab without error")
-		}
-		if v, err := parseTokenizerJSONVocab(data); err == nil && len(v) == 0 {
-			t.Error("tokenizer.json: empty vocab without error")
-		}
-	})
+// TestQFormerVocabWithoutUNK: a Q-Former vocabulary without [UNK] (or
+// [CLS], [SEP]) is refused at convert with one line naming the file, and
+// nothing is written: it would silently drop unknown words.
+func TestQFormerVocabWithoutUNK(t *testing.T) {
+	for _, c := range []struct{ file, body, want string }{
+		{"vocab.txt", "[PAD]\n[CLS]\n[SEP]\nwhat\n", "vocab.txt: no [UNK] token: not a BERT WordPiece vocabulary"},
+		{"tokenizer.json", `{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "[UNK]": 1, "[SEP]": 2}}}`, "tokenizer.json: no [CLS] token"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			hf := copyCheckpoint(t, "instructblip-llama", nil)
+			q := filepath.Join(hf, "qformer_tokenizer")
+			os.MkdirAll(q, 0o755)
+			os.WriteFile(filepath.Join(q, c.file), []byte(c.body), 0o644)
+			out := filepath.Join(t.TempDir(), "m")
+			_, err := Convert(context.Background(), hf, out, Options{VisionOnly: true})
+			if err == nil || !strings.Contains(err.Error(), filepath.Join(q, c.want)) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line with %q", err, c.want)
+			}
+			if l := listDir(t, out); l != nil {
+				t.Errorf("wrote %v", l)
+			}
+		})
+	}
 }

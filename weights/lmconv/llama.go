@@ -3,6 +3,8 @@ package lmconv
 import (
 	"fmt"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // llama plans a LlamaForCausalLM (Vicuna) language model as llama.cpp's
@@ -122,7 +124,7 @@ func (b *builder) llama() error {
 	b.fileType()
 	b.add(b.archKey("vocab_size"), uint32(nVocab))
 	b.add(b.archKey("rope.dimension_count"), uint32(headDim))
-	b.add("general.quantization_version", uint32(2))
+	b.add(gguf.KeyQuantizationVersion, uint32(2))
 	return b.vocab()
 }
 

@@ -7,6 +7,7 @@ package lmconv_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
+	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
@@ -65,10 +67,12 @@ func convertCase(t *testing.T, l *capi.Library, name, typ string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if _, err := lmconv.Convert(filepath.Join(golden, name, "hf"), out, ty); err != nil {
+	// The convert command's path: plan both files, write them, quantize.
+	dir := t.TempDir()
+	if _, err := convert.Convert(context.Background(), filepath.Join(golden, name, "hf"), dir, convert.Options{LLMType: typ}); err != nil {
 		t.Fatal(err)
 	}
+	out := filepath.Join(dir, lmconv.FileName)
 	err = lmconv.Finish(out, ty, func(in, out string, ftype int32) error {
 		p := l.DefaultQuantizeParams()
 		p.FType = ftype

@@ -1,6 +1,7 @@
 package lmconv
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 	"github.com/blip2chat/blip2chat/weights/sentencepiece"
 )
@@ -28,15 +30,15 @@ func mustType(t *testing.T, s string) Type {
 	return ty
 }
 
-// writeAndOpen writes plan to a temporary llm.gguf and opens it (closed
-// at the end of the test).
-func writeAndOpen(t *testing.T, plan *File) *gguf.File {
+// writeAndOpen writes p through the converter's write path into a
+// temporary folder and opens it (closed at the end of the test).
+func writeAndOpen(t *testing.T, p *plan.File) *gguf.File {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if err := plan.WriteFile(out); err != nil {
+	w, err := plan.WriteFiles(context.Background(), t.TempDir(), []*plan.File{p}, plan.WriteOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := gguf.Open(out)
+	f, err := gguf.Open(w.Paths[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func source(t *testing.T, name string) Source {
 	return Source{Dir: dir, Text: &cfg.Text, Tensors: ck}
 }
 
-func ckFloat32(t *testing.T, ts Tensors, name string) []float32 {
+func ckFloat32(t *testing.T, ts plan.Checkpoint, name string) []float32 {
 	t.Helper()
 	x, ok := ts.Tensor(name)
 	if !ok {
@@ -223,7 +225,7 @@ func TestConvertGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			src := source(t, c.name)
-			plan, err := Plan(src, mustType(t, "f32"))
+			plan, err := PlanFile(src, mustType(t, "f32"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -366,7 +368,7 @@ func TestConvertGolden(t *testing.T) {
 				if nByte != 256 {
 					t.Errorf("%d byte tokens, want 256 (byte fallback)", nByte)
 				}
-				if types[0] != tokUnknown || types[1] != tokControl || types[2] != tokControl {
+				if types[0] != gguf.TokenUnknown || types[1] != tokControl || types[2] != tokControl {
 					t.Errorf("types of <unk> <s> </s>: %v", types[:3])
 				}
 			} else {
@@ -413,7 +415,7 @@ func TestWeightTypes(t *testing.T) {
 				name = "blip2-t5"
 			}
 			src := source(t, name)
-			plan, err := Plan(src, mustType(t, c.typ))
+			plan, err := PlanFile(src, mustType(t, c.typ))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,7 +427,7 @@ func TestWeightTypes(t *testing.T) {
 			if info.Type != c.want {
 				t.Fatalf("type %v, want %v", info.Type, c.want)
 			}
-			ref, _ := Plan(src, mustType(t, "f32"))
+			ref, _ := PlanFile(src, mustType(t, "f32"))
 			var want []float32
 			for _, x := range ref.Tensors {
 				if x.Name == c.tensor {
@@ -463,7 +465,7 @@ func TestWeightTypes(t *testing.T) {
 
 // editTensors changes a checkpoint as a test needs.
 type editTensors struct {
-	base  Tensors
+	base  plan.Checkpoint
 	drop  string
 	shape map[string][]int
 	dtype map[string]safetensors.DType
@@ -546,7 +548,7 @@ func TestPlanErrors(t *testing.T) {
 			text := *src.Text
 			src.Text = &text
 			c.edit(&src)
-			_, err := Plan(src, mustType(t, "f16"))
+			_, err := PlanFile(src, mustType(t, "f16"))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -567,7 +569,7 @@ func TestT5TiedHeads(t *testing.T) {
 		text.TieWordEmbeddings, text.ScaleDecoderOutputs = true, scale
 		src.Text = &text
 		src.Tensors = editTensors{base: src.Tensors, drop: Prefix + "lm_head.weight"}
-		plan, err := Plan(src, mustType(t, "f32"))
+		plan, err := PlanFile(src, mustType(t, "f32"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -625,7 +627,7 @@ func TestT5EmbeddingCopies(t *testing.T) {
 				e.shape = map[string][]int{c.shapeBroken: {1100, 32}}
 			}
 			src.Tensors = e
-			plan, err := Plan(src, mustType(t, "f16"))
+			plan, err := PlanFile(src, mustType(t, "f16"))
 			if c.shapeBroken != "" {
 				if err == nil || !strings.Contains(err.Error(), c.shapeBroken) {
 					t.Errorf("error %v, want one naming %s", err, c.shapeBroken)
@@ -854,19 +856,4 @@ func TestSizeLabel(t *testing.T) {
 			t.Errorf("sizeLabel(%d) = %q, want %q", n, got, want)
 		}
 	}
-}
-
-// FuzzAddedTokens: the JSON side files give errors, never panics.
-func FuzzAddedTokens(f *testing.F) {
-	f.Add([]byte(`{"<img>": 2001, "[PAD]": 32000}`))
-	f.Add([]byte(`{"added_tokens": [{"id": 0, "content": "<unk>", "special": true}]}`))
-	f.Add([]byte(`{"a": -1}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if a, err := parseAddedTokensJSON(data); err == nil && a == nil {
-			t.Error("nil list without error")
-		}
-		if a, err := parseTokenizerJSONAdded(data); err == nil && a == nil {
-			t.Error("nil list without error")
-		}
-	})
 }

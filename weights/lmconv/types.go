@@ -25,7 +25,7 @@ const DefaultType = "q4_k_m"
 // Type is a parsed --llm-type.
 type Type struct {
 	Name string // "f32", "f16", "q8_0" or "q4_k_m"
-	// Write is the matrix type Plan writes: F32, F16 or Q8_0.
+	// Write is the matrix type PlanFile writes: F32, F16 or Q8_0.
 	Write gguf.Type
 	// FType is the llama_ftype of the finished file.
 	FType int32
@@ -73,8 +73,8 @@ func ParseFamilyType(family, s string) (Type, error) {
 // engine/llamacpp/capi's Library.Quantize.
 type Quantizer func(in, out string, ftype int32) error
 
-// Finish completes a conversion to t of the file at path, written by Plan
-// and WriteFile: when t.Quantize, the file is quantized into a temporary
+// Finish completes a conversion to t of the file at path, planned by
+// PlanFile and written by plan.WriteFiles: when t.Quantize, the file is quantized into a temporary
 // file in the same folder, which then replaces it. On error path is left as
 // it was (a working f16 model) and the temporary file is removed.
 func Finish(path string, t Type, q Quantizer) error {

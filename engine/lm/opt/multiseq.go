@@ -80,8 +80,8 @@ func (c *Context) attendEach(li, n int, in, q, att []float32, scale float32) {
 		c.kn, c.vn = make([]float32, n*H), make([]float32, n*H)
 	}
 	kn, vn := c.kn[:n*H], c.vn[:n*H]
-	kernels.MatMulT(kn, in, n, L.k.w, L.k.b)
-	kernels.MatMulT(vn, in, n, L.v.w, L.v.b)
+	c.pool.MatMulT(kn, in, n, L.k.w, L.k.b)
+	c.pool.MatMulT(vn, in, n, L.v.w, L.v.b)
 	for i := range n {
 		kv := &c.kv[c.phys[i]]
 		kc := kv.k[li][:(pos+1)*H]
@@ -90,7 +90,7 @@ func (c *Context) attendEach(li, n int, in, q, att []float32, scale float32) {
 		copy(vc[pos*H:], vn[i*H:(i+1)*H])
 		c.att1 = kernels.AttentionArgs{Q: q[i*H : (i+1)*H], K: kc, V: vc, Out: att[i*H : (i+1)*H], Tq: 1, Tk: pos + 1,
 			Heads: hp.Heads, HeadDim: hp.HeadDim(), Scale: scale, Causal: true}
-		kernels.Attention(&c.att1)
+		c.pool.Attention(&c.att1)
 	}
 }
 
