@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 )
@@ -138,15 +139,15 @@ func finish(t chat.Turn, err error) (Answer, error) {
 }
 
 func (e *realEngine) Ask(ctx context.Context, q string, on func(string)) (Answer, error) {
-	return finish(e.c.Ask(ctx, q, on))
+	return finish(e.c.Ask(ctx, q, generate.Stream{Text: on}))
 }
 
 func (e *realEngine) Caption(ctx context.Context, on func(string)) (Answer, error) {
-	return finish(e.c.Ask(ctx, "", on))
+	return finish(e.c.Ask(ctx, "", generate.Stream{Text: on}))
 }
 
 func (e *realEngine) Retry(ctx context.Context, on func(string)) (Answer, error) {
-	return finish(e.c.Retry(ctx, on))
+	return finish(e.c.Retry(ctx, generate.Stream{Text: on}))
 }
 
 func (e *realEngine) Reset() error { e.c.Reset(); return nil }

@@ -227,7 +227,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	var logits []float32 // rows of NVocab
 	o := generate.Options{Params: a.params}
 	if !a.json {
-		o.OnText = func(s string) { io.WriteString(stdout, s) }
+		o.Stream.Text = func(s string) { io.WriteString(stdout, s) }
 	}
 	if all {
 		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }

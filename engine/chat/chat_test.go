@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -138,7 +139,7 @@ func TestGolden(t *testing.T) {
 			if err := setImageFile(t, s.chat, imagePath(t, c)); err != nil {
 				t.Fatal(err)
 			}
-			turn, err := s.chat.Ask(context.Background(), question(c), nil)
+			turn, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,13 +193,13 @@ func TestTwoTurns(t *testing.T) {
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
-			t1, err := s.chat.Ask(context.Background(), question(c), nil)
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			cached := append(slices.Clone(t1.PromptIDs), t1.IDs...)
 			s.rec.sampled = nil
-			t2, err := s.chat.Ask(context.Background(), "and what else is there?", nil)
+			t2, err := s.chat.Ask(context.Background(), "and what else is there?", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +261,7 @@ func TestOverflow(t *testing.T) {
 			questions := []string{"what is in the image?", "what color is it?", "where is it?", "is it happy?", "why is that?", "what next?"}
 			dropped := -1
 			for i, qu := range questions {
-				turn, err := s.chat.Ask(context.Background(), qu, nil)
+				turn, err := s.chat.Ask(context.Background(), qu, generate.Stream{})
 				if err != nil {
 					t.Fatalf("turn %d: %v", i, err)
 				}
@@ -323,11 +324,11 @@ func TestRetryAndCancel(t *testing.T) {
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
-			t1, err := s.chat.Ask(context.Background(), question(c), nil)
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := s.chat.Retry(context.Background(), nil)
+			r, err := s.chat.Retry(context.Background(), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -341,10 +342,10 @@ func TestRetryAndCancel(t *testing.T) {
 			// Cancel once the first text arrives.
 			ctx, cancel := context.WithCancel(context.Background())
 			var streamed strings.Builder
-			turn, err := s.chat.Ask(ctx, "and what else?", func(text string) {
+			turn, err := s.chat.Ask(ctx, "and what else?", generate.Stream{Text: func(text string) {
 				streamed.WriteString(text)
 				cancel()
-			})
+			}})
 			cancel()
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled Ask returned %v", err)
@@ -357,7 +358,7 @@ func TestRetryAndCancel(t *testing.T) {
 			}
 			// The conversation goes on, consistently with a fresh run.
 			s.rec.sampled = nil
-			t3, err := s.chat.Ask(context.Background(), "ok?", nil)
+			t3, err := s.chat.Ask(context.Background(), "ok?", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,7 +392,7 @@ func TestRetryAndCancel(t *testing.T) {
 			if err := s.chat.Restore([]chat.Turn{{Question: "\xff"}}); err == nil {
 				t.Error("Restore accepted invalid UTF-8")
 			}
-			if _, err := (&chat.Chat{}).Retry(context.Background(), nil); err == nil {
+			if _, err := (&chat.Chat{}).Retry(context.Background(), generate.Stream{}); err == nil {
 				t.Error("Retry with no turns did not fail")
 			}
 		})
@@ -413,11 +414,11 @@ func TestInstructBLIP(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := s.chat.ImageTime()
-			t1, err := s.chat.Ask(context.Background(), question(c), nil)
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			t2, err := s.chat.Ask(context.Background(), "Describe the colors.", nil)
+			t2, err := s.chat.Ask(context.Background(), "Describe the colors.", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,13 +449,13 @@ func TestInstructBLIP(t *testing.T) {
 					cancel()
 				}
 			})
-			_, err = s.chat.Ask(ctx, "Describe the shapes.", nil)
+			_, err = s.chat.Ask(ctx, "Describe the shapes.", generate.Stream{})
 			s.m.Vision.SetTrace(nil)
 			cancel()
 			if !errors.Is(err, context.Canceled) || !reached || len(s.chat.Turns()) != 0 {
 				t.Errorf("Ask cancelled in the Q-Former: %v (reached %v), %d turns", err, reached, len(s.chat.Turns()))
 			}
-			if _, err := s.chat.Ask(context.Background(), "Describe the shapes.", nil); err != nil || len(s.chat.Turns()) != 1 {
+			if _, err := s.chat.Ask(context.Background(), "Describe the shapes.", generate.Stream{}); err != nil || len(s.chat.Turns()) != 1 {
 				t.Errorf("Ask after the cancel: %v, %d turns", err, len(s.chat.Turns()))
 			}
 		})
@@ -471,7 +472,7 @@ func TestCaption(t *testing.T) {
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
-			turn, err := s.chat.Ask(context.Background(), "", nil)
+			turn, err := s.chat.Ask(context.Background(), "", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -492,7 +493,7 @@ func TestCaption(t *testing.T) {
 func TestErrors(t *testing.T) {
 	c := cases(t)[0]
 	s := open(t, c, greedy(4, 12))
-	if _, err := s.chat.Ask(context.Background(), "hi", nil); !errors.Is(err, chat.ErrNoImage) {
+	if _, err := s.chat.Ask(context.Background(), "hi", generate.Stream{}); !errors.Is(err, chat.ErrNoImage) {
 		t.Errorf("Ask without an image = %v", err)
 	}
 	if err := s.chat.SetImage(context.Background(), nil, ""); err == nil {
@@ -506,7 +507,7 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 8 soft tokens and a long question do not fit 12 positions.
-	_, err := s.chat.Ask(context.Background(), strings.Repeat("what is this thing? ", 5), nil)
+	_, err := s.chat.Ask(context.Background(), strings.Repeat("what is this thing? ", 5), generate.Stream{})
 	if !errors.Is(err, chat.ErrPromptTooLong) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("overlong prompt: %v", err)
 	}

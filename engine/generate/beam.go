@@ -121,7 +121,7 @@ func addFinished(kept []hyp, f hyp, n int) []hyp {
 	return kept
 }
 
-func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []int32, onStep func(Progress), tr tracer) (Decoded, error) {
+func beamSearch(ctx context.Context, m seqs, p Params, context []int32, eos []int32, onStep func(progress), tr tracer) (decoded, error) {
 	n := p.Beams()
 	lp := p.LengthPenalty
 	maxNew := p.MaxTokens
@@ -130,7 +130,7 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 
 	running := []hyp{{end: -1}} // one live beam: the prompt
 	var finished []hyp          // best first, at most n
-	result := func(stop lm.StopReason) Decoded {
+	result := func(stop lm.StopReason) decoded {
 		// Stopped early (cancelled, context full): the running beams
 		// compete at their current length, as 4.47's finalize did.
 		all := slices.Clone(finished)
@@ -146,17 +146,17 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 		if tr.kept != nil {
 			tr.kept(all)
 		}
-		out := Decoded{Stop: stop}
+		out := decoded{stop: stop}
 		for i := range min(len(all), max(1, p.NumReturnSequences)) {
 			h := all[i]
-			out.Sequences = append(out.Sequences, Sequence{IDs: h.ids, End: h.end,
+			out.seqs = append(out.seqs, Sequence{IDs: h.ids, End: h.end,
 				LogProb: float64(h.sum), Score: float64(h.score)})
 		}
-		if len(out.Sequences) == 0 {
-			out.Sequences = []Sequence{{End: -1}}
+		if len(out.seqs) == 0 {
+			out.seqs = []Sequence{{End: -1}}
 		}
-		if stop == lm.StopMaxTokens && out.Sequences[0].End >= 0 {
-			out.Stop = lm.StopEOG
+		if stop == lm.StopMaxTokens && out.seqs[0].End >= 0 {
+			out.stop = lm.StopEOG
 		}
 		return out
 	}
@@ -164,7 +164,7 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 		return result(lm.StopMaxTokens), nil
 	}
 
-	var rows [][]float32
+	var rows, bufs [][]float32 // bufs: a log-prob row per running beam, reused
 	for step := 1; ; step++ {
 		if err := ctx.Err(); err != nil {
 			return result(lm.StopCancelled), err
@@ -177,7 +177,11 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 			if logits == nil {
 				return result(lm.StopNone), errNoLogits
 			}
-			row := make([]float32, len(logits))
+			if len(bufs) <= b {
+				bufs = append(bufs, nil)
+			}
+			bufs[b] = slices.Grow(bufs[b][:0], len(logits))[:len(logits)]
+			row := bufs[b]
 			LogSoftmax(row, logits)
 			pr.apply(row, history{context, r.ids})
 			rows = append(rows, row)
@@ -241,7 +245,7 @@ func beamSearch(ctx context.Context, m Seqs, p Params, context []int32, eos []in
 			if len(finished) > 0 && finished[0].score >= lengthNorm(running[0].sum, step, lp) {
 				best = finished[0].ids
 			}
-			onStep(Progress{Step: step, Best: best, Token: -1})
+			onStep(progress{step: step, best: best, token: -1})
 		}
 		// g. stop when no running beam can beat the worst kept hypothesis.
 		if len(finished) == n {

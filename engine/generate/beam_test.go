@@ -172,25 +172,25 @@ func TestBeamSearchByHand(t *testing.T) {
 			p := DefaultParams()
 			c.p(&p)
 			f := newFakeLM(c.table)
-			r, err := Decode(context.Background(), f, p, Input{EOS: []int32{tEOS}}, nil)
+			r, err := decodeT(context.Background(), f, p, []int32{tEOS}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if f.steps != c.wantSteps {
 				t.Errorf("%d forward steps, want %d", f.steps, c.wantSteps)
 			}
-			if r.Stop != c.stop {
-				t.Errorf("stop %v, want %v", r.Stop, c.stop)
+			if r.stop != c.stop {
+				t.Errorf("stop %v, want %v", r.stop, c.stop)
 			}
 			if c.want == nil {
 				// Checked below by property.
 				return
 			}
-			if len(r.Sequences) != len(c.want) {
-				t.Fatalf("%d sequences %+v, want %d", len(r.Sequences), r.Sequences, len(c.want))
+			if len(r.seqs) != len(c.want) {
+				t.Fatalf("%d sequences %+v, want %d", len(r.seqs), r.seqs, len(c.want))
 			}
 			for i, w := range c.want {
-				g := r.Sequences[i]
+				g := r.seqs[i]
 				if !slices.Equal(g.IDs, w.ids) || g.End != w.end || math.Abs(g.Score-w.score) > 1e-5 {
 					t.Errorf("sequence %d: ids %v end %d score %.6f; want %v end %d score %.6f", i, g.IDs, g.End, g.Score, w.ids, w.end, w.score)
 				}
@@ -210,37 +210,37 @@ func TestBeamSearchProperties(t *testing.T) {
 	t.Run("min new tokens masks EOS", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.MinNewTokens, p.NumReturnSequences = 2, 3, 3, 2
-		r, err := Decode(context.Background(), newFakeLM(basic), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := decodeT(context.Background(), newFakeLM(basic), p, []int32{tEOS}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range r.Sequences {
+		for _, s := range r.seqs {
 			if len(s.IDs) != 3 {
 				t.Errorf("sequence %v has %d new tokens, want 3 (EOS masked before)", s.IDs, len(s.IDs))
 			}
 		}
 		// Step 1: a, b run; step 2: ba -1.56 and ac -2.30 run; step 3 (EOS
 		// still masked): baa, bab (-2.95) finish.
-		if want := []int32{tB, tA, tA}; !slices.Equal(r.Sequences[0].IDs, want) {
-			t.Errorf("best %v, want %v", r.Sequences[0].IDs, want)
+		if want := []int32{tB, tA, tA}; !slices.Equal(r.seqs[0].IDs, want) {
+			t.Errorf("best %v, want %v", r.seqs[0].IDs, want)
 		}
 	})
 	t.Run("three beams sorted", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.NumReturnSequences = 3, 3, 3
-		r, err := Decode(context.Background(), newFakeLM(basic), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := decodeT(context.Background(), newFakeLM(basic), p, []int32{tEOS}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Sequences) != 3 {
-			t.Fatalf("%d sequences", len(r.Sequences))
+		if len(r.seqs) != 3 {
+			t.Fatalf("%d sequences", len(r.seqs))
 		}
 		for i := 1; i < 3; i++ {
-			if r.Sequences[i].Score > r.Sequences[i-1].Score {
-				t.Errorf("sequences not best first: %+v", r.Sequences)
+			if r.seqs[i].Score > r.seqs[i-1].Score {
+				t.Errorf("sequences not best first: %+v", r.seqs)
 			}
 		}
-		for _, s := range r.Sequences {
+		for _, s := range r.seqs {
 			n := len(s.IDs)
 			if s.End >= 0 {
 				n++
@@ -255,14 +255,14 @@ func TestBeamSearchProperties(t *testing.T) {
 		// tokens a, b (flat order), and at the last step a,a and a,b.
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.NumReturnSequences = 2, 2, 2
-		r, err := Decode(context.Background(), newFakeLM(nil), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := decodeT(context.Background(), newFakeLM(nil), p, []int32{tEOS}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := [][]int32{{tA, tA}, {tA, tB}}
 		for i, w := range want {
-			if !slices.Equal(r.Sequences[i].IDs, w) {
-				t.Errorf("sequence %d = %v, want %v", i, r.Sequences[i].IDs, w)
+			if !slices.Equal(r.seqs[i].IDs, w) {
+				t.Errorf("sequence %d = %v, want %v", i, r.seqs[i].IDs, w)
 			}
 		}
 	})
@@ -272,30 +272,30 @@ func TestBeamSearchProperties(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.NumReturnSequences = 2, 3, 2
 		f := newFakeLM(basic)
-		r, err := Decode(context.Background(), f, p, Input{EOS: []int32{tEOS, tC}}, nil)
+		r, err := decodeT(context.Background(), f, p, []int32{tEOS, tC}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range r.Sequences {
+		for _, s := range r.seqs {
 			if slices.Contains(s.IDs, tC) {
 				t.Errorf("stop token c inside %v", s.IDs)
 			}
 		}
 		// a,c ends at c now: step 2's candidates aEOS -1.20, ba, ac(stop)
 		// -2.30 ranked 2: dropped.
-		if r.Sequences[0].End != tEOS || !slices.Equal(r.Sequences[0].IDs, []int32{tA}) {
-			t.Errorf("best %+v, want [a] ended by EOS", r.Sequences[0])
+		if r.seqs[0].End != tEOS || !slices.Equal(r.seqs[0].IDs, []int32{tA}) {
+			t.Errorf("best %+v, want [a] ended by EOS", r.seqs[0])
 		}
 	})
 	t.Run("eos replaced by params", func(t *testing.T) {
 		p := DefaultParams()
 		p.NumBeams, p.MaxTokens, p.EOS = 2, 3, []int32{tB}
-		r, err := Decode(context.Background(), newFakeLM(basic), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := decodeT(context.Background(), newFakeLM(basic), p, []int32{tEOS}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Contains(r.Sequences[0].IDs, tB) {
-			t.Errorf("%v holds the stop token b", r.Sequences[0].IDs)
+		if slices.Contains(r.seqs[0].IDs, tB) {
+			t.Errorf("%v holds the stop token b", r.seqs[0].IDs)
 		}
 	})
 	t.Run("cancel keeps the best so far", func(t *testing.T) {
@@ -303,17 +303,17 @@ func TestBeamSearchProperties(t *testing.T) {
 		p.NumBeams, p.MaxTokens = 2, 50
 		ctx, cancel := context.WithCancel(context.Background())
 		steps := 0
-		r, err := Decode(ctx, newFakeLM(nil), p, Input{EOS: []int32{tEOS}}, func(pg Progress) {
+		r, err := decodeT(ctx, newFakeLM(nil), p, []int32{tEOS}, func(pg progress) {
 			steps++
-			if pg.Step == 3 {
+			if pg.step == 3 {
 				cancel()
 			}
 		})
-		if err != context.Canceled || r.Stop != lm.StopCancelled {
-			t.Fatalf("err %v stop %v, want cancelled", err, r.Stop)
+		if err != context.Canceled || r.stop != lm.StopCancelled {
+			t.Fatalf("err %v stop %v, want cancelled", err, r.stop)
 		}
-		if len(r.Sequences) != 1 || len(r.Sequences[0].IDs) != 3 {
-			t.Errorf("best so far %+v, want a 3-token hypothesis", r.Sequences)
+		if len(r.seqs) != 1 || len(r.seqs[0].IDs) != 3 {
+			t.Errorf("best so far %+v, want a 3-token hypothesis", r.seqs)
 		}
 	})
 	t.Run("weights read once a step", func(t *testing.T) {
@@ -321,7 +321,7 @@ func TestBeamSearchProperties(t *testing.T) {
 		p.NumBeams, p.MaxTokens = 5, 6
 		f := newFakeLM(nil)
 		// No stop token in the vocabulary: no beam ends early.
-		if _, err := Decode(context.Background(), f, p, Input{EOS: []int32{99}}, nil); err != nil {
+		if _, err := decodeT(context.Background(), f, p, []int32{99}, nil); err != nil {
 			t.Fatal(err)
 		}
 		// 6 steps: 5 forwards of 5 rows after the prompt.
@@ -329,4 +329,10 @@ func TestBeamSearchProperties(t *testing.T) {
 			t.Errorf("%d forwards of %d rows, want 5 of 25", f.steps, f.rows)
 		}
 	})
+}
+
+// decodeT decodes with no prompt context and no tracer, eos the model's stop
+// tokens (p.EOS replaces them), as the driver does.
+func decodeT(ctx context.Context, m seqs, p Params, eos []int32, on func(progress)) (decoded, error) {
+	return decode(ctx, m, p, nil, p.StopTokens(eos), on, tracer{})
 }

@@ -172,7 +172,7 @@ func TestDecodeStreamsWholeCharacters(t *testing.T) {
 	c, d := start(t, m, 64)
 	var chunks []string
 	o := greedyOptions(100)
-	o.OnText = func(s string) {
+	o.Stream.Text = func(s string) {
 		if !utf8.ValidString(s) || s == "" {
 			t.Errorf("chunk %q is not whole UTF-8 text", s)
 		}
@@ -205,7 +205,7 @@ func TestDecodeTrimsLeadingSpace(t *testing.T) {
 	_, d := start(t, m, 64)
 	var text strings.Builder
 	o := greedyOptions(100)
-	o.OnText = func(s string) { text.WriteString(s) }
+	o.Stream.Text = func(s string) { text.WriteString(s) }
 	r, err := d.Decode(context.Background(), o)
 	if err != nil || r.Text != "h !" || text.String() != r.Text || len(r.IDs) != 5 {
 		t.Errorf("text %q, streamed %q, ids %v, %v", r.Text, text.String(), r.IDs, err)
@@ -244,7 +244,7 @@ func TestDecodeStops(t *testing.T) {
 		var text strings.Builder
 		o := greedyOptions(tc.max)
 		o.EOS = tc.eos
-		o.OnText = func(s string) { text.WriteString(s) }
+		o.Stream.Text = func(s string) { text.WriteString(s) }
 		r, err := d.Decode(ctx, o)
 		cancel()
 		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {

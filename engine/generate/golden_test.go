@@ -191,6 +191,7 @@ func runGoldenMode(t *testing.T, cs modeltest.Case, m lm.Model, promptIDs []int3
 	if got := p.StopTokens([]int32{info.EOS}); !slices.Equal(got, mode.EOS) {
 		t.Fatalf("stop tokens %v, transformers used %v", got, mode.EOS)
 	}
+	p.EOS = mode.EOS
 	o := lm.ContextOptions{NCtx: 256, Exact: true, NSeq: p.Beams(), NSeqNew: p.MaxTokens}
 	if cs.TextType != "opt" {
 		o.Threads = 1 // llama.cpp's spinning threads only contend on a tiny model
@@ -201,40 +202,17 @@ func runGoldenMode(t *testing.T, cs modeltest.Case, m lm.Model, promptIDs []int3
 	}
 	defer c.Close()
 	soft, shape := modeltest.Float32(t, cs.Tensors(t), "language_model_inputs")
-	q := shape[1]
-	var in Input
-	in.EOS = []int32{info.EOS}
-	if info.EncoderDecoder {
-		emb, err := m.TokenEmbeddings(promptIDs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Encode(append(slices.Clone(soft), emb...), q+len(promptIDs)); err != nil {
-			t.Fatal(err)
-		}
-		start := []int32{info.DecoderStart}
-		if err := c.AppendTokens(start, false); err != nil {
-			t.Fatal(err)
-		}
-		in.Context = start // transformers penalises the decoder ids
-	} else {
-		if err := c.AppendEmbeddings(soft, q, false); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.AppendTokens(promptIDs, false); err != nil {
-			t.Fatal(err)
-		}
-		in.Context = promptIDs // BOS + text, never the soft tokens
-	}
-
-	var tr tracer
+	d := New(m, c)
 	var greedyScores []float64
-	tr.greedy = func(step int, scores []float32, id int32) { greedyScores = append(greedyScores, float64(scores[id])) }
+	d.tr.greedy = func(step int, scores []float32, id int32) { greedyScores = append(greedyScores, float64(scores[id])) }
 	var cands [][]candidate
-	tr.beam = func(step int, cs []candidate) { cands = append(cands, slices.Clone(cs)) }
+	d.tr.beam = func(step int, cs []candidate) { cands = append(cands, slices.Clone(cs)) }
 	var kept []hyp
-	tr.kept = func(all []hyp) { kept = slices.Clone(all) }
-	r, err := decode(context.Background(), FromContext(c), p, in, nil, tr)
+	d.tr.kept = func(all []hyp) { kept = slices.Clone(all) }
+	// The driver gives the processors transformers' input_ids: the prompt
+	// ids (BOS + text, never the soft tokens), T5's decoder start token.
+	pr := Prompt{Soft: soft, NSoft: shape[1], IDs: promptIDs}
+	r, err := d.Run(context.Background(), pr, Options{Params: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,15 +357,9 @@ func TestGoldenPenaltyChangesRepeats(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if err := c.AppendEmbeddings(soft, shape[1], false); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.AppendTokens(cs.Golden.PromptIDs, false); err != nil {
-				t.Fatal(err)
-			}
 			p := DefaultParams()
-			p.MaxTokens, p.RepetitionPenalty = len(tc.want), tc.penalty
-			r, err := Decode(context.Background(), FromContext(c), p, Input{Context: cs.Golden.PromptIDs, EOS: []int32{m.Info().EOS}}, nil)
+			p.MaxTokens, p.RepetitionPenalty, p.EOS = len(tc.want), tc.penalty, []int32{m.Info().EOS}
+			r, err := New(m, c).Run(context.Background(), Prompt{Soft: soft, NSoft: shape[1], IDs: cs.Golden.PromptIDs}, Options{Params: p})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -418,31 +390,9 @@ func TestGoldenGreedy(t *testing.T) {
 			}
 			defer c.Close()
 			soft, shape := modeltest.Float32(t, cs.Tensors(t), "language_model_inputs")
-			q, ids := shape[1], cs.Golden.PromptIDs
-			in := Input{Context: ids, EOS: []int32{m.Info().EOS}}
-			if m.Info().EncoderDecoder {
-				emb, err := m.TokenEmbeddings(ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := c.Encode(append(slices.Clone(soft), emb...), q+len(ids)); err != nil {
-					t.Fatal(err)
-				}
-				in.Context = []int32{m.Info().DecoderStart}
-				if err := c.AppendTokens(in.Context, false); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				if err := c.AppendEmbeddings(soft, q, false); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.AppendTokens(ids, false); err != nil {
-					t.Fatal(err)
-				}
-			}
 			p := DefaultParams()
-			p.MaxTokens = len(cs.Golden.GreedyIDs)
-			r, err := Decode(context.Background(), FromContext(c), p, in, nil)
+			p.MaxTokens, p.EOS = len(cs.Golden.GreedyIDs), []int32{m.Info().EOS}
+			r, err := New(m, c).Run(context.Background(), Prompt{Soft: soft, NSoft: shape[1], IDs: cs.Golden.PromptIDs}, Options{Params: p})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"container/heap"
 	"math"
 	"slices"
 )
@@ -165,9 +166,11 @@ func argmax(s []float32) int32 {
 	return int32(best)
 }
 
-// The sampling warpers, applied after the processors when Temperature > 0:
-// TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
-// MinPLogitsWarper (min_tokens_to_keep 1), then softmax and a random draw.
+// The sampling warpers, applied after the processors when Temperature > 0,
+// in generate()'s order: TemperatureLogitsWarper, TopKLogitsWarper,
+// TopPLogitsWarper, MinPLogitsWarper (min_tokens_to_keep 1); then softmax
+// and a draw (torch.multinomial). Masked tokens hold -Inf, so each warper
+// after top-k works on the few finite scores left.
 
 // Temperature divides scores by t.
 func Temperature(scores []float32, t float32) {
@@ -185,9 +188,18 @@ func TopK(scores []float32, k int) {
 	if k <= 0 || k >= len(scores) {
 		return
 	}
-	sorted := slices.Clone(scores)
-	slices.SortFunc(sorted, func(a, b float32) int { return cmpDesc(a, b) })
-	kth := sorted[k-1]
+	// The k-th largest: a min-heap of the k largest seen.
+	h := make(minHeap32, 0, k)
+	for _, v := range scores {
+		switch {
+		case len(h) < k:
+			heap.Push(&h, v)
+		case v > h[0]:
+			h[0] = v
+			heap.Fix(&h, 0)
+		}
+	}
+	kth := h[0]
 	for i, v := range scores {
 		if v < kth {
 			scores[i] = negInf
@@ -195,68 +207,107 @@ func TopK(scores []float32, k int) {
 	}
 }
 
+type minHeap32 []float32
+
+func (h minHeap32) Len() int           { return len(h) }
+func (h minHeap32) Less(i, j int) bool { return h[i] < h[j] }
+func (h minHeap32) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *minHeap32) Push(x any)        { *h = append(*h, x.(float32)) }
+func (h *minHeap32) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// finite returns the indices of the scores above -Inf.
+func finite(scores []float32) []int {
+	idx := make([]int, 0, 64)
+	for i, v := range scores {
+		if v > negInf {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
 // TopP keeps the smallest set of most likely tokens whose probability
 // reaches p: transformers sorts ascending and drops the tokens whose
 // cumulative probability is at most 1-p, always keeping the most likely.
+// Masked tokens (probability 0) are dropped by that rule anyway: only the
+// finite scores are sorted.
 func TopP(scores []float32, p float64) {
 	if p >= 1 {
 		return
 	}
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
+	idx := finite(scores)
+	if len(idx) == 0 {
+		return
 	}
 	// Ascending by score; stable so ties keep index order, like torch.sort.
 	slices.SortStableFunc(idx, func(a, b int) int { return -cmpDesc(scores[a], scores[b]) })
-	probs := softmax64(scores)
+	m := float64(scores[idx[len(idx)-1]])
+	var sum float64
+	for _, i := range idx {
+		sum += math.Exp(float64(scores[i]) - m)
+	}
 	var cum float64
-	for n, i := range idx {
-		cum += probs[i]
-		if n == len(idx)-1 {
-			break // min_tokens_to_keep = 1
+	for _, i := range idx[:len(idx)-1] { // min_tokens_to_keep = 1
+		cum += math.Exp(float64(scores[i])-m) / sum
+		if float32(cum) > float32(1-p) {
+			break
 		}
-		if float32(cum) <= float32(1-p) {
-			scores[i] = negInf
-		}
+		scores[i] = negInf
 	}
 }
 
 // MinP drops the tokens whose probability is below p times the largest
-// one's, keeping at least the most likely.
+// one's (p_i < p * p_max, that is s_i < s_max + log p), keeping at least
+// the most likely.
 func MinP(scores []float32, p float64) {
 	if p <= 0 {
 		return
 	}
-	probs := softmax64(scores)
-	top := 0.0
-	for _, v := range probs {
-		top = max(top, v)
-	}
-	limit := float32(p * top)
 	best := argmax(scores)
-	for i, v := range probs {
-		if float32(v) < limit && int32(i) != best {
+	limit := float64(scores[best]) + math.Log(p)
+	for i, v := range scores {
+		if float64(v) < limit && int32(i) != best {
 			scores[i] = negInf
 		}
 	}
 }
 
-func softmax64(scores []float32) []float64 {
+// warp applies the sampling warpers of p to scores.
+func warp(scores []float32, p Params) {
+	Temperature(scores, float32(p.Temperature))
+	TopK(scores, p.TopK)
+	TopP(scores, p.TopP)
+	MinP(scores, p.MinP)
+}
+
+// draw picks a token from softmax(scores) with u, uniform in [0, 1).
+func draw(scores []float32, u float64) int32 {
+	idx := finite(scores)
+	if len(idx) == 0 {
+		return argmax(scores) // NaN logits: nothing to draw from
+	}
 	m := math.Inf(-1)
-	for _, v := range scores {
-		m = max(m, float64(v))
+	for _, i := range idx {
+		m = max(m, float64(scores[i]))
 	}
-	out := make([]float64, len(scores))
 	var sum float64
-	for i, v := range scores {
-		e := math.Exp(float64(v) - m)
-		out[i] = e
-		sum += e
+	for _, i := range idx {
+		sum += math.Exp(float64(scores[i]) - m)
 	}
-	for i := range out {
-		out[i] /= sum
+	target := u * sum
+	var cum float64
+	for _, i := range idx {
+		cum += math.Exp(float64(scores[i]) - m)
+		if target < cum {
+			return int32(i)
+		}
 	}
-	return out
+	return int32(idx[len(idx)-1]) // rounding left target above the total
 }
 
 // cmpDesc orders larger values first.

@@ -101,13 +101,13 @@ func TestGreedy(t *testing.T) {
 			c.p(&p)
 			f := newFakeLM(table)
 			var seen []int32
-			r, err := Decode(context.Background(), f, p, Input{EOS: []int32{tEOS}}, func(pg Progress) { seen = append(seen, pg.Token) })
+			r, err := decodeT(context.Background(), f, p, []int32{tEOS}, func(pg progress) { seen = append(seen, pg.token) })
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := r.Sequences[0]
-			if !slices.Equal(s.IDs, c.want) || s.End != c.end || r.Stop != c.stop {
-				t.Errorf("ids %v end %d stop %v; want %v end %d stop %v", s.IDs, s.End, r.Stop, c.want, c.end, c.stop)
+			s := r.seqs[0]
+			if !slices.Equal(s.IDs, c.want) || s.End != c.end || r.stop != c.stop {
+				t.Errorf("ids %v end %d stop %v; want %v end %d stop %v", s.IDs, s.End, r.stop, c.want, c.end, c.stop)
 			}
 			// Every returned token was fed; the end token was not.
 			if !slices.Equal(f.seqs[0], s.IDs) && !(len(s.IDs) == 0 && len(f.seqs[0]) == 0) {
@@ -128,11 +128,11 @@ func TestGreedy(t *testing.T) {
 // the warpers (top-k 1 is greedy) and varies with the seed.
 func TestSampling(t *testing.T) {
 	run := func(p Params) []int32 {
-		r, err := Decode(context.Background(), newFakeLM(nil), p, Input{EOS: []int32{tEOS}}, nil)
+		r, err := decodeT(context.Background(), newFakeLM(nil), p, []int32{tEOS}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.Sequences[0].IDs
+		return r.seqs[0].IDs
 	}
 	p := DefaultParams()
 	p.Temperature, p.MaxTokens, p.Seed = 1, 20, 7

@@ -10,7 +10,7 @@
 //	defer c.Close()
 //	img, err := imageprep.Load("cat.jpg")
 //	err = c.SetImage(ctx, img, "cat.jpg")
-//	turn, err := c.Ask(ctx, "what is in the image?", func(s string) { fmt.Print(s) })
+//	turn, err := c.Ask(ctx, "what is in the image?", generate.Stream{Text: func(s string) { fmt.Print(s) }})
 package model
 
 import (
