@@ -154,3 +154,42 @@ func TestSampling(t *testing.T) {
 		}
 	}
 }
+
+// TestDraw: draw picks token i for a share of [0, 1) equal to its softmax
+// probability (evenly spaced u: within 1/N), never a masked token, and the
+// warpers run in transformers' order (temperature before top-p: at
+// temperature 0.5 the second token's probability falls below what top-p
+// 0.8 keeps, at temperature 1 it does not).
+func TestDraw(t *testing.T) {
+	inf := float32(math.Inf(-1))
+	scores := []float32{2, inf, 1, 0, inf}
+	const n = 10000
+	counts := make([]int, len(scores))
+	for i := range n {
+		counts[draw(scores, (float64(i)+0.5)/n)]++
+	}
+	e := []float64{math.Exp(2), 0, math.Exp(1), 1, 0}
+	sum := e[0] + e[2] + e[3]
+	for i, c := range counts {
+		if want := e[i] / sum; math.Abs(float64(c)/n-want) > 1.0/n+1e-9 {
+			t.Errorf("token %d drawn %d/%d times, probability %.4f", i, c, n, want)
+		}
+	}
+	for _, c := range []struct {
+		temp float64
+		want []float32
+	}{
+		// probs at T=1: .665 .245 .090: the lowest (.090 <= .2) goes, .335 stays.
+		{1, []float32{2, 1, inf}},
+		// at T=0.5 (scores 4, 2, 0): .867 .117 .016: .133 <= .2 goes.
+		{0.5, []float32{4, inf, inf}},
+	} {
+		p := DefaultParams()
+		p.Temperature, p.TopP = c.temp, 0.8
+		s := []float32{2, 1, 0}
+		warp(s, p)
+		if !slices.Equal(s, c.want) {
+			t.Errorf("temperature %v, top-p 0.8: %v, want %v", c.temp, s, c.want)
+		}
+	}
+}
