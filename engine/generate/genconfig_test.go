@@ -116,7 +116,7 @@ func TestPresets(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name+"/"+c.ck.Family+"-"+c.ck.TextType, func(t *testing.T) {
-			pr, _, err := NewPreset(c.name, c.g, c.ck)
+			pr, err := NewPreset(c.name, c.g, c.ck)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ func TestPresets(t *testing.T) {
 			}
 		})
 	}
-	pr, _, err := NewPreset("creative", opt, ckOPT)
+	pr, err := NewPreset("creative", opt, ckOPT)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +139,11 @@ func TestPresets(t *testing.T) {
 		p.RepetitionPenalty != 1.1 || p.RepeatLastN != 64 || p.Beams() != 1 || !slices.Equal(p.EOS, []int32{50118}) {
 		t.Errorf("creative %+v", p)
 	}
-	if _, _, err := NewPreset("fast", opt, ckOPT); err == nil || !strings.Contains(err.Error(), "reference, caption, vqa, instruct, creative") {
+	if _, err := NewPreset("fast", opt, ckOPT); err == nil || !strings.Contains(err.Error(), "reference, caption, vqa, instruct, creative") {
 		t.Errorf("unknown preset: %v", err)
 	}
 	for _, n := range PresetNames() {
-		if _, _, err := NewPreset(n, opt, ckOPT); err != nil {
+		if _, err := NewPreset(n, opt, ckOPT); err != nil {
 			t.Errorf("%s: %v", n, err)
 		}
 	}

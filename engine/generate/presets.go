@@ -16,15 +16,18 @@ type Preset struct {
 	// ignore it.
 	Prompt string
 	Params Params
+	// Notes say, one line each, where the preset follows the checkpoint's
+	// generation_config.json loosely (see FromGenerationConfig and
+	// StopTokens).
+	Notes []string
 }
 
 // PresetNames lists the presets, in the order help shows them.
 func PresetNames() []string { return []string{"reference", "caption", "vqa", "instruct", "creative"} }
 
 // NewPreset resolves a preset for a checkpoint (generation_config.json g,
-// facts ck); the notes say where it follows the checkpoint's file loosely
-// (see FromGenerationConfig). Every preset stops at the checkpoint's stop
-// tokens (StopTokens).
+// facts ck). Every preset stops at the checkpoint's stop tokens
+// (StopTokens).
 //
 //   - reference: generation_config.json as transformers reads it;
 //   - caption: LAVIS's captioning (caption_coco_*_eval.yaml: 5 beams,
@@ -42,7 +45,7 @@ func PresetNames() []string { return []string{"reference", "caption", "vqa", "in
 //   - creative: sampling with llama.cpp's chat habits (temperature 0.8,
 //     top-k 40, top-p 0.95, min-p 0.05, repetition penalty 1.1 over the
 //     last 64 tokens), blip2chat's defaults before presets existed.
-func NewPreset(name string, g *hfconfig.GenerationConfig, ck Checkpoint) (Preset, []string, error) {
+func NewPreset(name string, g *hfconfig.GenerationConfig, ck Checkpoint) (Preset, error) {
 	eos, notes := StopTokens(g, ck)
 	beams := func(n, maxNew, minNew int, lp float64) Params {
 		p := DefaultParams()
@@ -87,10 +90,10 @@ func NewPreset(name string, g *hfconfig.GenerationConfig, ck Checkpoint) (Preset
 		pr = Preset{Description: "sampling: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, repetition penalty 1.1 over the last 64 tokens",
 			Prompt: "{}", Params: p}
 	default:
-		return Preset{}, nil, fmt.Errorf("no preset %q (presets: %s)", name, strings.Join(PresetNames(), ", "))
+		return Preset{}, fmt.Errorf("no preset %q (presets: %s)", name, strings.Join(PresetNames(), ", "))
 	}
-	pr.Name = name
+	pr.Name, pr.Notes = name, notes
 	pr.Params.Preset = name
 	pr.Params.EOS = eos
-	return pr, notes, nil
+	return pr, nil
 }

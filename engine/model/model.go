@@ -30,6 +30,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
@@ -61,6 +62,7 @@ type Model struct {
 	Vision  *vision.Model
 	LM      lm.Model
 	opts    Options
+	gen     *hfconfig.GenerationConfig // generation_config.json (decoding.go)
 }
 
 // ErrNoLLM is returned for a model folder without llm.gguf; commands add
@@ -168,6 +170,9 @@ func Check(dir string, o Options) error {
 		return err
 	}
 	defer v.Close()
+	if _, err := hfconfig.LoadGenerationConfig(dir); err != nil {
+		return err
+	}
 	vi := v.Info()
 	vpath := filepath.Join(dir, VisionFile)
 	if err := answers(vpath, vi); err != nil {
@@ -208,6 +213,10 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	gen, err := hfconfig.LoadGenerationConfig(dir)
+	if err != nil {
+		return nil, err
+	}
 	progress("vision", 0)
 	v, err := vision.Load(vpath, vision.Options{Threads: o.Threads})
 	if err != nil {
@@ -232,7 +241,7 @@ func Open(dir string, o Options) (*Model, error) {
 		v.Close()
 		return nil, err
 	}
-	return &Model{Dir: dir, LLMPath: llmPath, Vision: v, LM: m, opts: o}, nil
+	return &Model{Dir: dir, LLMPath: llmPath, Vision: v, LM: m, opts: o, gen: gen}, nil
 }
 
 // answers checks that the vision file makes soft tokens for a language
@@ -288,11 +297,15 @@ func (m *Model) Template() chat.Template {
 	return chat.TemplateFor(vi.Family, vi.PromptFormat)
 }
 
-// DefaultSettings are the chat settings this model starts with: greedy
-// answers (BLIP-2's evaluation setting), the family's template and the
-// Open options' threads, context size and Exact.
+// DefaultSettings are the chat settings this model starts with: the
+// family's chat preset (ChatPreset) resolved for the checkpoint, the
+// family's template and the Open options' threads, context size and
+// Exact.
 func (m *Model) DefaultSettings() chat.Settings {
 	s := chat.DefaultSettings()
+	if pr, err := m.Preset(m.ChatPreset(), m.captionPositions()); err == nil {
+		s.Params = pr.Params
+	}
 	s.Template = m.Template().Turn
 	s.Threads, s.NCtx, s.Exact = m.opts.Threads, m.opts.NCtx, m.opts.Exact
 	return s
@@ -300,7 +313,8 @@ func (m *Model) DefaultSettings() chat.Settings {
 
 // NewChat starts a conversation with settings s (start from
 // DefaultSettings); zero Template, Threads and NCtx take DefaultSettings'
-// values, and Exact is on when Open's options say so.
+// values, no stop tokens the checkpoint's (StopTokens), and Exact is on
+// when Open's options say so.
 func (m *Model) NewChat(s chat.Settings) (*chat.Chat, error) {
 	d := m.DefaultSettings()
 	if s.Template == "" {
@@ -313,6 +327,9 @@ func (m *Model) NewChat(s chat.Settings) (*chat.Chat, error) {
 		s.NCtx = d.NCtx
 	}
 	s.Exact = s.Exact || d.Exact
+	if len(s.EOS) == 0 {
+		s.EOS = m.StopTokens()
+	}
 	return chat.New(m.Vision, m.LM, s)
 }
 
