@@ -71,9 +71,9 @@ func StopTokens(g *hfconfig.GenerationConfig, ck Checkpoint) ([]int32, []string)
 // `reference` preset), with notes (one line each) where blip2chat has to
 // differ:
 //
-//   - do_sample false: greedy (num_beams 1) or beam search, temperature,
-//     top-k and top-p ignored; true: sampling with temperature, top_k
-//     (default 50), top_p;
+//   - do_sample false: greedy (num_beams 1) or beam search (top_k and
+//     top_p kept for when sampling is turned on); true: sampling with
+//     temperature, top_k (default 50), top_p;
 //   - num_beams, repetition_penalty, length_penalty, no_repeat_ngram_size
 //     as given; the stop tokens as StopTokens says;
 //   - max_new_tokens as given; else max_length, which counts the prompt
@@ -88,8 +88,12 @@ func FromGenerationConfig(g *hfconfig.GenerationConfig, ck Checkpoint) (Params, 
 	p := DefaultParams()
 	p.Preset = "reference"
 	var notes []string
+	// top_k and top_p are carried even without do_sample (they act only
+	// when sampling), so that turning sampling on samples as generate()
+	// with do_sample=True would.
+	p.TopK, p.TopP = g.TopK, g.TopP
 	if g.DoSample {
-		p.Temperature, p.TopK, p.TopP = g.Temperature, g.TopK, g.TopP
+		p.Temperature = g.Temperature
 		if p.Temperature <= 0 {
 			// transformers refuses do_sample with temperature 0; the
 			// intent is the most likely token.

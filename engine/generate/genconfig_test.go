@@ -39,7 +39,8 @@ func TestFromGenerationConfig(t *testing.T) {
 	}{
 		{"blip2-opt-2.7b (2024 file)", `{"_from_model_config": true, "bos_token_id": 2, "eos_token_id": 50118, "pad_token_id": 1}`, ckOPT,
 			func(p Params) bool {
-				return !p.Sampling() && p.Beams() == 1 && p.RepetitionPenalty == 1 && p.MaxTokens == DefaultMaxNewTokens && slices.Equal(p.EOS, []int32{50118})
+				return !p.Sampling() && p.Beams() == 1 && p.RepetitionPenalty == 1 && p.MaxTokens == DefaultMaxNewTokens && slices.Equal(p.EOS, []int32{50118}) &&
+					p.TopK == 50 && p.TopP == 1 // carried for sampling turned on
 			}, "default max_length 20"},
 		{"blip2-opt-2.7b (2023: no file)", "", ckOPT,
 			func(p Params) bool { return slices.Equal(p.EOS, []int32{50118}) }, `("\n")`},
@@ -111,7 +112,7 @@ func TestPresets(t *testing.T) {
 		{"vqa", opt, ckOPT, 5, 10, 1, 0, 1, "Question: {} Short answer:", []int32{50118}},
 		{"vqa", t5, ckT5, 5, 10, 1, -1, 1, "Question: {} Short answer:", []int32{1}},
 		{"vqa", vicuna, ckVicuna, 5, 10, 1, -1, 1, "Question: {} Short Answer:", []int32{2}},
-		{"instruct", vicuna, ckVicuna, 5, 256, 1, 1, 1.5, "{}", []int32{2}},
+		{"instruct", vicuna, ckVicuna, 5, 256, 1, 1, 1.5, "", []int32{2}},
 		{"reference", opt, ckOPT, 1, DefaultMaxNewTokens, 0, 1, 1, "", []int32{50118}},
 	}
 	for _, c := range cases {

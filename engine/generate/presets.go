@@ -11,9 +11,10 @@ import (
 type Preset struct {
 	Name        string
 	Description string
-	// Prompt is the prompt format the setting was made for, "{}" standing
-	// for the user's question ("" for an image-only caption); chat may
-	// ignore it.
+	// Prompt is the prompt LAVIS used with the setting: "{}" stands for
+	// the question; a prompt without "{}" is the caption prompt (the
+	// question empty); "" keeps the model's template. ask uses it when the
+	// preset is named; a chat keeps its template.
 	Prompt string
 	Params Params
 	// Notes say, one line each, where the preset follows the checkpoint's
@@ -32,8 +33,9 @@ func PresetNames() []string { return []string{"reference", "caption", "vqa", "in
 //   - reference: generation_config.json as transformers reads it;
 //   - caption: LAVIS's captioning (caption_coco_*_eval.yaml: 5 beams,
 //     30 new tokens at most, 8 at least; the pretrained models' prompt is
-//     empty). InstructBLIP: its COCO caption setting, prompt "A short image
-//     caption.", 5 beams, 10 to 80 new tokens;
+//     empty, as the template's caption). InstructBLIP: its COCO caption
+//     setting, prompt "A short image caption.", 5 beams, 10 to 80 new
+//     tokens;
 //   - vqa: LAVIS's predict_answers (5 beams, 10 new tokens at most, 1 at
 //     least; "Question: {} Short answer:"), with LAVIS's length_penalty
 //     defaults: 0 for BLIP-2 OPT, -1 for FlanT5 and InstructBLIP (whose
@@ -80,15 +82,13 @@ func NewPreset(name string, g *hfconfig.GenerationConfig, ck Checkpoint) (Preset
 	case "instruct":
 		p := beams(5, 256, 1, 1)
 		p.RepetitionPenalty = 1.5
-		pr = Preset{Description: "the InstructBLIP model card: 5 beams, 1 to 256 new tokens, repetition penalty 1.5",
-			Prompt: "{}", Params: p}
+		pr = Preset{Description: "the InstructBLIP model card: 5 beams, 1 to 256 new tokens, repetition penalty 1.5", Params: p}
 	case "creative":
 		p := DefaultParams()
 		p.Temperature, p.TopK, p.TopP, p.MinP = 0.8, 40, 0.95, 0.05
 		p.RepetitionPenalty, p.RepeatLastN = 1.1, 64
 		p.MaxTokens = DefaultMaxNewTokens
-		pr = Preset{Description: "sampling: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, repetition penalty 1.1 over the last 64 tokens",
-			Prompt: "{}", Params: p}
+		pr = Preset{Description: "sampling: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, repetition penalty 1.1 over the last 64 tokens", Params: p}
 	default:
 		return Preset{}, fmt.Errorf("no preset %q (presets: %s)", name, strings.Join(PresetNames(), ", "))
 	}
