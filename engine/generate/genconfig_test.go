@@ -149,3 +149,29 @@ func TestPresets(t *testing.T) {
 		}
 	}
 }
+
+// TestChanges lists what differs from a preset, under generate()'s names,
+// only for the settings that act (top-k without sampling does not).
+func TestChanges(t *testing.T) {
+	vqa, err := NewPreset("vqa", parseGen(t, `{"eos_token_id": 1}`), ckT5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		f    func(p *Params)
+		want string
+	}{
+		{"none", func(p *Params) {}, ""},
+		{"beams and length", func(p *Params) { p.NumBeams, p.MaxTokens = 3, 20 }, "num_beams=3 max_new_tokens=20"},
+		{"top-k without sampling", func(p *Params) { p.TopK = 7 }, ""},
+		{"sampling", func(p *Params) { p.Temperature, p.TopK = 0.7, 7 }, "temperature=0.7 top_k=7"},
+		{"stop tokens", func(p *Params) { p.EOS = []int32{1, 5}; p.RepetitionPenalty = 1.2 }, "repetition_penalty=1.2 eos_token_id=[1 5]"},
+	} {
+		p := vqa.Params
+		c.f(&p)
+		if got := strings.Join(p.Changes(vqa.Params), " "); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
