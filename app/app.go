@@ -18,6 +18,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // Phase is what the app is doing.
@@ -59,12 +62,15 @@ type Entry struct {
 	// aligns the columns and wraps a value under its own column.
 	Rows      []Row
 	Time      time.Time
-	Streaming bool        // the answer is still coming
-	Stop      string      // why the answer ended (Stop* constants)
-	Stats     *Answer     // the finished answer's numbers
-	Encoding  *ImageStats // how an EntryImage's image was encoded (nil when resumed)
-	Retries   int         // times the answer was generated again
-	Caption   bool        // the question was /caption
+	Streaming bool // the answer is still coming
+	// Hypothesis says Text is beam search's best hypothesis so far, which
+	// the next step may change (shown dimmed until the answer is final).
+	Hypothesis bool
+	Stop       lm.StopReason // why the answer ended
+	Stats      *Answer       // the finished answer's numbers
+	Encoding   *ImageStats   // how an EntryImage's image was encoded (nil when resumed)
+	Retries    int           // times the answer was generated again
+	Caption    bool          // the question was /caption
 }
 
 // Row is one row of a note's table: a label ("" continues the row above),
@@ -90,6 +96,9 @@ type State struct {
 
 	Entries  []Entry
 	Settings Settings
+	// Changes are what Settings change in their preset's decoding
+	// (num_beams=3, ...), shown beside the preset's name.
+	Changes  []string
 	CtxUsed  int
 	CtxTotal int
 	Last     *Answer // the last finished answer: tokens/s, time to first token
@@ -153,6 +162,7 @@ type App struct {
 	st         State
 	eng        Engine // set once loaded; used by jobs only (one at a time)
 	defaults   Settings
+	presets    []generate.Preset // the model's, resolved (Engine.Presets)
 	sess       *SessionFile
 	cancel     context.CancelFunc // of the running job
 	revs       []uint64           // revs[i]: the revision at which st.Entries[i] last changed

@@ -55,12 +55,12 @@ func (a *App) load(src *ModelSource, img string, resume *Session) {
 		if err := a.openSession(src, resume); err != nil {
 			a.errorf("session file: %v (this conversation will not be saved)", err)
 		}
-		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); set != eng.Settings() {
+		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
 			if err := eng.Apply(set); err != nil {
 				a.errorf("settings: %v", err)
 			} else {
 				a.mu.Lock()
-				a.st.Settings = set
+				a.setSettingsLocked(eng.Settings())
 				a.mu.Unlock()
 			}
 		}
@@ -99,10 +99,10 @@ func (a *App) open(ctx context.Context, src *ModelSource) (Engine, ModelInfo, er
 	}
 	a.mu.Lock()
 	a.eng = eng
-	a.defaults = eng.Settings()
+	a.defaults, a.presets = eng.Settings(), eng.Presets()
 	a.st.HasModel, a.st.Model = true, info
 	a.st.Demo, a.st.DemoLabel = src.Demo, src.Label
-	a.st.Settings = a.defaults
+	a.setSettingsLocked(a.defaults)
 	a.refreshUsageLocked()
 	a.mu.Unlock()
 	a.notify()

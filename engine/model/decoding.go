@@ -73,9 +73,9 @@ func (m *Model) ChatPreset() string {
 	return "vqa"
 }
 
-// captionPositions is PromptPositions for the family's caption prompt,
+// CaptionPositions is PromptPositions for the family's caption prompt,
 // the length a chat's max_length conversion assumes.
-func (m *Model) captionPositions() int {
+func (m *Model) CaptionPositions() int {
 	tmpl := m.Template()
 	n := 0
 	if ids, err := m.LM.Tokenize(tmpl.Format(nil, ""), true); err == nil {

@@ -303,7 +303,7 @@ func (m *Model) Template() chat.Template {
 // Exact.
 func (m *Model) DefaultSettings() chat.Settings {
 	s := chat.DefaultSettings()
-	if pr, err := m.Preset(m.ChatPreset(), m.captionPositions()); err == nil {
+	if pr, err := m.Preset(m.ChatPreset(), m.CaptionPositions()); err == nil {
 		s.Params = pr.Params
 	}
 	s.Template = m.Template().Turn
