@@ -53,6 +53,11 @@ func (c *recCtx) Logits(i int) []float32 {
 	return l
 }
 
+// The wrapper passes beam search's calls on (every backend runs it).
+func (c *recCtx) Seqs() int                    { return c.Context.(lm.MultiSeq).Seqs() }
+func (c *recCtx) AppendEach(ids []int32) error { return c.Context.(lm.MultiSeq).AppendEach(ids) }
+func (c *recCtx) Reorder(parents []int) error  { return c.Context.(lm.MultiSeq).Reorder(parents) }
+
 // cases are the golden cases of every language model family.
 func cases(t *testing.T) []modeltest.Case {
 	return modeltest.Cases(t, "llama", "t5", "opt")
@@ -241,6 +246,82 @@ func TestTwoTurns(t *testing.T) {
 			}
 			if n, err := s.chat.PromptTokens("next?"); err != nil || n <= q+len(t2.PromptIDs) {
 				t.Errorf("PromptTokens = %d, %v", n, err)
+			}
+		})
+	}
+}
+
+// TestTwoTurnsAfterBeams: after a beam search answer the context holds
+// the prompt (the beams are gone); the next turn reuses it and evaluates
+// only the answer and the new question, to the logits a fresh context
+// gives; the context is remade when the settings ask for more beams than
+// it holds, and the usage counts the answer.
+func TestTwoTurnsAfterBeams(t *testing.T) {
+	for _, c := range cases(t) {
+		if c.TextType == "t5" {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			s := open(t, c, greedy(6, 0))
+			soft, q := goldenSoft(t, c)
+			if err := s.chat.SetSoftTokens(soft, q); err != nil {
+				t.Fatal(err)
+			}
+			set := s.chat.Settings()
+			set.NumBeams = 3
+			if err := s.chat.SetSettings(set); err != nil {
+				t.Fatal(err)
+			}
+			var best []string
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{Best: func(h string) { best = append(best, h) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(t1.IDs) == 0 || len(best) == 0 {
+				t.Fatalf("beam answer %v, hypotheses streamed %q", t1.IDs, best)
+			}
+			if u := s.chat.Usage(); u.Used != q+len(t1.PromptIDs)+len(t1.IDs) {
+				t.Errorf("usage %+v after %d soft, %d prompt, %d answer", u, q, len(t1.PromptIDs), len(t1.IDs))
+			}
+			s.rec.sampled = nil
+			t2, err := s.chat.Ask(context.Background(), "and what else is there?", generate.Stream{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(t2.PromptIDs[:len(t1.PromptIDs)], t1.PromptIDs) {
+				t.Fatalf("the second prompt does not start with the first")
+			}
+			if want := len(t2.PromptIDs) - len(t1.PromptIDs); t2.Timings.PrefillTokens != want {
+				t.Errorf("turn 2 passed %d rows, want the %d after the first prompt (its answer and the question)", t2.Timings.PrefillTokens, want)
+			}
+			fresh, err := s.m.LM.NewContext(lm.ContextOptions{Exact: true, Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			if err := fresh.AppendEmbeddings(soft, q, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.AppendTokens(t2.PromptIDs, false); err != nil {
+				t.Fatal(err)
+			}
+			d := modeltest.MaxAbsDiff(s.rec.sampled[0], fresh.Logits(-1))
+			t.Logf("beam answer %v; turn 2 passed %d rows; logits vs from scratch: %.3g", t1.IDs, t2.Timings.PrefillTokens, d)
+			if d > 1e-4 {
+				t.Errorf("turn 2 logits differ from a from-scratch run by %.3g", d)
+			}
+			// More beams than the context holds: a new context, the whole
+			// prompt evaluated.
+			set.NumBeams = 5
+			if err := s.chat.SetSettings(set); err != nil {
+				t.Fatal(err)
+			}
+			t3, err := s.chat.Ask(context.Background(), "ok?", generate.Stream{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if t3.Timings.PrefillTokens != q+len(t3.PromptIDs) {
+				t.Errorf("5 beams in a 3-beam context: %d rows passed, want all %d", t3.Timings.PrefillTokens, q+len(t3.PromptIDs))
 			}
 		})
 	}
