@@ -51,14 +51,12 @@ type Settings struct {
 }
 
 // DefaultSettings are transformers' generate() defaults (greedy, no
-// penalty, DefaultMaxTokens), the family's template, default threads and
-// context.
+// penalty, generate.DefaultMaxNewTokens), the family's template, default
+// threads and context. A model's chats start from its preset instead
+// (engine/model's DefaultSettings).
 func DefaultSettings() Settings {
 	return Settings{Params: generate.DefaultParams()}
 }
-
-// DefaultMaxTokens is the answer length limit of DefaultSettings.
-const DefaultMaxTokens = 128
 
 // UnmarshalJSON reads settings over DefaultSettings, so that a field an
 // older session file lacks keeps its default (repetition_penalty 1, not 0).

@@ -113,9 +113,9 @@ func (e *EarlyStopping) UnmarshalJSON(b []byte) error {
 }
 
 // DefaultParams are transformers' generate() defaults (greedy, no
-// penalty), with a 128-token answer limit.
+// penalty), with DefaultMaxNewTokens as the answer limit.
 func DefaultParams() Params {
-	return Params{TopK: 0, TopP: 1, Seed: -1, MaxTokens: 128, RepetitionPenalty: 1, NumBeams: 1,
+	return Params{TopK: 0, TopP: 1, Seed: -1, MaxTokens: DefaultMaxNewTokens, RepetitionPenalty: 1, NumBeams: 1,
 		LengthPenalty: 1, NumReturnSequences: 1}
 }
 
