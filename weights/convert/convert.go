@@ -151,7 +151,7 @@ func (s *Source) Float32(name string) ([]float32, error) {
 		return nil, fmt.Errorf("checkpoint %s: tensor %s is missing", s.Dir, name)
 	}
 	v, err := t.Float32()
-	release(t.Data)
+	t.Release()
 	return v, err
 }
 

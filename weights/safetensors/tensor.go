@@ -16,6 +16,10 @@ type Tensor struct {
 	DType DType
 	Shape []int
 	Data  []byte
+	// mapped says Data is a read-only file mapping (Open), which Release
+	// may give back; never memory the process owns (Parse's), whose
+	// contents madvise would discard.
+	mapped bool
 }
 
 // NumElements is the product of the shape (1 for a scalar).
@@ -194,4 +198,16 @@ func numElements(shape []int) (int, bool) {
 		n *= d
 	}
 	return n, true
+}
+
+// Release lets the kernel take back the memory-mapped pages of the
+// tensor's data from this process once it has been read (they stay in the
+// page cache): a converter that reads a checkpoint tensor by tensor calls
+// it after each, so that its resident memory stays near one tensor instead
+// of growing to the whole checkpoint. Data stays valid and is paged in
+// again if read. It does nothing for data that is not a file mapping.
+func (t Tensor) Release() {
+	if t.mapped {
+		release(t.Data)
+	}
 }
