@@ -267,9 +267,10 @@ func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result,
 }
 
 // PlanFiles validates the checkpoint src against its config and plans the
-// files of its model folder: vision.gguf, then llm.gguf unless
-// opt.VisionOnly. It reads the config files and the tensors' headers, no
-// weight, and writes nothing.
+// files of its model folder: vision.gguf, then unless opt.VisionOnly
+// llm.gguf and generation_config.json (see planGenerationConfig). It reads
+// the config files and the tensors' headers, no weight, and writes
+// nothing.
 func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
 	visionType, err := visionWeightType(opt.VisionType)
 	if err != nil {
@@ -290,7 +291,11 @@ func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
 	if llm == nil {
 		return []*plan.File{vision}, nil
 	}
-	return []*plan.File{vision, llm}, nil
+	gen, err := planGenerationConfig(src)
+	if err != nil {
+		return nil, err
+	}
+	return []*plan.File{vision, llm, gen}, nil
 }
 
 // planLLM plans llm.gguf with weights/lmconv, at the family's --llm-type
@@ -317,7 +322,46 @@ func planLLM(src *Source, opt Options) (*plan.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: &src.Config.Text, Tensors: src.Checkpoint}, t)
+	return lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: &src.Config.Text, Tensors: src.Checkpoint,
+		Placeholders: Placeholders(src.Config)}, t)
+}
+
+// Placeholders are the ids of a checkpoint's image and video placeholder
+// tokens (image_token_index, video_token_index: the 2024 layout), none in
+// the 2023 layout. blip2chat never puts them in a prompt: it feeds the
+// projected queries as embeddings before the prompt's tokens, which is
+// what the placeholders stand for.
+func Placeholders(cfg *hfconfig.Config) []int {
+	var ids []int
+	for _, id := range []int{cfg.ImageTokenIndex, cfg.VideoTokenIndex} {
+		if id >= 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// GenerationConfigFile is the checkpoint's decoding settings, copied into
+// the model folder as they are (engine/generate reads them from there).
+const GenerationConfigFile = "generation_config.json"
+
+// planGenerationConfig plans the model folder's generation_config.json:
+// the checkpoint's, copied verbatim once it parses, or, when the
+// checkpoint has none (the 2023 layout), the removal of one a former
+// conversion into the same folder left.
+func planGenerationConfig(src *Source) (*plan.File, error) {
+	path := filepath.Join(src.Dir, GenerationConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &plan.File{Name: GenerationConfigFile, Absent: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := hfconfig.ParseGenerationConfig(data); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &plan.File{Name: GenerationConfigFile, Data: data}, nil
 }
 
 func warn(opt Options, msg string) {

@@ -64,6 +64,9 @@ func (b *builder) t5() error {
 	dModel, dKV, dFF, nHead := d.dModel, d.dKV, d.dFF, d.nHead
 	nEnc, nDec, nVocab, nBuckets := d.nEnc, d.nDec, d.nVocab, d.nBuckets
 
+	if err := b.vocabulary(); err != nil {
+		return err
+	}
 	b.general()
 	inner := nHead * dKV
 
@@ -77,7 +80,7 @@ func (b *builder) t5() error {
 		}
 		if embd == "" {
 			embd = n
-			if err := b.copyTensor("token_embd.weight", n, []int{nVocab, dModel}, nil); err != nil {
+			if err := b.copyRows("token_embd.weight", n, []int{nVocab, dModel}, b.keep, nil); err != nil {
 				return err
 			}
 			continue
@@ -161,14 +164,14 @@ func (b *builder) t5() error {
 	}
 	switch {
 	case b.has("lm_head.weight"):
-		if err := b.copyTensor("output.weight", "lm_head.weight", []int{nVocab, dModel}, scale); err != nil {
+		if err := b.copyRows("output.weight", "lm_head.weight", []int{nVocab, dModel}, b.keep, scale); err != nil {
 			return err
 		}
 	case !tc.TieWordEmbeddings:
 		_, err := b.expect("lm_head.weight", nVocab, dModel)
 		return err
 	case scale != nil:
-		if err := b.copyTensor("output.weight", embd, []int{nVocab, dModel}, scale); err != nil {
+		if err := b.copyRows("output.weight", embd, []int{nVocab, dModel}, b.keep, scale); err != nil {
 			return err
 		}
 	default:

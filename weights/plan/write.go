@@ -86,7 +86,9 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 			return
 		}
 		for _, t := range temps {
-			os.Remove(t)
+			if t != "" {
+				os.Remove(t)
+			}
 		}
 		if created {
 			os.Remove(dir) // only succeeds when empty
@@ -95,6 +97,10 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 
 	prog := newProgress(o.Progress, o.Terminal, totalTensors, totalBytes)
 	for _, f := range files {
+		if f.Absent {
+			temps = append(temps, "")
+			continue
+		}
 		tmp, n, err := writeTemp(ctx, dir, f, prog)
 		if tmp != "" {
 			temps = append(temps, tmp)
@@ -115,6 +121,12 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 	}
 	for i, f := range files {
 		dst := filepath.Join(dir, f.Name)
+		if f.Absent {
+			if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return Written{}, err
+			}
+			continue
+		}
 		if err := os.Rename(temps[i], dst); err != nil {
 			return Written{}, err
 		}
@@ -129,10 +141,6 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 // writeTemp streams one file into a new temporary file in dir and returns
 // its name (also on error, for cleanup) and the tensor bytes written.
 func writeTemp(ctx context.Context, dir string, f *File, prog *progress) (string, int64, error) {
-	w, err := f.newWriter()
-	if err != nil {
-		return "", 0, fmt.Errorf("%s: %v", f.Name, err)
-	}
 	out, err := os.CreateTemp(dir, "."+f.Name+".partial-*")
 	if err != nil {
 		return "", 0, err
@@ -140,22 +148,11 @@ func writeTemp(ctx context.Context, dir string, f *File, prog *progress) (string
 	name := out.Name()
 	var written int64
 	bw := bufio.NewWriterSize(out, 4<<20)
-	err = w.WriteTo(bw, func(i int, _ gguf.TensorInfo, dst io.Writer) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t := f.Tensors[i]
-		buf, err := t.Encode()
-		if err != nil {
-			return fmt.Errorf("tensor %s: %v", t.Name, err)
-		}
-		if _, err := dst.Write(buf); err != nil {
-			return err
-		}
-		written += int64(len(buf))
-		prog.add(len(buf))
-		return nil
-	})
+	if f.Data != nil {
+		_, err = bw.Write(f.Data)
+	} else {
+		err = writeGGUF(ctx, bw, f, prog, &written)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -172,6 +169,31 @@ func writeTemp(ctx context.Context, dir string, f *File, prog *progress) (string
 		return name, 0, fmt.Errorf("writing %s: %w", filepath.Join(dir, f.Name), err)
 	}
 	return name, written, nil
+}
+
+// writeGGUF streams f's metadata and tensors to bw, adding the tensor bytes
+// to *written.
+func writeGGUF(ctx context.Context, bw io.Writer, f *File, prog *progress, written *int64) error {
+	w, err := f.newWriter()
+	if err != nil {
+		return fmt.Errorf("%s: %v", f.Name, err)
+	}
+	return w.WriteTo(bw, func(i int, _ gguf.TensorInfo, dst io.Writer) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t := f.Tensors[i]
+		buf, err := t.Encode()
+		if err != nil {
+			return fmt.Errorf("tensor %s: %v", t.Name, err)
+		}
+		if _, err := dst.Write(buf); err != nil {
+			return err
+		}
+		*written += int64(len(buf))
+		prog.add(len(buf))
+		return nil
+	})
 }
 
 // syncDir makes the renames durable; errors are ignored (some file

@@ -116,3 +116,45 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteVerbatimAndAbsent: a Data file is written as it is, beside the
+// GGUF files; an Absent one is removed from the folder, but only once the
+// others are in place (a failed write leaves it).
+func TestWriteVerbatimAndAbsent(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale.json")
+	os.WriteFile(stale, []byte("old"), 0o644)
+	a := &File{Name: "a.gguf", Tensors: []Tensor{{Name: "w", Type: gguf.TypeF32, Shape: []int{2}, Values: constant(2, 1)}}}
+	cfg := &File{Name: "generation_config.json", Data: []byte(`{"eos_token_id": 50118}`)}
+	gone := &File{Name: "stale.json", Absent: true}
+
+	bad := &File{Name: "b.gguf", Tensors: []Tensor{{Name: "v", Type: gguf.TypeF32, Shape: []int{2},
+		Values: func() ([]float32, error) { return nil, errors.New("boom") }}}}
+	if _, err := WriteFiles(context.Background(), dir, []*File{a, cfg, gone, bad}, WriteOptions{}); err == nil {
+		t.Fatal("failing tensor accepted")
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("a failed write removed the Absent file: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("a failed write left %d entries", len(ents))
+	}
+
+	w, err := WriteFiles(context.Background(), dir, []*File{a, cfg, gone}, WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err != nil || string(got) != `{"eos_token_id": 50118}` {
+		t.Errorf("verbatim file: %q %v", got, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Absent file still there: %v", err)
+	}
+	if len(w.Paths) != 2 || w.Tensors != 1 {
+		t.Errorf("Written %+v", w)
+	}
+	// Absent and missing: nothing to do.
+	if _, err := WriteFiles(context.Background(), dir, []*File{gone}, WriteOptions{}); err != nil {
+		t.Error(err)
+	}
+}

@@ -211,3 +211,21 @@ func (t Tensor) Release() {
 		release(t.Data)
 	}
 }
+
+// Rows returns the tensor's first n rows (along its first dimension): a
+// tensor of shape [n, ...] over the start of the same data, released with
+// it by Release. n must be between 0 and Shape[0].
+func (t Tensor) Rows(n int) (Tensor, error) {
+	if len(t.Shape) == 0 || n < 0 || n > t.Shape[0] {
+		return Tensor{}, fmt.Errorf("tensor %q: cannot take %d rows of shape %v", t.Name, n, t.Shape)
+	}
+	if _, err := t.check(); err != nil {
+		return Tensor{}, err
+	}
+	r := t
+	r.Shape = append([]int{n}, t.Shape[1:]...)
+	if t.Shape[0] > 0 {
+		r.Data = t.Data[:len(t.Data)/t.Shape[0]*n]
+	}
+	return r, nil
+}
