@@ -860,3 +860,26 @@ func TestSizeLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestT5ExactGELU: BLIP-2 FlanT5's dense_act_fn "gelu" (exact, which
+// transformers runs) converts with a warning that llama.cpp computes the
+// tanh form; gelu_new converts silently.
+func TestT5ExactGELU(t *testing.T) {
+	for _, c := range []struct {
+		act  string
+		warn bool
+	}{{"gelu", true}, {"gelu_new", false}} {
+		src := source(t, "blip2-t5")
+		text := *src.Text
+		text.DenseActFn = c.act
+		src.Text = &text
+		f, err := PlanFile(src, mustType(t, "f16"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(strings.Join(f.Warnings, "\n"), "exact GELU, llama.cpp's T5 the tanh approximation")
+		if got != c.warn {
+			t.Errorf("dense_act_fn %q: warnings %q", c.act, f.Warnings)
+		}
+	}
+}
