@@ -70,12 +70,12 @@ type Family string
 
 // The fixture families.
 const (
-	OPT            Family = "opt"             // BLIP-2 OPT (golden blip2-opt)
-	FlanT5         Family = "flan-t5"         // BLIP-2 FlanT5 (golden blip2-t5)
-	LLaMA          Family = "llama"           // BLIP-2 with a LLaMA (golden blip2-llama; no Salesforce repository)
-	Vicuna         Family = "vicuna"          // InstructBLIP-Vicuna (golden instructblip-llama)
+	OPT            Family = "opt"              // BLIP-2 OPT (golden blip2-opt)
+	FlanT5         Family = "flan-t5"          // BLIP-2 FlanT5 (golden blip2-t5)
+	LLaMA          Family = "llama"            // BLIP-2 with a LLaMA (golden blip2-llama; no Salesforce repository)
+	Vicuna         Family = "vicuna"           // InstructBLIP-Vicuna (golden instructblip-llama)
 	InstructFlanT5 Family = "instruct-flan-t5" // InstructBLIP-FlanT5 (instructblip-llama's vision, blip2-t5's language model)
-	ITM            Family = "itm"             // BLIP-2 image-text matching (golden blip2-itm; no language model)
+	ITM            Family = "itm"              // BLIP-2 image-text matching (golden blip2-itm; no language model)
 )
 
 // Spec is one fixture: a family, its image size and its shard counts.
