@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -23,6 +24,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/hub"
+	"github.com/blip2chat/blip2chat/weights/hub/hubtest"
 	"github.com/blip2chat/blip2chat/weights/hub/hubtest/hubfixture"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
@@ -376,6 +378,42 @@ func TestCatalogueFixtures(t *testing.T) {
 			if m.Name == "blip2-flan-t5-xxl" && fmt.Sprint(s.OldShards, s.NewShards) != "6 5" {
 				t.Errorf("flan-t5-xxl shards %d -> %d, want 6 -> 5", s.OldShards, s.NewShards)
 			}
+		}
+	}
+}
+
+// TestPullCatalogue pulls every catalogue entry from the fake Hub, both
+// layouts in one repository (main on the new one, the old one by its
+// commit), into an empty cache, and converts the snapshots: what `blip2chat
+// pull` then `convert` do. The PyTorch pickles are never fetched.
+func TestPullCatalogue(t *testing.T) {
+	h := hubtest.New(t)
+	cache := filepath.Join(t.TempDir(), "hub")
+	c, err := hub.New(hub.Config{Endpoint: h.URL, CacheDir: cache, Timeout: 10 * time.Second}, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range hub.Catalogue() {
+		old := hubfixture.Commit(t, h, m, hubfixture.Old)
+		hubfixture.Commit(t, h, m, hubfixture.New)
+		for _, rev := range []string{old, ""} {
+			p, err := c.Pull(context.Background(), hub.Ref{Repo: m.Repo, Revision: rev}, hub.FetchOptions{})
+			if err != nil {
+				t.Fatalf("%s@%s: %v", m.Name, rev, err)
+			}
+			out := filepath.Join(t.TempDir(), "model")
+			res, err := convert.Convert(context.Background(), p.Dir, out, convert.Options{VisionType: "f16", LLMType: "f16", VisionOnly: !m.HasLLM()})
+			if err != nil {
+				t.Fatalf("%s@%s: convert: %v", m.Name, rev, err)
+			}
+			if len(res.Unused) > 0 && m.HasLLM() {
+				t.Errorf("%s@%s: unused tensors %v", m.Name, rev, res.Unused)
+			}
+		}
+	}
+	for _, r := range h.Requests() {
+		if strings.HasSuffix(r.File, ".bin") {
+			t.Errorf("fetched %s", r.File)
 		}
 	}
 }
