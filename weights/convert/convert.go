@@ -61,10 +61,19 @@ type Options struct {
 	Terminal bool
 	// Warnings receives warnings, one line each (nil: discarded).
 	Warnings io.Writer
+	// Quantizer, when set, makes a language model of a type only
+	// llama.cpp's quantizer makes (q4_k_m) within Convert: the f16
+	// llm.gguf it writes first is quantized before anything is renamed
+	// into place, so a failure (a full disk, Ctrl-C) leaves the model
+	// folder as it was and no f16 file behind. Without it llm.gguf is left
+	// f16 for the caller to finish with lmconv.Finish.
+	Quantizer lmconv.Quantizer
 
 	// planLLM, when set, plans llm.gguf instead of weights/lmconv: a test
 	// seam for a stand-in language model.
 	planLLM func(src *Source, opt Options) (*plan.File, error)
+	// freeSpace replaces the file system's free-space measure: a test seam.
+	freeSpace func(dir string) (int64, bool)
 }
 
 // Result describes a finished conversion.
@@ -75,6 +84,9 @@ type Result struct {
 	Tensors   int      // tensors written
 	Bytes     int64    // tensor bytes written
 	Unused    []string // checkpoint tensors that no output reads, sorted
+	// Quantized says llm.gguf was quantized by Options.Quantizer; false
+	// when it is written in its final type or left f16 for the caller.
+	Quantized bool
 }
 
 // Source is an opened checkpoint folder: its config and its tensors.
@@ -258,7 +270,26 @@ func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result,
 	if len(res.Unused) > 0 {
 		warn(opt, describeUnused(res.Unused))
 	}
-	w, err := plan.WriteFiles(ctx, modelDir, files, plan.WriteOptions{Progress: opt.Progress, Terminal: opt.Terminal})
+	wo := plan.WriteOptions{Progress: opt.Progress, Terminal: opt.Terminal, FreeSpace: opt.freeSpace}
+	if llm := llmFile(files); llm != nil && opt.planLLM == nil {
+		// The quantized file is written while the f16 one exists, whether
+		// here or by the caller: the space check counts both.
+		t, err := lmconv.ParseFamilyType(res.LLMFamily, opt.LLMType)
+		if err != nil {
+			return nil, err
+		}
+		wo.Extra = lmconv.QuantizedBytes(llm, t)
+		if t.Quantize && opt.Quantizer != nil {
+			wo.Finish = func(f *plan.File, path string) error {
+				if f != llm {
+					return nil
+				}
+				return lmconv.Finish(path, t, opt.Quantizer)
+			}
+			res.Quantized = true
+		}
+	}
+	w, err := plan.WriteFiles(ctx, modelDir, files, wo)
 	if err != nil {
 		return nil, err
 	}
@@ -362,6 +393,16 @@ func planGenerationConfig(src *Source) (*plan.File, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return &plan.File{Name: GenerationConfigFile, Data: data}, nil
+}
+
+// llmFile is the planned llm.gguf among files, nil if none.
+func llmFile(files []*plan.File) *plan.File {
+	for _, f := range files {
+		if f.Name == lmconv.FileName {
+			return f
+		}
+	}
+	return nil
 }
 
 func warn(opt Options, msg string) {

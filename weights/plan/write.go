@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
@@ -20,6 +21,19 @@ type WriteOptions struct {
 	// are printed from time to time.
 	Progress io.Writer
 	Terminal bool
+	// Finish, if set, is called with each file's temporary path once it is
+	// written and synced, before any is renamed into place: it may rewrite
+	// the file there (llama.cpp's quantizer turns an f16 llm.gguf into
+	// q4_k_m). An error fails the write like any other: every temporary
+	// file is removed and the folder is left as it was.
+	Finish func(f *File, path string) error
+	// Extra is how many bytes Finish writes besides the files (the
+	// quantized copy, while the f16 one still exists): the free-space
+	// check counts them.
+	Extra int64
+	// FreeSpace measures the free space of the folder's file system (nil:
+	// the operating system's, FreeSpace); tests replace it.
+	FreeSpace func(dir string) (int64, bool)
 }
 
 // Written describes the files WriteFiles wrote.
@@ -69,6 +83,17 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 		}
 	}
 
+	// Everything is written before the old files go: the new files and
+	// what Finish adds must fit beside them.
+	var need int64
+	for _, f := range files {
+		need += int64(len(f.Data))
+	}
+	need += totalBytes + o.Extra
+	if err := CheckSpace(dir, need, o.FreeSpace); err != nil {
+		return Written{}, err
+	}
+
 	created := false
 	if st, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -105,10 +130,17 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 		if tmp != "" {
 			temps = append(temps, tmp)
 		}
+		if err == nil && o.Finish != nil {
+			err = o.Finish(f, tmp)
+		}
 		if err != nil {
 			prog.abort()
 			if ctx.Err() != nil {
 				return Written{}, &interrupted{dir, ctx.Err()}
+			}
+			var ns *NoSpaceError
+			if errors.Is(err, syscall.ENOSPC) && !errors.As(err, &ns) {
+				err = &NoSpaceError{Dir: dir, Need: need, Free: -1, File: f.Name}
 			}
 			return Written{}, err
 		}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,5 +158,43 @@ func TestWriteVerbatimAndAbsent(t *testing.T) {
 	// Absent and missing: nothing to do.
 	if _, err := WriteFiles(context.Background(), dir, []*File{gone}, WriteOptions{}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestWriteSpace: a write that does not fit (the files plus what Finish
+// adds) is refused before anything is written, naming the folder and the
+// sizes; a Finish failing on a full disk (ENOSPC) says so in one line and
+// leaves the folder as it was; Finish may rewrite a file in place.
+func TestWriteSpace(t *testing.T) {
+	dir := t.TempDir()
+	a := &File{Name: "a.gguf", Tensors: []Tensor{{Name: "w", Type: gguf.TypeF32, Shape: []int{1 << 10}, Values: constant(1<<10, 1)}}}
+	free := func(n int64) func(string) (int64, bool) { return func(string) (int64, bool) { return n, true } }
+
+	_, err := WriteFiles(context.Background(), dir, []*File{a}, WriteOptions{Extra: 1 << 30, FreeSpace: free(512 << 20)})
+	var ns *NoSpaceError
+	if !errors.As(err, &ns) || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "no space left on "+dir+" (needs 1.1 GB, 512.0 MB free)") {
+		t.Errorf("too little space: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a refused write left %d files", len(ents))
+	}
+
+	full := func(f *File, path string) error {
+		return fmt.Errorf("quantizing: %w", &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC})
+	}
+	_, err = WriteFiles(context.Background(), dir, []*File{a}, WriteOptions{Finish: full, FreeSpace: free(1 << 40)})
+	if err == nil || !strings.HasPrefix(err.Error(), "no space left on "+dir+" (needs ") || !strings.HasSuffix(err.Error(), ") while writing a.gguf") {
+		t.Errorf("disk full while finishing: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a failed write left %d files", len(ents))
+	}
+
+	rewrite := func(f *File, path string) error { return os.WriteFile(path, []byte("finished"), 0o644) }
+	if _, err := WriteFiles(context.Background(), dir, []*File{a}, WriteOptions{Finish: rewrite}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "a.gguf")); string(got) != "finished" {
+		t.Errorf("a.gguf holds %q after Finish", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
@@ -165,7 +166,7 @@ func TestEnsureLLM(t *testing.T) {
 // anything is written, with a message that says what to do.
 func TestDiskSpace(t *testing.T) {
 	dir := t.TempDir()
-	free, ok := freeBytes(dir)
+	free, ok := plan.FreeSpace(dir)
 	if !ok {
 		t.Skip("free space unknown here")
 	}
