@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/weights/convert"
-	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/plan"
 )
 
 // TestConfigs: every real-shape model has BLIP-2's ViT-g and Q-Former and
