@@ -456,3 +456,31 @@ func TestCocoImageSize(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCheckpoint writes a checkpoint folder of a golden config in
+// three shards and converts it: what the real-size measurements do with
+// the real shapes (WriteCheckpoint).
+func TestWriteCheckpoint(t *testing.T) {
+	for _, name := range []string{"blip2-opt", "instructblip-llama", "blip2-t5"} {
+		cfg, err := os.ReadFile(filepath.Join(golden, name, "hf", "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := writeCheckpoint(dir, cfg, 3, 1); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("model-%05d-of-00003.safetensors", i))); err != nil {
+				t.Error(err)
+			}
+		}
+		res, err := convert.Convert(context.Background(), dir, t.TempDir(), convert.Options{LLMType: "f16"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(res.Unused) > 0 {
+			t.Errorf("%s: unused %v", name, res.Unused)
+		}
+	}
+}
