@@ -77,7 +77,7 @@ func run(t *testing.T, dir string, g golden) answer {
 	if m.Info().Family == "instructblip" {
 		instruction = g.Prompt
 	}
-	if a.soft, err = m.SoftTokens(filepath.Join(modeltest.GoldenDir(t), "images", g.Image), instruction); err != nil {
+	if a.soft, err = m.SoftTokens(context.Background(), filepath.Join(modeltest.GoldenDir(t), "images", g.Image), instruction); err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range a.soft {
