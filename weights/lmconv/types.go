@@ -91,13 +91,7 @@ func Finish(path string, t Type, q Quantizer) error {
 	}
 	tmp := f.Name()
 	f.Close()
-	// The quantizer maps its input and keeps what it read resident; give
-	// those pages back as it goes, so that quantizing a 13 GB f16 file
-	// does not take 13 GB of the machine's memory.
-	stop := pageOut(path)
-	err = q(path, tmp, t.FType)
-	stop()
-	if err != nil {
+	if err := q(path, tmp, t.FType); err != nil {
 		os.Remove(tmp)
 		// llama.cpp reports a full disk as "basic_ios::clear: iostream
 		// error": say what happened when the disk is (nearly) full.
