@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
@@ -91,6 +92,10 @@ func Finish(path string, t Type, q Quantizer) error {
 	}
 	tmp := f.Name()
 	f.Close()
+	// The converter's last tensors (the LM head: 0.5 GB of f32 for a 7B)
+	// are garbage by now; give them back before llama.cpp allocates its
+	// own buffers, or both count in the process's peak.
+	debug.FreeOSMemory()
 	if err := q(path, tmp, t.FType); err != nil {
 		os.Remove(tmp)
 		// llama.cpp reports a full disk as "basic_ios::clear: iostream
