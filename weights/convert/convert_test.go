@@ -300,7 +300,7 @@ func TestLanguageModelPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.LLMFamily != "opt" || len(res.Files) != 2 {
+	if res.LLMFamily != "opt" || len(res.Files) != 3 || filepath.Base(res.Files[2]) != GenerationConfigFile {
 		t.Errorf("result %+v", res)
 	}
 	for _, u := range res.Unused {
@@ -311,7 +311,7 @@ func TestLanguageModelPlan(t *testing.T) {
 	if !strings.HasPrefix(warn.String(), "warning: from the fake\n") {
 		t.Errorf("warnings %q", warn.String())
 	}
-	if got := strings.Join(listDir(t, out), ","); got != "llm.gguf,notes.txt,vision.gguf" {
+	if got := strings.Join(listDir(t, out), ","); got != "generation_config.json,llm.gguf,notes.txt,vision.gguf" {
 		t.Errorf("model folder holds %s", got)
 	}
 	f, err := gguf.Open(filepath.Join(out, "llm.gguf"))

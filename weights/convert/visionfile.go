@@ -13,6 +13,10 @@ import "fmt"
 //	blip2.checkpoint_layout       string  "hub" | "transformers5"
 //	blip2.weight_type             string  "f32" | "f16" | "q8_0"
 //	blip2.num_query_tokens        u32
+//	blip2.image_token_index       i32     the <image> placeholder id of the 2024 layout, -1 in the 2023
+//	                                      layout; never put in a prompt (the queries go in as embeddings)
+//	                                      and not in llm.gguf's vocabulary (lmconv's keepRows)
+//	blip2.video_token_index       i32     InstructBLIP's <video> placeholder, -1 when absent
 //	blip2.vision.{hidden_size, intermediate_size, block_count, head_count,
 //	              image_size, patch_size, num_channels} u32
 //	blip2.vision.layer_norm_epsilon f32
@@ -23,6 +27,10 @@ import "fmt"
 //	blip2.qformer.text_input      bool    InstructBLIP: the instruction enters the Q-Former
 //	blip2.qformer.tokenizer.vocab      []string (WordPiece, when found)
 //	blip2.qformer.tokenizer.lower_case bool
+//	blip2.qformer.tokenizer.max_length u32 tokens of an instruction the Q-Former reads, [CLS] and [SEP]
+//	                                       included (LAVIS's 128)
+//	blip2.qformer.tokenizer.truncation_side string "left": a longer instruction keeps [CLS], its last
+//	                                       max_length-2 tokens and [SEP]
 //	blip2.projection.size         u32     0 when there is no language projection
 //	blip2.image.{width, height, resample} u32
 //	blip2.image.{mean, std}       [3]f32
@@ -73,6 +81,8 @@ const (
 	KeyCheckpointLayout = "blip2.checkpoint_layout"
 	KeyWeightType       = "blip2.weight_type"
 	KeyNumQueryTokens   = "blip2.num_query_tokens"
+	KeyImageTokenIndex  = "blip2.image_token_index"
+	KeyVideoTokenIndex  = "blip2.video_token_index"
 
 	KeyVisionHiddenSize       = "blip2.vision.hidden_size"
 	KeyVisionIntermediateSize = "blip2.vision.intermediate_size"
@@ -95,6 +105,8 @@ const (
 	KeyQFormerTextInput          = "blip2.qformer.text_input"
 	KeyQFormerVocab              = "blip2.qformer.tokenizer.vocab"
 	KeyQFormerLowerCase          = "blip2.qformer.tokenizer.lower_case"
+	KeyQFormerMaxLength          = "blip2.qformer.tokenizer.max_length"
+	KeyQFormerTruncationSide     = "blip2.qformer.tokenizer.truncation_side"
 
 	KeyProjectionSize = "blip2.projection.size"
 

@@ -25,12 +25,24 @@ type Config struct {
 	QFormer             QFormerConfig
 	Text                TextConfig
 	ImageTextHiddenSize int // Blip2 ITM/ITC projection size (default 256); 0 for InstructBLIP, which has none
-	ImageTokenIndex     int // id of the <image> placeholder token in newer processors; -1 when null/absent
+	// ImageTokenIndex is the id of the <image> placeholder of the 2024
+	// "update for transformers" layout, which its processor puts in the
+	// prompt num_query_tokens times for the model to replace by the
+	// projected queries; -1 when null or absent (the 2023 layout, where the
+	// queries are put before the prompt's embeddings).
+	ImageTokenIndex int
+	// VideoTokenIndex is InstructBLIP's <video> placeholder id, -1 when
+	// absent.
+	VideoTokenIndex int
 	// UseDecoderOnlyLanguageModel is true when the language model is a
 	// causal LM (OPT, LLaMA) and false for encoder-decoder T5, as
 	// transformers derives it.
 	UseDecoderOnlyLanguageModel bool
-	DType                       string // "torch_dtype" (hub) or "dtype" (transformers 5), e.g. "float32"; "" when absent
+	// DType is "torch_dtype" (hub) or "dtype" (transformers 5), e.g.
+	// "float32"; "" when absent. Only informative: the Salesforce
+	// checkpoints store float32 whatever it says, and readers take each
+	// tensor's dtype from the safetensors header.
+	DType string
 	// Layout is "hub" or "transformers5". Parse leaves it empty: the
 	// checkpoint's tensor names decide it, so the converter fills it in.
 	Layout string
@@ -102,8 +114,8 @@ type TextConfig struct {
 	DModel, DKV, DFF, NumLayers, NumDecoderLayers, NumHeads   int
 	RelativeAttentionNumBuckets, RelativeAttentionMaxDistance int
 	FeedForwardProj                                           string  // "relu", "gated-gelu", ...
-	DenseActFn                                                string  // activation derived from FeedForwardProj ("gated-gelu" -> "gelu_new")
-	IsGatedAct                                                bool    // FeedForwardProj starts with "gated-"
+	DenseActFn                                                string  // dense_act_fn when stored (transformers 4 lets it win), else derived from FeedForwardProj ("gated-gelu" -> "gelu_new")
+	IsGatedAct                                                bool    // is_gated_act when stored, else FeedForwardProj starts with "gated-"
 	LayerNormEpsilon                                          float64 // T5 layer_norm_epsilon (its norm is an RMS norm)
 	// ScaleDecoderOutputs: multiply the decoder output by d_model^-0.5
 	// before the LM head. transformers 4 ties this to tie_word_embeddings
@@ -178,6 +190,9 @@ func parse(data []byte) (*Config, error) {
 		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, maxWidth)
 	}
 	c.ImageTokenIndex = top.int("image_token_index", -1)
+	c.VideoTokenIndex = top.int("video_token_index", -1)
+	top.checkRange("image_token_index", c.ImageTokenIndex, -1, maxVocab)
+	top.checkRange("video_token_index", c.VideoTokenIndex, -1, maxVocab)
 	c.DType = top.str("dtype", top.str("torch_dtype", ""))
 
 	vis, _ := top.sub("vision_config")

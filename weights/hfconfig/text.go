@@ -122,6 +122,13 @@ func parseT5(o obj) *TextConfig {
 	if t.FeedForwardProj == "gated-gelu" {
 		t.DenseActFn = "gelu_new"
 	}
+	// T5Config.__init__ derives both from feed_forward_proj, then
+	// PretrainedConfig.__init__ sets every other key of the file as an
+	// attribute, so values stored in config.json win: BLIP-2 FlanT5's
+	// "dense_act_fn": "gelu" beside "gated-gelu" runs exact (erf) GELU, as
+	// LAVIS trained it, not gelu_new.
+	t.DenseActFn = o.str("dense_act_fn", t.DenseActFn)
+	t.IsGatedAct = o.bool("is_gated_act", t.IsGatedAct)
 	if !t.IsEncoderDecoder {
 		o.fail("is_encoder_decoder", "false: only the T5 encoder-decoder is supported")
 	}

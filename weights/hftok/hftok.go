@@ -11,9 +11,8 @@
 // in engine/tokenizer pin id for id. This package only reads files: the
 // algorithms over a vocabulary are engine/tokenizer's, and the converters
 // (weights/lmconv, weights/convert) store what is read here in GGUF.
-// tokenizer_config.json, the tokenizer's settings, is read by
-// weights/hfconfig with the other config files; special_tokens_map.json,
-// when needed, belongs here.
+// tokenizer_config.json and special_tokens_map.json, the tokenizer's
+// settings, are read by weights/hfconfig with the other config files.
 package hftok
 
 import (

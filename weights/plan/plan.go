@@ -17,13 +17,22 @@ import (
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
-// File is one planned GGUF file, fully validated: its metadata and its
-// tensors in file order. Planning writes nothing; WriteFiles calls each
-// tensor's Values once, in order.
+// File is one planned file of a model folder, fully validated: a GGUF
+// file's metadata and its tensors in file order, or a file copied as it is
+// (Data, the checkpoint's generation_config.json), or one that must not be
+// there (Absent). Planning writes nothing; WriteFiles calls each tensor's
+// Values once, in order.
 type File struct {
 	Name    string // file name inside the model folder, e.g. "llm.gguf"
 	KV      []gguf.KV
 	Tensors []Tensor
+	// Data, when not nil, is the whole file, written verbatim (KV and
+	// Tensors are then empty).
+	Data []byte
+	// Absent says the folder must not hold a file of this name (a stale
+	// copy from an earlier conversion): WriteFiles removes it when it
+	// renames the others into place.
+	Absent bool
 	// Skipped lists checkpoint tensors deliberately not written because
 	// they duplicate another (tied embedding copies) or are buffers the
 	// runtime recomputes (rotary inv_freq); they count as used.

@@ -50,6 +50,12 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	f.unmap = unmap
+	if unmap != nil {
+		for name, t := range f.tensors {
+			t.mapped = true
+			f.tensors[name] = t
+		}
+	}
 	return f, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,4 +39,25 @@ func mapFile(path string) ([]byte, func([]byte) error, error) {
 		return nil, nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	return data, unix.Munmap, nil
+}
+
+// release tells the kernel that this process no longer needs the mapped
+// pages of data (a tensor of a read-only file mapping), so that streaming a
+// 15 GB checkpoint does not leave all of it resident in the process: the
+// pages stay in the page cache and come back on the next read. Errors are
+// ignored: this is advice.
+func release(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	// Only the whole pages inside data: madvise wants a page-aligned start,
+	// and the partial pages at the ends may hold other tensors.
+	page := os.Getpagesize()
+	off := (page - int(uintptr(unsafe.Pointer(&data[0]))%uintptr(page))) % page
+	if off >= len(data) {
+		return
+	}
+	if n := (len(data) - off) / page * page; n > 0 {
+		unix.Madvise(data[off:off+n], unix.MADV_DONTNEED)
+	}
 }

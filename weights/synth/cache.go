@@ -302,7 +302,7 @@ func exists(path string) (bool, error) {
 // checkSpace refuses to start writing need bytes (plus a 5% margin) into
 // dir when its file system has less free space.
 func checkSpace(dir string, need int64) error {
-	free, ok := freeBytes(dir)
+	free, ok := plan.FreeSpace(dir)
 	if !ok {
 		return nil
 	}

@@ -81,7 +81,7 @@ func (m *Model) PlanLLM(llmType string) (*plan.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: tc, Tensors: src.Checkpoint}, t)
+	f, err := lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: tc, Tensors: src.Checkpoint, Placeholders: convert.Placeholders(src.Config)}, t)
 	if err != nil {
 		return nil, err
 	}
