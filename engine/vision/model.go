@@ -149,7 +149,7 @@ type Model struct {
 	posText []float32 // [P, H], text input only
 	qf      []qformerLayer
 
-	proj *linear // nil when absent
+	proj *linear         // nil when absent
 	ret  *retrievalHeads // nil but for retrieval models
 
 	pool    *kernels.Pool // the threads the kernels run on (Options.Threads)

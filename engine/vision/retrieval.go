@@ -2,6 +2,9 @@ package vision
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -256,4 +259,27 @@ func normalize(v []float32) {
 	for i := range v {
 		v[i] = float32(float64(v[i]) / n)
 	}
+}
+
+// RetrievalDigest identifies a retrieval model's checkpoint: a hash of
+// its heads (stored F32 whatever the weight type, so that every
+// conversion of one checkpoint has the same digest). An index of image
+// embeddings records it, to refuse mixing models. "" when the model has
+// no heads.
+func (m *Model) RetrievalDigest() string {
+	if m.ret == nil {
+		return ""
+	}
+	h := sha256.New()
+	var b []byte
+	for _, l := range []*linear{&m.ret.visionProj, &m.ret.textProj, &m.ret.itm} {
+		for _, v := range [][]float32{l.w.F32, l.b} {
+			b = b[:0]
+			for _, x := range v {
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+			}
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
