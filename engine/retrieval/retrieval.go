@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
+	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/vision"
 )
@@ -31,6 +32,7 @@ import (
 type Model struct {
 	Dir    string
 	Vision *vision.Model
+	pool   *kernels.Pool // for ranking an index (Search)
 }
 
 // ErrNotRetrieval is wrapped by Open for a model folder without the
@@ -49,11 +51,14 @@ func Open(dir string, o vision.Options) (*Model, error) {
 		v.Close()
 		return nil, fmt.Errorf("%s (%s): %w", dir, arch, ErrNotRetrieval)
 	}
-	return &Model{Dir: dir, Vision: v}, nil
+	return &Model{Dir: dir, Vision: v, pool: kernels.NewPool(o.Threads)}, nil
 }
 
 // Close frees the model.
-func (m *Model) Close() error { return m.Vision.Close() }
+func (m *Model) Close() error {
+	m.pool.Close()
+	return m.Vision.Close()
+}
 
 // Image is an image encoded for matching: its ViT features (which ITM
 // reads) and its contrastive embeddings (Q x E, unit rows).
