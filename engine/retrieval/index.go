@@ -60,6 +60,9 @@ func (m *Model) Search(ctx context.Context, e *index.Embeddings, query string, k
 	return e.Rank(text, k, m.score), nil
 }
 
+// Scorer is the index's dot products on the model's threads.
+func (m *Model) Scorer() index.Scorer { return m.score }
+
 // score is the index's dot products as one matrix-vector product.
 func (m *Model) score(scores, text, rows []float32, n int) {
 	w := &kernels.Matrix{Type: kernels.F32, Rows: n, Cols: len(text), F32: rows}

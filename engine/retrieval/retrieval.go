@@ -19,13 +19,15 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/kernels"
-	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/weights/convert"
 )
 
 // Model is a loaded retrieval model.
@@ -42,16 +44,35 @@ var ErrNotRetrieval = vision.ErrNoRetrievalHeads
 // Open loads the retrieval model in the model folder dir (its vision.gguf).
 // A generation model is refused with one line saying what it lacks.
 func Open(dir string, o vision.Options) (*Model, error) {
-	v, err := model.OpenVision(dir, o)
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+	case !st.IsDir():
+		return nil, fmt.Errorf("%s is not a model folder (it should hold %s, written by 'blip2chat convert')", dir, convert.VisionFile)
+	}
+	p := filepath.Join(dir, convert.VisionFile)
+	if _, err := os.Stat(p); err != nil {
+		return nil, fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", dir, convert.VisionFile)
+	}
+	v, err := vision.Load(p, o)
 	if err != nil {
 		return nil, err
 	}
-	if !v.Info().IsRetrieval() {
-		arch := v.Info().Architecture
+	m, err := New(dir, v, o.Threads)
+	if err != nil {
 		v.Close()
-		return nil, fmt.Errorf("%s (%s): %w", dir, arch, ErrNotRetrieval)
 	}
-	return &Model{Dir: dir, Vision: v, pool: kernels.NewPool(o.Threads)}, nil
+	return m, err
+}
+
+// New makes a Model of a loaded vision model (which it then owns), dir
+// naming it; a model without the retrieval heads is refused.
+func New(dir string, v *vision.Model, threads int) (*Model, error) {
+	if !v.Info().IsRetrieval() {
+		return nil, fmt.Errorf("%s (%s): %w", dir, v.Info().Architecture, ErrNotRetrieval)
+	}
+	return &Model{Dir: dir, Vision: v, pool: kernels.NewPool(threads)}, nil
 }
 
 // Close frees the model.
