@@ -31,11 +31,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/dtype"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 )
@@ -281,6 +283,8 @@ type Embeddings struct {
 	Paths  []string // relative to Folder, sorted
 	Q, E   int
 	Data   []float32
+
+	half *kernels.Matrix // Data in f16, for the first pass of Rank; made once
 }
 
 // Load reads every image's embeddings. A damaged row is skipped and
@@ -324,35 +328,99 @@ type Hit struct {
 	ITC  float32 // its similarity with the query
 }
 
-// Scorer computes scores[i] = rows[i] · text for the n rows of a
-// row-major [n x E] matrix (the kernels' matrix-vector product).
-type Scorer func(scores, text []float32, rows []float32, n int)
+// Scorer computes scores[i] = row i of w · text for every row of w (the
+// kernels' matrix-vector product on a pool of threads).
+type Scorer func(scores, text []float32, w *kernels.Matrix)
+
+// halfError bounds how far a dot product of two unit vectors moves when
+// one is rounded to f16 (relative error 2^-11 per element, so at most
+// 2^-11 by Cauchy-Schwarz) plus the float32 sums': the first pass of Rank
+// is never further than this from the exact score.
+const halfError = 6e-4
+
+// halfRows is the size (rows of vectors) from which Rank scans an f16
+// copy first: half the memory to read, the one cost of a search.
+const halfRows = 1 << 14
 
 // Rank returns the k images most similar to text (a unit E-vector), best
-// first; k <= 0 returns them all. An image's similarity is the largest of
-// its Q vectors'. score computes the dot products (nil: plain Go).
+// first, ties in path order; k <= 0 returns them all. An image's
+// similarity is the largest of its Q vectors' dot products with text,
+// computed in float32: the scores are those of ranking every image
+// exactly. A large index is scanned in f16 first, then only the images
+// that may be among the k best are scored exactly. score computes the
+// dot products (nil: plain Go).
 func (e *Embeddings) Rank(text []float32, k int, score Scorer) []Hit {
 	n := len(e.Paths)
 	if n == 0 || len(text) != e.E {
 		return nil
 	}
-	dots := make([]float32, n*e.Q)
 	if score == nil {
 		score = dotRows
 	}
-	score(dots, text, e.Data, n*e.Q)
-	best := make([]float32, n)
-	for i := range best {
-		best[i] = slices.Max(dots[i*e.Q : (i+1)*e.Q])
+	if k <= 0 || k >= n {
+		k = n
 	}
+	exact := func(i int) float32 {
+		best := float32(math.Inf(-1))
+		for q := 0; q < e.Q; q++ {
+			r := e.Data[(i*e.Q+q)*e.E:][:e.E]
+			var d float32
+			for j, t := range text {
+				d += r[j] * t
+			}
+			best = max(best, d)
+		}
+		return best
+	}
+	dots := make([]float32, n*e.Q)
+	best := make([]float32, n)
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return best[order[a]] > best[order[b]] })
-	if k > 0 && k < n {
-		order = order[:k]
+	byScore := func(s []float32) func(a, b int) int {
+		return func(a, b int) int {
+			switch {
+			case s[a] > s[b]:
+				return -1
+			case s[a] < s[b]:
+				return 1
+			}
+			return a - b // path order
+		}
 	}
+	if k == n || n*e.Q < halfRows {
+		score(dots, text, &kernels.Matrix{Type: kernels.F32, Rows: n * e.Q, Cols: e.E, F32: e.Data})
+		for i := range best {
+			best[i] = slices.Max(dots[i*e.Q : (i+1)*e.Q])
+		}
+		slices.SortFunc(order, byScore(best))
+		return e.hits(order[:k], best)
+	}
+	// The f16 pass, then the exact scores of the candidates in its order
+	// until the next cannot beat the k-th exact one.
+	score(dots, text, e.halfMatrix())
+	approx := make([]float32, n)
+	for i := range approx {
+		approx[i] = slices.Max(dots[i*e.Q : (i+1)*e.Q])
+	}
+	slices.SortFunc(order, byScore(approx))
+	var top []int // the k best so far, exactly
+	for _, i := range order {
+		if len(top) == k && approx[i]+halfError < best[top[k-1]] {
+			break
+		}
+		best[i] = exact(i)
+		top = append(top, i)
+		slices.SortFunc(top, byScore(best))
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return e.hits(top, best)
+}
+
+func (e *Embeddings) hits(order []int, best []float32) []Hit {
 	hits := make([]Hit, len(order))
 	for i, j := range order {
 		hits[i] = Hit{Path: filepath.Join(e.Folder, filepath.FromSlash(e.Paths[j])), ITC: best[j]}
@@ -360,14 +428,33 @@ func (e *Embeddings) Rank(text []float32, k int, score Scorer) []Hit {
 	return hits
 }
 
-// dotRows is the portable Scorer.
-func dotRows(scores, text, rows []float32, n int) {
+// halfMatrix is Data in f16, made on first use.
+func (e *Embeddings) halfMatrix() *kernels.Matrix {
+	if e.half == nil {
+		raw := make([]byte, 2*len(e.Data))
+		for i, x := range e.Data {
+			binary.LittleEndian.PutUint16(raw[2*i:], dtype.F32ToF16(x))
+		}
+		e.half = &kernels.Matrix{Type: kernels.F16, Rows: len(e.Data) / e.E, Cols: e.E, Raw: raw}
+	}
+	return e.half
+}
+
+// dotRows is the portable Scorer, of F32 or F16 rows.
+func dotRows(scores, text []float32, w *kernels.Matrix) {
 	E := len(text)
-	for i := 0; i < n; i++ {
+	for i := 0; i < w.Rows; i++ {
 		var d float32
-		r := rows[i*E : (i+1)*E]
-		for j, t := range text {
-			d += r[j] * t
+		if w.Type == kernels.F16 {
+			r := w.Raw[2*i*E : 2*(i+1)*E]
+			for j, t := range text {
+				d += dtype.F16ToF32(binary.LittleEndian.Uint16(r[2*j:])) * t
+			}
+		} else {
+			r := w.F32[i*E : (i+1)*E]
+			for j, t := range text {
+				d += r[j] * t
+			}
 		}
 		scores[i] = d
 	}

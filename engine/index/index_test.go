@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
+	"github.com/blip2chat/blip2chat/engine/kernels"
 )
 
 // fakeEncoder embeds an image as Q unit vectors drawn from a hash of its
@@ -365,5 +366,50 @@ func TestPathFor(t *testing.T) {
 	b, _ := PathFor("/data", "/other/2024 trip")
 	if a == b || !strings.HasPrefix(filepath.Base(a), "2024_trip-") || filepath.Dir(a) != "/data/index" {
 		t.Errorf("%s %s", a, b)
+	}
+}
+
+// TestRankLarge: an index large enough for the f16 first pass ranks its k
+// best exactly as scoring every image in float32 does, with the kernels'
+// scorer and the portable one.
+func TestRankLarge(t *testing.T) {
+	const n, q, e = 700, 32, 64 // 22,400 vectors
+	emb := &Embeddings{Folder: "/p", Q: q, E: e, Data: make([]float32, n*q*e), Paths: make([]string, n)}
+	seed := uint64(7)
+	for i := range emb.Paths {
+		emb.Paths[i] = fmt.Sprintf("%04d.jpg", i)
+	}
+	for r := 0; r < n*q; r++ {
+		var s float64
+		v := emb.Data[r*e : (r+1)*e]
+		for j := range v {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			v[j] = float32(int64(seed>>11))/float32(1<<52) - 1
+			s += float64(v[j]) * float64(v[j])
+		}
+		for j := range v {
+			v[j] /= float32(math.Sqrt(s))
+		}
+	}
+	// Near-ties: image 5 is image 3 with one vector nudged.
+	copy(emb.Data[5*q*e:6*q*e], emb.Data[3*q*e:4*q*e])
+	emb.Data[5*q*e] += 1e-5
+	text := append([]float32(nil), emb.Data[3*q*e+e:3*q*e+2*e]...)
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	kern := func(scores, text []float32, w *kernels.Matrix) { pool.MatMulT(scores, text, 1, w, nil) }
+	for _, score := range []Scorer{nil, kern} {
+		all := emb.Rank(text, 0, score)
+		for _, k := range []int{1, 3, 10, 50} {
+			got := emb.Rank(text, k, score)
+			if len(got) != k {
+				t.Fatalf("k=%d: %d hits", k, len(got))
+			}
+			for i := range got {
+				if got[i].Path != all[i].Path || math.Abs(float64(got[i].ITC-all[i].ITC)) > 1e-6 {
+					t.Errorf("k=%d #%d: %v, ranking all gives %v", k, i, got[i], all[i])
+				}
+			}
+		}
 	}
 }

@@ -64,7 +64,6 @@ func (m *Model) Search(ctx context.Context, e *index.Embeddings, query string, k
 func (m *Model) Scorer() index.Scorer { return m.score }
 
 // score is the index's dot products as one matrix-vector product.
-func (m *Model) score(scores, text, rows []float32, n int) {
-	w := &kernels.Matrix{Type: kernels.F32, Rows: n, Cols: len(text), F32: rows}
+func (m *Model) score(scores, text []float32, w *kernels.Matrix) {
 	m.pool.MatMulT(scores, text, 1, w, nil)
 }
