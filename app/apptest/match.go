@@ -18,7 +18,9 @@ type MatchEngine struct {
 }
 
 // NewMatchEngine makes a MatchEngine with no fixed scores.
-func NewMatchEngine() *MatchEngine { return &MatchEngine{Engine: NewEngine(), Scores: map[string]float64{}} }
+func NewMatchEngine() *MatchEngine {
+	return &MatchEngine{Engine: NewEngine(), Scores: map[string]float64{}}
+}
 
 // Source opens e (the MatchEngine, not its Engine) as the model in dir.
 func (e *MatchEngine) Source(dir, image string) *app.ModelSource {
