@@ -31,6 +31,15 @@ var itmModels struct {
 	dirs map[string]string
 }
 
+// TestMain removes the converted models when the tests end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range itmModels.dirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
 func itmModel(t testing.TB, wt string) string {
 	t.Helper()
 	itmModels.Lock()

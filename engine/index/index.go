@@ -165,7 +165,16 @@ func open(path string, readOnly bool) (*Index, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 	}
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	// A URI filename, "file:///C:/x.db" on Windows as "file:///home/x.db"
+	// elsewhere, so that the query's settings apply.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	db, err := sql.Open("sqlite", "file://"+(&url.URL{Path: p}).EscapedPath()+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}
