@@ -413,3 +413,38 @@ func TestRankLarge(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoad10k: reading 10,000 images' embeddings (32 x 256, the
+// real model's) from the database, what `search` does before ranking.
+func BenchmarkLoad10k(b *testing.B) {
+	const n, q, e = 10000, 32, 256
+	data, folder := b.TempDir(), b.TempDir()
+	ix, err := Create(data, folder)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tx, _ := ix.db.Begin()
+	m := Meta{Folder: folder, Model: Model{Dir: "/m", Digest: "d", Queries: q, EmbedSize: e}}
+	writeMeta(tx, m)
+	blob := encodeEmbeds(make([]float32, q*e))
+	for i := 0; i < n; i++ {
+		if _, err := tx.Exec(`INSERT INTO images(path, size, mtime, embeds) VALUES(?, 1, 1, ?)`, fmt.Sprintf("%05d.jpg", i), blob); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	ix.Close()
+	for b.Loop() {
+		ix, err := OpenExisting(data, folder)
+		if err != nil {
+			b.Fatal(err)
+		}
+		emb, _, err := ix.Load(context.Background())
+		if err != nil || len(emb.Paths) != n {
+			b.Fatal(len(emb.Paths), err)
+		}
+		ix.Close()
+	}
+}
