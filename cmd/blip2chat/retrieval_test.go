@@ -22,6 +22,7 @@ import (
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/index"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"github.com/blip2chat/blip2chat/weights/convert"
 )
 
@@ -437,4 +438,18 @@ func TestIndexKilled(t *testing.T) {
 		t.Errorf("index after the kill: %q, want %q", out.String(), want)
 	}
 	t.Logf("killed with %d of %d images committed; the rerun: %s", n, images, strings.TrimSpace(out.String()))
+}
+
+// TestDoctorRetrieval: doctor takes a retrieval model folder (vision.gguf
+// alone) as complete.
+func TestDoctorRetrieval(t *testing.T) {
+	lib, err := filepath.Abs(llamatest.LibDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"doctor", "-m", itmModel(t, "q8_0"), "--llama-lib", lib}, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "a retrieval model (match, index, search): vision.gguf loads") || strings.Contains(out.String(), "MISSING") {
+		t.Errorf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
 }
