@@ -57,7 +57,10 @@ type Entry struct {
 	Text string
 	// Rows is a note's table (/info, /set), under Text: the interface
 	// aligns the columns and wraps a value under its own column.
-	Rows      []Row
+	Rows []Row
+	// Bars is a note's ranked bar chart (/match, /labels, /search), under
+	// Text: the interface draws each fraction as a bar.
+	Bars      []Bar
 	Time      time.Time
 	Streaming bool        // the answer is still coming
 	Stop      string      // why the answer ended (Stop* constants)
@@ -157,6 +160,7 @@ type App struct {
 	cancel     context.CancelFunc // of the running job
 	revs       []uint64           // revs[i]: the revision at which st.Entries[i] last changed
 	lastAnswer int                // index in st.Entries of the answer /retry redoes, -1 if none
+	search     searchState        // /search's models, loaded indexes and last hits (search.go)
 	started    bool
 	closed     bool
 
@@ -354,6 +358,7 @@ func (a *App) Close() error {
 	a.mu.Unlock()
 	a.stopAll()
 	a.wg.Wait()
+	a.search.close()
 	a.mu.Lock()
 	eng := a.eng
 	a.eng = nil

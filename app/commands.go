@@ -23,13 +23,16 @@ type CommandInfo struct {
 
 // Commands lists the slash commands in /help order.
 var Commands = []CommandInfo{
-	{Name: "/image", Args: "PATH", Summary: "load another image (the conversation restarts)"},
+	{Name: "/image", Args: "PATH|N", Summary: "load another image, or hit N of the last /search (the conversation restarts)"},
 	{Name: "/caption", Summary: "describe the image"},
 	{Name: "/retry", Summary: "generate the last answer again"},
 	{Name: "/reset", Summary: "forget the conversation, keep the image"},
 	{Name: "/set", Args: "[KEY VALUE]", Summary: "list the settings, or change one"},
 	{Name: "/template", Args: "[TEXT|edit|reset]", Summary: "show, change or edit the prompt template"},
 	{Name: "/tokens", Args: "[TEXT]", Summary: "how the next prompt tokenizes"},
+	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
+	{Name: "/labels", Args: "A, B, ...", Summary: "zero-shot labels for the image (a retrieval model)"},
+	{Name: "/search", Args: "QUERY", Summary: "find images in the folders made searchable with 'blip2chat index'"},
 	{Name: "/save", Args: "[FILE.md]", Summary: "save the transcript as Markdown", ReadOnly: true},
 	{Name: "/info", Summary: "model, library and timings", ReadOnly: true},
 	{Name: "/help", Summary: "commands and keys", ReadOnly: true},
@@ -141,6 +144,12 @@ func (a *App) Submit(line string) Result {
 		return a.template(c.Arg)
 	case "/tokens":
 		a.tokens(c.Arg)
+	case "/match":
+		a.match(c.Arg)
+	case "/labels":
+		a.labels(c.Arg)
+	case "/search":
+		a.searchImages(c.Arg)
 	case "/save":
 		a.save(c.Arg)
 	case "/info":
@@ -176,6 +185,9 @@ func (a *App) image(arg string) {
 	if arg == "" {
 		a.errorf("usage: /image PATH (Tab completes the path)")
 		return
+	}
+	if hit, ok := a.hitPath(arg); ok {
+		arg = hit
 	}
 	path := expandHome(strings.Trim(arg, `"'`))
 	st, err := os.Stat(path)

@@ -27,6 +27,9 @@ type OpenOptions struct {
 // OpenEngine loads the model folder dir (engine/model) and starts a
 // conversation on it (engine/chat).
 func OpenEngine(ctx context.Context, dir string, o OpenOptions) (Engine, error) {
+	if r, err := model.IsRetrieval(dir); err == nil && r {
+		return openRetrievalEngine(dir, o)
+	}
 	start := time.Now()
 	status := func(s string) {
 		if o.Status != nil {

@@ -316,6 +316,9 @@ func (m *Model) entry(e app.Entry, width int) []string {
 		}
 		lines = append(lines, table(e.Rows, indent, 1, width, s.muted.Render, s.muted.Render)...)
 	}
+	if len(e.Bars) > 0 {
+		lines = append(lines, m.bars(e.Bars, 2, width)...)
+	}
 	return lines
 }
 

@@ -29,7 +29,7 @@ func init() {
 		name:    "bench",
 		summary: "time the vision side and the language model (per stage: median, min, GFLOP/s, tokens/s, peak RSS)",
 		usage: "(--synthetic " + strings.Join(synth.Names(), "|") + " | -m MODEL_DIR) [--threads N] [--runs N] " +
-			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--vision-only] [--cache DIR] [--json]",
+			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--vision-only] [--index] [--cache DIR] [--json]",
 		run: runBench,
 	})
 }
@@ -47,9 +47,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	seed := fl.Uint64("seed", 0, "seed of the synthetic weights and of the random image")
 	asJSON := fl.Bool("json", false, "print one JSON line instead of a table")
 	llamaLib := fl.String("llama-lib", "", "`folder` holding the llama.cpp library (runs LLaMA and T5; quantizes synthetic ones to q4_k_m)")
+	indexMode := fl.Bool("index", false, "time index and search instead: images/s through an index update, and a query over --embeddings images (default --synthetic "+synth.ITM+")")
+	embeddings := fl.Int("embeddings", 10000, "with --index: the images of synthetic embeddings a query ranks")
 	pos, err := parseInterspersed(fl, args)
 	if err != nil {
 		return err
+	}
+	if *indexMode && *synthetic == "" && *modelDir == "" {
+		*synthetic = synth.ITM
 	}
 	if len(pos) != 0 || (*synthetic == "") == (*modelDir == "") {
 		return errUsage
@@ -78,6 +83,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 
 	rep := &bench.Report{Threads: nThreads, Runs: *runs, Features: kernels.Features()}
+	if *indexMode {
+		return runBenchIndex(ctx, rep, benchIndexArgs{synthetic: *synthetic, modelDir: *modelDir, cacheDir: *cacheDir,
+			visionType: *visionType, seed: *seed, embeddings: *embeddings, asJSON: *asJSON}, stdout, stderr)
+	}
 	var visionPath, llmPath string
 	if *synthetic != "" {
 		files, err := synth.Ensure(ctx, *synthetic, synth.Options{

@@ -251,7 +251,7 @@ func TestCLIErrors(t *testing.T) {
 		{"convert: -o is a file", []string{"convert", hf("blip2-opt"), "-o", f.img}, nil, 1, "cat.jpg is a file, not a model folder", false},
 		{"convert: bad vision type", []string{"convert", hf("blip2-opt"), "-o", out, "--vision-type", "q4_0"}, nil, 1, `unknown weight type "q4_0"`, false},
 		{"convert: q4_k_m for OPT", []string{"convert", hf("blip2-opt"), "-o", out, "--llm-type", "q4_k_m"}, nil, 1, "not available for OPT", false},
-		{"convert: no language model", []string{"convert", hf("blip2-itm"), "-o", out}, nil, 1, "use --vision-only", false},
+		{"ask: a retrieval model", []string{"ask", "-m", itmModel(t, "q8_0"), f.img, "what?"}, nil, 1, "is a retrieval model (Blip2ForImageTextRetrieval): it matches images and texts but cannot answer questions; use match, index or search", false},
 		{"convert: no library to quantize", []string{"convert", hf("blip2-llama"), "-o", out, "--llama-lib", f.emptyLib}, nil, 1, "quantizing the language model to q4_k_m needs the llama.cpp library: no llama.cpp library in", false},
 		{"convert: $BLIP2CHAT_LLAMA_LIB wrong", []string{"convert", hf("blip2-t5"), "-o", out}, map[string]string{"BLIP2CHAT_LLAMA_LIB": f.emptyLib}, 1, "or unset BLIP2CHAT_LLAMA_LIB", false},
 

@@ -16,6 +16,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/retrieval"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -166,7 +167,12 @@ func doctorModel(w *doctorWriter, dir, libDir string) error {
 		}
 		rows = append(rows, row{e.Name(), desc})
 	}
-	for _, name := range doctorExpected {
+	expected := doctorExpected
+	retrievalModel := isRetrievalDir(dir)
+	if retrievalModel {
+		expected = doctorExpected[:1] // no language model
+	}
+	for _, name := range expected {
 		if !seen[name] {
 			rows = append(rows, row{name, "MISSING"})
 			note(fmt.Errorf("%s has no %s; make the folder with 'blip2chat convert'", dir, name))
@@ -180,8 +186,16 @@ func doctorModel(w *doctorWriter, dir, libDir string) error {
 		fmt.Fprintf(w.w, "  %-*s  %s\n", width, r.name, r.desc)
 	}
 	if problem == nil {
-		problem = model.Check(dir, model.Options{LlamaLib: libDir})
 		msg := "vision.gguf and llm.gguf load and belong together"
+		if retrievalModel {
+			msg = "a retrieval model (match, index, search): vision.gguf loads"
+			var m *retrieval.Model
+			if m, problem = openRetrieval(dir, 1); problem == nil {
+				m.Close()
+			}
+		} else {
+			problem = model.Check(dir, model.Options{LlamaLib: libDir})
+		}
 		if problem != nil {
 			msg = "PROBLEM (see the error below)"
 		}

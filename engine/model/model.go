@@ -170,6 +170,9 @@ func Check(dir string, o Options) error {
 	defer v.Close()
 	vi := v.Info()
 	vpath := filepath.Join(dir, VisionFile)
+	if vi.IsRetrieval() {
+		return fmt.Errorf("%s is %w", dir, ErrRetrievalModel)
+	}
 	if err := answers(vpath, vi); err != nil {
 		return err
 	}
@@ -202,6 +205,9 @@ func Open(dir string, o Options) (*Model, error) {
 	}
 	vpath, err := VisionPath(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseRetrieval(dir, vpath); err != nil {
 		return nil, err
 	}
 	llmPath, err := LLMPath(dir, o.LLMPath)

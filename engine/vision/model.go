@@ -76,10 +76,15 @@ type Info struct {
 		DoResize, DoRescale, DoNormalize, DoConvertRGB bool
 	}
 
-	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP), nil if
-	// the checkpoint had none; LowerCase is its do_lower_case.
+	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP, retrieval
+	// models), nil if the checkpoint had none; LowerCase is its
+	// do_lower_case.
 	Vocab     []string
 	LowerCase bool
+
+	// Retrieval describes an image–text retrieval model's heads (see
+	// retrieval.go); zero for the others.
+	Retrieval RetrievalInfo
 }
 
 // Prompt puts text into the model's prompt format.
@@ -144,7 +149,8 @@ type Model struct {
 	posText []float32 // [P, H], text input only
 	qf      []qformerLayer
 
-	proj *linear // nil when absent
+	proj *linear         // nil when absent
+	ret  *retrievalHeads // nil but for retrieval models
 
 	pool    *kernels.Pool // the threads the kernels run on (Options.Threads)
 	mu      sync.Mutex
@@ -432,6 +438,7 @@ func (m *Model) load(path string) error {
 		p := l.linear(convert.TensorProjection, in.ProjectionSize, H)
 		m.proj = &p
 	}
+	m.loadRetrieval(l)
 	if err := l.Err(); err != nil {
 		return err
 	}

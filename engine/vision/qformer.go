@@ -69,7 +69,7 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.qformerLayer(&m.qf[i], feat, T)
+		m.qformerLayer(&m.qf[i], feat, Q, T)
 	}
 	m.emitLayer("qformer_hidden_states", len(m.qf), T, H, x)
 	if err := ctx.Err(); err != nil {
@@ -83,10 +83,13 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 	return out, nil
 }
 
-// qformerLayer runs one layer on the T rows of b.qx in place.
-func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
+// qformerLayer runs one layer on the T rows of b.qx in place, of which the
+// first Q are query rows (cross-attending to feat, with their own
+// feed-forward) and the rest text rows. Q is 0 for the text alone (the
+// retrieval model's text encoder): then feat is not read.
+func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, Q, T int) {
 	q := &m.info.QFormer
-	Q, H, eps := m.info.NumQueryTokens, q.HiddenSize, q.LayerNormEps
+	H, eps := q.HiddenSize, q.LayerNormEps
 	hd := H / q.Heads
 	b := &m.buf
 	x := b.qx.RowRange(0, T)  // layer input, then output
@@ -106,7 +109,7 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
 	m.pool.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
 
 	aq := a[:Q*H] // the query rows
-	if L.hasCross {
+	if L.hasCross && Q > 0 {
 		N := feat.Tokens
 		ck, cv := b.ck.F32(), b.cv.F32()
 		L.crossQ.forward(m.pool, qq[:Q*H], aq, Q)
@@ -119,7 +122,9 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
 	}
 
 	// Feed-forward: the query rows and the text rows have their own.
-	m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	if Q > 0 {
+		m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	}
 	if T > Q {
 		m.feedForward(x[Q*H:], a[Q*H:], T-Q, &L.up, &L.down, &L.ln)
 	}

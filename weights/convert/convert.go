@@ -257,7 +257,7 @@ func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result,
 		return nil, err
 	}
 	res := &Result{Family: src.Config.ModelType}
-	if !opt.VisionOnly {
+	if !opt.VisionOnly && !isRetrieval(src) {
 		res.LLMFamily = src.Config.Text.ModelType
 	}
 	// The language model's warnings first, as it was planned first.
@@ -310,7 +310,7 @@ func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
 	// The language model first: refusing an unsupported family is cheaper
 	// than validating the vision side.
 	var llm *plan.File
-	if !opt.VisionOnly {
+	if !opt.VisionOnly && !isRetrieval(src) { // a retrieval checkpoint has no language model
 		if llm, err = planLLM(src, opt); err != nil {
 			return nil, err
 		}

@@ -59,6 +59,14 @@ func planVision(src *Source, wt gguf.Type) (*plan.File, error) {
 			return nil, err
 		}
 	}
+	if isRetrieval(src) {
+		if err := retrievalTensors(f, src); err != nil {
+			return nil, err
+		}
+		if err := retrievalKV(f, src); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
@@ -158,7 +166,7 @@ func visionTensors(f *plan.File, src *Source, wt gguf.Type, layout string) (proj
 		linear(to.FFNUpQuery, from+"intermediate_query.dense", Hff, H)
 		linear(to.FFNDownQuery, from+"output_query.dense", H, Hff)
 		norm(to.FFNLNQuery, from+"output_query.LayerNorm", H)
-		if instruct {
+		if instruct || isRetrieval(src) { // the text rows' own feed-forward
 			linear(to.FFNUp, from+"intermediate.dense", Hff, H)
 			linear(to.FFNDown, from+"output.dense", H, Hff)
 			norm(to.FFNLN, from+"output.LayerNorm", H)
@@ -225,7 +233,7 @@ func visionKV(src *Source, pre *hfconfig.Preprocessor, wt gguf.Type, layout stri
 		{Key: KeyQFormerMaxPositions, Value: u(q.MaxPositionEmbeddings)},
 		{Key: KeyQFormerVocabSize, Value: u(q.VocabSize)},
 		{Key: KeyQFormerLayerNormEps, Value: float32(q.LayerNormEps)},
-		{Key: KeyQFormerTextInput, Value: instruct},
+		{Key: KeyQFormerTextInput, Value: instruct || isRetrieval(src)},
 		{Key: KeyProjectionSize, Value: u(projSize)},
 		{Key: KeyImageWidth, Value: u(pre.Width)},
 		{Key: KeyImageHeight, Value: u(pre.Height)},
