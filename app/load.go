@@ -102,6 +102,9 @@ func (a *App) open(ctx context.Context, src *ModelSource) (Engine, ModelInfo, er
 	if info.Name == "" {
 		info.Name = filepath.Base(src.Dir)
 	}
+	if info.Dir == "" {
+		info.Dir = src.Dir
+	}
 	a.mu.Lock()
 	a.eng = eng
 	a.defaults = eng.Settings()
