@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -291,5 +293,45 @@ func d6Child(t *testing.T) {
 			fmt.Println("STREAMING")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// panicky is an engine whose answers panic (a bug in the engine).
+type panicky struct{ *apptest.Engine }
+
+func (panicky) Ask(context.Context, string, func(string)) (app.Answer, error) {
+	panic("boom in Ask")
+}
+
+// TestC7PanicInJobFails: a panic in a job does not end the process: the
+// app closes Failed with the panic and its trace, stops its work, and
+// closes; the session file keeps the question.
+func TestC7PanicInJobFails(t *testing.T) {
+	dir := t.TempDir()
+	src := &app.ModelSource{Dir: filepath.Join(dir, "model"), Image: apptest.WritePNG(t, dir, sampleName, 40, 30),
+		Open: func(context.Context, func(string)) (app.Engine, error) { return panicky{apptest.NewEngine()}, nil }}
+	a := app.New(app.Options{Model: src, SessionsDir: filepath.Join(dir, "sessions")})
+	defer a.Close()
+	a.Start()
+	waitIdle(t, a)
+	if a.Err() != nil {
+		t.Fatal(a.Err())
+	}
+	a.Submit("what?")
+	select {
+	case <-a.Failed():
+	case <-time.After(time.Minute):
+		t.Fatal("Failed never closed")
+	}
+	var pe *app.PanicError
+	if !errors.As(a.Err(), &pe) || pe.Value != "boom in Ask" || pe.Job != "answering" || !strings.Contains(string(pe.Stack), "panicky.Ask") {
+		t.Fatalf("Err = %v", a.Err())
+	}
+	if err := a.Close(); err != nil {
+		t.Error(err)
+	}
+	s, err := app.FindSession(filepath.Join(dir, "sessions"), "")
+	if err != nil || len(s.All) != 1 || s.All[0].Question != "what?" || s.All[0].Stop != app.StopInterrupted {
+		t.Errorf("session after the panic: %v %+v", err, s)
 	}
 }
