@@ -335,3 +335,43 @@ func TestC7PanicInJobFails(t *testing.T) {
 		t.Errorf("session after the panic: %v %+v", err, s)
 	}
 }
+
+// TestD1ForkAndReadOnly: the ways to open a session another app holds: a
+// fork continues a copy under a new id (the original is left as it is),
+// read-only saves nothing.
+func TestD1ForkAndReadOnly(t *testing.T) {
+	a, _, sessDir := newTestApp(t, nil)
+	ask(t, a, "original")
+	s := sessionOf(t, a)
+	open := func(mode app.ResumeMode) *app.App {
+		b := app.New(app.Options{Model: apptest.NewEngine().DemoSource(s.Model, ""), SessionsDir: sessDir, Resume: s, ResumeAs: mode})
+		t.Cleanup(func() { b.Close() })
+		b.Start()
+		waitIdle(t, b)
+		return b
+	}
+	fork := open(app.ResumeFork)
+	st := ask(t, fork, "in the fork")
+	if st.SessionID == "" || st.SessionID == s.ID {
+		t.Fatalf("fork session %q (original %s)", st.SessionID, s.ID)
+	}
+	if e, ok := lastOf(st, app.EntryError); ok {
+		t.Errorf("fork: %s", e.Text)
+	}
+	f, err := app.FindSession(sessDir, st.SessionID)
+	if err != nil || strings.Join(questions(f), "|") != "original|in the fork" || f.Fork != s.ID {
+		t.Errorf("fork file: %v %+v", err, f)
+	}
+	ro := open(app.ResumeReadOnly)
+	st = ask(t, ro, "read only")
+	if st.SessionID != "" {
+		t.Errorf("read-only session id %q", st.SessionID)
+	}
+	if !strings.Contains(transcript(st), "read-only: new turns are not saved") {
+		t.Errorf("no word about read-only:\n%s", transcript(st))
+	}
+	ask(t, a, "original again")
+	if o, _ := app.FindSession(sessDir, s.ID); strings.Join(questions(o), "|") != "original|original again" {
+		t.Errorf("original: %q", questions(o))
+	}
+}

@@ -220,3 +220,39 @@ func TestU6LargeInput(t *testing.T) {
 		t.Errorf("a keystroke takes %v with the input full", ds[len(ds)/2])
 	}
 }
+
+// TestD6InterruptedAnswerShows: a session whose last answer was cut by a
+// kill resumes with the question and the part of the answer that was
+// saved, marked as interrupted.
+func TestD6InterruptedAnswerShows(t *testing.T) {
+	dir := t.TempDir()
+	img := apptest.WritePNG(t, dir, "cat.png", 40, 30)
+	sess := filepath.Join(dir, "sessions")
+	os.MkdirAll(sess, 0o755)
+	id := "20261202-150942-063e0e"
+	lines := []string{
+		`{"type":"session","id":"` + id + `","time":"2026-12-02T15:09:42Z","model":"` + filepath.Join(dir, "model") + `"}`,
+		`{"type":"image","time":"2026-12-02T15:09:43Z","path":"` + img + `"}`,
+		`{"type":"ask","time":"2026-12-02T15:09:44Z","turn":{"question":"q2 long"}}`,
+		`{"type":"more","time":"2026-12-02T15:09:45Z","text":"the first second"}`,
+		`{"type":"more","time":"2026-12-02T15:09:46Z","text":" and the next"}`,
+	}
+	os.WriteFile(filepath.Join(sess, id+".jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	s, err := app.FindSession(sess, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := app.New(app.Options{Model: apptest.NewEngine().Source(filepath.Join(dir, "model"), ""), SessionsDir: sess, Resume: s})
+	defer a.Close()
+	m := New(a, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m.Init()
+	waitApp(t, a, "the resumed session", func(s app.State) bool { return idle(s) && s.Image != nil })
+	m.sync()
+	plain := ansi.Strip(m.render())
+	for _, w := range []string{"q2 long", "the first second and the next", "■ interrupted"} {
+		if !strings.Contains(plain, w) {
+			t.Errorf("the screen lacks %q:\n%s", w, plain)
+		}
+	}
+}
