@@ -201,9 +201,6 @@ func TestD6KillMidAnswer(t *testing.T) {
 		d6Child(t)
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a process and streams for 3 s")
-	}
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestD6KillMidAnswer$", "-test.v")
 	cmd.Env = append(os.Environ(), "BLIP2CHAT_TEST_D6_CHILD="+dir)

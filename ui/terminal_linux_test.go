@@ -33,9 +33,6 @@ func TestC7PanicRestoresTerminal(t *testing.T) {
 		c7Child(t, mode)
 		return
 	}
-	if testing.Short() {
-		t.Skip("runs the interface in child processes")
-	}
 	for _, c := range []struct {
 		mode string
 		send string         // typed once the interface is ready
