@@ -7,7 +7,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: all build lib demo test vet fmt-check fuzz bench install clean
+.PHONY: all build lib demo test vet cross fmt-check fuzz bench install clean
+
+# The platforms the README promises besides this one; `make cross` vets and builds for each (no cgo:
+# the llama.cpp library is loaded at run time).
+CROSS := darwin/arm64 linux/arm64 windows/amd64
 
 all: build
 
@@ -27,6 +31,13 @@ demo: build
 vet:
 	$(GO) vet ./...
 
+cross:
+	@for t in $(CROSS); do \
+	  echo "== $$t"; \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./... && \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/blip2chat || exit 1; \
+	done
+
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -35,7 +46,7 @@ fmt-check:
 # golden tests run again on the other kernel paths: portable Go, and AVX2 without AVX-512. The packages
 # with goroutines run again under the race detector (-short skips app's 500-turn soak, which the first
 # line runs; the kernels' pool tests alone: the whole package takes ten minutes with -race).
-test: lib fmt-check vet
+test: lib fmt-check vet cross
 	BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) BLIP2CHAT_REQUIRE_LLAMA=1 $(GO) test -count=1 ./...
 	BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) BLIP2CHAT_REQUIRE_LLAMA=1 $(GO) test -race -short -count=1 ./app/... ./ui/...
 	$(GO) test -race -short -count=1 -run 'Threads|Concurrent' ./engine/kernels/
@@ -53,9 +64,11 @@ fuzz:
 bench: build
 	./$(BIN) bench --synthetic vision
 
-# Installs the binary to ~/.local/bin and the library to the per-user data folder.
+# Installs the binary to ~/.local/bin and the library to the per-user data folder (POSIX install and cp,
+# so that it works on macOS too).
 install: build
-	install -D -m 0755 $(BIN) $(HOME)/.local/bin/blip2chat
+	mkdir -p $(HOME)/.local/bin
+	install -m 0755 $(BIN) $(HOME)/.local/bin/blip2chat
 	mkdir -p "$${XDG_DATA_HOME:-$(HOME)/.local/share}/blip2chat/lib"
 	cp -a $(LIB)/. "$${XDG_DATA_HOME:-$(HOME)/.local/share}/blip2chat/lib/"
 

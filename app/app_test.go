@@ -769,20 +769,20 @@ func TestCloseStopsEncoding(t *testing.T) {
 }
 
 // TestImageDecodedOnce: the app gives the engine the image it decoded for
-// the display instead of the path, so the file is decoded once.
+// the display (ToRGB's *image.NRGBA), once per image.
 func TestImageDecodedOnce(t *testing.T) {
 	other := otherImage(t)
 	a, eng, _ := newTestApp(t, nil)
-	if d, p := eng.Decoded.Load(), eng.ByPath.Load(); d != 1 || p != 0 {
-		t.Errorf("the sample image: %d decoded, %d by path; want 1, 0", d, p)
+	if d := eng.Decoded.Load(); d != 1 {
+		t.Errorf("the sample image: handed over %d times, want 1", d)
 	}
 	a.Submit("/image " + other)
 	st := waitIdle(t, a)
-	if d, p := eng.Decoded.Load(), eng.ByPath.Load(); d != 2 || p != 0 {
-		t.Errorf("after /image: %d decoded, %d by path; want 2, 0", d, p)
+	if d := eng.Decoded.Load(); d != 2 {
+		t.Errorf("after /image: %d images handed over, want 2", d)
 	}
 	if eng.NotRGB.Load() {
-		t.Error("SetImageDecoded got an image that is not ToRGB's *image.NRGBA")
+		t.Error("SetImage got an image that is not ToRGB's *image.NRGBA")
 	}
 	if filepath.Base(st.ImagePath) != "cat.png" {
 		t.Fatalf("image %s:\n%s", st.ImagePath, transcript(st))

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		// Every app closed by the tests must have stopped its goroutines.
 		// engine/kernels keeps a process-wide worker pool by design.
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker")); err != nil {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/blip2chat/blip2chat/engine/kernels.(*Pool).worker")); err != nil {
 			os.Stderr.WriteString("goroutine leak: " + err.Error() + "\n")
 			code = 1
 		}

@@ -115,14 +115,9 @@ func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
 	a.mu.Unlock()
 	a.notify()
 
-	// The engine gets the image decoded above when it can take it: a large
-	// photo takes seconds to decode.
-	var stats ImageStats
-	if d, ok := eng.(DecodedImageSetter); ok {
-		stats, err = d.SetImageDecoded(ctx, rgb, abs)
-	} else {
-		stats, err = eng.SetImage(ctx, abs)
-	}
+	// The engine gets the image decoded above: a large photo takes seconds
+	// to decode.
+	stats, err := eng.SetImage(ctx, rgb, abs)
 	if err != nil {
 		a.mu.Lock()
 		a.st.ImagePath, a.st.Image = prevPath, prevImg

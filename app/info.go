@@ -37,14 +37,7 @@ func infoRows(st State) []Row {
 		row("Library", "%s", m.Backend)
 	}
 	for _, d := range m.Details {
-		label, val, ok := strings.Cut(d, ": ")
-		if !ok {
-			label, val = "", d
-		}
-		if label != "" {
-			label = strings.ToUpper(label[:1]) + label[1:]
-		}
-		row(label, "%s", val)
+		row(d.Label, "%s", d.Value)
 	}
 	row("Loaded in", "%s", roundDur(m.LoadTime))
 	if st.ImagePath != "" {

@@ -28,7 +28,7 @@ import (
 var leakOpts = []goleak.Option{
 	goleak.IgnoreAnyFunction("github.com/aybabtme/rgbterm.interpret"),
 	goleak.IgnoreAnyFunction("github.com/charmbracelet/bubbles/cursor.(*Model).BlinkCmd.func1"),
-	goleak.IgnoreTopFunction("github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker"),
+	goleak.IgnoreTopFunction("github.com/blip2chat/blip2chat/engine/kernels.(*Pool).worker"),
 	goleak.IgnoreAnyFunction("github.com/charmbracelet/x/exp/teatest.NewTestModel.func2"),
 	goleak.IgnoreAnyFunction("os/signal.loop"),
 	goleak.IgnoreAnyFunction("os/signal.signal_recv"),

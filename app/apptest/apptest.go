@@ -29,6 +29,7 @@ import (
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
+	"github.com/blip2chat/blip2chat/engine/model"
 )
 
 // SoftTokens is how many image tokens Engine puts in front of a prompt
@@ -65,11 +66,10 @@ type Engine struct {
 	// Block, when set, makes SetImage wait until it is closed (or the app
 	// cancels).
 	Block chan struct{}
-	// Decoded and ByPath count the images the app handed over decoded
-	// (SetImageDecoded) and by path (SetImage); NotRGB is set when a
-	// decoded one was not imageprep.ToRGB's *image.NRGBA.
-	Decoded, ByPath atomic.Int32
-	NotRGB          atomic.Bool
+	// Decoded counts the images the app handed over; NotRGB is set when
+	// one was not imageprep.ToRGB's *image.NRGBA.
+	Decoded atomic.Int32
+	NotRGB  atomic.Bool
 
 	mu       sync.Mutex
 	set      app.Settings
@@ -106,17 +106,11 @@ func (e *Engine) Closed() bool {
 // Info implements app.Engine.
 func (e *Engine) Info() app.ModelInfo {
 	return app.ModelInfo{Name: "fake", Desc: "BLIP-2 · fake", Backend: "none", Family: "blip-2",
-		Details: []string{"vision: none", "language: none"}}
+		Details: []model.Row{{Label: "Vision", Value: "none"}, {Label: "Language", Value: "none"}}}
 }
 
 // SetImage implements app.Engine.
-func (e *Engine) SetImage(ctx context.Context, path string) (app.ImageStats, error) {
-	e.ByPath.Add(1)
-	return e.encode(ctx)
-}
-
-// SetImageDecoded implements app.DecodedImageSetter.
-func (e *Engine) SetImageDecoded(ctx context.Context, img image.Image, path string) (app.ImageStats, error) {
+func (e *Engine) SetImage(ctx context.Context, img image.Image, path string) (app.ImageStats, error) {
 	e.Decoded.Add(1)
 	if _, ok := img.(*image.NRGBA); !ok {
 		e.NotRGB.Store(true)

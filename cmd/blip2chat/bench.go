@@ -17,8 +17,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // the llama.cpp backend of lm.Open (LLaMA, T5)
-	_ "github.com/blip2chat/blip2chat/engine/lm/opt"      // the OPT backend of lm.Open
+	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -73,8 +72,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *threads > runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(*threads)
 	}
-	kernels.SetThreads(*threads)
-	nThreads := kernels.Threads()
+	nThreads := *threads
+	if nThreads == 0 {
+		nThreads = kernels.DefaultThreads()
+	}
 
 	rep := &bench.Report{Threads: nThreads, Runs: *runs, Features: kernels.Features()}
 	var visionPath, llmPath string
@@ -82,7 +83,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		files, err := synth.Ensure(ctx, *synthetic, synth.Options{
 			CacheDir: *cacheDir, Seed: *seed, VisionType: *visionType, LLMType: *llmType,
 			Quantizer: func() (lmconv.Quantizer, error) { return llamaQuantizer(*llamaLib) },
-			Progress:  stderr, Terminal: writerIsTerminal(stderr),
+			Progress:  stderr, Terminal: isTerminal(stderr),
 		})
 		if err != nil {
 			return err
@@ -107,7 +108,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	// Generating a synthetic model is not part of the measurement.
 	bench.ResetPeakRSS()
 
-	vm, err := vision.Load(visionPath)
+	vm, err := vision.Load(visionPath, vision.Options{Threads: nThreads})
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		lmm, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: *llamaLib})
+		lmm, err := model.OpenLLM(llmPath, *llamaLib, lm.OpenOptions{})
 		if err != nil {
 			return fmt.Errorf("%v (use --vision-only to time the vision side alone)", err)
 		}

@@ -147,14 +147,7 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if len(pos) > 1 {
-		return errUsage
-	}
-	img, err := imageArg(pos)
-	if err != nil {
-		return err
-	}
-	uo, err := uf.uiOptions()
+	img, uo, err := uiArgs(pos, uf)
 	if err != nil {
 		return err
 	}
@@ -178,9 +171,6 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
 		}
 		opts.Model = modelSource(dir, uf.openOptions())
-	}
-	if err := needTerminal(stdout); err != nil {
-		return err
 	}
 	return runUI(opts, uo, stdout)
 }
@@ -213,8 +203,27 @@ func resumeMode(fork, readOnly bool) app.ResumeMode {
 	return app.ResumeAppend
 }
 
-// runUI runs the app on the terminal and says how to come back.
+// uiArgs checks what chat and demo take besides their flags: at most one
+// IMAGE (returned, "" when absent; checked before the interface starts)
+// and the display flags.
+func uiArgs(pos []string, uf uiFlags) (string, ui.Options, error) {
+	if len(pos) > 1 {
+		return "", ui.Options{}, errUsage
+	}
+	img, err := imageArg(pos)
+	if err != nil {
+		return "", ui.Options{}, err
+	}
+	uo, err := uf.uiOptions()
+	return img, uo, err
+}
+
+// runUI runs the app on the terminal (refusing a pipe or a file) and says
+// how to come back.
 func runUI(opts app.Options, uo ui.Options, stdout io.Writer) error {
+	if err := needTerminal(stdout); err != nil {
+		return err
+	}
 	a := app.New(opts)
 	if err := ui.Run(a, uo); err != nil {
 		return err
@@ -236,13 +245,11 @@ func hasTurns(st app.State) bool {
 
 // needTerminal refuses to draw the interface into a pipe or a file.
 func needTerminal(w io.Writer) error {
-	if writerIsTerminal(w) && fileIsTerminal(os.Stdin) {
+	if isTerminal(w) && isTerminal(os.Stdin) {
 		return nil
 	}
 	return errors.New("the chat needs a terminal (stdin and stdout); for scripts use 'blip2chat ask'")
 }
-
-func fileIsTerminal(f *os.File) bool { return writerIsTerminal(f) }
 
 // imageArg is the optional IMAGE argument of chat and demo, checked before
 // the interface starts: "" when absent.

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/charmbracelet/x/term"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -62,7 +62,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		LLMType:    *llmType,
 		VisionOnly: *visionOnly,
 		Progress:   stderr,
-		Terminal:   writerIsTerminal(stderr),
+		Terminal:   isTerminal(stderr),
 		Warnings:   stderr,
 	})
 	if errors.Is(err, context.Canceled) {
@@ -148,13 +148,9 @@ func quantizeLLM(ctx context.Context, lib *capi.Library, modelDir, family, llmTy
 	})
 }
 
-// writerIsTerminal reports whether w is a terminal, where progress is
-// redrawn in place rather than printed line by line.
-func writerIsTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a terminal (where progress is redrawn in
+// place rather than printed line by line), on every platform.
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(f.Fd())
 }

@@ -196,7 +196,7 @@ func doctorGGUF(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	arch, ok := f.String("general.architecture")
+	arch, ok := f.String(gguf.KeyArchitecture)
 	if !ok {
 		arch = "no general.architecture"
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -57,7 +59,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
-	m, err := model.OpenVision(*modelDir)
+	m, err := model.OpenVision(*modelDir, vision.Options{})
 	if err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if *pixelFile != "" {
 		pixels, err = readPixelValues(*pixelFile, info.Vision.Channels, S)
 	} else {
-		pixels, err = imageprep.PixelValues(pos[0], info.ImageOptions())
+		pixels, err = pixelValuesFile(pos[0], info.ImageOptions())
 	}
 	if err != nil {
 		return err
@@ -84,11 +86,11 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	feat, err := m.EncodeImage(pixels)
+	feat, err := m.EncodeImage(context.Background(), pixels)
 	if err != nil {
 		return err
 	}
-	qf, err := m.QFormer(feat, ids)
+	qf, err := m.QFormer(context.Background(), feat, ids)
 	if err != nil {
 		return err
 	}
@@ -180,4 +182,17 @@ func int64Tensor(name string, shape []int, v []int) safetensors.WriteTensor {
 		binary.LittleEndian.PutUint64(b[8*i:], uint64(int64(x)))
 	}
 	return safetensors.WriteTensor{Name: name, DType: safetensors.I64, Shape: shape, Data: b}
+}
+
+// pixelValuesFile is the model input of the image file at path.
+func pixelValuesFile(path string, o imageprep.Options) ([]float32, error) {
+	img, err := imageprep.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	px, err := imageprep.PixelValues(context.Background(), img, o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return px, nil
 }

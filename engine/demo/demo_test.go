@@ -24,7 +24,7 @@ func TestEnsureBuildsOnceAndConverts(t *testing.T) {
 		t.Fatalf("%s is not ready after Ensure", dir)
 	}
 	// The vision side loads in our engine with the shapes we asked for.
-	vm, err := vision.Load(filepath.Join(dir, "vision.gguf"))
+	vm, err := vision.Load(filepath.Join(dir, "vision.gguf"), vision.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package imageprep
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"math"
@@ -166,13 +167,17 @@ func TestResizeEdges(t *testing.T) {
 }
 
 func TestPixelValuesErrors(t *testing.T) {
-	if _, err := PixelValues("testdata/does-not-exist.jpg", DefaultOptions()); err == nil {
+	if _, err := Load("testdata/does-not-exist.jpg"); err == nil {
 		t.Error("missing file: no error")
 	}
-	if _, err := PixelValues("testdata/jpeg_420.jpg", Options{}); err == nil {
+	img, err := Load("testdata/jpeg_420.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PixelValues(context.Background(), img, Options{}); err == nil {
 		t.Error("zero target size: no error")
 	}
-	pv, err := PixelValues("testdata/jpeg_420.jpg", DefaultOptions())
+	pv, err := PixelValues(context.Background(), img, DefaultOptions())
 	if err != nil || len(pv) != 3*224*224 {
 		t.Fatalf("PixelValues: %d values, %v", len(pv), err)
 	}

@@ -7,15 +7,16 @@
 // FMA (and F16C for f16 and Q8_0 weights), an assembly implementation behind
 // the same function; the GEMM micro-kernel uses AVX-512F when the CPU has it
 // (BLIP2CHAT_NOAVX512=1 keeps AVX2), and the Q8_0 integer GEMM uses
-// AVX-512 VNNI, else AVX-VNNI, else AVX2. SetSIMD(false), or
-// BLIP2CHAT_NOSIMD=1 in the environment at start, forces the portable code.
+// AVX-512 VNNI, else AVX-VNNI, else AVX2. BLIP2CHAT_NOSIMD=1 in the
+// environment at start forces the portable code.
 //
-// Large kernels run on a package-wide pool of persistent workers
-// (SetThreads); calls from several goroutines are serialised on that pool.
-// After the first call at a given size, no kernel allocates. The pool's
-// goroutines live for the process: a goleak check after kernel calls should
-// ignore the top function
-// "github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker".
+// The kernels that split their work over threads (MatMulT, GemmNT, GemmNN,
+// Attention, LayerNorm, GELU) are methods of a Pool, which a model owns
+// with its thread count; calls from several goroutines are serialised on
+// a pool. After the first call at a given size, no kernel allocates. A
+// pool's goroutines live until Pool.Close: a goleak check after kernel
+// calls on a pool not closed should ignore the top function
+// "github.com/blip2chat/blip2chat/engine/kernels.(*Pool).worker".
 //
 // How the SIMD results relate to the portable ones (all checked by tests):
 //   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
@@ -34,6 +35,7 @@ package kernels
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -57,7 +59,7 @@ func (t DType) String() string {
 	case Q8_0:
 		return "q8_0"
 	}
-	return "dtype(" + itoa(int(t)) + ")"
+	return "dtype(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Q8_0 block geometry (ggml block_q8_0).
@@ -118,39 +120,41 @@ type microKernel struct {
 var (
 	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16, nil}
 	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32, sgemm6x32}
-	// kern is the micro-kernel the SIMD GEMM uses: AVX-512 when the CPU has
-	// it (twice the FMA width) unless BLIP2CHAT_NOAVX512=1, else AVX2.
-	kern = kernAVX2
 )
 
-func init() {
+// impl is one implementation of the kernels: the portable Go code (simd
+// false), or the assembly with a GEMM micro-kernel and a Q8_0 GEMM kernel.
+type impl struct {
+	simd bool
+	kern microKernel
+	q8   q8Kernel
+}
+
+// machine is this machine's implementation, chosen once at start and never
+// changed: the assembly when the CPU has AVX2 and FMA unless
+// BLIP2CHAT_NOSIMD=1; the AVX-512 micro-kernel when the CPU has it (twice
+// the FMA width) unless BLIP2CHAT_NOAVX512=1; for Q8_0 weights AVX-512
+// VNNI (same switch), else AVX-VNNI, else AVX2. Every Pool runs it (the
+// tests make pools of each implementation to hold them equal).
+var machine = detect()
+
+func detect() impl {
+	im := impl{simd: hasSIMD && !envSet("BLIP2CHAT_NOSIMD"), kern: kernAVX2, q8: q8KernAVX2}
 	if hasAVX512 && !envSet("BLIP2CHAT_NOAVX512") {
-		kern = kernAVX512
+		im.kern = kernAVX512
 	}
+	switch {
+	case hasVNNI512 && !envSet("BLIP2CHAT_NOAVX512"):
+		im.q8 = q8KernVNNI
+	case hasAVXVNNI:
+		im.q8 = q8KernAVXVNNI
+	}
+	return im
 }
 
 func envSet(name string) bool {
 	v := os.Getenv(name)
 	return v != "" && v != "0"
-}
-
-// useSIMD reports whether the assembly kernels run. It is changed only by
-// SetSIMD, which callers must not race with kernel calls.
-var useSIMD = hasSIMD
-
-func init() {
-	if envSet("BLIP2CHAT_NOSIMD") {
-		useSIMD = false
-	}
-}
-
-// SetSIMD turns the assembly kernels on or off and returns the previous
-// setting. Turning them on has no effect on CPUs that lack the features.
-// Not safe to call while kernels are running.
-func SetSIMD(on bool) (prev bool) {
-	prev = useSIMD
-	useSIMD = on && hasSIMD
-	return prev
 }
 
 // Features describes the CPU features the kernels use, e.g. "avx2 fma f16c"
@@ -165,40 +169,18 @@ func Features() string {
 	if hasF16C {
 		f = append(f, "f16c")
 	}
-	if hasSIMD && kern.name == kernAVX512.name {
+	if hasSIMD && machine.kern.name == kernAVX512.name {
 		f = append(f, "avx512f")
 	}
-	if hasSIMD && q8kern.name != q8KernAVX2.name {
-		f = append(f, q8kern.name) // the Q8_0 GEMM's VNNI kernel
+	if hasSIMD && machine.q8.name != q8KernAVX2.name {
+		f = append(f, machine.q8.name) // the Q8_0 GEMM's VNNI kernel
 	}
 	if len(f) == 0 {
 		return "portable"
 	}
 	s := strings.Join(f, " ")
-	if !useSIMD {
+	if !machine.simd {
 		s += " (simd off)"
 	}
 	return s
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

@@ -52,30 +52,13 @@ var (
 	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, 0x80, q8gemmVNNI6x32}
 	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, 0x80, q8gemmAVXVNNI6x16}
 	q8KernAVX2    = q8Kernel{"avx2", 4, 16, 0, q8gemmAVX2x4x16}
-	// q8kern is the kernel the SIMD Q8_0 GEMM uses: AVX-512 VNNI when the
-	// CPU has it (and BLIP2CHAT_NOAVX512 is not set), else AVX-VNNI, else
-	// AVX2.
-	q8kern = q8KernAVX2
 )
-
-func init() {
-	switch {
-	case hasVNNI512 && !envSet("BLIP2CHAT_NOAVX512"):
-		q8kern = q8KernVNNI
-	case hasAVXVNNI:
-		q8kern = q8KernAVXVNNI
-	}
-}
-
-// q8a holds the quantized activations of the current call (the pool lock
-// serialises calls), kept between calls.
-var q8a []byte
 
 // quantizeA writes x (len%32 == 0) as A blocks into dst.
 func quantizeA(dst []byte, x []float32, simd bool) {
 	nb := len(x) / q8Block
 	dst = dst[:nb*q8ABytes]
-	if simd && useSIMD && nb > 0 {
+	if simd && nb > 0 {
 		quantQ8Asm(&dst[0], &x[0], nb)
 		return
 	}
@@ -95,30 +78,31 @@ func quantizeA(dst []byte, x []float32, simd bool) {
 
 // q8QuantJob quantizes the rows of one MatMulT call, a few rows a task.
 type q8QuantJob struct {
+	q8a     []byte
 	x       []float32
 	k, rows int // rows per task
 	m       int
 	simd    bool
 }
 
-var q8qJob q8QuantJob
-
 func (j *q8QuantJob) run(worker, task int) {
 	rb := j.k / q8Block * q8ABytes
 	for i := task * j.rows; i < min((task+1)*j.rows, j.m); i++ {
-		quantizeA(q8a[i*rb:(i+1)*rb], j.x[i*j.k:(i+1)*j.k], j.simd)
+		quantizeA(j.q8a[i*rb:(i+1)*rb], j.x[i*j.k:(i+1)*j.k], j.simd)
 	}
 }
 
-// prepareQ8A quantizes j.x into q8a, on the pool when it is large.
-func (j *matmulJob) prepareQ8A(p *pool) {
+// prepareQ8A quantizes j.x into the pool's q8a, on the pool when it is
+// large.
+func (j *matmulJob) prepareQ8A() {
+	p := j.p
 	rb := j.k / q8Block * q8ABytes
-	if cap(q8a) < j.m*rb {
-		q8a = make([]byte, j.m*rb)
+	if cap(p.q8a) < j.m*rb {
+		p.q8a = make([]byte, j.m*rb)
 	}
-	q8a = q8a[:j.m*rb]
-	qj := &q8qJob
-	*qj = q8QuantJob{x: j.x, k: j.k, m: j.m, simd: j.simd}
+	p.q8a = p.q8a[:j.m*rb]
+	qj := &p.q8q
+	*qj = q8QuantJob{q8a: p.q8a, x: j.x, k: j.k, m: j.m, simd: j.simd}
 	// ~64K elements a task: worth a wake-up, small enough to balance.
 	qj.rows = max(1, (1<<16)/j.k)
 	p.run(qj, ceilDiv(j.m, qj.rows))
@@ -129,12 +113,12 @@ func (j *matmulJob) prepareQ8A(p *pool) {
 // [b0, b0+kb) into dst (kb*36*nr bytes): per block, 8 quads of nr columns x 4
 // bytes (xor flip), then nr f32 scales. Columns beyond ncol get zero
 // weights and scales.
-func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte) {
+func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte, simd bool) {
 	rb := w.Cols / q8Block * q8BlockBytes
 	bb := 36 * nr // bytes per packed block
 	dst = dst[:kb*bb]
 	src := w.Raw[c0*rb+b0*q8BlockBytes:]
-	if ncol == nr && useSIMD && hasF16C {
+	if ncol == nr && simd && hasF16C {
 		_ = src[(ncol-1)*rb+kb*q8BlockBytes-1]
 		packQ8Asm(&dst[0], &src[0], rb, kb, nr, uint32(flip)*0x01010101)
 		return
@@ -164,7 +148,7 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte) {
 }
 
 // gemmQ8 computes the tile rows [i0,i1) x columns [j0,j1) of dst = A . W^T
-// (A: quantized rows in q8a, stride lda bytes; no bias) with kernel qk on
+// (A: quantized rows in the pool's q8a, stride lda bytes; no bias) with kernel qk on
 // one thread.
 func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *Matrix, c []float32, ldc int) {
 	mr, nr := qk.mr, qk.nr
@@ -189,7 +173,7 @@ func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *
 		for jr := j0; jr < j1; jr += nr {
 			ncol := min(nr, j1-jr)
 			bp := s.qpanel[:kb*36*nr]
-			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.flip)
+			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.flip, true)
 			// The weights stream from memory once per call: each kernel
 			// call fetches a row of the next panel (and a little beyond)
 			// into cache while it computes, so packing it does not wait.
@@ -236,9 +220,6 @@ type q8Prefetch struct {
 // [jn, jn+nr) over the same blocks, or, after the last panel, the first
 // panel over the next blocks.
 func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr int) q8Prefetch {
-	if !useSIMD {
-		return q8Prefetch{}
-	}
 	if jn >= j1 {
 		jn, b0 = j0, b0+kb
 		kb = min(q8KB, nbk-b0)
@@ -276,7 +257,7 @@ func (j *matmulJob) runQ8Portable(i0, i1, j0, j1 int) {
 	k, n, w := j.k, j.n, j.w
 	ra := k / q8Block * q8ABytes
 	rw := k / q8Block * q8BlockBytes
-	row := func(i int) []byte { return q8a[i*ra : (i+1)*ra] }
+	row := func(i int) []byte { return j.p.q8a[i*ra : (i+1)*ra] }
 	wrow := func(c int) []byte { return w.Raw[c*rw : (c+1)*rw] }
 	out := func(i, c int, v float32) {
 		if j.bias != nil {

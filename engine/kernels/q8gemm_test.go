@@ -101,7 +101,7 @@ func TestQuantizeA(t *testing.T) {
 			continue
 		}
 		ab[s] = make([]byte, k/32*q8ABytes)
-		withSIMD(t, true, func() { quantizeA(ab[s], x, simd) })
+		quantizeA(ab[s], x, simd && hasSIMD)
 		for b := 0; b < k/32; b++ {
 			blk := ab[s][b*q8ABytes:]
 			var sum int32
@@ -139,8 +139,8 @@ func TestPackQ8(t *testing.T) {
 			kb := 7
 			want := make([]byte, kb*36*nr)
 			got := make([]byte, kb*36*nr)
-			withSIMD(t, false, func() { packQ8(want, w, 5, nr, 2, kb, nr, flip) })
-			withSIMD(t, true, func() { packQ8(got, w, 5, nr, 2, kb, nr, flip) })
+			packQ8(want, w, 5, nr, 2, kb, nr, flip, false)
+			packQ8(got, w, 5, nr, 2, kb, nr, flip, hasSIMD)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("nr=%d flip=%#x: byte %d: asm %#x, Go %#x", nr, flip, i, got[i], want[i])
@@ -157,15 +157,15 @@ func TestPackQ8(t *testing.T) {
 
 // q8Variants are the Q8_0 GEMM kernels this CPU runs, with portable first.
 func q8Variants() []variant {
-	v := []variant{{"portable", false, kern, q8kern}}
+	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
 	if hasSIMD {
-		v = append(v, variant{"avx2", true, kern, q8KernAVX2})
+		v = append(v, variant{"avx2", impl{true, machine.kern, q8KernAVX2}})
 	}
 	if hasAVXVNNI {
-		v = append(v, variant{"avxvnni", true, kern, q8KernAVXVNNI})
+		v = append(v, variant{"avxvnni", impl{true, machine.kern, q8KernAVXVNNI}})
 	}
 	if hasVNNI512 {
-		v = append(v, variant{"avx512vnni", true, kern, q8KernVNNI})
+		v = append(v, variant{"avx512vnni", impl{true, machine.kern, q8KernVNNI}})
 	}
 	return v
 }
@@ -176,8 +176,8 @@ func q8Variants() []variant {
 // count gives the reference bits, and the reference is within
 // (k/32+1)*2^-24*sum|x_p w_p| of the exact product of the quantized operands.
 func TestMatMulTQ8(t *testing.T) {
-	prevT := Threads()
-	defer SetThreads(prevT)
+	prevT := threads()
+	defer setThreads(prevT)
 	r := rand.New(rand.NewPCG(37, 38))
 	type c8 struct{ m, k, n int }
 	cases := []c8{{4, 32, 1}, {5, 64, 33}, {6, 32, 32}, {7, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
@@ -210,9 +210,9 @@ func TestMatMulTQ8(t *testing.T) {
 						if !v.simd && th > 1 {
 							continue
 						}
-						SetThreads(th)
+						setThreads(th)
 						got := make([]float32, c.m*c.n)
-						v.do(func() { MatMulT(got, x, c.m, w, bias) })
+						v.do(func() { tp.MatMulT(got, x, c.m, w, bias) })
 						if want == nil {
 							want = got
 							bound := float64(c.k/32+1) * 0x1p-24
@@ -257,7 +257,7 @@ func TestMatMulTQ8Accuracy(t *testing.T) {
 		}
 		ref, _ := naiveMatMulT(toF64(x), m, denseF64(w), n, k, nil)
 		got := make([]float32, m*n)
-		MatMulT(got, x, m, w, nil)
+		tp.MatMulT(got, x, m, w, nil)
 		var num, den float64
 		for i := range got {
 			num += (float64(got[i]) - ref[i]) * (float64(got[i]) - ref[i])
@@ -280,7 +280,7 @@ func TestMatMulTQ8Concurrent(t *testing.T) {
 	xs := [][]float32{randF32(r, m*k, 1), randF32(r, m*k, 2)}
 	want := [][]float32{make([]float32, m*n), make([]float32, m*n)}
 	for i := range xs {
-		MatMulT(want[i], xs[i], m, w, nil)
+		tp.MatMulT(want[i], xs[i], m, w, nil)
 	}
 	errc := make(chan error, 4)
 	for g := 0; g < 4; g++ {
@@ -288,7 +288,7 @@ func TestMatMulTQ8Concurrent(t *testing.T) {
 			got := make([]float32, m*n)
 			for it := 0; it < 20; it++ {
 				i := (g + it) % 2
-				MatMulT(got, xs[i], m, w, nil)
+				tp.MatMulT(got, xs[i], m, w, nil)
 				for j := range got {
 					if got[j] != want[i][j] {
 						errc <- fmt.Errorf("goroutine %d: result differs at %d", g, j)

@@ -1,6 +1,8 @@
 package model_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,6 +37,9 @@ func TestOpen(t *testing.T) {
 			}
 			defer m.Close()
 			in := m.Info()
+			if b := m.LM.Info().Backend; b == "" || (c.TextType == "opt") != (b == "Go (OPT)") {
+				t.Errorf("backend %q", b)
+			}
 			if in.Family != c.Family || in.LLMFamily != c.TextType || in.Arch != arch[c.TextType] || in.NEmbd == 0 || in.NumQueryTokens == 0 {
 				t.Errorf("info %+v", in)
 			}
@@ -42,10 +47,12 @@ func TestOpen(t *testing.T) {
 				t.Errorf("progress stages %v", stages)
 			}
 			s := m.DefaultSettings()
-			if s.NCtx != 300 || s.Threads != 1 || !s.Sampling.IsGreedy() || s.Template.Validate() != nil {
+			if s.NCtx != 300 || s.Threads != 1 || s.Sampling() || chat.TemplateFor(c.Family, s.Template).Validate() != nil {
 				t.Errorf("default settings %+v", s)
 			}
-			ch, err := m.NewChat(chat.Settings{MaxTokens: 3})
+			s3 := chat.DefaultSettings()
+			s3.MaxTokens = 3
+			ch, err := m.NewChat(s3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +65,7 @@ func TestOpen(t *testing.T) {
 			if c.Family == "instructblip" {
 				instr = c.Golden.Prompt
 			}
-			soft, err := m.SoftTokens(filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
+			soft, err := m.SoftTokens(context.Background(), filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,14 +126,22 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Check %s: %v, want one line with %q", tc.name, err, tc.want)
 		}
 	}
+	// The missing llm.gguf is a sentinel, so that each command can say
+	// what to do (ask: --llm; chat has no such flag).
+	if _, err := model.Open(visionOnly, model.Options{LlamaLib: lib}); !errors.Is(err, model.ErrNoLLM) || strings.Contains(err.Error(), "--llm") {
+		t.Errorf("vision-only folder: %v, want model.ErrNoLLM without a flag", err)
+	}
 	if err := model.Check(llamaDir, model.Options{LlamaLib: lib}); err != nil {
 		t.Errorf("Check %s: %v", llamaDir, err)
 	}
-	// The backend registry names what it cannot open.
+	// OpenLLM refuses what no backend runs.
 	opt := filepath.Join(tmp, "opt.gguf")
 	data, _ = os.ReadFile(filepath.Join(llamaDir, model.LLMFile))
 	os.WriteFile(opt, []byte(strings.Replace(string(data), "\x05\x00\x00\x00\x00\x00\x00\x00llama", "\x05\x00\x00\x00\x00\x00\x00\x00lxama", 1)), 0o644)
-	if _, err := lm.Open(opt, lm.OpenOptions{LlamaLib: lib}); err == nil {
+	if _, err := model.OpenLLM(opt, lib, lm.OpenOptions{}); err == nil {
 		t.Error("an unknown architecture opened")
+	}
+	if _, err := model.OpenLLM(filepath.Join(llamaDir, model.VisionFile), lib, lm.OpenOptions{}); err == nil || !strings.Contains(err.Error(), "is a vision file") {
+		t.Errorf("vision file as the language model: %v", err)
 	}
 }

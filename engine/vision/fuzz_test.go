@@ -50,7 +50,7 @@ func TestTinyModel(t *testing.T) {
 	}
 	var ref []float32
 	for _, wt := range []string{"f32", "f16", "q8_0"} {
-		m, err := Load(tinyInstructBLIP(t, wt))
+		m, err := Load(tinyInstructBLIP(t, wt), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,11 +62,11 @@ func TestTinyModel(t *testing.T) {
 		if fmt.Sprint(ids) != "[2 9 6 8 3]" {
 			t.Errorf("Tokenize = %v", ids)
 		}
-		feat, err := m.EncodeImage(px)
+		feat, err := m.EncodeImage(context.Background(), px)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := m.QFormer(feat, ids)
+		q, err := m.QFormer(context.Background(), feat, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,19 +122,19 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		m, err := newModel(gf, "fuzz")
+		m, err := newModel(gf, "fuzz", Options{Threads: 1})
 		if err != nil {
 			return
 		}
 		in := m.Info()
 		px := make([]float32, in.Vision.Channels*in.Vision.ImageSize*in.Vision.ImageSize)
-		feat, err := m.EncodeImage(px)
+		feat, err := m.EncodeImage(context.Background(), px)
 		if err != nil {
 			return
 		}
-		q, err := m.QFormer(feat, []int{2, 3})
+		q, err := m.QFormer(context.Background(), feat, []int{2, 3})
 		if err != nil {
-			q, err = m.QFormer(feat, nil)
+			q, err = m.QFormer(context.Background(), feat, nil)
 		}
 		if err == nil && in.ProjectionSize > 0 {
 			m.Project(q)

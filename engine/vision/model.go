@@ -13,13 +13,15 @@
 // The three stages are separate calls so that callers can cache: the ViT
 // output of an image (ImageFeatures) is reused when InstructBLIP gets a new
 // instruction for the same image, and only the Q-Former and the projection
-// run again. EncodeImageContext and QFormerContext stop between layers when
-// their context is done (the ViT of a real model takes seconds).
+// run again. EncodeImage and QFormer stop between layers when their
+// context is done (the ViT of a real model takes seconds).
 //
-//	m, err := vision.Load("model/vision.gguf")
-//	feat, err := m.EncodeImage(pixels)        // [3, H, W] normalized pixels
-//	q, err := m.QFormer(feat, instructionIDs) // nil ids for BLIP-2
-//	soft, err := m.Project(q)                 // [Q x E] LLM input embeddings
+//	m, err := vision.Load("model/vision.gguf", vision.Options{Threads: 4})
+//	feat, err := m.EncodeImage(ctx, pixels)        // [3, H, W] normalized pixels
+//	q, err := m.QFormer(ctx, feat, instructionIDs) // nil ids for BLIP-2
+//	soft, err := m.Project(q)                      // [Q x E] LLM input embeddings
+//
+// or SoftTokens(ctx, feat, instruction) for the last two.
 package vision
 
 import (
@@ -144,6 +146,7 @@ type Model struct {
 
 	proj *linear // nil when absent
 
+	pool    *kernels.Pool // the threads the kernels run on (Options.Threads)
 	mu      sync.Mutex
 	buf     buffers
 	att     kernels.AttentionArgs // reused so that a call does not allocate
@@ -158,8 +161,8 @@ type linear struct {
 }
 
 // forward computes dst[rows x out] = x[rows x in] W^T + b.
-func (l *linear) forward(dst, x []float32, rows int) {
-	kernels.MatMulT(dst, x, rows, l.w, l.b)
+func (l *linear) forward(p *kernels.Pool, dst, x []float32, rows int) {
+	p.MatMulT(dst, x, rows, l.w, l.b)
 }
 
 // norm is an nn.LayerNorm's weight and bias.
@@ -202,23 +205,36 @@ type buffers struct {
 	maxTextTokens int
 }
 
+// Options configure Load.
+type Options struct {
+	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads)
+}
+
 // Load memory-maps a vision.gguf and checks every tensor against the
 // metadata.
-func Load(path string) (*Model, error) {
-	return weightmap.Load(path, "vision", newModel)
+func Load(path string, o Options) (*Model, error) {
+	if o.Threads < 0 {
+		return nil, fmt.Errorf("vision: %d threads", o.Threads)
+	}
+	return weightmap.Load(path, "vision", func(f *gguf.File, name string) (*Model, error) { return newModel(f, name, o) })
 }
 
 // newModel reads a parsed vision file; name is used in errors.
-func newModel(f *gguf.File, name string) (*Model, error) {
+func newModel(f *gguf.File, name string, o Options) (*Model, error) {
 	m := &Model{file: f}
 	if err := m.load(name); err != nil {
 		return nil, err
 	}
+	m.pool = kernels.NewPool(o.Threads)
 	return m, nil
 }
 
-// Close unmaps the weights; the Model must not be used afterwards.
-func (m *Model) Close() error { return m.file.Close() }
+// Close stops the model's threads and unmaps the weights; the Model must
+// not be used afterwards.
+func (m *Model) Close() error {
+	m.pool.Close()
+	return m.file.Close()
+}
 
 // Info describes the model. It is shared: callers must not modify it.
 func (m *Model) Info() *Info { return &m.info }

@@ -23,14 +23,11 @@ import (
 //
 // and only the query rows are returned (transformers' Blip2QFormerModel and
 // InstructBlipQFormerModel with an all-ones attention mask).
-func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
-	return m.QFormerContext(context.Background(), feat, instructionIDs)
-}
-
-// QFormerContext is QFormer that stops when ctx is done, checking it
-// before the embeddings and between layers, and returns ctx's error as
-// is. A stopped run leaves nothing behind for the next one.
-func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+//
+// It stops when ctx is done, checking it before the embeddings and between
+// layers, and returns ctx's error as is. A stopped run leaves nothing
+// behind for the next one.
+func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -65,7 +62,7 @@ func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instruc
 		row := x[(Q+j)*H : (Q+j+1)*H]
 		kernels.Add(row, m.wordEmb[id*H:(id+1)*H], m.posText[j*H:(j+1)*H])
 	}
-	kernels.LayerNorm(x, x, T, H, m.embLN.w, m.embLN.b, q.LayerNormEps)
+	m.pool.LayerNorm(x, x, T, H, m.embLN.w, m.embLN.b, q.LayerNormEps)
 
 	for i := range m.qf {
 		m.emitLayer("qformer_hidden_states", i, T, H, x)
@@ -100,25 +97,25 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
 	// Self-attention over all rows (no mask: InstructBLIP's mask is all
 	// ones), then dense + residual + layer norm.
 	qq, qk, qv := b.qq.RowRange(0, T), b.qk.RowRange(0, T), b.qv.RowRange(0, T)
-	L.q.forward(qq, x, T)
-	L.k.forward(qk, x, T)
-	L.v.forward(qv, x, T)
+	L.q.forward(m.pool, qq, x, T)
+	L.k.forward(m.pool, qk, x, T)
+	L.v.forward(m.pool, qv, x, T)
 	m.attention(qq, qk, qv, H, H, ctx, H, T, T, q.Heads, hd)
-	L.out.forward(h, ctx, T)
+	L.out.forward(m.pool, h, ctx, T)
 	kernels.Add(h, h, x)
-	kernels.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
+	m.pool.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
 
 	aq := a[:Q*H] // the query rows
 	if L.hasCross {
 		N := feat.Tokens
 		ck, cv := b.ck.F32(), b.cv.F32()
-		L.crossQ.forward(qq[:Q*H], aq, Q)
-		L.crossK.forward(ck, feat.Data, N)
-		L.crossV.forward(cv, feat.Data, N)
+		L.crossQ.forward(m.pool, qq[:Q*H], aq, Q)
+		L.crossK.forward(m.pool, ck, feat.Data, N)
+		L.crossV.forward(m.pool, cv, feat.Data, N)
 		m.attention(qq, ck, cv, H, H, ctx, H, Q, N, q.Heads, hd)
-		L.crossOut.forward(h[:Q*H], ctx[:Q*H], Q)
+		L.crossOut.forward(m.pool, h[:Q*H], ctx[:Q*H], Q)
 		kernels.Add(h[:Q*H], h[:Q*H], aq)
-		kernels.LayerNorm(aq, h[:Q*H], Q, H, L.crossLN.w, L.crossLN.b, eps)
+		m.pool.LayerNorm(aq, h[:Q*H], Q, H, L.crossLN.w, L.crossLN.b, eps)
 	}
 
 	// Feed-forward: the query rows and the text rows have their own.
@@ -134,11 +131,30 @@ func (m *Model) feedForward(dst, a []float32, rows int, up, down *linear, ln *no
 	H := q.HiddenSize
 	ff := m.buf.qff.F32()[:rows*q.IntermediateSize]
 	h := m.buf.qh.F32()[:rows*H]
-	up.forward(ff, a, rows)
-	kernels.GELU(ff)
-	down.forward(h, ff, rows)
+	up.forward(m.pool, ff, a, rows)
+	m.pool.GELU(ff)
+	down.forward(m.pool, h, ff, rows)
 	kernels.Add(h, h, a[:rows*H])
-	kernels.LayerNorm(dst[:rows*H], h, rows, H, ln.w, ln.b, q.LayerNormEps)
+	m.pool.LayerNorm(dst[:rows*H], h, rows, H, ln.w, ln.b, q.LayerNormEps)
+}
+
+// SoftTokens are the language model's input for an image: the Q-Former
+// over its features (reading instruction, tokenized, for InstructBLIP;
+// BLIP-2 ignores it), then the projection; NumQueryTokens x
+// ProjectionSize floats. It stops when ctx is done, as QFormer does.
+func (m *Model) SoftTokens(ctx context.Context, feat *ImageFeatures, instruction string) ([]float32, error) {
+	var ids []int
+	if m.info.QFormer.TextInput {
+		var err error
+		if ids, err = m.Tokenize(instruction); err != nil {
+			return nil, err
+		}
+	}
+	q, err := m.QFormer(ctx, feat, ids)
+	if err != nil {
+		return nil, err
+	}
+	return m.Project(q)
 }
 
 // Project applies the language projection to Q-Former output (Q x H) and
@@ -155,7 +171,7 @@ func (m *Model) Project(qformerOut []float32) ([]float32, error) {
 	defer m.mu.Unlock()
 	start := time.Now()
 	out := make([]float32, Q*E)
-	m.proj.forward(out, qformerOut, Q)
+	m.proj.forward(m.pool, out, qformerOut, Q)
 	m.emit("language_model_inputs", Q, E, out)
 	m.timings.Project = time.Since(start)
 	return out, nil

@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package gguf
 
@@ -7,12 +7,11 @@ import (
 	"os"
 )
 
-// mapFile reads the file where memory mapping is not implemented (the
-// tensors then live on the heap).
-func mapFile(fd *os.File, size int) ([]byte, error) {
-	data := make([]byte, size)
-	_, err := io.ReadFull(fd, data)
-	return data, err
+// mmap reads the file where memory mapping is not implemented.
+func mmap(f *os.File, size int) ([]byte, error) {
+	b := make([]byte, size)
+	_, err := io.ReadFull(f, b)
+	return b, err
 }
 
-func unmap([]byte) error { return nil }
+func munmap([]byte) error { return nil }

@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps the first size bytes of fd read-only.
-func mapFile(fd *os.File, size int) ([]byte, error) {
-	return unix.Mmap(int(fd.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+// mmap maps size bytes of f read-only.
+func mmap(f *os.File, size int) ([]byte, error) {
+	return unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
 }
 
-func unmap(data []byte) error { return unix.Munmap(data) }
+func munmap(b []byte) error { return unix.Munmap(b) }

@@ -79,13 +79,13 @@ func Open(path string) (*File, error) {
 	case size > math.MaxInt:
 		return nil, fmt.Errorf("%s: file of %d bytes is too large to map", path, size)
 	}
-	data, err := mapFile(fd, int(size))
+	data, err := mmap(fd, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	f, err := parse(path, data)
 	if err != nil {
-		unmap(data)
+		munmap(data)
 		return nil, err
 	}
 	f.mapped = data
@@ -103,7 +103,7 @@ func (f *File) Close() error {
 	m := f.mapped
 	f.mapped, f.data = nil, nil
 	if m != nil {
-		if err := unmap(m); err != nil {
+		if err := munmap(m); err != nil {
 			return fmt.Errorf("%s: munmap: %w", f.name, err)
 		}
 	}
@@ -290,197 +290,157 @@ const (
 	minTensorBytes = 8 + 1 + 4 + 4 + 8
 )
 
-// parse reads the header, the metadata and the tensor infos, then checks
-// that every tensor lies inside the data section.
 func parse(name string, data []byte) (*File, error) {
-	p := &parser{name: name, d: &decoder{b: data}}
-	f, nKV, nTensors, err := p.header(data)
-	if err != nil {
-		return nil, err
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
 	}
-	if err := p.metadata(f, nKV); err != nil {
-		return nil, err
-	}
-	if err := p.tensorInfos(f, nTensors); err != nil {
-		return nil, err
-	}
-	if err := p.dataSection(f); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// parser holds the read position and the file name errors start with.
-type parser struct {
-	name string
-	d    *decoder
-}
-
-func (p *parser) fail(format string, args ...any) error {
-	return fmt.Errorf("%s: %s", p.name, fmt.Sprintf(format, args...))
-}
-
-// header checks the magic and version and returns an empty File sized for
-// the counts, which must fit in what is left of the file.
-func (p *parser) header(data []byte) (f *File, nKV, nTensors uint64, err error) {
-	d := p.d
+	d := &decoder{b: data}
 	if len(data) < 4 {
-		return nil, 0, 0, p.fail("not a GGUF file: only %d bytes", len(data))
+		return nil, fail("not a GGUF file: only %d bytes", len(data))
 	}
 	if m := string(data[:4]); m != magic {
-		return nil, 0, 0, p.fail("not a GGUF file: magic %q, want %q", m, magic)
+		return nil, fail("not a GGUF file: magic %q, want %q", m, magic)
 	}
 	d.off = 4
 	version, err := d.u32("version")
 	if err != nil {
-		return nil, 0, 0, p.fail("header: %v", err)
+		return nil, fail("header: %v", err)
 	}
 	switch {
 	case version == 2 || version == 3:
 	case version == 1:
-		return nil, 0, 0, p.fail("GGUF version 1 is not supported (obsolete since 2023); convert the model again with a current llama.cpp")
+		return nil, fail("GGUF version 1 is not supported (obsolete since 2023); convert the model again with a current llama.cpp")
 	case version != 0 && version&0xffff == 0:
-		return nil, 0, 0, p.fail("GGUF version %#x looks byte-swapped: big-endian GGUF files are not supported", version)
+		return nil, fail("GGUF version %#x looks byte-swapped: big-endian GGUF files are not supported", version)
 	default:
-		return nil, 0, 0, p.fail("unsupported GGUF version %d (want 2 or 3)", version)
+		return nil, fail("unsupported GGUF version %d (want 2 or 3)", version)
 	}
-	if nTensors, err = d.u64("tensor count"); err != nil {
-		return nil, 0, 0, p.fail("header: %v", err)
+	nTensors, err := d.u64("tensor count")
+	if err != nil {
+		return nil, fail("header: %v", err)
 	}
-	if nKV, err = d.u64("metadata count"); err != nil {
-		return nil, 0, 0, p.fail("header: %v", err)
+	nKV, err := d.u64("metadata count")
+	if err != nil {
+		return nil, fail("header: %v", err)
 	}
 	left := uint64(d.left())
 	if nKV > left/minKVBytes || nTensors > left/minTensorBytes || nKV*minKVBytes+nTensors*minTensorBytes > left {
-		return nil, 0, 0, p.fail("header claims %d metadata entries and %d tensors, more than the remaining %d bytes can hold", nKV, nTensors, left)
+		return nil, fail("header claims %d metadata entries and %d tensors, more than the remaining %d bytes can hold", nKV, nTensors, left)
 	}
-	f = &File{
+
+	f := &File{
 		Version:   version,
 		Alignment: DefaultAlignment,
 		KV:        make([]KV, 0, nKV),
 		Tensors:   make([]TensorInfo, 0, nTensors),
-		name:      p.name,
+		name:      name,
 		data:      data,
 		kvIndex:   make(map[string]int, nKV),
 		tensorIdx: make(map[string]int, nTensors),
 	}
-	return f, nKV, nTensors, nil
-}
 
-// metadata reads the n key-value entries and the alignment they set.
-func (p *parser) metadata(f *File, n uint64) error {
-	d := p.d
-	for i := range int(n) {
+	for i := range int(nKV) {
 		key, err := d.str(fmt.Sprintf("metadata key %d", i))
 		if err != nil {
-			return p.fail("%v", err)
+			return nil, fail("%v", err)
 		}
 		if key == "" {
-			return p.fail("metadata key %d is empty", i)
+			return nil, fail("metadata key %d is empty", i)
 		}
 		if len(key) > maxKeyLen {
-			return p.fail("metadata key %d is %d bytes long, at most %d allowed (damaged file?)", i, len(key), maxKeyLen)
+			return nil, fail("metadata key %d is %d bytes long, at most %d allowed (damaged file?)", i, len(key), maxKeyLen)
 		}
 		if _, dup := f.kvIndex[key]; dup {
-			return p.fail("key %s: appears twice", quoteClipped(key))
+			return nil, fail("key %s: appears twice", quoteClipped(key))
 		}
 		t, err := d.u32("value type")
 		if err != nil {
-			return p.fail("key %s: %v", quoteClipped(key), err)
+			return nil, fail("key %s: %v", quoteClipped(key), err)
 		}
 		v, err := d.value(valueType(t), 0)
 		if err != nil {
-			return p.fail("key %s: %v", quoteClipped(key), err)
+			return nil, fail("key %s: %v", quoteClipped(key), err)
 		}
 		f.kvIndex[key] = len(f.KV)
 		f.KV = append(f.KV, KV{key, v})
 	}
+
 	if v, ok := f.Value(AlignmentKey); ok {
 		a, ok := v.(uint32)
 		if !ok {
-			return p.fail("key %q: must be uint32, is %T", AlignmentKey, v)
+			return nil, fail("key %q: must be uint32, is %T", AlignmentKey, v)
 		}
 		if a == 0 || a&(a-1) != 0 {
-			return p.fail("key %q: alignment %d is not a power of two", AlignmentKey, a)
+			return nil, fail("key %q: alignment %d is not a power of two", AlignmentKey, a)
 		}
 		f.Alignment = int(a)
 	}
-	return nil
-}
-
-// tensorInfos reads the n tensor descriptions: name, dims, type, offset.
-func (p *parser) tensorInfos(f *File, n uint64) error {
-	d := p.d
 	align := uint64(f.Alignment)
-	for i := range int(n) {
+
+	for i := range int(nTensors) {
 		tname, err := d.str(fmt.Sprintf("tensor %d name", i))
 		if err != nil {
-			return p.fail("%v", err)
+			return nil, fail("%v", err)
 		}
 		if tname == "" {
-			return p.fail("tensor %d has an empty name", i)
+			return nil, fail("tensor %d has an empty name", i)
 		}
 		tfail := func(format string, args ...any) error {
-			return p.fail("tensor %q: %s", tname, fmt.Sprintf(format, args...))
+			return fail("tensor %q: %s", tname, fmt.Sprintf(format, args...))
 		}
 		if len(tname) > maxNameLen {
-			return tfail("name is %d bytes, at most %d allowed", len(tname), maxNameLen)
+			return nil, tfail("name is %d bytes, at most %d allowed", len(tname), maxNameLen)
 		}
 		if _, dup := f.tensorIdx[tname]; dup {
-			return tfail("appears twice")
+			return nil, tfail("appears twice")
 		}
 		nDims, err := d.u32("dimension count")
 		if err != nil {
-			return tfail("%v", err)
+			return nil, tfail("%v", err)
 		}
 		if nDims > maxDims {
-			return tfail("%d dimensions, at most %d allowed", nDims, maxDims)
+			return nil, tfail("%d dimensions, at most %d allowed", nDims, maxDims)
 		}
 		dims := make([]uint64, nDims)
 		for j := range dims {
 			if dims[j], err = d.u64("dimension"); err != nil {
-				return tfail("%v", err)
+				return nil, tfail("%v", err)
 			}
 		}
 		typ, err := d.u32("type")
 		if err != nil {
-			return tfail("%v", err)
+			return nil, tfail("%v", err)
 		}
 		if _, err := checkShape(dims, Type(typ)); err != nil {
-			return tfail("%v", err)
+			return nil, tfail("%v", err)
 		}
 		off, err := d.u64("data offset")
 		if err != nil {
-			return tfail("%v", err)
+			return nil, tfail("%v", err)
 		}
 		if off%align != 0 {
-			return tfail("data offset %d is not a multiple of the alignment %d", off, align)
+			return nil, tfail("data offset %d is not a multiple of the alignment %d", off, align)
 		}
 		f.tensorIdx[tname] = len(f.Tensors)
 		f.Tensors = append(f.Tensors, TensorInfo{Name: tname, Dims: dims, Type: Type(typ), Offset: off})
 	}
-	return nil
-}
 
-// dataSection places the data section at the first aligned offset after
-// the tensor infos and checks that every tensor lies inside the file and
-// that no two overlap.
-func (p *parser) dataSection(f *File) error {
-	align := uint64(f.Alignment)
-	f.dataStart = (uint64(p.d.off) + align - 1) / align * align
-	if len(f.Tensors) == 0 {
-		return nil
+	// The data section starts at the first aligned offset after the tensor
+	// infos; every tensor must lie inside the file, and no two may overlap.
+	f.dataStart = (uint64(d.off) + align - 1) / align * align
+	if nTensors == 0 {
+		return f, nil
 	}
-	size := uint64(len(f.data))
+	size := uint64(len(data))
 	if f.dataStart > size {
-		return p.fail("data section would start at offset %d, past the end of the %d-byte file", f.dataStart, size)
+		return nil, fail("data section would start at offset %d, past the end of the %d-byte file", f.dataStart, size)
 	}
 	avail := size - f.dataStart
 	order := make([]int, len(f.Tensors))
 	for i, t := range f.Tensors {
 		order[i] = i
 		if n := t.Size(); t.Offset > avail || n > avail-t.Offset {
-			return p.fail("tensor %q: %d bytes at data offset %d run past the end of the file (%d data bytes; truncated?)", t.Name, n, t.Offset, avail)
+			return nil, fail("tensor %q: %d bytes at data offset %d run past the end of the file (%d data bytes; truncated?)", t.Name, n, t.Offset, avail)
 		}
 	}
 	slices.SortFunc(order, func(a, b int) int {
@@ -495,12 +455,12 @@ func (p *parser) dataSection(f *File) error {
 			continue
 		}
 		if t.Offset < end {
-			q := f.Tensors[last]
-			return p.fail("tensor %q (data offset %d, %d bytes) overlaps tensor %q at data offset %d", q.Name, q.Offset, q.Size(), t.Name, t.Offset)
+			p := f.Tensors[last]
+			return nil, fail("tensor %q (data offset %d, %d bytes) overlaps tensor %q at data offset %d", p.Name, p.Offset, p.Size(), t.Name, t.Offset)
 		}
 		end, last = t.Offset+n, i
 	}
-	return nil
+	return f, nil
 }
 
 func cmpU64(a, b uint64) int {

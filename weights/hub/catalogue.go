@@ -5,16 +5,16 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
-// The converter's default weight types (convert.DefaultVisionType,
-// lmconv.OPTDefaultType, lmconv.DefaultType; a test holds them equal).
-// They are repeated here because this package must build on Windows,
-// where the converter's packages do not.
+// The converter's default weight types: the catalogue converts with them.
 const (
-	defaultVisionType = "q8_0"
-	defaultOPTType    = "q8_0"
-	defaultLLMType    = "q4_k_m"
+	defaultVisionType = convert.DefaultVisionType
+	defaultOPTType    = lmconv.OPTDefaultType
+	defaultLLMType    = lmconv.DefaultType
 )
 
 // Model is one checkpoint of the catalogue.

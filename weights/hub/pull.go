@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/blip2chat/blip2chat/weights/plan"
 )
 
 // Plan is what a pull of one revision does: the commit, the files
@@ -364,14 +366,14 @@ func (c *Client) checkSpace(p *Plan, download int64, outDir string, outBytes int
 		var parts []string
 		for _, n := range d.needs {
 			total += n.bytes
-			parts = append(parts, fmt.Sprintf("%s needs %s in %s", n.what, formatBytes(n.bytes), n.dir))
+			parts = append(parts, fmt.Sprintf("%s needs %s in %s", n.what, plan.FormatBytes(n.bytes), n.dir))
 		}
 		if total > d.free {
 			where := "there"
 			if len(d.needs) > 1 {
 				where = "on that disk"
 			}
-			return errorf(ErrNoSpace, "not enough disk space: %s, but only %s is free %s", strings.Join(parts, " and "), formatBytes(d.free), where)
+			return errorf(ErrNoSpace, "not enough disk space: %s, but only %s is free %s", strings.Join(parts, " and "), plan.FormatBytes(d.free), where)
 		}
 	}
 	return nil
@@ -470,7 +472,7 @@ func (c *Client) fetchFile(ctx context.Context, p *Plan, f *File, tr *tracker) e
 		// The hash covers the whole file: read back what an earlier run
 		// wrote.
 		if d.n >= 256<<20 {
-			c.logf("%s: resuming; checking the %s downloaded earlier", name, formatBytes(d.n))
+			c.logf("%s: resuming; checking the %s downloaded earlier", name, plan.FormatBytes(d.n))
 		}
 		if _, err := io.Copy(d.h, io.NewSectionReader(fh, 0, d.n)); err != nil {
 			return fmt.Errorf("%s: reading %s: %v", name, inc, err)
@@ -634,12 +636,12 @@ func (d *download) get(ctx context.Context) func() (bool, error) {
 					why = fmt.Sprintf("no data for %s", d.c.cfg.Timeout)
 				}
 				return got > 0, &retryable{err: errorf(ErrNetwork, "%s: connection lost at %s of %s (%s)", d.name,
-					formatBytes(d.n), formatBytes(d.f.Size), why)}
+					plan.FormatBytes(d.n), plan.FormatBytes(d.f.Size), why)}
 			}
 		}
 		if d.n < d.f.Size {
 			return got > 0, &retryable{err: errorf(ErrNetwork, "%s: the server ended the transfer at %s of %s", d.name,
-				formatBytes(d.n), formatBytes(d.f.Size))}
+				plan.FormatBytes(d.n), plan.FormatBytes(d.f.Size))}
 		}
 		return true, nil
 	}
@@ -670,18 +672,4 @@ func contentRange(s string) (start, total int64, ok bool) {
 		}
 	}
 	return start, total, true
-}
-
-// formatBytes writes a size for people as convert.FormatBytes does (GB,
-// MB or kB of 1024s, one decimal).
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -26,7 +26,7 @@ import (
 // Version.
 //
 //	files, err := synth.Ensure(ctx, "vision", synth.Options{VisionType: "f32"})
-//	m, err := vision.Load(files.Vision)
+//	m, err := vision.Load(files.Vision, vision.Options{})
 
 // Version changes whenever this package writes different bytes for the same
 // name, type and seed, so that cached files are rewritten.

@@ -42,7 +42,7 @@ func TestVisionRuns(t *testing.T) {
 			if _, err := m.Write(context.Background(), dir, convert.Options{VisionType: typ, VisionOnly: true}); err != nil {
 				t.Fatal(err)
 			}
-			vm, err := vision.Load(filepath.Join(dir, convert.VisionFile))
+			vm, err := vision.Load(filepath.Join(dir, convert.VisionFile), vision.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,11 +55,11 @@ func TestVisionRuns(t *testing.T) {
 			for i := range px {
 				px[i] = float32(math.Sin(float64(i)))
 			}
-			feat, err := vm.EncodeImage(px)
+			feat, err := vm.EncodeImage(context.Background(), px)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := vm.QFormer(feat, nil)
+			q, err := vm.QFormer(context.Background(), feat, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestLlamaCppRuns(t *testing.T) {
 			if err := lmconv.Finish(path, ty, q); err != nil {
 				t.Fatal(err)
 			}
-			lm0, err := llamacpp.Open(path, lm.OpenOptions{LlamaLib: libDir})
+			lm0, err := llamacpp.Open(path, llamacpp.Options{LibDir: libDir})
 			if err != nil {
 				t.Fatal(err)
 			}

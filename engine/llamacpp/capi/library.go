@@ -119,7 +119,7 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 		// loader might find. RTLD_GLOBAL lets the CPU backend modules that
 		// ggml loads later see the same ggml-base.
 		for _, name := range []string{files.Base, files.GGML, files.Llama} {
-			h, err := purego.Dlopen(filepath.Join(loc.Dir, name), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			h, err := dlopen(filepath.Join(loc.Dir, name))
 			if err != nil {
 				return nil, fmt.Errorf("cannot load the llama.cpp library in %s: %v; %s", loc.Dir, oneLine(err), fix)
 			}
@@ -128,7 +128,7 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 	} else {
 		var firstErr error
 		for _, name := range []string{files.Llama, plainName(files.Llama)} {
-			h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			h, err := dlopen(name)
 			if err == nil {
 				handle = h
 				// The backends (libggml-cpu-*) sit beside the library;
@@ -155,7 +155,7 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 	// The version comes first, so a library of another release is reported
 	// as such rather than as a missing symbol.
 	var version func() string
-	if sym, err := purego.Dlsym(handle, "llama_version"); err == nil {
+	if sym, err := dlsym(handle, "llama_version"); err == nil {
 		purego.RegisterFunc(&version, sym)
 		l.version = version()
 	}
@@ -201,7 +201,7 @@ func bind(c *api, handle uintptr) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		name := t.Field(i).Name
-		sym, err := purego.Dlsym(handle, name)
+		sym, err := dlsym(handle, name)
 		if err != nil {
 			if optional[name] {
 				continue
@@ -219,8 +219,10 @@ func bind(c *api, handle uintptr) error {
 func plainName(versioned string) string {
 	if i := strings.Index(versioned, "."); i > 0 {
 		ext := ".so"
-		if strings.HasSuffix(versioned, ".dylib") {
-			ext = ".dylib"
+		for _, e := range []string{".dylib", ".dll"} {
+			if strings.HasSuffix(versioned, e) {
+				ext = e
+			}
 		}
 		return versioned[:i] + ext
 	}

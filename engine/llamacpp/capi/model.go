@@ -82,7 +82,7 @@ func preflight(path string, vocabOnly bool) error {
 		return err
 	}
 	defer f.Close()
-	arch, ok := f.String("general.architecture")
+	arch, ok := f.String(gguf.KeyArchitecture)
 	if !ok {
 		return fmt.Errorf("%s: no general.architecture: not a llama.cpp model", path)
 	}

@@ -1,14 +1,13 @@
 // Package llamacpp implements lm.Model on llama.cpp (engine/llamacpp/capi): the
 // LLaMA family (Vicuna in InstructBLIP) and T5 (FlanT5), from a GGUF file
-// llama.cpp loads. It registers itself with engine/lm as the backend for
-// every architecture no other backend claims.
+// llama.cpp loads; engine/model opens with it every architecture that is
+// not blip2chat's own.
 //
 // Decoder-only models take the soft tokens as an embedding batch and the
 // prompt as tokens; T5 encodes [soft tokens ; token embeddings] in one
 // llama_encode call (the embeddings are read from the GGUF's
 // token_embd.weight and dequantized by weights/gguf/quant exactly as llama.cpp
-// would) and its decoder starts from the decoder start token. Sampling uses
-// llama.cpp's own sampler chain.
+// would) and its decoder starts from the decoder start token.
 package llamacpp
 
 import (
@@ -23,10 +22,6 @@ import (
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/gguf/quant"
 )
-
-func init() {
-	lm.RegisterBackend("*", func(path string, o lm.OpenOptions) (lm.Model, error) { return Open(path, o) })
-}
 
 // Model is a language model loaded by llama.cpp.
 type Model struct {
@@ -44,13 +39,26 @@ type Model struct {
 	pieces map[int32][]byte
 }
 
+// Options configure Open.
+type Options struct {
+	lm.OpenOptions
+	LibDir string // folder of the llama.cpp library ("" searches; see capi.Locate)
+}
+
 // Open loads the GGUF model at path with the llama.cpp library found from
-// o.LlamaLib. Errors are one line naming the file or the library.
-func Open(path string, o lm.OpenOptions) (*Model, error) {
+// o.LibDir. Errors are one line naming the file or the library.
+func Open(path string, o Options) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	return OpenFile(f, path, o)
+}
+
+// OpenFile is Open on the GGUF file at path, already opened as f (to read
+// its architecture first): the model reads token_embd.weight from f and
+// closes it, also when OpenFile fails.
+func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	ok := false
 	defer func() {
 		if !ok {
@@ -62,9 +70,9 @@ func Open(path string, o lm.OpenOptions) (*Model, error) {
 		return nil, fmt.Errorf("%s is a vision file, not a language model (give the folder's llm.gguf)", path)
 	}
 	if strings.HasPrefix(arch, "blip2-") {
-		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp, and this build lacks it", path, arch)
+		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp", path, arch)
 	}
-	lib, err := capi.Load(capi.Options{Dir: o.LlamaLib, Log: o.Log})
+	lib, err := capi.Load(capi.Options{Dir: o.LibDir, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +90,12 @@ func Open(path string, o lm.OpenOptions) (*Model, error) {
 	}
 	m := &Model{lib: lib, m: llm, path: path, file: f, pieces: map[int32][]byte{}}
 	m.info = m.readInfo(arch)
+	li := lib.Info()
+	where := li.Location.Dir
+	if where == "" {
+		where = li.Location.Source
+	}
+	m.info.Backend = fmt.Sprintf("llama.cpp %s (%s)", li.Version, where)
 	if err := m.findEmbeddings(); err != nil && m.info.EncoderDecoder && !o.VocabOnly {
 		llm.Close()
 		return nil, err
@@ -150,14 +164,8 @@ func (m *Model) findEmbeddings() error {
 	return nil
 }
 
-// Library is the llama.cpp library the model runs in.
-func (m *Model) Library() *capi.Library { return m.lib }
-
 // Llama is the underlying llama.cpp model.
 func (m *Model) Llama() *capi.Model { return m.m }
-
-// Path is the GGUF file.
-func (m *Model) Path() string { return m.path }
 
 // Info describes the model.
 func (m *Model) Info() lm.Info { return m.info }
@@ -188,7 +196,7 @@ func (m *Model) TokenBytes(id int32) []byte {
 }
 
 // Piece returns a token's text with control tokens shown ("</s>"), for
-// listings such as `blip2chat tokenize`.
+// listings such as `blip2chat tokenize` (lm.Model).
 func (m *Model) Piece(id int32) string {
 	s, _ := m.m.TokenToPiece(id, true)
 	return s

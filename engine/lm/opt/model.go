@@ -104,6 +104,18 @@ func Open(path string) (*Model, error) {
 	return weightmap.Load(path, "OPT", newModel)
 }
 
+// OpenFile is Open on the GGUF file at path, already opened as f (to read
+// its architecture first): the model keeps f, and closes it also when
+// OpenFile fails.
+func OpenFile(f *gguf.File, path string) (*Model, error) {
+	m, err := newModel(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
 // newModel reads a parsed file; name is used in errors.
 func newModel(f *gguf.File, name string) (*Model, error) {
 	m := &Model{path: name, file: f}
@@ -256,6 +268,7 @@ func (m *Model) loadTokenizer(l *weightmap.Loader) error {
 	ctxTrain := m.hp.MaxPositions
 	m.info = lm.Info{
 		Arch:         lmconv.OPTArch,
+		Backend:      "Go (OPT)",
 		NCtx:         min(ctxTrain, lm.DefaultMaxCtx),
 		NCtxTrain:    ctxTrain,
 		NEmbd:        m.hp.WordEmbed,
@@ -322,7 +335,8 @@ func (m *Model) TokenBytes(id int32) []byte {
 }
 
 // Piece returns the text of a token as TokenBytes does, but with control
-// tokens shown ("</s>"): for display, as the tokenize command does.
+// tokens shown ("</s>"): for display, as the tokenize command does
+// (lm.Model).
 func (m *Model) Piece(id int32) string {
 	if id < 0 || int(id) >= len(m.tokenTypes) {
 		return ""

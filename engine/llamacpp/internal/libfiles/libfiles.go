@@ -15,8 +15,11 @@ type Files struct{ Base, GGML, Llama string }
 // libraries on goos: versioned names, so that a copy of another release is
 // not found by accident.
 func For(goos string) Files {
-	if goos == "darwin" {
+	switch goos {
+	case "darwin":
 		return Files{"libggml-base.dylib", "libggml.metal.v0.4.0.dylib", "libllama.metal.v0.4.0.dylib"}
+	case "windows":
+		return Files{"ggml-base.dll", "ggml.dll", "llama.dll"}
 	}
 	return Files{"libggml-base.so", "libggml.v0.4.0.so", "libllama.v0.4.0.so"}
 }

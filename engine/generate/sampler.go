@@ -1,4 +1,4 @@
-package lm
+package generate
 
 import (
 	"cmp"
@@ -9,20 +9,33 @@ import (
 	"slices"
 )
 
-// GoSampler is llama.cpp's sampler chain (see SamplingParams) written in
-// Go, for backends that do not run in llama.cpp. Every step mirrors
-// llama-sampler.cpp v0.4.0, including float32 arithmetic, the order in
-// which candidates are visited and the Mersenne Twister draw, so the same
-// logits and seed pick the same tokens; only exact ties between logits may
-// be ordered differently. It is not safe for concurrent use.
-type GoSampler struct {
-	p      SamplingParams
+// Sampler picks one token from a sequence's logits: llama.cpp's sampler
+// chain written in Go, for every backend,
+//
+//	greedy (Temperature 0): penalty -> the most likely token
+//	sampling: penalty -> top-k -> top-p -> min-p -> temperature -> draw
+//
+// where top-p keeps the smallest set of most likely tokens whose
+// probabilities (at temperature 1, over what top-k kept) reach TopP, min-p
+// drops tokens less likely than MinP times the most likely one, and the
+// draw uses a Mersenne Twister seeded with Seed. The repetition penalty
+// divides the positive logits (multiplies the negative ones) of the tokens
+// in its history: the prompt's text tokens (Accept) and the tokens picked,
+// the last RepeatLastN of them (0: all).
+//
+// Every step mirrors llama-sampler.cpp v0.4.0, including float32
+// arithmetic, the order in which candidates are visited and the Mersenne
+// Twister draw, so the same logits and seed pick the same tokens as
+// llama.cpp's chain; only exact ties between logits may be ordered
+// differently. It is not safe for concurrent use.
+type Sampler struct {
+	p      chain
 	nVocab int
-	seed   uint32 // the seed in use (drawn when p.Seed is RandomSeed)
+	seed   uint32 // the seed in use (drawn when p.Seed is randomSeed)
 	rng    mt19937
 
 	// repetition penalty history: a ring of the last RepeatLastN tokens
-	// and how often each occurs in it
+	// (every token when RepeatLastN is 0) and how often each occurs in it
 	prev   []int32
 	first  int
 	counts map[int32]int
@@ -32,42 +45,78 @@ type GoSampler struct {
 	buf    []tokenData
 }
 
+// chain is Params as the sampler chain reads them: float32, as llama.cpp
+// computes; the one place the settings change type.
+type chain struct {
+	Greedy        bool
+	Temperature   float32 // <= 0: greedy
+	TopK          int     // 0: off
+	TopP          float32 // 0 or 1: off
+	MinP          float32 // 0: off
+	RepeatPenalty float32 // 0 or 1: off
+	RepeatLastN   int     // 0: the whole sequence
+	Seed          uint64  // randomSeed: drawn from the system at each Reset
+}
+
+// randomSeed asks for a new random seed (llama.cpp's LLAMA_DEFAULT_SEED).
+const randomSeed uint64 = 0xFFFFFFFF
+
+func chainOf(p Params) chain {
+	c := chain{Greedy: !p.Sampling(), Temperature: float32(p.Temperature), TopK: p.TopK, TopP: float32(p.TopP),
+		MinP: float32(p.MinP), RepeatPenalty: float32(p.RepetitionPenalty), RepeatLastN: p.RepeatLastN, Seed: randomSeed}
+	if p.Seed >= 0 {
+		c.Seed = uint64(p.Seed)
+	}
+	return c
+}
+
+// IsGreedy reports whether c always picks the most likely token.
+func (c chain) IsGreedy() bool { return c.Greedy || c.Temperature <= 0 }
+
+// Penalized reports whether the repetition penalty is on.
+func (c chain) Penalized() bool { return c.RepeatPenalty != 0 && c.RepeatPenalty != 1 }
+
+// NewSampler makes a sampler with p's temperature, top-k, top-p, min-p,
+// repetition penalty and seed for a vocabulary of nVocab tokens.
+func NewSampler(p Params, nVocab int) (*Sampler, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return newSampler(chainOf(p), nVocab)
+}
+
+func newSampler(c chain, nVocab int) (*Sampler, error) {
+	if nVocab <= 0 {
+		return nil, fmt.Errorf("sampling: vocabulary of %d tokens", nVocab)
+	}
+	s := &Sampler{p: c, nVocab: nVocab, counts: map[int32]int{}}
+	s.Reset()
+	return s, nil
+}
+
+// Seed is the seed of the random draw in use.
+func (s *Sampler) Seed() uint32 { return s.seed }
+
+// Step picks the next token of the one running sequence (Decoder).
+func (s *Sampler) Step(logits [][]float32) ([]Next, error) {
+	if len(logits) != 1 {
+		return nil, fmt.Errorf("sampling: %d sequences, the sampler decodes one", len(logits))
+	}
+	id := s.SampleLogits(logits[0])
+	if id < 0 {
+		return nil, fmt.Errorf("sampling: %d logits for a vocabulary of %d (no logits to sample from?)", len(logits[0]), s.nVocab)
+	}
+	return []Next{{Parent: 0, ID: id}}, nil
+}
+
 type tokenData struct {
 	id       int32
 	logit, p float32
 }
 
-// NewGoSampler makes a sampler for a vocabulary of nVocab tokens.
-func NewGoSampler(p SamplingParams, nVocab int) (*GoSampler, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	if nVocab <= 0 {
-		return nil, fmt.Errorf("sampling: vocabulary of %d tokens", nVocab)
-	}
-	s := &GoSampler{p: p, nVocab: nVocab, counts: map[int32]int{}}
-	s.Reset()
-	return s, nil
-}
-
-// Params returns the parameters the sampler was made with.
-func (s *GoSampler) Params() SamplingParams { return s.p }
-
-// Seed is the seed of the random draw in use.
-func (s *GoSampler) Seed() uint32 { return s.seed }
-
-// Sample picks a token from c.Logits(-1) and records it (see Sampler).
-func (s *GoSampler) Sample(c Context) int32 {
-	l := c.Logits(-1)
-	if len(l) != s.nVocab {
-		return -1
-	}
-	return s.SampleLogits(l)
-}
-
 // SampleLogits picks a token from logits (NVocab values, not modified) and
-// records it in the penalty history.
-func (s *GoSampler) SampleLogits(logits []float32) int32 {
+// records it in the penalty history; -1 when logits are not NVocab values.
+func (s *Sampler) SampleLogits(logits []float32) int32 {
 	if len(logits) != s.nVocab {
 		return -1
 	}
@@ -99,13 +148,16 @@ func (s *GoSampler) SampleLogits(logits []float32) int32 {
 	return id
 }
 
-// Accept records id in the repetition penalty history.
-func (s *GoSampler) Accept(id int32) {
+// Accept records id in the repetition penalty history (a prompt token).
+func (s *Sampler) Accept(id int32) {
 	n := s.p.RepeatLastN
-	if n <= 0 || id < 0 || int(id) >= s.nVocab {
+	if !s.p.Penalized() || id < 0 || int(id) >= s.nVocab {
 		return
 	}
 	s.counts[id]++
+	if n <= 0 {
+		return // the whole sequence: nothing leaves the history
+	}
 	if len(s.prev) < n {
 		s.prev = append(s.prev, id)
 		return
@@ -119,21 +171,18 @@ func (s *GoSampler) Accept(id int32) {
 }
 
 // Reset forgets the history and restarts the draw from the seed (a new
-// random one for RandomSeed).
-func (s *GoSampler) Reset() {
+// random one for seed -1).
+func (s *Sampler) Reset() {
 	s.prev, s.first = s.prev[:0], 0
 	clear(s.counts)
 	s.seed = uint32(s.p.Seed)
-	if s.p.Seed == RandomSeed {
+	if s.p.Seed == randomSeed {
 		s.seed = rand.Uint32()
 	}
 	s.rng.seed(s.seed)
 }
 
-// Close does nothing; it is there for the Sampler interface.
-func (s *GoSampler) Close() {}
-
-func (s *GoSampler) penalties() {
+func (s *Sampler) penalties() {
 	if !s.p.Penalized() || len(s.counts) == 0 {
 		return
 	}
@@ -151,7 +200,7 @@ func (s *GoSampler) penalties() {
 	s.sorted = false
 }
 
-func (s *GoSampler) greedy() int32 {
+func (s *Sampler) greedy() int32 {
 	best := 0
 	for i := 1; i < len(s.cur); i++ {
 		if s.cur[i].logit > s.cur[best].logit {
@@ -170,7 +219,7 @@ func before(a, b tokenData) int {
 }
 
 // topSorted returns the k best of cur, sorted, in buf (cur is unchanged).
-func (s *GoSampler) topSorted(k int) []tokenData {
+func (s *Sampler) topSorted(k int) []tokenData {
 	k = min(k, len(s.cur))
 	s.buf = s.buf[:0]
 	if k*8 >= len(s.cur) {
@@ -206,7 +255,7 @@ func (h *minHeap) Pop() any {
 	return x
 }
 
-func (s *GoSampler) topK(k int) {
+func (s *Sampler) topK(k int) {
 	k = min(k, len(s.cur))
 	if !s.sorted {
 		top := s.topSorted(k)
@@ -217,7 +266,7 @@ func (s *GoSampler) topK(k int) {
 }
 
 // maxLogit is the largest candidate logit: the first once sorted.
-func (s *GoSampler) maxLogit() float32 {
+func (s *Sampler) maxLogit() float32 {
 	m := s.cur[0].logit
 	if !s.sorted {
 		for _, t := range s.cur[1:] {
@@ -229,7 +278,7 @@ func (s *GoSampler) maxLogit() float32 {
 
 // softmax sets p as llama_sampler_softmax_impl without sorting: float32
 // sums in candidate order.
-func (s *GoSampler) softmax() {
+func (s *Sampler) softmax() {
 	maxL := s.maxLogit()
 	var sum float32
 	for i := range s.cur {
@@ -242,7 +291,7 @@ func (s *GoSampler) softmax() {
 	}
 }
 
-func (s *GoSampler) topP(p float32) {
+func (s *Sampler) topP(p float32) {
 	s.softmax()
 	sorted := s.cur
 	if !s.sorted {
@@ -264,7 +313,7 @@ func (s *GoSampler) topP(p float32) {
 	s.sorted = true
 }
 
-func (s *GoSampler) minP(p float32) {
+func (s *Sampler) minP(p float32) {
 	if len(s.cur) == 0 {
 		return
 	}
@@ -299,7 +348,7 @@ func (s *GoSampler) minP(p float32) {
 	s.cur = s.cur[:i]
 }
 
-func (s *GoSampler) dist() int32 {
+func (s *Sampler) dist() int32 {
 	if len(s.cur) == 1 {
 		s.rng.canonical() // llama.cpp draws even then
 		return s.cur[0].id

@@ -1,4 +1,4 @@
-package lm
+package generate
 
 import (
 	"math"
@@ -66,11 +66,11 @@ func softmax64(l []float32, temp float64) []float64 {
 	return p
 }
 
-func TestGoSamplerGreedy(t *testing.T) {
+func TestSamplerGreedy(t *testing.T) {
 	for seed := range uint64(20) {
 		l := randomLogits(seed, 1000)
-		for _, p := range []SamplingParams{{Greedy: true}, {Temperature: 0}, {Temperature: -1, TopK: 5}, {Temperature: 1, TopK: 1}} {
-			s, err := NewGoSampler(p, len(l))
+		for _, p := range []chain{{Greedy: true}, {Temperature: 0}, {Temperature: -1, TopK: 5}, {Temperature: 1, TopK: 1}} {
+			s, err := newSampler(p, len(l))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,27 +83,27 @@ func TestGoSamplerGreedy(t *testing.T) {
 
 // The draw must follow the softmax of logits/temperature restricted to the
 // kept set: check frequencies against it over many draws.
-func TestGoSamplerDistribution(t *testing.T) {
+func TestSamplerDistribution(t *testing.T) {
 	l := []float32{2, 1.5, 1, 0.5, 0, -1, -3, -8}
 	cases := []struct {
 		name string
-		p    SamplingParams
+		p    chain
 		keep int // the kept candidates are the `keep` most likely
 		temp float64
 	}{
-		{"plain", SamplingParams{Temperature: 1}, 8, 1},
-		{"hot", SamplingParams{Temperature: 2}, 8, 2},
-		{"top-k 3", SamplingParams{Temperature: 1, TopK: 3}, 3, 1},
+		{"plain", chain{Temperature: 1}, 8, 1},
+		{"hot", chain{Temperature: 2}, 8, 2},
+		{"top-k 3", chain{Temperature: 1, TopK: 3}, 3, 1},
 		// probabilities at T=1: .419 .254 .154 .093 .057 .021 .003 .00002
-		{"top-p 0.6", SamplingParams{Temperature: 1, TopP: 0.6}, 2, 1}, // .419 < .6 <= .419+.254
-		{"top-p 0.7", SamplingParams{Temperature: 1, TopP: 0.7}, 3, 1},
-		{"min-p 0.2", SamplingParams{Temperature: 1, MinP: 0.2}, 4, 1}, // e^-1.5=.22 kept, e^-2=.135 not
-		{"all", SamplingParams{Temperature: 0.7, TopK: 6, TopP: 0.99, MinP: 0.01}, 6, 0.7},
+		{"top-p 0.6", chain{Temperature: 1, TopP: 0.6}, 2, 1}, // .419 < .6 <= .419+.254
+		{"top-p 0.7", chain{Temperature: 1, TopP: 0.7}, 3, 1},
+		{"min-p 0.2", chain{Temperature: 1, MinP: 0.2}, 4, 1}, // e^-1.5=.22 kept, e^-2=.135 not
+		{"all", chain{Temperature: 0.7, TopK: 6, TopP: 0.99, MinP: 0.01}, 6, 0.7},
 	}
 	const n = 40000
 	for _, c := range cases {
 		c.p.Seed = 1234
-		s, err := NewGoSampler(c.p, len(l))
+		s, err := newSampler(c.p, len(l))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,18 +128,18 @@ func TestGoSamplerDistribution(t *testing.T) {
 	}
 }
 
-func TestGoSamplerSeed(t *testing.T) {
+func TestSamplerSeed(t *testing.T) {
 	l := randomLogits(3, 500)
-	draw := func(p SamplingParams, s *GoSampler) []int32 {
+	draw := func(p chain, s *Sampler) []int32 {
 		var out []int32
 		for range 50 {
 			out = append(out, s.SampleLogits(l))
 		}
 		return out
 	}
-	p := SamplingParams{Temperature: 1.5, Seed: 99}
-	a, _ := NewGoSampler(p, len(l))
-	b, _ := NewGoSampler(p, len(l))
+	p := chain{Temperature: 1.5, Seed: 99}
+	a, _ := newSampler(p, len(l))
+	b, _ := newSampler(p, len(l))
 	x, y := draw(p, a), draw(p, b)
 	if !equalIDs(x, y) {
 		t.Fatal("same seed gave different draws")
@@ -149,13 +149,13 @@ func TestGoSamplerSeed(t *testing.T) {
 		t.Fatal("Reset did not restart the draw")
 	}
 	p.Seed = 100
-	c, _ := NewGoSampler(p, len(l))
+	c, _ := newSampler(p, len(l))
 	if equalIDs(x, draw(p, c)) {
 		t.Fatal("another seed gave the same 50 draws")
 	}
-	p.Seed = RandomSeed
-	r1, _ := NewGoSampler(p, len(l))
-	r2, _ := NewGoSampler(p, len(l))
+	p.Seed = randomSeed
+	r1, _ := newSampler(p, len(l))
+	r2, _ := newSampler(p, len(l))
 	if r1.Seed() == r2.Seed() && equalIDs(draw(p, r1), draw(p, r2)) {
 		t.Fatal("two random seeds gave the same draws")
 	}
@@ -173,12 +173,12 @@ func equalIDs(a, b []int32) bool {
 	return true
 }
 
-func TestGoSamplerRepeatPenalty(t *testing.T) {
+func TestSamplerRepeatPenalty(t *testing.T) {
 	// Token 0 leads; once seen, a penalty of 2 halves its logit (positive)
 	// and doubles a negative one, so token 1 wins.
 	l := []float32{4, 3, -1, -0.5}
-	p := SamplingParams{Greedy: true, RepeatPenalty: 2, RepeatLastN: 2}
-	s, _ := NewGoSampler(p, len(l))
+	p := chain{Greedy: true, RepeatPenalty: 2, RepeatLastN: 2}
+	s, _ := newSampler(p, len(l))
 	if got := s.SampleLogits(l); got != 0 {
 		t.Fatalf("first pick %d, want 0", got)
 	}
@@ -199,7 +199,7 @@ func TestGoSamplerRepeatPenalty(t *testing.T) {
 	// Negative logits are multiplied: token 3's -0.6 becomes -1.2, below
 	// token 2's -1.
 	neg := []float32{-5, -5, -1, -0.6}
-	s2, _ := NewGoSampler(SamplingParams{Greedy: true, RepeatPenalty: 2, RepeatLastN: 4}, 4)
+	s2, _ := newSampler(chain{Greedy: true, RepeatPenalty: 2, RepeatLastN: 4}, 4)
 	s2.Accept(3)
 	if got := s2.SampleLogits(neg); got != 2 {
 		t.Fatalf("penalized negative logit: pick %d, want 2 (-1 > -1.2)", got)
@@ -210,60 +210,64 @@ func TestGoSamplerRepeatPenalty(t *testing.T) {
 	}
 }
 
-func TestGoSamplerBadInput(t *testing.T) {
-	s, _ := NewGoSampler(GreedyParams(), 4)
+func TestSamplerBadInput(t *testing.T) {
+	s, _ := newSampler(chain{Greedy: true}, 4)
 	if got := s.SampleLogits([]float32{1, 2}); got != -1 {
 		t.Errorf("wrong-size logits gave %d, want -1", got)
 	}
-	if _, err := NewGoSampler(GreedyParams(), 0); err == nil {
+	if _, err := newSampler(chain{Greedy: true}, 0); err == nil {
 		t.Error("empty vocabulary accepted")
 	}
 	// NaN logits must not crash or pick outside the vocabulary.
 	nan := float32(math.NaN())
-	s2, _ := NewGoSampler(SamplingParams{Temperature: 1, MinP: 0.1, Seed: 1}, 3)
+	s2, _ := newSampler(chain{Temperature: 1, MinP: 0.1, Seed: 1}, 3)
 	if got := s2.SampleLogits([]float32{nan, nan, nan}); got < 0 || got > 2 {
 		t.Errorf("NaN logits gave %d", got)
 	}
 }
 
-func TestValidate(t *testing.T) {
-	nan := float32(math.NaN())
-	bad := []struct {
-		p    SamplingParams
-		want string
-	}{
-		{SamplingParams{Temperature: nan}, "temperature"},
-		{SamplingParams{TopK: -1}, "top-k"},
-		{SamplingParams{TopP: 1.5}, "top-p"},
-		{SamplingParams{MinP: -0.1}, "min-p"},
-		{SamplingParams{RepeatPenalty: -1}, "repeat penalty"},
-		{SamplingParams{RepeatLastN: -1}, "repeat window"},
-		{SamplingParams{Seed: 1 << 33}, "seed"},
-		{SamplingParams{RepeatPenalty: float32(math.Inf(1))}, "repeat penalty"},
+// NewSampler takes Params: it refuses bad ones, and -1 is a random seed.
+func TestNewSampler(t *testing.T) {
+	p := DefaultParams()
+	p.TopP = 2
+	if _, err := NewSampler(p, 10); err == nil || !strings.Contains(err.Error(), "top_p") {
+		t.Errorf("top_p 2: %v", err)
 	}
-	for _, b := range bad {
-		err := b.p.Validate()
-		if err == nil || !strings.Contains(err.Error(), b.want) {
-			t.Errorf("Validate(%+v) = %v, want an error about %s", b.p, err, b.want)
-		}
-	}
-	for _, p := range []SamplingParams{{}, GreedyParams(), DefaultSamplingParams(), {Temperature: 1, TopP: 1, MinP: 1, Seed: RandomSeed}} {
-		if err := p.Validate(); err != nil {
-			t.Errorf("Validate(%+v) = %v", p, err)
-		}
+	p = DefaultParams()
+	p.Temperature, p.Seed = 1, -1
+	a, _ := NewSampler(p, 10)
+	b, _ := NewSampler(p, 10)
+	p.Seed = 7
+	c, _ := NewSampler(p, 10)
+	if a.Seed() == b.Seed() || c.Seed() != 7 {
+		t.Errorf("seeds %d %d (random), %d (7)", a.Seed(), b.Seed(), c.Seed())
 	}
 }
 
-func BenchmarkGoSampler(b *testing.B) {
+// A repetition penalty over the whole sequence (RepeatLastN 0) forgets
+// nothing.
+func TestSamplerWholeSequencePenalty(t *testing.T) {
+	l := []float32{4, 3, -1, -0.5}
+	s, _ := newSampler(chain{Greedy: true, RepeatPenalty: 2}, len(l))
+	s.Accept(0)
+	for range 100 {
+		s.Accept(3)
+	}
+	if got := s.SampleLogits(l); got != 1 {
+		t.Errorf("pick %d, want 1 (token 0 seen 101 tokens ago is still penalised)", got)
+	}
+}
+
+func BenchmarkSampler(b *testing.B) {
 	l := randomLogits(1, 50272)
-	s, _ := NewGoSampler(DefaultSamplingParams(), len(l))
+	s, _ := newSampler(chain{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: randomSeed}, len(l))
 	for b.Loop() {
 		s.SampleLogits(l)
 	}
 }
 
 // Any logits and in-range parameters give a token of the vocabulary.
-func FuzzGoSampler(f *testing.F) {
+func FuzzSampler(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 200, 7}, float32(0.8), 40, float32(0.9), float32(0.05), float32(1.1), 8, uint32(1))
 	f.Fuzz(func(t *testing.T, raw []byte, temp float32, topK int, topP, minP, pen float32, lastN int, seed uint32) {
 		if len(raw) == 0 {
@@ -276,11 +280,12 @@ func FuzzGoSampler(f *testing.F) {
 		if b := raw[0]; b%7 == 0 {
 			logits[int(b)%len(logits)] = float32(math.Inf(-1))
 		}
-		p := SamplingParams{Temperature: temp, TopK: topK, TopP: topP, MinP: minP, RepeatPenalty: pen, RepeatLastN: lastN, Seed: uint64(seed)}
+		p := Params{Temperature: float64(temp), TopK: topK, TopP: float64(topP), MinP: float64(minP),
+			RepetitionPenalty: float64(pen), RepeatLastN: lastN, Seed: int64(seed)}
 		if p.Validate() != nil || p.TopK > 1<<20 || p.RepeatLastN > 1<<16 {
 			return
 		}
-		s, err := NewGoSampler(p, len(logits))
+		s, err := NewSampler(p, len(logits))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package lm
+package generate
 
 // mt19937 is the 32-bit Mersenne Twister of C++'s std::mt19937, which
 // llama.cpp's random draw uses; the same seed gives the same sequence.
