@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,37 @@ func FuzzParseSession(f *testing.F) {
 			t.Fatal("accepted a session without its header")
 		}
 	})
+}
+
+// TestSessionWriteFailureKeepsRecords: a record whose write fails (a full
+// disk; here a read-only descriptor) leaves no torn line and goes out,
+// in order, with the next write that works.
+func TestSessionWriteFailureKeepsRecords(t *testing.T) {
+	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	f, err := CreateSession(t.TempDir(), "/models/x", false, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rw := f.f
+	ro, err := os.Open(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	f.f = ro
+	if err := f.Append(Record{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1"}}, now); err == nil || !strings.Contains(err.Error(), f.Path) {
+		t.Fatalf("write on a read-only descriptor: %v", err)
+	}
+	if s, err := LoadSession(f.Path); err != nil || len(s.All) != 0 || len(s.Damaged) != 0 {
+		t.Fatalf("after the failed write: %v %+v", err, s)
+	}
+	f.f = rw
+	if err := f.Append(Record{Type: "turn", Turn: &Turn{Question: "q2", Answer: "a2"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSession(f.Path)
+	if err != nil || len(s.All) != 2 || s.All[0].Question != "q1" || s.All[1].Question != "q2" || len(s.Damaged) != 0 {
+		t.Fatalf("after the write that works: %v %+v", err, s)
+	}
 }
