@@ -43,9 +43,13 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Everything CI runs. BLIP2CHAT_REQUIRE_LLAMA turns "library missing" skips into failures. The engine's
-# golden tests run again on the other kernel paths: portable Go, and AVX2 without AVX-512.
+# golden tests run again on the other kernel paths: portable Go, and AVX2 without AVX-512. The packages
+# with goroutines run again under the race detector (-short skips app's 500-turn soak, which the first
+# line runs; the kernels' pool tests alone: the whole package takes ten minutes with -race).
 test: lib fmt-check vet cross
 	BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) BLIP2CHAT_REQUIRE_LLAMA=1 $(GO) test -count=1 ./...
+	BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) BLIP2CHAT_REQUIRE_LLAMA=1 $(GO) test -race -short -count=1 ./app/... ./ui/...
+	$(GO) test -race -short -count=1 -run 'Threads|Concurrent' ./engine/kernels/
 	BLIP2CHAT_NOSIMD=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
 	BLIP2CHAT_NOAVX512=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
 

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
-	"os"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // CommandInfo describes one slash command: for /help, completion, and
@@ -190,13 +193,15 @@ func (a *App) image(arg string) {
 		arg = hit
 	}
 	path := expandHome(strings.Trim(arg, `"'`))
-	st, err := os.Stat(path)
-	switch {
-	case err != nil:
-		a.errorf("%s: no such file", path)
-		return
-	case st.IsDir():
-		a.errorf("%s is a folder; give an image file", path)
+	if _, err := safefile.Regular(path); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			a.errorf("%s: no such file", path)
+		case errors.Is(err, safefile.ErrNotRegular):
+			a.errorf("%v; give an image file", err)
+		default:
+			a.errorf("%v", err)
+		}
 		return
 	}
 	if !a.ready(false) {

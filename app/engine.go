@@ -85,6 +85,9 @@ const (
 	StopMaxTokens   = "max tokens"
 	StopCancelled   = "stopped"
 	StopContextFull = "context full"
+	// StopInterrupted: the program ended while the answer was generated
+	// (a crash, a kill); the session file kept what had come.
+	StopInterrupted = "interrupted"
 )
 
 // Answer is a finished (or stopped) answer and how it went.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // displayMax bounds the display copy of an image: the largest pane needs
@@ -21,6 +22,11 @@ const displayMax = 512
 // side for the image pane. It says what it does through status.
 func decodeImage(path string, status func(string)) (rgb *image.NRGBA, disp image.Image, err error) {
 	status("decoding " + filepath.Base(path))
+	// A FIFO or a device would block or never end: refuse them before
+	// the decoder opens the file.
+	if _, err := safefile.Regular(path); err != nil {
+		return nil, nil, err
+	}
 	img, err := imageprep.Load(path)
 	if err != nil {
 		return nil, nil, err

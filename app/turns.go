@@ -1,6 +1,10 @@
 package app
 
-import "context"
+import (
+	"context"
+	"strings"
+	"time"
+)
 
 // ask puts a question about the image to the model.
 func (a *App) ask(q string) {
@@ -41,8 +45,13 @@ func (a *App) retry() {
 	}, Turn{Question: q.Text, Caption: q.Caption}, true)
 }
 
+// streamSave is how often the text of an answer being generated goes to
+// the session file: what a kill -9 can lose of it.
+const streamSave = time.Second
+
 // answer runs one turn: it shows the question (unless retrying), streams
-// the answer into its entry, and records the finished turn.
+// the answer into its entry, and records the turn: the question as it is
+// asked, the answer as it streams (every streamSave) and once finished.
 func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, error), turn Turn, retry bool) {
 	if turn.Caption {
 		turn.Question = ""
@@ -66,12 +75,21 @@ func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, e
 		a.st.Activity = "answering"
 		a.mu.Unlock()
 		a.notify()
+		a.record(Record{Type: "ask", Turn: &Turn{Question: turn.Question, Caption: turn.Caption}, Retry: retry})
 
+		var unsaved strings.Builder
+		saved := time.Now()
 		onText := func(s string) {
 			a.mu.Lock()
 			a.entryLocked(idx).Text += s
 			a.mu.Unlock()
 			a.notify()
+			unsaved.WriteString(s)
+			if time.Since(saved) >= streamSave {
+				a.record(Record{Type: "more", Text: unsaved.String()})
+				unsaved.Reset()
+				saved = time.Now()
+			}
 		}
 		ans, err := gen(ctx, onText)
 
@@ -87,6 +105,7 @@ func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, e
 			}
 			a.mu.Unlock()
 			a.errorf("%v", err)
+			a.record(Record{Type: "dropped"})
 			return
 		}
 		if ans.Text != "" {

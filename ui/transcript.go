@@ -365,6 +365,8 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, s.warn.Render("■ stopped"))
 	case app.StopContextFull:
 		lines = append(lines, s.warn.Render("■ the context is full: /reset to start again"))
+	case app.StopInterrupted:
+		lines = append(lines, s.warn.Render("■ interrupted: the program ended during this answer"))
 	}
 	return lines
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/ui"
 )
 
@@ -19,7 +20,7 @@ func init() {
 	register(&command{
 		name:    "chat",
 		summary: "chat about an image in the terminal (the default command)",
-		usage:   "[-m MODEL_DIR] [--resume [ID]] [--llama-lib DIR] [--no-color] [IMAGE]",
+		usage:   "[-m MODEL_DIR] [--resume [ID] [--fork|--read-only]] [--llama-lib DIR] [--no-color] [IMAGE]",
 		run:     runChat,
 	})
 }
@@ -108,6 +109,8 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert' (default: $"+EnvModel+")")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "continue a session: the latest, or --resume=ID (see 'blip2chat sessions')")
+	fork := fs.Bool("fork", false, "with --resume: continue a copy of the session (a new session; the old one stays as it is)")
+	readOnly := fs.Bool("read-only", false, "with --resume: show the session and chat on, saving nothing")
 	uf := addUIFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -119,12 +122,20 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	}
 	sessDir := app.SessionsDir(data)
 
+	if (*fork || *readOnly) && !resume.set || *fork && *readOnly {
+		return badUsage("--fork and --read-only go with --resume, one of them at a time")
+	}
 	var sess *app.Session
 	if resume.set {
-		// "--resume ID" (a separate word) names a session too.
+		// "--resume ID" (a separate word) names a session too, unless it
+		// names none (it is the image then).
 		if resume.id == "" && len(pos) > 0 {
-			if s, err := app.FindSession(sessDir, pos[0]); err == nil {
+			s, err := app.FindSession(sessDir, pos[0])
+			switch {
+			case err == nil:
 				sess, pos = s, pos[1:]
+			case !errors.Is(err, app.ErrNoSession):
+				return err
 			}
 		}
 		if sess == nil {
@@ -132,13 +143,16 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if err := resumable(sess, *fork || *readOnly); err != nil {
+			return err
+		}
 	}
 	img, uo, err := uiArgs(pos, uf)
 	if err != nil {
 		return err
 	}
 
-	opts := app.Options{Image: img, SessionsDir: sessDir, Resume: sess, Demo: func() *app.ModelSource {
+	opts := app.Options{Image: img, SessionsDir: sessDir, Resume: sess, ResumeAs: resumeMode(*fork, *readOnly), Demo: func() *app.ModelSource {
 		return app.DemoSource(data, uf.openOptions())
 	}}
 	dir := *modelDir
@@ -159,6 +173,34 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		opts.Model = modelSource(dir, uf.openOptions())
 	}
 	return runUI(opts, uo, stdout)
+}
+
+// resumable refuses a session that another blip2chat has open, unless it
+// is only copied or read (copy).
+func resumable(s *app.Session, copy bool) error {
+	if copy {
+		return nil
+	}
+	inUse, err := app.SessionInUse(s)
+	if err != nil {
+		return err
+	}
+	if inUse {
+		id := safefile.Name(s.ID)
+		return fmt.Errorf("session %s is open in another blip2chat: continue a copy of it with --resume=%s --fork, or look at it with --resume=%s --read-only",
+			id, id, id)
+	}
+	return nil
+}
+
+func resumeMode(fork, readOnly bool) app.ResumeMode {
+	switch {
+	case fork:
+		return app.ResumeFork
+	case readOnly:
+		return app.ResumeReadOnly
+	}
+	return app.ResumeAppend
 }
 
 // uiArgs checks what chat and demo take besides their flags: at most one
