@@ -36,7 +36,6 @@ const RetrievalArch = "Blip2ForImageTextRetrieval"
 // Metadata keys and tensor names of a retrieval model's vision.gguf.
 const (
 	KeyRetrievalEmbedSize = "blip2.retrieval.embed_size"
-	KeyQFormerMaxLength   = "blip2.qformer.tokenizer.max_length"
 
 	TensorITCVisionProj = "itc.vision_proj"
 	TensorITCTextProj   = "itc.text_proj"
