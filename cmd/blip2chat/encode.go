@@ -73,7 +73,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if *pixelFile != "" {
 		pixels, err = readPixelValues(*pixelFile, info.Vision.Channels, S)
 	} else {
-		pixels, err = pixelValuesFile(pos[0], info.ImageOptions())
+		pixels, err = pixelValuesFile(context.Background(), pos[0], info.ImageOptions())
 	}
 	if err != nil {
 		return err
@@ -185,12 +185,12 @@ func int64Tensor(name string, shape []int, v []int) safetensors.WriteTensor {
 }
 
 // pixelValuesFile is the model input of the image file at path.
-func pixelValuesFile(path string, o imageprep.Options) ([]float32, error) {
-	img, err := imageprep.Load(path)
+func pixelValuesFile(ctx context.Context, path string, o imageprep.Options) ([]float32, error) {
+	img, err := imageprep.Load(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	px, err := imageprep.PixelValues(context.Background(), img, o)
+	px, err := imageprep.PixelValues(ctx, img, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -21,12 +21,13 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // MaxPixels is the largest image (width*height) this package decodes.
@@ -57,14 +58,82 @@ func DefaultOptions() Options {
 	}
 }
 
-// Load reads and decodes the image file at path; see Decode.
-func Load(path string) (image.Image, error) {
-	f, err := os.Open(path)
+// MaxFileBytes is the largest image file Load and Decode read: MaxPixels
+// pixels stored uncompressed at the deepest sample type a supported format
+// has (16-bit RGBA PNG, 8 bytes a pixel), plus a quarter for the format's
+// framing. No image this package would decode needs more; anything longer
+// (a device such as /dev/zero, a multi-gigabyte file named .jpg) is refused
+// rather than read into memory.
+const MaxFileBytes = MaxPixels * 8 * 5 / 4
+
+// readChunk is how much Load reads between two checks of its context.
+const readChunk = 4 << 20
+
+// Load reads and decodes the image file at path; see Decode. Only a regular
+// file is read: a FIFO, a device or a folder is refused when opened (never
+// waited on), a file larger than MaxFileBytes from its size. The read stops
+// with ctx's error when ctx is done. Errors name path (quoted when it holds
+// control characters).
+func Load(ctx context.Context, path string) (image.Image, error) {
+	f, err := safefile.Open(path)
 	if err != nil {
-		return nil, err // *PathError already names the file
+		return nil, err // the error names the file
 	}
 	defer f.Close()
-	return Decode(f, path)
+	name := safefile.Name(path)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data, err := readLimited(ctx, f, st.Size(), MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return decodeBytes(data, name, MaxPixels)
+}
+
+// readLimited reads r to its end in chunks, checking ctx between them:
+// size is what the file says it holds (the buffer's first size), limit the
+// most it may hold. The file may grow while it is read, so the limit is
+// checked on what is read too.
+func readLimited(ctx context.Context, r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%s is larger than any image of at most %d megapixels (the limit is %s)",
+			byteSize(size), MaxPixels/1_000_000, byteSize(limit))
+	}
+	buf := make([]byte, 0, max(size, 0)+1)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), len(buf)+readChunk)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("more than %s of data, larger than any image of at most %d megapixels", byteSize(limit), MaxPixels/1_000_000)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// byteSize is a size for a message: "1.2 GB", "17 MB", "512 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
+	case n >= 1e6:
+		return strconv.FormatInt(n/1e6, 10) + " MB"
+	case n >= 1e3:
+		return strconv.FormatInt(n/1e3, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // PixelValues returns the model input of a decoded image as [3, o.Height,
@@ -166,14 +235,14 @@ func sniff(b []byte) (f format, ok bool) {
 	return format{}, false
 }
 
-// Decode reads a whole image from r and decodes it. name (usually the
-// file's base name) starts every error message. The header is checked
-// first: a format other than JPEG, PNG, GIF, WebP or BMP, a zero width or
-// height, or more than MaxPixels pixels is refused before decoding. GIF
-// gives its first frame. Corrupt or truncated data gives an error, never
-// a panic.
+// Decode reads a whole image from r, at most MaxFileBytes, and decodes it.
+// name (usually the file's base name) starts every error message. The
+// header is checked first: a format other than JPEG, PNG, GIF, WebP or BMP,
+// a zero width or height, or more than MaxPixels pixels is refused before
+// decoding. GIF gives its first frame. Corrupt or truncated data gives an
+// error, never a panic.
 func Decode(r io.Reader, name string) (image.Image, error) {
-	data, err := io.ReadAll(r)
+	data, err := readLimited(context.Background(), r, 0, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}

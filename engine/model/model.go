@@ -8,7 +8,7 @@
 //	defer m.Close()
 //	c, err := m.NewChat(m.DefaultSettings())
 //	defer c.Close()
-//	img, err := imageprep.Load("cat.jpg")
+//	img, err := imageprep.Load(ctx, "cat.jpg")
 //	err = c.SetImage(ctx, img, "cat.jpg")
 //	turn, err := c.Ask(ctx, "what is in the image?", func(s string) { fmt.Print(s) })
 package model
@@ -326,7 +326,7 @@ func (m *Model) Close() error {
 // projection. It returns NumQueryTokens x NEmbd floats. It stops when ctx
 // is done (between the stages of preparing the image and the layers).
 func (m *Model) SoftTokens(ctx context.Context, path, instruction string) ([]float32, error) {
-	img, err := imageprep.Load(path)
+	img, err := imageprep.Load(ctx, path)
 	if err != nil {
 		return nil, err
 	}
