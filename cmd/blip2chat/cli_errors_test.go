@@ -261,7 +261,7 @@ func TestCLIErrors(t *testing.T) {
 		{"encode: a file for the model folder", []string{"encode", "-m", f.img, f.img, "-o", outST}, nil, 1, "is not a model folder", false},
 		{"encode: truncated vision.gguf", []string{"encode", "-m", f.truncVision, f.img, "-o", outST}, nil, 1, "vision.gguf: tensor", false},
 		{"encode: missing image", []string{"encode", "-m", f.opt, filepath.Join(f.tmp, "none.jpg"), "-o", outST}, nil, 1, "none.jpg", false},
-		{"encode: a folder for the image", []string{"encode", "-m", f.opt, f.tmp, "-o", outST}, nil, 1, "is a directory", false},
+		{"encode: a folder for the image", []string{"encode", "-m", f.opt, f.tmp, "-o", outST}, nil, 1, "is a folder, not a regular file", false},
 		{"encode: empty image", []string{"encode", "-m", f.opt, f.emptyImg, "-o", outST}, nil, 1, "empty.jpg: empty file", false},
 		{"encode: text named .jpg", []string{"encode", "-m", f.opt, f.textImg, "-o", outST}, nil, 1, "text.jpg: unsupported image format", false},
 		{"encode: PNG claiming 30000x30000", []string{"encode", "-m", f.opt, f.hugeImg, "-o", outST}, nil, 1, "huge.png: 30000x30000 is 900 megapixels", false},

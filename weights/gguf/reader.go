@@ -15,8 +15,9 @@ package gguf
 import (
 	"fmt"
 	"math"
-	"os"
 	"slices"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 const (
@@ -61,7 +62,8 @@ type File struct {
 // Open memory-maps the GGUF file at path read-only and parses it. The tensor
 // bytes returned by Tensor alias the mapping and are valid until Close.
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	// A FIFO or a device is refused when opened, never waited on.
+	fd, err := safefile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +74,6 @@ func Open(path string) (*File, error) {
 	}
 	size := st.Size()
 	switch {
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%s: not a regular file", path)
 	case size == 0:
 		return nil, fmt.Errorf("%s: empty file, not GGUF", path)
 	case size > math.MaxInt:
