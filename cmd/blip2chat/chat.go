@@ -12,6 +12,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/ui"
 )
 
@@ -153,8 +154,12 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		dir = os.Getenv(EnvModel)
 	}
 	if dir != "" {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+		if st, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", safefile.Name(dir))
+		} else if err != nil {
+			return err
+		} else if !st.IsDir() {
+			return fmt.Errorf("%s is not a model folder (make one with 'blip2chat convert')", safefile.Name(dir))
 		}
 		opts.Model = modelSource(dir, uf.openOptions())
 	}
@@ -216,10 +221,12 @@ func imageArg(pos []string) (string, error) {
 		return "", nil
 	}
 	img := pos[0]
-	if st, err := os.Stat(img); err != nil {
-		return "", fmt.Errorf("%s: no such image file", img)
-	} else if st.IsDir() {
-		return "", fmt.Errorf("%s is a folder, not an image", img)
+	// The image is opened later, by the interface: a FIFO or a device is
+	// refused now, as a missing file is.
+	if _, err := safefile.Regular(img); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%s: no such image file", safefile.Name(img))
+	} else if err != nil {
+		return "", err
 	}
 	return img, nil
 }

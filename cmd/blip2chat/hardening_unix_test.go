@@ -130,3 +130,75 @@ func TestC1EndlessImageCLI(t *testing.T) {
 		t.Errorf("a real image: exit %d: %s", code, stderr.String())
 	}
 }
+
+// TestS2PathsQuoted (S2): a file name holding escape sequences (title,
+// screen clear, colour, hyperlink) reaches the terminal escaped, in every
+// error that names it: the image, a missing file, the model folder and an
+// output path.
+func TestS2PathsQuoted(t *testing.T) {
+	f := newCLIFixtures(t)
+	evil := "t\x1b]0;PWNED-TITLE\a\x1b[2J\x1b[31mred\x1b]8;;https:evil.example\x1b\\"
+	textImg := filepath.Join(f.tmp, evil+".jpg")
+	if err := os.WriteFile(textImg, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(f.tmp, evil+".safetensors")
+	for _, args := range [][]string{
+		{"ask", "-m", f.opt, textImg, "q"},                                       // unsupported format
+		{"ask", "-m", f.opt, filepath.Join(f.tmp, evil, "x.jpg"), "q"},           // no such file
+		{"ask", "-m", filepath.Join(f.tmp, evil), f.img, "q"},                    // no such model folder
+		{"encode", "-m", f.opt, f.img, "-o", filepath.Join(out, "x")},            // output folder missing
+		{"tokenize", "--llm", textImg, "hi"},                                     // not a GGUF file
+		{"convert", filepath.Join(f.tmp, evil), "-o", filepath.Join(f.tmp, "o")}, // no such folder
+	} {
+		code, stdout, stderr := runWithin(t, 30*time.Second, args)
+		if code != 1 || strings.ContainsAny(stderr+stdout, "\x1b\a") || !strings.Contains(stderr, `\x1b]0;PWNED-TITLE`) {
+			t.Errorf("%q: exit %d, stderr %q: want 1 and the name escaped", args[0], code, stderr)
+		}
+	}
+}
+
+// TestU1RealErrors (U1): a model file that exists but cannot be read (a
+// loop of links here; a folder without permission for a user who is not
+// root) is reported as it is, not as "no vision.gguf" or "no llm.gguf".
+func TestU1RealErrors(t *testing.T) {
+	f := newCLIFixtures(t)
+	for _, file := range []string{"vision.gguf", "llm.gguf"} {
+		dir := copyDir(t, f.llama, filepath.Join(f.tmp, "loop-"+file), func(n string, data []byte) []byte {
+			if n == file {
+				return nil
+			}
+			return data
+		})
+		if err := os.Symlink(file, filepath.Join(dir, file)); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"ask", "-m", dir, f.img, "q", "--llama-lib", f.lib},
+			{"tokenize", "-m", dir, "--llama-lib", f.lib, "hi"},
+		} {
+			if file == "vision.gguf" && args[0] == "tokenize" {
+				continue
+			}
+			code, _, stderr := runWithin(t, 30*time.Second, args)
+			oneLine(t, args[0]+" "+file, code, stderr, "too many levels of symbolic links")
+			if strings.Contains(stderr, "no "+file) {
+				t.Errorf("%s: %q says the file is missing", args[0], stderr)
+			}
+		}
+	}
+	code, _, stderr := runWithin(t, 30*time.Second, []string{"chat", filepath.Join(f.tmp, "loop-llm.gguf", "llm.gguf")})
+	oneLine(t, "chat IMAGE", code, stderr, "too many levels of symbolic links")
+
+	if os.Geteuid() == 0 {
+		t.Log("running as root: permissions are not enforced, the unreadable-folder case is skipped")
+		return
+	}
+	locked := copyDir(t, f.llama, filepath.Join(f.tmp, "locked"), nil)
+	if err := os.Chmod(locked, 0o644); err != nil { // no search permission
+		t.Fatal(err)
+	}
+	defer os.Chmod(locked, 0o755)
+	code, _, stderr = runWithin(t, 30*time.Second, []string{"ask", "-m", locked, f.img, "q", "--llama-lib", f.lib})
+	oneLine(t, "ask, folder without search permission", code, stderr, "permission denied")
+}

@@ -83,7 +83,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	f, err := parse(path, data)
+	f, err := parse(safefile.Name(path), data)
 	if err != nil {
 		munmap(data)
 		return nil, err
