@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -147,7 +148,17 @@ type askArgs struct {
 	raw, exact, json bool
 	nctx             int
 	logitsOut        string
+	force            bool // --force: --logits-out may replace a file
 	image, question  string
+}
+
+// inputs are the files ask reads, which --logits-out must not overwrite.
+func (a askArgs) inputs() []string {
+	llm := *a.llm.llm
+	if llm == "" {
+		llm = filepath.Join(*a.llm.modelDir, model.LLMFile)
+	}
+	return []string{a.image, llm, filepath.Join(*a.llm.modelDir, model.VisionFile)}
 }
 
 func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
@@ -159,6 +170,7 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	exact := fs.Bool("exact", false, "flash attention off and an f32 KV cache: slower, for comparing numbers")
 	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","timings":{…}} instead of the text`)
+	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
 	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -180,13 +192,13 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	if a.params, err = sf.params(set, *maxTokens); err != nil {
 		return a, err
 	}
-	if *logitsOut != "" {
-		if err := checkOutput(*logitsOut); err != nil {
+	a.raw, a.exact, a.json, a.nctx, a.logitsOut, a.force = *raw, *exact, *asJSON, *nctx, *logitsOut, *force
+	a.image, a.question = pos[0], pos[1]
+	if a.logitsOut != "" {
+		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil {
 			return a, err
 		}
 	}
-	a.raw, a.exact, a.json, a.nctx, a.logitsOut = *raw, *exact, *asJSON, *nctx, *logitsOut
-	a.image, a.question = pos[0], pos[1]
 	return a, nil
 }
 
@@ -240,6 +252,9 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return genErr
 	}
 	if a.logitsOut != "" {
+		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil { // again: the work took a while
+			return err
+		}
 		if err := writeLogits(a.logitsOut, logits, info, text); err != nil {
 			return err
 		}

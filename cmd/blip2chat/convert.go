@@ -24,7 +24,7 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert a downloaded Hugging Face BLIP-2 / InstructBLIP checkpoint into a model folder",
-		usage:   "HF_DIR -o MODEL_DIR [--vision-type f32|f16|q8_0] [--llm-type f32|f16|q8_0|q4_k_m] [--vision-only]",
+		usage:   "HF_DIR -o MODEL_DIR [--force] [--vision-type f32|f16|q8_0] [--llm-type f32|f16|q8_0|q4_k_m] [--vision-only]",
 		run:     runConvert,
 	})
 }
@@ -36,12 +36,16 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	llmType := fs.String("llm-type", "", "language model weight `type`: f32, f16, q8_0 or q4_k_m (default: q4_k_m for LLaMA and T5, made by the llama.cpp library; q8_0 for OPT, which has no q4_k_m)")
 	llamaLib := fs.String("llama-lib", "", "`folder` holding the llama.cpp library (used to quantize to q4_k_m)")
 	visionOnly := fs.Bool("vision-only", false, "convert only the vision side (ViT, Q-Former, projection)")
+	force := fs.Bool("force", false, forceUsage+" (the model folder's vision.gguf and llm.gguf)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || *out == "" {
 		return errUsage
+	}
+	if err := checkConvertOutputs(pos[0], *out, *visionOnly, *force); err != nil {
+		return err
 	}
 
 	// A quantization the llama.cpp library must make is checked first: a
@@ -89,6 +93,26 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 			if err := model.Check(*out, model.Options{LlamaLib: *llamaLib}); err != nil {
 				fmt.Fprintf(stderr, "warning: the %s kept in %s does not fit the new %s: %v\n", model.LLMFile, *out, model.VisionFile, err)
 			}
+		}
+	}
+	return nil
+}
+
+// checkConvertOutputs vets the files convert writes into the model folder
+// out (when it exists) as checkOutputFile does: not a checkpoint file of
+// hfDir, a link or a device, and replaced only with force.
+func checkConvertOutputs(hfDir, out string, visionOnly, force bool) error {
+	if st, err := os.Stat(out); err != nil || !st.IsDir() {
+		return nil // a new folder, or not a folder (the converter says so)
+	}
+	files := []string{model.VisionFile}
+	if !visionOnly {
+		files = append(files, model.LLMFile)
+	}
+	inputs := folderFiles(hfDir)
+	for _, f := range files {
+		if err := checkOutputFile(filepath.Join(out, f), force, inputs...); err != nil {
+			return err
 		}
 	}
 	return nil

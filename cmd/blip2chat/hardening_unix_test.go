@@ -202,3 +202,102 @@ func TestU1RealErrors(t *testing.T) {
 	code, _, stderr = runWithin(t, 30*time.Second, []string{"ask", "-m", locked, f.img, "q", "--llama-lib", f.lib})
 	oneLine(t, "ask, folder without search permission", code, stderr, "permission denied")
 }
+
+// TestD3Outputs (D3): an output path (encode -o, ask --logits-out,
+// convert's model files) that is an input of the command (by any name), a
+// symbolic link, a FIFO or a device node is refused and left as it was; an
+// existing regular file is replaced only with --force.
+func TestD3Outputs(t *testing.T) {
+	f := newCLIFixtures(t)
+	at := func(name string) string { return filepath.Join(f.tmp, name) }
+	img := at("victim.jpg")
+	copyFile(t, f.img, img)
+	hard := at("hard.jpg")
+	if err := os.Link(img, hard); err != nil {
+		t.Fatal(err)
+	}
+	model := copyDir(t, f.opt, at("m"), nil)
+	llama := copyDir(t, f.llama, at("ml"), nil)
+	link := at("link.safetensors")
+	os.Symlink(at("elsewhere.safetensors"), link)
+	fifo := mkfifo(t, at("fifo.safetensors"))
+	dev := at("mynull")
+	if err := syscall.Mknod(dev, syscall.S_IFCHR|0o666, 1<<8|3); err != nil { // a private /dev/null
+		t.Logf("no device node (%v): that case is skipped", err)
+		dev = ""
+	}
+	encode := func(out string, extra ...string) []string {
+		return append([]string{"encode", "-m", model, img, "-o", out}, extra...)
+	}
+	ask := func(m, out string, extra ...string) []string {
+		return append([]string{"ask", "-m", m, img, "q", "--max-tokens", "1", "--llama-lib", f.lib, "--logits-out", out}, extra...)
+	}
+	snapshot := func(p string) string {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err.Error()
+		}
+		if !fi.Mode().IsRegular() { // never read: a FIFO would block
+			return fi.Mode().String()
+		}
+		data, _ := os.ReadFile(p)
+		return fi.Mode().String() + string(data)
+	}
+	cases := []struct {
+		name, target, phrase string
+		args                 []string
+	}{
+		{"encode -o the input image", img, "is an input", encode(img, "--force")},
+		{"encode -o a hard link to the image", hard, "is the input " + img, encode(hard, "--force")},
+		{"encode -o the model's vision.gguf", filepath.Join(model, "vision.gguf"), "is an input", encode(filepath.Join(model, "vision.gguf"), "--force")},
+		{"ask --logits-out the image", img, "is an input", ask(llama, img, "--force")},
+		{"ask --logits-out the model's llm.gguf", filepath.Join(llama, "llm.gguf"), "is an input", ask(llama, filepath.Join(llama, "llm.gguf"), "--force")},
+		{"encode -o a symbolic link", link, "is a symbolic link", encode(link, "--force")},
+		{"encode -o a FIFO", fifo, "is a named pipe (FIFO): not replaced", encode(fifo, "--force")},
+		{"ask --logits-out a FIFO", fifo, "is a named pipe (FIFO): not replaced", ask(llama, fifo, "--force")},
+	}
+	if dev != "" {
+		cases = append(cases, struct {
+			name, target, phrase string
+			args                 []string
+		}{"encode -o a character device", dev, "is a character device: not replaced", encode(dev, "--force")})
+	}
+	// convert: the model folder's files are links to the checkpoint's.
+	hfDir := filepath.Join(goldenRoot, "blip2-opt", "hf")
+	conv := at("conv")
+	os.Mkdir(conv, 0o755)
+	absST, _ := filepath.Abs(filepath.Join(hfDir, "model.safetensors"))
+	os.Symlink(absST, filepath.Join(conv, "llm.gguf"))
+	cases = append(cases, struct {
+		name, target, phrase string
+		args                 []string
+	}{"convert -o a folder whose llm.gguf is a link", filepath.Join(conv, "llm.gguf"), "is a symbolic link", []string{"convert", hfDir, "-o", conv, "--force"}})
+
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := snapshot(c.target)
+			code, _, stderr := runWithin(t, 60*time.Second, c.args, fifo)
+			oneLine(t, c.name, code, stderr, c.phrase)
+			if after := snapshot(c.target); after != before {
+				t.Errorf("%s changed", c.target)
+			}
+		})
+	}
+
+	// An existing regular file: refused, then replaced with --force.
+	prev := at("prev.safetensors")
+	os.WriteFile(prev, []byte("precious"), 0o644)
+	code, _, stderr := runWithin(t, 60*time.Second, encode(prev))
+	oneLine(t, "encode -o an existing file", code, stderr, "prev.safetensors already exists; add --force to replace it")
+	if data, _ := os.ReadFile(prev); string(data) != "precious" {
+		t.Errorf("replaced without --force")
+	}
+	code, _, stderr = runWithin(t, 60*time.Second, ask(llama, prev))
+	oneLine(t, "ask --logits-out an existing file", code, stderr, "already exists; add --force")
+	if code, _, stderr = runWithin(t, 60*time.Second, encode(prev, "--force")); code != 0 {
+		t.Fatalf("encode --force: exit %d: %s", code, stderr)
+	}
+	if data, _ := os.ReadFile(prev); string(data) == "precious" {
+		t.Errorf("not replaced with --force")
+	}
+}
