@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
@@ -239,7 +240,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	var logits []float32 // rows of NVocab
 	o := generate.Options{Params: a.params}
 	if !a.json {
-		o.OnText = func(s string) { io.WriteString(stdout, s) }
+		o.OnText = answerWriter(stdout)
 	}
 	if all {
 		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }
@@ -278,6 +279,21 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return exitError{130}
 	}
 	return nil
+}
+
+// answerWriter streams the answer to w. On a terminal the text goes
+// through the interface's display policy (app.Printable): a model's
+// vocabulary may hold escape sequences (a title, the clipboard, a
+// hyperlink, a screen clear) that the terminal would act on. Into a pipe
+// or a file the text is written as generated, byte for byte: a script
+// reading it wants the model's exact text, and the danger is the terminal
+// (whoever prints the file later decides how), as with --json, which
+// escapes every control character.
+func answerWriter(w io.Writer) func(string) {
+	if isTerminal(w) {
+		return func(s string) { io.WriteString(w, app.Printable(s)) }
+	}
+	return func(s string) { io.WriteString(w, s) }
 }
 
 // askPrompt is the prompt text after the soft tokens and the Q-Former's
