@@ -169,7 +169,7 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	raw := fs.Bool("raw-prompt", false, "QUESTION is the whole prompt text after the soft tokens (BOS/EOS added as the model's tokenizer adds them), not put into the model's template")
 	maxTokens := fs.Int("max-tokens", chat.DefaultMaxTokens, "most `tokens` to generate (0: none, only the prompt is run, e.g. for --logits-out)")
 	exact := fs.Bool("exact", false, "flash attention off and an f32 KV cache: slower, for comparing numbers")
-	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need)")
+	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need, which is also the most it takes)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","timings":{…}} instead of the text`)
 	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
 	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
@@ -188,6 +188,7 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	case *a.llm.threads < 0:
 		return a, badUsage("--threads %d is negative", *a.llm.threads)
 	}
+	*a.llm.threads = capThreads("ask", *a.llm.threads, stderr)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if a.params, err = sf.params(set, *maxTokens); err != nil {
@@ -311,20 +312,25 @@ func askPrompt(m *model.Model, question string, raw bool) (text, instruction str
 	return text, instruction
 }
 
-// askContext makes the context of one answer: --ctx positions (nctx), or
-// by default what the prompt and maxTokens need (generate.Need) but no more
-// than the model was trained on (a longer answer stops, with a note, when
+// askContext makes the context of one answer: --ctx positions (nctx), at
+// most what the prompt and maxTokens need (generate.Need), or by default
+// that need but no more than the model was trained on (a longer answer stops, with a note, when
 // the context is full). A prompt that does not fit is refused, naming the
 // limit.
 func askContext(lmm lm.Model, p generate.Prompt, maxTokens, nctx int, o lm.ContextOptions) (lm.Context, error) {
 	info := lmm.Info()
 	room, need := generate.Need(info, p.Rows(), maxTokens)
 	n, limit := nctx, "--ctx"
-	if n == 0 {
+	switch {
+	case n == 0:
 		n = need
 		if t := info.NCtxTrain; t > 0 && n > t {
 			n, limit = t, "the model's training context"
 		}
+	case n > need:
+		// One answer never fills more: the rest would be memory reserved
+		// for nothing (--ctx 100000000 asked llama.cpp for 24 GB).
+		n = need
 	}
 	tooLong := func(n int) error {
 		return fmt.Errorf("the question is too long: with the image it takes %d positions (%d image tokens, %d text tokens) and the context holds %d (%s); shorten it",

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 
@@ -34,6 +33,10 @@ func init() {
 	})
 }
 
+// maxBenchRuns bounds --runs: timings that need more repetitions than this
+// are noise, and a typo of 10000000 would run for days.
+const maxBenchRuns = 1000
+
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet(commands["bench"], stderr)
 	synthetic := fl.String("synthetic", "", "benchmark a random-weight model with the real shapes: `NAME` is one of "+strings.Join(synth.Names(), ", ")+" (written once into the cache folder)")
@@ -57,6 +60,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 {
 		return fmt.Errorf("--runs must be at least 1, is %d", *runs)
 	}
+	if *runs > maxBenchRuns {
+		return fmt.Errorf("--runs must be at most %d (the median settles long before), is %d", maxBenchRuns, *runs)
+	}
 	if *threads < 0 {
 		return fmt.Errorf("--threads must not be negative, is %d", *threads)
 	}
@@ -69,10 +75,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *threads > runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(*threads)
-	}
-	nThreads := *threads
+	nThreads := capThreads("bench", *threads, stderr)
 	if nThreads == 0 {
 		nThreads = kernels.DefaultThreads()
 	}

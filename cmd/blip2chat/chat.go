@@ -134,7 +134,7 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	img, uo, err := uiArgs(pos, uf)
+	img, uo, err := uiArgs("chat", pos, uf, stderr)
 	if err != nil {
 		return err
 	}
@@ -166,13 +166,21 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	return runUI(opts, uo, stdout)
 }
 
-// uiArgs checks what chat and demo take besides their flags: at most one
-// IMAGE (returned, "" when absent; checked before the interface starts)
-// and the display flags.
-func uiArgs(pos []string, uf uiFlags) (string, ui.Options, error) {
+// uiArgs checks what chat and demo (cmd) take besides their flags: at most
+// one IMAGE (returned, "" when absent; checked before the interface starts),
+// the numeric flags (--threads capped at the usable cores, saying so on
+// stderr) and the display flags.
+func uiArgs(cmd string, pos []string, uf uiFlags, stderr io.Writer) (string, ui.Options, error) {
 	if len(pos) > 1 {
 		return "", ui.Options{}, errUsage
 	}
+	switch {
+	case *uf.threads < 0:
+		return "", ui.Options{}, badUsage("--threads %d is negative", *uf.threads)
+	case *uf.nctx < 0:
+		return "", ui.Options{}, badUsage("--ctx %d is negative", *uf.nctx)
+	}
+	*uf.threads = capThreads(cmd, *uf.threads, stderr)
 	img, err := imageArg(pos)
 	if err != nil {
 		return "", ui.Options{}, err

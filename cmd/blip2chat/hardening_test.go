@@ -1,9 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -45,5 +51,97 @@ func setKey(key string, v any) func(string, any) any {
 			return v
 		}
 		return old
+	}
+}
+
+// runWithin runs the command in-process and fails the test when it takes
+// longer than d; fifos are then opened for writing, so that a command
+// blocked in open(2) returns and the test can end.
+func runWithin(t *testing.T, d time.Duration, args []string, fifos ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(args, &out, &errb) }()
+	select {
+	case code = <-done:
+	case <-time.After(d):
+		for _, f := range fifos {
+			// Blocks until the command's open(2) takes the other end.
+			go func() {
+				if w, err := os.OpenFile(f, os.O_WRONLY, 0); err == nil {
+					w.Close()
+				}
+			}()
+		}
+		t.Fatalf("%v still running after %v", args, d)
+	}
+	return code, out.String(), errb.String()
+}
+
+// oneLine checks a failure: exit status 1 and one line on stderr holding
+// phrase.
+func oneLine(t *testing.T, what string, code int, stderr, phrase string) {
+	t.Helper()
+	if code != 1 || !strings.Contains(stderr, phrase) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("%s: exit %d, stderr %q; want 1 and one line saying %q", what, code, stderr, phrase)
+	}
+}
+
+// TestH2ThreadsCapped (H2): --threads beyond the usable cores runs on the
+// usable cores, in every backend (llama.cpp here, which took 150 times
+// longer with 16 threads on 2 cores and spawned thousands with 100000),
+// and says so once.
+func TestH2ThreadsCapped(t *testing.T) {
+	f := newCLIFixtures(t)
+	usable := kernels.UsableThreads()
+	for _, m := range []string{f.llama, f.opt} {
+		start := time.Now()
+		code, out, stderr := runWithin(t, 60*time.Second, []string{"ask", "-m", m, f.img, "what is it?", "--greedy", "--max-tokens", "3", "--threads", "100000", "--llama-lib", f.lib})
+		took := time.Since(start)
+		note := fmt.Sprintf("blip2chat ask: note: --threads 100000 is more than the %d usable cores; using %d\n", usable, usable)
+		if code != 0 || stderr != note || out == "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want an answer and the note %q", m, code, out, stderr, note)
+		}
+		if took > 20*time.Second {
+			t.Errorf("%s: --threads 100000 took %v", m, took)
+		}
+	}
+	if n := lm.Threads(100000); n != usable {
+		t.Errorf("lm.Threads(100000) = %d, want %d", n, usable)
+	}
+	if n := kernels.CapThreads(100000); n != usable {
+		t.Errorf("kernels.CapThreads(100000) = %d, want %d", n, usable)
+	}
+}
+
+// TestC4NumericFlags (C4): numeric flags are bounded by what they can
+// mean: --ctx beyond what the answer needs is cut to it (not 24 GB of KV
+// cache; a context larger than the machine's memory is refused by the
+// backend, see engine/lm/llamacpp's TestC4ContextBeyondMemory), and --runs,
+// --threads and --ctx of the other commands are checked.
+func TestC4NumericFlags(t *testing.T) {
+	f := newCLIFixtures(t)
+	ask := func(extra ...string) []string {
+		return append([]string{"ask", "-m", f.llama, f.img, "what is it?", "--greedy", "--threads", "1", "--llama-lib", f.lib}, extra...)
+	}
+	start := time.Now()
+	code, out, stderr := runWithin(t, 60*time.Second, ask("--ctx", "100000000", "--max-tokens", "3"))
+	if code != 0 || out == "" || stderr != "" || time.Since(start) > 20*time.Second {
+		t.Errorf("--ctx 100000000: exit %d after %v, stdout %q, stderr %q", code, time.Since(start), out, stderr)
+	}
+	for _, c := range []struct {
+		args   []string
+		code   int
+		phrase string
+	}{
+		{[]string{"bench", "-m", f.opt, "--runs", "1000000"}, 1, "--runs must be at most 1000"},
+		{[]string{"chat", "-m", f.opt, "--threads", "-1"}, 2, "--threads -1 is negative"},
+		{[]string{"chat", "-m", f.opt, "--ctx", "-5"}, 2, "--ctx -5 is negative"},
+		{[]string{"demo", "--threads", "-3"}, 2, "--threads -3 is negative"},
+	} {
+		code, _, stderr := runWithin(t, 30*time.Second, c.args)
+		if code != c.code || !strings.Contains(stderr, c.phrase) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.phrase)
+		}
 	}
 }

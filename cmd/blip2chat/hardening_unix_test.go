@@ -12,27 +12,6 @@ import (
 	"time"
 )
 
-// runWithin runs the command in-process and fails the test when it takes
-// longer than d; fifos are then opened for writing, so that a command
-// blocked in open(2) returns and the test can end.
-func runWithin(t *testing.T, d time.Duration, args []string, fifos ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(args, &out, &errb) }()
-	select {
-	case code = <-done:
-	case <-time.After(d):
-		for _, f := range fifos {
-			if w, err := os.OpenFile(f, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-				w.Close()
-			}
-		}
-		t.Fatalf("%v still running after %v", args, d)
-	}
-	return code, out.String(), errb.String()
-}
-
 // mkfifo makes a FIFO at path, skipping the test where there are none.
 func mkfifo(t *testing.T, path string) string {
 	t.Helper()
@@ -40,15 +19,6 @@ func mkfifo(t *testing.T, path string) string {
 		t.Skip("no FIFOs here:", err)
 	}
 	return path
-}
-
-// oneLine checks a failure: exit status 1 and one line on stderr holding
-// phrase.
-func oneLine(t *testing.T, what string, code int, stderr, phrase string) {
-	t.Helper()
-	if code != 1 || !strings.Contains(stderr, phrase) || strings.Count(stderr, "\n") != 1 {
-		t.Errorf("%s: exit %d, stderr %q; want 1 and one line saying %q", what, code, stderr, phrase)
-	}
 }
 
 // TestH3FIFOInputs (H1, H3): a FIFO wherever a file is read (the image,

@@ -54,9 +54,26 @@ type poolWorker struct {
 	quit  chan struct{}
 }
 
-// DefaultThreads is the thread count of NewPool(0): runtime.GOMAXPROCS(0).
-func DefaultThreads() int {
-	return max(1, runtime.GOMAXPROCS(0))
+// DefaultThreads is the thread count of NewPool(0): UsableThreads.
+func DefaultThreads() int { return UsableThreads() }
+
+// UsableThreads is the most threads that can run at once: the CPUs this
+// process may run on (its affinity mask) and GOMAXPROCS (which follows
+// container limits). More threads only take turns, and a kernel call waits
+// for its slowest: 16 threads on 2 cores made llama.cpp 150 times slower,
+// 100000 spawned thousands of threads.
+func UsableThreads() int {
+	return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+}
+
+// CapThreads is how many threads a model asked for n runs on: n < 1 is
+// DefaultThreads, and no more than UsableThreads (NewPool itself does not
+// cap, so that tests can run more threads than the machine has cores).
+func CapThreads(n int) int {
+	if n < 1 {
+		return DefaultThreads()
+	}
+	return min(n, UsableThreads())
 }
 
 // NewPool makes a pool of threads threads (< 1: DefaultThreads()).

@@ -207,7 +207,7 @@ type buffers struct {
 
 // Options configure Load.
 type Options struct {
-	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads)
+	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads); at most kernels.UsableThreads
 }
 
 // Load memory-maps a vision.gguf and checks every tensor against the
@@ -225,7 +225,7 @@ func newModel(f *gguf.File, name string, o Options) (*Model, error) {
 	if err := m.load(name); err != nil {
 		return nil, err
 	}
-	m.pool = kernels.NewPool(o.Threads)
+	m.pool = kernels.NewPool(kernels.CapThreads(o.Threads))
 	return m, nil
 }
 

@@ -46,7 +46,7 @@ type Context struct {
 
 // NewContext makes a context (lm.Model). NCtx is capped at the learned
 // positions (Info.NCtxTrain); NBatch defaults to DefaultBatch; the context
-// runs on Threads threads of its own (0: lm.DefaultThreads()), as a
+// runs on lm.Threads(Threads) threads of its own, as a
 // llama.cpp context does. Exact changes nothing: the OPT engine always
 // computes in f32 with an f32 KV cache.
 func (m *Model) NewContext(o lm.ContextOptions) (lm.Context, error) {
@@ -79,10 +79,7 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 		nb = DefaultBatch
 	}
 	nb = min(nb, nCtx)
-	threads := o.Threads
-	if threads == 0 {
-		threads = lm.DefaultThreads()
-	}
+	threads := lm.Threads(o.Threads)
 	hp := m.hp
 	c := &Context{m: m, nCtx: nCtx, nBatch: nb, pool: kernels.NewPool(threads)}
 	c.x = make([]float32, nb*hp.WordEmbed)
