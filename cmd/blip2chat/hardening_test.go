@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +145,48 @@ func TestC4NumericFlags(t *testing.T) {
 		if code != c.code || !strings.Contains(stderr, c.phrase) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.phrase)
 		}
+	}
+}
+
+// TestC2VisionMetadata (C2): a vision.gguf whose metadata convert would
+// never have written (an image of 100000x100000 or 20000x20000 pixels, a
+// size other than the ViT's, no layers, a NaN epsilon, another resampling)
+// is refused at load, at once, with the check convert runs
+// (convert.CheckVisionMetadata), instead of allocating 40 GB.
+func TestC2VisionMetadata(t *testing.T) {
+	f := newCLIFixtures(t)
+	src := filepath.Join(f.opt, "vision.gguf")
+	for _, c := range []struct {
+		key    string
+		value  any
+		phrase string
+	}{
+		{"blip2.image.width", uint32(100000), "metadata blip2.image.width = 100000 is out of range [1, 16384]"},
+		{"blip2.image.height", uint32(20000), "metadata blip2.image.height = 20000 is out of range [1, 16384]"},
+		{"blip2.image.width", uint32(300), "differs from blip2.vision.image_size"},
+		{"blip2.vision.block_count", uint32(0), "metadata blip2.vision.block_count = 0 is out of range"},
+		{"blip2.qformer.block_count", uint32(0), "metadata blip2.qformer.block_count = 0 is out of range"},
+		{"blip2.qformer.cross_attention_freq", uint32(0), "cross_attention_freq = 0 is out of range"},
+		{"blip2.vision.layer_norm_epsilon", float32(math.NaN()), "blip2.vision.layer_norm_epsilon = NaN: must be a finite number"},
+		{"blip2.qformer.layer_norm_epsilon", float32(math.Inf(1)), "blip2.qformer.layer_norm_epsilon = +Inf: must be a finite number"},
+		{"blip2.image.resample", uint32(99), "blip2.image.resample = 99 is out of range [3, 3]"},
+		{"blip2.image.std", []float32{0.5, 0, 0.5}, "blip2.image.std[1] = 0: must be a finite number in (0"},
+		{"blip2.image.rescale_factor", float32(math.Inf(1)), "rescale_factor = +Inf"},
+	} {
+		t.Run(fmt.Sprintf("%s=%v", c.key, c.value), func(t *testing.T) {
+			dir := copyDir(t, f.opt, filepath.Join(t.TempDir(), "m"), nil)
+			rewriteGGUF(t, src, filepath.Join(dir, "vision.gguf"), setKey(c.key, c.value))
+			for _, args := range [][]string{
+				{"ask", "-m", dir, f.img, "q", "--max-tokens", "1"},
+				{"encode", "-m", dir, f.img, "-o", filepath.Join(dir, "o.safetensors")},
+			} {
+				start := time.Now()
+				code, _, stderr := runWithin(t, 60*time.Second, args)
+				oneLine(t, args[0], code, stderr, c.phrase)
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("%s: refused after %v", args[0], d)
+				}
+			}
+		})
 	}
 }

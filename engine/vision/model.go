@@ -310,6 +310,11 @@ func (m *Model) load(path string) error {
 	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != convert.VisionArch {
 		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (%s)", path, a, convert.VisionArch)
 	}
+	// Every value convert checks, before any of them sizes an allocation
+	// (an image of 100000x100000 pixels would take 40 GB to resize).
+	if err := convert.CheckVisionMetadata(m.file); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
 	in := &m.info
 	in.Family = l.String(convert.KeyFamily)
 	in.Architecture = l.optString(convert.KeyArchitecture)

@@ -13,6 +13,7 @@
 package gguf
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -95,6 +96,23 @@ func Open(path string) (*File, error) {
 // Parse parses a GGUF file held in memory. Tensor bytes alias data.
 func Parse(data []byte) (*File, error) {
 	return parse("gguf", data)
+}
+
+// ParseMetadata returns a File holding kvs and no tensors, as a reader of
+// a file written with them sees them: each value encoded and decoded again
+// (a float64 written as float32 is rounded, as the file would hold it). A
+// converter checks what it is about to write with the same functions a
+// loader runs on the file.
+func ParseMetadata(kvs []KV) (*File, error) {
+	w := NewWriter()
+	for _, kv := range kvs {
+		w.Add(kv.Key, kv.Value)
+	}
+	var b bytes.Buffer
+	if err := w.WriteTo(&b, nil); err != nil {
+		return nil, err
+	}
+	return parse("metadata", b.Bytes())
 }
 
 // Close releases the file's memory mapping. Tensor bytes obtained before
