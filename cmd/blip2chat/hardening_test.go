@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -185,6 +188,148 @@ func TestC2VisionMetadata(t *testing.T) {
 				oneLine(t, args[0], code, stderr, c.phrase)
 				if d := time.Since(start); d > 5*time.Second {
 					t.Errorf("%s: refused after %v", args[0], d)
+				}
+			}
+		})
+	}
+}
+
+// patchSafetensors overwrites the first value of an F32 tensor of the
+// safetensors file at path with v.
+func patchSafetensors(t *testing.T, path, tensor string, v float32) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := binary.LittleEndian.Uint64(data)
+	var header map[string]struct {
+		DType   string `json:"dtype"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(data[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := header[tensor]
+	if !ok || e.DType != "F32" {
+		t.Fatalf("%s: no F32 tensor %s", path, tensor)
+	}
+	binary.LittleEndian.PutUint32(data[8+int(n)+e.Offsets[0]:], math.Float32bits(v))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editConfig rewrites the config.json of the checkpoint folder dir with
+// edit applied to its text_config (text) or vision_config.
+func editConfig(t *testing.T, dir, section string, edit func(map[string]any)) {
+	t.Helper()
+	p := filepath.Join(dir, "config.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	edit(cfg[section].(map[string]any))
+	if data, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestU4NonFiniteAtConvert (U4): convert refuses what would only show up
+// later as an empty or garbled answer: a NaN or infinite weight, a weight
+// f16 cannot hold, and norm epsilons that f32 stores as +Inf (1e39) or 0
+// (1e-300) — the metadata checked with the loaders' own functions.
+func TestU4NonFiniteAtConvert(t *testing.T) {
+	tmp := t.TempDir()
+	hf := filepath.Join(goldenRoot, "blip2-llama", "hf")
+	for i, c := range []struct {
+		name   string
+		edit   func(dir string)
+		extra  []string
+		phrase string
+	}{
+		{"NaN in a vision weight", func(dir string) {
+			patchSafetensors(t, filepath.Join(dir, "model.safetensors"), "vision_model.embeddings.patch_embedding.weight", float32(math.NaN()))
+		}, nil, "tensor v.patch_embd.weight: value 0 is NaN: the checkpoint's weights are damaged"},
+		{"+Inf in a language model weight", func(dir string) {
+			patchSafetensors(t, filepath.Join(dir, "model.safetensors"), "language_model.model.norm.weight", float32(math.Inf(1)))
+		}, nil, "tensor output_norm.weight: value 0 is +Inf"},
+		{"a weight f16 cannot hold", func(dir string) {
+			patchSafetensors(t, filepath.Join(dir, "model.safetensors"), "vision_model.embeddings.patch_embedding.weight", 1e6)
+		}, []string{"--vision-type", "f16"}, "value 0, 1e+06, does not fit F16 (at most 65504)"},
+		{"rms_norm_eps 1e39", func(dir string) {
+			editConfig(t, dir, "text_config", func(m map[string]any) { m["rms_norm_eps"] = 1e39 })
+		}, nil, "llama.attention.layer_norm_rms_epsilon = +Inf: must be a finite number in (0, 1]"},
+		{"rms_norm_eps 1e-300", func(dir string) {
+			editConfig(t, dir, "text_config", func(m map[string]any) { m["rms_norm_eps"] = 1e-300 })
+		}, nil, "llama.attention.layer_norm_rms_epsilon = 0: must be a finite number in (0, 1]"},
+		{"rope_theta 1e39", func(dir string) {
+			editConfig(t, dir, "text_config", func(m map[string]any) { m["rope_theta"] = 1e39 })
+		}, nil, "llama.rope.freq_base = +Inf"},
+		{"vision layer_norm_eps 1e39", func(dir string) {
+			editConfig(t, dir, "vision_config", func(m map[string]any) { m["layer_norm_eps"] = 1e39 })
+		}, nil, "blip2.vision.layer_norm_epsilon = +Inf"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := copyDir(t, hf, filepath.Join(tmp, fmt.Sprint("hf", i)), nil)
+			c.edit(dir)
+			out := filepath.Join(tmp, fmt.Sprint("out", i))
+			args := append([]string{"convert", dir, "-o", out, "--llm-type", "f16"}, c.extra...)
+			code, _, stderr := runWithin(t, 120*time.Second, args)
+			// Progress lines may come first; the error is the last line.
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			if last := lines[len(lines)-1]; code != 1 || !strings.HasPrefix(last, "blip2chat convert: ") || !strings.Contains(last, c.phrase) {
+				t.Errorf("exit %d, stderr %q; want 1 and a last line saying %q", code, stderr, c.phrase)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was written", out)
+			}
+		})
+	}
+}
+
+// TestC3LLMMetadata (C3): an llm.gguf whose metadata llama.cpp would abort
+// on (a NaN or negative norm epsilon: GGML_ASSERT, the process gone) or
+// compute nothing useful from (a NaN rope base, no heads, no context) is
+// refused before llama.cpp sees it, by the check convert runs
+// (lmconv.CheckMetadata), for LLaMA, T5 and OPT alike.
+func TestC3LLMMetadata(t *testing.T) {
+	f := newCLIFixtures(t)
+	t5 := filepath.Join(f.tmp, "t5")
+	if err := modeltest.BuildModelDir(filepath.Join(goldenRoot, "blip2-t5", "hf"), t5, "f32", f.lib); err != nil {
+		t.Fatal(err)
+	}
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		model, key string
+		value      any
+		phrase     string
+	}{
+		{f.llama, "llama.attention.layer_norm_rms_epsilon", nan, "llama.attention.layer_norm_rms_epsilon = NaN: must be a finite number in (0, 1]"},
+		{f.llama, "llama.attention.layer_norm_rms_epsilon", float32(-1), "layer_norm_rms_epsilon = -1: must be a finite number"},
+		{f.llama, "llama.rope.freq_base", nan, "llama.rope.freq_base = NaN"},
+		{f.llama, "llama.attention.head_count", uint32(0), "llama.attention.head_count = 0 is out of range"},
+		{f.llama, "llama.context_length", uint32(0), "llama.context_length = 0 is out of range"},
+		{f.llama, "llama.block_count", uint32(1000000000), "llama.block_count = 1000000000 is out of range [1, 512]"},
+		{t5, "t5.attention.layer_norm_rms_epsilon", nan, "t5.attention.layer_norm_rms_epsilon = NaN"},
+		{t5, "t5.attention.layer_norm_epsilon", float32(math.Inf(1)), "t5.attention.layer_norm_epsilon = +Inf"},
+		{f.opt, "blip2-opt.attention.layer_norm_epsilon", nan, "blip2-opt.attention.layer_norm_epsilon = NaN"},
+	} {
+		t.Run(fmt.Sprintf("%s=%v", c.key, c.value), func(t *testing.T) {
+			dir := copyDir(t, c.model, filepath.Join(t.TempDir(), "m"), nil)
+			rewriteGGUF(t, filepath.Join(c.model, "llm.gguf"), filepath.Join(dir, "llm.gguf"), setKey(c.key, c.value))
+			code, _, stderr := runWithin(t, 60*time.Second, []string{"ask", "-m", dir, f.img, "q", "--max-tokens", "2", "--threads", "1", "--llama-lib", f.lib})
+			oneLine(t, c.key, code, stderr, c.phrase)
+			for _, crash := range []string{"GGML_ASSERT", "panic", "goroutine "} {
+				if strings.Contains(stderr, crash) {
+					t.Errorf("%q in %q", crash, stderr)
 				}
 			}
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/gguf/quant"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // Model is a language model loaded by llama.cpp.
@@ -71,6 +72,12 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	}
 	if strings.HasPrefix(arch, "blip2-") {
 		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp", path, arch)
+	}
+	// What convert checks, before llama.cpp sees the file: it aborts the
+	// process on some values (a NaN norm epsilon) and computes nothing
+	// useful from others (a NaN rope base).
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	lib, err := capi.Load(capi.Options{Dir: o.LibDir, Log: o.Log})
 	if err != nil {

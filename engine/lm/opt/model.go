@@ -123,6 +123,10 @@ func newModel(f *gguf.File, name string) (*Model, error) {
 	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != lmconv.OPTArch {
 		return nil, fmt.Errorf("%s: general.architecture is %q, not an OPT model for blip2chat (%s)", name, a, lmconv.OPTArch)
 	}
+	// What convert checks, before anything is sized from the file.
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
 	if err := m.load(l); err != nil {
 		return nil, err
 	}
