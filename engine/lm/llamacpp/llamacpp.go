@@ -158,7 +158,7 @@ func (m *Model) findEmbeddings() error {
 		return fmt.Errorf("%s: no token_embd.weight tensor", m.path)
 	}
 	if len(info.Dims) != 2 || int(info.Dims[0]) != m.info.NEmbd || int(info.Dims[1]) < m.info.NVocab {
-		return fmt.Errorf("%s: token_embd.weight has dims %v, want [%d %d]", m.path, info.Dims, m.info.NEmbd, m.info.NVocab)
+		return fmt.Errorf("%s: token_embd.weight has shape %v, want [%d %d]", m.path, info.Shape(), m.info.NVocab, m.info.NEmbd)
 	}
 	if !quant.Supported(info.Type) {
 		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, quant.Types())
