@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -31,6 +32,10 @@ type Pool struct {
 	ntask   int64          // its task count
 	next    atomic.Int64   // next task to hand out
 	done    sync.WaitGroup // workers still inside the current job
+	// panicked is the first panic of a thread in the current job (a memory
+	// fault in a weight mapping truncated on disk, say), raised again in
+	// the caller once every thread is out of the job.
+	panicked atomic.Pointer[any]
 
 	// The state of the current call, kept between calls so that starting
 	// one allocates nothing.
@@ -143,9 +148,32 @@ func (p *Pool) run(j job, ntask int) {
 	for _, w := range p.workers[:helpers] {
 		w.start <- struct{}{}
 	}
-	p.work(0)
+	p.safeWork(0)
 	p.done.Wait()
 	p.j = nil
+	if v := p.panicked.Swap(nil); v != nil {
+		panic(*v)
+	}
+}
+
+// safeWork is work that keeps a panic for run to raise in the caller, so
+// that no thread is left inside the job (on the caller's buffers) while the
+// caller unwinds.
+func (p *Pool) safeWork(id int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.keepPanic(r)
+		}
+	}()
+	p.work(id)
+}
+
+// keepPanic keeps the first panic of the job (allocating only then: a
+// kernel call allocates nothing) and stops the other threads early.
+func (p *Pool) keepPanic(r any) {
+	v := r
+	p.panicked.CompareAndSwap(nil, &v)
+	p.next.Store(p.ntask)
 }
 
 // work takes tasks until none are left.
@@ -162,10 +190,13 @@ func (p *Pool) work(id int) {
 // worker is the body of a pool goroutine (name it in goleak.IgnoreTopFunction
 // if a test checks for leaks after running kernels).
 func (p *Pool) worker(w *poolWorker) {
+	// A fault reading mapped weights panics, to be passed to the caller,
+	// instead of ending the process.
+	debug.SetPanicOnFault(true)
 	for {
 		select {
 		case <-w.start:
-			p.work(w.id)
+			p.safeWork(w.id)
 			p.done.Done()
 		case <-w.quit:
 			return

@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 
 	"github.com/blip2chat/blip2chat/internal/safefile"
@@ -55,20 +56,28 @@ type File struct {
 	name      string // for errors
 	data      []byte // the whole file
 	mapped    []byte // non-nil when data is an mmap to release on Close
+	fd        *os.File
+	opened    os.FileInfo // fd's size and time when mapped (Unchanged)
 	dataStart uint64
 	kvIndex   map[string]int
 	tensorIdx map[string]int
 }
 
 // Open memory-maps the GGUF file at path read-only and parses it. The tensor
-// bytes returned by Tensor alias the mapping and are valid until Close.
-func Open(path string) (*File, error) {
+// bytes returned by Tensor alias the mapping and are valid until Close. The
+// file stays open, so that Unchanged can tell whether it changed on disk
+// since.
+func Open(path string) (f *File, err error) {
 	// A FIFO or a device is refused when opened, never waited on.
 	fd, err := safefile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer fd.Close() // the mapping outlives the descriptor
+	defer func() {
+		if err != nil {
+			fd.Close()
+		}
+	}()
 	st, err := fd.Stat()
 	if err != nil {
 		return nil, err
@@ -84,12 +93,12 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	f, err := parse(safefile.Name(path), data)
+	f, err = parse(safefile.Name(path), data)
 	if err != nil {
 		munmap(data)
 		return nil, err
 	}
-	f.mapped = data
+	f.mapped, f.fd, f.opened = data, fd, st
 	return f, nil
 }
 
@@ -120,6 +129,10 @@ func ParseMetadata(kvs []KV) (*File, error) {
 func (f *File) Close() error {
 	m := f.mapped
 	f.mapped, f.data = nil, nil
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
 	if m != nil {
 		if err := munmap(m); err != nil {
 			return fmt.Errorf("%s: munmap: %w", f.name, err)

@@ -213,7 +213,11 @@ func (m *Model) Piece(id int32) string {
 func (m *Model) IsEOG(id int32) bool { return m.m.IsEOG(id) }
 
 // TokenEmbeddings returns the dequantized rows of token_embd.weight.
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	if m.embB == nil {
 		if err := m.findEmbeddings(); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // DefaultBatch is the most rows one forward pass takes when
@@ -204,7 +205,13 @@ func (c *Context) room(n int) error {
 
 // run feeds n rows in passes of at most nBatch; input writes rows
 // [from, from+cnt) of the input into dst.
-func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) error {
+func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) (err error) {
+	// The weights are read from the file's mapping: a file changed on
+	// disk is an error, not a fault.
+	if err := c.m.file.Unchanged(); err != nil {
+		return err
+	}
+	defer c.m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	V, E := c.m.hp.Vocab, c.m.hp.WordEmbed
 	if all && len(c.logits) < n*V {

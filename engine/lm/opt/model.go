@@ -353,13 +353,17 @@ func (m *Model) IsEOG(id int32) bool { return id >= 0 && id == m.info.EOS }
 
 // TokenEmbeddings returns the rows of the token embedding table for ids
 // (len(ids) x NEmbd, dequantized).
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
 		return nil, fmt.Errorf("%s: model is closed", m.path)
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	E := m.hp.WordEmbed
 	out := make([]float32, len(ids)*E)
 	if err := m.embed(out, ids); err != nil {
