@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/blip2chat/blip2chat/app"
@@ -209,7 +206,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	m, err := model.Open(*a.llm.modelDir, model.Options{LlamaLib: *a.llm.llamaLib, LLMPath: *a.llm.llm,
 		Threads: *a.llm.threads, Exact: a.exact, Log: a.llm.log(stderr)})

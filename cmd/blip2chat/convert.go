@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	"github.com/charmbracelet/x/term"
 
@@ -59,7 +57,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 
 	// Ctrl-C stops between two tensors; the temporary files are removed and
 	// the model folder is left as it was.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	res, err := convert.Convert(ctx, pos[0], *out, convert.Options{
 		VisionType: *visionType,

@@ -61,6 +61,8 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		stages = append(stages, fmt.Sprintf("%s %s", name, time.Since(start).Round(time.Microsecond)))
 	}
 
+	ctx, stop := interruptContext()
+	defer stop()
 	start := time.Now()
 	m, err := model.OpenVision(*modelDir, vision.Options{})
 	if err != nil {
@@ -76,7 +78,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if *pixelFile != "" {
 		pixels, err = readPixelValues(*pixelFile, info.Vision.Channels, S)
 	} else {
-		pixels, err = pixelValuesFile(context.Background(), pos[0], info.ImageOptions())
+		pixels, err = pixelValuesFile(ctx, pos[0], info.ImageOptions())
 	}
 	if err != nil {
 		return err
@@ -89,11 +91,11 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	feat, err := m.EncodeImage(context.Background(), pixels)
+	feat, err := m.EncodeImage(ctx, pixels)
 	if err != nil {
 		return err
 	}
-	qf, err := m.QFormer(context.Background(), feat, ids)
+	qf, err := m.QFormer(ctx, feat, ids)
 	if err != nil {
 		return err
 	}

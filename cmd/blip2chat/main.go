@@ -5,14 +5,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -103,11 +106,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	if errors.Is(err, context.Canceled) {
+		// Only interruptContext cancels a command's context.
+		fmt.Fprintf(stderr, "blip2chat %s: interrupted\n", c.name)
+		return 130
+	}
 	fmt.Fprintf(stderr, "blip2chat %s: %s\n", c.name, escapeControls(err.Error()))
 	if errors.As(err, new(usageError)) {
 		return 2
 	}
 	return 1
+}
+
+// interruptContext is the context of a command's work: done on Ctrl+C
+// (SIGINT) or SIGTERM, after which the command stops within about a second
+// and returns the context's error (main then says "interrupted" and exits
+// with 130, the status a shell gives a process ended by SIGINT). The
+// signals' default action is back once the first one arrived, so that a
+// second one ends the process at once, whatever it waits for.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // escapeControls makes a message safe for the terminal and one line: its

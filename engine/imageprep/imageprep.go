@@ -71,9 +71,9 @@ const readChunk = 4 << 20
 
 // Load reads and decodes the image file at path; see Decode. Only a regular
 // file is read: a FIFO, a device or a folder is refused when opened (never
-// waited on), a file larger than MaxFileBytes from its size. The read stops
-// with ctx's error when ctx is done. Errors name path (quoted when it holds
-// control characters).
+// waited on), a file larger than MaxFileBytes from its size. Load returns
+// ctx's error as soon as ctx is done, while reading or decoding. Errors
+// name path (quoted when it holds control characters).
 func Load(ctx context.Context, path string) (image.Image, error) {
 	f, err := safefile.Open(path)
 	if err != nil {
@@ -89,7 +89,30 @@ func Load(ctx context.Context, path string) (image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return decodeBytes(data, name, MaxPixels)
+	return interruptible(ctx, func() (image.Image, error) { return decodeBytes(data, name, MaxPixels) })
+}
+
+// interruptible runs f, which takes no context (the image decoders, a
+// stage of PixelValues: up to seconds on a 100-megapixel image), and
+// returns ctx's error as soon as ctx is done, f then finishing unseen on
+// memory of its own.
+func interruptible[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }
 
 // readLimited reads r to its end in chunks, checking ctx between them:
@@ -137,9 +160,9 @@ func byteSize(n int64) string {
 }
 
 // PixelValues returns the model input of a decoded image as [3, o.Height,
-// o.Width] float32 values: ToRGB, ResizeBicubic, Normalize. It stops with
-// ctx's error when ctx is done, checked between the stages (each takes up
-// to a second on a large photo).
+// o.Width] float32 values: ToRGB, ResizeBicubic, Normalize. It returns
+// ctx's error as soon as ctx is done (each stage takes up to a second on a
+// large photo; the one running finishes unseen).
 func PixelValues(ctx context.Context, img image.Image, o Options) ([]float32, error) {
 	if o.Width <= 0 || o.Height <= 0 {
 		return nil, fmt.Errorf("invalid target size %dx%d", o.Width, o.Height)
@@ -150,18 +173,20 @@ func PixelValues(ctx context.Context, img image.Image, o Options) ([]float32, er
 	if b := img.Bounds(); b.Empty() {
 		return nil, fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	rgb := ToRGB(img)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	small := ResizeBicubic(rgb, o.Width, o.Height)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return Normalize(small, o), nil
+	return interruptible(ctx, func() ([]float32, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rgb := ToRGB(img)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		small := ResizeBicubic(rgb, o.Width, o.Height)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return Normalize(small, o), nil
+	})
 }
 
 // format is one image format this package recognizes, as in Go's

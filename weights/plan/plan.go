@@ -136,7 +136,14 @@ func (t Tensor) Encode() ([]byte, error) {
 	if len(vals) != t.NumElements() {
 		return nil, fmt.Errorf("%d values for shape %v", len(vals), t.Shape)
 	}
-	if err := checkFinite(vals, t.Type); err != nil {
+	return t.encodeRows(vals, 0)
+}
+
+// encodeRows encodes whole rows of the tensor's values, the first being
+// value number first of the tensor (for messages): the writer encodes a
+// large tensor a piece at a time.
+func (t Tensor) encodeRows(vals []float32, first int) ([]byte, error) {
+	if err := checkFinite(vals, t.Type, first); err != nil {
 		return nil, err
 	}
 	return gguf.Encode(t.Type, vals)
@@ -144,7 +151,8 @@ func (t Tensor) Encode() ([]byte, error) {
 
 // checkFinite checks that every value is finite and fits typ: F16 holds at
 // most 65504, and Q8_0 stores each block's scale, max|v|/127, as F16.
-func checkFinite(vals []float32, typ gguf.Type) error {
+// first numbers the values in messages.
+func checkFinite(vals []float32, typ gguf.Type, first int) error {
 	limit := float32(math.MaxFloat32)
 	switch typ {
 	case gguf.TypeF16:
@@ -156,9 +164,9 @@ func checkFinite(vals []float32, typ gguf.Type) error {
 		// NaN fails both comparisons' negation; ±Inf is beyond any limit.
 		if !(v <= limit && v >= -limit) {
 			if v-v != 0 {
-				return fmt.Errorf("value %d is %v: the checkpoint's weights are damaged", i, v)
+				return fmt.Errorf("value %d is %v: the checkpoint's weights are damaged", first+i, v)
 			}
-			return fmt.Errorf("value %d, %v, does not fit %s (at most %g); convert with a wider type (f32)", i, v, typ, limit)
+			return fmt.Errorf("value %d, %v, does not fit %s (at most %g); convert with a wider type (f32)", first+i, v, typ, limit)
 		}
 	}
 	return nil
