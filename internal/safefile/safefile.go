@@ -109,20 +109,20 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return readAll(f, path, limit)
+	return ReadAll(f, limit)
 }
 
-// readAll reads f (a regular file) from its start, at most limit bytes
-// when limit > 0: the size is checked first, and the read is bounded too
-// (the file may grow meanwhile).
-func readAll(f *os.File, path string, limit int64) ([]byte, error) {
+// ReadAll reads the open regular file f from its start, at most limit
+// bytes when limit > 0: the size is checked first, and the read is bounded
+// too (the file may grow meanwhile).
+func ReadAll(f *os.File, limit int64) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	size := fi.Size()
 	if limit > 0 && size > limit {
-		return nil, &TooLargeError{Path: path, Size: size, Limit: limit}
+		return nil, &TooLargeError{Path: f.Name(), Size: size, Limit: limit}
 	}
 	bound := int64(math.MaxInt64)
 	if limit > 0 {

@@ -125,14 +125,14 @@ func TestWriteNamesTarget(t *testing.T) {
 	// the old one): not written.
 	os.Remove(p)
 	os.WriteFile(p, []byte("someone else's"), 0o644)
-	if err := tg.Write([]byte("mine"), 0o644); err == nil || !strings.Contains(err.Error(), "changed while") {
+	if err := tg.Write([]byte("mine"), 0o644); err == nil || !strings.Contains(err.Error(), "changed meanwhile") {
 		t.Errorf("changed target: %v", err)
 	}
 	// Appeared after a check that found nothing.
 	q := filepath.Join(dir, "y.md")
 	tq, _ := CheckTarget(q)
 	os.WriteFile(q, []byte("someone else's"), 0o644)
-	if err := tq.Write([]byte("mine"), 0o644); err == nil || !strings.Contains(err.Error(), "appeared while") {
+	if err := tq.Write([]byte("mine"), 0o644); err == nil || !strings.Contains(err.Error(), "appeared meanwhile") {
 		t.Errorf("new target that appeared: %v", err)
 	}
 	if b, _ := os.ReadFile(q); string(b) != "someone else's" {

@@ -123,9 +123,10 @@ func (t Target) unchanged() error {
 	case err != nil:
 		return err
 	case t.Existing == nil:
-		return fmt.Errorf("%s appeared while it was being written: not replaced", Name(t.Path))
-	case !os.SameFile(fi, t.Existing) || !fi.Mode().IsRegular():
-		return fmt.Errorf("%s changed while it was being written: not replaced", Name(t.Path))
+		return fmt.Errorf("%s appeared meanwhile: not replaced; save again to replace it", Name(t.Path))
+	case !os.SameFile(fi, t.Existing) || !fi.Mode().IsRegular() || fi.Size() != t.Existing.Size() || !fi.ModTime().Equal(t.Existing.ModTime()):
+		// Size and time too: a new file may reuse a deleted one's inode.
+		return fmt.Errorf("%s changed meanwhile: not replaced; save again to replace it", Name(t.Path))
 	}
 	return nil
 }
