@@ -41,7 +41,7 @@ func addLLMFlags(fs *flag.FlagSet) llmFlags {
 		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
-		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16)"),
+		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16; never more than the usable cores)"),
 		verbose:  fs.Bool("v", false, "print llama.cpp's log to stderr"),
 	}
 }

@@ -68,7 +68,7 @@ func addUIFlags(fs interface {
 		llamaLib:   fs.String("llama-lib", "", "`folder` holding the llama.cpp library (default: $BLIP2CHAT_LLAMA_LIB, beside the executable, the data folder)"),
 		noColor:    fs.Bool("no-color", false, "no colours (also when NO_COLOR is set)"),
 		imageStyle: fs.String("image-style", "auto", "how the image is drawn: ascii, halfblock (truecolor terminals) or auto; Ctrl+T toggles"),
-		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16)"),
+		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16; never more than the usable cores)"),
 		nctx:       fs.Int("ctx", 0, "context size in `tokens` (0: the model's, at most 4096)"),
 	}
 }
