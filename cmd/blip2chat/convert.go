@@ -13,6 +13,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -68,7 +69,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		Warnings:   stderr,
 	})
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", *out)
+		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", safefile.Name(*out))
 		return exitError{130}
 	}
 	if err != nil {
@@ -76,20 +77,20 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := quantizeLLM(ctx, lib, *out, res.LLMFamily, *llmType, stderr); err != nil {
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "blip2chat convert: interrupted while quantizing; %s is complete but f16 (run convert again to quantize it)\n", filepath.Join(*out, "llm.gguf"))
+			fmt.Fprintf(stderr, "blip2chat convert: interrupted while quantizing; %s is complete but f16 (run convert again to quantize it)\n", safefile.Name(filepath.Join(*out, "llm.gguf")))
 			return exitError{130}
 		}
 		return err
 	}
 	for _, f := range res.Files {
-		fmt.Fprintf(stdout, "wrote %s\n", f)
+		fmt.Fprintf(stdout, "wrote %s\n", safefile.Name(f))
 	}
 	if *visionOnly {
 		// An llm.gguf already in the folder is kept; say so if it is not
 		// the new vision side's language model.
 		if _, err := os.Stat(filepath.Join(*out, model.LLMFile)); err == nil {
 			if err := model.Check(*out, model.Options{LlamaLib: *llamaLib}); err != nil {
-				fmt.Fprintf(stderr, "warning: the %s kept in %s does not fit the new %s: %v\n", model.LLMFile, *out, model.VisionFile, err)
+				fmt.Fprintf(stderr, "warning: the %s kept in %s does not fit the new %s: %s\n", model.LLMFile, safefile.Name(*out), model.VisionFile, escapeControls(err.Error()))
 			}
 		}
 	}
