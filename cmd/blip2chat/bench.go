@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 
 	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/kernels"
@@ -34,11 +30,15 @@ func init() {
 	})
 }
 
+// maxBenchRuns bounds --runs: timings that need more repetitions than this
+// are noise, and a typo of 10000000 would run for days.
+const maxBenchRuns = 1000
+
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet(commands["bench"], stderr)
 	synthetic := fl.String("synthetic", "", "benchmark a random-weight model with the real shapes: `NAME` is one of "+strings.Join(synth.Names(), ", ")+" (written once into the cache folder)")
 	modelDir := fl.String("m", "", "benchmark the model `folder` made by 'blip2chat convert'")
-	threads := fl.Int("threads", 0, "compute threads (0: all usable cores)")
+	threads := fl.Int("threads", 0, "compute threads (0: all usable cores; never more)")
 	runs := fl.Int("runs", 5, "timed runs per stage, after one warm-up run")
 	visionType := fl.String("vision-type", "", "synthetic vision weight `type`: f32, f16 or q8_0 (default: convert's, "+convert.DefaultVisionType+")")
 	llmType := fl.String("llm-type", "", "synthetic language model weight `type` (default: convert's for the family)")
@@ -62,6 +62,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *runs < 1 {
 		return fmt.Errorf("--runs must be at least 1, is %d", *runs)
 	}
+	if *runs > maxBenchRuns {
+		return fmt.Errorf("--runs must be at most %d (the median settles long before), is %d", maxBenchRuns, *runs)
+	}
 	if *threads < 0 {
 		return fmt.Errorf("--threads must not be negative, is %d", *threads)
 	}
@@ -71,13 +74,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 
-	if *threads > runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(*threads)
-	}
-	nThreads := *threads
+	nThreads := capThreads("bench", *threads, stderr)
 	if nThreads == 0 {
 		nThreads = kernels.DefaultThreads()
 	}

@@ -68,7 +68,7 @@ func addUIFlags(fs interface {
 		llamaLib:   fs.String("llama-lib", "", "`folder` holding the llama.cpp library (default: $BLIP2CHAT_LLAMA_LIB, beside the executable, the data folder)"),
 		noColor:    fs.Bool("no-color", false, "no colours (also when NO_COLOR is set)"),
 		imageStyle: fs.String("image-style", "auto", "how the image is drawn: ascii, halfblock (truecolor terminals) or auto; Ctrl+T toggles"),
-		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16)"),
+		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16; never more than the usable cores)"),
 		nctx:       fs.Int("ctx", 0, "context size in `tokens` (0: the model's, at most 4096)"),
 	}
 }
@@ -147,7 +147,7 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	img, uo, err := uiArgs(pos, uf)
+	img, uo, err := uiArgs("chat", pos, uf, stderr)
 	if err != nil {
 		return err
 	}
@@ -167,8 +167,12 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		dir = os.Getenv(EnvModel)
 	}
 	if dir != "" {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+		if st, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", safefile.Name(dir))
+		} else if err != nil {
+			return err
+		} else if !st.IsDir() {
+			return fmt.Errorf("%s is not a model folder (make one with 'blip2chat convert')", safefile.Name(dir))
 		}
 		opts.Model = modelSource(dir, uf.openOptions())
 	}
@@ -203,13 +207,21 @@ func resumeMode(fork, readOnly bool) app.ResumeMode {
 	return app.ResumeAppend
 }
 
-// uiArgs checks what chat and demo take besides their flags: at most one
-// IMAGE (returned, "" when absent; checked before the interface starts)
-// and the display flags.
-func uiArgs(pos []string, uf uiFlags) (string, ui.Options, error) {
+// uiArgs checks what chat and demo (cmd) take besides their flags: at most
+// one IMAGE (returned, "" when absent; checked before the interface starts),
+// the numeric flags (--threads capped at the usable cores, saying so on
+// stderr) and the display flags.
+func uiArgs(cmd string, pos []string, uf uiFlags, stderr io.Writer) (string, ui.Options, error) {
 	if len(pos) > 1 {
 		return "", ui.Options{}, errUsage
 	}
+	switch {
+	case *uf.threads < 0:
+		return "", ui.Options{}, badUsage("--threads %d is negative", *uf.threads)
+	case *uf.nctx < 0:
+		return "", ui.Options{}, badUsage("--ctx %d is negative", *uf.nctx)
+	}
+	*uf.threads = capThreads(cmd, *uf.threads, stderr)
 	img, err := imageArg(pos)
 	if err != nil {
 		return "", ui.Options{}, err
@@ -258,10 +270,12 @@ func imageArg(pos []string) (string, error) {
 		return "", nil
 	}
 	img := pos[0]
-	if st, err := os.Stat(img); err != nil {
-		return "", fmt.Errorf("%s: no such image file", img)
-	} else if st.IsDir() {
-		return "", fmt.Errorf("%s is a folder, not an image", img)
+	// The image is opened later, by the interface: a FIFO or a device is
+	// refused now, as a missing file is.
+	if _, err := safefile.Regular(img); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%s: no such image file", safefile.Name(img))
+	} else if err != nil {
+		return "", err
 	}
 	return img, nil
 }

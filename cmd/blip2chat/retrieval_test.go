@@ -233,7 +233,7 @@ func photoFolder(t testing.TB) (dir string, images, broken int) {
 
 func loadRGB(t testing.TB, p string) *image.NRGBA {
 	t.Helper()
-	img, err := imageprep.Load(p)
+	img, err := imageprep.Load(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,9 @@ func (f *fakeEncoder) Model() Model {
 	return Model{Dir: "/models/fake", Digest: f.digest, Arch: "Fake", WeightType: "f32", Queries: fq, EmbedSize: fe}
 }
 
-func (f *fakeEncoder) Decode(path string) (image.Image, error) { return imageprep.Load(path) }
+func (f *fakeEncoder) Decode(ctx context.Context, path string) (image.Image, error) {
+	return imageprep.Load(ctx, path)
+}
 
 func (f *fakeEncoder) Embed(ctx context.Context, img image.Image) ([]float32, error) {
 	if f.delay > 0 {
@@ -206,7 +208,7 @@ func TestRank(t *testing.T) {
 		t.Fatalf("%d hits", len(hits))
 	}
 	for i, h := range hits {
-		img, err := imageprep.Load(h.Path)
+		img, err := imageprep.Load(context.Background(), h.Path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ type Encoder interface {
 	Model() Model
 	// Decode reads the image file at path (an error: the file is skipped
 	// as unreadable).
-	Decode(path string) (image.Image, error)
+	Decode(ctx context.Context, path string) (image.Image, error)
 	// Embed returns the image's Q x E contrastive embeddings. It stops
 	// when ctx is done, returning ctx's error.
 	Embed(ctx context.Context, img image.Image) ([]float32, error)
@@ -274,7 +274,7 @@ func (ix *Index) embed(ctx context.Context, enc Encoder, todo []string, files ma
 	go func() {
 		defer close(ahead)
 		for _, p := range todo {
-			img, err := enc.Decode(filepath.Join(folder, filepath.FromSlash(p)))
+			img, err := enc.Decode(dctx, filepath.Join(folder, filepath.FromSlash(p)))
 			select {
 			case ahead <- decoded{p, img, err}:
 			case <-dctx.Done():

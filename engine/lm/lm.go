@@ -14,8 +14,9 @@ package lm
 import (
 	"errors"
 	"io"
-	"runtime"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
 )
 
 // Info describes a loaded model.
@@ -72,7 +73,7 @@ type Model interface {
 type ContextOptions struct {
 	NCtx    int // positions the context holds; 0: Info.NCtx
 	NBatch  int // most rows passed to the backend in one call; 0: backend default
-	Threads int // 0: DefaultThreads()
+	Threads int // 0: DefaultThreads(); never more than the usable cores (see Threads)
 	// Exact turns off what trades accuracy for speed: flash attention off
 	// and an f32 KV cache in llama.cpp. The setting for comparing numbers.
 	Exact bool
@@ -130,7 +131,17 @@ type Stats struct {
 // container limits), at most MaxDefaultThreads, since token generation is
 // bound by memory bandwidth and more threads only contend.
 func DefaultThreads() int {
-	return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0), MaxDefaultThreads))
+	return min(kernels.UsableThreads(), MaxDefaultThreads)
+}
+
+// Threads is how many threads a Context asked for n runs on, in every
+// backend: DefaultThreads when n < 1, and never more than the cores that
+// can run them (kernels.UsableThreads).
+func Threads(n int) int {
+	if n < 1 {
+		return DefaultThreads()
+	}
+	return kernels.CapThreads(n)
 }
 
 // MaxDefaultThreads caps DefaultThreads.

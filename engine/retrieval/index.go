@@ -28,8 +28,10 @@ func (m *Model) Encoder() index.Encoder { return encoder{m} }
 
 type encoder struct{ m *Model }
 
-func (e encoder) Model() index.Model                      { return e.m.IndexModel() }
-func (e encoder) Decode(path string) (image.Image, error) { return imageprep.Load(path) }
+func (e encoder) Model() index.Model { return e.m.IndexModel() }
+func (e encoder) Decode(ctx context.Context, path string) (image.Image, error) {
+	return imageprep.Load(ctx, path)
+}
 func (e encoder) Embed(ctx context.Context, img image.Image) ([]float32, error) {
 	im, err := e.m.Encode(ctx, img)
 	if err != nil {

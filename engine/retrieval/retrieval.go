@@ -90,7 +90,7 @@ type Image struct {
 
 // EncodeFile decodes and encodes the image file at path.
 func (m *Model) EncodeFile(ctx context.Context, path string) (*Image, error) {
-	img, err := imageprep.Load(path)
+	img, err := imageprep.Load(ctx, path)
 	if err != nil {
 		return nil, err
 	}

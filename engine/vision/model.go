@@ -213,7 +213,7 @@ type buffers struct {
 
 // Options configure Load.
 type Options struct {
-	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads)
+	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads); at most kernels.UsableThreads
 }
 
 // Load memory-maps a vision.gguf and checks every tensor against the
@@ -231,7 +231,7 @@ func newModel(f *gguf.File, name string, o Options) (*Model, error) {
 	if err := m.load(name); err != nil {
 		return nil, err
 	}
-	m.pool = kernels.NewPool(o.Threads)
+	m.pool = kernels.NewPool(kernels.CapThreads(o.Threads))
 	return m, nil
 }
 
@@ -315,6 +315,11 @@ func (m *Model) load(path string) error {
 	l := loader{weightmap.NewLoader(m.file, path, "vision")}
 	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != convert.VisionArch {
 		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (%s)", path, a, convert.VisionArch)
+	}
+	// Every value convert checks, before any of them sizes an allocation
+	// (an image of 100000x100000 pixels would take 40 GB to resize).
+	if err := convert.CheckVisionMetadata(m.file); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
 	}
 	in := &m.info
 	in.Family = l.String(convert.KeyFamily)

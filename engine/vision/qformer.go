@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // QFormer runs the Q-Former over the image features and returns the Q
@@ -27,7 +28,7 @@ import (
 // It stops when ctx is done, checking it before the embeddings and between
 // layers, and returns ctx's error as is. A stopped run leaves nothing
 // behind for the next one.
-func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) (_ []float32, err error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -48,6 +49,10 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 
 	Q, H := m.info.NumQueryTokens, q.HiddenSize
@@ -164,7 +169,7 @@ func (m *Model) SoftTokens(ctx context.Context, feat *ImageFeatures, instruction
 
 // Project applies the language projection to Q-Former output (Q x H) and
 // returns the LLM input embeddings, Q x E (a new slice).
-func (m *Model) Project(qformerOut []float32) ([]float32, error) {
+func (m *Model) Project(qformerOut []float32) (_ []float32, err error) {
 	if m.proj == nil {
 		return nil, fmt.Errorf("vision: this model has no language projection (%s)", m.info.Architecture)
 	}
@@ -174,6 +179,10 @@ func (m *Model) Project(qformerOut []float32) ([]float32, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	out := make([]float32, Q*E)
 	m.proj.forward(m.pool, out, qformerOut, Q)

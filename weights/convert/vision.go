@@ -67,6 +67,14 @@ func planVision(src *Source, wt gguf.Type) (*plan.File, error) {
 			return nil, err
 		}
 	}
+	// The metadata as engine/vision will read it, checked as it will be.
+	md, err := gguf.ParseMetadata(f.KV)
+	if err == nil {
+		err = CheckVisionMetadata(md)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", src.Dir, VisionFile, err)
+	}
 	return f, nil
 }
 
@@ -275,10 +283,6 @@ func addQFormerVocab(f *plan.File, src *Source) error {
 // not truncate unless asked).
 const QFormerMaxLength = 128
 
-// resampleBicubic is PIL's Image.BICUBIC, the resample value of every
-// BLIP-2 and InstructBLIP processor and what engine/imageprep implements.
-const resampleBicubic = 3
-
 // checkPreprocessor refuses image settings the engine would not follow:
 // it resizes to the model's image size with bicubic resampling and
 // converts to RGB, always (BlipImageProcessor's defaults, which every
@@ -287,8 +291,8 @@ func checkPreprocessor(pre *hfconfig.Preprocessor, imageSize int) error {
 	if pre.Height != imageSize || pre.Width != imageSize {
 		return fmt.Errorf("resizes to %dx%d but the vision model takes %dx%d images", pre.Width, pre.Height, imageSize, imageSize)
 	}
-	if pre.Resample != resampleBicubic {
-		return fmt.Errorf("resample %d is not supported: blip2chat resizes images with bicubic resampling (%d), as BLIP-2's processor does", pre.Resample, resampleBicubic)
+	if pre.Resample != ResampleBicubic {
+		return fmt.Errorf("resample %d is not supported: blip2chat resizes images with bicubic resampling (%d), as BLIP-2's processor does", pre.Resample, ResampleBicubic)
 	}
 	if !pre.DoResize {
 		return fmt.Errorf("do_resize false is not supported: blip2chat always resizes images to the model's %dx%d", imageSize, imageSize)

@@ -135,14 +135,16 @@ type TextConfig struct {
 }
 
 // Limits that keep a hostile or corrupt config from describing a model that
-// would overflow size arithmetic. Real models are far inside them.
+// would overflow size arithmetic. Real models are far inside them. The
+// metadata checks of the converted files (weights/convert, weights/lmconv)
+// hold the same limits, so that a loader refuses what convert would.
 const (
-	maxWidth     = 1 << 20
-	maxLayers    = 1 << 12
-	maxVocab     = 1 << 24
-	maxPositions = 1 << 24
-	maxImageSize = 1 << 14
-	maxQueries   = 1 << 12
+	MaxWidth     = 1 << 20
+	MaxLayers    = 1 << 12
+	MaxVocab     = 1 << 24
+	MaxPositions = 1 << 24
+	MaxImageSize = 1 << 14
+	MaxQueries   = 1 << 12
 )
 
 // Load reads dir/config.json.
@@ -181,18 +183,18 @@ func parse(data []byte) (*Config, error) {
 
 	c.Architectures = top.strs("architectures")
 	c.NumQueryTokens = top.int("num_query_tokens", 32)
-	top.checkRange("num_query_tokens", c.NumQueryTokens, 1, maxQueries)
+	top.checkRange("num_query_tokens", c.NumQueryTokens, 1, MaxQueries)
 	if !instruct {
 		c.ImageTextHiddenSize = top.int("image_text_hidden_size", 256)
-		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, maxWidth)
+		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, MaxWidth)
 	} else if top.has("image_text_hidden_size") {
 		c.ImageTextHiddenSize = top.int("image_text_hidden_size", 0)
-		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, maxWidth)
+		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, MaxWidth)
 	}
 	c.ImageTokenIndex = top.int("image_token_index", -1)
 	c.VideoTokenIndex = top.int("video_token_index", -1)
-	top.checkRange("image_token_index", c.ImageTokenIndex, -1, maxVocab)
-	top.checkRange("video_token_index", c.VideoTokenIndex, -1, maxVocab)
+	top.checkRange("image_token_index", c.ImageTokenIndex, -1, MaxVocab)
+	top.checkRange("video_token_index", c.VideoTokenIndex, -1, MaxVocab)
 	c.DType = top.str("dtype", top.str("torch_dtype", ""))
 
 	vis, _ := top.sub("vision_config")
@@ -232,9 +234,9 @@ func parseVision(o obj) VisionConfig {
 		QKVBias:           o.bool("qkv_bias", true),
 	}
 	checkAttention(o, v.HiddenSize, v.NumAttentionHeads, true)
-	o.checkRange("intermediate_size", v.IntermediateSize, 1, maxWidth)
-	o.checkRange("num_hidden_layers", v.NumHiddenLayers, 1, maxLayers)
-	o.checkRange("image_size", v.ImageSize, 1, maxImageSize)
+	o.checkRange("intermediate_size", v.IntermediateSize, 1, MaxWidth)
+	o.checkRange("num_hidden_layers", v.NumHiddenLayers, 1, MaxLayers)
+	o.checkRange("image_size", v.ImageSize, 1, MaxImageSize)
 	o.checkRange("patch_size", v.PatchSize, 1, v.ImageSize)
 	o.checkRange("num_channels", v.NumChannels, 1, 4)
 	o.checkPositive("layer_norm_eps", v.LayerNormEps)
@@ -279,11 +281,11 @@ func parseQFormer(o obj, vision VisionConfig, instruct bool) QFormerConfig {
 	o.int("encoder_hidden_size", 1408)
 	q.EncoderHiddenSize = vision.HiddenSize
 	checkAttention(o, q.HiddenSize, q.NumAttentionHeads, true)
-	o.checkRange("intermediate_size", q.IntermediateSize, 1, maxWidth)
-	o.checkRange("num_hidden_layers", q.NumHiddenLayers, 1, maxLayers)
-	o.checkRange("cross_attention_frequency", q.CrossAttentionFrequency, 1, maxLayers)
-	o.checkRange("vocab_size", q.VocabSize, 1, maxVocab)
-	o.checkRange("max_position_embeddings", q.MaxPositionEmbeddings, 1, maxPositions)
+	o.checkRange("intermediate_size", q.IntermediateSize, 1, MaxWidth)
+	o.checkRange("num_hidden_layers", q.NumHiddenLayers, 1, MaxLayers)
+	o.checkRange("cross_attention_frequency", q.CrossAttentionFrequency, 1, MaxLayers)
+	o.checkRange("vocab_size", q.VocabSize, 1, MaxVocab)
+	o.checkRange("max_position_embeddings", q.MaxPositionEmbeddings, 1, MaxPositions)
 	o.checkPositive("layer_norm_eps", q.LayerNormEps)
 	return q
 }
@@ -291,8 +293,8 @@ func parseQFormer(o obj, vision VisionConfig, instruct bool) QFormerConfig {
 // checkAttention checks hidden_size / num_attention_heads; when split is
 // true the hidden size must divide evenly into heads.
 func checkAttention(o obj, hidden, heads int, split bool) {
-	o.checkRange("hidden_size", hidden, 1, maxWidth)
-	o.checkRange("num_attention_heads", heads, 1, maxWidth)
+	o.checkRange("hidden_size", hidden, 1, MaxWidth)
+	o.checkRange("num_attention_heads", heads, 1, MaxWidth)
 	if o.r.err == nil && split && hidden%heads != 0 {
 		o.fail("hidden_size", "%d is not a multiple of num_attention_heads %d", hidden, heads)
 	}

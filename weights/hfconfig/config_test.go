@@ -533,7 +533,7 @@ func FuzzParse(f *testing.F) {
 		}
 		ParseTokenizerConfig(data)
 		ParseGenerationConfig(data)
-		if p, err := ParseProcessor(data); err == nil && (p.NumQueryTokens < 0 || p.NumQueryTokens > maxQueries) {
+		if p, err := ParseProcessor(data); err == nil && (p.NumQueryTokens < 0 || p.NumQueryTokens > MaxQueries) {
 			t.Fatalf("bad processor config %+v", p)
 		}
 	})

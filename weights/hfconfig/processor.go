@@ -41,7 +41,7 @@ func parseProcessor(data []byte) (*Processor, error) {
 		NumQueryTokens: o.int("num_query_tokens", 0),
 		ProcessorClass: o.str("processor_class", ""),
 	}
-	o.checkRange("num_query_tokens", p.NumQueryTokens, 0, maxQueries)
+	o.checkRange("num_query_tokens", p.NumQueryTokens, 0, MaxQueries)
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -106,8 +106,8 @@ func parseTokenizerConfig(data []byte) (*TokenizerConfig, error) {
 		defExtra = 100
 	}
 	t.ExtraIDs = o.int("extra_ids", defExtra)
-	o.checkRange("extra_ids", t.ExtraIDs, 0, maxVocab)
-	if n := o.float("model_max_length", 0); n >= 1 && n < maxPositions {
+	o.checkRange("extra_ids", t.ExtraIDs, 0, MaxVocab)
+	if n := o.float("model_max_length", 0); n >= 1 && n < MaxPositions {
 		t.ModelMaxLength = int(n)
 	}
 	if list, ok := o.get("additional_special_tokens"); ok {
@@ -122,7 +122,7 @@ func parseTokenizerConfig(data []byte) (*TokenizerConfig, error) {
 	if dec, ok := o.sub("added_tokens_decoder"); ok {
 		for k := range dec.m {
 			id, err := strconv.Atoi(k)
-			if err != nil || id < 0 || id >= maxVocab {
+			if err != nil || id < 0 || id >= MaxVocab {
 				dec.fail(k, "key is not a token id")
 				break
 			}

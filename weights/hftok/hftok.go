@@ -17,9 +17,10 @@ package hftok
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // AddedToken is a token added to a tokenizer's vocabulary: an entry of
@@ -30,10 +31,15 @@ type AddedToken struct {
 	Special bool   `json:"special"` // added_tokens.json does not say: false
 }
 
-// load reads path and parses it, naming the file in errors.
+// maxFileBytes bounds a tokenizer file (tokenizer.json of a large
+// vocabulary is tens of MB).
+const maxFileBytes = 1 << 30
+
+// load reads the regular file path (a FIFO is refused, never waited on) and
+// parses it, naming the file in errors.
 func load[T any](path string, parse func([]byte) (T, error)) (T, error) {
 	var zero T
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, maxFileBytes)
 	if err != nil {
 		return zero, err
 	}

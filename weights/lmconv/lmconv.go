@@ -102,6 +102,9 @@ func PlanFile(src Source, t Type) (*plan.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkPlanned(); err != nil {
+		return nil, err
+	}
 	return b.finish(), nil
 }
 

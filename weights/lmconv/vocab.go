@@ -1,7 +1,9 @@
 package lmconv
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,10 +104,13 @@ func (b *builder) sentencePiece() (sp *sentencepiece.Model, name string, err err
 	}
 	for _, f := range files {
 		path := filepath.Join(b.src.Dir, f)
-		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
-			sp, err := sentencepiece.Load(path)
-			return sp, f, err
+		// Only a missing file is "none": a folder, a FIFO or a file that
+		// cannot be read is an error of its own, named by Load.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
+		sp, err := sentencepiece.Load(path)
+		return sp, f, err
 	}
 	return nil, "", b.errorf("no SentencePiece tokenizer (%s) for the %s language model", strings.Join(files, " or "), b.arch)
 }

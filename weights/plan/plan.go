@@ -10,6 +10,7 @@ package plan
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -133,6 +134,9 @@ func (t Tensor) Bytes() (int64, error) {
 
 // Encode calls Values and encodes the result to the tensor's type. Errors
 // do not repeat the tensor's name: callers add it with their own context.
+// A value that is not finite, or that the type cannot hold (above 65504 in
+// F16), is an error: a checkpoint's NaN would otherwise pass convert and
+// only show later, as an empty or garbled answer.
 func (t Tensor) Encode() ([]byte, error) {
 	vals, err := t.Values()
 	if err != nil {
@@ -141,7 +145,40 @@ func (t Tensor) Encode() ([]byte, error) {
 	if len(vals) != t.NumElements() {
 		return nil, fmt.Errorf("%d values for shape %v", len(vals), t.Shape)
 	}
+	return t.encodeRows(vals, 0)
+}
+
+// encodeRows encodes whole rows of the tensor's values, the first being
+// value number first of the tensor (for messages): the writer encodes a
+// large tensor a piece at a time.
+func (t Tensor) encodeRows(vals []float32, first int) ([]byte, error) {
+	if err := checkFinite(vals, t.Type, first); err != nil {
+		return nil, err
+	}
 	return gguf.Encode(t.Type, vals)
+}
+
+// checkFinite checks that every value is finite and fits typ: F16 holds at
+// most 65504, and Q8_0 stores each block's scale, max|v|/127, as F16.
+// first numbers the values in messages.
+func checkFinite(vals []float32, typ gguf.Type, first int) error {
+	limit := float32(math.MaxFloat32)
+	switch typ {
+	case gguf.TypeF16:
+		limit = 65504
+	case gguf.TypeQ8_0:
+		limit = 65504 * 127
+	}
+	for i, v := range vals {
+		// NaN fails both comparisons' negation; ±Inf is beyond any limit.
+		if !(v <= limit && v >= -limit) {
+			if v-v != 0 {
+				return fmt.Errorf("value %d is %v: the checkpoint's weights are damaged", first+i, v)
+			}
+			return fmt.Errorf("value %d, %v, does not fit %s (at most %g); convert with a wider type (f32)", first+i, v, typ, limit)
+		}
+	}
+	return nil
 }
 
 // newWriter returns a GGUF writer holding the file's metadata and the

@@ -215,18 +215,39 @@ func writeGGUF(ctx context.Context, bw io.Writer, f *File, prog *progress, writt
 			return ctx.Err()
 		}
 		t := f.Tensors[i]
-		buf, err := t.Encode()
+		vals, err := t.Values()
 		if err != nil {
 			return fmt.Errorf("tensor %s: %v", t.Name, err)
 		}
-		if _, err := dst.Write(buf); err != nil {
-			return err
+		if len(vals) != t.NumElements() {
+			return fmt.Errorf("tensor %s: %d values for shape %v", t.Name, len(vals), t.Shape)
 		}
-		*written += int64(len(buf))
-		prog.add(len(buf))
+		// Encoded and written a few MB of whole rows at a time, checking
+		// the context between: a large tensor takes seconds on a busy
+		// machine, and Ctrl+C should not wait for all of it.
+		row := t.Shape[len(t.Shape)-1]
+		step := max(1, encodeChunk/row) * row
+		for from := 0; from < len(vals); from += step {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			buf, err := t.encodeRows(vals[from:min(from+step, len(vals))], from)
+			if err != nil {
+				return fmt.Errorf("tensor %s: %v", t.Name, err)
+			}
+			if _, err := dst.Write(buf); err != nil {
+				return err
+			}
+			*written += int64(len(buf))
+			prog.add(len(buf))
+		}
 		return nil
 	})
 }
+
+// encodeChunk is how many values of a tensor are encoded and written
+// between two checks of the context (rounded to whole rows).
+const encodeChunk = 4 << 20
 
 // syncDir makes the renames durable; errors are ignored (some file
 // systems cannot sync a directory, and the data itself is already synced).

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // MaxHeaderSize is the largest JSON header accepted, as in the reference
@@ -429,5 +430,5 @@ func (p *headerParser) validate(entries []entry, n uint64) error {
 // readFile is the fallback when mapping is impossible (empty files, or
 // platforms without mmap).
 func readFile(path string) ([]byte, error) {
-	return os.ReadFile(path)
+	return safefile.ReadFile(path, 0)
 }

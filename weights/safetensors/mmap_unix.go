@@ -9,12 +9,14 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // mapFile maps path read-only. Empty files cannot be mapped and are read
 // (giving an empty slice and a nil unmap function).
 func mapFile(path string) ([]byte, func([]byte) error, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path) // a FIFO or a device is refused, never waited on
 	if err != nil {
 		return nil, nil, err
 	}
@@ -22,9 +24,6 @@ func mapFile(path string) ([]byte, func([]byte) error, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	size := st.Size()
 	if size == 0 {

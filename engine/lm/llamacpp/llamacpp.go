@@ -21,6 +21,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/gguf/quant"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // Model is a language model loaded by llama.cpp.
@@ -71,6 +72,12 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	}
 	if strings.HasPrefix(arch, "blip2-") {
 		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp", path, arch)
+	}
+	// What convert checks, before llama.cpp sees the file: it aborts the
+	// process on some values (a NaN norm epsilon) and computes nothing
+	// useful from others (a NaN rope base).
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	lib, err := capi.Load(capi.Options{Dir: o.LibDir, Log: o.Log})
 	if err != nil {
@@ -151,7 +158,7 @@ func (m *Model) findEmbeddings() error {
 		return fmt.Errorf("%s: no token_embd.weight tensor", m.path)
 	}
 	if len(info.Dims) != 2 || int(info.Dims[0]) != m.info.NEmbd || int(info.Dims[1]) < m.info.NVocab {
-		return fmt.Errorf("%s: token_embd.weight has dims %v, want [%d %d]", m.path, info.Dims, m.info.NEmbd, m.info.NVocab)
+		return fmt.Errorf("%s: token_embd.weight has shape %v, want [%d %d]", m.path, info.Shape(), m.info.NVocab, m.info.NEmbd)
 	}
 	if !quant.Supported(info.Type) {
 		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, quant.Types())
@@ -206,7 +213,11 @@ func (m *Model) Piece(id int32) string {
 func (m *Model) IsEOG(id int32) bool { return m.m.IsEOG(id) }
 
 // TokenEmbeddings returns the dequantized rows of token_embd.weight.
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	if m.embB == nil {
 		if err := m.findEmbeddings(); err != nil {
 			return nil, err
