@@ -17,8 +17,6 @@ import (
 	"math"
 	"os"
 	"slices"
-
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -81,13 +79,13 @@ func Open(path string) (*File, error) {
 	case size > math.MaxInt:
 		return nil, fmt.Errorf("%s: file of %d bytes is too large to map", path, size)
 	}
-	data, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := mapFile(fd, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	f, err := parse(path, data)
 	if err != nil {
-		unix.Munmap(data)
+		unmapFile(data)
 		return nil, err
 	}
 	f.mapped = data
@@ -105,7 +103,7 @@ func (f *File) Close() error {
 	m := f.mapped
 	f.mapped, f.data = nil, nil
 	if m != nil {
-		if err := unix.Munmap(m); err != nil {
+		if err := unmapFile(m); err != nil {
 			return fmt.Errorf("%s: munmap: %w", f.name, err)
 		}
 	}
