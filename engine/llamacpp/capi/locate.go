@@ -101,6 +101,8 @@ func locate(dir string, env sysEnv) (Location, error) {
 			if abs, err := filepath.Abs(d); err == nil {
 				d = abs
 			}
+		} else {
+			d = p.join(d)
 		}
 		if f, ok := find(d); ok {
 			loc.Dir, loc.Source, loc.Files = d, source, f

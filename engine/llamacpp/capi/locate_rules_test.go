@@ -120,7 +120,7 @@ func TestLocateRules(t *testing.T) {
 		{name: "windows: the variable names a folder", goos: "windows",
 			env:     map[string]string{EnvLib: `E:\llama\`},
 			files:   []string{`E:\llama\` + winCPU},
-			wantDir: `E:\llama\`, wantSrc: SourceEnv, variant: libfiles.CPU},
+			wantDir: `E:\llama`, wantSrc: SourceEnv, variant: libfiles.CPU},
 		{name: "macOS: Application Support, XDG ignored", goos: "darwin",
 			exe:     "/usr/local/bin/blip2chat",
 			links:   map[string]string{"/usr/local/bin/blip2chat": "/opt/blip2chat/bin/blip2chat"},
@@ -192,7 +192,7 @@ func TestPathOS(t *testing.T) {
 			t.Errorf("%s join(%q) = %q, want %q", tc.p, tc.elem, got, tc.want)
 		}
 	}
-	for in, want := range map[string]string{`C:\a\b.exe`: `C:\a`, `C:\b.exe`: `C:\`, `b.exe`: ".", `\\srv\share\x.exe`: `\\srv\share`} {
+	for in, want := range map[string]string{`C:\a\b.exe`: `C:\a`, `C:\b.exe`: `C:\`, `b.exe`: ".", `\\srv\share\x.exe`: `\\srv\share\`, `C:/a/b`: `C:\a`, `C:b`: `C:.`} {
 		if got := w.dir(in); got != want {
 			t.Errorf("windows dir(%q) = %q, want %q", in, got, want)
 		}
@@ -218,7 +218,7 @@ func TestPathOSNative(t *testing.T) {
 	p := pathOS(runtime.GOOS)
 	cases := []string{"/a/b", "/", "/a/b/", "a/b", "a"}
 	if runtime.GOOS == "windows" {
-		cases = []string{`C:\a\b`, `C:\`, `\\srv\share\x`, `C:\a\b\`, `a\b`, `C:/a/b`}
+		cases = []string{`C:\a\b`, `C:\`, `\\srv\share\x`, `C:\a\b\`, `a\b`, `C:/a/b`, `C:b`}
 	}
 	for _, c := range cases {
 		if got, want := p.dir(c), filepath.Dir(c); got != want {

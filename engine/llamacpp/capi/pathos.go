@@ -61,17 +61,43 @@ func (p pathOS) dir(s string) string {
 	if p.native() {
 		return filepath.Dir(s)
 	}
-	i := len(s) - 1
-	for i >= 0 && !p.isSep(s[i]) {
+	vol := ""
+	if p.windows() {
+		s = strings.ReplaceAll(s, "/", `\`)
+		vol = volumeName(s)
+	}
+	rest := s[len(vol):]
+	i := len(rest) - 1
+	for i >= 0 && !p.isSep(rest[i]) {
 		i--
 	}
-	if i < 0 {
-		return "."
+	d := rest[:i+1]
+	for len(d) > 1 && p.isSep(d[len(d)-1]) {
+		d = d[:len(d)-1]
 	}
-	if i == 0 || (p.windows() && i == 2 && s[1] == ':') {
-		return s[:i+1]
+	if d == "" {
+		d = "."
 	}
-	return s[:i]
+	return vol + d
+}
+
+// volumeName is a Windows path's drive ("C:") or UNC share (`\\host\share`).
+func volumeName(s string) string {
+	if len(s) >= 2 && isLetter(s[0]) && s[1] == ':' {
+		return s[:2]
+	}
+	if len(s) >= 2 && s[0] == '\\' && s[1] == '\\' {
+		n := 0
+		for i := 2; i < len(s); i++ {
+			if s[i] == '\\' {
+				if n++; n == 2 {
+					return s[:i]
+				}
+			}
+		}
+		return s
+	}
+	return ""
 }
 
 // isAbs is filepath.IsAbs on that system: on Windows a drive letter and a
