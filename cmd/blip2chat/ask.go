@@ -33,16 +33,19 @@ type llmFlags struct {
 	modelDir, llm, llamaLib *string
 	threads                 *int
 	verbose                 *bool
+	gpuLayers               *int
 }
 
 func addLLMFlags(fs *flag.FlagSet) llmFlags {
-	return llmFlags{
+	f := llmFlags{
 		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
 		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16)"),
 		verbose:  fs.Bool("v", false, "print llama.cpp's log to stderr"),
 	}
+	f.gpuLayers = addGPULayersFlag(fs)
+	return f
 }
 
 func (f llmFlags) log(stderr io.Writer) io.Writer {
@@ -155,12 +158,16 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	m, err := model.Open(*lf.modelDir, model.Options{LlamaLib: *lf.llamaLib, LLMPath: *lf.llm, Threads: *lf.threads, Exact: *exact, Log: lf.log(stderr)})
+	m, err := model.Open(*lf.modelDir, model.Options{LlamaLib: *lf.llamaLib, LLMPath: *lf.llm, Threads: *lf.threads, Exact: *exact, Log: lf.log(stderr),
+		GPULayers: *lf.gpuLayers})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	info := m.LM.Info()
+	if info.Notice != "" {
+		fmt.Fprintln(stderr, "note: "+info.Notice)
+	}
 
 	prompt := question
 	instruction := question

@@ -20,7 +20,14 @@ type OpenOptions struct {
 	// IsEOG, Info): a backend may skip the weights, and NewContext and
 	// TokenEmbeddings then fail.
 	VocabOnly bool
+	// GPULayers is how many layers a backend that can offload (llama.cpp
+	// with a GPU build and a GPU) puts on the GPU: 0 none, AllLayers all.
+	// Info.Device says where the model runs.
+	GPULayers int
 }
+
+// AllLayers as OpenOptions.GPULayers offloads every layer.
+const AllLayers = -1
 
 // Opener loads the model file at path. Backends register one per
 // architecture.

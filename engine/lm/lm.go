@@ -57,6 +57,10 @@ type Info struct {
 	BOS, EOS        int32 // -1 when absent
 	DecoderStart    int32 // first decoder token of an encoder-decoder model, -1 otherwise
 	AddBOS, AddEOS  bool  // what Tokenize adds when addSpecial is true
+	// Device says where the model runs, e.g. "CPU" or "GPU: CUDA0 (...),
+	// 32 of 32 layers". Notice, when set, is one line to show the user
+	// once: a GPU was asked for and the model runs on the CPU, and why.
+	Device, Notice string
 }
 
 // DefaultMaxCtx caps Info.NCtx: the KV cache of a longer default context
