@@ -153,7 +153,14 @@ func doctorGPU(in capi.Info) string {
 	case in.Fallback != "":
 		return in.Fallback
 	}
-	return "none: this is the CPU build; 'make lib LLAMA_VARIANT=cuda' or 'vulkan' fetches a GPU build"
+	var builds []string
+	for _, v := range capi.GPUBuilds(runtime.GOOS, runtime.GOARCH) {
+		builds = append(builds, "'make lib LLAMA_VARIANT="+v+"'")
+	}
+	if len(builds) == 0 {
+		return "none: this is the CPU build, and there is no GPU build of llama.cpp for " + runtime.GOOS + "/" + runtime.GOARCH
+	}
+	return "none: this is the CPU build (" + strings.Join(builds, " or ") + " fetches a GPU build)"
 }
 
 // doctorExpected are the files 'blip2chat convert' writes.

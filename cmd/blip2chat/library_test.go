@@ -17,7 +17,7 @@ import (
 // its llama library to n bytes.
 func damagedLibCopy(t *testing.T, src string, n int) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(src, ".blip2chat-llama-lib")); err != nil {
+	if _, err := os.Stat(filepath.Join(src, capi.StampFile)); err != nil {
 		t.Skipf("%s has no stamp (not made by scripts/fetch-llama-lib.sh): %v", src, err)
 	}
 	return copyDir(t, src, filepath.Join(t.TempDir(), "lib"), func(name string, data []byte) []byte {

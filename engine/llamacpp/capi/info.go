@@ -101,6 +101,17 @@ func (l *Library) HasGPU() bool {
 // Fallback is Info.Fallback: why a GPU build runs on the CPU, or "".
 func (l *Library) Fallback() string { return l.fallback }
 
+// GPUBuilds lists the GPU builds of the library packaged for a system.
+func GPUBuilds(goos, goarch string) []string {
+	var out []string
+	for _, p := range libfiles.Packages {
+		if p.GOOS == goos && p.GOARCH == goarch && p.Variant != libfiles.CPU {
+			out = append(out, p.Variant)
+		}
+	}
+	return out
+}
+
 // GPUName is how the build's GPU interface is called ("" for the CPU build).
 func GPUName(variant string) string {
 	switch variant {

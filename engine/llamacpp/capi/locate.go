@@ -23,6 +23,10 @@ const (
 // EnvLib names the environment variable that points at the library folder.
 const EnvLib = libfiles.EnvLib
 
+// StampFile is the file scripts/fetch-llama-lib.sh writes into the library
+// folder, with every file's size and sha256 (see Load).
+const StampFile = libfiles.StampName
+
 // Location says where the llama.cpp library is and which rule found it.
 type Location struct {
 	Dir    string         // folder holding the library; "" for the system loader path
