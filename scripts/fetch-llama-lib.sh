@@ -128,15 +128,20 @@ sha256_hex() {
 file_size() { wc -c <"$1" | tr -d ' '; }
 verified() { [ -f "$1" ] && [ "sha512-$(sha512_b64 "$1")" = "$integrity" ]; }
 
-# Fast path: DEST already holds this package and every file still has the size and sha256 the stamp recorded.
+# Fast path: DEST already holds this package, every file still has the size and sha256 the stamp recorded,
+# and there is no other file in it (blip2chat refuses stray backend modules).
 intact() {
-	local d=$1 size sum name n=0
+	local d=$1 size sum name n=0 listed="/" f
 	[ -f "$d/$stamp_name" ] && [ "$(head -n 2 "$d/$stamp_name")" = "$stamp_head" ] || return 1
 	while read -r size sum name; do
 		[ -n "$name" ] && [ -f "$d/$name" ] || return 1
 		[ "$(file_size "$d/$name")" = "$size" ] && [ "$(sha256_hex "$d/$name")" = "$sum" ] || return 1
+		listed="$listed$name/"
 		n=$((n + 1))
 	done < <(tail -n +3 "$d/$stamp_name")
+	for f in "$d"/*; do
+		case "$listed" in */"$(basename "$f")"/*) ;; *) return 1 ;; esac
+	done
 	[ "$n" -gt 0 ] && [ -f "$d/$libname" ]
 }
 if intact "$dest"; then
