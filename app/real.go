@@ -20,6 +20,8 @@ type OpenOptions struct {
 	LlamaLib string // llama.cpp library folder; "" searches
 	Threads  int    // 0: the default
 	NCtx     int    // context size; 0: the model's default
+	// GPULayers is model.Options.GPULayers (the chat's --gpu-layers).
+	GPULayers int
 	// Status receives progress text while loading.
 	Status func(string)
 }
@@ -36,7 +38,7 @@ func OpenEngine(ctx context.Context, dir string, o OpenOptions) (Engine, error) 
 			o.Status(s)
 		}
 	}
-	m, err := model.Open(dir, model.Options{LlamaLib: o.LlamaLib, Threads: o.Threads, NCtx: o.NCtx,
+	m, err := model.Open(dir, model.Options{LlamaLib: o.LlamaLib, Threads: o.Threads, NCtx: o.NCtx, GPULayers: o.GPULayers,
 		Progress: func(stage string, f float64) {
 			if f < 1 {
 				status(fmt.Sprintf("%s %d%%", stage, int(f*100)))

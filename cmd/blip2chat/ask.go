@@ -34,16 +34,19 @@ type llmFlags struct {
 	modelDir, llm, llamaLib *string
 	threads                 *int
 	verbose                 *bool
+	gpuLayers               *int
 }
 
 func addLLMFlags(fs *flag.FlagSet) llmFlags {
-	return llmFlags{
+	f := llmFlags{
 		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
 		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16; never more than the usable cores)"),
 		verbose:  fs.Bool("v", false, "print llama.cpp's log to stderr"),
 	}
+	f.gpuLayers = addGPULayersFlag(fs)
+	return f
 }
 
 func (f llmFlags) log(stderr io.Writer) io.Writer {
@@ -209,12 +212,15 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := interruptContext()
 	defer stop()
 	m, err := model.Open(*a.llm.modelDir, model.Options{LlamaLib: *a.llm.llamaLib, LLMPath: *a.llm.llm,
-		Threads: *a.llm.threads, Exact: a.exact, Log: a.llm.log(stderr)})
+		Threads: *a.llm.threads, Exact: a.exact, Log: a.llm.log(stderr), GPULayers: *a.llm.gpuLayers})
 	if err != nil {
 		return withLLMHint(err)
 	}
 	defer m.Close()
 	info := m.LM.Info()
+	if info.Notice != "" {
+		fmt.Fprintln(stderr, "note: "+info.Notice)
+	}
 
 	start := time.Now()
 	text, instruction := askPrompt(m, a.question, a.raw)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,12 +58,14 @@ type uiFlags struct {
 	imageStyle *string
 	threads    *int
 	nctx       *int
+	gpuLayers  *int
 }
 
 func addUIFlags(fs interface {
 	String(string, string, string) *string
 	Bool(string, bool, string) *bool
 	Int(string, int, string) *int
+	Var(flag.Value, string, string)
 }) uiFlags {
 	return uiFlags{
 		llamaLib:   fs.String("llama-lib", "", "`folder` holding the llama.cpp library (default: $BLIP2CHAT_LLAMA_LIB, beside the executable, the data folder)"),
@@ -70,6 +73,7 @@ func addUIFlags(fs interface {
 		imageStyle: fs.String("image-style", "auto", "how the image is drawn: ascii, halfblock (truecolor terminals) or auto; Ctrl+T toggles"),
 		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16; never more than the usable cores)"),
 		nctx:       fs.Int("ctx", 0, "context size in `tokens` (0: the model's, at most 4096)"),
+		gpuLayers:  addGPULayersFlag(fs),
 	}
 }
 
@@ -92,7 +96,7 @@ func (f uiFlags) uiOptions() (ui.Options, error) {
 }
 
 func (f uiFlags) openOptions() app.OpenOptions {
-	return app.OpenOptions{LlamaLib: *f.llamaLib, Threads: *f.threads, NCtx: *f.nctx}
+	return app.OpenOptions{LlamaLib: *f.llamaLib, Threads: *f.threads, NCtx: *f.nctx, GPULayers: *f.gpuLayers}
 }
 
 // modelSource opens a converted model folder.

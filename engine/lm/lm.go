@@ -36,6 +36,10 @@ type Info struct {
 	BOS, EOS        int32 // -1 when absent
 	DecoderStart    int32 // first decoder token of an encoder-decoder model, -1 otherwise
 	AddBOS, AddEOS  bool  // what Tokenize adds when addSpecial is true
+	// Device says where the model runs, e.g. "CPU" or "GPU: CUDA0 (...),
+	// 32 of 32 layers". Notice, when set, is one line to show the user
+	// once: a GPU was asked for and the model runs on the CPU, and why.
+	Device, Notice string
 }
 
 // DefaultMaxCtx caps Info.NCtx: the KV cache of a longer default context
@@ -159,4 +163,11 @@ type OpenOptions struct {
 	// Piece, IsEOG, Info): a backend may skip the weights, and NewContext
 	// and TokenEmbeddings then fail.
 	VocabOnly bool
+	// GPULayers is how many layers a backend that can offload (llama.cpp
+	// with a GPU build and a GPU) puts on the GPU: 0 none, AllLayers all.
+	// Info.Device says where the model runs.
+	GPULayers int
 }
+
+// AllLayers as OpenOptions.GPULayers offloads every layer.
+const AllLayers = -1

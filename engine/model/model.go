@@ -49,7 +49,11 @@ type Options struct {
 	Threads int
 	NCtx    int
 	Exact   bool
-	Log     io.Writer // the backends' log (llama.cpp's messages); nil discards it
+	// GPULayers is how many language-model layers go to a GPU when the
+	// llama.cpp build and the machine have one: 0 none, lm.AllLayers all
+	// (the CLI's default). Changing it means opening the model again.
+	GPULayers int
+	Log       io.Writer // the backends' log (llama.cpp's messages); nil discards it
 	// Progress, if set, is told which stage is loading ("vision",
 	// "language model") and how far it is (0..1).
 	Progress func(stage string, frac float64)
@@ -242,7 +246,7 @@ func Open(dir string, o Options) (*Model, error) {
 		return nil, err
 	}
 	progress("language model", 0)
-	m, err := OpenLLM(llmPath, o.LlamaLib, lm.OpenOptions{Log: o.Log,
+	m, err := OpenLLM(llmPath, o.LlamaLib, lm.OpenOptions{Log: o.Log, GPULayers: o.GPULayers,
 		Progress: func(f float64) { progress("language model", f) }})
 	if err != nil {
 		v.Close()

@@ -178,6 +178,9 @@ func (m *Model) NEmbdInp() int { return int(m.lib.c.llama_model_n_embd_inp(m.han
 // NCtxTrain is the context length the model was trained with.
 func (m *Model) NCtxTrain() int { return int(m.lib.c.llama_model_n_ctx_train(m.handle())) }
 
+// NLayer is the number of repeating layers (what ModelParams.NGPULayers counts).
+func (m *Model) NLayer() int { return int(m.lib.c.llama_model_n_layer(m.handle())) }
+
 // HasEncoder reports whether the model has an encoder (T5): prompts go
 // through Context.Encode.
 func (m *Model) HasEncoder() bool { return m.lib.c.llama_model_has_encoder(m.handle()) }

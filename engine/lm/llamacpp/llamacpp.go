@@ -12,6 +12,7 @@ package llamacpp
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,9 +87,7 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	if o.Progress != nil {
 		o.Progress(0)
 	}
-	params := lib.DefaultModelParams()
-	params.VocabOnly = o.VocabOnly
-	llm, err := lib.LoadModel(path, params)
+	llm, device, notice, err := loadModel(lib, path, o.OpenOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -103,12 +102,56 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 		where = li.Location.Source
 	}
 	m.info.Backend = fmt.Sprintf("llama.cpp %s (%s)", li.Version, where)
+	m.info.Device, m.info.Notice = device, notice
 	if err := m.findEmbeddings(); err != nil && m.info.EncoderDecoder && !o.VocabOnly {
 		llm.Close()
 		return nil, err
 	}
 	ok = true
 	return m, nil
+}
+
+// loadModel loads the model with o.GPULayers layers offloaded when the
+// library has a GPU. A GPU that was asked for and cannot be used never stops
+// the run: the model loads on the CPU, and notice says why in one line (a
+// GPU build without a GPU or driver, or a model the GPU could not take).
+func loadModel(lib *capi.Library, path string, o lm.OpenOptions) (m *capi.Model, device, notice string, err error) {
+	params := lib.DefaultModelParams()
+	params.VocabOnly = o.VocabOnly
+	params.NGPULayers = 0
+	want := o.GPULayers != 0 && !o.VocabOnly
+	var gpus []string
+	for _, d := range lib.Devices() {
+		if d.GPU() {
+			gpus = append(gpus, d.String())
+		}
+	}
+	if want && len(gpus) > 0 {
+		params.NGPULayers = -1 // llama.cpp: all
+		if o.GPULayers > 0 {
+			params.NGPULayers = int32(min(o.GPULayers, math.MaxInt32))
+		}
+		m, err = lib.LoadModel(path, params)
+		if err == nil {
+			n := m.NLayer()
+			on := n
+			if params.NGPULayers >= 0 {
+				on = min(int(params.NGPULayers), n)
+			}
+			return m, fmt.Sprintf("GPU: %s, %d of %d layers", strings.Join(gpus, ", "), on, n), "", nil
+		}
+		notice = fmt.Sprintf("the language model could not be loaded on the GPU (%v); it runs on the CPU", err)
+		params.NGPULayers = 0
+	} else if want {
+		notice = lib.Fallback()
+	}
+	if m, err = lib.LoadModel(path, params); err != nil {
+		return nil, "", "", err
+	}
+	if o.VocabOnly {
+		return m, "", "", nil
+	}
+	return m, "CPU", notice, nil
 }
 
 func (m *Model) readInfo(arch string) lm.Info {
