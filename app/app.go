@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"image"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/generate"
@@ -60,7 +62,10 @@ type Entry struct {
 	Text string
 	// Rows is a note's table (/info, /set), under Text: the interface
 	// aligns the columns and wraps a value under its own column.
-	Rows      []Row
+	Rows []Row
+	// Bars is a note's ranked bar chart (/match, /labels, /search), under
+	// Text: the interface draws each fraction as a bar.
+	Bars      []Bar
 	Time      time.Time
 	Streaming bool // the answer is still coming
 	// Hypothesis says Text is beam search's best hypothesis so far, which
@@ -86,7 +91,10 @@ type State struct {
 	Since    time.Time // when the running job started
 	Progress string    // detail of the running job
 
-	HasModel  bool
+	HasModel bool
+	// Generates says the model generates text (it has decoding presets);
+	// false for a retrieval model, which only matches.
+	Generates bool
 	Model     ModelInfo
 	Demo      bool
 	DemoLabel string
@@ -105,6 +113,10 @@ type State struct {
 
 	SessionID   string
 	SessionPath string
+
+	// Confirm is a yes-or-no question waiting for the user (replace an
+	// existing file?): the interface shows it and answers with Confirm.
+	Confirm string
 
 	rev uint64 // the transcript's revision that Entries hold (Refresh)
 }
@@ -135,8 +147,10 @@ type Options struct {
 	Image string
 	// SessionsDir is where session files are written; "" writes none.
 	SessionsDir string
-	// Resume continues a session: its image, settings and turns.
-	Resume *Session
+	// Resume continues a session: its image, settings and turns come
+	// back; ResumeAs says where its new records go.
+	Resume   *Session
+	ResumeAs ResumeMode
 	// Settings, if set, replace the model's defaults before Resume's.
 	Settings *Settings
 	// SaveDir is where /save writes when given no path (default: the
@@ -145,6 +159,20 @@ type Options struct {
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
+
+// ResumeMode says where a resumed session's new records go.
+type ResumeMode int
+
+const (
+	// ResumeAppend adds them to its file, which the app locks while it
+	// runs: when another app has it open, the transcript says so and
+	// nothing is saved.
+	ResumeAppend ResumeMode = iota
+	// ResumeFork writes them to a new session that starts as a copy.
+	ResumeFork
+	// ResumeReadOnly saves nothing.
+	ResumeReadOnly
+)
 
 // Result is what Submit asks of the user interface right away.
 type Result struct {
@@ -167,8 +195,12 @@ type App struct {
 	cancel     context.CancelFunc // of the running job
 	revs       []uint64           // revs[i]: the revision at which st.Entries[i] last changed
 	lastAnswer int                // index in st.Entries of the answer /retry redoes, -1 if none
+	search     searchState        // /search's models, loaded indexes and last hits (search.go)
 	started    bool
 	closed     bool
+	sessFailed bool // the last session write failed (said once, until one works)
+	// confirmYes and confirmNo answer st.Confirm.
+	confirmYes, confirmNo func()
 
 	root     context.Context
 	stopAll  context.CancelFunc
@@ -176,6 +208,25 @@ type App struct {
 	changed  chan struct{}
 	done     chan struct{}
 	closeErr error
+
+	// failed is closed when a job panics; failure says how. Neither needs
+	// a.mu, which the panicking job may hold.
+	failed   chan struct{}
+	failure  atomic.Pointer[PanicError]
+	failOnce sync.Once
+}
+
+// PanicError is a panic recovered in one of the app's jobs: a bug. The
+// app stops its work and closes Failed; the interface then quits,
+// restoring the terminal, and reports it with its stack.
+type PanicError struct {
+	Job   string // what the job was doing ("answering")
+	Value any    // what it panicked with
+	Stack []byte // where
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error while %s: %v", e.Job, e.Value)
 }
 
 // New makes an app; call Start to begin loading.
@@ -183,7 +234,7 @@ func New(o Options) *App {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &App{opts: o, lastAnswer: -1, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	a := &App{opts: o, lastAnswer: -1, changed: make(chan struct{}, 1), done: make(chan struct{}), failed: make(chan struct{})}
 	a.root, a.stopAll = context.WithCancel(context.Background())
 	a.st.Phase = Idle
 	if o.Model == nil {
@@ -201,6 +252,33 @@ func (a *App) Changed() <-chan struct{} { return a.changed }
 
 // Done is closed once Close has finished.
 func (a *App) Done() <-chan struct{} { return a.done }
+
+// Failed is closed when one of the app's jobs panicked (a bug): Err says
+// how. The app has stopped its work; the interface should quit.
+func (a *App) Failed() <-chan struct{} { return a.failed }
+
+// Err is the panic that closed Failed, nil if none.
+func (a *App) Err() error {
+	if e := a.failure.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// guard, deferred first thing in every goroutine the app starts, turns a
+// panic of job into Failed: the process goes on, so that the interface
+// can restore the terminal and say what happened.
+func (a *App) guard(job string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	a.failOnce.Do(func() {
+		a.failure.Store(&PanicError{Job: job, Value: r, Stack: debug.Stack()})
+		close(a.failed)
+	})
+	a.stopAll()
+}
 
 func (a *App) notify() {
 	select {
@@ -295,6 +373,7 @@ func (a *App) run(p Phase, activity string, job func(ctx context.Context)) bool 
 	go func() {
 		defer a.wg.Done()
 		defer cancel()
+		defer a.guard(activity)
 		job(ctx)
 		a.mu.Lock()
 		a.cancel = nil
@@ -322,6 +401,7 @@ func (a *App) background(f func()) {
 	a.mu.Unlock()
 	go func() {
 		defer a.wg.Done()
+		defer a.guard("writing")
 		f()
 	}()
 }
@@ -364,15 +444,62 @@ func (a *App) Close() error {
 	a.mu.Unlock()
 	a.stopAll()
 	a.wg.Wait()
+	a.search.close()
 	a.mu.Lock()
-	eng := a.eng
-	a.eng = nil
+	eng, sess := a.eng, a.sess
+	a.eng, a.sess = nil, nil
 	a.mu.Unlock()
 	if eng != nil {
-		a.closeErr = eng.Close()
+		a.closeErr = closeEngine(eng)
+	}
+	if sess != nil {
+		if err := sess.Close(); err != nil {
+			a.closeErr = fmt.Errorf("session file: %w", err)
+		}
 	}
 	close(a.done)
 	return a.closeErr
+}
+
+// closeEngine closes eng, which may be in any state after a job panicked:
+// a panic of its own is an error.
+func closeEngine(eng Engine) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("closing the model: internal error: %v", r)
+		}
+	}()
+	return eng.Close()
+}
+
+// askConfirm puts question to the user (State.Confirm); Confirm runs yes
+// or no, in the background, with the answer.
+func (a *App) askConfirm(question string, yes, no func()) {
+	a.mu.Lock()
+	a.st.Confirm, a.confirmYes, a.confirmNo = question, yes, no
+	a.mu.Unlock()
+	a.notify()
+}
+
+// Confirm answers the question waiting in State.Confirm. It reports
+// whether there was one.
+func (a *App) Confirm(yes bool) bool {
+	a.mu.Lock()
+	f := a.confirmNo
+	if yes {
+		f = a.confirmYes
+	}
+	pending := a.st.Confirm != ""
+	a.st.Confirm, a.confirmYes, a.confirmNo = "", nil, nil
+	a.mu.Unlock()
+	if !pending {
+		return false
+	}
+	a.notify()
+	if f != nil {
+		a.background(f)
+	}
+	return true
 }
 
 func (a *App) add(e Entry) int {

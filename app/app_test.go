@@ -260,13 +260,18 @@ func TestKillMidAnswerLosesNoCompletedTurn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("session file mid-answer does not parse: %v\n%s", err, data)
 	}
-	if len(s.Turns) != len(questions) {
-		t.Fatalf("mid-answer file holds %d turns, want the %d completed ones", len(s.Turns), len(questions))
+	// The completed turns, and the question being answered (its answer is
+	// saved every second as it streams: TestD6KillMidAnswer).
+	if len(s.Turns) != len(questions)+1 {
+		t.Fatalf("mid-answer file holds %d turns, want the %d completed ones and the one asked", len(s.Turns), len(questions))
 	}
 	for i, q := range questions {
 		if s.Turns[i].Question != q || s.Turns[i].Answer == "" {
 			t.Errorf("turn %d = %+v", i, s.Turns[i])
 		}
+	}
+	if last := s.Turns[2]; last.Question != "third, never finished?" || last.Stop != lm.StopInterrupted {
+		t.Errorf("the turn in progress = %+v", last)
 	}
 	// Every line is whole JSON ending in a newline, and no temporary file
 	// is left beside it.

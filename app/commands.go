@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
-	"os"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // CommandInfo describes one slash command: for /help, completion, and
@@ -23,7 +26,7 @@ type CommandInfo struct {
 
 // Commands lists the slash commands in /help order.
 var Commands = []CommandInfo{
-	{Name: "/image", Args: "PATH", Summary: "load another image (the conversation restarts)"},
+	{Name: "/image", Args: "PATH|N", Summary: "load another image, or hit N of the last /search (the conversation restarts)"},
 	{Name: "/caption", Summary: "describe the image"},
 	{Name: "/retry", Summary: "generate the last answer again"},
 	{Name: "/reset", Summary: "forget the conversation, keep the image"},
@@ -31,6 +34,9 @@ var Commands = []CommandInfo{
 	{Name: "/preset", Args: "[NAME]", Summary: "list the decoding presets, or switch to one"},
 	{Name: "/template", Args: "[TEXT|edit|reset]", Summary: "show, change or edit the prompt template"},
 	{Name: "/tokens", Args: "[TEXT]", Summary: "how the next prompt tokenizes"},
+	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
+	{Name: "/labels", Args: "A, B, ...", Summary: "zero-shot labels for the image (a retrieval model)"},
+	{Name: "/search", Args: "QUERY", Summary: "find images in the folders made searchable with 'blip2chat index'"},
 	{Name: "/save", Args: "[FILE.md]", Summary: "save the transcript as Markdown", ReadOnly: true},
 	{Name: "/info", Summary: "model, library and timings", ReadOnly: true},
 	{Name: "/help", Summary: "commands and keys", ReadOnly: true},
@@ -144,6 +150,12 @@ func (a *App) Submit(line string) Result {
 		return a.template(c.Arg)
 	case "/tokens":
 		a.tokens(c.Arg)
+	case "/match":
+		a.match(c.Arg)
+	case "/labels":
+		a.labels(c.Arg)
+	case "/search":
+		a.searchImages(c.Arg)
 	case "/save":
 		a.save(c.Arg)
 	case "/info":
@@ -180,14 +192,19 @@ func (a *App) image(arg string) {
 		a.errorf("usage: /image PATH (Tab completes the path)")
 		return
 	}
+	if hit, ok := a.hitPath(arg); ok {
+		arg = hit
+	}
 	path := expandHome(strings.Trim(arg, `"'`))
-	st, err := os.Stat(path)
-	switch {
-	case err != nil:
-		a.errorf("%s: no such file", path)
-		return
-	case st.IsDir():
-		a.errorf("%s is a folder; give an image file", path)
+	if _, err := safefile.Regular(path); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			a.errorf("%s: no such file", path)
+		case errors.Is(err, safefile.ErrNotRegular):
+			a.errorf("%v; give an image file", err)
+		default:
+			a.errorf("%v", err)
+		}
 		return
 	}
 	if !a.ready(false) {

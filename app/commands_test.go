@@ -46,7 +46,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{"/ca", []string{"/caption"}},
 		{"/im", []string{"/image "}},
-		{"/s", []string{"/set ", "/save "}},
+		{"/s", []string{"/set ", "/search ", "/save "}},
 		{"/zz", nil},
 		{"hello", nil},
 		{"/set te", []string{"/set temperature ", "/set template "}},

@@ -268,3 +268,23 @@ func TestCancelStopsTheViT(t *testing.T) {
 		t.Error("the ViT ran to its end after Close")
 	}
 }
+
+// TestU6LongPromptAnswersQuickly: a question as long as the input box
+// takes (16K characters, ui's cap) is refused by the real engine within
+// a second or two, saying that it does not fit the context.
+func TestU6LongPromptAnswersQuickly(t *testing.T) {
+	a := newDemoApp(t, t.TempDir(), nil)
+	q := strings.Repeat("describe the picture in every detail ", 16<<10/37)
+	start := time.Now()
+	a.Submit(q)
+	st := waitIdle(t, a)
+	d := time.Since(start)
+	e, ok := lastOf(st, app.EntryError)
+	if !ok || !strings.Contains(e.Text, "does not fit the context") {
+		t.Fatalf("a %d-character question:\n%s", len(q), transcript(st))
+	}
+	t.Logf("%d characters refused in %v: %s", len(q), d, e.Text)
+	if d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}

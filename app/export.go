@@ -11,12 +11,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // save writes the transcript as it is now as Markdown: the image, the
 // model, the settings and the turns. The write (synced) runs in the
 // background, beside any job: /save is read-only. The transcript says when
-// it is done.
+// it is done. It never writes over what the app reads (the image, the
+// model's files, the session file), nor over a link, a folder or a device;
+// an existing file is replaced only once the user confirms.
 func (a *App) save(arg string) {
 	now := a.opts.Now()
 	st := a.Snapshot()
@@ -28,18 +31,42 @@ func (a *App) save(arg string) {
 		}
 		path = filepath.Join(a.opts.SaveDir, name)
 	}
+	md := []byte(Markdown(st, now))
 	a.background(func() {
-		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-			a.errorf("%s is a folder; give a file name", path)
+		t, err := safefile.CheckTarget(path, inputs(st)...)
+		if err != nil {
+			a.errorf("%v", err)
 			return
 		}
-		if err := writeAtomic(path, []byte(Markdown(st, now))); err != nil {
-			a.errorf("save: %v", err)
+		write := func() {
+			if err := t.Write(md, 0o644); err != nil {
+				a.errorf("%v", err)
+				return
+			}
+			abs, _ := filepath.Abs(path)
+			a.notef("Saved the transcript to %s", abs)
+		}
+		if t.Existing == nil {
+			write()
 			return
 		}
-		abs, _ := filepath.Abs(path)
-		a.notef("Saved the transcript to %s", abs)
+		a.askConfirm(fmt.Sprintf("%s exists: replace it with the transcript?", path), write, func() {
+			a.notef("Not saved: %s is left as it was.", path)
+		})
 	})
+}
+
+// inputs are the files the app reads, which /save must not replace: the
+// image, the session file and the files of the model's folder.
+func inputs(st State) []string {
+	in := []string{st.ImagePath, st.SessionPath}
+	if st.Model.Dir != "" {
+		ents, _ := os.ReadDir(st.Model.Dir)
+		for _, e := range ents {
+			in = append(in, filepath.Join(st.Model.Dir, e.Name()))
+		}
+	}
+	return in
 }
 
 // Markdown renders the transcript of st as a Markdown document.
@@ -81,7 +108,7 @@ func Markdown(st State, now time.Time) string {
 			fmt.Fprintf(&b, "\n**BLIP-2:** %s", quoteMD(e.Text))
 			if e.Stop == lm.StopCancelled {
 				b.WriteString(" *(stopped)*")
-			} else if e.Stop == lm.StopMaxTokens || e.Stop == lm.StopContextFull {
+			} else if e.Stop == lm.StopMaxTokens || e.Stop == lm.StopContextFull || e.Stop == lm.StopInterrupted {
 				fmt.Fprintf(&b, " *(%s)*", e.Stop)
 			}
 			b.WriteString("\n")

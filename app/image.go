@@ -19,9 +19,9 @@ const displayMax = 512
 // decodeImage decodes an image once for both its uses: the RGB image the
 // engine prepares for the model, and a copy of at most displayMax pixels a
 // side for the image pane. It says what it does through status.
-func decodeImage(path string, status func(string)) (rgb *image.NRGBA, disp image.Image, err error) {
+func decodeImage(ctx context.Context, path string, status func(string)) (rgb *image.NRGBA, disp image.Image, err error) {
 	status("decoding " + filepath.Base(path))
-	img, err := imageprep.Load(path)
+	img, err := imageprep.Load(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,7 +93,7 @@ func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
 	}
 	prevPath, prevImg := a.st.ImagePath, a.st.Image
 	a.mu.Unlock()
-	rgb, disp, err := decodeImage(abs, a.progress)
+	rgb, disp, err := decodeImage(ctx, abs, a.progress)
 	if err != nil {
 		a.errorf("%v", err)
 		return false

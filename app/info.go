@@ -53,7 +53,9 @@ func infoRows(st State, presets []generate.Preset) []Row {
 		row("Image", "%s", img)
 	}
 	row("Context", "%d of %d tokens used", st.CtxUsed, st.CtxTotal)
-	decodingRows(st, presets, row)
+	if st.Generates {
+		decodingRows(st, presets, row)
+	}
 	if l := st.Last; l != nil {
 		row("Last", "%d prompt + %d generated tokens, first token after %s, %.1f tokens/s, %s in all",
 			l.PromptTokens, l.Tokens, roundDur(l.FirstToken), l.TokensPerSec, roundDur(l.Elapsed))

@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // Start loads the model (and the image, and the resumed session) in the
@@ -44,15 +47,19 @@ func noModelHelp(demo bool) string {
 func (a *App) load(src *ModelSource, img string, resume *Session) {
 	a.run(Loading, "loading model", func(ctx context.Context) {
 		if resume != nil {
+			resume = a.reopen(resume)
 			a.replay(resume)
 			a.notef("Resumed session %s from %s.", resume.ID, resume.Updated.Local().Format("2006-01-02 15:04"))
+			if note := resume.DamageNote(); note != "" {
+				a.errorf("session file %s: %s", resume.Path, note)
+			}
 		}
 		eng, info, err := a.open(ctx, src)
 		if err != nil {
 			a.errorf("cannot load the model: %v", err)
 			return
 		}
-		if err := a.openSession(src, resume); err != nil {
+		if err := a.createSession(src, resume); err != nil {
 			a.errorf("session file: %v (this conversation will not be saved)", err)
 		}
 		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
@@ -97,10 +104,13 @@ func (a *App) open(ctx context.Context, src *ModelSource) (Engine, ModelInfo, er
 	if info.Name == "" {
 		info.Name = filepath.Base(src.Dir)
 	}
+	if info.Dir == "" {
+		info.Dir = src.Dir
+	}
 	a.mu.Lock()
 	a.eng = eng
 	a.defaults, a.presets = eng.Settings(), eng.Presets()
-	a.st.HasModel, a.st.Model = true, info
+	a.st.HasModel, a.st.Generates, a.st.Model = true, len(a.presets) > 0, info
 	a.st.Demo, a.st.DemoLabel = src.Demo, src.Label
 	a.setSettingsLocked(a.defaults)
 	a.refreshUsageLocked()
@@ -139,12 +149,19 @@ func resolveImage(asked string, resume *Session, src *ModelSource) (path string,
 }
 
 // restore puts the resumed session's turns about its image back into the
-// model's context.
+// model's context. An interrupted answer goes back as a stopped one: what
+// came of it, without an end.
 func (a *App) restore(resume *Session) {
 	a.mu.Lock()
 	eng := a.eng
 	a.mu.Unlock()
-	if err := eng.Restore(resume.Turns); err != nil {
+	turns := append([]Turn(nil), resume.Turns...)
+	for i := range turns {
+		if turns[i].Stop == lm.StopInterrupted {
+			turns[i].Stop = lm.StopCancelled
+		}
+	}
+	if err := eng.Restore(turns); err != nil {
 		a.mu.Lock()
 		a.lastAnswer = -1
 		a.mu.Unlock()
@@ -192,27 +209,60 @@ func (a *App) replay(s *Session) {
 	a.notify()
 }
 
-// openSession starts (or, resuming, reopens) the session file.
-func (a *App) openSession(src *ModelSource, resume *Session) error {
-	if a.opts.SessionsDir == "" {
+// reopen takes the file of a resumed session for the app, as
+// Options.ResumeAs says, and returns the session to replay: as the file
+// holds it now when the app continues it.
+func (a *App) reopen(s *Session) *Session {
+	if a.opts.SessionsDir == "" || a.opts.ResumeAs == ResumeFork {
+		return s // nothing written, or a copy made once the model is loaded
+	}
+	if a.opts.ResumeAs == ResumeReadOnly {
+		a.notef("Session %s is open read-only: new turns are not saved.", s.ID)
+		return s
+	}
+	f, fresh, err := ReopenSession(s)
+	switch {
+	case errors.Is(err, ErrSessionOpen):
+		a.errorf("session %s is open in another blip2chat: nothing here is saved (quit, then 'blip2chat chat --resume=%s --fork' continues a copy)", s.ID, s.ID)
+		return s
+	case err != nil:
+		a.errorf("session file: %v (this conversation will not be saved)", err)
+		return s
+	}
+	a.setSession(f)
+	return fresh
+}
+
+// createSession starts the session file of a new conversation, or of a
+// fork of resume (Options.ResumeAs).
+func (a *App) createSession(src *ModelSource, resume *Session) error {
+	if a.opts.SessionsDir == "" || resume != nil && a.opts.ResumeAs != ResumeFork {
 		return nil
 	}
 	var f *SessionFile
 	var err error
 	if resume != nil {
-		f, err = ReopenSession(resume)
+		f, err = ForkSession(resume, a.opts.SessionsDir, a.opts.Now())
 	} else {
 		f, err = CreateSession(a.opts.SessionsDir, src.Dir, src.Demo, a.opts.Now())
 	}
 	if err != nil {
 		return err
 	}
+	a.setSession(f)
+	if resume != nil {
+		a.notef("This is session %s, a copy of session %s: new turns go to the copy.", f.ID, resume.ID)
+	}
+	return nil
+}
+
+// setSession makes f the file the conversation is recorded in.
+func (a *App) setSession(f *SessionFile) {
 	a.mu.Lock()
 	a.sess = f
 	a.st.SessionID, a.st.SessionPath = f.ID, f.Path
 	a.mu.Unlock()
 	a.notify()
-	return nil
 }
 
 // record appends to the session file, reporting a failure in the
@@ -224,7 +274,16 @@ func (a *App) record(r Record) {
 	if f == nil {
 		return
 	}
-	if err := f.Append(r, a.opts.Now()); err != nil {
-		a.errorf("session file: %v", err)
+	err := f.Append(r, a.opts.Now())
+	a.mu.Lock()
+	failing := a.sessFailed
+	a.sessFailed = err != nil
+	a.mu.Unlock()
+	switch {
+	case err != nil && !failing:
+		// Said once: the records wait and go out with the next write.
+		a.errorf("session file: %v (what is not written waits, and is written when it can be)", err)
+	case err == nil && failing:
+		a.note("Session file: written again, nothing lost.")
 	}
 }

@@ -21,6 +21,8 @@ type OpenOptions struct {
 	LlamaLib string // llama.cpp library folder; "" searches
 	Threads  int    // 0: the default
 	NCtx     int    // context size; 0: the model's default
+	// GPULayers is model.Options.GPULayers (the chat's --gpu-layers).
+	GPULayers int
 	// Status receives progress text while loading.
 	Status func(string)
 }
@@ -28,13 +30,16 @@ type OpenOptions struct {
 // OpenEngine loads the model folder dir (engine/model) and starts a
 // conversation on it (engine/chat).
 func OpenEngine(ctx context.Context, dir string, o OpenOptions) (Engine, error) {
+	if r, err := model.IsRetrieval(dir); err == nil && r {
+		return openRetrievalEngine(dir, o)
+	}
 	start := time.Now()
 	status := func(s string) {
 		if o.Status != nil {
 			o.Status(s)
 		}
 	}
-	m, err := model.Open(dir, model.Options{LlamaLib: o.LlamaLib, Threads: o.Threads, NCtx: o.NCtx,
+	m, err := model.Open(dir, model.Options{LlamaLib: o.LlamaLib, Threads: o.Threads, NCtx: o.NCtx, GPULayers: o.GPULayers,
 		Progress: func(stage string, f float64) {
 			if f < 1 {
 				status(fmt.Sprintf("%s %d%%", stage, int(f*100)))

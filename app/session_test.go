@@ -1,6 +1,8 @@
 package app
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -55,12 +57,17 @@ func TestSessionFileRoundTrip(t *testing.T) {
 		t.Errorf("settings %+v", s.Settings)
 	}
 
-	// Continue it, then list and find.
-	g, err := ReopenSession(s)
+	// Continue it (once closed), then list and find.
+	if _, _, err := ReopenSession(s); !errors.Is(err, ErrSessionOpen) {
+		t.Errorf("reopened while open: %v", err)
+	}
+	f.Close()
+	g, _, err := ReopenSession(s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.Append(Record{Type: "turn", Turn: &Turn{Question: "q4", Answer: "a4"}}, now.Add(time.Minute))
+	defer g.Close()
 	// Ids have a one-second resolution and sort by creation.
 	other, _ := CreateSession(dir, "/models/y", true, now.Add(time.Hour))
 	list, errs := ListSessions(dir)
@@ -95,10 +102,10 @@ func TestParseSessionDamage(t *testing.T) {
 	if s, err := ParseSession([]byte(torn)); err != nil || len(s.Turns) != 1 {
 		t.Errorf("torn last line: %v", err)
 	}
-	// Damage in the middle is an error naming the line.
+	// Damage in the middle is skipped, and named.
 	bad := strings.Replace(good, `{"type":"image"`, `{"type":image"`, 1)
-	if _, err := ParseSession([]byte(bad)); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("damaged line: %v", err)
+	if s, err := ParseSession([]byte(bad)); err != nil || len(s.Turns) != 1 || s.Image != "" || s.DamageNote() != "line 2 is damaged and was skipped" {
+		t.Errorf("damaged line: %v %+v", err, s)
 	}
 	for _, s := range []string{"", "\n", "{}", `{"type":"turn"}`, "not json"} {
 		if _, err := ParseSession([]byte(s)); err == nil {
@@ -116,4 +123,37 @@ func FuzzParseSession(f *testing.F) {
 			t.Fatal("accepted a session without its header")
 		}
 	})
+}
+
+// TestSessionWriteFailureKeepsRecords: a record whose write fails (a full
+// disk; here a read-only descriptor) leaves no torn line and goes out,
+// in order, with the next write that works.
+func TestSessionWriteFailureKeepsRecords(t *testing.T) {
+	now := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	f, err := CreateSession(t.TempDir(), "/models/x", false, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rw := f.f
+	ro, err := os.Open(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	f.f = ro
+	if err := f.Append(Record{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1"}}, now); err == nil || !strings.Contains(err.Error(), f.Path) {
+		t.Fatalf("write on a read-only descriptor: %v", err)
+	}
+	if s, err := LoadSession(f.Path); err != nil || len(s.All) != 0 || len(s.Damaged) != 0 {
+		t.Fatalf("after the failed write: %v %+v", err, s)
+	}
+	f.f = rw
+	if err := f.Append(Record{Type: "turn", Turn: &Turn{Question: "q2", Answer: "a2"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSession(f.Path)
+	if err != nil || len(s.All) != 2 || s.All[0].Question != "q1" || s.All[1].Question != "q2" || len(s.Damaged) != 0 {
+		t.Fatalf("after the write that works: %v %+v", err, s)
+	}
 }

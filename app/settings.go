@@ -256,6 +256,10 @@ func (a *App) preset(arg string) {
 		a.errorf("no model loaded: the presets come with the model")
 		return
 	}
+	if len(presets) == 0 { // a retrieval model: nothing to decode
+		a.errorf("this model does not generate text: it has no decoding presets")
+		return
+	}
 	name := strings.ToLower(strings.TrimSpace(arg))
 	if name == "" {
 		rows := make([]Row, len(presets))

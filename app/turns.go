@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
@@ -46,9 +48,14 @@ func (a *App) retry() {
 	}, Turn{Question: q.Text, Caption: q.Caption}, true)
 }
 
+// streamSave is how often the text of an answer being generated goes to
+// the session file: what a kill -9 can lose of it.
+const streamSave = time.Second
+
 // answer runs one turn: it shows the question (unless retrying), streams
 // the answer into its entry (beam search: its best hypothesis, replaced at
-// each step), and records the finished turn.
+// each step), and records the turn: the question as it is asked, the answer
+// as it streams (every streamSave) and once finished.
 func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer, error), turn Turn, retry bool) {
 	if turn.Caption {
 		turn.Question = ""
@@ -72,12 +79,21 @@ func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer
 		a.st.Activity = "answering"
 		a.mu.Unlock()
 		a.notify()
+		a.record(Record{Type: "ask", Turn: &Turn{Question: turn.Question, Caption: turn.Caption}, Retry: retry})
 
+		var unsaved strings.Builder
+		saved := time.Now()
 		onText := func(s string) {
 			a.mu.Lock()
 			a.entryLocked(idx).Text += s
 			a.mu.Unlock()
 			a.notify()
+			unsaved.WriteString(s)
+			if time.Since(saved) >= streamSave {
+				a.record(Record{Type: "more", Text: unsaved.String()})
+				unsaved.Reset()
+				saved = time.Now()
+			}
 		}
 		onBest := func(s string) {
 			a.mu.Lock()
@@ -100,6 +116,7 @@ func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer
 			}
 			a.mu.Unlock()
 			a.errorf("%v", err)
+			a.record(Record{Type: "dropped"})
 			return
 		}
 		if ans.Text != "" {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ func TestWrappedRows(t *testing.T) {
 			e := newEditor(newStyles(lipgloss.NewRenderer(io.Discard)))
 			e.SetWidth(w + promptWidth)
 			e.SetValue(s)
-			if got, want := wrappedRows([]rune(s), e.Width()), e.LineInfo().Height; got != want {
+			if got, want := wrappedRows([]rune(s), e.Width(), math.MaxInt), e.LineInfo().Height; got != want {
 				t.Errorf("width %d, %q: %d rows, the textarea has %d", w, s, got, want)
 			}
 		}
@@ -211,7 +212,7 @@ func FuzzWrappedRows(f *testing.F) {
 		if e.Value() != s {
 			return // the textarea's sanitizer changed it
 		}
-		if got, want := wrappedRows([]rune(s), e.Width()), e.LineInfo().Height; got != want {
+		if got, want := wrappedRows([]rune(s), e.Width(), math.MaxInt), e.LineInfo().Height; got != want {
 			t.Errorf("width %d, %q: %d rows, the textarea has %d", w, s, got, want)
 		}
 	})

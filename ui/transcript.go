@@ -317,6 +317,9 @@ func (m *Model) entry(e app.Entry, width int) []string {
 		}
 		lines = append(lines, table(e.Rows, indent, 1, width, s.muted.Render, s.muted.Render)...)
 	}
+	if len(e.Bars) > 0 {
+		lines = append(lines, m.bars(e.Bars, 2, width)...)
+	}
 	return lines
 }
 
@@ -367,6 +370,8 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, s.warn.Render("■ stopped"))
 	case lm.StopContextFull:
 		lines = append(lines, s.warn.Render("■ the context is full: /reset to start again"))
+	case lm.StopInterrupted:
+		lines = append(lines, s.warn.Render("■ interrupted: the program ended during this answer"))
 	}
 	return lines
 }

@@ -10,9 +10,11 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +54,13 @@ const closeWait = 2 * time.Second
 
 // changedMsg says the app's state changed.
 type changedMsg struct{}
+
+// failedMsg says that a job of the app panicked (app.Failed): the
+// interface quits, so that the terminal is put back before the report.
+type failedMsg struct{}
+
+// crashMsg is a panic in one of the interface's own commands.
+type crashMsg struct{ err *app.PanicError }
 
 // completedMsg carries the completions of line (Tab), looked up off the
 // UI loop: completing a path reads a folder.
@@ -97,6 +106,8 @@ type Model struct {
 	changed  int // the first entry changed since the transcript was set
 	imgKey   string
 	imgLines []string
+
+	crash *app.PanicError // a command of the interface panicked
 }
 
 // New makes the interface for a. Its styles use a renderer of its own on
@@ -134,22 +145,106 @@ func New(a *app.App, o Options) *Model {
 }
 
 // Run runs the interface on the terminal until the user quits, then closes
-// the app. Ctrl+C and a termination signal are a normal exit.
+// the app. Ctrl+C, a termination signal and a hang-up are a normal exit.
+// Whatever ends it, the terminal is put back as it was (the normal screen,
+// no mouse reporting, the cursor shown, cooked mode) before Run returns or
+// the process ends: a panic in a job of the app or in the interface is
+// reported after that, with its trace, as an error.
 func Run(a *app.App, o Options) error {
 	m := New(a, o)
 	// Ask the terminal for its background colour now, before Bubble Tea
 	// reads the keyboard (the renderer would ask on first use, mid-program).
 	m.r.HasDarkBackground()
+	return runProgram(a, m)
+}
+
+// wedged is how long the interface has to quit once a job of the app has
+// panicked before the terminal is put back regardless and the process
+// ends: the panicking job may have left the app's lock held, on which the
+// interface then waits forever.
+const wedged = 3 * time.Second
+
+// runProgram runs m, the interface of a (a *Model, or one around it in
+// tests), as Run does.
+func runProgram(a *app.App, m tea.Model) (err error) {
+	term := saveTerminal(os.Stdin, os.Stdout)
+	restored := false
+	defer func() {
+		// A panic in this function: the terminal goes back before it
+		// ends the process.
+		if !restored {
+			term.restore()
+		}
+	}()
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithMouseCellMotion())
-	_, err := p.Run()
+	stop := watch(a, p, term)
+	fm, err := p.Run()
+	stop()
+	// Bubble Tea puts the terminal back once its event loop has run, after
+	// a panic in Update, View or a command too, but not when it fails
+	// earlier.
+	restored = err == nil || errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, tea.ErrInterrupted)
+	if !restored {
+		term.restore()
+		restored = true
+	}
 	cerr := closeApp(a, closeWait)
-	if errors.Is(err, tea.ErrInterrupted) || errors.Is(err, tea.ErrProgramKilled) {
+	var crash *app.PanicError
+	if c, ok := fm.(interface{ crashed() *app.PanicError }); ok {
+		crash = c.crashed()
+	}
+	if e, ok := a.Err().(*app.PanicError); ok {
+		crash = e
+	}
+	switch {
+	case crash != nil:
+		fmt.Fprintf(os.Stderr, "panic: %v\n\n%s\n", crash.Value, crash.Stack)
+		return fmt.Errorf("%w (a bug: its trace is above; the session file keeps every turn)", crash)
+	case errors.Is(err, tea.ErrProgramPanic):
+		// Bubble Tea printed the trace once it had put the terminal back.
+		return errors.New("internal error in the interface (a bug: its trace is above; the session file keeps every turn)")
+	case errors.Is(err, tea.ErrInterrupted), errors.Is(err, tea.ErrProgramKilled):
 		err = nil
 	}
 	if err != nil {
 		return err
 	}
 	return cerr
+}
+
+// watch looks after the program while it runs: a hang-up (the terminal
+// closed) ends it like Ctrl+C, and when a job of the app panics and the
+// interface does not quit within wedged, it puts the terminal back,
+// reports the panic and ends the process. stop ends the watch.
+func watch(a *app.App, p *tea.Program, term *terminal) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer close(ended)
+		defer signal.Stop(hup)
+		select {
+		case <-done:
+			return
+		case <-hup:
+			p.Kill()
+			return
+		case <-a.Failed():
+		}
+		select {
+		case <-done:
+		case <-time.After(wedged):
+			term.restore()
+			crash, _ := a.Err().(*app.PanicError)
+			fmt.Fprintf(os.Stderr, "panic: %v\n\n%s\nblip2chat: %v (a bug: its trace is above; the interface stopped answering, so the program ends here; the session file keeps every turn)\n",
+				crash.Value, crash.Stack, crash)
+			os.Exit(2)
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // closeApp closes the app, waiting at most wait (or until a second
@@ -173,11 +268,13 @@ func closeApp(a *app.App, wait time.Duration) error {
 	return nil
 }
 
-// waitChange waits for the app to change (or to close).
+// waitChange waits for the app to change (or to close, or fail).
 func (m *Model) waitChange() tea.Cmd {
-	ch, done := m.app.Changed(), m.app.Done()
+	ch, done, failed := m.app.Changed(), m.app.Done(), m.app.Failed()
 	return func() tea.Msg {
 		select {
+		case <-failed:
+			return failedMsg{}
 		case <-ch:
 			return changedMsg{}
 		case <-done:
@@ -185,6 +282,24 @@ func (m *Model) waitChange() tea.Cmd {
 		}
 	}
 }
+
+// guard makes a panic in the command c a crashMsg: the interface then
+// quits, and the panic is reported once the terminal is back (Bubble
+// Tea's own recovery would print it on the alternate screen, where it is
+// lost).
+func guard(job string, c tea.Cmd) tea.Cmd {
+	return func() (msg tea.Msg) {
+		defer func() {
+			if r := recover(); r != nil {
+				msg = crashMsg{&app.PanicError{Job: job, Value: r, Stack: debug.Stack()}}
+			}
+		}()
+		return c()
+	}
+}
+
+// crashed is the panic of one of the interface's commands, nil if none.
+func (m *Model) crashed() *app.PanicError { return m.crash }
 
 // Init starts the app and listens for its changes.
 func (m *Model) Init() tea.Cmd {
@@ -203,6 +318,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.w, m.h = msg.Width, msg.Height
 		m.layout()
 		m.refresh(false)
+	case failedMsg:
+		// Nothing more from the app, whose lock the failed job may hold.
+		m.quitting = true
+		return m, tea.Quit
+	case crashMsg:
+		m.crash = msg.err
+		m.quitting = true
+		return m, tea.Quit
 	case changedMsg:
 		m.pull(false)
 		cmds = append(cmds, m.waitChange())
@@ -241,16 +364,30 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.scrolled()
 		}
 	case tea.KeyMsg:
-		if m.completing && !key.Matches(msg, m.keys.Quit) {
+		switch {
+		case m.st.Confirm != "":
+			return m, m.confirmKey(msg)
+		case m.completing && !m.matches(msg, m.keys.Quit):
 			m.typeahead = append(m.typeahead, msg)
-			break
+		case isText(msg):
+			// Text never goes through the key bindings (isText).
+			m.hint = ""
+			h := m.ta.Height()
+			if left := m.ta.insert(string(msg.Runes)); left > 0 {
+				m.hint = fmt.Sprintf("the input holds at most %d characters, more than a prompt can be: %d were left out", maxInput, left)
+			}
+			m.resized(h)
+		default:
+			if c, handled := m.key(msg); handled {
+				return m, c
+			}
+			if msg.Type == tea.KeyRunes && m.ta.Full() {
+				m.hint = fmt.Sprintf("the input is full: it holds at most %d characters", maxInput)
+			}
+			h := m.ta.Height()
+			cmds = append(cmds, m.ta.update(msg))
+			m.resized(h)
 		}
-		if c, handled := m.key(msg); handled {
-			return m, c
-		}
-		h := m.ta.Height()
-		cmds = append(cmds, m.ta.update(msg))
-		m.resized(h)
 	}
 	return m, tea.Batch(cmds...)
 }
@@ -265,6 +402,32 @@ func (m *Model) pull(follow bool) {
 	}
 	m.layout()
 	m.refresh(follow)
+}
+
+// matches reports whether k is a key (not text: isText) of one of the
+// bindings.
+func (m *Model) matches(k tea.KeyMsg, b ...key.Binding) bool {
+	return !isText(k) && key.Matches(k, b...)
+}
+
+// confirmKey answers the app's question (State.Confirm) with a key: y
+// says yes, n or Esc no; Ctrl+C quits. Other keys, text included, do
+// nothing: the question waits.
+func (m *Model) confirmKey(k tea.KeyMsg) tea.Cmd {
+	one := k.Type == tea.KeyRunes && len(k.Runes) == 1 && !k.Paste && !k.Alt
+	switch {
+	case m.matches(k, m.keys.Quit):
+		m.quitting = true
+		return tea.Quit
+	case one && (k.Runes[0] == 'y' || k.Runes[0] == 'Y'):
+		m.app.Confirm(true)
+	case one && (k.Runes[0] == 'n' || k.Runes[0] == 'N'), k.Type == tea.KeyEsc:
+		m.app.Confirm(false)
+	default:
+		return nil
+	}
+	m.pull(false)
+	return nil
 }
 
 // key handles the keys that are not typing; handled false passes the key
@@ -291,7 +454,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(k, m.keys.Complete):
 		line := m.ta.Value()
 		m.completing = true
-		return func() tea.Msg { return completedMsg{line, app.Complete(line)} }, true
+		return guard("completing", func() tea.Msg { return completedMsg{line, app.Complete(line)} }), true
 	case key.Matches(k, m.keys.ImageMode):
 		if m.mode == ASCII {
 			m.mode = HalfBlock

@@ -277,7 +277,7 @@ func (m *Model) status() string {
 	if m.st.ImagePath != "" {
 		seg("image", printable(filepath.Base(m.st.ImagePath)))
 	}
-	if m.st.HasModel {
+	if m.st.Generates {
 		seg("preset", presetLabel(m.st))
 	}
 	if m.st.CtxTotal > 0 {
@@ -311,6 +311,10 @@ func formatMillis(d time.Duration) string {
 // footer is the key help, or the completion hint. The help shows the
 // keys that fit, whole (help.Model's own cut can overflow the line).
 func (m *Model) footer() string {
+	if q := m.st.Confirm; q != "" {
+		keys := m.help.Styles.ShortKey.Render("y") + m.sty.faint.Render(" yes · ") + m.help.Styles.ShortKey.Render("n") + m.sty.faint.Render(" no  ")
+		return ansi.Truncate("  "+keys+m.sty.warn.Render(printable(q)), m.w, "…")
+	}
 	if m.hint != "" {
 		return ansi.Truncate(m.sty.hint.Render("  "+m.hint), m.w, "…")
 	}

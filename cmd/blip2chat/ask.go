@@ -7,12 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -33,16 +32,19 @@ type llmFlags struct {
 	modelDir, llm, llamaLib *string
 	threads                 *int
 	verbose                 *bool
+	gpuLayers               *int
 }
 
 func addLLMFlags(fs *flag.FlagSet) llmFlags {
-	return llmFlags{
+	f := llmFlags{
 		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
-		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16)"),
+		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16; never more than the usable cores)"),
 		verbose:  fs.Bool("v", false, "print llama.cpp's log to stderr"),
 	}
+	f.gpuLayers = addGPULayersFlag(fs)
+	return f
 }
 
 func (f llmFlags) log(stderr io.Writer) io.Writer {
@@ -108,7 +110,17 @@ type askArgs struct {
 	raw, exact, json bool
 	nctx             int
 	logitsOut        string
+	force            bool // --force: --logits-out may replace a file
 	image, question  string
+}
+
+// inputs are the files ask reads, which --logits-out must not overwrite.
+func (a askArgs) inputs() []string {
+	llm := *a.llm.llm
+	if llm == "" {
+		llm = filepath.Join(*a.llm.modelDir, model.LLMFile)
+	}
+	return []string{a.image, llm, filepath.Join(*a.llm.modelDir, model.VisionFile)}
 }
 
 func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
@@ -117,8 +129,9 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	a.decode = addDecodeFlags(fs)
 	raw := fs.Bool("raw-prompt", false, "QUESTION is the whole prompt text after the soft tokens (BOS/EOS added as the model's tokenizer adds them), not put into the model's template")
 	exact := fs.Bool("exact", false, "flash attention off and an f32 KV cache: slower, for comparing numbers")
-	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need)")
+	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need, which is also the most it takes)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","score":…,"beams":[…],"notes":[…],"timings":{…}} instead of the text`)
+	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
 	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -130,24 +143,21 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	switch {
 	case *nctx < 0:
 		return a, badUsage("--ctx %d is negative", *nctx)
-	case *nctx > maxFlagTokens:
-		return a, badUsage("--ctx %d is more than %d", *nctx, maxFlagTokens)
 	case *a.llm.threads < 0:
 		return a, badUsage("--threads %d is negative", *a.llm.threads)
-	case *a.llm.threads > 1024:
-		return a, badUsage("--threads %d is more than 1024", *a.llm.threads)
 	}
+	*a.llm.threads = capThreads("ask", *a.llm.threads, stderr)
 	a.decode.visit(fs)
 	if err := a.decode.check(); err != nil {
 		return a, err
 	}
-	if *logitsOut != "" {
-		if err := checkOutput(*logitsOut); err != nil {
+	a.raw, a.exact, a.json, a.nctx, a.logitsOut, a.force = *raw, *exact, *asJSON, *nctx, *logitsOut, *force
+	a.image, a.question = pos[0], pos[1]
+	if a.logitsOut != "" {
+		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil {
 			return a, err
 		}
 	}
-	a.raw, a.exact, a.json, a.nctx, a.logitsOut = *raw, *exact, *asJSON, *nctx, *logitsOut
-	a.image, a.question = pos[0], pos[1]
 	return a, nil
 }
 
@@ -156,15 +166,18 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	m, err := model.Open(*a.llm.modelDir, model.Options{LlamaLib: *a.llm.llamaLib, LLMPath: *a.llm.llm,
-		Threads: *a.llm.threads, Exact: a.exact, Log: a.llm.log(stderr)})
+		Threads: *a.llm.threads, Exact: a.exact, Log: a.llm.log(stderr), GPULayers: *a.llm.gpuLayers})
 	if err != nil {
 		return withLLMHint(err)
 	}
 	defer m.Close()
 	info := m.LM.Info()
+	if info.Notice != "" {
+		fmt.Fprintln(stderr, "note: "+info.Notice)
+	}
 
 	// The preset is resolved for the prompt (generation_config's
 	// max_length counts it), then the flags change it.
@@ -211,8 +224,9 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 
 	var logits []float32 // rows of NVocab
 	o := generate.Options{Params: params}
+	write := answerWriter(stdout)
 	if !a.json && params.Beams() == 1 {
-		o.Stream.Text = func(s string) { io.WriteString(stdout, s) }
+		o.Stream.Text = write
 	}
 	if all {
 		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }
@@ -225,6 +239,9 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return genErr
 	}
 	if a.logitsOut != "" {
+		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil { // again: the work took a while
+			return err
+		}
 		if err := writeLogits(a.logitsOut, logits, info, text); err != nil {
 			return err
 		}
@@ -246,7 +263,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		err = writeAskJSON(stdout, res)
 	} else {
 		if params.Beams() > 1 {
-			io.WriteString(stdout, r.Text)
+			write(r.Text)
 		}
 		_, err = fmt.Fprintln(stdout)
 	}
@@ -268,6 +285,21 @@ func nonNil(ids []int32) []int32 {
 		return []int32{}
 	}
 	return ids
+}
+
+// answerWriter streams the answer to w. On a terminal the text goes
+// through the interface's display policy (app.Printable): a model's
+// vocabulary may hold escape sequences (a title, the clipboard, a
+// hyperlink, a screen clear) that the terminal would act on. Into a pipe
+// or a file the text is written as generated, byte for byte: a script
+// reading it wants the model's exact text, and the danger is the terminal
+// (whoever prints the file later decides how), as with --json, which
+// escapes every control character.
+func answerWriter(w io.Writer) func(string) {
+	if isTerminal(w) {
+		return func(s string) { io.WriteString(w, app.Printable(s)) }
+	}
+	return func(s string) { io.WriteString(w, s) }
 }
 
 // askPrompt is the prompt text after the soft tokens and the Q-Former's
@@ -295,20 +327,25 @@ func askPrompt(m *model.Model, question string, raw bool, p generate.Preset, nam
 	return text, instruction
 }
 
-// askContext makes the context of one answer: --ctx positions (nctx), or
-// by default what the prompt and maxTokens need (generate.Need) but no more
-// than the model was trained on (a longer answer stops, with a note, when
+// askContext makes the context of one answer: --ctx positions (nctx), at
+// most what the prompt and maxTokens need (generate.Need), or by default
+// that need but no more than the model was trained on (a longer answer stops, with a note, when
 // the context is full). A prompt that does not fit is refused, naming the
 // limit.
 func askContext(lmm lm.Model, p generate.Prompt, maxTokens, nctx int, o lm.ContextOptions) (lm.Context, error) {
 	info := lmm.Info()
 	room, need := generate.Need(info, p.Rows(), maxTokens)
 	n, limit := nctx, "--ctx"
-	if n == 0 {
+	switch {
+	case n == 0:
 		n = need
 		if t := info.NCtxTrain; t > 0 && n > t {
 			n, limit = t, "the model's training context"
 		}
+	case n > need:
+		// One answer never fills more: the rest would be memory reserved
+		// for nothing (--ctx 100000000 asked llama.cpp for 24 GB).
+		n = need
 	}
 	tooLong := func(n int) error {
 		return fmt.Errorf("the question is too long: with the image it takes %d positions (%d image tokens, %d text tokens) and the context holds %d (%s); shorten it",

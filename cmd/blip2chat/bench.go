@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 
 	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/kernels"
@@ -29,16 +25,20 @@ func init() {
 		name:    "bench",
 		summary: "time the vision side and the language model (per stage: median, min, GFLOP/s, tokens/s, peak RSS)",
 		usage: "(--synthetic " + strings.Join(synth.Names(), "|") + " | -m MODEL_DIR) [--threads N] [--runs N] " +
-			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--vision-only] [--cache DIR] [--json]",
+			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--vision-only] [--index] [--cache DIR] [--json]",
 		run: runBench,
 	})
 }
+
+// maxBenchRuns bounds --runs: timings that need more repetitions than this
+// are noise, and a typo of 10000000 would run for days.
+const maxBenchRuns = 1000
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet(commands["bench"], stderr)
 	synthetic := fl.String("synthetic", "", "benchmark a random-weight model with the real shapes: `NAME` is one of "+strings.Join(synth.Names(), ", ")+" (written once into the cache folder)")
 	modelDir := fl.String("m", "", "benchmark the model `folder` made by 'blip2chat convert'")
-	threads := fl.Int("threads", 0, "compute threads (0: all usable cores)")
+	threads := fl.Int("threads", 0, "compute threads (0: all usable cores; never more)")
 	runs := fl.Int("runs", 5, "timed runs per stage, after one warm-up run")
 	visionType := fl.String("vision-type", "", "synthetic vision weight `type`: f32, f16 or q8_0 (default: convert's, "+convert.DefaultVisionType+")")
 	llmType := fl.String("llm-type", "", "synthetic language model weight `type` (default: convert's for the family)")
@@ -47,15 +47,23 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	seed := fl.Uint64("seed", 0, "seed of the synthetic weights and of the random image")
 	asJSON := fl.Bool("json", false, "print one JSON line instead of a table")
 	llamaLib := fl.String("llama-lib", "", "`folder` holding the llama.cpp library (runs LLaMA and T5; quantizes synthetic ones to q4_k_m)")
+	indexMode := fl.Bool("index", false, "time index and search instead: images/s through an index update, and a query over --embeddings images (default --synthetic "+synth.ITM+")")
+	embeddings := fl.Int("embeddings", 10000, "with --index: the images of synthetic embeddings a query ranks")
 	pos, err := parseInterspersed(fl, args)
 	if err != nil {
 		return err
+	}
+	if *indexMode && *synthetic == "" && *modelDir == "" {
+		*synthetic = synth.ITM
 	}
 	if len(pos) != 0 || (*synthetic == "") == (*modelDir == "") {
 		return errUsage
 	}
 	if *runs < 1 {
 		return fmt.Errorf("--runs must be at least 1, is %d", *runs)
+	}
+	if *runs > maxBenchRuns {
+		return fmt.Errorf("--runs must be at most %d (the median settles long before), is %d", maxBenchRuns, *runs)
 	}
 	if *threads < 0 {
 		return fmt.Errorf("--threads must not be negative, is %d", *threads)
@@ -66,18 +74,19 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 
-	if *threads > runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(*threads)
-	}
-	nThreads := *threads
+	nThreads := capThreads("bench", *threads, stderr)
 	if nThreads == 0 {
 		nThreads = kernels.DefaultThreads()
 	}
 
 	rep := &bench.Report{Threads: nThreads, Runs: *runs, Features: kernels.Features()}
+	if *indexMode {
+		return runBenchIndex(ctx, rep, benchIndexArgs{synthetic: *synthetic, modelDir: *modelDir, cacheDir: *cacheDir,
+			visionType: *visionType, seed: *seed, embeddings: *embeddings, asJSON: *asJSON}, stdout, stderr)
+	}
 	var visionPath, llmPath string
 	if *synthetic != "" {
 		files, err := synth.Ensure(ctx, *synthetic, synth.Options{

@@ -22,7 +22,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	img, uo, err := uiArgs(pos, uf)
+	img, uo, err := uiArgs("demo", pos, uf, stderr)
 	if err != nil {
 		return err
 	}

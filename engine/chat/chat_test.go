@@ -114,7 +114,7 @@ func imagePath(t *testing.T, c modeltest.Case) string {
 // loadImage decodes an image file as the app does.
 func loadImage(t *testing.T, path string) image.Image {
 	t.Helper()
-	img, err := imageprep.Load(path)
+	img, err := imageprep.Load(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/synth"
@@ -83,7 +84,7 @@ func Dir(dataDir string) string { return filepath.Join(dataDir, "demo") }
 
 // Ready reports whether dir holds a demo model of this Version.
 func Ready(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, stamp))
+	data, err := safefile.ReadFile(filepath.Join(dir, stamp), 1<<20) // a FIFO in the data folder must not block
 	if err != nil {
 		return false
 	}

@@ -39,7 +39,7 @@ func TestGoldenResized(t *testing.T) {
 			if !ok || len(want.Data) != 224*224*3 {
 				t.Fatalf("golden %s.resized_u8 missing or misshapen", c.key)
 			}
-			img, err := Load(goldenDir + "images/" + c.file)
+			img, err := Load(context.Background(), goldenDir+"images/"+c.file)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func TestNormalizeGolden(t *testing.T) {
 		t.Fatalf("pixel_values: %v, %d values", err, len(want))
 	}
 	img := ToRGB(rgbImage(224, 224, u8.Data))
-	husky, err := Load(goldenDir + "images/husky.jpg")
+	husky, err := Load(context.Background(), goldenDir+"images/husky.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,12 +21,13 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // MaxPixels is the largest image (width*height) this package decodes.
@@ -57,20 +58,111 @@ func DefaultOptions() Options {
 	}
 }
 
-// Load reads and decodes the image file at path; see Decode.
-func Load(path string) (image.Image, error) {
-	f, err := os.Open(path)
+// MaxFileBytes is the largest image file Load and Decode read: MaxPixels
+// pixels stored uncompressed at the deepest sample type a supported format
+// has (16-bit RGBA PNG, 8 bytes a pixel), plus a quarter for the format's
+// framing. No image this package would decode needs more; anything longer
+// (a device such as /dev/zero, a multi-gigabyte file named .jpg) is refused
+// rather than read into memory.
+const MaxFileBytes = MaxPixels * 8 * 5 / 4
+
+// readChunk is how much Load reads between two checks of its context.
+const readChunk = 4 << 20
+
+// Load reads and decodes the image file at path; see Decode. Only a regular
+// file is read: a FIFO, a device or a folder is refused when opened (never
+// waited on), a file larger than MaxFileBytes from its size. Load returns
+// ctx's error as soon as ctx is done, while reading or decoding. Errors
+// name path (quoted when it holds control characters).
+func Load(ctx context.Context, path string) (image.Image, error) {
+	f, err := safefile.Open(path)
 	if err != nil {
-		return nil, err // *PathError already names the file
+		return nil, err // the error names the file
 	}
 	defer f.Close()
-	return Decode(f, path)
+	name := safefile.Name(path)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data, err := readLimited(ctx, f, st.Size(), MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return interruptible(ctx, func() (image.Image, error) { return decodeBytes(data, name, MaxPixels) })
+}
+
+// interruptible runs f, which takes no context (the image decoders, a
+// stage of PixelValues: up to seconds on a 100-megapixel image), and
+// returns ctx's error as soon as ctx is done, f then finishing unseen on
+// memory of its own.
+func interruptible[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// readLimited reads r to its end in chunks, checking ctx between them:
+// size is what the file says it holds (the buffer's first size), limit the
+// most it may hold. The file may grow while it is read, so the limit is
+// checked on what is read too.
+func readLimited(ctx context.Context, r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%s is larger than any image of at most %d megapixels (the limit is %s)",
+			byteSize(size), MaxPixels/1_000_000, byteSize(limit))
+	}
+	buf := make([]byte, 0, max(size, 0)+1)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), len(buf)+readChunk)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("more than %s of data, larger than any image of at most %d megapixels", byteSize(limit), MaxPixels/1_000_000)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// byteSize is a size for a message: "1.2 GB", "17 MB", "512 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
+	case n >= 1e6:
+		return strconv.FormatInt(n/1e6, 10) + " MB"
+	case n >= 1e3:
+		return strconv.FormatInt(n/1e3, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // PixelValues returns the model input of a decoded image as [3, o.Height,
-// o.Width] float32 values: ToRGB, ResizeBicubic, Normalize. It stops with
-// ctx's error when ctx is done, checked between the stages (each takes up
-// to a second on a large photo).
+// o.Width] float32 values: ToRGB, ResizeBicubic, Normalize. It returns
+// ctx's error as soon as ctx is done (each stage takes up to a second on a
+// large photo; the one running finishes unseen).
 func PixelValues(ctx context.Context, img image.Image, o Options) ([]float32, error) {
 	if o.Width <= 0 || o.Height <= 0 {
 		return nil, fmt.Errorf("invalid target size %dx%d", o.Width, o.Height)
@@ -81,18 +173,20 @@ func PixelValues(ctx context.Context, img image.Image, o Options) ([]float32, er
 	if b := img.Bounds(); b.Empty() {
 		return nil, fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	rgb := ToRGB(img)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	small := ResizeBicubic(rgb, o.Width, o.Height)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return Normalize(small, o), nil
+	return interruptible(ctx, func() ([]float32, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rgb := ToRGB(img)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		small := ResizeBicubic(rgb, o.Width, o.Height)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return Normalize(small, o), nil
+	})
 }
 
 // format is one image format this package recognizes, as in Go's
@@ -166,14 +260,14 @@ func sniff(b []byte) (f format, ok bool) {
 	return format{}, false
 }
 
-// Decode reads a whole image from r and decodes it. name (usually the
-// file's base name) starts every error message. The header is checked
-// first: a format other than JPEG, PNG, GIF, WebP or BMP, a zero width or
-// height, or more than MaxPixels pixels is refused before decoding. GIF
-// gives its first frame. Corrupt or truncated data gives an error, never
-// a panic.
+// Decode reads a whole image from r, at most MaxFileBytes, and decodes it.
+// name (usually the file's base name) starts every error message. The
+// header is checked first: a format other than JPEG, PNG, GIF, WebP or BMP,
+// a zero width or height, or more than MaxPixels pixels is refused before
+// decoding. GIF gives its first frame. Corrupt or truncated data gives an
+// error, never a panic.
 func Decode(r io.Reader, name string) (image.Image, error) {
-	data, err := io.ReadAll(r)
+	data, err := readLimited(context.Background(), r, 0, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}

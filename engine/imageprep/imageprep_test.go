@@ -67,7 +67,7 @@ func TestGIFFirstFrame(t *testing.T) {
 		{"gif_partial_transparent.gif", color.NRGBA{255, 255, 255, 255}}, // transparent index: white
 		{"gif_partial_opaque.gif", color.NRGBA{200, 30, 40, 255}},        // palette index 0
 	} {
-		img, err := Load("testdata/" + c.file)
+		img, err := Load(context.Background(), "testdata/"+c.file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,10 +167,10 @@ func TestResizeEdges(t *testing.T) {
 }
 
 func TestPixelValuesErrors(t *testing.T) {
-	if _, err := Load("testdata/does-not-exist.jpg"); err == nil {
+	if _, err := Load(context.Background(), "testdata/does-not-exist.jpg"); err == nil {
 		t.Error("missing file: no error")
 	}
-	img, err := Load("testdata/jpeg_420.jpg")
+	img, err := Load(context.Background(), "testdata/jpeg_420.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestPixelValuesOfDecoded(t *testing.T) {
 	sizes[1].Width, sizes[1].Height = 37, 12
 	n := 0
 	for _, path := range imageFiles(t) {
-		img, err := Load(path)
+		img, err := Load(context.Background(), path)
 		if err != nil {
 			continue // a fixture of a broken or unsupported file
 		}

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -31,6 +32,10 @@ type Pool struct {
 	ntask   int64          // its task count
 	next    atomic.Int64   // next task to hand out
 	done    sync.WaitGroup // workers still inside the current job
+	// panicked is the first panic of a thread in the current job (a memory
+	// fault in a weight mapping truncated on disk, say), raised again in
+	// the caller once every thread is out of the job.
+	panicked atomic.Pointer[any]
 
 	// The state of the current call, kept between calls so that starting
 	// one allocates nothing.
@@ -54,9 +59,26 @@ type poolWorker struct {
 	quit  chan struct{}
 }
 
-// DefaultThreads is the thread count of NewPool(0): runtime.GOMAXPROCS(0).
-func DefaultThreads() int {
-	return max(1, runtime.GOMAXPROCS(0))
+// DefaultThreads is the thread count of NewPool(0): UsableThreads.
+func DefaultThreads() int { return UsableThreads() }
+
+// UsableThreads is the most threads that can run at once: the CPUs this
+// process may run on (its affinity mask) and GOMAXPROCS (which follows
+// container limits). More threads only take turns, and a kernel call waits
+// for its slowest: 16 threads on 2 cores made llama.cpp 150 times slower,
+// 100000 spawned thousands of threads.
+func UsableThreads() int {
+	return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+}
+
+// CapThreads is how many threads a model asked for n runs on: n < 1 is
+// DefaultThreads, and no more than UsableThreads (NewPool itself does not
+// cap, so that tests can run more threads than the machine has cores).
+func CapThreads(n int) int {
+	if n < 1 {
+		return DefaultThreads()
+	}
+	return min(n, UsableThreads())
 }
 
 // NewPool makes a pool of threads threads (< 1: DefaultThreads()).
@@ -126,9 +148,32 @@ func (p *Pool) run(j job, ntask int) {
 	for _, w := range p.workers[:helpers] {
 		w.start <- struct{}{}
 	}
-	p.work(0)
+	p.safeWork(0)
 	p.done.Wait()
 	p.j = nil
+	if v := p.panicked.Swap(nil); v != nil {
+		panic(*v)
+	}
+}
+
+// safeWork is work that keeps a panic for run to raise in the caller, so
+// that no thread is left inside the job (on the caller's buffers) while the
+// caller unwinds.
+func (p *Pool) safeWork(id int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.keepPanic(r)
+		}
+	}()
+	p.work(id)
+}
+
+// keepPanic keeps the first panic of the job (allocating only then: a
+// kernel call allocates nothing) and stops the other threads early.
+func (p *Pool) keepPanic(r any) {
+	v := r
+	p.panicked.CompareAndSwap(nil, &v)
+	p.next.Store(p.ntask)
 }
 
 // work takes tasks until none are left.
@@ -145,10 +190,13 @@ func (p *Pool) work(id int) {
 // worker is the body of a pool goroutine (name it in goleak.IgnoreTopFunction
 // if a test checks for leaks after running kernels).
 func (p *Pool) worker(w *poolWorker) {
+	// A fault reading mapped weights panics, to be passed to the caller,
+	// instead of ending the process.
+	debug.SetPanicOnFault(true)
 	for {
 		select {
 		case <-w.start:
-			p.work(w.id)
+			p.safeWork(w.id)
 			p.done.Done()
 		case <-w.quit:
 			return

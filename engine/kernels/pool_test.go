@@ -3,6 +3,7 @@ package kernels
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -57,5 +58,47 @@ func TestPoolsApart(t *testing.T) {
 	p.Close()
 	if got[7] != want[7] {
 		t.Error("a closed pool computed something else")
+	}
+}
+
+// panicJob panics in one task, on whichever thread takes it.
+type panicJob struct {
+	at  int
+	ran atomic.Int64
+}
+
+func (j *panicJob) run(_, task int) {
+	j.ran.Add(1)
+	if task == j.at {
+		panic("task failed")
+	}
+}
+
+// TestC5PoolPassesPanics (C5): a panic in a kernel thread (a memory fault
+// reading weights truncated on disk, under debug.SetPanicOnFault) reaches
+// the caller once every thread is out of the job, instead of ending the
+// process from a pool goroutine; the pool works on afterwards.
+func TestC5PoolPassesPanics(t *testing.T) {
+	p := NewPool(4)
+	defer p.Close()
+	for _, at := range []int{0, 5, 63} {
+		j := &panicJob{at: at}
+		got := func() (r any) {
+			defer func() { r = recover() }()
+			p.lock()
+			defer p.unlock()
+			p.run(j, 64)
+			return nil
+		}()
+		if got != "task failed" {
+			t.Errorf("panic in task %d: caller recovered %v", at, got)
+		}
+	}
+	ok := &panicJob{at: -1}
+	p.lock()
+	p.run(ok, 64)
+	p.unlock()
+	if ok.ran.Load() != 64 {
+		t.Errorf("after the panics: %d of 64 tasks ran", ok.ran.Load())
 	}
 }

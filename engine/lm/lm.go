@@ -14,8 +14,9 @@ package lm
 import (
 	"errors"
 	"io"
-	"runtime"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
 )
 
 // Info describes a loaded model.
@@ -35,6 +36,10 @@ type Info struct {
 	BOS, EOS        int32 // -1 when absent
 	DecoderStart    int32 // first decoder token of an encoder-decoder model, -1 otherwise
 	AddBOS, AddEOS  bool  // what Tokenize adds when addSpecial is true
+	// Device says where the model runs, e.g. "CPU" or "GPU: CUDA0 (...),
+	// 32 of 32 layers". Notice, when set, is one line to show the user
+	// once: a GPU was asked for and the model runs on the CPU, and why.
+	Device, Notice string
 }
 
 // DefaultMaxCtx caps Info.NCtx: the KV cache of a longer default context
@@ -72,7 +77,7 @@ type Model interface {
 type ContextOptions struct {
 	NCtx    int // positions the context holds; 0: Info.NCtx
 	NBatch  int // most rows passed to the backend in one call; 0: backend default
-	Threads int // 0: DefaultThreads()
+	Threads int // 0: DefaultThreads(); never more than the usable cores (see Threads)
 	// Exact turns off what trades accuracy for speed: flash attention off
 	// and an f32 KV cache in llama.cpp. The setting for comparing numbers.
 	Exact bool
@@ -157,7 +162,17 @@ type Stats struct {
 // container limits), at most MaxDefaultThreads, since token generation is
 // bound by memory bandwidth and more threads only contend.
 func DefaultThreads() int {
-	return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0), MaxDefaultThreads))
+	return min(kernels.UsableThreads(), MaxDefaultThreads)
+}
+
+// Threads is how many threads a Context asked for n runs on, in every
+// backend: DefaultThreads when n < 1, and never more than the cores that
+// can run them (kernels.UsableThreads).
+func Threads(n int) int {
+	if n < 1 {
+		return DefaultThreads()
+	}
+	return kernels.CapThreads(n)
 }
 
 // MaxDefaultThreads caps DefaultThreads.
@@ -175,4 +190,11 @@ type OpenOptions struct {
 	// Piece, IsEOG, Info): a backend may skip the weights, and NewContext
 	// and TokenEmbeddings then fail.
 	VocabOnly bool
+	// GPULayers is how many layers a backend that can offload (llama.cpp
+	// with a GPU build and a GPU) puts on the GPU: 0 none, AllLayers all.
+	// Info.Device says where the model runs.
+	GPULayers int
 }
+
+// AllLayers as OpenOptions.GPULayers offloads every layer.
+const AllLayers = -1

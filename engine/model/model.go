@@ -8,7 +8,7 @@
 //	defer m.Close()
 //	c, err := m.NewChat(m.DefaultSettings())
 //	defer c.Close()
-//	img, err := imageprep.Load("cat.jpg")
+//	img, err := imageprep.Load(ctx, "cat.jpg")
 //	err = c.SetImage(ctx, img, "cat.jpg")
 //	turn, err := c.Ask(ctx, "what is in the image?", generate.Stream{Text: func(s string) { fmt.Print(s) }})
 package model
@@ -29,6 +29,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/lm/llamacpp"
 	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -49,7 +50,11 @@ type Options struct {
 	Threads int
 	NCtx    int
 	Exact   bool
-	Log     io.Writer // the backends' log (llama.cpp's messages); nil discards it
+	// GPULayers is how many language-model layers go to a GPU when the
+	// llama.cpp build and the machine have one: 0 none, lm.AllLayers all
+	// (the CLI's default). Changing it means opening the model again.
+	GPULayers int
+	Log       io.Writer // the backends' log (llama.cpp's messages); nil discards it
 	// Progress, if set, is told which stage is loading ("vision",
 	// "language model") and how far it is (0..1).
 	Progress func(stage string, frac float64)
@@ -89,15 +94,26 @@ var archFamily = map[string]string{"llama": "llama", "t5": "t5", lmconv.OPTArch:
 func checkDir(dir string) error {
 	st, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+		return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", safefile.Name(dir))
 	}
 	if err != nil {
 		return fmt.Errorf("model folder: %w", err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("%s is not a model folder (it should hold %s and %s, written by 'blip2chat convert')", dir, VisionFile, LLMFile)
+		return fmt.Errorf("%s is not a model folder (it should hold %s and %s, written by 'blip2chat convert')", safefile.Name(dir), VisionFile, LLMFile)
 	}
 	return nil
+}
+
+// statFile checks that the model file p is there: nil, ErrNotExist for a
+// missing one, and any other error (permission denied, a loop of links)
+// as it is, so that it is not reported as missing.
+func statFile(p string) error {
+	_, err := os.Stat(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot read %s: %w", safefile.Name(p), errors.Unwrap(err))
+	}
+	return err
 }
 
 // VisionPath returns the vision file of the model folder dir, checking
@@ -107,8 +123,10 @@ func VisionPath(dir string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, VisionFile)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", dir, VisionFile)
+	if err := statFile(p); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", safefile.Name(dir), VisionFile)
+	} else if err != nil {
+		return "", err
 	}
 	return p, nil
 }
@@ -123,8 +141,10 @@ func LLMPath(dir, llm string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, LLMFile)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s: %w", dir, ErrNoLLM)
+	if err := statFile(p); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", safefile.Name(dir), ErrNoLLM)
+	} else if err != nil {
+		return "", err
 	}
 	return p, nil
 }
@@ -175,6 +195,9 @@ func Check(dir string, o Options) error {
 	}
 	vi := v.Info()
 	vpath := filepath.Join(dir, VisionFile)
+	if vi.IsRetrieval() {
+		return fmt.Errorf("%s is %w", dir, ErrRetrievalModel)
+	}
 	if err := answers(vpath, vi); err != nil {
 		return err
 	}
@@ -209,6 +232,9 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseRetrieval(dir, vpath); err != nil {
+		return nil, err
+	}
 	llmPath, err := LLMPath(dir, o.LLMPath)
 	if err != nil {
 		return nil, err
@@ -229,7 +255,7 @@ func Open(dir string, o Options) (*Model, error) {
 		return nil, err
 	}
 	progress("language model", 0)
-	m, err := OpenLLM(llmPath, o.LlamaLib, lm.OpenOptions{Log: o.Log,
+	m, err := OpenLLM(llmPath, o.LlamaLib, lm.OpenOptions{Log: o.Log, GPULayers: o.GPULayers,
 		Progress: func(f float64) { progress("language model", f) }})
 	if err != nil {
 		v.Close()
@@ -343,7 +369,7 @@ func (m *Model) Close() error {
 // projection. It returns NumQueryTokens x NEmbd floats. It stops when ctx
 // is done (between the stages of preparing the image and the layers).
 func (m *Model) SoftTokens(ctx context.Context, path, instruction string) ([]float32, error) {
-	img, err := imageprep.Load(path)
+	img, err := imageprep.Load(ctx, path)
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,12 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 func TestMain(m *testing.M) { modeltest.Main(m) }
@@ -214,5 +217,71 @@ func TestDecodingSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// copyModelDir copies a model folder's files into a new folder.
+func copyModelDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, name := range []string{model.VisionFile, model.LLMFile} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestC5ModelFileChanged (C5): a model file truncated while a chat runs
+// (the probe: `truncate -s 0 vision.gguf`, then /image; `truncate -s 0
+// llm.gguf`, then a question) gives an error saying the file changed on
+// disk, for every backend, never a fatal fault (SIGBUS) that takes the
+// process and the terminal with it.
+func TestC5ModelFileChanged(t *testing.T) {
+	img := filepath.Join(modeltest.GoldenDir(t), "images", "cat.jpg")
+	for _, c := range modeltest.Cases(t, "llama", "t5", "opt") {
+		if c.Family != "blip-2" {
+			continue
+		}
+		for _, file := range []string{model.VisionFile, model.LLMFile} {
+			t.Run(c.Name+"/"+file, func(t *testing.T) {
+				dir := copyModelDir(t, modeltest.ModelDir(t, c, "f32"))
+				m, err := model.Open(dir, model.Options{LlamaLib: modeltest.LibDir(t), Threads: 2, NCtx: 128})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				s := chat.DefaultSettings()
+				s.MaxTokens = 2
+				ch, err := m.NewChat(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ch.Close()
+				ctx := context.Background()
+				pic, err := imageprep.Load(ctx, img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ch.SetImage(ctx, pic, img); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(filepath.Join(dir, file), 0); err != nil {
+					t.Fatal(err)
+				}
+				err = ch.SetImage(ctx, pic, img)
+				if err == nil {
+					_, err = ch.Ask(ctx, "what is it?", generate.Stream{})
+				}
+				if !errors.Is(err, gguf.ErrChanged) || !strings.Contains(err.Error(), "changed on disk") {
+					t.Fatalf("after truncating %s: %v, want the file changed on disk", file, err)
+				}
+				t.Log(err)
+			})
+		}
 	}
 }

@@ -76,10 +76,15 @@ type Info struct {
 		DoResize, DoRescale, DoNormalize, DoConvertRGB bool
 	}
 
-	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP), nil if
-	// the checkpoint had none; LowerCase is its do_lower_case.
+	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP, retrieval
+	// models), nil if the checkpoint had none; LowerCase is its
+	// do_lower_case.
 	Vocab     []string
 	LowerCase bool
+
+	// Retrieval describes an image–text retrieval model's heads (see
+	// retrieval.go); zero for the others.
+	Retrieval RetrievalInfo
 }
 
 // Prompt puts text into the model's prompt format.
@@ -144,7 +149,8 @@ type Model struct {
 	posText []float32 // [P, H], text input only
 	qf      []qformerLayer
 
-	proj *linear // nil when absent
+	proj *linear         // nil when absent
+	ret  *retrievalHeads // nil but for retrieval models
 
 	pool    *kernels.Pool // the threads the kernels run on (Options.Threads)
 	mu      sync.Mutex
@@ -207,7 +213,7 @@ type buffers struct {
 
 // Options configure Load.
 type Options struct {
-	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads)
+	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads); at most kernels.UsableThreads
 }
 
 // Load memory-maps a vision.gguf and checks every tensor against the
@@ -225,7 +231,7 @@ func newModel(f *gguf.File, name string, o Options) (*Model, error) {
 	if err := m.load(name); err != nil {
 		return nil, err
 	}
-	m.pool = kernels.NewPool(o.Threads)
+	m.pool = kernels.NewPool(kernels.CapThreads(o.Threads))
 	return m, nil
 }
 
@@ -309,6 +315,11 @@ func (m *Model) load(path string) error {
 	l := loader{weightmap.NewLoader(m.file, path, "vision")}
 	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != convert.VisionArch {
 		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (%s)", path, a, convert.VisionArch)
+	}
+	// Every value convert checks, before any of them sizes an allocation
+	// (an image of 100000x100000 pixels would take 40 GB to resize).
+	if err := convert.CheckVisionMetadata(m.file); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
 	}
 	in := &m.info
 	in.Family = l.String(convert.KeyFamily)
@@ -432,6 +443,7 @@ func (m *Model) load(path string) error {
 		p := l.linear(convert.TensorProjection, in.ProjectionSize, H)
 		m.proj = &p
 	}
+	m.loadRetrieval(l)
 	if err := l.Err(); err != nil {
 		return err
 	}

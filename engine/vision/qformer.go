@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // QFormer runs the Q-Former over the image features and returns the Q
@@ -27,7 +28,7 @@ import (
 // It stops when ctx is done, checking it before the embeddings and between
 // layers, and returns ctx's error as is. A stopped run leaves nothing
 // behind for the next one.
-func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) (_ []float32, err error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -48,6 +49,10 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 
 	Q, H := m.info.NumQueryTokens, q.HiddenSize
@@ -69,7 +74,7 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.qformerLayer(&m.qf[i], feat, T)
+		m.qformerLayer(&m.qf[i], feat, Q, T)
 	}
 	m.emitLayer("qformer_hidden_states", len(m.qf), T, H, x)
 	if err := ctx.Err(); err != nil {
@@ -83,10 +88,13 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 	return out, nil
 }
 
-// qformerLayer runs one layer on the T rows of b.qx in place.
-func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
+// qformerLayer runs one layer on the T rows of b.qx in place, of which the
+// first Q are query rows (cross-attending to feat, with their own
+// feed-forward) and the rest text rows. Q is 0 for the text alone (the
+// retrieval model's text encoder): then feat is not read.
+func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, Q, T int) {
 	q := &m.info.QFormer
-	Q, H, eps := m.info.NumQueryTokens, q.HiddenSize, q.LayerNormEps
+	H, eps := q.HiddenSize, q.LayerNormEps
 	hd := H / q.Heads
 	b := &m.buf
 	x := b.qx.RowRange(0, T)  // layer input, then output
@@ -106,7 +114,7 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
 	m.pool.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
 
 	aq := a[:Q*H] // the query rows
-	if L.hasCross {
+	if L.hasCross && Q > 0 {
 		N := feat.Tokens
 		ck, cv := b.ck.F32(), b.cv.F32()
 		L.crossQ.forward(m.pool, qq[:Q*H], aq, Q)
@@ -119,7 +127,9 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
 	}
 
 	// Feed-forward: the query rows and the text rows have their own.
-	m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	if Q > 0 {
+		m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	}
 	if T > Q {
 		m.feedForward(x[Q*H:], a[Q*H:], T-Q, &L.up, &L.down, &L.ln)
 	}
@@ -159,7 +169,7 @@ func (m *Model) SoftTokens(ctx context.Context, feat *ImageFeatures, instruction
 
 // Project applies the language projection to Q-Former output (Q x H) and
 // returns the LLM input embeddings, Q x E (a new slice).
-func (m *Model) Project(qformerOut []float32) ([]float32, error) {
+func (m *Model) Project(qformerOut []float32) (_ []float32, err error) {
 	if m.proj == nil {
 		return nil, fmt.Errorf("vision: this model has no language projection (%s)", m.info.Architecture)
 	}
@@ -169,6 +179,10 @@ func (m *Model) Project(qformerOut []float32) ([]float32, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	out := make([]float32, Q*E)
 	m.proj.forward(m.pool, out, qformerOut, Q)

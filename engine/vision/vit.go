@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // EncodeImage runs the ViT on one image's pixel values ([C, H, W] channels
@@ -26,7 +27,7 @@ import (
 // between layers (about a tenth of a second apart on ViT-g), and its error
 // is returned as is. A stopped run leaves nothing behind: the next image
 // is encoded as if it had not been.
-func (m *Model) EncodeImage(ctx context.Context, pixels []float32) (*ImageFeatures, error) {
+func (m *Model) EncodeImage(ctx context.Context, pixels []float32) (_ *ImageFeatures, err error) {
 	v := &m.info.Vision
 	S, C := v.ImageSize, v.Channels
 	if len(pixels) != C*S*S {
@@ -44,6 +45,10 @@ func (m *Model) EncodeImage(ctx context.Context, pixels []float32) (*ImageFeatur
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 
 	start := time.Now()
 	N, D := v.Tokens, v.HiddenSize

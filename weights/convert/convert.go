@@ -61,10 +61,19 @@ type Options struct {
 	Terminal bool
 	// Warnings receives warnings, one line each (nil: discarded).
 	Warnings io.Writer
+	// Quantizer, when set, makes a language model of a type only
+	// llama.cpp's quantizer makes (q4_k_m) within Convert: the f16
+	// llm.gguf it writes first is quantized before anything is renamed
+	// into place, so a failure (a full disk, Ctrl-C) leaves the model
+	// folder as it was and no f16 file behind. Without it llm.gguf is left
+	// f16 for the caller to finish with lmconv.Finish.
+	Quantizer lmconv.Quantizer
 
 	// planLLM, when set, plans llm.gguf instead of weights/lmconv: a test
 	// seam for a stand-in language model.
 	planLLM func(src *Source, opt Options) (*plan.File, error)
+	// freeSpace replaces the file system's free-space measure: a test seam.
+	freeSpace func(dir string) (int64, bool)
 }
 
 // Result describes a finished conversion.
@@ -75,6 +84,9 @@ type Result struct {
 	Tensors   int      // tensors written
 	Bytes     int64    // tensor bytes written
 	Unused    []string // checkpoint tensors that no output reads, sorted
+	// Quantized says llm.gguf was quantized by Options.Quantizer; false
+	// when it is written in its final type or left f16 for the caller.
+	Quantized bool
 }
 
 // Source is an opened checkpoint folder: its config and its tensors.
@@ -151,7 +163,7 @@ func (s *Source) Float32(name string) ([]float32, error) {
 		return nil, fmt.Errorf("checkpoint %s: tensor %s is missing", s.Dir, name)
 	}
 	v, err := t.Float32()
-	release(t.Data)
+	t.Release()
 	return v, err
 }
 
@@ -245,7 +257,7 @@ func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result,
 		return nil, err
 	}
 	res := &Result{Family: src.Config.ModelType}
-	if !opt.VisionOnly {
+	if !opt.VisionOnly && !isRetrieval(src) {
 		res.LLMFamily = src.Config.Text.ModelType
 	}
 	// The language model's warnings first, as it was planned first.
@@ -258,7 +270,26 @@ func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result,
 	if len(res.Unused) > 0 {
 		warn(opt, describeUnused(res.Unused))
 	}
-	w, err := plan.WriteFiles(ctx, modelDir, files, plan.WriteOptions{Progress: opt.Progress, Terminal: opt.Terminal})
+	wo := plan.WriteOptions{Progress: opt.Progress, Terminal: opt.Terminal, FreeSpace: opt.freeSpace}
+	if llm := llmFile(files); llm != nil && opt.planLLM == nil {
+		// The quantized file is written while the f16 one exists, whether
+		// here or by the caller: the space check counts both.
+		t, err := lmconv.ParseFamilyType(res.LLMFamily, opt.LLMType)
+		if err != nil {
+			return nil, err
+		}
+		wo.Extra = lmconv.QuantizedBytes(llm, t)
+		if t.Quantize && opt.Quantizer != nil {
+			wo.Finish = func(f *plan.File, path string) error {
+				if f != llm {
+					return nil
+				}
+				return lmconv.Finish(path, t, opt.Quantizer)
+			}
+			res.Quantized = true
+		}
+	}
+	w, err := plan.WriteFiles(ctx, modelDir, files, wo)
 	if err != nil {
 		return nil, err
 	}
@@ -267,9 +298,10 @@ func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result,
 }
 
 // PlanFiles validates the checkpoint src against its config and plans the
-// files of its model folder: vision.gguf, then llm.gguf unless
-// opt.VisionOnly. It reads the config files and the tensors' headers, no
-// weight, and writes nothing.
+// files of its model folder: vision.gguf, then unless opt.VisionOnly
+// llm.gguf and generation_config.json (see planGenerationConfig). It reads
+// the config files and the tensors' headers, no weight, and writes
+// nothing.
 func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
 	visionType, err := visionWeightType(opt.VisionType)
 	if err != nil {
@@ -278,7 +310,7 @@ func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
 	// The language model first: refusing an unsupported family is cheaper
 	// than validating the vision side.
 	var llm *plan.File
-	if !opt.VisionOnly {
+	if !opt.VisionOnly && !isRetrieval(src) { // a retrieval checkpoint has no language model
 		if llm, err = planLLM(src, opt); err != nil {
 			return nil, err
 		}
@@ -290,7 +322,11 @@ func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
 	if llm == nil {
 		return []*plan.File{vision}, nil
 	}
-	return []*plan.File{vision, llm}, nil
+	gen, err := planGenerationConfig(src)
+	if err != nil {
+		return nil, err
+	}
+	return []*plan.File{vision, llm, gen}, nil
 }
 
 // planLLM plans llm.gguf with weights/lmconv, at the family's --llm-type
@@ -317,7 +353,56 @@ func planLLM(src *Source, opt Options) (*plan.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: &src.Config.Text, Tensors: src.Checkpoint}, t)
+	return lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: &src.Config.Text, Tensors: src.Checkpoint,
+		Placeholders: Placeholders(src.Config)}, t)
+}
+
+// Placeholders are the ids of a checkpoint's image and video placeholder
+// tokens (image_token_index, video_token_index: the 2024 layout), none in
+// the 2023 layout. blip2chat never puts them in a prompt: it feeds the
+// projected queries as embeddings before the prompt's tokens, which is
+// what the placeholders stand for.
+func Placeholders(cfg *hfconfig.Config) []int {
+	var ids []int
+	for _, id := range []int{cfg.ImageTokenIndex, cfg.VideoTokenIndex} {
+		if id >= 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// GenerationConfigFile is the checkpoint's decoding settings, copied into
+// the model folder as they are (engine/generate reads them from there).
+const GenerationConfigFile = "generation_config.json"
+
+// planGenerationConfig plans the model folder's generation_config.json:
+// the checkpoint's, copied verbatim once it parses, or, when the
+// checkpoint has none (the 2023 layout), the removal of one a former
+// conversion into the same folder left.
+func planGenerationConfig(src *Source) (*plan.File, error) {
+	path := filepath.Join(src.Dir, GenerationConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &plan.File{Name: GenerationConfigFile, Absent: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := hfconfig.ParseGenerationConfig(data); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &plan.File{Name: GenerationConfigFile, Data: data}, nil
+}
+
+// llmFile is the planned llm.gguf among files, nil if none.
+func llmFile(files []*plan.File) *plan.File {
+	for _, f := range files {
+		if f.Name == lmconv.FileName {
+			return f
+		}
+	}
+	return nil
 }
 
 func warn(opt Options, msg string) {

@@ -31,6 +31,18 @@ func planVision(src *Source, wt gguf.Type) (*plan.File, error) {
 	if err := checkPreprocessor(pre, cfg.Vision.ImageSize); err != nil {
 		return nil, fmt.Errorf("%s: preprocessor_config.json: %v", src.Dir, err)
 	}
+	// The 2024 layout's processor puts num_query_tokens placeholders in
+	// the prompt, which the model fills with as many image embeddings: the
+	// two counts must agree, or transformers fails ("image features and
+	// image tokens do not match"). Its processor_class is not checked:
+	// InstructBLIP-Vicuna's names the video processor.
+	proc, err := hfconfig.LoadProcessor(src.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if n := proc.NumQueryTokens; n != 0 && n != cfg.NumQueryTokens {
+		return nil, fmt.Errorf("%s: processor_config.json puts %d image placeholders in a prompt but config.json's num_query_tokens is %d", src.Dir, n, cfg.NumQueryTokens)
+	}
 	// Which checkpoint layout: transformers 5 saves the fused qkv bias.
 	layout := "hub"
 	if _, ok := src.Checkpoint.Tensor("vision_model.encoder.layers.0.self_attn.qkv.bias"); ok {
@@ -46,6 +58,22 @@ func planVision(src *Source, wt gguf.Type) (*plan.File, error) {
 		if err := addQFormerVocab(f, src); err != nil {
 			return nil, err
 		}
+	}
+	if isRetrieval(src) {
+		if err := retrievalTensors(f, src); err != nil {
+			return nil, err
+		}
+		if err := retrievalKV(f, src); err != nil {
+			return nil, err
+		}
+	}
+	// The metadata as engine/vision will read it, checked as it will be.
+	md, err := gguf.ParseMetadata(f.KV)
+	if err == nil {
+		err = CheckVisionMetadata(md)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", src.Dir, VisionFile, err)
 	}
 	return f, nil
 }
@@ -146,7 +174,7 @@ func visionTensors(f *plan.File, src *Source, wt gguf.Type, layout string) (proj
 		linear(to.FFNUpQuery, from+"intermediate_query.dense", Hff, H)
 		linear(to.FFNDownQuery, from+"output_query.dense", H, Hff)
 		norm(to.FFNLNQuery, from+"output_query.LayerNorm", H)
-		if instruct {
+		if instruct || isRetrieval(src) { // the text rows' own feed-forward
 			linear(to.FFNUp, from+"intermediate.dense", Hff, H)
 			linear(to.FFNDown, from+"output.dense", H, Hff)
 			norm(to.FFNLN, from+"output.LayerNorm", H)
@@ -194,6 +222,8 @@ func visionKV(src *Source, pre *hfconfig.Preprocessor, wt gguf.Type, layout stri
 		{Key: KeyCheckpointLayout, Value: layout},
 		{Key: KeyWeightType, Value: weightTypeName(wt)},
 		{Key: KeyNumQueryTokens, Value: u(cfg.NumQueryTokens)},
+		{Key: KeyImageTokenIndex, Value: int32(cfg.ImageTokenIndex)},
+		{Key: KeyVideoTokenIndex, Value: int32(cfg.VideoTokenIndex)},
 		{Key: KeyVisionHiddenSize, Value: u(v.HiddenSize)},
 		{Key: KeyVisionIntermediateSize, Value: u(v.IntermediateSize)},
 		{Key: KeyVisionBlockCount, Value: u(v.NumHiddenLayers)},
@@ -211,7 +241,7 @@ func visionKV(src *Source, pre *hfconfig.Preprocessor, wt gguf.Type, layout stri
 		{Key: KeyQFormerMaxPositions, Value: u(q.MaxPositionEmbeddings)},
 		{Key: KeyQFormerVocabSize, Value: u(q.VocabSize)},
 		{Key: KeyQFormerLayerNormEps, Value: float32(q.LayerNormEps)},
-		{Key: KeyQFormerTextInput, Value: instruct},
+		{Key: KeyQFormerTextInput, Value: instruct || isRetrieval(src)},
 		{Key: KeyProjectionSize, Value: u(projSize)},
 		{Key: KeyImageWidth, Value: u(pre.Width)},
 		{Key: KeyImageHeight, Value: u(pre.Height)},
@@ -227,25 +257,31 @@ func visionKV(src *Source, pre *hfconfig.Preprocessor, wt gguf.Type, layout stri
 }
 
 // addQFormerVocab adds an InstructBLIP checkpoint's Q-Former WordPiece
-// vocabulary to f's metadata, or a warning when it has none.
+// tokenizer to f's metadata, or a warning when it has none: the
+// vocabulary, lower-casing, and how an instruction too long for it is cut
+// (QFormerMaxLength tokens from the left, as LAVIS does).
 func addQFormerVocab(f *plan.File, src *Source) error {
-	vocab, lower, path, err := findQFormerVocab(src.Dir)
+	tok, err := findQFormerVocab(src.Dir)
 	switch {
 	case err != nil:
 		return err
-	case vocab == nil:
+	case tok.vocab == nil:
 		f.Warnings = append(f.Warnings, fmt.Sprintf("no Q-Former WordPiece vocab in %s (qformer_tokenizer/vocab.txt); instructions will have to be given as token ids", src.Dir))
-	case len(vocab) > src.Config.QFormer.VocabSize:
-		return fmt.Errorf("%s: %d tokens, more than the Q-Former's vocab_size %d", path, len(vocab), src.Config.QFormer.VocabSize)
+	case len(tok.vocab) > src.Config.QFormer.VocabSize:
+		return fmt.Errorf("%s: %d tokens, more than the Q-Former's vocab_size %d", tok.path, len(tok.vocab), src.Config.QFormer.VocabSize)
 	default:
-		f.KV = append(f.KV, gguf.KV{Key: KeyQFormerVocab, Value: vocab}, gguf.KV{Key: KeyQFormerLowerCase, Value: lower})
+		f.KV = append(f.KV, gguf.KV{Key: KeyQFormerVocab, Value: tok.vocab}, gguf.KV{Key: KeyQFormerLowerCase, Value: tok.lower},
+			gguf.KV{Key: KeyQFormerMaxLength, Value: uint32(min(QFormerMaxLength, src.Config.QFormer.MaxPositionEmbeddings))},
+			gguf.KV{Key: KeyQFormerTruncationSide, Value: tok.truncation})
 	}
 	return nil
 }
 
-// resampleBicubic is PIL's Image.BICUBIC, the resample value of every
-// BLIP-2 and InstructBLIP processor and what engine/imageprep implements.
-const resampleBicubic = 3
+// QFormerMaxLength is how many WordPiece tokens of an instruction, [CLS]
+// and [SEP] included, InstructBLIP's Q-Former reads: LAVIS's max_txt_len,
+// with which it was trained and evaluated (the Hugging Face processor does
+// not truncate unless asked).
+const QFormerMaxLength = 128
 
 // checkPreprocessor refuses image settings the engine would not follow:
 // it resizes to the model's image size with bicubic resampling and
@@ -255,8 +291,8 @@ func checkPreprocessor(pre *hfconfig.Preprocessor, imageSize int) error {
 	if pre.Height != imageSize || pre.Width != imageSize {
 		return fmt.Errorf("resizes to %dx%d but the vision model takes %dx%d images", pre.Width, pre.Height, imageSize, imageSize)
 	}
-	if pre.Resample != resampleBicubic {
-		return fmt.Errorf("resample %d is not supported: blip2chat resizes images with bicubic resampling (%d), as BLIP-2's processor does", pre.Resample, resampleBicubic)
+	if pre.Resample != ResampleBicubic {
+		return fmt.Errorf("resample %d is not supported: blip2chat resizes images with bicubic resampling (%d), as BLIP-2's processor does", pre.Resample, ResampleBicubic)
 	}
 	if !pre.DoResize {
 		return fmt.Errorf("do_resize false is not supported: blip2chat always resizes images to the model's %dx%d", imageSize, imageSize)
@@ -370,34 +406,73 @@ func weightTypeName(t gguf.Type) string {
 	return t.String()
 }
 
+// qformerTokenizer is an InstructBLIP checkpoint's Q-Former tokenizer
+// (qformer_tokenizer/): its vocabulary, nil when there is none, with the
+// added tokens that follow it ([DEC] = 30522), read from path.
+type qformerTokenizer struct {
+	vocab      []string
+	lower      bool   // do_lower_case, true when unsaid (BERT's)
+	truncation string // truncation_side, "left" when unsaid (LAVIS's, and the conversion script's)
+	path       string
+}
+
 // findQFormerVocab looks for the Q-Former's WordPiece vocab of an
 // InstructBLIP checkpoint: qformer_tokenizer/vocab.txt (one token per line,
 // the id is the line number) or the "model.vocab" of
-// qformer_tokenizer/tokenizer.json. It returns nil when there is none, and
-// refuses one without BERT's [CLS], [SEP] and [UNK]. lower is the
-// tokenizer's do_lower_case (true when unsaid, as BERT's).
-func findQFormerVocab(dir string) (vocab []string, lower bool, path string, err error) {
+// qformer_tokenizer/tokenizer.json, then the added tokens that continue
+// its ids (added_tokens.json, tokenizer.json's). It refuses a vocab without
+// BERT's [CLS], [SEP] and [UNK].
+func findQFormerVocab(dir string) (qformerTokenizer, error) {
 	tdir := filepath.Join(dir, "qformer_tokenizer")
-	lower = true
-	if tc, err := hfconfig.LoadTokenizerConfig(tdir); err == nil && tc.DoLowerCase != nil {
-		lower = *tc.DoLowerCase
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, "", err
-	}
-	path = filepath.Join(tdir, "vocab.txt")
-	vocab, err = hftok.LoadVocabTxt(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return vocab, lower, path, err
-	}
-	path = filepath.Join(tdir, "tokenizer.json")
-	tj, err := hftok.LoadTokenizerJSON(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, lower, "", nil
+	q := qformerTokenizer{lower: true, truncation: "left"}
+	tc, err := hfconfig.LoadTokenizerConfig(tdir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return q, err
 	}
 	if err == nil {
-		if vocab, err = tj.WordPieceVocab(); err != nil {
-			err = fmt.Errorf("%s: %v", path, err)
+		if tc.DoLowerCase != nil {
+			q.lower = *tc.DoLowerCase
+		}
+		if tc.TruncationSide != "" {
+			q.truncation = tc.TruncationSide
 		}
 	}
-	return vocab, lower, path, err
+	var added []hftok.AddedToken
+	tj, err := hftok.LoadTokenizerJSON(filepath.Join(tdir, "tokenizer.json"))
+	if err == nil {
+		added = tj.AddedTokens
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return q, err
+	}
+	more, err := hftok.LoadAddedTokensJSON(filepath.Join(tdir, "added_tokens.json"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return q, err
+	}
+	added = append(added, more...)
+
+	q.path = filepath.Join(tdir, "vocab.txt")
+	q.vocab, err = hftok.LoadVocabTxt(q.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if tj == nil {
+			return qformerTokenizer{}, nil
+		}
+		q.path = filepath.Join(tdir, "tokenizer.json")
+		if q.vocab, err = tj.WordPieceVocab(); err != nil {
+			err = fmt.Errorf("%s: %v", q.path, err)
+		}
+	}
+	if err != nil {
+		return q, err
+	}
+	// Added tokens whose ids continue the vocabulary, in order.
+	for extended := true; extended; {
+		extended = false
+		for _, a := range added {
+			if a.ID == len(q.vocab) {
+				q.vocab = append(q.vocab, a.Content)
+				extended = true
+			}
+		}
+	}
+	return q, nil
 }

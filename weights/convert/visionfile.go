@@ -1,6 +1,12 @@
 package convert
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
+)
 
 // The vision file, MODEL_DIR/vision.gguf, read by engine/vision.
 //
@@ -13,6 +19,10 @@ import "fmt"
 //	blip2.checkpoint_layout       string  "hub" | "transformers5"
 //	blip2.weight_type             string  "f32" | "f16" | "q8_0"
 //	blip2.num_query_tokens        u32
+//	blip2.image_token_index       i32     the <image> placeholder id of the 2024 layout, -1 in the 2023
+//	                                      layout; never put in a prompt (the queries go in as embeddings)
+//	                                      and not in llm.gguf's vocabulary (lmconv's keepRows)
+//	blip2.video_token_index       i32     InstructBLIP's <video> placeholder, -1 when absent
 //	blip2.vision.{hidden_size, intermediate_size, block_count, head_count,
 //	              image_size, patch_size, num_channels} u32
 //	blip2.vision.layer_norm_epsilon f32
@@ -23,6 +33,10 @@ import "fmt"
 //	blip2.qformer.text_input      bool    InstructBLIP: the instruction enters the Q-Former
 //	blip2.qformer.tokenizer.vocab      []string (WordPiece, when found)
 //	blip2.qformer.tokenizer.lower_case bool
+//	blip2.qformer.tokenizer.max_length u32 tokens of an instruction the Q-Former reads, [CLS] and [SEP]
+//	                                       included (LAVIS's 128)
+//	blip2.qformer.tokenizer.truncation_side string "left": a longer instruction keeps [CLS], its last
+//	                                       max_length-2 tokens and [SEP]
 //	blip2.projection.size         u32     0 when there is no language projection
 //	blip2.image.{width, height, resample} u32
 //	blip2.image.{mean, std}       [3]f32
@@ -73,6 +87,8 @@ const (
 	KeyCheckpointLayout = "blip2.checkpoint_layout"
 	KeyWeightType       = "blip2.weight_type"
 	KeyNumQueryTokens   = "blip2.num_query_tokens"
+	KeyImageTokenIndex  = "blip2.image_token_index"
+	KeyVideoTokenIndex  = "blip2.video_token_index"
 
 	KeyVisionHiddenSize       = "blip2.vision.hidden_size"
 	KeyVisionIntermediateSize = "blip2.vision.intermediate_size"
@@ -95,6 +111,8 @@ const (
 	KeyQFormerTextInput          = "blip2.qformer.text_input"
 	KeyQFormerVocab              = "blip2.qformer.tokenizer.vocab"
 	KeyQFormerLowerCase          = "blip2.qformer.tokenizer.lower_case"
+	KeyQFormerMaxLength          = "blip2.qformer.tokenizer.max_length"
+	KeyQFormerTruncationSide     = "blip2.qformer.tokenizer.truncation_side"
 
 	KeyProjectionSize = "blip2.projection.size"
 
@@ -155,4 +173,101 @@ func QFormerBlock(i int) QFormerBlockNames {
 		FFNUpQuery: p + "ffn_up_query", FFNDownQuery: p + "ffn_down_query", FFNLNQuery: p + "ffn_ln_query",
 		FFNUp: p + "ffn_up", FFNDown: p + "ffn_down", FFNLN: p + "ffn_ln",
 	}
+}
+
+// ResampleBicubic is PIL's Image.BICUBIC, the resample value of every
+// BLIP-2 and InstructBLIP processor and what engine/imageprep implements.
+const ResampleBicubic = 3
+
+// Vision weight types (KeyWeightType).
+var visionWeightTypes = []string{"f32", "f16", "q8_0"}
+
+// CheckVisionMetadata checks the metadata of a vision file against the
+// schema above: every size in the range hfconfig allows in a config.json,
+// the sizes consistent with each other, the image settings the engine
+// follows (a bicubic resize to the ViT's own image size, RGB), finite
+// norm epsilons and normalization. The converter runs it on what it is
+// about to write and engine/vision before it sizes anything from a file, so
+// that a damaged or crafted vision.gguf (an image of 100000x100000 pixels,
+// a NaN epsilon, no layers) is refused as convert would have refused its
+// checkpoint.
+func CheckVisionMetadata(f *gguf.File) error {
+	c := gguf.NewChecker(f)
+	c.String(gguf.KeyArchitecture, VisionArch)
+	family := c.String(KeyFamily, "blip-2", "instructblip")
+	if p := c.String(KeyPromptFormat); c.Err() == nil && !strings.Contains(p, "{prompt}") {
+		c.Failf("metadata %s = %q has no {prompt}", KeyPromptFormat, p)
+	}
+	if c.Has(KeyWeightType) {
+		c.String(KeyWeightType, visionWeightTypes...)
+	}
+	c.Int(KeyNumQueryTokens, 1, hfconfig.MaxQueries)
+
+	const epsMax = 1 // a norm epsilon is a small positive number
+	d := c.Int(KeyVisionHiddenSize, 1, hfconfig.MaxWidth)
+	c.Int(KeyVisionIntermediateSize, 1, hfconfig.MaxWidth)
+	c.Int(KeyVisionBlockCount, 1, hfconfig.MaxLayers)
+	heads := c.Int(KeyVisionHeadCount, 1, hfconfig.MaxWidth)
+	size := c.Int(KeyVisionImageSize, 1, hfconfig.MaxImageSize)
+	patch := c.Int(KeyVisionPatchSize, 1, max(size, 1))
+	c.Int(KeyVisionNumChannels, 3, 3)
+	c.Float(KeyVisionLayerNormEps, 0, epsMax, true)
+	if c.Err() == nil && d%heads != 0 {
+		c.Failf("metadata %s %d is not a multiple of %s %d", KeyVisionHiddenSize, d, KeyVisionHeadCount, heads)
+	}
+	if c.Err() == nil && size%patch != 0 {
+		c.Failf("metadata %s %d is not a multiple of %s %d", KeyVisionImageSize, size, KeyVisionPatchSize, patch)
+	}
+
+	h := c.Int(KeyQFormerHiddenSize, 1, hfconfig.MaxWidth)
+	c.Int(KeyQFormerIntermediateSize, 1, hfconfig.MaxWidth)
+	c.Int(KeyQFormerBlockCount, 1, hfconfig.MaxLayers)
+	qheads := c.Int(KeyQFormerHeadCount, 1, hfconfig.MaxWidth)
+	c.Int(KeyQFormerCrossAttentionFreq, 1, hfconfig.MaxLayers)
+	if e := c.Int(KeyQFormerEncoderHiddenSize, 1, hfconfig.MaxWidth); c.Err() == nil && e != d {
+		c.Failf("metadata %s %d differs from %s %d", KeyQFormerEncoderHiddenSize, e, KeyVisionHiddenSize, d)
+	}
+	// InstructBLIP's Q-Former reads the instruction, a retrieval model's
+	// its texts; a BLIP-2 generation model's reads no text.
+	text := c.Bool(KeyQFormerTextInput)
+	retrieval := c.Has(KeyRetrievalEmbedSize)
+	if c.Err() == nil && text != (family == "instructblip" || retrieval) {
+		c.Failf("metadata %s is %v for a %s model", KeyQFormerTextInput, text, family)
+	}
+	if retrieval {
+		c.Int(KeyRetrievalEmbedSize, 1, hfconfig.MaxWidth)
+	}
+	lo := 0
+	if text {
+		lo = 1 // the Q-Former embeds text
+	}
+	c.Int(KeyQFormerMaxPositions, lo, hfconfig.MaxPositions)
+	vocab := c.Int(KeyQFormerVocabSize, lo, hfconfig.MaxVocab)
+	c.Float(KeyQFormerLayerNormEps, 0, epsMax, true)
+	if c.Err() == nil && h%qheads != 0 {
+		c.Failf("metadata %s %d is not a multiple of %s %d", KeyQFormerHiddenSize, h, KeyQFormerHeadCount, qheads)
+	}
+	if v, ok := f.Strings(KeyQFormerVocab); ok && c.Err() == nil && len(v) > vocab {
+		c.Failf("metadata %s holds %d tokens, more than %s %d", KeyQFormerVocab, len(v), KeyQFormerVocabSize, vocab)
+	}
+	c.Int(KeyProjectionSize, 0, hfconfig.MaxWidth)
+
+	// The image settings: what engine/imageprep does, for the ViT's size.
+	w, ht := c.Int(KeyImageWidth, 1, hfconfig.MaxImageSize), c.Int(KeyImageHeight, 1, hfconfig.MaxImageSize)
+	if c.Err() == nil && (w != size || ht != size) {
+		c.Failf("metadata %s x %s = %dx%d differs from %s %d: the images must be resized to the vision model's size",
+			KeyImageWidth, KeyImageHeight, w, ht, KeyVisionImageSize, size)
+	}
+	c.Int(KeyImageResample, ResampleBicubic, ResampleBicubic)
+	c.Floats(KeyImageMean, 3, -1e3, 1e3, false)
+	c.Floats(KeyImageStd, 3, 0, 1e3, true)
+	c.Float(KeyImageRescaleFactor, 0, 1, true)
+	for _, k := range []string{KeyImageDoResize, KeyImageDoConvertRGB} {
+		if !c.Bool(k) && c.Err() == nil {
+			c.Failf("metadata %s is false: blip2chat always resizes images and converts them to RGB", k)
+		}
+	}
+	c.Bool(KeyImageDoRescale)
+	c.Bool(KeyImageDoNormalize)
+	return c.Err()
 }

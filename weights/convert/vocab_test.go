@@ -9,23 +9,27 @@ import (
 )
 
 // TestFindQFormerVocab: vocab.txt first, then tokenizer.json, else none;
-// do_lower_case from the tokenizer config (true when unsaid).
+// do_lower_case from the tokenizer config (true when unsaid), truncation
+// side (left when unsaid), and the added tokens continuing the ids
+// ([DEC]).
 func TestFindQFormerVocab(t *testing.T) {
-	v, lower, path, err := findQFormerVocab(hfDir("instructblip-llama"))
-	if err != nil || len(v) != 1000 || !lower || filepath.Base(path) != "vocab.txt" || v[2] != "[CLS]" {
-		t.Errorf("golden: %d tokens, lower %v, %s, %v", len(v), lower, path, err)
+	q, err := findQFormerVocab(hfDir("instructblip-llama"))
+	if err != nil || len(q.vocab) != 1000 || !q.lower || q.truncation != "left" || filepath.Base(q.path) != "vocab.txt" || q.vocab[2] != "[CLS]" {
+		t.Errorf("golden: %d tokens, lower %v, truncation %q, %s, %v", len(q.vocab), q.lower, q.truncation, q.path, err)
 	}
 	d := t.TempDir()
-	if v, _, _, err := findQFormerVocab(d); v != nil || err != nil {
-		t.Errorf("no vocab: %v %v", v, err)
+	if q, err := findQFormerVocab(d); q.vocab != nil || err != nil {
+		t.Errorf("no vocab: %v %v", q.vocab, err)
 	}
-	q := filepath.Join(d, "qformer_tokenizer")
-	os.MkdirAll(q, 0o755)
-	os.WriteFile(filepath.Join(q, "tokenizer.json"), []byte(`{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 1, "[UNK]": 2, "[CLS]": 3, "[SEP]": 4}}}`), 0o644)
-	os.WriteFile(filepath.Join(q, "tokenizer_config.json"), []byte(`{"do_lower_case": false}`), 0o644)
-	v, lower, _, err = findQFormerVocab(d)
-	if err != nil || strings.Join(v, "|") != "[PAD]|x|[UNK]|[CLS]|[SEP]" || lower {
-		t.Errorf("tokenizer.json: %v lower %v %v", v, lower, err)
+	qd := filepath.Join(d, "qformer_tokenizer")
+	os.MkdirAll(qd, 0o755)
+	os.WriteFile(filepath.Join(qd, "tokenizer.json"), []byte(`{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 1, "[UNK]": 2, "[CLS]": 3, "[SEP]": 4}},
+		"added_tokens": [{"id": 6, "content": "[X]"}, {"id": 3, "content": "[CLS]"}]}`), 0o644)
+	os.WriteFile(filepath.Join(qd, "added_tokens.json"), []byte(`{"[DEC]": 5}`), 0o644)
+	os.WriteFile(filepath.Join(qd, "tokenizer_config.json"), []byte(`{"do_lower_case": false, "truncation_side": "right"}`), 0o644)
+	q, err = findQFormerVocab(d)
+	if err != nil || strings.Join(q.vocab, "|") != "[PAD]|x|[UNK]|[CLS]|[SEP]|[DEC]|[X]" || q.lower || q.truncation != "right" {
+		t.Errorf("tokenizer.json: %v lower %v truncation %q %v", q.vocab, q.lower, q.truncation, err)
 	}
 }
 

@@ -11,16 +11,16 @@
 // in engine/tokenizer pin id for id. This package only reads files: the
 // algorithms over a vocabulary are engine/tokenizer's, and the converters
 // (weights/lmconv, weights/convert) store what is read here in GGUF.
-// tokenizer_config.json, the tokenizer's settings, is read by
-// weights/hfconfig with the other config files; special_tokens_map.json,
-// when needed, belongs here.
+// tokenizer_config.json and special_tokens_map.json, the tokenizer's
+// settings, are read by weights/hfconfig with the other config files.
 package hftok
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // AddedToken is a token added to a tokenizer's vocabulary: an entry of
@@ -31,10 +31,15 @@ type AddedToken struct {
 	Special bool   `json:"special"` // added_tokens.json does not say: false
 }
 
-// load reads path and parses it, naming the file in errors.
+// maxFileBytes bounds a tokenizer file (tokenizer.json of a large
+// vocabulary is tens of MB).
+const maxFileBytes = 1 << 30
+
+// load reads the regular file path (a FIFO is refused, never waited on) and
+// parses it, naming the file in errors.
 func load[T any](path string, parse func([]byte) (T, error)) (T, error) {
 	var zero T
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, maxFileBytes)
 	if err != nil {
 		return zero, err
 	}

@@ -32,7 +32,7 @@ func TestConvert(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.LLMFamily != c.arch || len(res.Files) != 2 {
+			if res.LLMFamily != c.arch || len(res.Files) != 3 || filepath.Base(res.Files[2]) != convert.GenerationConfigFile {
 				t.Errorf("family %q, files %v", res.LLMFamily, res.Files)
 			}
 			for _, u := range res.Unused {

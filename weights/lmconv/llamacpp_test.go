@@ -446,3 +446,36 @@ func TestLlamaCppMetadata(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertQuantizes: Convert with llama.cpp's quantizer as
+// Options.Quantizer writes a q4_k_m llm.gguf directly (no f16 file is ever
+// renamed into the folder), which llama.cpp loads; the T5 vocabulary cut
+// to the tokenizer's (1100 of 1152 rows here, 32100 of 32128 for FlanT5)
+// included.
+func TestConvertQuantizes(t *testing.T) {
+	l := library(t)
+	for _, name := range []string{"blip2-t5", "instructblip-llama"} {
+		out := t.TempDir()
+		q := func(in, out string, ftype int32) error {
+			p := l.DefaultQuantizeParams()
+			p.FType = ftype
+			p.NThread = 2
+			return l.Quantize(in, out, p)
+		}
+		res, err := convert.Convert(context.Background(), filepath.Join(golden, name, "hf"), out, convert.Options{Quantizer: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(out, lmconv.FileName)
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ft, _ := f.Int(gguf.KeyFileType)
+		f.Close()
+		if !res.Quantized || ft != 15 {
+			t.Errorf("%s: quantized %v, file type %d, want q4_k_m (15)", name, res.Quantized, ft)
+		}
+		loadModel(t, l, path)
+	}
+}

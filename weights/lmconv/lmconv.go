@@ -54,6 +54,11 @@ type Source struct {
 	// Name is general.name; "" uses the folder's base name, as the script
 	// does.
 	Name string
+	// Placeholders are the ids of the image and video placeholder tokens
+	// (config.json's image_token_index and video_token_index, 2024 layout),
+	// which the model replaces by the image's embeddings: they are kept
+	// out of the vocabulary (see keepRows).
+	Placeholders []int
 }
 
 // Tensor is one output tensor, of type F32, F16 or Q8_0.
@@ -97,6 +102,9 @@ func PlanFile(src Source, t Type) (*plan.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkPlanned(); err != nil {
+		return nil, err
+	}
 	return b.finish(), nil
 }
 
@@ -109,6 +117,10 @@ type builder struct {
 	tensors []Tensor
 	skipped []string
 	warn    []string
+	tok     *tokenizer // read by readTokenizer
+	// keep is the vocabulary size written, the rows kept of the embedding
+	// and LM head (keepRows).
+	keep int
 }
 
 func (b *builder) add(key string, value any) {
@@ -147,22 +159,39 @@ func (b *builder) has(name string) bool {
 // copyTensor plans output tensor out as checkpoint tensor Prefix+src of the
 // given shape, passed through transform (nil: unchanged).
 func (b *builder) copyTensor(out, src string, shape []int, transform func([]float32) []float32) error {
+	return b.copyRows(out, src, shape, shape[0], transform)
+}
+
+// copyRows plans output tensor out as the first keep rows of checkpoint
+// tensor Prefix+src, whose shape is checked to be shape: an embedding or LM
+// head cut to the vocabulary kept (see keepRows). Only those rows are read,
+// and their mapped pages are released once converted, so that streaming a
+// checkpoint keeps one tensor resident, not all of it.
+func (b *builder) copyRows(out, src string, shape []int, keep int, transform func([]float32) []float32) error {
 	if _, err := b.expect(src, shape...); err != nil {
 		return err
 	}
 	full := Prefix + src
 	tensors := b.src.Tensors
+	outShape := append([]int{keep}, shape[1:]...)
 	b.tensors = append(b.tensors, Tensor{
 		Name:    out,
-		Type:    b.weightType(out, shape),
-		Shape:   append([]int(nil), shape...),
+		Type:    b.weightType(out, outShape),
+		Shape:   outShape,
 		Sources: []string{full},
 		Values: func() ([]float32, error) {
 			t, ok := tensors.Tensor(full)
 			if !ok {
 				return nil, fmt.Errorf("%s vanished from the checkpoint", full)
 			}
+			if keep != shape[0] {
+				var err error
+				if t, err = t.Rows(keep); err != nil {
+					return nil, err
+				}
+			}
 			v, err := t.Float32()
+			t.Release()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", full, err)
 			}

@@ -706,36 +706,39 @@ func TestVocabPaddingAndAdded(t *testing.T) {
 	}
 	cases := []struct {
 		name, arch, dir string
-		vocab           int
+		vocab, keep     int // vocab_size (rows stored) and the vocabulary kept
 		want            []tok
 		kv              map[string]any
 	}{
-		{"llama padded", "llama", llamaDir, 2003, []tok{
-			{1999, "", 0, 0}, {2000, "[PAD2000]", -10000, tokUnused}, {2002, "[PAD2002]", -10000, tokUnused}}, nil},
+		// Rows past the tokenizer's tokens are cut.
+		{"llama padded", "llama", llamaDir, 2003, 2000, []tok{{1999, "", 0, 0}}, nil},
 		{"llama added", "llama", withFiles(llamaDir, map[string]string{
 			"added_tokens.json": `{"<img>": 2001}`,
 			"tokenizer_config.json": `{"add_bos_token": false, "add_eos_token": true, "bos_token": "<s>", "eos_token": "</s>", "pad_token": "[PAD]",
 				"add_prefix_space": false,
 				"added_tokens_decoder": {"2000": {"content": "[PAD]", "special": true}, "2002": {"content": "\u2581hi", "special": false}}}`,
-		}), 2004, []tok{
-			{2000, "[PAD]", -1000, tokControl}, {2001, "<img>", -1000, tokUserDefined}, {2002, " hi", -1000, tokUserDefined}, {2003, "[PAD2003]", -10000, tokUnused}},
+		}), 2004, 2003, []tok{
+			{2000, "[PAD]", -1000, tokControl}, {2001, "<img>", -1000, tokUserDefined}, {2002, " hi", -1000, tokUserDefined}},
 			map[string]any{"tokenizer.ggml.padding_token_id": uint32(2000), "tokenizer.ggml.add_bos_token": false,
 				"tokenizer.ggml.add_eos_token": true, "tokenizer.ggml.add_space_prefix": false}},
 		{"llama tokenizer.json specials", "llama", withFiles(llamaDir, map[string]string{
 			"tokenizer.json":        `{"added_tokens": [{"id": 2000, "content": "<eos2>"}]}`,
 			"tokenizer_config.json": `{"eos_token": "<eos2>", "bos_token": {"content": "<s>"}}`,
-		}), 2001, nil, map[string]any{"tokenizer.ggml.eos_token_id": uint32(2000), "tokenizer.ggml.bos_token_id": uint32(1),
+		}), 2001, 2001, nil, map[string]any{"tokenizer.ggml.eos_token_id": uint32(2000), "tokenizer.ggml.bos_token_id": uint32(1),
 			"tokenizer.ggml.unknown_token_id": uint32(0)}},
-		{"t5 padded", "t5", t5Dir, 1103, []tok{
-			{1000, "<extra_id_99>", -1000, tokControl}, {1099, "<extra_id_0>", -1000, tokControl}, {1100, "[PAD1100]", -10000, tokUnused}}, nil},
-		{"t5 truncated sentinels", "t5", t5Dir, 1050, []tok{
+		{"t5 padded", "t5", t5Dir, 1103, 1100, []tok{
+			{1000, "<extra_id_99>", -1000, tokControl}, {1099, "<extra_id_0>", -1000, tokControl}}, nil},
+		{"t5 truncated sentinels", "t5", t5Dir, 1050, 1050, []tok{
 			{1000, "<extra_id_99>", -1000, tokControl}, {1049, "<extra_id_50>", -1000, tokControl}}, nil},
-		{"t5 no tokenizer_config", "t5", withFiles(t5Dir, map[string]string{"tokenizer_config.json": ""}), 1100, []tok{
+		{"t5 no tokenizer_config", "t5", withFiles(t5Dir, map[string]string{"tokenizer_config.json": ""}), 1100, 1100, []tok{
 			{1099, "<extra_id_0>", -1000, tokControl}}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := &builder{src: Source{Dir: c.dir, Text: &hfconfig.TextConfig{VocabSize: c.vocab}}, arch: c.arch}
+			if err := b.vocabulary(); err != nil {
+				t.Fatal(err)
+			}
 			if err := b.vocab(); err != nil {
 				t.Fatal(err)
 			}
@@ -746,8 +749,8 @@ func TestVocabPaddingAndAdded(t *testing.T) {
 			scores := v.([]float32)
 			v, _ = f.Value("tokenizer.ggml.token_type")
 			types := v.([]int32)
-			if len(toks) != c.vocab {
-				t.Fatalf("%d tokens, want %d", len(toks), c.vocab)
+			if len(toks) != c.keep || b.keep != c.keep {
+				t.Fatalf("%d tokens (keep %d), want %d", len(toks), b.keep, c.keep)
 			}
 			for _, w := range c.want {
 				if w.text == "" { // a real piece: just not padding
@@ -854,6 +857,29 @@ func TestSizeLabel(t *testing.T) {
 	for n, want := range cases {
 		if got := sizeLabel(n); got != want {
 			t.Errorf("sizeLabel(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestT5ExactGELU: BLIP-2 FlanT5's dense_act_fn "gelu" (exact, which
+// transformers runs) converts with a warning that llama.cpp computes the
+// tanh form; gelu_new converts silently.
+func TestT5ExactGELU(t *testing.T) {
+	for _, c := range []struct {
+		act  string
+		warn bool
+	}{{"gelu", true}, {"gelu_new", false}} {
+		src := source(t, "blip2-t5")
+		text := *src.Text
+		text.DenseActFn = c.act
+		src.Text = &text
+		f, err := PlanFile(src, mustType(t, "f16"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(strings.Join(f.Warnings, "\n"), "exact GELU, llama.cpp's T5 the tanh approximation")
+		if got != c.warn {
+			t.Errorf("dense_act_fn %q: warnings %q", c.act, f.Warnings)
 		}
 	}
 }

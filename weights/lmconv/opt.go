@@ -1,9 +1,7 @@
 package lmconv
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
@@ -145,9 +143,12 @@ func (b *builder) opt() error {
 	bias, affine := tc.EnableBias, tc.LayerNormElementwiseAffine
 	finalNorm := tc.DoLayerNormBefore && !tc.RemoveFinalLayerNorm
 
+	if err := b.vocabulary(); err != nil {
+		return err
+	}
 	b.general()
 	const p = "model.decoder."
-	if err := b.copyTensor(OPTTokenEmbd, p+"embed_tokens.weight", []int{nVocab, nProj}, nil); err != nil {
+	if err := b.copyRows(OPTTokenEmbd, p+"embed_tokens.weight", []int{nVocab, nProj}, b.keep, nil); err != nil {
 		return err
 	}
 	// Positions stay F32 whatever the type: one row is read per token, and
@@ -206,7 +207,7 @@ func (b *builder) opt() error {
 			b.skipped = append(b.skipped, Prefix+"lm_head.weight")
 		}
 	case b.has("lm_head.weight"):
-		if err := b.copyTensor(OPTOutput, "lm_head.weight", []int{nVocab, nProj}, nil); err != nil {
+		if err := b.copyRows(OPTOutput, "lm_head.weight", []int{nVocab, nProj}, b.keep, nil); err != nil {
 			return err
 		}
 	default:
@@ -215,7 +216,7 @@ func (b *builder) opt() error {
 	}
 
 	b.sizeLabel()
-	b.add(OPTKeyVocabSize, uint32(nVocab))
+	b.add(OPTKeyVocabSize, uint32(b.keep))
 	b.add(OPTKeyContextLength, uint32(nPos))
 	b.add(OPTKeyEmbeddingLength, uint32(nEmbd))
 	b.add(OPTKeyWordEmbeddingLength, uint32(nProj))
@@ -238,31 +239,13 @@ func (b *builder) opt() error {
 // tokenizer: tokens (padded with [PADn] up to vocab_size), token types,
 // merges, special ids and whether BOS is added (OPT prepends </s>).
 func (b *builder) gpt2Vocab() error {
-	dir := b.src.Dir
-	bpe, from, err := hftok.LoadBPEDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return b.errorf("no GPT-2 tokenizer (vocab.json and merges.txt, or tokenizer.json) for the OPT language model")
-	}
-	if err != nil {
-		return err
-	}
-	if !bpe.GPT2() {
-		return b.errorf("%s: the tokenizer is not GPT-2's byte-level BPE (a prefix space, no split regex, unk/byte-fallback or subword affixes), which OPT's llm.gguf cannot describe", from)
-	}
-	tcfg, err := hfconfig.LoadTokenizerConfig(dir)
-	if err != nil {
-		return err
-	}
+	bpe, from, tcfg := b.tok.bpe, b.tok.bpeFrom, b.tok.cfg
 	// Added tokens: tokenizer.json's, tokenizer_config.json's, added_tokens.json's.
 	added := bpe.Added
 	for _, a := range tcfg.AddedTokens {
 		added = append(added, hftok.AddedToken{ID: a.ID, Content: a.Content, Special: a.Special})
 	}
-	more, err := b.addedTokensJSON()
-	if err != nil {
-		return err
-	}
-	tokens, types, index, err := b.gpt2Tokens(bpe, from, append(added, more...))
+	tokens, types, index, err := b.gpt2Tokens(bpe, from, append(added, b.tok.addedJSON...))
 	if err != nil {
 		return err
 	}
@@ -298,12 +281,12 @@ func (b *builder) gpt2Vocab() error {
 	return nil
 }
 
-// gpt2Tokens lays the vocabulary out over vocab_size ids: the model's
-// tokens, then the added tokens (control when special, user-defined
-// otherwise), [PADn] placeholders for the rest. index maps every token
-// that is there to its id.
+// gpt2Tokens lays the vocabulary out over the ids kept (keepRows): the
+// model's tokens, then the added tokens (control when special or an image
+// or video placeholder, user-defined otherwise), [PADn] placeholders for
+// the rest. index maps every token that is there to its id.
 func (b *builder) gpt2Tokens(bpe *hftok.BPE, from string, added []hftok.AddedToken) (tokens []string, types []int32, index map[string]int, err error) {
-	n := b.src.Text.VocabSize
+	n := b.keep
 	tokens = make([]string, n)
 	types = make([]int32, n)
 	filled := make([]bool, n)
@@ -314,7 +297,9 @@ func (b *builder) gpt2Tokens(bpe *hftok.BPE, from string, added []hftok.AddedTok
 	dropped := 0
 	for tok, id := range bpe.Vocab {
 		if id >= n {
-			dropped++
+			if id >= b.src.Text.VocabSize {
+				dropped++
+			}
 			continue
 		}
 		if filled[id] {
@@ -323,7 +308,7 @@ func (b *builder) gpt2Tokens(bpe *hftok.BPE, from string, added []hftok.AddedTok
 		tokens[id], types[id], filled[id] = tok, tokNormal, true
 	}
 	if dropped > 0 {
-		b.warn = append(b.warn, fmt.Sprintf("%s has %d tokens with ids >= vocab_size %d; they are dropped", from, dropped, n))
+		b.warn = append(b.warn, fmt.Sprintf("%s has %d tokens with ids >= vocab_size %d; they are dropped", from, dropped, b.src.Text.VocabSize))
 	}
 	for _, a := range added {
 		if a.ID < 0 || a.ID >= n {
@@ -336,7 +321,7 @@ func (b *builder) gpt2Tokens(bpe *hftok.BPE, from string, added []hftok.AddedTok
 		if a.Special || types[a.ID] == tokUnused {
 			types[a.ID] = tokUserDefined
 		}
-		if a.Special {
+		if a.Special || b.isPlaceholder(a.ID) {
 			types[a.ID] = tokControl
 		}
 	}

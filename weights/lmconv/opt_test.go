@@ -402,13 +402,28 @@ func TestOPTTokenizerJSON(t *testing.T) {
 			t.Errorf("token %d = %q, want %q", id, tokens[id], tok)
 		}
 	}
-	if tokens[1000] != "<image>" || tokens[1007] != "[PAD1007]" {
+	// The added token is kept, the 7 padding rows after it are not.
+	if len(tokens) != 1001 || tokens[1000] != "<image>" {
 		t.Errorf("tokens past vocab.json: %q", tokens[1000:])
 	}
 	tv, _ := f.Value("tokenizer.ggml.token_type")
-	if types := tv.([]int32); types[1000] != tokUserDefined || types[1007] != tokUnused {
+	if types := tv.([]int32); types[1000] != tokUserDefined {
 		t.Errorf("types past vocab.json: %v", types[1000:])
 	}
+	if emb := f.Tensors[0]; emb.Name != OPTTokenEmbd || !slices.Equal(emb.Shape, []int{1001, 64}) {
+		t.Errorf("%s shape %v, want [1001 64]", emb.Name, emb.Shape)
+	}
+	// As the image placeholder (config.json's image_token_index) it is
+	// left out too.
+	src.Placeholders = []int{1000}
+	if f, err = planOPT(src, mustOPTType(t, "f32")); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = f.Value("tokenizer.ggml.tokens")
+	if n := len(v.([]string)); n != 1000 || !slices.Equal(f.Tensors[0].Shape, []int{1000, 64}) {
+		t.Errorf("with <image> a placeholder: %d tokens, embedding %v; want 1000", n, f.Tensors[0].Shape)
+	}
+	src.Placeholders = nil
 	if m, _ := f.Value("tokenizer.ggml.merges"); !slices.Equal(m.([]string), merges) {
 		t.Error("merges differ from merges.txt")
 	}

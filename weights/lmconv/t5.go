@@ -34,12 +34,16 @@ func (b *builder) t5Config() (t5Dims, error) {
 			tc.RelativeAttentionMaxDistance, t5MaxDistance)
 	}
 	// llama.cpp runs gated-GELU (tanh approximation) when a layer has
-	// ffn_gate, ReLU otherwise.
+	// ffn_gate, ReLU otherwise; no GGUF key selects its exact (erf) GELU
+	// for T5. BLIP-2 FlanT5 stores dense_act_fn "gelu", which transformers
+	// 4 runs exactly (hfconfig); the tanh form differs by at most 4.7e-4
+	// per activation, less than the 1e-3 ggml's f16 GELU table already
+	// costs, so the model is converted, with a warning, not refused.
 	if tc.IsGatedAct {
 		switch tc.DenseActFn {
 		case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
 		case "gelu":
-			b.warn = append(b.warn, "T5 uses exact GELU; llama.cpp computes the tanh approximation (differences around 1e-3)")
+			b.warn = append(b.warn, `text_config.dense_act_fn "gelu": the checkpoint runs exact GELU, llama.cpp's T5 the tanh approximation (at most 4.7e-4 apart per activation)`)
 		default:
 			return d, b.errorf("text_config: feed_forward_proj %q: llama.cpp's T5 runs gated-GELU or ReLU only", tc.FeedForwardProj)
 		}
@@ -64,6 +68,9 @@ func (b *builder) t5() error {
 	dModel, dKV, dFF, nHead := d.dModel, d.dKV, d.dFF, d.nHead
 	nEnc, nDec, nVocab, nBuckets := d.nEnc, d.nDec, d.nVocab, d.nBuckets
 
+	if err := b.vocabulary(); err != nil {
+		return err
+	}
 	b.general()
 	inner := nHead * dKV
 
@@ -77,7 +84,7 @@ func (b *builder) t5() error {
 		}
 		if embd == "" {
 			embd = n
-			if err := b.copyTensor("token_embd.weight", n, []int{nVocab, dModel}, nil); err != nil {
+			if err := b.copyRows("token_embd.weight", n, []int{nVocab, dModel}, b.keep, nil); err != nil {
 				return err
 			}
 			continue
@@ -161,14 +168,14 @@ func (b *builder) t5() error {
 	}
 	switch {
 	case b.has("lm_head.weight"):
-		if err := b.copyTensor("output.weight", "lm_head.weight", []int{nVocab, dModel}, scale); err != nil {
+		if err := b.copyRows("output.weight", "lm_head.weight", []int{nVocab, dModel}, b.keep, scale); err != nil {
 			return err
 		}
 	case !tc.TieWordEmbeddings:
 		_, err := b.expect("lm_head.weight", nVocab, dModel)
 		return err
 	case scale != nil:
-		if err := b.copyTensor("output.weight", embd, []int{nVocab, dModel}, scale); err != nil {
+		if err := b.copyRows("output.weight", embd, []int{nVocab, dModel}, b.keep, scale); err != nil {
 			return err
 		}
 	default:

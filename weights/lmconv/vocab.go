@@ -35,14 +35,7 @@ const (
 // and whether BOS/EOS are added, as convert_hf_to_gguf.py does for LLaMA
 // (_set_vocab_sentencepiece) and T5 (T5Model.set_vocab).
 func (b *builder) vocab() error {
-	sp, spName, err := b.sentencePiece()
-	if err != nil {
-		return err
-	}
-	tcfg, err := hfconfig.LoadTokenizerConfig(b.src.Dir)
-	if err != nil {
-		return err
-	}
+	sp, spName, tcfg := b.tok.sp, b.tok.spName, b.tok.cfg
 	tokModel := "llama"
 	if b.arch == "t5" {
 		switch sp.ModelType {
@@ -54,10 +47,7 @@ func (b *builder) vocab() error {
 			return b.errorf("%s: SentencePiece model type %s: llama.cpp's T5 needs unigram or BPE", spName, sp.ModelTypeName())
 		}
 	}
-	v, err := b.spVocab(sp, spName, tcfg)
-	if err != nil {
-		return err
-	}
+	v := b.spVocab(sp, spName, tcfg)
 	b.add(gguf.KeyTokenizerModel, tokModel)
 	b.add(gguf.KeyTokenizerPre, "default")
 	b.add(gguf.KeyTokens, v.tokens)
@@ -70,10 +60,7 @@ func (b *builder) vocab() error {
 			b.add(gguf.KeyPrecompiledCharsmap, append([]uint8(nil), sp.PrecompiledCharsmap...))
 		}
 	}
-	found, err := b.spSpecials(sp, tcfg, v.tokens)
-	if err != nil {
-		return err
-	}
+	found := b.spSpecials(sp, tcfg, v.tokens)
 
 	// What the tokenizer adds around a text: LlamaTokenizer BOS, T5Tokenizer
 	// EOS, unless tokenizer_config.json says otherwise.
@@ -117,10 +104,13 @@ func (b *builder) sentencePiece() (sp *sentencepiece.Model, name string, err err
 	}
 	for _, f := range files {
 		path := filepath.Join(b.src.Dir, f)
-		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
-			sp, err := sentencepiece.Load(path)
-			return sp, f, err
+		// Only a missing file is "none": a folder, a FIFO or a file that
+		// cannot be read is an error of its own, named by Load.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
+		sp, err := sentencepiece.Load(path)
+		return sp, f, err
 	}
 	return nil, "", b.errorf("no SentencePiece tokenizer (%s) for the %s language model", strings.Join(files, " or "), b.arch)
 }
@@ -132,22 +122,23 @@ type spVocabulary struct {
 	types  []int32
 }
 
-// spVocab lays the vocabulary out over vocab_size ids: the SentencePiece
-// pieces with their scores and types, then T5's <extra_id_N> sentinels,
-// then the added tokens (added_tokens.json, added_tokens_decoder); ids left
-// over are [PAD{id}] placeholders.
-func (b *builder) spVocab(sp *sentencepiece.Model, spName string, tcfg *hfconfig.TokenizerConfig) (spVocabulary, error) {
-	n := b.src.Text.VocabSize
+// spVocab lays the vocabulary out over the ids kept (keepRows): the
+// SentencePiece pieces with their scores and types, then T5's
+// <extra_id_N> sentinels, then the added tokens (added_tokens.json,
+// added_tokens_decoder); ids left over are [PAD{id}] placeholders, and an
+// image or video placeholder among them is a control token.
+func (b *builder) spVocab(sp *sentencepiece.Model, spName string, tcfg *hfconfig.TokenizerConfig) spVocabulary {
+	n := b.keep
 	v := spVocabulary{tokens: make([]string, n), scores: make([]float32, n), types: make([]int32, n)}
 	for i := range v.tokens {
 		v.tokens[i], v.scores[i], v.types[i] = fmt.Sprintf("[PAD%d]", i), scorePadding, tokUnused
 	}
 	nPieces := len(sp.Pieces)
-	if nPieces > n {
+	if rows := b.src.Text.VocabSize; nPieces > rows {
 		b.warn = append(b.warn, fmt.Sprintf("%s has %d pieces but vocab_size is %d: pieces %d and up are dropped",
-			spName, nPieces, n, n))
-		nPieces = n
+			spName, nPieces, rows, rows))
 	}
+	nPieces = min(nPieces, n)
 	for i, p := range sp.Pieces[:nPieces] {
 		v.tokens[i], v.scores[i], v.types[i] = p.Text, p.Score, int32(p.Type)
 		if v.types[i] < tokNormal || v.types[i] > tokByte {
@@ -158,21 +149,14 @@ func (b *builder) spVocab(sp *sentencepiece.Model, spName string, tcfg *hfconfig
 	// T5's <extra_id_N> sentinels follow the pieces in reverse order, as
 	// transformers' T5Tokenizer numbers them (extra_id_0 is the last).
 	if b.arch == "t5" {
-		extra := tcfg.ExtraIDs
-		if extra == 0 && tcfg.TokenizerClass == "" {
-			extra = 100 // no tokenizer_config.json: T5Tokenizer's default
-		}
+		extra := b.tok.t5Sentinels()
 		for i := 0; i < extra; i++ {
 			if id := len(sp.Pieces) + extra - 1 - i; id < n {
 				v.tokens[id], v.scores[id], v.types[id] = fmt.Sprintf("<extra_id_%d>", i), scoreAdded, tokControl
 			}
 		}
 	}
-	added, err := b.addedTokensJSON()
-	if err != nil {
-		return v, err
-	}
-	for _, a := range added {
+	for _, a := range b.tok.addedJSON {
 		if a.ID >= 0 && a.ID < n {
 			v.tokens[a.ID], v.scores[a.ID], v.types[a.ID] = a.Content, scoreAdded, tokUserDefined
 		}
@@ -192,7 +176,12 @@ func (b *builder) spVocab(sp *sentencepiece.Model, spName string, tcfg *hfconfig
 		}
 		v.tokens[a.ID], v.scores[a.ID] = content, scoreAdded
 	}
-	return v, nil
+	for _, id := range b.src.Placeholders {
+		if id >= 0 && id < n {
+			v.types[id] = tokControl
+		}
+	}
+	return v
 }
 
 // spSpecials writes the special ids: the token of tokenizer_config.json's
@@ -200,12 +189,9 @@ func (b *builder) spVocab(sp *sentencepiece.Model, spName string, tcfg *hfconfig
 // bos_token_id, ... (both as gguf-py's SpecialVocab), else the vocabulary
 // entry with that text, else the SentencePiece model's own id. found says
 // which were.
-func (b *builder) spSpecials(sp *sentencepiece.Model, tcfg *hfconfig.TokenizerConfig, tokens []string) (found map[string]bool, err error) {
-	added, ok, err := b.tokenizerJSONAdded()
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+func (b *builder) spSpecials(sp *sentencepiece.Model, tcfg *hfconfig.TokenizerConfig, tokens []string) (found map[string]bool) {
+	added := b.tok.jsonAdded
+	if !b.tok.hasJSON {
 		for _, a := range tcfg.AddedTokens {
 			added = append(added, hftok.AddedToken{ID: a.ID, Content: a.Content})
 		}
@@ -227,7 +213,7 @@ func (b *builder) spSpecials(sp *sentencepiece.Model, tcfg *hfconfig.TokenizerCo
 			found[s.typ] = true
 		}
 	}
-	return found, nil
+	return found
 }
 
 // specialID resolves one special token (see vocab); -1 when there is none.
@@ -266,27 +252,4 @@ func looksSpecial(s string) bool {
 	return (strings.HasPrefix(s, "<|") && strings.HasSuffix(s, "|>")) ||
 		(strings.HasPrefix(s, "<\uff5c") && strings.HasSuffix(s, "\uff5c>")) ||
 		(strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">"))
-}
-
-// addedTokensJSON reads the checkpoint's added_tokens.json; none when the
-// file is absent.
-func (b *builder) addedTokensJSON() ([]hftok.AddedToken, error) {
-	a, err := hftok.LoadAddedTokensJSON(filepath.Join(b.src.Dir, "added_tokens.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return a, err
-}
-
-// tokenizerJSONAdded reads the added tokens of the checkpoint's
-// tokenizer.json; ok is false when there is no such file.
-func (b *builder) tokenizerJSONAdded() (added []hftok.AddedToken, ok bool, err error) {
-	tj, err := hftok.LoadTokenizerJSON(filepath.Join(b.src.Dir, "tokenizer.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return tj.AddedTokens, true, nil
 }

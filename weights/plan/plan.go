@@ -10,6 +10,7 @@ package plan
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -17,13 +18,22 @@ import (
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
-// File is one planned GGUF file, fully validated: its metadata and its
-// tensors in file order. Planning writes nothing; WriteFiles calls each
-// tensor's Values once, in order.
+// File is one planned file of a model folder, fully validated: a GGUF
+// file's metadata and its tensors in file order, or a file copied as it is
+// (Data, the checkpoint's generation_config.json), or one that must not be
+// there (Absent). Planning writes nothing; WriteFiles calls each tensor's
+// Values once, in order.
 type File struct {
 	Name    string // file name inside the model folder, e.g. "llm.gguf"
 	KV      []gguf.KV
 	Tensors []Tensor
+	// Data, when not nil, is the whole file, written verbatim (KV and
+	// Tensors are then empty).
+	Data []byte
+	// Absent says the folder must not hold a file of this name (a stale
+	// copy from an earlier conversion): WriteFiles removes it when it
+	// renames the others into place.
+	Absent bool
 	// Skipped lists checkpoint tensors deliberately not written because
 	// they duplicate another (tied embedding copies) or are buffers the
 	// runtime recomputes (rotary inv_freq); they count as used.
@@ -124,6 +134,9 @@ func (t Tensor) Bytes() (int64, error) {
 
 // Encode calls Values and encodes the result to the tensor's type. Errors
 // do not repeat the tensor's name: callers add it with their own context.
+// A value that is not finite, or that the type cannot hold (above 65504 in
+// F16), is an error: a checkpoint's NaN would otherwise pass convert and
+// only show later, as an empty or garbled answer.
 func (t Tensor) Encode() ([]byte, error) {
 	vals, err := t.Values()
 	if err != nil {
@@ -132,7 +145,40 @@ func (t Tensor) Encode() ([]byte, error) {
 	if len(vals) != t.NumElements() {
 		return nil, fmt.Errorf("%d values for shape %v", len(vals), t.Shape)
 	}
+	return t.encodeRows(vals, 0)
+}
+
+// encodeRows encodes whole rows of the tensor's values, the first being
+// value number first of the tensor (for messages): the writer encodes a
+// large tensor a piece at a time.
+func (t Tensor) encodeRows(vals []float32, first int) ([]byte, error) {
+	if err := checkFinite(vals, t.Type, first); err != nil {
+		return nil, err
+	}
 	return gguf.Encode(t.Type, vals)
+}
+
+// checkFinite checks that every value is finite and fits typ: F16 holds at
+// most 65504, and Q8_0 stores each block's scale, max|v|/127, as F16.
+// first numbers the values in messages.
+func checkFinite(vals []float32, typ gguf.Type, first int) error {
+	limit := float32(math.MaxFloat32)
+	switch typ {
+	case gguf.TypeF16:
+		limit = 65504
+	case gguf.TypeQ8_0:
+		limit = 65504 * 127
+	}
+	for i, v := range vals {
+		// NaN fails both comparisons' negation; ±Inf is beyond any limit.
+		if !(v <= limit && v >= -limit) {
+			if v-v != 0 {
+				return fmt.Errorf("value %d is %v: the checkpoint's weights are damaged", first+i, v)
+			}
+			return fmt.Errorf("value %d, %v, does not fit %s (at most %g); convert with a wider type (f32)", first+i, v, typ, limit)
+		}
+	}
+	return nil
 }
 
 // newWriter returns a GGUF writer holding the file's metadata and the

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
@@ -20,6 +21,19 @@ type WriteOptions struct {
 	// are printed from time to time.
 	Progress io.Writer
 	Terminal bool
+	// Finish, if set, is called with each file's temporary path once it is
+	// written and synced, before any is renamed into place: it may rewrite
+	// the file there (llama.cpp's quantizer turns an f16 llm.gguf into
+	// q4_k_m). An error fails the write like any other: every temporary
+	// file is removed and the folder is left as it was.
+	Finish func(f *File, path string) error
+	// Extra is how many bytes Finish writes besides the files (the
+	// quantized copy, while the f16 one still exists): the free-space
+	// check counts them.
+	Extra int64
+	// FreeSpace measures the free space of the folder's file system (nil:
+	// the operating system's, FreeSpace); tests replace it.
+	FreeSpace func(dir string) (int64, bool)
 }
 
 // Written describes the files WriteFiles wrote.
@@ -69,6 +83,17 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 		}
 	}
 
+	// Everything is written before the old files go: the new files and
+	// what Finish adds must fit beside them.
+	var need int64
+	for _, f := range files {
+		need += int64(len(f.Data))
+	}
+	need += totalBytes + o.Extra
+	if err := CheckSpace(dir, need, o.FreeSpace); err != nil {
+		return Written{}, err
+	}
+
 	created := false
 	if st, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -86,7 +111,9 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 			return
 		}
 		for _, t := range temps {
-			os.Remove(t)
+			if t != "" {
+				os.Remove(t)
+			}
 		}
 		if created {
 			os.Remove(dir) // only succeeds when empty
@@ -95,14 +122,25 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 
 	prog := newProgress(o.Progress, o.Terminal, totalTensors, totalBytes)
 	for _, f := range files {
+		if f.Absent {
+			temps = append(temps, "")
+			continue
+		}
 		tmp, n, err := writeTemp(ctx, dir, f, prog)
 		if tmp != "" {
 			temps = append(temps, tmp)
+		}
+		if err == nil && o.Finish != nil {
+			err = o.Finish(f, tmp)
 		}
 		if err != nil {
 			prog.abort()
 			if ctx.Err() != nil {
 				return Written{}, &interrupted{dir, ctx.Err()}
+			}
+			var ns *NoSpaceError
+			if errors.Is(err, syscall.ENOSPC) && !errors.As(err, &ns) {
+				err = &NoSpaceError{Dir: dir, Need: need, Free: -1, File: f.Name}
 			}
 			return Written{}, err
 		}
@@ -115,6 +153,12 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 	}
 	for i, f := range files {
 		dst := filepath.Join(dir, f.Name)
+		if f.Absent {
+			if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return Written{}, err
+			}
+			continue
+		}
 		if err := os.Rename(temps[i], dst); err != nil {
 			return Written{}, err
 		}
@@ -129,10 +173,6 @@ func WriteFiles(ctx context.Context, dir string, files []*File, o WriteOptions) 
 // writeTemp streams one file into a new temporary file in dir and returns
 // its name (also on error, for cleanup) and the tensor bytes written.
 func writeTemp(ctx context.Context, dir string, f *File, prog *progress) (string, int64, error) {
-	w, err := f.newWriter()
-	if err != nil {
-		return "", 0, fmt.Errorf("%s: %v", f.Name, err)
-	}
 	out, err := os.CreateTemp(dir, "."+f.Name+".partial-*")
 	if err != nil {
 		return "", 0, err
@@ -140,22 +180,11 @@ func writeTemp(ctx context.Context, dir string, f *File, prog *progress) (string
 	name := out.Name()
 	var written int64
 	bw := bufio.NewWriterSize(out, 4<<20)
-	err = w.WriteTo(bw, func(i int, _ gguf.TensorInfo, dst io.Writer) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t := f.Tensors[i]
-		buf, err := t.Encode()
-		if err != nil {
-			return fmt.Errorf("tensor %s: %v", t.Name, err)
-		}
-		if _, err := dst.Write(buf); err != nil {
-			return err
-		}
-		written += int64(len(buf))
-		prog.add(len(buf))
-		return nil
-	})
+	if f.Data != nil {
+		_, err = bw.Write(f.Data)
+	} else {
+		err = writeGGUF(ctx, bw, f, prog, &written)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -173,6 +202,52 @@ func writeTemp(ctx context.Context, dir string, f *File, prog *progress) (string
 	}
 	return name, written, nil
 }
+
+// writeGGUF streams f's metadata and tensors to bw, adding the tensor bytes
+// to *written.
+func writeGGUF(ctx context.Context, bw io.Writer, f *File, prog *progress, written *int64) error {
+	w, err := f.newWriter()
+	if err != nil {
+		return fmt.Errorf("%s: %v", f.Name, err)
+	}
+	return w.WriteTo(bw, func(i int, _ gguf.TensorInfo, dst io.Writer) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t := f.Tensors[i]
+		vals, err := t.Values()
+		if err != nil {
+			return fmt.Errorf("tensor %s: %v", t.Name, err)
+		}
+		if len(vals) != t.NumElements() {
+			return fmt.Errorf("tensor %s: %d values for shape %v", t.Name, len(vals), t.Shape)
+		}
+		// Encoded and written a few MB of whole rows at a time, checking
+		// the context between: a large tensor takes seconds on a busy
+		// machine, and Ctrl+C should not wait for all of it.
+		row := t.Shape[len(t.Shape)-1]
+		step := max(1, encodeChunk/row) * row
+		for from := 0; from < len(vals); from += step {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			buf, err := t.encodeRows(vals[from:min(from+step, len(vals))], from)
+			if err != nil {
+				return fmt.Errorf("tensor %s: %v", t.Name, err)
+			}
+			if _, err := dst.Write(buf); err != nil {
+				return err
+			}
+			*written += int64(len(buf))
+			prog.add(len(buf))
+		}
+		return nil
+	})
+}
+
+// encodeChunk is how many values of a tensor are encoded and written
+// between two checks of the context (rounded to whole rows).
+const encodeChunk = 4 << 20
 
 // syncDir makes the renames durable; errors are ignored (some file
 // systems cannot sync a directory, and the data itself is already synced).

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,5 +116,85 @@ func TestProgress(t *testing.T) {
 				t.Errorf("no ETA at half way: %s", s)
 			}
 		}
+	}
+}
+
+// TestWriteVerbatimAndAbsent: a Data file is written as it is, beside the
+// GGUF files; an Absent one is removed from the folder, but only once the
+// others are in place (a failed write leaves it).
+func TestWriteVerbatimAndAbsent(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale.json")
+	os.WriteFile(stale, []byte("old"), 0o644)
+	a := &File{Name: "a.gguf", Tensors: []Tensor{{Name: "w", Type: gguf.TypeF32, Shape: []int{2}, Values: constant(2, 1)}}}
+	cfg := &File{Name: "generation_config.json", Data: []byte(`{"eos_token_id": 50118}`)}
+	gone := &File{Name: "stale.json", Absent: true}
+
+	bad := &File{Name: "b.gguf", Tensors: []Tensor{{Name: "v", Type: gguf.TypeF32, Shape: []int{2},
+		Values: func() ([]float32, error) { return nil, errors.New("boom") }}}}
+	if _, err := WriteFiles(context.Background(), dir, []*File{a, cfg, gone, bad}, WriteOptions{}); err == nil {
+		t.Fatal("failing tensor accepted")
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("a failed write removed the Absent file: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("a failed write left %d entries", len(ents))
+	}
+
+	w, err := WriteFiles(context.Background(), dir, []*File{a, cfg, gone}, WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err != nil || string(got) != `{"eos_token_id": 50118}` {
+		t.Errorf("verbatim file: %q %v", got, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Absent file still there: %v", err)
+	}
+	if len(w.Paths) != 2 || w.Tensors != 1 {
+		t.Errorf("Written %+v", w)
+	}
+	// Absent and missing: nothing to do.
+	if _, err := WriteFiles(context.Background(), dir, []*File{gone}, WriteOptions{}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWriteSpace: a write that does not fit (the files plus what Finish
+// adds) is refused before anything is written, naming the folder and the
+// sizes; a Finish failing on a full disk (ENOSPC) says so in one line and
+// leaves the folder as it was; Finish may rewrite a file in place.
+func TestWriteSpace(t *testing.T) {
+	dir := t.TempDir()
+	a := &File{Name: "a.gguf", Tensors: []Tensor{{Name: "w", Type: gguf.TypeF32, Shape: []int{1 << 10}, Values: constant(1<<10, 1)}}}
+	free := func(n int64) func(string) (int64, bool) { return func(string) (int64, bool) { return n, true } }
+
+	_, err := WriteFiles(context.Background(), dir, []*File{a}, WriteOptions{Extra: 1 << 30, FreeSpace: free(512 << 20)})
+	var ns *NoSpaceError
+	if !errors.As(err, &ns) || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "no space left on "+dir+" (needs 1.1 GB, 512.0 MB free)") {
+		t.Errorf("too little space: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a refused write left %d files", len(ents))
+	}
+
+	full := func(f *File, path string) error {
+		return fmt.Errorf("quantizing: %w", &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC})
+	}
+	_, err = WriteFiles(context.Background(), dir, []*File{a}, WriteOptions{Finish: full, FreeSpace: free(1 << 40)})
+	if err == nil || !strings.HasPrefix(err.Error(), "no space left on "+dir+" (needs ") || !strings.HasSuffix(err.Error(), ") while writing a.gguf") {
+		t.Errorf("disk full while finishing: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a failed write left %d files", len(ents))
+	}
+
+	rewrite := func(f *File, path string) error { return os.WriteFile(path, []byte("finished"), 0o644) }
+	if _, err := WriteFiles(context.Background(), dir, []*File{a}, WriteOptions{Finish: rewrite}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "a.gguf")); string(got) != "finished" {
+		t.Errorf("a.gguf holds %q after Finish", got)
 	}
 }

@@ -40,6 +40,7 @@ const (
 	OPT27B   = "opt-2.7b"   // Salesforce/blip2-opt-2.7b
 	FlanT5XL = "flan-t5-xl" // Salesforce/blip2-flan-t5-xl
 	Vicuna7B = "vicuna-7b"  // Salesforce/instructblip-vicuna-7b
+	ITM      = "itm-vit-g"  // Salesforce/blip2-itm-vit-g: retrieval, no LLM
 )
 
 // realShape is one real-shape model: the checkpoint it imitates and its
@@ -68,6 +69,12 @@ const optConfig = `{"model_type": "blip-2", "architectures": ["Blip2ForCondition
 		"bos_token_id": 2, "eos_token_id": 50118, "pad_token_id": 1}}`
 
 var realShapes = map[string]realShape{
+	ITM: {checkpoint: "blip2-itm-vit-g", config: `{"model_type": "blip-2", "architectures": ["Blip2ForImageTextRetrieval"], ` +
+		visionConfig + `, "image_text_hidden_size": 256,
+	"qformer_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+		"num_attention_heads": 12, "cross_attention_frequency": 2, "encoder_hidden_size": 1408,
+		"hidden_act": "gelu", "vocab_size": 30523, "max_position_embeddings": 512, "use_qformer_text_input": true},
+	"text_config": {"model_type": "opt"}}`},
 	Vision: {checkpoint: "blip2-opt-2.7b", config: optConfig},
 	OPT27B: {checkpoint: "blip2-opt-2.7b", config: optConfig, hasLLM: true},
 	FlanT5XL: {checkpoint: "blip2-flan-t5-xl", hasLLM: true, config: `{"model_type": "blip-2",
@@ -302,7 +309,7 @@ func exists(path string) (bool, error) {
 // checkSpace refuses to start writing need bytes (plus a 5% margin) into
 // dir when its file system has less free space.
 func checkSpace(dir string, need int64) error {
-	free, ok := freeBytes(dir)
+	free, ok := plan.FreeSpace(dir)
 	if !ok {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/plan"
 )
 
 // TestConfigs: every real-shape model has BLIP-2's ViT-g and Q-Former and
@@ -165,7 +166,7 @@ func TestEnsureLLM(t *testing.T) {
 // anything is written, with a message that says what to do.
 func TestDiskSpace(t *testing.T) {
 	dir := t.TempDir()
-	free, ok := freeBytes(dir)
+	free, ok := plan.FreeSpace(dir)
 	if !ok {
 		t.Skip("free space unknown here")
 	}

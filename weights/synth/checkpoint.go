@@ -3,6 +3,7 @@ package synth
 import (
 	"fmt"
 
+	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
@@ -44,7 +45,34 @@ func (c *standIn) Names() []string { return c.names }
 func checkpointTensors(cfg *hfconfig.Config) (*standIn, error) {
 	c := &standIn{}
 	visionTensors(c, cfg)
+	if isRetrieval(cfg) {
+		retrievalTensors(c, cfg)
+		return c, nil
+	}
 	return c, languageModelTensors(c, &cfg.Text)
+}
+
+// isRetrieval reports whether cfg is an image–text retrieval checkpoint's
+// (no language model; a text side and heads instead).
+func isRetrieval(cfg *hfconfig.Config) bool {
+	return len(cfg.Architectures) > 0 && cfg.Architectures[0] == convert.RetrievalArch
+}
+
+// retrievalTensors adds what Blip2ForImageTextRetrieval has beyond the
+// Q-Former (whose text feed-forward visionTensors adds): the text
+// embeddings and the heads.
+func retrievalTensors(c *standIn, cfg *hfconfig.Config) {
+	q := cfg.QFormer
+	H, E := q.HiddenSize, cfg.ImageTextHiddenSize
+	c.add("embeddings.word_embeddings.weight", q.VocabSize, H)
+	c.add("embeddings.position_embeddings.weight", q.MaxPositionEmbeddings, H)
+	for _, l := range []struct {
+		name    string
+		out, in int
+	}{{"vision_projection", E, H}, {"text_projection", E, H}, {"itm_head", 2, H}} {
+		c.add(l.name+".weight", l.out, l.in)
+		c.add(l.name+".bias", l.out)
+	}
 }
 
 // visionTensors adds the ViT, Q-Former, query tokens and language
@@ -59,6 +87,7 @@ func visionTensors(c *standIn, cfg *hfconfig.Config) {
 	N := (v.ImageSize/P)*(v.ImageSize/P) + 1
 	H, Hff, E := q.HiddenSize, q.IntermediateSize, q.EncoderHiddenSize
 	instruct := cfg.ModelType == "instructblip"
+	textFFN := instruct || isRetrieval(cfg) // the text rows' own feed-forward
 	linear := func(name string, out, in int) {
 		c.add(name+".weight", out, in)
 		c.add(name+".bias", out)
@@ -110,13 +139,13 @@ func visionTensors(c *standIn, cfg *hfconfig.Config) {
 		linear(p+"intermediate_query.dense", Hff, H)
 		linear(p+"output_query.dense", H, Hff)
 		norm(p+"output_query.LayerNorm", H)
-		if instruct {
+		if textFFN {
 			linear(p+"intermediate.dense", Hff, H)
 			linear(p+"output.dense", H, Hff)
 			norm(p+"output.LayerNorm", H)
 		}
 	}
-	if T := cfg.Text.HiddenSize; T > 0 {
+	if T := cfg.Text.HiddenSize; T > 0 && !isRetrieval(cfg) {
 		linear("language_projection", T, H)
 	}
 }

@@ -81,7 +81,7 @@ func (m *Model) PlanLLM(llmType string) (*plan.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: tc, Tensors: src.Checkpoint}, t)
+	f, err := lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: tc, Tensors: src.Checkpoint, Placeholders: convert.Placeholders(src.Config)}, t)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +157,11 @@ func (m *Model) standIn(withLLM bool) (src *convert.Source, done func(), err err
 			files[name] = data
 		}
 	}
+	if isRetrieval(cfg) {
+		if _, ok := m.Files["vocab.txt"]; !ok {
+			files["vocab.txt"] = wordPieceVocab(cfg.QFormer.VocabSize - 1)
+		}
+	}
 	for name, data := range m.Files {
 		files[name] = data
 	}
@@ -194,4 +199,29 @@ func hasTokenizer(files map[string][]byte, family string) bool {
 		return has("vocab.json") || has("tokenizer.json")
 	}
 	return false
+}
+
+// wordPieceVocab is a BERT vocab.txt of n entries: the special tokens, the
+// lower-case letters and their "##" continuations, then filler words (as
+// bert-base-uncased's, which the retrieval checkpoints ship, one entry
+// short of the Q-Former's vocab_size).
+func wordPieceVocab(n int) []byte {
+	var b []byte
+	add := func(s string) {
+		if n > 0 {
+			b = append(b, s+"\n"...)
+			n--
+		}
+	}
+	for _, s := range []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"} {
+		add(s)
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		add(string(c))
+		add("##" + string(c))
+	}
+	for i := 0; n > 0; i++ {
+		add(fmt.Sprintf("w%d", i))
+	}
+	return b
 }

@@ -161,6 +161,13 @@ func TestLayout(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, path := range paths {
+				if filepath.Ext(path) != ".gguf" { // generation_config.json, copied
+					want, _ := os.ReadFile(filepath.Join(realDir, filepath.Base(path)))
+					if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+						t.Errorf("%s differs from the converted folder's (%v)", path, err)
+					}
+					continue
+				}
 				want := openGGUF(t, filepath.Join(realDir, filepath.Base(path)))
 				got := openGGUF(t, path)
 				sameLayout(t, filepath.Base(path), got, want)
@@ -234,9 +241,15 @@ func TestGeneratedTokenizers(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg, _ := hfconfig.Parse(m.Config)
+			// All rows, but T5's padding (its pieces are a multiple of
+			// 128, then 100 sentinels, as 32000 + 100 of 32128).
+			want := cfg.Text.VocabSize
+			if name == "blip2-t5" {
+				want -= (want - 100) % 128
+			}
 			tokens, _ := f.Value(gguf.KeyTokens)
-			if n := len(tokens.([]string)); n != cfg.Text.VocabSize {
-				t.Errorf("%d tokens, vocab_size %d", n, cfg.Text.VocabSize)
+			if n := len(tokens.([]string)); n != want {
+				t.Errorf("%d tokens, want %d of vocab_size %d", n, want, cfg.Text.VocabSize)
 			}
 			for _, k := range []string{gguf.KeyEOSID, gguf.KeyAddBOS} {
 				if _, ok := f.Value(k); !ok {
@@ -260,7 +273,10 @@ func TestGeneratedTokenizers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, data := range files {
+		for name, data := range files {
+			if !strings.HasSuffix(name, ".model") {
+				continue
+			}
 			m, err := sentencepiece.Parse(data)
 			if err != nil {
 				t.Fatal(err)
@@ -437,6 +453,34 @@ func TestCocoImageSize(t *testing.T) {
 	for _, x := range files[0].Tensors {
 		if x.Name == convert.TensorPosEmbd && x.Shape[0] != 26*26+1 {
 			t.Errorf("%s shape %v", x.Name, x.Shape)
+		}
+	}
+}
+
+// TestWriteCheckpoint writes a checkpoint folder of a golden config in
+// three shards and converts it: what the real-size measurements do with
+// the real shapes (WriteCheckpoint).
+func TestWriteCheckpoint(t *testing.T) {
+	for _, name := range []string{"blip2-opt", "instructblip-llama", "blip2-t5"} {
+		cfg, err := os.ReadFile(filepath.Join(golden, name, "hf", "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := writeCheckpoint(dir, cfg, 3, 1); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("model-%05d-of-00003.safetensors", i))); err != nil {
+				t.Error(err)
+			}
+		}
+		res, err := convert.Convert(context.Background(), dir, t.TempDir(), convert.Options{LLMType: "f16"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(res.Unused) > 0 {
+			t.Errorf("%s: unused %v", name, res.Unused)
 		}
 	}
 }

@@ -111,8 +111,13 @@ func tokenizerFiles(tc *hfconfig.TextConfig) (map[string][]byte, error) {
 		for b := 0; b < 256; b++ {
 			pieces = append(pieces, Piece{fmt.Sprintf("<0x%02X>", b), 0, gguf.TokenByte})
 		}
-		// Vicuna's 32001st token is an added pad token: [PAD32000].
-		return map[string][]byte{"tokenizer.model": SentencePieceModel(words(pieces, min(n, 32000)), LlamaBPE)}, nil
+		files := map[string][]byte{"tokenizer.model": SentencePieceModel(words(pieces, min(n, 32000)), LlamaBPE)}
+		if n > 32000 {
+			// Vicuna's 32001st token is an added pad token, as its
+			// added_tokens.json says.
+			files["added_tokens.json"] = []byte(`{"[PAD]": 32000}`)
+		}
+		return files, nil
 	case "t5":
 		pieces := []Piece{{"<pad>", 0, gguf.TokenControl}, {"</s>", 0, gguf.TokenControl}, {"<unk>", 0, gguf.TokenUnknown}}
 		m := n - 100 - (n-100)%128 // 32128 = 32000 pieces + 100 sentinels + 28 padding

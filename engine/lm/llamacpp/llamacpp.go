@@ -12,6 +12,7 @@ package llamacpp
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/gguf/quant"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // Model is a language model loaded by llama.cpp.
@@ -72,6 +74,12 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	if strings.HasPrefix(arch, "blip2-") {
 		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp", path, arch)
 	}
+	// What convert checks, before llama.cpp sees the file: it aborts the
+	// process on some values (a NaN norm epsilon) and computes nothing
+	// useful from others (a NaN rope base).
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	lib, err := capi.Load(capi.Options{Dir: o.LibDir, Log: o.Log})
 	if err != nil {
 		return nil, err
@@ -79,9 +87,7 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	if o.Progress != nil {
 		o.Progress(0)
 	}
-	params := lib.DefaultModelParams()
-	params.VocabOnly = o.VocabOnly
-	llm, err := lib.LoadModel(path, params)
+	llm, device, notice, err := loadModel(lib, path, o.OpenOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +102,56 @@ func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 		where = li.Location.Source
 	}
 	m.info.Backend = fmt.Sprintf("llama.cpp %s (%s)", li.Version, where)
+	m.info.Device, m.info.Notice = device, notice
 	if err := m.findEmbeddings(); err != nil && m.info.EncoderDecoder && !o.VocabOnly {
 		llm.Close()
 		return nil, err
 	}
 	ok = true
 	return m, nil
+}
+
+// loadModel loads the model with o.GPULayers layers offloaded when the
+// library has a GPU. A GPU that was asked for and cannot be used never stops
+// the run: the model loads on the CPU, and notice says why in one line (a
+// GPU build without a GPU or driver, or a model the GPU could not take).
+func loadModel(lib *capi.Library, path string, o lm.OpenOptions) (m *capi.Model, device, notice string, err error) {
+	params := lib.DefaultModelParams()
+	params.VocabOnly = o.VocabOnly
+	params.NGPULayers = 0
+	want := o.GPULayers != 0 && !o.VocabOnly
+	var gpus []string
+	for _, d := range lib.Devices() {
+		if d.GPU() {
+			gpus = append(gpus, d.String())
+		}
+	}
+	if want && len(gpus) > 0 {
+		params.NGPULayers = -1 // llama.cpp: all
+		if o.GPULayers > 0 {
+			params.NGPULayers = int32(min(o.GPULayers, math.MaxInt32))
+		}
+		m, err = lib.LoadModel(path, params)
+		if err == nil {
+			n := m.NLayer()
+			on := n
+			if params.NGPULayers >= 0 {
+				on = min(int(params.NGPULayers), n)
+			}
+			return m, fmt.Sprintf("GPU: %s, %d of %d layers", strings.Join(gpus, ", "), on, n), "", nil
+		}
+		notice = fmt.Sprintf("the language model could not be loaded on the GPU (%v); it runs on the CPU", err)
+		params.NGPULayers = 0
+	} else if want {
+		notice = lib.Fallback()
+	}
+	if m, err = lib.LoadModel(path, params); err != nil {
+		return nil, "", "", err
+	}
+	if o.VocabOnly {
+		return m, "", "", nil
+	}
+	return m, "CPU", notice, nil
 }
 
 func (m *Model) readInfo(arch string) lm.Info {
@@ -151,7 +201,7 @@ func (m *Model) findEmbeddings() error {
 		return fmt.Errorf("%s: no token_embd.weight tensor", m.path)
 	}
 	if len(info.Dims) != 2 || int(info.Dims[0]) != m.info.NEmbd || int(info.Dims[1]) < m.info.NVocab {
-		return fmt.Errorf("%s: token_embd.weight has dims %v, want [%d %d]", m.path, info.Dims, m.info.NEmbd, m.info.NVocab)
+		return fmt.Errorf("%s: token_embd.weight has shape %v, want [%d %d]", m.path, info.Shape(), m.info.NVocab, m.info.NEmbd)
 	}
 	if !quant.Supported(info.Type) {
 		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, quant.Types())
@@ -206,7 +256,11 @@ func (m *Model) Piece(id int32) string {
 func (m *Model) IsEOG(id int32) bool { return m.m.IsEOG(id) }
 
 // TokenEmbeddings returns the dequantized rows of token_embd.weight.
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	if m.embB == nil {
 		if err := m.findEmbeddings(); err != nil {
 			return nil, err

@@ -2,11 +2,13 @@ package llamacpp
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
@@ -227,5 +229,25 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("Open(full.gguf): %v", err)
 	} else {
 		m.Close()
+	}
+}
+
+// TestC4ContextBeyondMemory (C4): a context whose KV cache is larger than
+// the machine's memory is refused at once, instead of llama.cpp allocating
+// for seconds before it fails.
+func TestC4ContextBeyondMemory(t *testing.T) {
+	if lm.PhysicalMemory() == 0 {
+		t.Skip("the machine's memory is unknown here")
+	}
+	m, _ := tinyModel(t, modeltest.DefaultTinyLlama(), gguf.TypeF32)
+	start := time.Now()
+	_, err := m.NewContext(lm.ContextOptions{NCtx: math.MaxInt32, Threads: 1})
+	if err == nil || !strings.Contains(err.Error(), "for its KV cache, more than the") || time.Since(start) > 2*time.Second {
+		t.Fatalf("a context of 2^31 positions: %v after %v", err, time.Since(start))
+	}
+	if c, err := m.NewContext(lm.ContextOptions{NCtx: 256, Threads: 1}); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Close()
 	}
 }

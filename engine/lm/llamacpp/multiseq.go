@@ -72,6 +72,9 @@ func (c *Context) AppendEach(ids []int32) error {
 	if c.pos+1 > c.nCtx {
 		return fmt.Errorf("append: 1 row at position %d: %w (%d positions)", c.pos, lm.ErrContextFull, c.nCtx)
 	}
+	if err := c.m.unchanged(); err != nil {
+		return err
+	}
 	start := time.Now()
 	b := capi.Batch{Tokens: ids, RowSeqs: make([][]int32, n), RowPos: make([]int32, n), Logits: make([]bool, n)}
 	for i := range n {

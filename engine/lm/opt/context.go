@@ -8,6 +8,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // DefaultBatch is the most rows one forward pass takes when
@@ -51,7 +52,7 @@ type Context struct {
 
 // NewContext makes a context (lm.Model). NCtx is capped at the learned
 // positions (Info.NCtxTrain); NBatch defaults to DefaultBatch; the context
-// runs on Threads threads of its own (0: lm.DefaultThreads()), as a
+// runs on lm.Threads(Threads) threads of its own, as a
 // llama.cpp context does. Exact changes nothing: the OPT engine always
 // computes in f32 with an f32 KV cache.
 func (m *Model) NewContext(o lm.ContextOptions) (lm.Context, error) {
@@ -84,10 +85,7 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 		nb = DefaultBatch
 	}
 	nb = min(nb, nCtx)
-	threads := o.Threads
-	if threads == 0 {
-		threads = lm.DefaultThreads()
-	}
+	threads := lm.Threads(o.Threads)
 	hp := m.hp
 	c := &Context{m: m, nCtx: nCtx, nBatch: nb, pool: kernels.NewPool(threads)}
 	c.x = make([]float32, nb*hp.WordEmbed)
@@ -232,10 +230,16 @@ func (c *Context) room(n int) error {
 
 // run feeds n rows in passes of at most nBatch; input writes rows
 // [from, from+cnt) of the input into dst.
-func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) error {
+func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) (err error) {
 	if err := c.oneLive(); err != nil {
 		return err
 	}
+	// The weights are read from the file's mapping: a file changed on
+	// disk is an error, not a fault.
+	if err := c.m.file.Unchanged(); err != nil {
+		return err
+	}
+	defer c.m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	V, E := c.m.hp.Vocab, c.m.hp.WordEmbed
 	if all && len(c.logits) < n*V {

@@ -123,6 +123,10 @@ func newModel(f *gguf.File, name string) (*Model, error) {
 	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != lmconv.OPTArch {
 		return nil, fmt.Errorf("%s: general.architecture is %q, not an OPT model for blip2chat (%s)", name, a, lmconv.OPTArch)
 	}
+	// What convert checks, before anything is sized from the file.
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
 	if err := m.load(l); err != nil {
 		return nil, err
 	}
@@ -349,13 +353,17 @@ func (m *Model) IsEOG(id int32) bool { return id >= 0 && id == m.info.EOS }
 
 // TokenEmbeddings returns the rows of the token embedding table for ids
 // (len(ids) x NEmbd, dequantized).
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
 		return nil, fmt.Errorf("%s: model is closed", m.path)
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	E := m.hp.WordEmbed
 	out := make([]float32, len(ids)*E)
 	if err := m.embed(out, ids); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // Beam search in the OPT engine: each sequence has its own KV cache; a beam
@@ -36,7 +37,7 @@ func (c *Context) Seqs() int { return c.live }
 
 // AppendEach appends ids[i] to live sequence i at Pos(), all in one
 // forward pass; Logits(i) is then sequence i's.
-func (c *Context) AppendEach(ids []int32) error {
+func (c *Context) AppendEach(ids []int32) (err error) {
 	if c.err != nil {
 		return c.err
 	}
@@ -52,6 +53,11 @@ func (c *Context) AppendEach(ids []int32) error {
 	if err := c.room(1); err != nil {
 		return err
 	}
+	// As run: a model file changed on disk is an error, not a fault.
+	if err := c.m.file.Unchanged(); err != nil {
+		return err
+	}
+	defer c.m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	V, E := c.m.hp.Vocab, c.m.hp.WordEmbed
 	if err := c.m.embed(c.x[:n*E], ids); err != nil {

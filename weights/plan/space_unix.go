@@ -1,6 +1,6 @@
 //go:build unix
 
-package synth
+package plan
 
 import "golang.org/x/sys/unix"
 
