@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
@@ -145,6 +146,43 @@ func TestBeamHypotheses(t *testing.T) {
 	}
 	if s := sessionOf(t, a); len(s.Turns) != 2 || s.Turns[1].Answer != "it sleeps" || s.Turns[1].Stop != lm.StopCancelled {
 		t.Errorf("session turns %+v", s.Turns)
+	}
+}
+
+// TestBeamAnswerSavedAsItStreams (D6 for beam search): the best
+// hypothesis goes to the session file as it streams, replacing the one
+// before, so that a session killed mid-search reads back with the latest
+// one, interrupted; a forked copy keeps the interrupted turn.
+func TestBeamAnswerSavedAsItStreams(t *testing.T) {
+	a, eng, sess := newTestApp(t, nil)
+	give, end := beams(eng)
+	a.Submit("What is it?")
+	give("a")
+	time.Sleep(1100 * time.Millisecond) // past app.streamSave
+	give("a grey cat")
+	give("the grey cat") // within streamSave of the last save: not saved yet
+
+	// Read while the search still runs, as after a kill -9.
+	s, err := app.LoadSession(a.Snapshot().SessionPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Turns) != 1 || s.Turns[0].Question != "What is it?" || s.Turns[0].Answer != "a grey cat" || s.Turns[0].Stop != lm.StopInterrupted {
+		t.Errorf("mid-search the session holds %+v, want the hypothesis saved last, interrupted", s.Turns)
+	}
+	f, err := app.ForkSession(s, sess, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if c, err := app.LoadSession(f.Path); err != nil || len(c.Turns) != 1 || c.Turns[0].Stop != lm.StopInterrupted || c.Turns[0].Answer != "a grey cat" {
+		t.Errorf("the fork: %v %+v", err, c)
+	}
+
+	end()
+	waitIdle(t, a)
+	if s := sessionOf(t, a); len(s.Turns) != 1 || s.Turns[0].Answer != "the grey cat" || s.Turns[0].Stop != lm.StopEOG {
+		t.Errorf("finished: %+v", s.Turns)
 	}
 }
 

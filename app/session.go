@@ -44,6 +44,7 @@ const maxSessionSize = 1 << 30
 //	image     Path (a new image: the conversation restarts)
 //	ask       Turn (its question), Retry: a question, written as it is asked
 //	more      Text: the answer being generated grows by Text (written as it streams)
+//	best      Text: the answer being generated is now Text (beam search's best hypothesis, as it streams)
 //	turn      Turn, Settings; Retry: it replaces the previous turn (the finished answer)
 //	dropped   the question asked last failed before any answer came
 //	reset     (the conversation restarts, same image)
@@ -51,7 +52,7 @@ const maxSessionSize = 1 << 30
 //
 // An ask that no turn (or dropped) follows is an answer the program did
 // not live to finish: it reads back as a turn with lm.StopInterrupted.
-// Versions without ask and more read the turns alone.
+// Versions without ask, more and best read the turns alone.
 type Record struct {
 	Type     string    `json:"type"`
 	Time     time.Time `json:"time"`
@@ -375,6 +376,11 @@ func (s *Session) apply(r Record) {
 	case "more":
 		if s.pending != nil {
 			s.pending.Turn.Answer += r.Text
+		}
+		return
+	case "best":
+		if s.pending != nil {
+			s.pending.Turn.Answer = r.Text
 		}
 		return
 	case "dropped":

@@ -55,7 +55,8 @@ const streamSave = time.Second
 // answer runs one turn: it shows the question (unless retrying), streams
 // the answer into its entry (beam search: its best hypothesis, replaced at
 // each step), and records the turn: the question as it is asked, the answer
-// as it streams (every streamSave) and once finished.
+// as it streams (every streamSave: the new text, or beam search's best
+// hypothesis) and once finished.
 func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer, error), turn Turn, retry bool) {
 	if turn.Caption {
 		turn.Question = ""
@@ -101,6 +102,10 @@ func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer
 			e.Text, e.Hypothesis = s, true
 			a.mu.Unlock()
 			a.notify()
+			if time.Since(saved) >= streamSave {
+				a.record(Record{Type: "best", Text: s})
+				saved = time.Now()
+			}
 		}
 		ans, err := gen(ctx, generate.Stream{Text: onText, Best: onBest})
 
