@@ -20,6 +20,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // Phase is what the app is doing.
@@ -64,12 +67,15 @@ type Entry struct {
 	// Text: the interface draws each fraction as a bar.
 	Bars      []Bar
 	Time      time.Time
-	Streaming bool        // the answer is still coming
-	Stop      string      // why the answer ended (Stop* constants)
-	Stats     *Answer     // the finished answer's numbers
-	Encoding  *ImageStats // how an EntryImage's image was encoded (nil when resumed)
-	Retries   int         // times the answer was generated again
-	Caption   bool        // the question was /caption
+	Streaming bool // the answer is still coming
+	// Hypothesis says Text is beam search's best hypothesis so far, which
+	// the next step may change (shown dimmed until the answer is final).
+	Hypothesis bool
+	Stop       lm.StopReason // why the answer ended
+	Stats      *Answer       // the finished answer's numbers
+	Encoding   *ImageStats   // how an EntryImage's image was encoded (nil when resumed)
+	Retries    int           // times the answer was generated again
+	Caption    bool          // the question was /caption
 }
 
 // Row is one row of a note's table: a label ("" continues the row above),
@@ -85,7 +91,10 @@ type State struct {
 	Since    time.Time // when the running job started
 	Progress string    // detail of the running job
 
-	HasModel  bool
+	HasModel bool
+	// Generates says the model generates text (it has decoding presets);
+	// false for a retrieval model, which only matches.
+	Generates bool
 	Model     ModelInfo
 	Demo      bool
 	DemoLabel string
@@ -95,6 +104,9 @@ type State struct {
 
 	Entries  []Entry
 	Settings Settings
+	// Changes are what Settings change in their preset's decoding
+	// (num_beams=3, ...), shown beside the preset's name.
+	Changes  []string
 	CtxUsed  int
 	CtxTotal int
 	Last     *Answer // the last finished answer: tokens/s, time to first token
@@ -178,6 +190,7 @@ type App struct {
 	st         State
 	eng        Engine // set once loaded; used by jobs only (one at a time)
 	defaults   Settings
+	presets    []generate.Preset // the model's, resolved (Engine.Presets)
 	sess       *SessionFile
 	cancel     context.CancelFunc // of the running job
 	revs       []uint64           // revs[i]: the revision at which st.Entries[i] last changed

@@ -13,15 +13,20 @@ import (
 
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // The tests below drive the state machine on apptest.Engine, which needs
 // no model and no library: they run everywhere. demo_test.go runs the
 // real engine on the demo model end to end.
 
-// testSettings sample with a fixed seed.
-var testSettings = app.Settings{Temperature: 0.8, TopP: 0.95, TopK: 40, MaxTokens: 24, Seed: 7,
-	Template: "Question: {prompt} Answer:", Threads: 1}
+// testSettings sample (the creative preset) with a fixed seed.
+var testSettings = func() app.Settings {
+	s := apptest.DefaultSettings
+	s.MaxTokens, s.Seed = 24, 7
+	s.EOS = nil // the model's (the demo's vocabulary is small)
+	return s
+}()
 
 // sampleName is the image every test app starts with.
 const sampleName = "sample.png"
@@ -129,7 +134,7 @@ func TestAskStreamsAndRecordsTurns(t *testing.T) {
 			t.Errorf("partial answer %q is not a prefix of %q", s, ans.Text)
 		}
 	}
-	if ans.Stop != app.StopEnd {
+	if ans.Stop != lm.StopEOG {
 		t.Errorf("stop = %q", ans.Stop)
 	}
 	if st.Last == nil || st.Last.TokensPerSec <= 0 || st.Last.FirstToken <= 0 {
@@ -145,7 +150,7 @@ func TestAskStreamsAndRecordsTurns(t *testing.T) {
 	waitIdle(t, a)
 	a.Submit("And what colour is it?")
 	st = waitIdle(t, a)
-	if e, _ := lastOf(st, app.EntryAnswer); e.Stop != app.StopMaxTokens || e.Text != "a small grey" {
+	if e, _ := lastOf(st, app.EntryAnswer); e.Stop != lm.StopMaxTokens || e.Text != "a small grey" {
 		t.Errorf("answer cut at max_tokens: %+v", e)
 	}
 	s := sessionOf(t, a)
@@ -172,14 +177,14 @@ func TestCancelKeepsPartialAnswer(t *testing.T) {
 	st := waitIdle(t, a)
 	stopStreaming(eng)
 	ans, _ := lastOf(st, app.EntryAnswer)
-	if ans.Stop != app.StopCancelled || ans.Text != "There is a lot" || ans.Streaming {
+	if ans.Stop != lm.StopCancelled || ans.Text != "There is a lot" || ans.Streaming {
 		t.Fatalf("after Esc: %+v", ans)
 	}
 	if e, ok := lastOf(st, app.EntryError); ok {
 		t.Errorf("cancel reported an error: %s", e.Text)
 	}
 	s := sessionOf(t, a)
-	if n := len(s.Turns); n != 1 || s.Turns[0].Stop != app.StopCancelled || s.Turns[0].Answer != ans.Text {
+	if n := len(s.Turns); n != 1 || s.Turns[0].Stop != lm.StopCancelled || s.Turns[0].Answer != ans.Text {
 		t.Fatalf("session after cancel: %+v", s.Turns)
 	}
 	// Nothing to cancel now; the conversation goes on.
@@ -190,7 +195,7 @@ func TestCancelKeepsPartialAnswer(t *testing.T) {
 	waitIdle(t, a)
 	a.Submit("Go on.")
 	st = waitIdle(t, a)
-	if e, _ := lastOf(st, app.EntryAnswer); e.Stop == app.StopCancelled || e.Text == "" {
+	if e, _ := lastOf(st, app.EntryAnswer); e.Stop == lm.StopCancelled || e.Text == "" {
 		t.Errorf("the turn after a cancel: %+v", e)
 	}
 }
@@ -265,7 +270,7 @@ func TestKillMidAnswerLosesNoCompletedTurn(t *testing.T) {
 			t.Errorf("turn %d = %+v", i, s.Turns[i])
 		}
 	}
-	if last := s.Turns[2]; last.Question != "third, never finished?" || last.Stop != app.StopInterrupted {
+	if last := s.Turns[2]; last.Question != "third, never finished?" || last.Stop != lm.StopInterrupted {
 		t.Errorf("the turn in progress = %+v", last)
 	}
 	// Every line is whole JSON ending in a newline, and no temporary file
@@ -379,7 +384,7 @@ func TestCommandsAndHints(t *testing.T) {
 			t.Errorf("%s: error %q, want %q", c.line, got, c.want)
 		}
 	}
-	if st := a.Snapshot(); st.Settings != testSettings {
+	if st := a.Snapshot(); !reflect.DeepEqual(st.Settings, testSettings) {
 		t.Errorf("bad values changed the settings: %+v", st.Settings)
 	}
 

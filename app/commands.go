@@ -31,6 +31,7 @@ var Commands = []CommandInfo{
 	{Name: "/retry", Summary: "generate the last answer again"},
 	{Name: "/reset", Summary: "forget the conversation, keep the image"},
 	{Name: "/set", Args: "[KEY VALUE]", Summary: "list the settings, or change one"},
+	{Name: "/preset", Args: "[NAME]", Summary: "list the decoding presets, or switch to one"},
 	{Name: "/template", Args: "[TEXT|edit|reset]", Summary: "show, change or edit the prompt template"},
 	{Name: "/tokens", Args: "[TEXT]", Summary: "how the next prompt tokenizes"},
 	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
@@ -143,6 +144,8 @@ func (a *App) Submit(line string) Result {
 		a.reset()
 	case "/set":
 		a.set(c.Arg)
+	case "/preset":
+		a.preset(c.Arg)
 	case "/template":
 		return a.template(c.Arg)
 	case "/tokens":
@@ -242,15 +245,19 @@ func (a *App) set(arg string) {
 	}
 	key, val, _ := strings.Cut(arg, " ")
 	key = strings.ToLower(strings.TrimSpace(key))
+	if key == "preset" && strings.TrimSpace(val) != "" {
+		a.preset(val)
+		return
+	}
 	if strings.TrimSpace(val) == "" {
-		if v, ok := cur.Get(key); ok {
+		if v, ok := settingValue(cur, key); ok {
 			a.notef("%s = %s (%s)", key, v, settingHelp[key])
 		} else {
 			a.errorf("unknown setting %q; settings: %s", key, strings.Join(SettingKeys, ", "))
 		}
 		return
 	}
-	next, err := cur.With(key, val)
+	next, err := withSetting(cur, key, val)
 	if err != nil {
 		a.errorf("%v", err)
 		return
@@ -262,7 +269,7 @@ func (a *App) set(arg string) {
 func settingRows(s Settings) []Row {
 	rows := make([]Row, len(SettingKeys))
 	for i, k := range SettingKeys {
-		v, _ := s.Get(k)
+		v, _ := settingValue(s, k)
 		rows[i] = Row{Label: k, Value: v, Remark: settingHelp[k]}
 	}
 	return rows
@@ -280,8 +287,8 @@ func (a *App) applySettings(next Settings, key string) {
 			return
 		}
 		a.mu.Lock()
-		a.st.Settings = a.eng.Settings()
-		v, _ := a.st.Settings.Get(key)
+		a.setSettingsLocked(a.eng.Settings())
+		v, _ := settingValue(a.st.Settings, key)
 		set := a.st.Settings
 		a.mu.Unlock()
 		a.notef("%s = %s", key, v)
@@ -312,7 +319,7 @@ func (a *App) template(arg string) Result {
 		a.mu.Lock()
 		next := a.st.Settings
 		a.mu.Unlock()
-		n, err := next.With("template", arg)
+		n, err := withSetting(next, "template", arg)
 		if err != nil {
 			a.errorf("%v", err)
 			return Result{}

@@ -4,8 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 )
 
 func TestParseLine(t *testing.T) {
@@ -69,7 +73,8 @@ func TestComplete(t *testing.T) {
 }
 
 func TestSettingsWith(t *testing.T) {
-	base := Settings{Temperature: 0.5, TopP: 1, TopK: 0, MaxTokens: 10, Seed: -1, Template: "Q: {prompt} A:", Threads: 2}
+	base := chat.DefaultSettings()
+	base.Temperature, base.MaxTokens, base.Template, base.Threads = 0.5, 10, "Q: {prompt} A:", 2
 	for _, c := range []struct {
 		key, val string
 		ok       bool
@@ -93,15 +98,37 @@ func TestSettingsWith(t *testing.T) {
 		{"template", "no placeholder", false, nil},
 		{"threads", "4", true, func(s Settings) bool { return s.Threads == 4 }},
 		{"threads", "0", false, nil},
+		{"min_p", "0.05", true, func(s Settings) bool { return s.MinP == 0.05 }},
+		{"min_p", "1", false, nil},
+		{"num_beams", "5", true, func(s Settings) bool { return s.NumBeams == 5 && s.Beams() == 1 }}, // sampling at 0.5
+		{"num_beams", "0", false, nil},
+		{"num_beams", "17", false, nil},
+		{"length_penalty", "-1", true, func(s Settings) bool { return s.LengthPenalty == -1 }},
+		{"length_penalty", "11", false, nil},
+		{"early_stopping", "never", true, func(s Settings) bool { return s.EarlyStopping == generate.EarlyStopNever }},
+		{"early_stopping", "true", true, func(s Settings) bool { return s.EarlyStopping == generate.EarlyStopTrue }},
+		{"early_stopping", "maybe", false, nil},
+		{"min_new_tokens", "3", true, func(s Settings) bool { return s.MinNewTokens == 3 }},
+		{"min_new_tokens", "11", false, nil}, // more than max_tokens 10
+		{"repetition_penalty", "1.5", true, func(s Settings) bool { return s.RepetitionPenalty == 1.5 }},
+		{"repetition_penalty", "0", false, nil},
+		{"repeat_last_n", "64", true, func(s Settings) bool { return s.RepeatLastN == 64 }},
+		{"repeat_last_n", "-1", false, nil},
+		{"no_repeat_ngram_size", "3", true, func(s Settings) bool { return s.NoRepeatNgramSize == 3 }},
+		{"no_repeat_ngram_size", "65", false, nil},
+		{"eos_token_id", "2, 50118", true, func(s Settings) bool { return slices.Equal(s.EOS, []int32{2, 50118}) }},
+		{"eos_token_id", "-1", false, nil},
+		{"eos_token_id", "two", false, nil},
+		{"preset", "vqa", false, nil}, // set with the presets' table (/preset)
 		{"nope", "1", false, nil},
 	} {
-		got, err := base.With(c.key, c.val)
+		got, err := withSetting(base, c.key, c.val)
 		if (err == nil) != c.ok {
 			t.Errorf("With(%s, %s): err %v, want ok=%v", c.key, c.val, err, c.ok)
 			continue
 		}
 		if err != nil {
-			if got != base {
+			if !sameSettings(got, base) {
 				t.Errorf("With(%s, %s) failed but changed the settings", c.key, c.val)
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -112,8 +139,8 @@ func TestSettingsWith(t *testing.T) {
 		if !c.check(got) {
 			t.Errorf("With(%s, %s) = %+v", c.key, c.val, got)
 		}
-		v, _ := got.Get(c.key)
-		if again, err := base.With(c.key, v); err != nil || again != got {
+		v, _ := settingValue(got, c.key)
+		if again, err := withSetting(base, c.key, v); err != nil || !sameSettings(again, got) {
 			t.Errorf("Get(%s) = %q does not parse back: %v", c.key, v, err)
 		}
 	}
@@ -168,9 +195,9 @@ func TestHiddenCommands(t *testing.T) {
 
 // TestResolve: the settings and the image a conversation starts with.
 func TestResolve(t *testing.T) {
-	def := Settings{Seed: 1}
-	given := Settings{Seed: 2}
-	sess := &Session{Settings: &Settings{Seed: 3}, Image: "/s.jpg"}
+	seed := func(n int64) Settings { s := chat.DefaultSettings(); s.Seed = n; return s }
+	def, given, third := seed(1), seed(2), seed(3)
+	sess := &Session{Settings: &third, Image: "/s.jpg"}
 	for _, c := range []struct {
 		given  *Settings
 		resume *Session

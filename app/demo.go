@@ -7,14 +7,16 @@ import (
 	"github.com/blip2chat/blip2chat/engine/demo"
 )
 
-// DemoSettings sample rather than pick the likeliest token: a random model
-// answers greedily with one word over and over. Short answers, since they
-// mean nothing.
-var DemoSettings = Settings{Temperature: 0.8, TopP: 0.95, TopK: 40, MaxTokens: 48, Seed: -1,
-	Template: "Question: {prompt} Answer:", Threads: 1}
+// DemoPreset is the demo's decoding: sampling (a random model answers
+// greedily, or by beam search, with one word over and over), in short
+// answers, since they mean nothing.
+const (
+	DemoPreset    = "creative"
+	DemoMaxTokens = 48
+)
 
 // DemoSource is the demo model (engine/demo) in dataDir: built on first
-// use, opened with its sample image and DemoSettings (threads from o when
+// use, opened with its sample image and DemoPreset (threads from o when
 // set). It is labelled as the demo wherever it shows.
 func DemoSource(dataDir string, o OpenOptions) *ModelSource {
 	dir := demo.Dir(dataDir)
@@ -39,9 +41,11 @@ func DemoSource(dataDir string, o OpenOptions) *ModelSource {
 			if err != nil {
 				return nil, err
 			}
-			s := DemoSettings
-			cur := e.Settings()
-			s.Threads, s.Template = cur.Threads, cur.Template
+			s := e.Settings()
+			if p, ok := findPreset(e.Presets(), DemoPreset); ok {
+				s = withPreset(s, p)
+			}
+			s.MaxTokens = DemoMaxTokens
 			if err := e.Apply(s); err != nil {
 				e.Close()
 				return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
 	"github.com/blip2chat/blip2chat/engine/demo"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // The tests in this file drive the real engine (engine/model and
@@ -109,7 +110,7 @@ func TestDemoModelEndToEnd(t *testing.T) {
 			t.Errorf("partial answer %q is not a prefix of %q", s, ans.Text)
 		}
 	}
-	if ans.Stop != app.StopEnd && ans.Stop != app.StopMaxTokens {
+	if ans.Stop != lm.StopEOG && ans.Stop != lm.StopMaxTokens {
 		t.Errorf("stop = %q", ans.Stop)
 	}
 	if st.Last == nil || st.Last.TokensPerSec <= 0 || st.Last.FirstToken <= 0 {
@@ -155,7 +156,7 @@ func TestDemoModelEndToEnd(t *testing.T) {
 		t.Fatal("Cancel found nothing to stop")
 	}
 	st = waitIdle(t, a)
-	if e, _ := lastOf(st, app.EntryAnswer); e.Stop != app.StopCancelled || e.Text == "" {
+	if e, _ := lastOf(st, app.EntryAnswer); e.Stop != lm.StopCancelled || e.Text == "" {
 		t.Fatalf("after Esc: %+v", e)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
@@ -92,7 +93,7 @@ func Markdown(st State, now time.Time) string {
 	if st.HasModel {
 		b.WriteString("\n## Settings\n\n| setting | value |\n| --- | --- |\n")
 		for _, k := range SettingKeys {
-			v, _ := st.Settings.Get(k)
+			v, _ := settingValue(st.Settings, k)
 			fmt.Fprintf(&b, "| %s | `%s` |\n", k, strings.ReplaceAll(v, "|", `\|`))
 		}
 	}
@@ -105,9 +106,9 @@ func Markdown(st State, now time.Time) string {
 			fmt.Fprintf(&b, "\n**You:** %s\n", quoteMD(e.Text))
 		case EntryAnswer:
 			fmt.Fprintf(&b, "\n**BLIP-2:** %s", quoteMD(e.Text))
-			if e.Stop == StopCancelled {
+			if e.Stop == lm.StopCancelled {
 				b.WriteString(" *(stopped)*")
-			} else if e.Stop == StopMaxTokens || e.Stop == StopContextFull || e.Stop == StopInterrupted {
+			} else if e.Stop == lm.StopMaxTokens || e.Stop == lm.StopContextFull || e.Stop == lm.StopInterrupted {
 				fmt.Fprintf(&b, " *(%s)*", e.Stop)
 			}
 			b.WriteString("\n")

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 func TestQuoteMD(t *testing.T) {
@@ -50,7 +52,7 @@ func TestMarkdownKeepsRawText(t *testing.T) {
 		Entries: []Entry{
 			{Kind: EntryImage, Text: img},
 			{Kind: EntryQuestion, Text: "What does it say?"},
-			{Kind: EntryAnswer, Text: answer, Stop: StopEnd},
+			{Kind: EntryAnswer, Text: answer, Stop: lm.StopEOG},
 		},
 	}
 	md := Markdown(st, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))

@@ -16,6 +16,8 @@ import (
 
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
+	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // The tests in this file are named after the defects of the reliability
@@ -245,7 +247,7 @@ func TestD6KillMidAnswer(t *testing.T) {
 		t.Fatalf("the killed session holds %d turns, want 2 (the second interrupted): %+v", len(s.All), s.All)
 	}
 	last := s.All[1]
-	if last.Question != "q2 long" || last.Stop != app.StopInterrupted || !strings.HasPrefix(last.Answer, "word0 word1") {
+	if last.Question != "q2 long" || last.Stop != lm.StopInterrupted || !strings.HasPrefix(last.Answer, "word0 word1") {
 		t.Fatalf("the interrupted turn = %+v", last)
 	}
 	if n := len(strings.Fields(last.Answer)); n < 20 {
@@ -254,7 +256,7 @@ func TestD6KillMidAnswer(t *testing.T) {
 
 	b := resume(t, s, filepath.Join(dir, "sessions"))
 	st := waitIdle(t, b)
-	if e, _ := lastOf(st, app.EntryAnswer); e.Stop != app.StopInterrupted || e.Text != last.Answer {
+	if e, _ := lastOf(st, app.EntryAnswer); e.Stop != lm.StopInterrupted || e.Text != last.Answer {
 		t.Errorf("resumed answer %+v", e)
 	}
 	if n, _ := lastOf(st, app.EntryNote); !strings.Contains(n.Text, "2 earlier turn(s) are back") {
@@ -262,7 +264,7 @@ func TestD6KillMidAnswer(t *testing.T) {
 	}
 	// The conversation goes on; the file stays readable.
 	ask(t, b, "after the crash?")
-	if s2, err := app.FindSession(filepath.Join(dir, "sessions"), s.ID); err != nil || len(s2.All) != 3 || s2.All[1].Stop != app.StopInterrupted {
+	if s2, err := app.FindSession(filepath.Join(dir, "sessions"), s.ID); err != nil || len(s2.All) != 3 || s2.All[1].Stop != lm.StopInterrupted {
 		t.Errorf("after a new turn: %v %+v", err, s2)
 	}
 }
@@ -296,7 +298,7 @@ func d6Child(t *testing.T) {
 // panicky is an engine whose answers panic (a bug in the engine).
 type panicky struct{ *apptest.Engine }
 
-func (panicky) Ask(context.Context, string, func(string)) (app.Answer, error) {
+func (panicky) Ask(context.Context, string, generate.Stream) (app.Answer, error) {
 	panic("boom in Ask")
 }
 
@@ -328,7 +330,7 @@ func TestC7PanicInJobFails(t *testing.T) {
 		t.Error(err)
 	}
 	s, err := app.FindSession(filepath.Join(dir, "sessions"), "")
-	if err != nil || len(s.All) != 1 || s.All[0].Question != "what?" || s.All[0].Stop != app.StopInterrupted {
+	if err != nil || len(s.All) != 1 || s.All[0].Question != "what?" || s.All[0].Stop != lm.StopInterrupted {
 		t.Errorf("session after the panic: %v %+v", err, s)
 	}
 }

@@ -4,22 +4,24 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/engine/generate"
 )
 
 // info shows the model, the library, the image and the timings as a
 // table (Entry.Rows).
 func (a *App) info() {
 	a.mu.Lock()
-	st := a.st
+	st, presets := a.st, a.presets
 	a.mu.Unlock()
 	if !st.HasModel {
 		a.errorf("no model loaded")
 		return
 	}
-	a.add(Entry{Kind: EntryNote, Rows: infoRows(st)})
+	a.add(Entry{Kind: EntryNote, Rows: infoRows(st, presets)})
 }
 
-func infoRows(st State) []Row {
+func infoRows(st State, presets []generate.Preset) []Row {
 	var rows []Row
 	row := func(label, f string, args ...any) {
 		rows = append(rows, Row{Label: label, Value: fmt.Sprintf(f, args...)})
@@ -51,6 +53,9 @@ func infoRows(st State) []Row {
 		row("Image", "%s", img)
 	}
 	row("Context", "%d of %d tokens used", st.CtxUsed, st.CtxTotal)
+	if st.Generates {
+		decodingRows(st, presets, row)
+	}
 	if l := st.Last; l != nil {
 		row("Last", "%d prompt + %d generated tokens, first token after %s, %.1f tokens/s, %s in all",
 			l.PromptTokens, l.Tokens, roundDur(l.FirstToken), l.TokensPerSec, roundDur(l.Elapsed))
@@ -101,4 +106,22 @@ func (a *App) tokens(arg string) {
 		}
 		a.note(strings.TrimRight(b.String(), " "))
 	})
+}
+
+// decodingRows say how answers are decoded: the preset, what the settings
+// change in it, and where the checkpoint's generation_config.json was read
+// loosely (the preset's notes).
+func decodingRows(st State, presets []generate.Preset, row func(label, f string, args ...any)) {
+	p, ok := findPreset(presets, st.Settings.Preset)
+	if !ok {
+		row("Decoding", "custom settings (/preset lists the presets)")
+		return
+	}
+	row("Decoding", "preset %s: %s", p.Name, p.Description)
+	if len(st.Changes) > 0 {
+		row("", "changed: %s", strings.Join(st.Changes, ", "))
+	}
+	for _, n := range p.Notes {
+		row("", "note: %s", n)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // Start loads the model (and the image, and the resumed session) in the
@@ -60,12 +62,12 @@ func (a *App) load(src *ModelSource, img string, resume *Session) {
 		if err := a.createSession(src, resume); err != nil {
 			a.errorf("session file: %v (this conversation will not be saved)", err)
 		}
-		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); set != eng.Settings() {
+		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
 			if err := eng.Apply(set); err != nil {
 				a.errorf("settings: %v", err)
 			} else {
 				a.mu.Lock()
-				a.st.Settings = set
+				a.setSettingsLocked(eng.Settings())
 				a.mu.Unlock()
 			}
 		}
@@ -107,10 +109,10 @@ func (a *App) open(ctx context.Context, src *ModelSource) (Engine, ModelInfo, er
 	}
 	a.mu.Lock()
 	a.eng = eng
-	a.defaults = eng.Settings()
-	a.st.HasModel, a.st.Model = true, info
+	a.defaults, a.presets = eng.Settings(), eng.Presets()
+	a.st.HasModel, a.st.Generates, a.st.Model = true, len(a.presets) > 0, info
 	a.st.Demo, a.st.DemoLabel = src.Demo, src.Label
-	a.st.Settings = a.defaults
+	a.setSettingsLocked(a.defaults)
 	a.refreshUsageLocked()
 	a.mu.Unlock()
 	a.notify()
@@ -155,8 +157,8 @@ func (a *App) restore(resume *Session) {
 	a.mu.Unlock()
 	turns := append([]Turn(nil), resume.Turns...)
 	for i := range turns {
-		if turns[i].Stop == StopInterrupted {
-			turns[i].Stop = StopCancelled
+		if turns[i].Stop == lm.StopInterrupted {
+			turns[i].Stop = lm.StopCancelled
 		}
 	}
 	if err := eng.Restore(turns); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 )
@@ -106,25 +107,15 @@ func (e *realEngine) SetImage(ctx context.Context, img image.Image, path string)
 }
 
 func answerOf(t chat.Turn) Answer {
-	a := Answer{
+	return Answer{
 		Text:         t.Answer,
+		Stop:         t.Stop,
 		Tokens:       t.Timings.Tokens,
 		PromptTokens: t.Timings.PrefillTokens,
 		FirstToken:   t.Timings.FirstToken,
 		Elapsed:      t.Timings.Vision + t.Timings.Prefill + t.Timings.Generate,
 		TokensPerSec: t.Timings.TokensPerSecond(),
 	}
-	switch t.Stop {
-	case lm.StopEOG:
-		a.Stop = StopEnd
-	case lm.StopMaxTokens:
-		a.Stop = StopMaxTokens
-	case lm.StopCancelled:
-		a.Stop = StopCancelled
-	case lm.StopContextFull:
-		a.Stop = StopContextFull
-	}
-	return a
 }
 
 // finish turns chat's result into the Engine contract: a cancelled answer
@@ -134,7 +125,7 @@ func finish(t chat.Turn, err error) (Answer, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		a.Stop = StopCancelled
+		a.Stop = lm.StopCancelled
 		return a, nil
 	case errors.Is(err, chat.ErrPromptTooLong):
 		err = fmt.Errorf("%w; shorten the question, or restart with a larger --ctx", err)
@@ -142,16 +133,16 @@ func finish(t chat.Turn, err error) (Answer, error) {
 	return a, err
 }
 
-func (e *realEngine) Ask(ctx context.Context, q string, on func(string)) (Answer, error) {
-	return finish(e.c.Ask(ctx, q, on))
+func (e *realEngine) Ask(ctx context.Context, q string, out generate.Stream) (Answer, error) {
+	return finish(e.c.Ask(ctx, q, out))
 }
 
-func (e *realEngine) Caption(ctx context.Context, on func(string)) (Answer, error) {
-	return finish(e.c.Ask(ctx, "", on))
+func (e *realEngine) Caption(ctx context.Context, out generate.Stream) (Answer, error) {
+	return finish(e.c.Ask(ctx, "", out))
 }
 
-func (e *realEngine) Retry(ctx context.Context, on func(string)) (Answer, error) {
-	return finish(e.c.Retry(ctx, on))
+func (e *realEngine) Retry(ctx context.Context, out generate.Stream) (Answer, error) {
+	return finish(e.c.Retry(ctx, out))
 }
 
 func (e *realEngine) Reset() error { e.c.Reset(); return nil }
@@ -160,32 +151,43 @@ func (e *realEngine) Reset() error { e.c.Reset(); return nil }
 func (e *realEngine) Restore(turns []Turn) error {
 	ct := make([]chat.Turn, len(turns))
 	for i, t := range turns {
-		ct[i] = chat.Turn{Question: t.Question, Answer: t.Answer}
-		switch t.Stop {
-		case StopCancelled:
-			ct[i].Stop = lm.StopCancelled
-		case StopMaxTokens:
-			ct[i].Stop = lm.StopMaxTokens
-		case StopContextFull:
-			ct[i].Stop = lm.StopContextFull
-		default:
+		ct[i] = chat.Turn{Question: t.Question, Answer: t.Answer, Stop: t.Stop}
+		if t.Stop == lm.StopNone {
 			ct[i].Stop = lm.StopEOG
 		}
 	}
 	return e.c.Restore(ct)
 }
 
-func (e *realEngine) Settings() Settings {
-	s := e.c.Settings()
-	return Settings{Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, MaxTokens: s.MaxTokens,
-		Seed: s.Seed, Template: s.Template, Threads: s.Threads}
+func (e *realEngine) Settings() Settings { return e.c.Settings() }
+
+// Apply changes the settings. The context size and Exact are load options
+// (a session file does not record them): they stay. Settings without stop
+// tokens (a session from before they were recorded) take the checkpoint's.
+func (e *realEngine) Apply(s Settings) error {
+	cur := e.c.Settings()
+	s.NCtx, s.Exact = cur.NCtx, cur.Exact
+	if len(s.EOS) == 0 {
+		s.EOS = e.m.StopTokens()
+	}
+	for _, id := range s.EOS {
+		if n := e.m.LM.Info().NVocab; int(id) >= n {
+			return fmt.Errorf("eos_token_id %d is outside the model's %d tokens", id, n)
+		}
+	}
+	return e.c.SetSettings(s)
 }
 
-func (e *realEngine) Apply(s Settings) error {
-	cs := e.c.Settings()
-	cs.Temperature, cs.TopP, cs.TopK, cs.MaxTokens, cs.Seed = s.Temperature, s.TopP, s.TopK, s.MaxTokens, s.Seed
-	cs.Template, cs.Threads = s.Template, s.Threads
-	return e.c.SetSettings(cs)
+// Presets are the presets resolved for the model, for prompts as long as
+// the caption prompt (generation_config's max_length counts the prompt).
+func (e *realEngine) Presets() []generate.Preset {
+	var out []generate.Preset
+	for _, name := range generate.PresetNames() {
+		if p, err := e.m.Preset(name, e.m.CaptionPositions()); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Tokens is the next prompt as chat builds it: the soft tokens, then the

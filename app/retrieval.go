@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/retrieval"
@@ -155,7 +157,9 @@ func openRetrievalEngine(dir string, o OpenOptions) (Engine, error) {
 	if threads == 0 {
 		threads = kernels.DefaultThreads()
 	}
-	e := &retrievalEngine{m: m, set: Settings{MaxTokens: 1, Seed: -1, Template: "{prompt}", Threads: threads, TopP: 1}}
+	set := chat.DefaultSettings()
+	set.Template, set.Threads = "{prompt}", threads
+	e := &retrievalEngine{m: m, set: set}
 	e.info = ModelInfo{
 		Name:    filepath.Base(filepath.Clean(dir)),
 		Dir:     dir,
@@ -186,13 +190,13 @@ func (e *retrievalEngine) SetImage(ctx context.Context, img image.Image, path st
 	return ImageStats{Encode: time.Since(start), Tokens: e.m.Vision.Info().NumQueryTokens}, nil
 }
 
-func (e *retrievalEngine) Ask(context.Context, string, func(string)) (Answer, error) {
+func (e *retrievalEngine) Ask(context.Context, string, generate.Stream) (Answer, error) {
 	return Answer{}, errNoAnswers
 }
-func (e *retrievalEngine) Caption(context.Context, func(string)) (Answer, error) {
+func (e *retrievalEngine) Caption(context.Context, generate.Stream) (Answer, error) {
 	return Answer{}, errNoAnswers
 }
-func (e *retrievalEngine) Retry(context.Context, func(string)) (Answer, error) {
+func (e *retrievalEngine) Retry(context.Context, generate.Stream) (Answer, error) {
 	return Answer{}, errNoAnswers
 }
 func (e *retrievalEngine) Reset() error { return nil }
@@ -202,10 +206,11 @@ func (e *retrievalEngine) Restore(turns []Turn) error {
 	}
 	return nil
 }
-func (e *retrievalEngine) Settings() Settings       { return e.set }
-func (e *retrievalEngine) Apply(s Settings) error   { e.set = s; return nil }
-func (e *retrievalEngine) Usage() (used, total int) { return 0, 0 }
-func (e *retrievalEngine) Close() error             { return e.m.Close() }
+func (e *retrievalEngine) Presets() []generate.Preset { return nil } // it decodes nothing
+func (e *retrievalEngine) Settings() Settings         { return e.set }
+func (e *retrievalEngine) Apply(s Settings) error     { e.set = s; return nil }
+func (e *retrievalEngine) Usage() (used, total int)   { return 0, 0 }
+func (e *retrievalEngine) Close() error               { return e.m.Close() }
 
 func (e *retrievalEngine) Tokens(question string) ([]Token, error) {
 	ids, err := e.m.Vision.TokenizeText(question)

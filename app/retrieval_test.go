@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,6 +125,20 @@ func TestRetrievalModelSession(t *testing.T) {
 	}
 	if _, ok := apptest.Last(st, app.EntryQuestion); ok {
 		t.Error("the refused question stays in the transcript")
+	}
+	// It decodes nothing: no presets, no decoding in /info.
+	if st.Generates {
+		t.Error("a retrieval model says it generates text")
+	}
+	a.Submit("/preset")
+	st = apptest.WaitIdle(t, a)
+	if e, _ := apptest.Last(st, app.EntryError); !strings.Contains(e.Text, "does not generate text") {
+		t.Errorf("/preset: %q", apptest.Transcript(st))
+	}
+	a.Submit("/info")
+	st = apptest.WaitIdle(t, a)
+	if info, _ := apptest.Last(st, app.EntryNote); len(info.Rows) == 0 || strings.Contains(fmt.Sprint(info.Rows), "Decoding") {
+		t.Errorf("/info rows %+v", info.Rows)
 	}
 
 	m, err := retrieval.Open(model, vision.Options{Threads: 1})

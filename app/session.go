@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
@@ -43,14 +44,15 @@ const maxSessionSize = 1 << 30
 //	image     Path (a new image: the conversation restarts)
 //	ask       Turn (its question), Retry: a question, written as it is asked
 //	more      Text: the answer being generated grows by Text (written as it streams)
+//	best      Text: the answer being generated is now Text (beam search's best hypothesis, as it streams)
 //	turn      Turn, Settings; Retry: it replaces the previous turn (the finished answer)
 //	dropped   the question asked last failed before any answer came
 //	reset     (the conversation restarts, same image)
 //	settings  Settings
 //
 // An ask that no turn (or dropped) follows is an answer the program did
-// not live to finish: it reads back as a turn with StopInterrupted.
-// Versions without ask and more read the turns alone.
+// not live to finish: it reads back as a turn with lm.StopInterrupted.
+// Versions without ask, more and best read the turns alone.
 type Record struct {
 	Type     string    `json:"type"`
 	Time     time.Time `json:"time"`
@@ -376,6 +378,11 @@ func (s *Session) apply(r Record) {
 			s.pending.Turn.Answer += r.Text
 		}
 		return
+	case "best":
+		if s.pending != nil {
+			s.pending.Turn.Answer = r.Text
+		}
+		return
 	case "dropped":
 		s.pending = nil
 		return
@@ -392,7 +399,7 @@ func (s *Session) apply(r Record) {
 func (s *Session) interrupt() {
 	if p := s.pending; p != nil {
 		s.pending = nil
-		p.Turn.Stop = StopInterrupted
+		p.Turn.Stop = lm.StopInterrupted
 		s.add(*p)
 	}
 }

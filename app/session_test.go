@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 func TestSessionFileRoundTrip(t *testing.T) {
@@ -15,13 +18,14 @@ func TestSessionFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := Settings{Temperature: 0.7, MaxTokens: 5, Seed: 1, Template: "{prompt}", Threads: 1, TopP: 1}
+	set := chat.DefaultSettings()
+	set.Temperature, set.MaxTokens, set.Seed, set.Template, set.Threads, set.Preset = 0.7, 5, 1, "{prompt}", 1, "creative"
 	recs := []Record{
 		{Type: "image", Path: "/a.jpg"},
-		{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1", Stop: StopEnd}, Settings: &set},
-		{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1 again", Stop: StopCancelled}, Retry: true},
+		{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1", Stop: lm.StopEOG}, Settings: &set},
+		{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1 again", Stop: lm.StopCancelled}, Retry: true},
 		{Type: "reset"},
-		{Type: "turn", Turn: &Turn{Caption: true, Answer: "a cat", Stop: StopMaxTokens}},
+		{Type: "turn", Turn: &Turn{Caption: true, Answer: "a cat", Stop: lm.StopMaxTokens}},
 		{Type: "image", Path: "/b.jpg"},
 		{Type: "turn", Turn: &Turn{Question: "q3", Answer: "a3"}},
 	}
@@ -49,7 +53,7 @@ func TestSessionFileRoundTrip(t *testing.T) {
 			t.Errorf("turn %d answer %q, want %q", i, s.All[i].Answer, w)
 		}
 	}
-	if s.Settings == nil || *s.Settings != set {
+	if s.Settings == nil || !sameSettings(*s.Settings, set) {
 		t.Errorf("settings %+v", s.Settings)
 	}
 

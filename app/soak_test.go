@@ -14,6 +14,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // soakTurns is how many questions TestSoak asks.
@@ -65,13 +66,16 @@ func TestSoak(t *testing.T) {
 		n := len(a.Snapshot().Entries)
 		switch {
 		case turn%100 == 99:
-			// Greedy, the random demo model never ends an answer: it
-			// runs until the context is full.
+			// Greedy, with the end token held back (min_new_tokens, as
+			// transformers' processor does), the random demo model's
+			// answer runs until the context is full.
 			set("/set max_tokens 100000")
+			set("/set min_new_tokens 100000")
 			set("/set temperature 0")
 			a.Submit("Tell me everything, and go on.")
 			waitIdle(t, a)
 			set("/set temperature 0.8")
+			set("/set min_new_tokens 0")
 			set("/set max_tokens 48")
 		case turn%7 == 6:
 			a.Submit("/retry")
@@ -98,7 +102,7 @@ func TestSoak(t *testing.T) {
 			}
 		}
 		maxUsed = max(maxUsed, st.CtxUsed)
-		if e, _ := lastOf(st, app.EntryAnswer); e.Stop == app.StopContextFull {
+		if e, _ := lastOf(st, app.EntryAnswer); e.Stop == lm.StopContextFull {
 			// The context is full: start again.
 			full++
 			set("/reset")
@@ -189,7 +193,7 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("the session file holds %d turns, the transcript %d answers", len(s.All), len(answers))
 	}
 	for i, tr := range s.All {
-		if tr.Answer != answers[i] || tr.Stop == app.StopInterrupted {
+		if tr.Answer != answers[i] || tr.Stop == lm.StopInterrupted {
 			t.Fatalf("turn %d in the file: %+v, in the transcript %q", i, tr, answers[i])
 		}
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // ask puts a question about the image to the model.
@@ -11,8 +14,8 @@ func (a *App) ask(q string) {
 	if !a.ready(true) {
 		return
 	}
-	a.answer(Entry{Kind: EntryQuestion, Text: q}, func(ctx context.Context, on func(string)) (Answer, error) {
-		return a.eng.Ask(ctx, q, on)
+	a.answer(Entry{Kind: EntryQuestion, Text: q}, func(ctx context.Context, out generate.Stream) (Answer, error) {
+		return a.eng.Ask(ctx, q, out)
 	}, Turn{Question: q}, false)
 }
 
@@ -20,8 +23,8 @@ func (a *App) caption() {
 	if !a.ready(true) {
 		return
 	}
-	a.answer(Entry{Kind: EntryQuestion, Text: "/caption", Caption: true}, func(ctx context.Context, on func(string)) (Answer, error) {
-		return a.eng.Caption(ctx, on)
+	a.answer(Entry{Kind: EntryQuestion, Text: "/caption", Caption: true}, func(ctx context.Context, out generate.Stream) (Answer, error) {
+		return a.eng.Caption(ctx, out)
 	}, Turn{Caption: true}, false)
 }
 
@@ -40,8 +43,8 @@ func (a *App) retry() {
 		a.errorf("nothing to retry: ask a question first")
 		return
 	}
-	a.answer(Entry{}, func(ctx context.Context, on func(string)) (Answer, error) {
-		return a.eng.Retry(ctx, on)
+	a.answer(Entry{}, func(ctx context.Context, out generate.Stream) (Answer, error) {
+		return a.eng.Retry(ctx, out)
 	}, Turn{Question: q.Text, Caption: q.Caption}, true)
 }
 
@@ -50,9 +53,11 @@ func (a *App) retry() {
 const streamSave = time.Second
 
 // answer runs one turn: it shows the question (unless retrying), streams
-// the answer into its entry, and records the turn: the question as it is
-// asked, the answer as it streams (every streamSave) and once finished.
-func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, error), turn Turn, retry bool) {
+// the answer into its entry (beam search: its best hypothesis, replaced at
+// each step), and records the turn: the question as it is asked, the answer
+// as it streams (every streamSave: the new text, or beam search's best
+// hypothesis) and once finished.
+func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer, error), turn Turn, retry bool) {
 	if turn.Caption {
 		turn.Question = ""
 	}
@@ -65,7 +70,7 @@ func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, e
 			idx = a.lastAnswer
 			old = a.st.Entries[idx]
 			e := a.entryLocked(idx)
-			e.Text, e.Streaming, e.Stop, e.Stats, e.Time = "", true, "", nil, now
+			e.Text, e.Streaming, e.Hypothesis, e.Stop, e.Stats, e.Time = "", true, false, lm.StopNone, nil, now
 			e.Retries++
 		} else {
 			q.Time = now
@@ -91,11 +96,22 @@ func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, e
 				saved = time.Now()
 			}
 		}
-		ans, err := gen(ctx, onText)
+		onBest := func(s string) {
+			a.mu.Lock()
+			e := a.entryLocked(idx)
+			e.Text, e.Hypothesis = s, true
+			a.mu.Unlock()
+			a.notify()
+			if time.Since(saved) >= streamSave {
+				a.record(Record{Type: "best", Text: s})
+				saved = time.Now()
+			}
+		}
+		ans, err := gen(ctx, generate.Stream{Text: onText, Best: onBest})
 
 		a.mu.Lock()
 		e := a.entryLocked(idx)
-		e.Streaming = false
+		e.Streaming, e.Hypothesis = false, false
 		if err != nil && ans.Text == "" && e.Text == "" {
 			// Nothing came: drop the empty answer (and the question).
 			if retry {
@@ -111,8 +127,8 @@ func (a *App) answer(q Entry, gen func(context.Context, func(string)) (Answer, e
 		if ans.Text != "" {
 			e.Text = ans.Text
 		}
-		if ans.Stop == "" && ctx.Err() != nil {
-			ans.Stop = StopCancelled
+		if ans.Stop == lm.StopNone && ctx.Err() != nil {
+			ans.Stop = lm.StopCancelled
 		}
 		e.Stop = ans.Stop
 		stats := ans

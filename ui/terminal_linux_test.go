@@ -20,6 +20,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
+	"github.com/blip2chat/blip2chat/engine/generate"
 )
 
 // TestC7PanicRestoresTerminal runs the interface in a child process (this
@@ -162,7 +163,7 @@ func runOnPTY(t *testing.T, mode, send string, sig syscall.Signal) (string, *uni
 // panicky is an engine whose answers panic.
 type panicky struct{ *apptest.Engine }
 
-func (panicky) Ask(context.Context, string, func(string)) (app.Answer, error) {
+func (panicky) Ask(context.Context, string, generate.Stream) (app.Answer, error) {
 	panic("boom in Ask")
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // transcript is the chat pane's content: the entries rendered and wrapped
@@ -337,7 +338,7 @@ func (m *Model) answer(e app.Entry, width int) []string {
 	if e.Stats != nil && e.Stats.Tokens > 0 {
 		details = append(details, fmt.Sprintf("%d tokens", e.Stats.Tokens), fmt.Sprintf("%.1f tok/s", e.Stats.TokensPerSec))
 	}
-	if e.Stop == app.StopMaxTokens {
+	if e.Stop == lm.StopMaxTokens {
 		details = append(details, "max_tokens reached")
 	}
 	for len(details) > 0 && ansi.StringWidth(name)+2+ansi.StringWidth(strings.Join(details, " · ")) > width {
@@ -352,6 +353,10 @@ func (m *Model) answer(e app.Entry, width int) []string {
 	switch {
 	case e.Streaming && text == "":
 		lines = append(lines, m.spin.View()+s.muted.Render(" thinking… "+m.elapsed()))
+	case e.Streaming && e.Hypothesis:
+		// Beam search's best hypothesis so far: the next step may change
+		// it, so it is dimmed until the answer is final.
+		lines = append(lines, wrap(text+"▍", width, s.faint.Render)...)
 	case e.Streaming:
 		lines = append(lines, wrap(text+"▍", width, s.text.Render)...)
 	default:
@@ -361,11 +366,11 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, wrap(text, width, s.text.Render)...)
 	}
 	switch e.Stop {
-	case app.StopCancelled:
+	case lm.StopCancelled:
 		lines = append(lines, s.warn.Render("■ stopped"))
-	case app.StopContextFull:
+	case lm.StopContextFull:
 		lines = append(lines, s.warn.Render("■ the context is full: /reset to start again"))
-	case app.StopInterrupted:
+	case lm.StopInterrupted:
 		lines = append(lines, s.warn.Render("■ interrupted: the program ended during this answer"))
 	}
 	return lines

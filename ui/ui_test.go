@@ -19,6 +19,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/app/apptest"
+	"github.com/blip2chat/blip2chat/engine/lm"
 )
 
 // Goroutines that outlive a test by design: engine/kernels' worker pool,
@@ -165,7 +166,7 @@ func TestDemoSession(t *testing.T) {
 	waitApp(t, a, "a long answer", func(s app.State) bool { e := lastAnswer(s); return e.Streaming && len(e.Text) > 20 })
 	tm.Send(esc)
 	st = waitApp(t, a, "the stop", func(s app.State) bool { return idle(s) })
-	if e := lastAnswer(st); e.Stop != app.StopCancelled || e.Text == "" {
+	if e := lastAnswer(st); e.Stop != lm.StopCancelled || e.Text == "" {
 		t.Fatalf("after Esc: %+v", e)
 	}
 	scr.has(t, "■ stopped")
@@ -178,7 +179,7 @@ func TestDemoSession(t *testing.T) {
 	tm.Type("/retry")
 	tm.Send(enter)
 	st = waitApp(t, a, "the retry", func(s app.State) bool { return idle(s) && lastAnswer(s).Retries == 1 })
-	if len(st.Entries) != n || lastAnswer(st).Stop == app.StopCancelled {
+	if len(st.Entries) != n || lastAnswer(st).Stop == lm.StopCancelled {
 		t.Errorf("retry: %d entries (was %d), %+v", len(st.Entries), n, lastAnswer(st))
 	}
 	scr.has(t, "↻ 1")

@@ -277,6 +277,9 @@ func (m *Model) status() string {
 	if m.st.ImagePath != "" {
 		seg("image", printable(filepath.Base(m.st.ImagePath)))
 	}
+	if m.st.Generates {
+		seg("preset", presetLabel(m.st))
+	}
 	if m.st.CtxTotal > 0 {
 		seg("ctx", fmt.Sprintf("%d/%d", m.st.CtxUsed, m.st.CtxTotal))
 	}
@@ -331,4 +334,21 @@ func (m *Model) footer() string {
 		line += item
 	}
 	return " " + line
+}
+
+// presetLabel names the decoding in use: the preset, with what the
+// settings change in it ("vqa +num_beams=3", "vqa +3 changes").
+func presetLabel(st app.State) string {
+	name := st.Settings.Preset
+	if name == "" {
+		name = "custom"
+	}
+	switch n := len(st.Changes); {
+	case n == 0:
+	case n <= 2 && len(strings.Join(st.Changes, " ")) <= 32:
+		name += " +" + strings.Join(st.Changes, " +")
+	default:
+		name += fmt.Sprintf(" +%d changes", n)
+	}
+	return printable(name)
 }

@@ -27,9 +27,13 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
+	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
 )
 
 // SoftTokens is how many image tokens Engine puts in front of a prompt
@@ -42,9 +46,41 @@ const ContextSize = 2048
 // Label is the demo label of DemoSource.
 const Label = "demo model: random weights, answers are meaningless"
 
-// DefaultSettings are Engine's settings until Apply changes them.
-var DefaultSettings = app.Settings{Temperature: 0.8, TopP: 0.95, TopK: 40, MaxTokens: 48, Seed: -1,
-	Template: "Question: {prompt} Answer:", Threads: 1}
+// Checkpoint is what Engine's presets are resolved for: BLIP-2 OPT-2.7B
+// without a generation_config.json (the 2023 checkpoint).
+var Checkpoint = generate.Checkpoint{Family: "blip-2", TextType: "opt", PromptTokens: 33, ModelEOS: 2, Newline: 50118}
+
+// Presets are Engine's presets (generate.NewPreset for Checkpoint).
+func Presets() []generate.Preset {
+	var out []generate.Preset
+	for _, name := range generate.PresetNames() {
+		p, err := generate.NewPreset(name, hfconfig.DefaultGenerationConfig(), Checkpoint)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Preset is one of Presets by name.
+func Preset(name string) generate.Preset {
+	for _, p := range Presets() {
+		if p.Name == name {
+			return p
+		}
+	}
+	panic("no preset " + name)
+}
+
+// DefaultSettings are Engine's settings until Apply changes them: the
+// creative preset (sampling) with 48-token answers.
+var DefaultSettings = func() app.Settings {
+	s := chat.DefaultSettings()
+	s.Params = Preset("creative").Params
+	s.MaxTokens, s.Template, s.Threads = 48, "Question: {prompt} Answer:", 1
+	return s
+}()
 
 // Engine is an app.Engine without a model. It answers with Answer, one
 // word per token (cut at max_tokens), and keeps the conversation the way
@@ -61,6 +97,11 @@ type Engine struct {
 	// handed to the app, a value is sent on Streamed when it is set.
 	Stream   chan string
 	Streamed chan struct{}
+	// Beams, when set, makes an answer stream beam search's hypotheses:
+	// each value is the best hypothesis so far, whole, handed to
+	// generate.Stream.Best; the answer is the last one, when Beams is
+	// closed (or the app cancels: then the best so far, stopped).
+	Beams chan string
 	// Fail, when set, makes answers fail with it before any text.
 	Fail error
 	// Block, when set, makes SetImage wait until it is closed (or the app
@@ -136,8 +177,8 @@ func (e *Engine) encode(ctx context.Context) (app.ImageStats, error) {
 }
 
 // Ask implements app.Engine.
-func (e *Engine) Ask(ctx context.Context, q string, on func(string)) (app.Answer, error) {
-	ans, err := e.generate(ctx, on)
+func (e *Engine) Ask(ctx context.Context, q string, out generate.Stream) (app.Answer, error) {
+	ans, err := e.generate(ctx, out)
 	e.mu.Lock()
 	e.turns = append(e.turns, app.Turn{Question: q, Answer: ans.Text, Stop: ans.Stop})
 	e.mu.Unlock()
@@ -145,13 +186,13 @@ func (e *Engine) Ask(ctx context.Context, q string, on func(string)) (app.Answer
 }
 
 // Caption implements app.Engine.
-func (e *Engine) Caption(ctx context.Context, on func(string)) (app.Answer, error) {
-	return e.Ask(ctx, "", on)
+func (e *Engine) Caption(ctx context.Context, out generate.Stream) (app.Answer, error) {
+	return e.Ask(ctx, "", out)
 }
 
 // Retry implements app.Engine.
-func (e *Engine) Retry(ctx context.Context, on func(string)) (app.Answer, error) {
-	ans, err := e.generate(ctx, on)
+func (e *Engine) Retry(ctx context.Context, out generate.Stream) (app.Answer, error) {
+	ans, err := e.generate(ctx, out)
 	e.mu.Lock()
 	if n := len(e.turns); n > 0 {
 		e.turns[n-1].Answer, e.turns[n-1].Stop = ans.Text, ans.Stop
@@ -160,8 +201,13 @@ func (e *Engine) Retry(ctx context.Context, on func(string)) (app.Answer, error)
 	return ans, err
 }
 
-// generate streams an answer: Stream's pieces, or Answer's words.
-func (e *Engine) generate(ctx context.Context, on func(string)) (app.Answer, error) {
+// generate streams an answer: Beams' hypotheses, Stream's pieces, or
+// Answer's words.
+func (e *Engine) generate(ctx context.Context, out generate.Stream) (app.Answer, error) {
+	on := out.Text
+	if on == nil {
+		on = func(string) {}
+	}
 	e.mu.Lock()
 	maxTokens := e.set.MaxTokens
 	e.mu.Unlock()
@@ -175,39 +221,60 @@ func (e *Engine) generate(ctx context.Context, on func(string)) (app.Answer, err
 			e.Streamed <- struct{}{}
 		}
 	}
-	done := func(stop string) (app.Answer, error) {
+	done := func(stop lm.StopReason) (app.Answer, error) {
 		return app.Answer{Text: b.String(), Stop: stop, Tokens: n, PromptTokens: SoftTokens + 8,
 			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000}, nil
 	}
 	if e.Fail != nil {
 		return app.Answer{}, e.Fail
 	}
+	if e.Beams != nil {
+		for {
+			select {
+			case s, ok := <-e.Beams:
+				if !ok {
+					return done(lm.StopEOG)
+				}
+				b.Reset()
+				b.WriteString(s)
+				n = len(strings.Fields(s))
+				if out.Best != nil {
+					out.Best(s)
+				}
+				if e.Streamed != nil {
+					e.Streamed <- struct{}{}
+				}
+			case <-ctx.Done():
+				return done(lm.StopCancelled)
+			}
+		}
+	}
 	if e.Stream != nil {
 		for {
 			select {
 			case s, ok := <-e.Stream:
 				if !ok {
-					return done(app.StopEnd)
+					return done(lm.StopEOG)
 				}
 				emit(s)
 			case <-ctx.Done():
-				return done(app.StopCancelled)
+				return done(lm.StopCancelled)
 			}
 		}
 	}
 	for i, w := range strings.Fields(e.Answer) {
 		if ctx.Err() != nil {
-			return done(app.StopCancelled)
+			return done(lm.StopCancelled)
 		}
 		if i == maxTokens {
-			return done(app.StopMaxTokens)
+			return done(lm.StopMaxTokens)
 		}
 		if i > 0 {
 			w = " " + w
 		}
 		emit(w)
 	}
-	return done(app.StopEnd)
+	return done(lm.StopEOG)
 }
 
 // Reset implements app.Engine.
@@ -240,6 +307,9 @@ func (e *Engine) Apply(s app.Settings) error {
 	e.mu.Unlock()
 	return nil
 }
+
+// Presets implements app.Engine.
+func (e *Engine) Presets() []generate.Preset { return Presets() }
 
 // Tokens implements app.Engine: the soft tokens, then the words of the
 // turns and of question, each put through the template, as "▁word".

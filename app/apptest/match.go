@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/engine/generate"
 )
 
 // MatchEngine is Engine with a retrieval model's matching (app.Matcher):
@@ -26,6 +27,9 @@ func NewMatchEngine() *MatchEngine {
 func (e *MatchEngine) Source(dir, image string) *app.ModelSource {
 	return &app.ModelSource{Dir: dir, Image: image, Open: func(context.Context, func(string)) (app.Engine, error) { return e, nil }}
 }
+
+// Presets: a retrieval model generates no text.
+func (e *MatchEngine) Presets() []generate.Preset { return nil }
 
 func (e *MatchEngine) score(text string) float64 {
 	if p, ok := e.Scores[text]; ok {

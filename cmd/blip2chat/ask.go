@@ -7,13 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/blip2chat/blip2chat/app"
-	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -24,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "ask",
 		summary: "answer one question about an image (for scripts)",
-		usage:   "-m MODEL_DIR IMAGE QUESTION [--greedy | --temp T --top-k K --top-p P --min-p P --seed N] [--max-tokens N] [--json] [--exact]",
+		usage:   "-m MODEL_DIR IMAGE QUESTION [--preset NAME] [--greedy | --num-beams N ... | --temp T ...] [--max-tokens N] [--json] [--exact]",
 		run:     runAsk,
 	})
 }
@@ -65,62 +63,6 @@ func withLLMHint(err error) error {
 	return err
 }
 
-// samplingFlags are ask's decoding options: llama.cpp's usual chat
-// sampling unless --greedy (or --temp 0) asks for the most likely token,
-// which is then pure argmax unless --repeat-penalty is given.
-type samplingFlags struct {
-	greedy                   *bool
-	temp, topP, minP, repeat *float64
-	topK, repeatLastN        *int
-	seed                     *int64
-}
-
-func addSamplingFlags(fs *flag.FlagSet) samplingFlags {
-	return samplingFlags{
-		greedy:      fs.Bool("greedy", false, "always take the most likely token (reproducible; ignores the sampling flags; no repeat penalty unless --repeat-penalty is given)"),
-		temp:        fs.Float64("temp", 0.8, "sampling `temperature` (0: greedy)"),
-		topK:        fs.Int("top-k", 40, "keep the `K` most likely tokens (0: off)"),
-		topP:        fs.Float64("top-p", 0.95, "nucleus sampling `threshold` (1: off)"),
-		minP:        fs.Float64("min-p", 0.05, "drop tokens below `P` times the most likely one's probability (0: off)"),
-		repeat:      fs.Float64("repeat-penalty", 1.1, "penalty for repeating recent tokens (1: off; when sampling, or given with --greedy)"),
-		repeatLastN: fs.Int("repeat-last-n", 64, "recent `tokens` the repeat penalty looks at (0: all)"),
-		seed:        fs.Int64("seed", -1, "random `seed` (-1: a new one each run)"),
-	}
-}
-
-// params are the decoding settings the flags ask for; set tells which
-// flags the user gave.
-func (f samplingFlags) params(set map[string]bool, maxTokens int) (generate.Params, error) {
-	p := generate.DefaultParams()
-	p.MaxTokens, p.Seed = maxTokens, *f.seed
-	if !*f.greedy && *f.temp != 0 {
-		p.Temperature, p.TopK, p.TopP, p.MinP = *f.temp, *f.topK, *f.topP, *f.minP
-	}
-	if p.Sampling() || set["repeat-penalty"] {
-		p.RepetitionPenalty, p.RepeatLastN = *f.repeat, *f.repeatLastN
-	}
-	switch {
-	case *f.temp < 0: // the library would take it as greedy; here more likely a typo
-		return p, badUsage("--temp %v is negative (0 means greedy)", *f.temp)
-	case *f.topK < 0:
-		return p, badUsage("--top-k %d is negative", *f.topK)
-	case *f.topP < 0 || *f.topP > 1:
-		return p, badUsage("--top-p %v is outside 0..1", *f.topP)
-	case *f.minP < 0 || *f.minP > 1:
-		return p, badUsage("--min-p %v is outside 0..1", *f.minP)
-	case *f.repeat < 0:
-		return p, badUsage("--repeat-penalty %v is negative", *f.repeat)
-	case *f.repeatLastN < 0:
-		return p, badUsage("--repeat-last-n %d is negative", *f.repeatLastN)
-	case *f.seed < -1 || *f.seed >= math.MaxUint32:
-		return p, badUsage("--seed %d: must be below %d (-1: random)", *f.seed, uint32(math.MaxUint32))
-	}
-	if err := p.Validate(); err != nil {
-		return p, usageError{err}
-	}
-	return p, nil
-}
-
 // askTimings is the "timings" object of --json.
 type askTimings struct {
 	VisionMS        float64 `json:"vision_ms"`
@@ -132,12 +74,31 @@ type askTimings struct {
 	TokensPerSecond float64 `json:"tokens_per_second"`
 }
 
+// askBeam is one of the sequences beam search returns.
+type askBeam struct {
+	IDs   []int32 `json:"ids"`
+	Text  string  `json:"text"`
+	Score float64 `json:"score"`
+}
+
 type askResult struct {
-	PromptIDs []int32    `json:"prompt_ids"`
-	IDs       []int32    `json:"ids"`
-	Text      string     `json:"text"`
-	Stop      string     `json:"stop"`
-	Timings   askTimings `json:"timings"`
+	PromptIDs []int32 `json:"prompt_ids"`
+	IDs       []int32 `json:"ids"`
+	Text      string  `json:"text"`
+	Stop      string  `json:"stop"`
+	// Score is beam search's score of the answer (transformers'
+	// sequences_scores); Beams the sequences returned, best first, when
+	// more than one.
+	Score *float64  `json:"score,omitempty"`
+	Beams []askBeam `json:"beams,omitempty"`
+	// Preset names the settings the flags started from, Changes what the
+	// flags changed, Notes where the checkpoint's settings were read
+	// loosely.
+	Preset   string          `json:"preset"`
+	Changes  []string        `json:"changes,omitempty"`
+	Notes    []string        `json:"notes,omitempty"`
+	Settings generate.Params `json:"settings"` // what decoded the answer
+	Timings  askTimings      `json:"timings"`
 }
 
 func askMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -145,7 +106,7 @@ func askMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // askArgs are ask's arguments, checked.
 type askArgs struct {
 	llm              llmFlags
-	params           generate.Params
+	decode           *decodeFlags
 	raw, exact, json bool
 	nctx             int
 	logitsOut        string
@@ -165,12 +126,11 @@ func (a askArgs) inputs() []string {
 func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	fs := newFlagSet(commands["ask"], stderr)
 	a.llm = addLLMFlags(fs)
-	sf := addSamplingFlags(fs)
+	a.decode = addDecodeFlags(fs)
 	raw := fs.Bool("raw-prompt", false, "QUESTION is the whole prompt text after the soft tokens (BOS/EOS added as the model's tokenizer adds them), not put into the model's template")
-	maxTokens := fs.Int("max-tokens", chat.DefaultMaxTokens, "most `tokens` to generate (0: none, only the prompt is run, e.g. for --logits-out)")
 	exact := fs.Bool("exact", false, "flash attention off and an f32 KV cache: slower, for comparing numbers")
 	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need, which is also the most it takes)")
-	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","timings":{…}} instead of the text`)
+	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","score":…,"beams":[…],"notes":[…],"timings":{…}} instead of the text`)
 	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
 	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
 	pos, err := parseInterspersed(fs, args)
@@ -181,17 +141,14 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 		return a, errUsage
 	}
 	switch {
-	case *maxTokens < 0:
-		return a, badUsage("--max-tokens %d is negative", *maxTokens)
 	case *nctx < 0:
 		return a, badUsage("--ctx %d is negative", *nctx)
 	case *a.llm.threads < 0:
 		return a, badUsage("--threads %d is negative", *a.llm.threads)
 	}
 	*a.llm.threads = capThreads("ask", *a.llm.threads, stderr)
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if a.params, err = sf.params(set, *maxTokens); err != nil {
+	a.decode.visit(fs)
+	if err := a.decode.check(); err != nil {
 		return a, err
 	}
 	a.raw, a.exact, a.json, a.nctx, a.logitsOut, a.force = *raw, *exact, *asJSON, *nctx, *logitsOut, *force
@@ -222,29 +179,54 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "note: "+info.Notice)
 	}
 
+	// The preset is resolved for the prompt (generation_config's
+	// max_length counts it), then the flags change it.
 	start := time.Now()
-	text, instruction := askPrompt(m, a.question, a.raw)
+	preset, err := m.Preset(*a.decode.preset, 0)
+	if err != nil {
+		return err
+	}
+	named := a.decode.set["preset"]
+	text, instruction := askPrompt(m, a.question, a.raw, preset, named)
+	ids, err := m.LM.Tokenize(text, true)
+	if err != nil {
+		return err
+	}
+	if preset, err = m.Preset(*a.decode.preset, m.PromptPositions(len(ids))); err != nil {
+		return err
+	}
+	params, err := a.decode.apply(preset.Params, info.NVocab)
+	if err != nil {
+		return err
+	}
+	if params.Beams() > 1 && a.logitsOut != "" && info.EncoderDecoder {
+		return badUsage("--logits-out writes a T5 model's decoder logits step by step, which beam search has several of: use --greedy")
+	}
 	soft, err := m.SoftTokens(ctx, a.image, instruction)
 	if err != nil {
 		return err
 	}
 	visionTime := time.Since(start)
-	ids, err := m.LM.Tokenize(text, true)
-	if err != nil {
-		return err
-	}
 	prompt := generate.Prompt{Soft: soft, NSoft: len(soft) / info.NEmbd, IDs: ids}
 	all := a.logitsOut != "" && !info.EncoderDecoder
-	cx, err := askContext(m.LM, prompt, a.params.MaxTokens, a.nctx, lm.ContextOptions{Threads: *a.llm.threads, Exact: a.exact, AllLogits: all})
+	co := lm.ContextOptions{Threads: *a.llm.threads, Exact: a.exact, AllLogits: all}
+	if n := params.Beams(); n > 1 {
+		co.NSeq, co.NSeqNew = n, params.MaxTokens
+	}
+	cx, err := askContext(m.LM, prompt, params.MaxTokens, a.nctx, co)
 	if err != nil {
 		return err
 	}
 	defer cx.Close()
+	if err := a.decode.checkContext(params, cx.NCtx()); err != nil {
+		return err
+	}
 
 	var logits []float32 // rows of NVocab
-	o := generate.Options{Params: a.params}
-	if !a.json {
-		o.OnText = answerWriter(stdout)
+	o := generate.Options{Params: params}
+	write := answerWriter(stdout)
+	if !a.json && params.Beams() == 1 {
+		o.Stream.Text = write
 	}
 	if all {
 		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }
@@ -265,11 +247,24 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if a.json {
-		err = writeAskJSON(stdout, askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Stop: r.Stop.String(), Timings: askTimings{
-			VisionMS: askMS(visionTime), PrefillMS: askMS(r.Prefill), PromptRows: prompt.Rows(),
-			FirstTokenMS: askMS(runStart.Sub(start) + r.Prefill + r.FirstToken), GenerateMS: askMS(r.Decode),
-			Tokens: len(r.IDs), TokensPerSecond: r.TokensPerSecond()}})
+		res := askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Stop: r.Stop.String(),
+			Preset: preset.Name, Changes: params.Changes(preset.Params), Notes: preset.Notes, Settings: params,
+			Timings: askTimings{VisionMS: askMS(visionTime), PrefillMS: askMS(r.Prefill), PromptRows: prompt.Rows(),
+				FirstTokenMS: askMS(runStart.Sub(start) + r.Prefill + r.FirstToken), GenerateMS: askMS(r.Decode),
+				Tokens: len(r.IDs), TokensPerSecond: r.TokensPerSecond()}}
+		if params.Beams() > 1 {
+			res.Score = &r.Score
+			if len(r.Sequences) > 1 {
+				for _, s := range r.Sequences {
+					res.Beams = append(res.Beams, askBeam{IDs: nonNil(s.IDs), Text: s.Text, Score: s.Score})
+				}
+			}
+		}
+		err = writeAskJSON(stdout, res)
 	} else {
+		if params.Beams() > 1 {
+			write(r.Text)
+		}
 		_, err = fmt.Fprintln(stdout)
 	}
 	if err != nil {
@@ -283,6 +278,13 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return exitError{130}
 	}
 	return nil
+}
+
+func nonNil(ids []int32) []int32 {
+	if ids == nil {
+		return []int32{}
+	}
+	return ids
 }
 
 // answerWriter streams the answer to w. On a terminal the text goes
@@ -301,15 +303,25 @@ func answerWriter(w io.Writer) func(string) {
 }
 
 // askPrompt is the prompt text after the soft tokens and the Q-Former's
-// instruction (InstructBLIP) for question: the model's template around it,
-// or with raw the question as it is.
-func askPrompt(m *model.Model, question string, raw bool) (text, instruction string) {
+// instruction (InstructBLIP) for question: with raw the question as it is;
+// with a named preset that has a prompt of its own (LAVIS's: "Question: {}
+// Short answer:", InstructBLIP's caption prompt for an empty question),
+// that prompt; else the model's template around it.
+func askPrompt(m *model.Model, question string, raw bool, p generate.Preset, named bool) (text, instruction string) {
 	if raw {
 		return question, question
 	}
+	q := strings.TrimSpace(question)
+	switch {
+	case named && strings.Contains(p.Prompt, "{}") && q != "":
+		text = strings.ReplaceAll(p.Prompt, "{}", q)
+		return text, text
+	case named && p.Prompt != "" && !strings.Contains(p.Prompt, "{}") && q == "":
+		return p.Prompt, p.Prompt
+	}
 	tmpl := m.Template()
 	text, instruction = tmpl.Format(nil, question), question
-	if strings.TrimSpace(question) == "" {
+	if q == "" {
 		instruction = tmpl.Caption
 	}
 	return text, instruction

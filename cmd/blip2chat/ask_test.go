@@ -31,12 +31,16 @@ func init() {
 	}
 }
 
-// askModelDir converts a golden case into a fresh model folder.
+// askModelDir converts a golden case into a fresh model folder, with the
+// checkpoint's generation_config.json (which convert copies).
 func askModelDir(t *testing.T, c modeltest.Case, llmType string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), c.Name+"-"+llmType)
 	if err := modeltest.BuildModelDir(c.HF, dir, llmType, modeltest.LibDir(t)); err != nil {
 		t.Fatalf("converting %s: %v", c.Name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), c.GenerationConfig(t), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

@@ -56,8 +56,8 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	// Ctrl-C stops between two tensors; the temporary files are removed and
-	// the model folder is left as it was.
+	// Ctrl-C stops between two tensors (or while quantizing); the
+	// temporary files are removed and the model folder is left as it was.
 	ctx, stop := interruptContext()
 	defer stop()
 	res, err := convert.Convert(ctx, pos[0], *out, convert.Options{
@@ -67,19 +67,13 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		Progress:   stderr,
 		Terminal:   isTerminal(stderr),
 		Warnings:   stderr,
+		Quantizer:  quantizer(ctx, lib, stderr),
 	})
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", safefile.Name(*out))
 		return exitError{130}
 	}
 	if err != nil {
-		return err
-	}
-	if err := quantizeLLM(ctx, lib, *out, res.LLMFamily, *llmType, stderr); err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "blip2chat convert: interrupted while quantizing; %s is complete but f16 (run convert again to quantize it)\n", safefile.Name(filepath.Join(*out, "llm.gguf")))
-			return exitError{130}
-		}
 		return err
 	}
 	for _, f := range res.Files {
@@ -137,29 +131,20 @@ func quantizerFor(hfDir, llmType, llamaLib string) (*capi.Library, error) {
 	return lib, nil
 }
 
-// quantizeLLM finishes llm.gguf (of the language-model family, "" when none
-// was written): the converter wrote it as f16 when the requested type is one
-// only llama.cpp's quantizer makes (q4_k_m, for the llama.cpp families). On
-// failure or interruption the f16 file stays in place, so the folder still
-// works.
-func quantizeLLM(ctx context.Context, lib *capi.Library, modelDir, family, llmType string, stderr io.Writer) error {
-	if family == "" {
+// quantizer is convert's Options.Quantizer on the llama.cpp library (nil
+// without one): the language model is quantized inside the conversion's
+// atomic write, so that a failure (a full disk) or Ctrl-C leaves the model
+// folder as it was, never with an f16 llm.gguf in it (issue 12, D5).
+func quantizer(ctx context.Context, lib *capi.Library, stderr io.Writer) lmconv.Quantizer {
+	if lib == nil {
 		return nil
 	}
-	t, err := lmconv.ParseFamilyType(family, llmType)
-	if err != nil || !t.Quantize {
-		return err
-	}
-	path := filepath.Join(modelDir, "llm.gguf")
-	if lib == nil {
-		return fmt.Errorf("%s is f16, not %s: no llama.cpp library to quantize it", path, t.Name)
-	}
-	fmt.Fprintf(stderr, "quantizing %s to %s with llama.cpp...\n", filepath.Base(path), t.Name)
-	return lmconv.Finish(path, t, func(in, out string, ftype int32) error {
+	return func(in, out string, ftype int32) error {
+		fmt.Fprintf(stderr, "quantizing %s with llama.cpp...\n", model.LLMFile)
 		p := lib.DefaultQuantizeParams()
 		p.FType = ftype
 		// llama.cpp cannot be stopped midway: on Ctrl-C the command returns
-		// at once (Finish removes out) and the process exits under it.
+		// at once (lmconv.Finish removes out) and the process exits under it.
 		done := make(chan error, 1)
 		go func() { done <- lib.Quantize(in, out, p) }()
 		select {
@@ -168,7 +153,7 @@ func quantizeLLM(ctx context.Context, lib *capi.Library, modelDir, family, llmTy
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	})
+	}
 }
 
 // isTerminal reports whether w is a terminal (where progress is redrawn in

@@ -35,7 +35,13 @@ const (
 	StageFirstToken = "first_token" // from the end of prefill to the first token id
 	StageDecode     = "decode"      // DecodeTokens generation steps
 	StageTTFT       = "ttft"        // vit + qformer + prefill + first_token: a new image's first token
+	// StageBeam is beam search's steps after the first (BeamWidth beams,
+	// one batched forward each): its tokens/s are steps per second.
+	StageBeam = "decode_beam5"
 )
+
+// BeamWidth is the beams StageBeam runs: the paper's and LAVIS's.
+const BeamWidth = 5
 
 // Stage is the measurement of one stage.
 type Stage struct {
@@ -122,6 +128,16 @@ type Report struct {
 	LoadAvg   []float64 // the machine's 1, 5, 15 minute load averages at the end; nil when unknown
 }
 
+// BeamStepRatio is how many greedy steps one BeamWidth-beam step costs (at
+// the median times); 0 without both stages.
+func (r *Report) BeamStepRatio() float64 {
+	g, b := r.Stage(StageDecode), r.Stage(StageBeam)
+	if g == nil || b == nil || g.TokensPerSecond() == 0 || b.TokensPerSecond() == 0 {
+		return 0
+	}
+	return g.TokensPerSecond() / b.TokensPerSecond()
+}
+
 // Stage returns the stage called name, or nil.
 func (r *Report) Stage(name string) *Stage {
 	for _, s := range r.Stages {
@@ -160,9 +176,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		Features   string               `json:"features,omitempty"`
 		LoadAvg    []float64            `json:"loadavg,omitempty"`
 		Bandwidth  float64              `json:"machine_gb_per_s,omitempty"`
+		BeamRatio  float64              `json:"beam5_step_per_greedy_step,omitempty"`
 	}{Stages: map[string]jsonStage{}, PeakRSSMiB: round(float64(r.PeakRSS)/(1<<20), 1), Model: r.Model,
 		VisionType: r.VisionType, LLM: r.LLM, Threads: r.Threads, Runs: r.Runs, Features: r.Features, LoadAvg: r.LoadAvg,
-		Bandwidth: round(r.Bandwidth/1e9, 2)}
+		Bandwidth: round(r.Bandwidth/1e9, 2), BeamRatio: round(r.BeamStepRatio(), 3)}
 	for _, s := range r.Stages {
 		js := jsonStage{MedianS: round(s.Median().Seconds(), 6), MinS: round(s.Min().Seconds(), 6),
 			GFLOPS: round(s.GFLOPS(), 2), GFLOP: round(float64(s.FLOPs)/1e9, 3),
@@ -216,6 +233,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 			b.WriteString("\n")
 		}
+	}
+	if q := r.BeamStepRatio(); q > 0 {
+		g, bs := r.Stage(StageDecode), r.Stage(StageBeam)
+		fmt.Fprintf(&b, "\na %d-beam step takes %.2f× a greedy step (%s vs %s at the median)\n", BeamWidth, q,
+			formatDuration(time.Duration(float64(time.Second)/bs.TokensPerSecond())), formatDuration(time.Duration(float64(time.Second)/g.TokensPerSecond())))
 	}
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(&b, "\npeak RSS %.0f MiB\n", float64(r.PeakRSS)/(1<<20))
@@ -420,7 +442,8 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		return nil, err
 	}
 	_, need := generate.Need(info, Q+nPrompt, nDecode+1)
-	c, err := lmm.NewContext(lm.ContextOptions{NCtx: Q + nPrompt + nDecode + 8, Threads: o.Threads})
+	co := lm.ContextOptions{NCtx: Q + nPrompt + nDecode + 8, Threads: o.Threads}
+	c, err := lmm.NewContext(co)
 	if err != nil {
 		return nil, err
 	}
@@ -431,6 +454,20 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 	d := generate.New(lmm, c)
 	decode := generate.Options{Params: generate.DefaultParams()}
 	decode.MaxTokens, decode.MinNewTokens = nDecode, nDecode
+	// Beam search on a context of its own, one sequence per beam (on the
+	// backends that run it).
+	co.NSeq, co.NSeqNew = BeamWidth, nDecode
+	bc, err := lmm.NewContext(co)
+	if err != nil {
+		return nil, err
+	}
+	defer bc.Close()
+	var bd *generate.Driver
+	if _, ok := bc.(lm.MultiSeq); ok {
+		bd = generate.New(lmm, bc)
+	}
+	beam := decode
+	beam.NumBeams = BeamWidth
 
 	px := RandomPixels(in, o.Seed)
 	st := map[string]*Stage{
@@ -440,6 +477,7 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		StageFirstToken: {Name: StageFirstToken},
 		StageDecode:     {Name: StageDecode, Tokens: nDecode},
 		StageTTFT:       {Name: StageTTFT},
+		StageBeam:       {Name: StageBeam, Tokens: nDecode - 1},
 	}
 	add := func(name string, d time.Duration, allocs uint64) {
 		x := st[name]
@@ -490,8 +528,26 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		if err != nil {
 			return nil, fmt.Errorf("bench: decode: %w", err)
 		}
+		// Beam search over the same prompt: the steps after the first,
+		// each a forward of the five beams' rows (the last step chooses
+		// without one, the first forward follows the first step).
+		var beamTime time.Duration
+		if bd != nil {
+			bd.Reset()
+			br, err := bd.Run(ctx, generate.Prompt{Soft: soft, NSoft: Q, IDs: prompt}, beam)
+			if err == nil && len(br.IDs) != nDecode {
+				err = fmt.Errorf("%d tokens (%v), not %d", len(br.IDs), br.Stop, nDecode)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("bench: beam search: %w", err)
+			}
+			beamTime = br.Decode - br.FirstToken
+		}
 		if r < 0 {
 			continue
+		}
+		if bd != nil {
+			add(StageBeam, beamTime, 0)
 		}
 		df := first.Sub(start)
 		add(StageViT, dv, av)
@@ -502,8 +558,11 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		st[StageTTFT].Times = append(st[StageTTFT].Times, dv+dq+dp+df)
 	}
 	var out []*Stage
-	for _, n := range []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT} {
-		out = append(out, st[n])
+	st[StageBeam].Allocs = nil // not measured: a whole search
+	for _, n := range []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT, StageBeam} {
+		if n != StageBeam || bd != nil {
+			out = append(out, st[n])
+		}
 	}
 	return out, nil
 }

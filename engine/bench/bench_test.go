@@ -276,12 +276,15 @@ func TestPipelineOPT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT}
+	names := []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT, StageBeam}
 	if len(st) != len(names) {
 		t.Fatalf("%d stages", len(st))
 	}
 	for i, n := range names {
 		checkStage(t, st[i], n, 2)
+	}
+	if st[6].Tokens != 15 {
+		t.Errorf("beam search: %d steps timed, want the 15 after the first", st[6].Tokens)
 	}
 	Q := vm.Info().NumQueryTokens
 	if st[2].Tokens != Q+32 || st[4].Tokens != 16 {
@@ -369,7 +372,10 @@ func TestPipelineEncoderDecoder(t *testing.T) {
 		t.Fatalf("%d stages", len(st))
 	}
 	run := []string{"embed [5 6 7 5]", fmt.Sprintf("encode %d", Q+4), "tokens [0]", "tokens [3]", "tokens [4]", "tokens [5]"}
-	want := append([]string{fmt.Sprintf("context %d threads 2", Q+4+3+8)}, append(run, run...)...) // warm-up + 1 run
+	// The second context is beam search's, unused: this model's contexts
+	// hold one sequence (no decode_beam5 stage).
+	ctx := fmt.Sprintf("context %d threads 2", Q+4+3+8)
+	want := append([]string{ctx, ctx}, append(run, run...)...) // warm-up + 1 run
 	if strings.Join(m.calls, "; ") != strings.Join(want, "; ") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(m.calls, "; "), strings.Join(want, "; "))
 	}

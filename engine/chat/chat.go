@@ -51,14 +51,12 @@ type Settings struct {
 }
 
 // DefaultSettings are transformers' generate() defaults (greedy, no
-// penalty, DefaultMaxTokens), the family's template, default threads and
-// context.
+// penalty, generate.DefaultMaxNewTokens), the family's template, default
+// threads and context. A model's chats start from its preset instead
+// (engine/model's DefaultSettings).
 func DefaultSettings() Settings {
 	return Settings{Params: generate.DefaultParams()}
 }
-
-// DefaultMaxTokens is the answer length limit of DefaultSettings.
-const DefaultMaxTokens = 128
 
 // UnmarshalJSON reads settings over DefaultSettings, so that a field an
 // older session file lacks keeps its default (repetition_penalty 1, not 0).
@@ -129,8 +127,9 @@ type Chat struct {
 	info lm.Info
 	s    Settings
 
-	tmpl Template         // the full template s.Template stands for
-	gen  *generate.Driver // on the context, made on first use (kv.go)
+	tmpl   Template          // the full template s.Template stands for
+	gen    *generate.Driver  // on the context, made on first use (kv.go)
+	cxOpts lm.ContextOptions // what the context was made with
 
 	// the image (image.go)
 	feat      *vision.ImageFeatures
@@ -284,10 +283,12 @@ func (c *Chat) instruction(question string) string {
 }
 
 // Ask adds a turn: it answers question about the image, streaming the
-// answer's text to onText (nil: not streamed) in whole UTF-8 characters.
-// When ctx is cancelled, the turn keeps what was generated, marked stopped,
-// and Ask returns it with ctx.Err(). An empty question asks for a caption.
-func (c *Chat) Ask(ctx context.Context, question string, onText func(string)) (Turn, error) {
+// answer to out (greedy decoding and sampling: the text in whole UTF-8
+// characters; beam search: the best hypothesis after each step). When ctx
+// is cancelled, the turn keeps what was generated (beam search: the best
+// hypothesis), marked stopped, and Ask returns it with ctx.Err(). An empty
+// question asks for a caption.
+func (c *Chat) Ask(ctx context.Context, question string, out generate.Stream) (Turn, error) {
 	start := time.Now()
 	t := Turn{Question: question}
 	soft, visTime, err := c.softTokens(ctx, c.instruction(question))
@@ -317,7 +318,7 @@ func (c *Chat) Ask(ctx context.Context, question string, onText func(string)) (T
 	t.PromptIDs, t.Dropped = ids, from-c.first
 
 	runStart := time.Now()
-	r, err := gen.Run(ctx, generate.Prompt{Soft: soft, NSoft: nSoft, IDs: ids}, generate.Options{Params: c.s.Params, OnText: onText})
+	r, err := gen.Run(ctx, generate.Prompt{Soft: soft, NSoft: nSoft, IDs: ids}, generate.Options{Params: c.s.Params, Stream: out})
 	t.IDs, t.Stop, t.Answer = r.IDs, r.Stop, r.Text
 	t.Timings.Prefill, t.Timings.PrefillTokens = r.Prefill, r.PromptRows
 	t.Timings.Generate, t.Timings.Tokens = r.Decode, len(r.IDs)
@@ -338,9 +339,9 @@ func (c *Chat) commit(t Turn, from int) {
 	c.turns = append(c.turns, t)
 }
 
-// Retry answers the last question again, replacing its turn (the KV cache
-// is cut back to before that answer).
-func (c *Chat) Retry(ctx context.Context, onText func(string)) (Turn, error) {
+// Retry answers the last question again with the settings in use,
+// replacing its turn (the KV cache is cut back to before that answer).
+func (c *Chat) Retry(ctx context.Context, out generate.Stream) (Turn, error) {
 	if len(c.turns) == 0 {
 		return Turn{}, errors.New("nothing to retry: no question asked yet")
 	}
@@ -348,7 +349,7 @@ func (c *Chat) Retry(ctx context.Context, onText func(string)) (Turn, error) {
 	n, first := len(c.turns)-1, c.first
 	c.turns = c.turns[:n]
 	c.first = min(c.first, n)
-	t, err := c.Ask(ctx, last.Question, onText)
+	t, err := c.Ask(ctx, last.Question, out)
 	if len(c.turns) == n {
 		// Nothing was recorded: put the old turn back.
 		c.turns, c.first = append(c.turns, last), first

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -51,6 +52,11 @@ func (c *recCtx) Logits(i int) []float32 {
 	}
 	return l
 }
+
+// The wrapper passes beam search's calls on (every backend runs it).
+func (c *recCtx) Seqs() int                    { return c.Context.(lm.MultiSeq).Seqs() }
+func (c *recCtx) AppendEach(ids []int32) error { return c.Context.(lm.MultiSeq).AppendEach(ids) }
+func (c *recCtx) Reorder(parents []int) error  { return c.Context.(lm.MultiSeq).Reorder(parents) }
 
 // cases are the golden cases of every language model family.
 func cases(t *testing.T) []modeltest.Case {
@@ -138,7 +144,7 @@ func TestGolden(t *testing.T) {
 			if err := setImageFile(t, s.chat, imagePath(t, c)); err != nil {
 				t.Fatal(err)
 			}
-			turn, err := s.chat.Ask(context.Background(), question(c), nil)
+			turn, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,13 +198,13 @@ func TestTwoTurns(t *testing.T) {
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
-			t1, err := s.chat.Ask(context.Background(), question(c), nil)
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			cached := append(slices.Clone(t1.PromptIDs), t1.IDs...)
 			s.rec.sampled = nil
-			t2, err := s.chat.Ask(context.Background(), "and what else is there?", nil)
+			t2, err := s.chat.Ask(context.Background(), "and what else is there?", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,6 +251,82 @@ func TestTwoTurns(t *testing.T) {
 	}
 }
 
+// TestTwoTurnsAfterBeams: after a beam search answer the context holds
+// the prompt (the beams are gone); the next turn reuses it and evaluates
+// only the answer and the new question, to the logits a fresh context
+// gives; the context is remade when the settings ask for more beams than
+// it holds, and the usage counts the answer.
+func TestTwoTurnsAfterBeams(t *testing.T) {
+	for _, c := range cases(t) {
+		if c.TextType == "t5" {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			s := open(t, c, greedy(6, 0))
+			soft, q := goldenSoft(t, c)
+			if err := s.chat.SetSoftTokens(soft, q); err != nil {
+				t.Fatal(err)
+			}
+			set := s.chat.Settings()
+			set.NumBeams = 3
+			if err := s.chat.SetSettings(set); err != nil {
+				t.Fatal(err)
+			}
+			var best []string
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{Best: func(h string) { best = append(best, h) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(t1.IDs) == 0 || len(best) == 0 {
+				t.Fatalf("beam answer %v, hypotheses streamed %q", t1.IDs, best)
+			}
+			if u := s.chat.Usage(); u.Used != q+len(t1.PromptIDs)+len(t1.IDs) {
+				t.Errorf("usage %+v after %d soft, %d prompt, %d answer", u, q, len(t1.PromptIDs), len(t1.IDs))
+			}
+			s.rec.sampled = nil
+			t2, err := s.chat.Ask(context.Background(), "and what else is there?", generate.Stream{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(t2.PromptIDs[:len(t1.PromptIDs)], t1.PromptIDs) {
+				t.Fatalf("the second prompt does not start with the first")
+			}
+			if want := len(t2.PromptIDs) - len(t1.PromptIDs); t2.Timings.PrefillTokens != want {
+				t.Errorf("turn 2 passed %d rows, want the %d after the first prompt (its answer and the question)", t2.Timings.PrefillTokens, want)
+			}
+			fresh, err := s.m.LM.NewContext(lm.ContextOptions{Exact: true, Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			if err := fresh.AppendEmbeddings(soft, q, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.AppendTokens(t2.PromptIDs, false); err != nil {
+				t.Fatal(err)
+			}
+			d := modeltest.MaxAbsDiff(s.rec.sampled[0], fresh.Logits(-1))
+			t.Logf("beam answer %v; turn 2 passed %d rows; logits vs from scratch: %.3g", t1.IDs, t2.Timings.PrefillTokens, d)
+			if d > 1e-4 {
+				t.Errorf("turn 2 logits differ from a from-scratch run by %.3g", d)
+			}
+			// More beams than the context holds: a new context, the whole
+			// prompt evaluated.
+			set.NumBeams = 5
+			if err := s.chat.SetSettings(set); err != nil {
+				t.Fatal(err)
+			}
+			t3, err := s.chat.Ask(context.Background(), "ok?", generate.Stream{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if t3.Timings.PrefillTokens != q+len(t3.PromptIDs) {
+				t.Errorf("5 beams in a 3-beam context: %d rows passed, want all %d", t3.Timings.PrefillTokens, q+len(t3.PromptIDs))
+			}
+		})
+	}
+}
+
 // TestOverflow: with a small context the oldest turns leave the prompt, the
 // soft tokens stay (decoder-only: they are not evaluated again) and answers
 // keep coming.
@@ -260,7 +342,7 @@ func TestOverflow(t *testing.T) {
 			questions := []string{"what is in the image?", "what color is it?", "where is it?", "is it happy?", "why is that?", "what next?"}
 			dropped := -1
 			for i, qu := range questions {
-				turn, err := s.chat.Ask(context.Background(), qu, nil)
+				turn, err := s.chat.Ask(context.Background(), qu, generate.Stream{})
 				if err != nil {
 					t.Fatalf("turn %d: %v", i, err)
 				}
@@ -323,11 +405,11 @@ func TestRetryAndCancel(t *testing.T) {
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
-			t1, err := s.chat.Ask(context.Background(), question(c), nil)
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := s.chat.Retry(context.Background(), nil)
+			r, err := s.chat.Retry(context.Background(), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -341,10 +423,10 @@ func TestRetryAndCancel(t *testing.T) {
 			// Cancel once the first text arrives.
 			ctx, cancel := context.WithCancel(context.Background())
 			var streamed strings.Builder
-			turn, err := s.chat.Ask(ctx, "and what else?", func(text string) {
+			turn, err := s.chat.Ask(ctx, "and what else?", generate.Stream{Text: func(text string) {
 				streamed.WriteString(text)
 				cancel()
-			})
+			}})
 			cancel()
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled Ask returned %v", err)
@@ -357,7 +439,7 @@ func TestRetryAndCancel(t *testing.T) {
 			}
 			// The conversation goes on, consistently with a fresh run.
 			s.rec.sampled = nil
-			t3, err := s.chat.Ask(context.Background(), "ok?", nil)
+			t3, err := s.chat.Ask(context.Background(), "ok?", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,7 +473,7 @@ func TestRetryAndCancel(t *testing.T) {
 			if err := s.chat.Restore([]chat.Turn{{Question: "\xff"}}); err == nil {
 				t.Error("Restore accepted invalid UTF-8")
 			}
-			if _, err := (&chat.Chat{}).Retry(context.Background(), nil); err == nil {
+			if _, err := (&chat.Chat{}).Retry(context.Background(), generate.Stream{}); err == nil {
 				t.Error("Retry with no turns did not fail")
 			}
 		})
@@ -413,11 +495,11 @@ func TestInstructBLIP(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := s.chat.ImageTime()
-			t1, err := s.chat.Ask(context.Background(), question(c), nil)
+			t1, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			t2, err := s.chat.Ask(context.Background(), "Describe the colors.", nil)
+			t2, err := s.chat.Ask(context.Background(), "Describe the colors.", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,13 +530,13 @@ func TestInstructBLIP(t *testing.T) {
 					cancel()
 				}
 			})
-			_, err = s.chat.Ask(ctx, "Describe the shapes.", nil)
+			_, err = s.chat.Ask(ctx, "Describe the shapes.", generate.Stream{})
 			s.m.Vision.SetTrace(nil)
 			cancel()
 			if !errors.Is(err, context.Canceled) || !reached || len(s.chat.Turns()) != 0 {
 				t.Errorf("Ask cancelled in the Q-Former: %v (reached %v), %d turns", err, reached, len(s.chat.Turns()))
 			}
-			if _, err := s.chat.Ask(context.Background(), "Describe the shapes.", nil); err != nil || len(s.chat.Turns()) != 1 {
+			if _, err := s.chat.Ask(context.Background(), "Describe the shapes.", generate.Stream{}); err != nil || len(s.chat.Turns()) != 1 {
 				t.Errorf("Ask after the cancel: %v, %d turns", err, len(s.chat.Turns()))
 			}
 		})
@@ -471,7 +553,7 @@ func TestCaption(t *testing.T) {
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
-			turn, err := s.chat.Ask(context.Background(), "", nil)
+			turn, err := s.chat.Ask(context.Background(), "", generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -492,7 +574,7 @@ func TestCaption(t *testing.T) {
 func TestErrors(t *testing.T) {
 	c := cases(t)[0]
 	s := open(t, c, greedy(4, 12))
-	if _, err := s.chat.Ask(context.Background(), "hi", nil); !errors.Is(err, chat.ErrNoImage) {
+	if _, err := s.chat.Ask(context.Background(), "hi", generate.Stream{}); !errors.Is(err, chat.ErrNoImage) {
 		t.Errorf("Ask without an image = %v", err)
 	}
 	if err := s.chat.SetImage(context.Background(), nil, ""); err == nil {
@@ -506,7 +588,7 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 8 soft tokens and a long question do not fit 12 positions.
-	_, err := s.chat.Ask(context.Background(), strings.Repeat("what is this thing? ", 5), nil)
+	_, err := s.chat.Ask(context.Background(), strings.Repeat("what is this thing? ", 5), generate.Stream{})
 	if !errors.Is(err, chat.ErrPromptTooLong) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("overlong prompt: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
@@ -32,7 +33,7 @@ func TestSetImageDecoded(t *testing.T) {
 			if err := setImageFile(t, s.chat, path); err != nil {
 				t.Fatal(err)
 			}
-			want, err := s.chat.Ask(context.Background(), question(c), nil)
+			want, err := s.chat.Ask(context.Background(), question(c), generate.Stream{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +55,7 @@ func TestSetImageDecoded(t *testing.T) {
 				if feat == wantFeat || !sameBits(feat.Data, wantFeat.Data) {
 					t.Errorf("%s: ViT features differ from SetImage's (or were shared)", v.name)
 				}
-				got, err := ch.Ask(context.Background(), question(c), nil)
+				got, err := ch.Ask(context.Background(), question(c), generate.Stream{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -86,7 +87,7 @@ func TestSetImageCancel(t *testing.T) {
 			if err := setImageFile(t, s.chat, path); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.chat.Ask(context.Background(), question(c), nil); err != nil {
+			if _, err := s.chat.Ask(context.Background(), question(c), generate.Stream{}); err != nil {
 				t.Fatal(err)
 			}
 			feat0, soft0, time0 := chat.FeaturesOf(s.chat), slices.Clone(chat.SoftOf(s.chat)), s.chat.ImageTime()
@@ -140,7 +141,7 @@ func TestSetImageCancel(t *testing.T) {
 				}
 			}
 			// The conversation about the first image goes on.
-			if _, err := s.chat.Ask(context.Background(), "And then?", nil); err != nil || len(s.chat.Turns()) != 2 {
+			if _, err := s.chat.Ask(context.Background(), "And then?", generate.Stream{}); err != nil || len(s.chat.Turns()) != 2 {
 				t.Fatalf("Ask after the cancels: %v, %d turns", err, len(s.chat.Turns()))
 			}
 			// The other image loads, as in a chat that never saw a cancel.

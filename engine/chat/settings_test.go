@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 )
 
 // TestSettingsJSON: a session file written before Settings held
@@ -38,6 +39,20 @@ func TestSettingsJSON(t *testing.T) {
 		}
 	}
 	var back chat.Settings
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, s) {
+		t.Errorf("round trip: %+v (%v), want %+v", back, err, s)
+	}
+	// The decoding settings under generate()'s names, read back the same.
+	s.Preset, s.Temperature, s.NumBeams, s.LengthPenalty, s.EarlyStopping = "vqa", 0, 5, -1, generate.EarlyStopNever
+	s.RepetitionPenalty, s.NoRepeatNgramSize, s.MinNewTokens, s.EOS = 1.5, 3, 1, []int32{2, 50118}
+	b, _ = json.Marshal(s)
+	for _, k := range []string{`"preset":"vqa"`, `"num_beams":5`, `"length_penalty":-1`, `"early_stopping":"never"`,
+		`"repetition_penalty":1.5`, `"no_repeat_ngram_size":3`, `"min_new_tokens":1`, `"eos_token_id":[2,50118]`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("%s lacks %s", b, k)
+		}
+	}
+	back = chat.Settings{}
 	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, s) {
 		t.Errorf("round trip: %+v (%v), want %+v", back, err, s)
 	}

@@ -42,57 +42,53 @@ func Need(info lm.Info, rows, maxTokens int) (min, full int) {
 // ErrPromptTooLong is returned when the prompt does not fit the context.
 var ErrPromptTooLong = errors.New("the prompt does not fit the context")
 
-// Decoder chooses the next tokens: greedy decoding and sampling (Sampler)
-// follow one sequence, beam search several. The driver calls Step once
-// per generated position.
-type Decoder interface {
-	// Step gets the logits of the running sequences (logits[i] is sequence
-	// i's, NVocab floats, valid during the call only, not to be modified)
-	// and returns the sequences of the next step: each continues the
-	// running sequence Parent with token ID.
-	Step(logits [][]float32) ([]Next, error)
-}
-
-// Next is one sequence of the next step: running sequence Parent followed
-// by token ID.
-type Next struct {
-	Parent int
-	ID     int32
+// Stream receives an answer while it is decoded; nil fields discard.
+type Stream struct {
+	// Text gets greedy decoding's and sampling's answer piece by piece, as
+	// it becomes complete UTF-8 (never part of a character), without the
+	// leading space SentencePiece puts on the first token: the pieces
+	// make Result.Text.
+	Text func(piece string)
+	// Best gets beam search's best hypothesis (running or finished) after
+	// each step, whole: each call replaces the text of the one before. The
+	// answer, Result.Text, is the best hypothesis once the search ends.
+	Best func(text string)
 }
 
 // Options configure Run and Decode.
 type Options struct {
-	Params // MaxTokens, stop tokens and the decoder's settings
+	Params // the decoding: greedy, sampling or beam search, MaxTokens, stop tokens
 
-	// OnText receives the answer's text as it becomes complete UTF-8 (never
-	// part of a character), without the leading space SentencePiece puts on
-	// the first token; nil discards it.
-	OnText func(text string)
-	// OnStep, if set, sees each step's logits (valid only during the call)
-	// and the token chosen from them, before it is fed back; an end token
-	// is seen too.
+	Stream Stream
+	// OnStep, if set, sees each step of greedy decoding and sampling (not
+	// beam search): the raw logits (valid only during the call) and the
+	// token chosen from them, before it is fed back; an end token is seen
+	// too.
 	OnStep func(step int, logits []float32, id int32)
 	// OnPrompt, if set, receives the logits of every row of a decoder-only
 	// model's prompt, soft tokens included, pos counting from the first
 	// soft token (the whole prompt is evaluated, nothing reused from the KV
 	// cache). The context must be made with lm.ContextOptions.AllLogits.
 	OnPrompt func(pos int, logits []float32)
-	// Decoder, if set, replaces the one Params make (a Sampler).
-	Decoder Decoder
 }
 
 // Result is a finished (or stopped) answer.
 type Result struct {
-	IDs  []int32 // the tokens generated and fed to the context (no end token)
-	Text string  // their text, as passed to OnText
-	Stop lm.StopReason
+	// Sequence is the answer: the best sequence. Greedy decoding and
+	// sampling fed its tokens to the context.
+	Sequence
+	// Sequences are the sequences returned, best first: beam search's
+	// NumReturnSequences best (Sequences[0] is the answer), else the
+	// answer alone.
+	Sequences []Sequence
+	Stop      lm.StopReason
 	// PromptRows are the rows Prefill passed to the model (tokens, soft
 	// tokens, encoder rows): fewer than the prompt's when the KV cache held
 	// its beginning.
 	PromptRows int
 	Prefill    time.Duration
-	// FirstToken is the time from the start of decoding to the first token
-	// chosen; Decode the whole decoding.
+	// FirstToken is the time from the start of decoding to the first step
+	// done; Decode the whole decoding.
 	FirstToken, Decode time.Duration
 }
 
@@ -122,8 +118,11 @@ type Driver struct {
 	ids     []int32
 	encRows int     // T5: rows of the last Encode
 	prompt  []int32 // the last prompt's tokens, for the repetition penalty
-	stops   []int32 // the model's end tokens, found once (minNewTokens)
-	buf     []float32
+	// pending is the length of the last answer when the cache does not
+	// hold it (beam search): the next prompt evaluates it.
+	pending int
+	stops   []int32 // the model's end tokens, found once
+	tr      tracer  // the golden tests' view of each step
 }
 
 // New makes a driver on context cx of model m. The caller keeps owning cx.
@@ -138,13 +137,14 @@ func (d *Driver) Context() lm.Context { return d.cx }
 // whole prompt.
 func (d *Driver) Reset() { d.soft, d.ids = nil, nil }
 
-// Used is the number of context positions the last answer fills: the KV
-// cache's (decoder-only) or the encoder's rows (T5).
+// Used is the number of context positions the last prompt and answer
+// fill: the KV cache's (decoder-only; a beam search answer counted though
+// the next prompt evaluates it) or the encoder's rows (T5).
 func (d *Driver) Used() int {
 	if d.info.EncoderDecoder {
 		return d.encRows
 	}
-	return d.cx.Pos()
+	return d.cx.Pos() + d.pending
 }
 
 // Run answers prompt p: Prefill, then Decode. A cancelled ctx stops it
@@ -195,6 +195,7 @@ func (d *Driver) Prefill(ctx context.Context, p Prompt, onPrompt func(pos int, l
 		return fmt.Errorf("%w: %d soft tokens and %d prompt tokens, the context holds %d", ErrPromptTooLong, p.NSoft, len(p.IDs), d.cx.NCtx())
 	}
 	d.prompt = append(d.prompt[:0], p.IDs...)
+	d.pending = 0
 	if d.info.EncoderDecoder {
 		return d.encode(p)
 	}
@@ -295,146 +296,211 @@ func (d *Driver) sync(nSoft int) {
 	}
 }
 
-// Decode generates the answer after the prompt Prefill put in the context:
-// at most o.MaxTokens tokens, chosen by o.Decoder (default: a Sampler with
-// o.Params whose repetition penalty has seen the prompt's text tokens,
-// never the soft tokens), each fed back. It stops at an end token (o.EOS,
-// or the model's: Model.IsEOG), which is neither returned nor fed, when
-// the context is full (lm.ErrContextFull) or when ctx is cancelled
-// (checked between tokens; ctx.Err() is returned). The ids returned are
-// always the tokens fed, even with an error.
+// Decode generates the answer after the prompt Prefill put in the context,
+// with o.Params: greedy decoding, sampling or beam search (which needs a
+// context made with lm.ContextOptions.NSeq >= NumBeams), transformers'
+// processors seeing the prompt's text tokens (never the soft tokens; T5:
+// the decoder start token) and the new ones. At most o.MaxTokens tokens,
+// fewer when the context has no room for them (then Stop is
+// lm.StopContextFull and the error lm.ErrContextFull). It stops at an end
+// token (o.EOS, else the model's: Model.IsEOG), which is neither returned
+// nor fed, or when ctx is cancelled (checked between steps; ctx.Err() is
+// returned with the answer so far, beam search's best hypothesis).
+//
+// Greedy decoding and sampling feed each token (the returned ids are the
+// tokens fed, even with an error). Beam search leaves the context holding
+// the prompt: the next prompt, which repeats the answer, evaluates it.
 func (d *Driver) Decode(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
 	var r Result
-	var dec tokenizer.StreamDecoder
-	var text []byte
-	first := true
-	emit := func(t string) {
-		if first {
-			t = strings.TrimPrefix(t, " ")
-		}
-		if t == "" {
-			return
-		}
-		first = false
-		text = append(text, t...)
-		if o.OnText != nil {
-			o.OnText(t)
-		}
-	}
-	finish := func(stop lm.StopReason, err error) (Result, error) {
-		emit(dec.Flush())
-		r.Text, r.Stop, r.Decode = string(text), stop, time.Since(start)
-		if !d.info.EncoderDecoder {
-			d.ids = append(d.ids, r.IDs...)
-			d.sync(len(d.soft) / max(1, d.info.NEmbd))
-		}
+	p := o.Params
+	if err := p.Validate(); err != nil {
 		return r, err
 	}
-	if o.MaxTokens <= 0 {
-		return finish(lm.StopMaxTokens, nil)
+	beams := p.Beams() > 1
+	if _, ok := d.cx.(lm.MultiSeq); beams && !ok {
+		return r, fmt.Errorf("generate: %d beams: this backend's contexts hold one sequence", p.Beams())
 	}
-	decoder := o.Decoder
-	if decoder == nil {
-		s, err := NewSampler(o.Params, d.info.NVocab)
-		if err != nil {
-			return finish(lm.StopNone, err)
-		}
-		for _, id := range d.prompt {
-			s.Accept(id)
-		}
-		decoder = s
+	base := d.cx.Pos()
+	room := max(0, d.cx.NCtx()-base)
+	short := p.MaxTokens > room
+	p.MaxTokens = min(p.MaxTokens, room)
+	hist := d.prompt
+	if d.info.EncoderDecoder {
+		hist = []int32{d.info.DecoderStart}
 	}
-	rows := make([][]float32, 1)
-	for step := 0; ; step++ {
-		if err := ctx.Err(); err != nil {
-			return finish(lm.StopCancelled, err)
-		}
-		logits := d.cx.Logits(-1)
-		if len(logits) != d.info.NVocab {
-			return finish(lm.StopNone, fmt.Errorf("generate: step %d: %d logits, want %d (none kept?)", step, len(logits), d.info.NVocab))
-		}
-		rows[0] = d.suppressStops(logits, o, step)
-		next, err := decoder.Step(rows)
-		if err != nil {
-			return finish(lm.StopNone, err)
-		}
-		if step == 0 {
+	eos := p.StopTokens(nil)
+	if len(eos) == 0 {
+		eos = d.modelStops()
+	}
+
+	s := &ctxSeqs{d: d, text: answerText{on: o.Stream.Text}}
+	last := ""
+	onStep := func(pg progress) {
+		if pg.step == 1 {
 			r.FirstToken = time.Since(start)
 		}
-		if len(next) == 0 {
-			return finish(lm.StopEOG, nil)
-		}
-		if len(next) != 1 || next[0].Parent != 0 {
-			return finish(lm.StopNone, fmt.Errorf("generate: the decoder continues %d sequences; this context runs one", len(next)))
-		}
-		id := next[0].ID
-		if id < 0 || int(id) >= d.info.NVocab {
-			return finish(lm.StopNone, fmt.Errorf("generate: the decoder chose token %d, outside the vocabulary of %d", id, d.info.NVocab))
-		}
-		if o.OnStep != nil {
-			o.OnStep(step, logits, id)
-		}
-		if d.isStop(id, o.EOS) {
-			return finish(lm.StopEOG, nil)
-		}
-		if d.cx.Pos() >= d.cx.NCtx() {
-			return finish(lm.StopContextFull, lm.ErrContextFull)
-		}
-		if err := d.cx.AppendTokens([]int32{id}, false); err != nil {
-			if errors.Is(err, lm.ErrContextFull) {
-				return finish(lm.StopContextFull, err)
+		switch {
+		case !beams && o.OnStep != nil:
+			o.OnStep(pg.step-1, pg.logits, pg.token)
+		case beams && o.Stream.Best != nil:
+			if t := d.text(pg.best); t != last {
+				last = t
+				o.Stream.Best(t)
 			}
-			return finish(lm.StopNone, err)
 		}
-		r.IDs = append(r.IDs, id)
-		emit(dec.Write(d.m.TokenBytes(id)))
-		if len(r.IDs) >= o.MaxTokens {
-			return finish(lm.StopMaxTokens, nil)
+	}
+	dec, err := decode(ctx, s, p, hist, eos, onStep, d.tr)
+	r.Stop, r.Sequences = dec.stop, dec.seqs
+	if len(r.Sequences) == 0 {
+		r.Sequences = []Sequence{{End: -1}}
+	}
+	if beams {
+		for i := range r.Sequences {
+			r.Sequences[i].Text = d.text(r.Sequences[i].IDs)
 		}
+		if rerr := d.afterBeams(base, len(r.Sequences[0].IDs)); rerr != nil && err == nil {
+			err = rerr
+		}
+	} else {
+		r.Sequences[0].Text = s.text.flush()
+		if !d.info.EncoderDecoder {
+			d.ids = append(d.ids, r.Sequences[0].IDs...)
+			d.sync(len(d.soft) / max(1, d.info.NEmbd))
+		}
+	}
+	r.Sequence = r.Sequences[0]
+	if short && r.Stop == lm.StopMaxTokens {
+		r.Stop = lm.StopContextFull
+	}
+	if r.Stop == lm.StopContextFull && err == nil {
+		err = lm.ErrContextFull
+	}
+	r.Decode = time.Since(start)
+	return r, err
+}
+
+// afterBeams brings the context back to one sequence holding the prompt
+// (base positions); the answer (n tokens) is evaluated by the next prompt.
+func (d *Driver) afterBeams(base, n int) error {
+	ms := d.cx.(lm.MultiSeq)
+	err := ms.Reorder([]int{0})
+	if err == nil && d.cx.Pos() > base {
+		err = d.cx.Truncate(base)
+	}
+	if err != nil {
+		d.Reset()
+		return err
+	}
+	if !d.info.EncoderDecoder {
+		d.pending = n
+		d.sync(len(d.soft) / max(1, d.info.NEmbd))
+	}
+	return nil
+}
+
+// modelStops are the model's end-of-generation tokens (Model.IsEOG).
+func (d *Driver) modelStops() []int32 {
+	if d.stops == nil {
+		d.stops = []int32{}
+		for id := range int32(d.info.NVocab) {
+			if d.m.IsEOG(id) {
+				d.stops = append(d.stops, id)
+			}
+		}
+	}
+	return d.stops
+}
+
+// text is the answer's text of ids, as Stream.Text would have made it.
+func (d *Driver) text(ids []int32) string {
+	var a answerText
+	for _, id := range ids {
+		a.add(d.m.TokenBytes(id))
+	}
+	return a.flush()
+}
+
+// answerText builds an answer's text from its tokens' bytes: whole UTF-8
+// characters, without the leading space SentencePiece puts on the first
+// token; on, if set, receives each piece.
+type answerText struct {
+	dec     tokenizer.StreamDecoder
+	b       []byte
+	started bool
+	on      func(string)
+}
+
+func (a *answerText) add(piece []byte) { a.emit(a.dec.Write(piece)) }
+
+// flush ends the text (an unfinished character becomes U+FFFD) and
+// returns it.
+func (a *answerText) flush() string {
+	a.emit(a.dec.Flush())
+	return string(a.b)
+}
+
+func (a *answerText) emit(t string) {
+	if !a.started {
+		t = strings.TrimPrefix(t, " ")
+	}
+	if t == "" {
+		return
+	}
+	a.started = true
+	a.b = append(a.b, t...)
+	if a.on != nil {
+		a.on(t)
 	}
 }
 
-// isStop reports whether id ends the answer: one of eos when given, else
-// an end-of-generation token of the model.
-func (d *Driver) isStop(id int32, eos []int32) bool {
-	if len(eos) > 0 {
-		for _, e := range eos {
-			if id == e {
-				return true
-			}
-		}
-		return false
-	}
-	return d.m.IsEOG(id)
+// ctxSeqs is the driver's context as the decoders drive it: one sequence
+// (AppendTokens; the answer's text streamed as tokens are fed) or, once
+// beam search forks, several (lm.MultiSeq).
+type ctxSeqs struct {
+	d    *Driver
+	text answerText
 }
 
-// suppressStops returns logits with the end tokens at -inf while fewer
-// than o.MinNewTokens tokens exist (transformers' min_new_tokens), else
-// logits as they are.
-func (d *Driver) suppressStops(logits []float32, o Options, step int) []float32 {
-	if step >= o.MinNewTokens {
-		return logits
+func (s *ctxSeqs) multi() (lm.MultiSeq, bool) {
+	ms, ok := s.d.cx.(lm.MultiSeq)
+	return ms, ok && ms.Seqs() > 1
+}
+
+func (s *ctxSeqs) Logits(i int) []float32 {
+	var l []float32
+	if _, ok := s.multi(); ok {
+		l = s.d.cx.Logits(i)
+	} else if i == 0 {
+		l = s.d.cx.Logits(-1)
 	}
-	stops := o.EOS
-	if len(stops) == 0 {
-		if d.stops == nil {
-			d.stops = []int32{}
-			for id := range int32(d.info.NVocab) {
-				if d.m.IsEOG(id) {
-					d.stops = append(d.stops, id)
-				}
-			}
+	if len(l) != s.d.info.NVocab {
+		return nil
+	}
+	return l
+}
+
+func (s *ctxSeqs) Step(ids []int32) error {
+	for _, id := range ids {
+		if id < 0 || int(id) >= s.d.info.NVocab {
+			return fmt.Errorf("generate: token %d is outside the vocabulary of %d", id, s.d.info.NVocab)
 		}
-		stops = d.stops
 	}
-	d.buf = append(d.buf[:0], logits...)
-	for _, id := range stops {
-		if id >= 0 && int(id) < len(d.buf) {
-			d.buf[id] = float32(math.Inf(-1))
-		}
+	if ms, ok := s.multi(); ok {
+		return ms.AppendEach(ids)
 	}
-	return d.buf
+	if len(ids) != 1 {
+		return fmt.Errorf("generate: %d tokens for a context with one sequence", len(ids))
+	}
+	if err := s.d.cx.AppendTokens(ids, false); err != nil {
+		return err
+	}
+	s.text.add(s.d.m.TokenBytes(ids[0]))
+	return nil
+}
+
+func (s *ctxSeqs) Reorder(parents []int) error {
+	return s.d.cx.(lm.MultiSeq).Reorder(parents)
 }
 
 func sameBits(a, b []float32) bool {

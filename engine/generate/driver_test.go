@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -172,7 +173,7 @@ func TestDecodeStreamsWholeCharacters(t *testing.T) {
 	c, d := start(t, m, 64)
 	var chunks []string
 	o := greedyOptions(100)
-	o.OnText = func(s string) {
+	o.Stream.Text = func(s string) {
 		if !utf8.ValidString(s) || s == "" {
 			t.Errorf("chunk %q is not whole UTF-8 text", s)
 		}
@@ -205,7 +206,7 @@ func TestDecodeTrimsLeadingSpace(t *testing.T) {
 	_, d := start(t, m, 64)
 	var text strings.Builder
 	o := greedyOptions(100)
-	o.OnText = func(s string) { text.WriteString(s) }
+	o.Stream.Text = func(s string) { text.WriteString(s) }
 	r, err := d.Decode(context.Background(), o)
 	if err != nil || r.Text != "h !" || text.String() != r.Text || len(r.IDs) != 5 {
 		t.Errorf("text %q, streamed %q, ids %v, %v", r.Text, text.String(), r.IDs, err)
@@ -244,7 +245,7 @@ func TestDecodeStops(t *testing.T) {
 		var text strings.Builder
 		o := greedyOptions(tc.max)
 		o.EOS = tc.eos
-		o.OnText = func(s string) { text.WriteString(s) }
+		o.Stream.Text = func(s string) { text.WriteString(s) }
 		r, err := d.Decode(ctx, o)
 		cancel()
 		if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
@@ -429,4 +430,156 @@ func TestNeed(t *testing.T) {
 			t.Errorf("Need(%v, %d, %d) = %d, %d; want %d, %d", c.info.EncoderDecoder, c.rows, c.max, lo, full, c.wantMin, c.wantAt)
 		}
 	}
+}
+
+// beamCtx is an lm.Context with several sequences (lm.MultiSeq) whose
+// next-token probabilities come from a table keyed by the whole sequence
+// ("[9 1]"; uniform where the table has none).
+type beamCtx struct {
+	nv    int
+	nCtx  int
+	table map[string]map[int32]float64
+	seqs  [][]int32
+	calls []string
+}
+
+func (c *beamCtx) NCtx() int { return c.nCtx }
+func (c *beamCtx) Pos() int  { return len(c.seqs[0]) }
+func (c *beamCtx) AppendEmbeddings([]float32, int, bool) error {
+	return errors.New("no soft tokens here")
+}
+func (c *beamCtx) AppendTokens(ids []int32, all bool) error {
+	if len(c.seqs) != 1 {
+		return errors.New("append with several sequences live")
+	}
+	if len(c.seqs[0])+len(ids) > c.nCtx {
+		return lm.ErrContextFull
+	}
+	c.calls = append(c.calls, fmt.Sprintf("tokens %v", ids))
+	c.seqs[0] = append(c.seqs[0], ids...)
+	return nil
+}
+func (c *beamCtx) Logits(i int) []float32 {
+	if i < 0 {
+		i += len(c.seqs)
+	}
+	if i < 0 || i >= len(c.seqs) {
+		return nil
+	}
+	l := make([]float32, c.nv)
+	p := c.table[fmt.Sprint(c.seqs[i])]
+	for t := range l {
+		q, ok := p[int32(t)]
+		if p == nil {
+			q, ok = 1/float64(c.nv), true
+		}
+		l[t] = float32(math.Inf(-1))
+		if ok {
+			l[t] = float32(math.Log(q))
+		}
+	}
+	return l
+}
+func (c *beamCtx) Truncate(pos int) error {
+	if len(c.seqs) != 1 {
+		return errors.New("truncate with several sequences live")
+	}
+	c.calls = append(c.calls, fmt.Sprintf("truncate %d", pos))
+	c.seqs[0] = c.seqs[0][:pos]
+	return nil
+}
+func (c *beamCtx) Encode([]float32, int) error { return errors.New("no encoder") }
+func (c *beamCtx) Stats() lm.Stats             { return lm.Stats{} }
+func (c *beamCtx) Close() error                { return nil }
+func (c *beamCtx) Seqs() int                   { return len(c.seqs) }
+func (c *beamCtx) AppendEach(ids []int32) error {
+	if len(ids) != len(c.seqs) {
+		return fmt.Errorf("%d ids for %d sequences", len(ids), len(c.seqs))
+	}
+	if len(c.seqs[0])+1 > c.nCtx {
+		return lm.ErrContextFull
+	}
+	c.calls = append(c.calls, fmt.Sprintf("each %v", ids))
+	for i, id := range ids {
+		c.seqs[i] = append(slices.Clone(c.seqs[i]), id)
+	}
+	return nil
+}
+func (c *beamCtx) Reorder(parents []int) error {
+	next := make([][]int32, len(parents))
+	for i, p := range parents {
+		next[i] = slices.Clone(c.seqs[p])
+	}
+	c.seqs = next
+	return nil
+}
+
+// TestDriverBeamSearch: beam search through the driver streams its best
+// hypothesis, returns the sequences with their text, leaves one sequence
+// holding the prompt, and the next prompt (which repeats the answer)
+// evaluates only what follows the prompt.
+func TestDriverBeamSearch(t *testing.T) {
+	m := newFake() // 1 "h", 4 "llo ", 8 "!", 9 " "; 0 ends
+	table := map[string]map[int32]float64{
+		"[9]":       {1: .6, 4: .2, 8: .15, 0: .05},
+		"[9 1]":     {4: .7, 0: .3},
+		"[9 1 4]":   {8: .9, 0: .1},
+		"[9 1 4 8]": {0: 1},
+		"[9 4]":     {0: 1},
+		"[9 8]":     {0: 1},
+	}
+	cx := &beamCtx{nv: len(m.pieces), nCtx: 64, seqs: [][]int32{nil}, table: table}
+	d := New(m, cx)
+	o := greedyOptions(10)
+	o.NumBeams, o.NumReturnSequences = 3, 2
+	var best []string
+	o.Stream.Best = func(s string) { best = append(best, s) }
+	o.Stream.Text = func(s string) { t.Errorf("beam search streamed text %q", s) }
+	r, err := d.Run(context.Background(), Prompt{IDs: []int32{9}}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.IDs, []int32{1, 4, 8}) || r.Text != "hllo !" || r.End != 0 || r.Stop != lm.StopEOG || len(r.Sequences) != 2 {
+		t.Fatalf("answer %v %q end %d stop %v, %d sequences", r.IDs, r.Text, r.End, r.Stop, len(r.Sequences))
+	}
+	if s := r.Sequences[1]; s.Score > r.Score || s.Text != m.textOf(s.IDs) {
+		t.Errorf("second sequence %+v (best %v)", s, r.Score)
+	}
+	if len(best) == 0 || best[len(best)-1] != r.Text {
+		t.Errorf("streamed hypotheses %q, answer %q", best, r.Text)
+	}
+	if cx.Seqs() != 1 || cx.Pos() != 1 || d.Used() != 4 {
+		t.Errorf("after beam search: %d sequences, pos %d, used %d; want 1, 1 (the prompt), 4", cx.Seqs(), cx.Pos(), d.Used())
+	}
+	// The next turn: prompt, answer, question.
+	cx.calls = nil
+	next := []int32{9, 1, 4, 8, 9, 4}
+	if err := d.Prefill(context.Background(), Prompt{IDs: next}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(cx.calls, "; "), "truncate 1; tokens [1 4 8 9 4]"; got != want {
+		t.Errorf("next prompt: %s, want %s", got, want)
+	}
+
+	// Beam search needs a context of several sequences.
+	fc, _ := m.NewContext(lm.ContextOptions{})
+	single := New(m, fc)
+	if _, err := single.Run(context.Background(), Prompt{IDs: []int32{9}}, o); err == nil || !strings.Contains(err.Error(), "one sequence") {
+		t.Errorf("beam search on a one-sequence context: %v", err)
+	}
+
+	// No room for MaxTokens: the beams stop where the context does.
+	cx = &beamCtx{nv: len(m.pieces), nCtx: 3, seqs: [][]int32{nil}, table: table}
+	r, err = New(m, cx).Run(context.Background(), Prompt{IDs: []int32{9}}, o)
+	if !errors.Is(err, lm.ErrContextFull) || r.Stop != lm.StopContextFull || len(r.IDs) != 2 {
+		t.Errorf("short context: %v, stop %v, ids %v; want 2 tokens, context full", err, r.Stop, r.IDs)
+	}
+}
+
+func (m *fakeModel) textOf(ids []int32) string {
+	var b []byte
+	for _, id := range ids {
+		b = append(b, m.pieces[id]...)
+	}
+	return strings.TrimPrefix(string(b), " ")
 }

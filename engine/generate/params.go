@@ -113,9 +113,9 @@ func (e *EarlyStopping) UnmarshalJSON(b []byte) error {
 }
 
 // DefaultParams are transformers' generate() defaults (greedy, no
-// penalty), with a 128-token answer limit.
+// penalty), with DefaultMaxNewTokens as the answer limit.
 func DefaultParams() Params {
-	return Params{TopK: 0, TopP: 1, Seed: -1, MaxTokens: 128, RepetitionPenalty: 1, NumBeams: 1,
+	return Params{TopK: 0, TopP: 1, Seed: -1, MaxTokens: DefaultMaxNewTokens, RepetitionPenalty: 1, NumBeams: 1,
 		LengthPenalty: 1, NumReturnSequences: 1}
 }
 
@@ -178,4 +178,37 @@ func (p Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Changes lists the decoding settings of p that differ from base (a
+// preset's), as name=value with transformers' names, for showing what was
+// changed from a preset.
+func (p Params) Changes(base Params) []string {
+	var out []string
+	add := func(name string, a, b any) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			out = append(out, fmt.Sprintf("%s=%v", name, a))
+		}
+	}
+	add("temperature", p.Temperature, base.Temperature)
+	if p.Sampling() {
+		add("top_k", p.TopK, base.TopK)
+		add("top_p", p.TopP, base.TopP)
+		add("min_p", p.MinP, base.MinP)
+		add("seed", p.Seed, base.Seed)
+	} else {
+		add("num_beams", p.Beams(), base.Beams())
+	}
+	if p.Beams() > 1 {
+		add("length_penalty", p.LengthPenalty, base.LengthPenalty)
+		add("early_stopping", p.EarlyStopping, base.EarlyStopping)
+		add("num_return_sequences", p.NumReturnSequences, base.NumReturnSequences)
+	}
+	add("max_new_tokens", p.MaxTokens, base.MaxTokens)
+	add("min_new_tokens", p.MinNewTokens, base.MinNewTokens)
+	add("repetition_penalty", p.RepetitionPenalty, base.RepetitionPenalty)
+	add("repeat_last_n", p.RepeatLastN, base.RepeatLastN)
+	add("no_repeat_ngram_size", p.NoRepeatNgramSize, base.NoRepeatNgramSize)
+	add("eos_token_id", p.EOS, base.EOS)
+	return out
 }

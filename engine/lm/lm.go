@@ -84,6 +84,33 @@ type ContextOptions struct {
 	// AllLogits says the caller will ask for the logits of every appended
 	// row (Append with all = true); backends may size buffers for it.
 	AllLogits bool
+	// NSeq > 1 makes a context for beam search (see MultiSeq): it holds up
+	// to NSeq sequences. 0 or 1: one.
+	NSeq int
+	// NSeqNew is the most positions each forked sequence adds after the
+	// fork (the beam search's max_new_tokens): backends whose sequences
+	// share one cache size it for NCtx + (NSeq-1)*NSeqNew positions.
+	// 0: NCtx.
+	NSeqNew int
+}
+
+// MultiSeq is implemented by the Contexts of the backends that run beam
+// search. A Context made with ContextOptions.NSeq = n holds up to n
+// sequences sharing what was appended before they were forked (the prompt's
+// KV cache is computed once). AppendEmbeddings, AppendTokens, Encode and
+// Truncate work while one sequence is live (Encode makes every sequence's
+// decoder see its output); Pos is the live sequences' common position.
+type MultiSeq interface {
+	// Seqs is the number of live sequences: 1 until Reorder forks.
+	Seqs() int
+	// AppendEach appends ids[i] to live sequence i, every one at Pos(), in
+	// one backend call (the weights are read once for all); Logits(i) is
+	// then sequence i's. len(ids) must be Seqs().
+	AppendEach(ids []int32) error
+	// Reorder makes sequence i hold what sequence parents[i] held, for
+	// every i < len(parents) <= NSeq; len(parents) sequences are live
+	// afterwards. Reorder([]int{i}) leaves sequence i as the only one.
+	Reorder(parents []int) error
 }
 
 // Context is one sequence: its KV cache (decoder-only) or an encoder output

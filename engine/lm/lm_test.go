@@ -3,7 +3,7 @@ package lm
 import "testing"
 
 func TestStopReasonString(t *testing.T) {
-	for r, want := range map[StopReason]string{StopEOG: "end", StopMaxTokens: "max tokens", StopCancelled: "stopped", StopContextFull: "context full", StopNone: "none"} {
+	for r, want := range map[StopReason]string{StopEOG: "end", StopMaxTokens: "max tokens", StopCancelled: "stopped", StopContextFull: "context full", StopInterrupted: "interrupted", StopNone: "none"} {
 		if r.String() != want {
 			t.Errorf("%d: %q", r, r.String())
 		}
@@ -17,7 +17,7 @@ func TestDefaultThreads(t *testing.T) {
 }
 
 func TestStopReasonText(t *testing.T) {
-	for _, r := range []StopReason{StopNone, StopEOG, StopMaxTokens, StopCancelled, StopContextFull} {
+	for _, r := range []StopReason{StopNone, StopEOG, StopMaxTokens, StopCancelled, StopContextFull, StopInterrupted} {
 		b, err := r.MarshalText()
 		if err != nil {
 			t.Fatal(err)

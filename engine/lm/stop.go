@@ -11,6 +11,10 @@ const (
 	StopMaxTokens                     // MaxTokens tokens were generated
 	StopCancelled                     // the caller's context was cancelled
 	StopContextFull                   // no position left in the context
+	// StopInterrupted: the program ended while the answer was generated
+	// (a crash, a kill). The engine never returns it; a saved session
+	// whose answer was cut off reads back with it.
+	StopInterrupted
 )
 
 func (r StopReason) String() string {
@@ -23,13 +27,15 @@ func (r StopReason) String() string {
 		return "stopped"
 	case StopContextFull:
 		return "context full"
+	case StopInterrupted:
+		return "interrupted"
 	}
 	return "none"
 }
 
 // MarshalText writes the reason as String does ("end", "max tokens",
-// "stopped", "context full"; "" for StopNone): the spelling session files
-// have always used.
+// "stopped", "context full", "interrupted"; "" for StopNone): the spelling
+// session files have always used.
 func (r StopReason) MarshalText() ([]byte, error) {
 	if r == StopNone {
 		return nil, nil
@@ -39,7 +45,7 @@ func (r StopReason) MarshalText() ([]byte, error) {
 
 // UnmarshalText reads what MarshalText writes; "" and "none" are StopNone.
 func (r *StopReason) UnmarshalText(b []byte) error {
-	for _, v := range []StopReason{StopNone, StopEOG, StopMaxTokens, StopCancelled, StopContextFull} {
+	for _, v := range []StopReason{StopNone, StopEOG, StopMaxTokens, StopCancelled, StopContextFull, StopInterrupted} {
 		if string(b) == v.String() {
 			*r = v
 			return nil

@@ -10,7 +10,7 @@
 //	defer c.Close()
 //	img, err := imageprep.Load(ctx, "cat.jpg")
 //	err = c.SetImage(ctx, img, "cat.jpg")
-//	turn, err := c.Ask(ctx, "what is in the image?", func(s string) { fmt.Print(s) })
+//	turn, err := c.Ask(ctx, "what is in the image?", generate.Stream{Text: func(s string) { fmt.Print(s) }})
 package model
 
 import (
@@ -31,6 +31,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
@@ -66,6 +67,7 @@ type Model struct {
 	Vision  *vision.Model
 	LM      lm.Model
 	opts    Options
+	gen     *hfconfig.GenerationConfig // generation_config.json (decoding.go)
 }
 
 // ErrNoLLM is returned for a model folder without llm.gguf; commands add
@@ -188,6 +190,9 @@ func Check(dir string, o Options) error {
 		return err
 	}
 	defer v.Close()
+	if _, err := hfconfig.LoadGenerationConfig(dir); err != nil {
+		return err
+	}
 	vi := v.Info()
 	vpath := filepath.Join(dir, VisionFile)
 	if vi.IsRetrieval() {
@@ -234,6 +239,10 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	gen, err := hfconfig.LoadGenerationConfig(dir)
+	if err != nil {
+		return nil, err
+	}
 	progress("vision", 0)
 	v, err := vision.Load(vpath, vision.Options{Threads: o.Threads})
 	if err != nil {
@@ -258,7 +267,7 @@ func Open(dir string, o Options) (*Model, error) {
 		v.Close()
 		return nil, err
 	}
-	return &Model{Dir: dir, LLMPath: llmPath, Vision: v, LM: m, opts: o}, nil
+	return &Model{Dir: dir, LLMPath: llmPath, Vision: v, LM: m, opts: o, gen: gen}, nil
 }
 
 // answers checks that the vision file makes soft tokens for a language
@@ -314,11 +323,15 @@ func (m *Model) Template() chat.Template {
 	return chat.TemplateFor(vi.Family, vi.PromptFormat)
 }
 
-// DefaultSettings are the chat settings this model starts with: greedy
-// answers (BLIP-2's evaluation setting), the family's template and the
-// Open options' threads, context size and Exact.
+// DefaultSettings are the chat settings this model starts with: the
+// family's chat preset (ChatPreset) resolved for the checkpoint, the
+// family's template and the Open options' threads, context size and
+// Exact.
 func (m *Model) DefaultSettings() chat.Settings {
 	s := chat.DefaultSettings()
+	if pr, err := m.Preset(m.ChatPreset(), m.CaptionPositions()); err == nil {
+		s.Params = pr.Params
+	}
 	s.Template = m.Template().Turn
 	s.Threads, s.NCtx, s.Exact = m.opts.Threads, m.opts.NCtx, m.opts.Exact
 	return s
@@ -326,7 +339,8 @@ func (m *Model) DefaultSettings() chat.Settings {
 
 // NewChat starts a conversation with settings s (start from
 // DefaultSettings); zero Template, Threads and NCtx take DefaultSettings'
-// values, and Exact is on when Open's options say so.
+// values, no stop tokens the checkpoint's (StopTokens), and Exact is on
+// when Open's options say so.
 func (m *Model) NewChat(s chat.Settings) (*chat.Chat, error) {
 	d := m.DefaultSettings()
 	if s.Template == "" {
@@ -339,6 +353,9 @@ func (m *Model) NewChat(s chat.Settings) (*chat.Chat, error) {
 		s.NCtx = d.NCtx
 	}
 	s.Exact = s.Exact || d.Exact
+	if len(s.EOS) == 0 {
+		s.EOS = m.StopTokens()
+	}
 	return chat.New(m.Vision, m.LM, s)
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
@@ -148,6 +149,77 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestDecodingSettings: the folder's generation_config.json reaches the
+// reference preset (as transformers' generate() reads it), the family's
+// stop tokens and chat preset apply, and a broken file is one line naming
+// it.
+func TestDecodingSettings(t *testing.T) {
+	for _, c := range modeltest.Cases(t, "llama", "t5", "opt") {
+		t.Run(c.Name, func(t *testing.T) {
+			base := modeltest.ModelDir(t, c, "f32")
+			dir := modeltest.LinkModelDir(t, base, []byte(`{"num_beams": 3, "max_new_tokens": 7, "repetition_penalty": 1.3, "eos_token_id": [5, 6]}`))
+			m, err := model.Open(dir, model.Options{LlamaLib: modeltest.LibDir(t), Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			pr, err := m.Preset("reference", m.PromptPositions(4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := pr.Params
+			wantEOS := []int32{5, 6}
+			if c.Family == "instructblip" {
+				wantEOS = []int32{m.LM.Info().EOS} // </s>, whatever the file says
+			}
+			if p.Beams() != 3 || p.MaxTokens != 7 || p.RepetitionPenalty != 1.3 || fmt.Sprint(p.EOS) != fmt.Sprint(wantEOS) || p.Preset != "reference" {
+				t.Errorf("reference %+v, want 3 beams, 7 tokens, penalty 1.3, stop %v", p, wantEOS)
+			}
+			if fmt.Sprint(m.StopTokens()) != fmt.Sprint(wantEOS) {
+				t.Errorf("stop tokens %v, want %v", m.StopTokens(), wantEOS)
+			}
+			s := m.DefaultSettings()
+			want := map[string]string{"blip-2": "vqa", "instructblip": "instruct"}[c.Family]
+			if m.ChatPreset() != want || s.Preset != want || s.Beams() != 5 || fmt.Sprint(s.EOS) != fmt.Sprint(wantEOS) {
+				t.Errorf("chat preset %q, default settings %+v; want %s", m.ChatPreset(), s.Params, want)
+			}
+
+			// Only max_length: the prompt's positions come off, with a floor.
+			dir = modeltest.LinkModelDir(t, base, []byte(`{"max_length": 60}`))
+			m2, err := model.Open(dir, model.Options{LlamaLib: modeltest.LibDir(t), Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m2.Close()
+			pos := m2.PromptPositions(4)
+			pr, err = m2.Preset("reference", pos)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := max(60-pos, 32); pr.Params.MaxTokens != want || len(pr.Notes) == 0 || !strings.Contains(strings.Join(pr.Notes, "\n"), "max_length 60") {
+				t.Errorf("max_length 60 over %d positions: %d new tokens (want %d), notes %q", pos, pr.Params.MaxTokens, want, pr.Notes)
+			}
+
+			// A broken file: one line naming it, from Open and Check.
+			dir = modeltest.LinkModelDir(t, base, []byte(`{"num_beams": "five"`))
+			for name, f := range map[string]func() error{
+				"Open": func() error {
+					m, err := model.Open(dir, model.Options{LlamaLib: modeltest.LibDir(t)})
+					if err == nil {
+						m.Close()
+					}
+					return err
+				},
+				"Check": func() error { return model.Check(dir, model.Options{LlamaLib: modeltest.LibDir(t)}) },
+			} {
+				if err := f(); err == nil || !strings.Contains(err.Error(), model.GenerationFile) || strings.Contains(err.Error(), "\n") {
+					t.Errorf("%s with a broken %s: %v", name, model.GenerationFile, err)
+				}
+			}
+		})
+	}
+}
+
 // copyModelDir copies a model folder's files into a new folder.
 func copyModelDir(t *testing.T, src string) string {
 	t.Helper()
@@ -203,7 +275,7 @@ func TestC5ModelFileChanged(t *testing.T) {
 				}
 				err = ch.SetImage(ctx, pic, img)
 				if err == nil {
-					_, err = ch.Ask(ctx, "what is it?", func(string) {})
+					_, err = ch.Ask(ctx, "what is it?", generate.Stream{})
 				}
 				if !errors.Is(err, gguf.ErrChanged) || !strings.Contains(err.Error(), "changed on disk") {
 					t.Fatalf("after truncating %s: %v, want the file changed on disk", file, err)

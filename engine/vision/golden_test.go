@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -363,6 +366,34 @@ func TestInstructionTokenization(t *testing.T) {
 	if got := instructionIDs(t, readGolden(t, "instructblip-llama")); fmt.Sprint(got) != fmt.Sprint(meta.QFormerInputIDs) {
 		t.Errorf("golden.safetensors qformer_input_ids %v differ from golden.json %v", got, meta.QFormerInputIDs)
 	}
+	// An instruction longer than the Q-Former's tokenizer takes is cut as
+	// LAVIS cuts it (max_length 128, truncation_side "left", recorded by
+	// convert): [CLS], its last 126 word pieces, [SEP]; the Q-Former runs
+	// on it.
+	in := m.Info()
+	if want := min(convert.QFormerMaxLength, in.QFormer.MaxPositions); in.MaxTextTokens != want || !in.TruncateLeft {
+		t.Errorf("Q-Former text: at most %d tokens, truncate left %v; want %d, left", in.MaxTextTokens, in.TruncateLeft, want)
+	}
+	n := in.MaxTextTokens
+	long := strings.Repeat("describe the dog on the beach in detail, ", 60) + "then say what colour its collar is"
+	full := m.wp.Encode(long)
+	ids, err = m.Tokenize(long)
+	if err != nil || len(full) <= n || len(ids) != n || ids[0] != full[0] || !slices.Equal(ids[1:], full[len(full)-(n-1):]) {
+		t.Fatalf("Tokenize of %d word pieces: %d ids (%v); want [CLS] + the last %d + [SEP]", len(full), len(ids), err, n-2)
+	}
+	feat, err := m.EncodeImage(context.Background(), readGolden(t, "instructblip-llama").pixels(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.SoftTokens(context.Background(), feat, long); err != nil {
+		t.Errorf("SoftTokens with a long instruction: %v", err)
+	}
+	// The same text, ending differently, cut the same at the start.
+	other, _ := m.Tokenize("something else entirely. " + long)
+	if !slices.Equal(other, ids) {
+		t.Error("a different start changed the cut instruction")
+	}
+
 	// A BLIP-2 model has no vocabulary and takes no instruction.
 	b := loadModel(t, "blip2-opt", "f32")
 	if _, err := b.Tokenize("hello"); err == nil {
@@ -524,5 +555,98 @@ func BenchmarkEncodeImage(b *testing.B) {
 		if _, err := m.EncodeImage(context.Background(), px); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInstructionTruncationMetadata: the Q-Former tokenizer's limit and
+// side as vision.gguf records them; a file converted before they were
+// recorded reads as convert writes them now (InstructBLIP: 128, left);
+// values convert would not write are refused in one line.
+func TestInstructionTruncationMetadata(t *testing.T) {
+	src := modelPath(t, "instructblip-llama", "f32")
+	long := strings.Repeat("describe the dog on the beach in detail, ", 60) + "then say what colour its collar is"
+	for _, c := range []struct {
+		name  string
+		edit  map[string]any // nil value: the key is dropped
+		n     int            // 0: the default (min(128, positions))
+		left  bool
+		fault string
+	}{
+		{name: "older file", edit: map[string]any{convert.KeyQFormerMaxLength: nil, convert.KeyQFormerTruncationSide: nil}, left: true},
+		{name: "right", edit: map[string]any{convert.KeyQFormerTruncationSide: "right"}},
+		{name: "shorter", edit: map[string]any{convert.KeyQFormerMaxLength: uint32(16)}, n: 16, left: true},
+		{name: "bad side", edit: map[string]any{convert.KeyQFormerTruncationSide: "middle"}, fault: `truncation_side = "middle"`},
+		{name: "too short", edit: map[string]any{convert.KeyQFormerMaxLength: uint32(1)}, fault: "max_length = 1 is out of range"},
+		{name: "past positions", edit: map[string]any{convert.KeyQFormerMaxLength: uint32(1 << 20)}, fault: "out of range"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), convert.VisionFile)
+			rewriteVision(t, src, path, c.edit)
+			m, err := Load(path, Options{})
+			if c.fault != "" {
+				if err == nil {
+					m.Close()
+					t.Fatalf("loaded; want %q", c.fault)
+				}
+				if !strings.Contains(err.Error(), c.fault) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error %q; want one line with %q", err, c.fault)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			in := m.Info()
+			n := c.n
+			if n == 0 {
+				n = min(convert.QFormerMaxLength, in.QFormer.MaxPositions)
+			}
+			full := m.wp.Encode(long)
+			ids, err := m.Tokenize(long)
+			if err != nil || in.MaxTextTokens != n || in.TruncateLeft != c.left || len(ids) != n {
+				t.Fatalf("%d ids (%v), limit %d, left %v; want %d, left %v", len(ids), err, in.MaxTextTokens, in.TruncateLeft, n, c.left)
+			}
+			want := append(full[:n-1:n-1], full[len(full)-1])
+			if c.left {
+				want = append(full[:1:1], full[len(full)-(n-1):]...)
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("cut to %v, want %v", ids, want)
+			}
+		})
+	}
+}
+
+// rewriteVision writes src to dst with edit's keys set (nil: dropped).
+func rewriteVision(t *testing.T, src, dst string, edit map[string]any) {
+	t.Helper()
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := gguf.NewWriter()
+	for _, kv := range f.KV {
+		v, ok := edit[kv.Key]
+		switch {
+		case !ok:
+			w.Add(kv.Key, kv.Value)
+		case v != nil:
+			w.Add(kv.Key, v)
+		}
+	}
+	for _, ti := range f.Tensors {
+		if err := w.AddTensor(ti.Name, ti.Type, ti.Dims); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = gguf.WriteFile(dst, w, func(_ int, info gguf.TensorInfo, out io.Writer) error {
+		_, data, _ := f.Tensor(info.Name)
+		_, err := out.Write(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

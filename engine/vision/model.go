@@ -81,6 +81,14 @@ type Info struct {
 	// do_lower_case.
 	Vocab     []string
 	LowerCase bool
+	// MaxTextTokens is the most WordPiece ids a text takes (an
+	// instruction, a retrieval model's text), [CLS] and [SEP] included:
+	// blip2.qformer.tokenizer.max_length (InstructBLIP: LAVIS's 128), else
+	// the position embeddings' count. A longer text loses its start when
+	// TruncateLeft (InstructBLIP's tokenizer, as LAVIS trained it: the end
+	// of an instruction holds the question), else its end.
+	MaxTextTokens int
+	TruncateLeft  bool
 
 	// Retrieval describes an image–text retrieval model's heads (see
 	// retrieval.go); zero for the others.
@@ -280,7 +288,21 @@ func (m *Model) Tokenize(instruction string) ([]int, error) {
 	if m.wp == nil {
 		return nil, fmt.Errorf("vision model has no Q-Former vocabulary (family %s); give instruction ids instead", m.info.Family)
 	}
-	return m.wp.Encode(instruction), nil
+	return m.truncate(m.wp.Encode(instruction)), nil
+}
+
+// truncate cuts WordPiece ids ([CLS] ... [SEP]) to Info().MaxTextTokens as
+// the checkpoint's tokenizer does (truncation=True, max_length): [CLS], the
+// last (TruncateLeft) or first MaxTextTokens-2 word pieces, [SEP].
+func (m *Model) truncate(ids []int) []int {
+	n := m.info.MaxTextTokens
+	if n < 2 || len(ids) <= n {
+		return ids
+	}
+	if m.info.TruncateLeft {
+		return append(ids[:1:1], ids[len(ids)-(n-1):]...)
+	}
+	return append(ids[:n-1:n-1], ids[len(ids)-1])
 }
 
 // loader reads vision.gguf: weightmap's checks, plus the vision model's
@@ -384,6 +406,20 @@ func (m *Model) load(path string) error {
 		in.Vocab = vocab
 		in.LowerCase, _ = m.file.Bool(convert.KeyQFormerLowerCase)
 		m.wp = tokenizer.NewWordPiece(vocab, in.LowerCase)
+		// CheckVisionMetadata has checked the range and the side. A file
+		// converted before they were recorded reads as convert writes them
+		// now: InstructBLIP's as LAVIS (128, left), others by the
+		// position embeddings, cut at the end (BERT's tokenizer).
+		in.MaxTextTokens = q.MaxPositions
+		instruct := in.Family == "instructblip"
+		if instruct {
+			in.MaxTextTokens = min(convert.QFormerMaxLength, q.MaxPositions)
+		}
+		if n, ok := m.file.Int(convert.KeyQFormerMaxLength); ok {
+			in.MaxTextTokens = n
+		}
+		side := l.optString(convert.KeyQFormerTruncationSide)
+		in.TruncateLeft = side == "left" || side == "" && instruct
 	}
 
 	D, Dff, N, P, C := v.HiddenSize, v.IntermediateSize, v.Tokens, v.PatchSize, v.Channels

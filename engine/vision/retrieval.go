@@ -114,11 +114,7 @@ func (m *Model) TokenizeText(text string) ([]int, error) {
 	if m.ret == nil {
 		return nil, ErrNoRetrievalHeads
 	}
-	ids := m.wp.Encode(text)
-	if n := m.info.Retrieval.MaxTextTokens; len(ids) > n {
-		ids = append(ids[:n-1:n-1], ids[len(ids)-1])
-	}
-	return ids, nil
+	return m.truncate(m.wp.Encode(text)), nil
 }
 
 // ImageEmbeddings are an image's contrastive embeddings: the Q-Former's

@@ -241,8 +241,16 @@ func CheckVisionMetadata(f *gguf.File) error {
 	if text {
 		lo = 1 // the Q-Former embeds text
 	}
-	c.Int(KeyQFormerMaxPositions, lo, hfconfig.MaxPositions)
+	maxPos := c.Int(KeyQFormerMaxPositions, lo, hfconfig.MaxPositions)
 	vocab := c.Int(KeyQFormerVocabSize, lo, hfconfig.MaxVocab)
+	// How a text too long for the Q-Former is cut: [CLS] and [SEP] stay,
+	// within the position embeddings.
+	if c.Has(KeyQFormerMaxLength) && c.Err() == nil {
+		c.Int(KeyQFormerMaxLength, 2, max(2, maxPos))
+	}
+	if c.Has(KeyQFormerTruncationSide) {
+		c.String(KeyQFormerTruncationSide, "left", "right")
+	}
 	c.Float(KeyQFormerLayerNormEps, 0, epsMax, true)
 	if c.Err() == nil && h%qheads != 0 {
 		c.Failf("metadata %s %d is not a multiple of %s %d", KeyQFormerHiddenSize, h, KeyQFormerHeadCount, qheads)

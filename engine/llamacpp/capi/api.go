@@ -4,7 +4,7 @@ import "unsafe"
 
 // api holds the C functions of llama.cpp v0.4.0 that blip2chat calls, bound
 // with purego. Handles (llama_model*, llama_context*, llama_vocab*,
-// llama_sampler*, llama_memory_t) are C memory and kept as uintptr; Go memory
+// llama_memory_t) are C memory and kept as uintptr; Go memory
 // is only lent to C for the length of a call. Field names are the C names so
 // each signature can be checked against llama.h.
 type api struct {
@@ -34,7 +34,6 @@ type api struct {
 	// defaults
 	llama_model_default_params          func() ModelParams
 	llama_context_default_params        func() ContextParams
-	llama_sampler_chain_default_params  func() SamplerChainParams
 	llama_model_quantize_default_params func() QuantizeParams
 
 	// model
@@ -69,6 +68,8 @@ type api struct {
 	llama_memory_clear       func(mem uintptr, data bool)
 	llama_memory_seq_rm      func(mem uintptr, seq, p0, p1 int32) bool
 	llama_memory_seq_pos_max func(mem uintptr, seq int32) int32
+	llama_memory_seq_cp      func(mem uintptr, src, dst, p0, p1 int32)
+	llama_memory_seq_keep    func(mem uintptr, seq int32)
 
 	// vocab
 	llama_vocab_n_tokens    func(v uintptr) int32
@@ -82,19 +83,6 @@ type api struct {
 	llama_token_to_piece    func(v uintptr, t int32, buf *byte, length int32, lstrip int32, special bool) int32
 
 	// sampling
-	llama_sampler_chain_init     func(p SamplerChainParams) uintptr
-	llama_sampler_chain_add      func(chain, s uintptr)
-	llama_sampler_init_greedy    func() uintptr
-	llama_sampler_init_dist      func(seed uint32) uintptr
-	llama_sampler_init_top_k     func(k int32) uintptr
-	llama_sampler_init_top_p     func(p float32, minKeep uintptr) uintptr
-	llama_sampler_init_min_p     func(p float32, minKeep uintptr) uintptr
-	llama_sampler_init_temp      func(t float32) uintptr
-	llama_sampler_init_penalties func(nVocab, lastN int32, repeat, freq, present float32) uintptr
-	llama_sampler_sample         func(s, c uintptr, idx int32) int32
-	llama_sampler_accept         func(s uintptr, t int32)
-	llama_sampler_reset          func(s uintptr)
-	llama_sampler_free           func(s uintptr)
 }
 
 // optional lists the symbols that may be absent without failing the load.

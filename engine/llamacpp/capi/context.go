@@ -99,8 +99,8 @@ func (c *Context) SetThreads(n, nBatch int) {
 }
 
 // Batch is the input of one Encode or Decode call: rows of either token ids
-// or embeddings (the BLIP-2 soft tokens), all in one sequence at consecutive
-// positions.
+// or embeddings (the BLIP-2 soft tokens), by default all in one sequence at
+// consecutive positions.
 type Batch struct {
 	Tokens []int32   // token ids; set exactly one of Tokens and Embd
 	Embd   []float32 // embedding rows, row-major, Width floats each
@@ -110,6 +110,27 @@ type Batch struct {
 	// Logits marks the rows whose logits Decode keeps; nil keeps only the
 	// last row's. Encode keeps every row's output and ignores it.
 	Logits []bool
+
+	// Several sequences (beam search), overriding Seq and Pos when set:
+	// row i belongs to the sequences RowSeqs[i] (a decoder row to one, an
+	// encoder row to every sequence whose decoder attends to it) and sits
+	// at position RowPos[i].
+	RowSeqs [][]int32
+	RowPos  []int32
+}
+
+func (b *Batch) seqsOf(i int) []int32 {
+	if b.RowSeqs != nil {
+		return b.RowSeqs[i]
+	}
+	return []int32{b.Seq}
+}
+
+func (b *Batch) posOf(i int) int32 {
+	if b.RowPos != nil {
+		return b.RowPos[i]
+	}
+	return b.Pos + int32(i)
 }
 
 // TokenBatch is a batch of tokens at positions pos, pos+1, ... of sequence
@@ -167,13 +188,45 @@ func (c *Context) check(op string, b *Batch, maxRows int, what string) (int, err
 			return 0, fmt.Errorf("%s: token %d (row %d) is outside the vocabulary (0..%d)", op, t, i, c.model.nVocab-1)
 		}
 	}
-	if b.Seq < 0 || int(b.Seq) >= c.nSeqMax {
-		return 0, fmt.Errorf("%s: sequence %d is outside 0..%d", op, b.Seq, c.nSeqMax-1)
+	if (b.RowSeqs != nil && len(b.RowSeqs) != n) || (b.RowPos != nil && len(b.RowPos) != n) {
+		return 0, fmt.Errorf("%s: %d rows but %d sequence sets and %d positions", op, n, len(b.RowSeqs), len(b.RowPos))
 	}
-	if b.Pos < 0 {
-		return 0, fmt.Errorf("%s: negative position %d", op, b.Pos)
+	for i := range n {
+		seqs := b.seqsOf(i)
+		if len(seqs) == 0 {
+			return 0, fmt.Errorf("%s: row %d belongs to no sequence", op, i)
+		}
+		for _, s := range seqs {
+			if s < 0 || int(s) >= c.nSeqMax {
+				return 0, fmt.Errorf("%s: sequence %d is outside 0..%d", op, s, c.nSeqMax-1)
+			}
+		}
+		if p := b.posOf(i); p < 0 {
+			return 0, fmt.Errorf("%s: negative position %d", op, p)
+		}
 	}
 	return n, nil
+}
+
+// checkContinues checks that the rows of every sequence in b continue it:
+// consecutive positions from its last cached one + 1 (llama.cpp refuses
+// anything else).
+func (c *Context) checkContinues(b *Batch, n int) error {
+	next := map[int32]int32{}
+	for i := range n {
+		p := b.posOf(i)
+		for _, s := range b.seqsOf(i) {
+			want, ok := next[s]
+			if !ok {
+				want = c.model.lib.c.llama_memory_seq_pos_max(c.mem, s) + 1
+			}
+			if p != want {
+				return fmt.Errorf("decode: row %d of sequence %d is at position %d but the sequence continues at %d", i, s, p, want)
+			}
+			next[s] = p + 1
+		}
+	}
+	return nil
 }
 
 // Encode runs the encoder of an encoder-decoder model (T5) over the batch;
@@ -211,12 +264,18 @@ func (c *Context) Decode(b Batch) error {
 	if err != nil {
 		return err
 	}
-	if int(b.Pos)+n > c.nCtx {
-		return fmt.Errorf("decode: positions %d..%d run past the context size %d", b.Pos, int(b.Pos)+n-1, c.nCtx)
+	for i := range n {
+		if p := b.posOf(i); int(p) >= c.nCtx {
+			return fmt.Errorf("decode: position %d would run past the context size %d", p, c.nCtx)
+		}
 	}
 	if c.mem != 0 {
-		if last := c.model.lib.c.llama_memory_seq_pos_max(c.mem, b.Seq); b.Pos != last+1 {
-			return fmt.Errorf("decode: batch starts at position %d but sequence %d continues at %d", b.Pos, b.Seq, last+1)
+		if b.RowSeqs == nil && b.RowPos == nil {
+			if last := c.model.lib.c.llama_memory_seq_pos_max(c.mem, b.Seq); b.Pos != last+1 {
+				return fmt.Errorf("decode: batch starts at position %d but sequence %d continues at %d", b.Pos, b.Seq, last+1)
+			}
+		} else if err := c.checkContinues(&b, n); err != nil {
+			return err
 		}
 	}
 	out := b.Logits
@@ -243,7 +302,7 @@ func (c *Context) Decode(b Batch) error {
 		c.lastRows, c.lastOut, c.nOut = n, append(c.lastOut[:0], out...), nOut
 		return nil
 	case rc == 1:
-		return fmt.Errorf("decode: no room in the KV cache for %d more rows (context %d)", n, c.nCtx)
+		return fmt.Errorf("decode: %w for %d more rows (context %d)", ErrKVFull, n, c.nCtx)
 	case rc == 2:
 		return errors.New("decode: aborted")
 	}
@@ -252,19 +311,26 @@ func (c *Context) Decode(b Batch) error {
 
 // run builds a llama_batch over Go memory, pinned for the call, and calls fn.
 func (c *Context) run(fn func(uintptr, cBatch) int32, h uintptr, b *Batch, n int, out []bool) int32 {
+	nIDs := 0
+	for i := range n {
+		nIDs += len(b.seqsOf(i))
+	}
 	c.pos = grow(c.pos, n)
 	c.nSeqID = grow(c.nSeqID, n)
-	c.seqID = grow(c.seqID, n)
+	c.seqID = grow(c.seqID, nIDs)
 	c.logits = grow(c.logits, n)
 	if cap(c.seqPtr) < n {
 		c.seqPtr = make([]*int32, n)
 	}
 	c.seqPtr = c.seqPtr[:n]
+	k := 0
 	for i := range n {
-		c.pos[i] = b.Pos + int32(i)
-		c.nSeqID[i] = 1
-		c.seqID[i] = b.Seq
-		c.seqPtr[i] = &c.seqID[i]
+		c.pos[i] = b.posOf(i)
+		seqs := b.seqsOf(i)
+		c.nSeqID[i] = int32(len(seqs))
+		copy(c.seqID[k:], seqs)
+		c.seqPtr[i] = &c.seqID[k]
+		k += len(seqs)
 		c.logits[i] = 0
 		if out[i] {
 			c.logits[i] = 1
@@ -365,4 +431,40 @@ func (c *Context) MemorySeqPosMax(seq int32) int32 {
 		return -1
 	}
 	return c.model.lib.c.llama_memory_seq_pos_max(c.mem, seq)
+}
+
+// ErrKVFull is returned by Decode when the KV cache has no free cells for
+// the batch (llama_decode's 1): several sequences used up what they share.
+var ErrKVFull = errors.New("no room in the KV cache")
+
+// MaxSeqs is the most sequences a context may hold (LLAMA_MAX_SEQ).
+const MaxSeqs = 256
+
+// NSeqMax is the number of sequences the context holds (n_seq_max).
+func (c *Context) NSeqMax() int { return c.nSeqMax }
+
+// MemorySeqCp makes sequence dst share sequence src's cached positions
+// [p0, p1) (p0 < 0: from 0, p1 < 0: to the end). With a unified KV cache
+// the cells are shared, not copied.
+func (c *Context) MemorySeqCp(src, dst, p0, p1 int32) error {
+	c.handle()
+	if src < 0 || dst < 0 || int(src) >= c.nSeqMax || int(dst) >= c.nSeqMax {
+		return fmt.Errorf("sequence copy %d -> %d: sequences are 0..%d", src, dst, c.nSeqMax-1)
+	}
+	if c.mem != 0 && src != dst {
+		c.model.lib.c.llama_memory_seq_cp(c.mem, src, dst, p0, p1)
+	}
+	return nil
+}
+
+// MemorySeqKeep drops every sequence but seq from the KV cache.
+func (c *Context) MemorySeqKeep(seq int32) error {
+	c.handle()
+	if seq < 0 || int(seq) >= c.nSeqMax {
+		return fmt.Errorf("keep sequence %d: sequences are 0..%d", seq, c.nSeqMax-1)
+	}
+	if c.mem != 0 {
+		c.model.lib.c.llama_memory_seq_keep(c.mem, seq)
+	}
+	return nil
 }

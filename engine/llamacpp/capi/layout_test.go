@@ -15,7 +15,7 @@ import (
 //
 // where off.c prints sizeof(struct X) and offsetof(struct X, field) for every
 // field of llama_batch, llama_model_params, llama_context_params,
-// llama_model_quantize_params and llama_sampler_chain_params (x86-64 Linux;
+// and llama_model_quantize_params (x86-64 Linux;
 // the LP64 arm64 ABIs give the same layout for these field types). They are
 // constants so that this test needs neither gcc nor the headers.
 type fieldOff struct {
@@ -56,7 +56,6 @@ var layouts = []layout{
 		{"KeepSplit", 20}, {"DryRun", 21}, {"Imatrix", 24}, {"KVOverrides", 32}, {"TTOverrides", 40},
 		{"PruneLayers", 48}, {"MaxBufSize", 56},
 	}},
-	{reflect.TypeFor[SamplerChainParams](), 1, []fieldOff{{"NoPerf", 0}}},
 }
 
 func TestStructLayout(t *testing.T) {

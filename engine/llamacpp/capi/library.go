@@ -3,7 +3,7 @@
 // through purego, without cgo.
 //
 // Load finds and opens the library once per process; the returned Library
-// loads models, which make contexts and samplers. Every input the library
+// loads models, which make contexts. Every input the library
 // would abort the process on (batches larger than the context allows, token
 // ids out of range, embedding rows of the wrong width, ...) is checked in Go
 // first and returned as an error.

@@ -117,9 +117,6 @@ func TestDefaultParams(t *testing.T) {
 	if qp != wantQ {
 		t.Errorf("quantize params\n got %+v\nwant %+v", qp, wantQ)
 	}
-	if sp := l.c.llama_sampler_chain_default_params(); sp != (SamplerChainParams{NoPerf: true}) {
-		t.Errorf("sampler chain params %+v, want NoPerf", sp)
-	}
 }
 
 func TestLoadModelErrors(t *testing.T) {

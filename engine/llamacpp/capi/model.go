@@ -22,8 +22,8 @@ func (l *Library) DefaultQuantizeParams() QuantizeParams {
 	return l.c.llama_model_quantize_default_params()
 }
 
-// Model is a GGUF model loaded by llama.cpp. It must outlive the Contexts and
-// Samplers made from it. A Model may be shared by goroutines; Close must not
+// Model is a GGUF model loaded by llama.cpp. It must outlive the Contexts
+// made from it. A Model may be shared by goroutines; Close must not
 // race with other calls.
 type Model struct {
 	lib       *Library

@@ -203,16 +203,6 @@ func newTestContext(t *testing.T, m *Model, nCtx, nBatch uint32) *Context {
 	return c
 }
 
-func argmax(v []float32) int32 {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return int32(best)
-}
-
 func maxDiff(a, b []float32) float64 {
 	d := 0.0
 	for i := range a {
@@ -321,17 +311,6 @@ func TestDecode(t *testing.T) {
 	if d := maxDiff(l, full[2]); d > 1e-4 {
 		t.Errorf("after MemorySeqRm differs by %g", d)
 	}
-
-	// Greedy sampling picks the argmax.
-	s, err := m.NewSampler(SamplerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	tok, err := s.Sample(c, -1)
-	if err != nil || tok != argmax(l) {
-		t.Errorf("greedy Sample = %d, %v; argmax is %d", tok, err, argmax(l))
-	}
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -379,56 +358,6 @@ func TestDecodeErrors(t *testing.T) {
 	for _, i := range []int{0, 1, 3, -2} {
 		if _, err := c.Logits(i); err == nil {
 			t.Errorf("Logits(%d) after a batch keeping only the last row did not fail", i)
-		}
-	}
-	s, _ := m.NewSampler(SamplerOptions{})
-	defer s.Close()
-	if _, err := s.Sample(c, 0); err == nil {
-		t.Error("Sample of a row without logits did not fail")
-	}
-	if err := s.Accept(int32(m.NVocab())); err == nil {
-		t.Error("Accept of an id outside the vocabulary did not fail")
-	}
-}
-
-func TestSampler(t *testing.T) {
-	_, tl, m := loadTiny(t)
-	c := newTestContext(t, m, 64, 8)
-	if err := c.Decode(TokenBatch([]int32{tokBOS, tl.id("▁hello")}, 0)); err != nil {
-		t.Fatal(err)
-	}
-	o := SamplerOptions{Temperature: 0.8, TopK: 40, TopP: 0.9, MinP: 0.05, Seed: 42,
-		RepeatPenalty: 1.1, RepeatLastN: 64}
-	draw := func() []int32 {
-		s, err := m.NewSampler(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		var got []int32
-		for range 20 {
-			tok, err := s.Sample(c, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tok < 0 || int(tok) >= m.NVocab() {
-				t.Fatalf("sampled %d", tok)
-			}
-			got = append(got, tok)
-		}
-		return got
-	}
-	a, b := draw(), draw()
-	if !slices.Equal(a, b) {
-		t.Errorf("same seed, different draws: %v vs %v", a, b)
-	}
-	for _, bad := range []SamplerOptions{
-		{TopK: -1}, {TopP: 1.5}, {MinP: -0.1}, {Temperature: float32(math.NaN())},
-		{RepeatPenalty: -1}, {RepeatLastN: -2}, {PresencePenalty: float32(math.Inf(1))},
-	} {
-		if s, err := m.NewSampler(bad); err == nil {
-			s.Close()
-			t.Errorf("NewSampler(%+v) did not fail", bad)
 		}
 	}
 }

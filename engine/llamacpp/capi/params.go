@@ -106,11 +106,6 @@ const (
 	FTypeQ6_K       int32 = 18
 )
 
-// SamplerChainParams mirrors llama_sampler_chain_params.
-type SamplerChainParams struct {
-	NoPerf bool
-}
-
 // cBatch mirrors struct llama_batch. Its arrays are Go memory pinned for the
 // length of one call (see Context.run).
 type cBatch struct {

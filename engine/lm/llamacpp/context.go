@@ -25,6 +25,11 @@ type Context struct {
 	all      []float32 // with all: logits of every row of the last Append
 	lastAll  bool
 	stats    lm.Stats
+
+	// Sequences (beam search, multiseq.go): live ones, and the llama.cpp
+	// sequence id of each (phys[i] for sequence i).
+	live int
+	phys []int32
 }
 
 // NewContext makes a context. NCtx is what the caller asked (llama.cpp
@@ -55,9 +60,17 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 		nBatch = DefaultBatch
 	}
 	nBatch = min(nBatch, nCtx)
+	nSeq := max(1, o.NSeq)
+	if nSeq > capi.MaxSeqs {
+		return nil, fmt.Errorf("%d sequences: llama.cpp holds at most %d", nSeq, capi.MaxSeqs)
+	}
 	p := m.lib.DefaultContextParams()
-	p.NCtx = uint32(nCtx)
-	p.NSeqMax = 1
+	p.NCtx = uint32(nCtx + (nSeq-1)*seqNew(o, nCtx))
+	p.NSeqMax = uint32(nSeq)
+	// One cache for all sequences: a fork shares the prompt's cells instead
+	// of copying them, and T5's cross-attention (which llama.cpp refuses
+	// to run on per-sequence caches) works.
+	p.KVUnified = nSeq > 1
 	p.NThreads, p.NThreadsBatch = int32(threads), int32(threads)
 	p.NoPerf = true
 	if m.info.EncoderDecoder {
@@ -76,7 +89,11 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 		return nil, err
 	}
 	nCtx = min(nCtx, c.NCtx())
-	return &Context{m: m, c: c, nCtx: nCtx, nBatch: min(nBatch, c.NBatch())}, nil
+	cx := &Context{m: m, c: c, nCtx: nCtx, nBatch: min(nBatch, c.NBatch()), live: 1, phys: make([]int32, nSeq)}
+	for i := range cx.phys {
+		cx.phys[i] = int32(i)
+	}
+	return cx, nil
 }
 
 // kvBytes estimates the KV cache of a context of nCtx positions from the
@@ -166,6 +183,9 @@ func (c *Context) AppendTokens(ids []int32, all bool) error {
 // append decodes n rows in chunks of at most nBatch; chunk(i, j) makes the
 // batch of rows [i, j).
 func (c *Context) append(n int, all bool, chunk func(i, j int) capi.Batch) error {
+	if err := c.oneLive("append"); err != nil {
+		return err
+	}
 	if c.pos+n > c.nCtx {
 		return fmt.Errorf("append: %d rows at position %d: %w (%d positions)", n, c.pos, lm.ErrContextFull, c.nCtx)
 	}
@@ -181,7 +201,7 @@ func (c *Context) append(n int, all bool, chunk func(i, j int) capi.Batch) error
 	for i := 0; i < n; i += c.nBatch {
 		j := min(i+c.nBatch, n)
 		b := chunk(i, j)
-		b.Pos = int32(c.pos)
+		b.Pos, b.Seq = int32(c.pos), c.phys[0]
 		if all {
 			b.Logits = make([]bool, j-i)
 			for k := range b.Logits {
@@ -225,7 +245,7 @@ func (c *Context) account(n int, start time.Time) {
 
 // resync sets Pos from the KV cache after a failed call.
 func (c *Context) resync() {
-	c.pos = int(c.c.MemorySeqPosMax(0)) + 1
+	c.pos = int(c.c.MemorySeqPosMax(c.phys[0])) + 1
 	c.lastRows = 0
 }
 
@@ -266,10 +286,13 @@ func (c *Context) Truncate(pos int) error {
 	if pos < 0 || pos > c.pos {
 		return fmt.Errorf("truncate to %d: the context holds %d positions", pos, c.pos)
 	}
+	if err := c.oneLive("truncate"); err != nil {
+		return err
+	}
 	if pos == c.pos {
 		return nil
 	}
-	if !c.c.MemorySeqRm(0, int32(pos), -1) {
+	if !c.c.MemorySeqRm(c.phys[0], int32(pos), -1) {
 		return fmt.Errorf("llama.cpp cannot drop positions %d.. of its cache", pos)
 	}
 	c.pos, c.lastRows = pos, 0
@@ -295,7 +318,8 @@ func (c *Context) Encode(rows []float32, n int) error {
 	start := time.Now()
 	c.c.MemoryClear(false)
 	c.pos, c.lastRows = 0, 0
-	if err := c.c.Encode(capi.EmbdBatch(rows, w, 0)); err != nil {
+	c.resetSeqs()
+	if err := c.c.Encode(c.encoderBatch(rows, w, n)); err != nil {
 		return err
 	}
 	c.stats.Evals++

@@ -27,9 +27,14 @@ type Context struct {
 	nBatch int
 	pos    int
 
-	// KV cache: per layer, kvRows x Hidden keys and values.
-	k, v   [][]float32
-	kvRows int
+	// KV caches, one per sequence (multiseq.go); live sequence i uses
+	// kv[phys[i]].
+	kv   []kvCache
+	phys []int
+	live int
+	fork forkState
+	kn   []float32 // a beam step's new keys and values (AppendEach)
+	vn   []float32
 
 	// Activations for up to nBatch rows.
 	x, h, a, q, att, ff []float32
@@ -90,8 +95,24 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 	c.att = make([]float32, nb*hp.Hidden)
 	c.ff = make([]float32, nb*hp.FFN)
 	c.last = make([]float32, hp.WordEmbed)
-	c.k = make([][]float32, hp.Layers)
-	c.v = make([][]float32, hp.Layers)
+	nSeq := max(1, o.NSeq)
+	c.kv = make([]kvCache, nSeq)
+	c.phys = make([]int, nSeq)
+	for i := range c.kv {
+		c.kv[i] = newKVCache(hp.Layers)
+		c.phys[i] = i
+	}
+	c.live = 1
+	c.fork.has = make([]bool, nSeq)
+	for i := range c.fork.has {
+		c.fork.has[i] = true // everything holds the empty prefix
+	}
+	if nSeq > nb {
+		// AppendEach feeds nSeq rows at once.
+		for _, b := range []*[]float32{&c.x, &c.h, &c.a, &c.q, &c.att, &c.ff} {
+			*b = make([]float32, len(*b)/nb*nSeq)
+		}
+	}
 	if o.AllLogits {
 		c.logits = make([]float32, nb*hp.Vocab)
 	} else {
@@ -122,7 +143,11 @@ func (c *Context) Truncate(pos int) error {
 	if pos < 0 || pos > c.pos {
 		return fmt.Errorf("opt: truncate to %d: the context holds %d positions", pos, c.pos)
 	}
+	if err := c.oneLive(); err != nil {
+		return err
+	}
 	c.pos = pos
+	c.fork.pos = min(c.fork.pos, pos)
 	c.nLogits = 0
 	return nil
 }
@@ -206,6 +231,9 @@ func (c *Context) room(n int) error {
 // run feeds n rows in passes of at most nBatch; input writes rows
 // [from, from+cnt) of the input into dst.
 func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) (err error) {
+	if err := c.oneLive(); err != nil {
+		return err
+	}
 	// The weights are read from the file's mapping: a file changed on
 	// disk is an error, not a fault.
 	if err := c.m.file.Unchanged(); err != nil {
@@ -230,7 +258,7 @@ func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) 
 		case from+cnt == n:
 			out = c.logits[:V]
 		}
-		c.forward(cnt, out, all)
+		c.forward(cnt, out, all, false)
 		c.stats.Evals++
 	}
 	c.nLogits, c.allKept = n, all
@@ -242,32 +270,51 @@ func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) 
 	return nil
 }
 
-// growKV makes the cache hold at least rows positions.
-func (c *Context) growKV(rows int) {
-	if rows <= c.kvRows {
-		return
-	}
-	newRows := min(max(rows, 2*c.kvRows, kvInitRows), c.nCtx)
-	H := c.m.hp.Hidden
-	for l := range c.k {
-		k := make([]float32, newRows*H)
-		v := make([]float32, newRows*H)
-		copy(k, c.k[l][:c.pos*H])
-		copy(v, c.v[l][:c.pos*H])
-		c.k[l], c.v[l] = k, v
-	}
-	c.kvRows = newRows
+// kvCache is one sequence's KV cache: per layer, rows x Hidden keys and
+// values.
+type kvCache struct {
+	k, v [][]float32
+	rows int
 }
 
-// forward runs n rows (in c.x) at positions pos..pos+n-1 through the
-// decoder and advances pos. logits (nil: none) receives the logits of every
-// row when all, else of the last row only.
-func (c *Context) forward(n int, logits []float32, all bool) {
+func newKVCache(layers int) kvCache {
+	return kvCache{k: make([][]float32, layers), v: make([][]float32, layers)}
+}
+
+// grow makes the cache hold at least rows positions, keeping the first
+// keep.
+func (kv *kvCache) grow(rows, keep, nCtx, H int) {
+	if rows <= kv.rows {
+		return
+	}
+	newRows := min(max(rows, 2*kv.rows, kvInitRows), nCtx)
+	for l := range kv.k {
+		k := make([]float32, newRows*H)
+		v := make([]float32, newRows*H)
+		copy(k, kv.k[l][:keep*H])
+		copy(v, kv.v[l][:keep*H])
+		kv.k[l], kv.v[l] = k, v
+	}
+	kv.rows = newRows
+}
+
+// forward runs n rows (in c.x) through the decoder and advances pos: at
+// positions pos..pos+n-1 of sequence 0, or, with each, row i at position
+// pos of live sequence i (a beam step: the weights are read once for all
+// rows). logits (nil: none) receives the logits of every row when all,
+// else of the last row only.
+func (c *Context) forward(n int, logits []float32, all, each bool) {
 	m := c.m
 	hp := m.hp
 	H, E, F := hp.Hidden, hp.WordEmbed, hp.FFN
 	pos := c.pos
-	c.growKV(pos + n)
+	seqs := 1
+	if each {
+		seqs = n
+	}
+	for i := range seqs {
+		c.kv[c.phys[i]].grow(pos+n/seqs, pos, c.nCtx, H)
+	}
 
 	x := c.x[:n*E]
 	h := c.h[:n*H]
@@ -281,8 +328,15 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 	} else {
 		copy(h, x)
 	}
-	pe := m.posEmbd[(pos+hp.PosOffset)*H : (pos+hp.PosOffset+n)*H]
-	kernels.Add(h, h, pe)
+	if each {
+		pe := m.posEmbd[(pos+hp.PosOffset)*H : (pos+hp.PosOffset+1)*H]
+		for i := range n {
+			kernels.Add(h[i*H:(i+1)*H], h[i*H:(i+1)*H], pe)
+		}
+	} else {
+		pe := m.posEmbd[(pos+hp.PosOffset)*H : (pos+hp.PosOffset+n)*H]
+		kernels.Add(h, h, pe)
+	}
 
 	eps := hp.Eps
 	scale := float32(1 / math.Sqrt(float64(hp.HeadDim())))
@@ -293,14 +347,19 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 			c.pool.LayerNorm(a, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
 			in = a
 		}
-		kc := c.k[li][:(pos+n)*H]
-		vc := c.v[li][:(pos+n)*H]
 		c.pool.MatMulT(q, in, n, L.q.w, L.q.b)
-		c.pool.MatMulT(kc[pos*H:], in, n, L.k.w, L.k.b)
-		c.pool.MatMulT(vc[pos*H:], in, n, L.v.w, L.v.b)
-		c.att1 = kernels.AttentionArgs{Q: q, K: kc, V: vc, Out: att, Tq: n, Tk: pos + n,
-			Heads: hp.Heads, HeadDim: hp.HeadDim(), Scale: scale, Causal: true}
-		c.pool.Attention(&c.att1)
+		if each {
+			c.attendEach(li, n, in, q, att, scale)
+		} else {
+			kv := &c.kv[c.phys[0]]
+			kc := kv.k[li][:(pos+n)*H]
+			vc := kv.v[li][:(pos+n)*H]
+			c.pool.MatMulT(kc[pos*H:], in, n, L.k.w, L.k.b)
+			c.pool.MatMulT(vc[pos*H:], in, n, L.v.w, L.v.b)
+			c.att1 = kernels.AttentionArgs{Q: q, K: kc, V: vc, Out: att, Tq: n, Tk: pos + n,
+				Heads: hp.Heads, HeadDim: hp.HeadDim(), Scale: scale, Causal: true}
+			c.pool.Attention(&c.att1)
+		}
 		c.pool.MatMulT(a, att, n, L.o.w, L.o.b)
 		kernels.Add(h, h, a)
 		if !hp.PreLN {
@@ -324,7 +383,7 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 			c.pool.LayerNorm(h, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
 		}
 	}
-	c.pos = pos + n
+	c.pos = pos + n/seqs
 	if logits == nil {
 		return
 	}
@@ -353,7 +412,7 @@ func (c *Context) Close() error {
 	c.err = errors.New("opt: context is closed")
 	c.pool.Close()
 	c.nLogits = 0
-	c.k, c.v, c.x, c.h, c.a, c.q, c.att, c.ff, c.logits = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	c.kv, c.x, c.h, c.a, c.q, c.att, c.ff, c.logits = nil, nil, nil, nil, nil, nil, nil, nil
 	c.m.mu.Lock()
 	c.m.contexts--
 	c.m.mu.Unlock()

@@ -277,3 +277,40 @@ func MaxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+// LinkModelDir makes a temporary model folder holding the files of the
+// model folder dir (symbolic links) and, when genConfig is not nil, a
+// generation_config.json with that content, replacing dir's.
+func LinkModelDir(tb testing.TB, dir string, genConfig []byte) string {
+	tb.Helper()
+	out := tb.TempDir()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range ents {
+		if genConfig != nil && e.Name() == "generation_config.json" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(out, e.Name())); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if genConfig != nil {
+		if err := os.WriteFile(filepath.Join(out, "generation_config.json"), genConfig, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+// GenerationConfig is the case's generation_config.json (what convert
+// copies into the model folder).
+func (c *Case) GenerationConfig(tb testing.TB) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(c.HF, "generation_config.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
