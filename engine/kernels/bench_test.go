@@ -176,7 +176,7 @@ func reportNs(b *testing.B, n int, cpu0 time.Duration) {
 // GEMM on this core, in GFLOP/s-equivalent (2 per multiply-add).
 func BenchmarkQ8MicroKernel(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
-	const kb = q8KB
+	const kb = q8KB // the largest panel; each kernel runs over its own kb
 	x := randF32(r, maxMR*kb*q8Block, 1)
 	a := make([]byte, maxMR*kb*q8ABytes)
 	for i := 0; i < maxMR; i++ {
@@ -185,17 +185,18 @@ func BenchmarkQ8MicroKernel(b *testing.B) {
 	w := makeMatrix(r, Q8_0, maxNR, kb*q8Block)
 	c := make([]float32, maxMR*maxNR)
 	for _, v := range q8Variants()[1:] {
-		bp := make([]byte, kb*36*v.q8.nr)
-		packQ8(bp, w, 0, v.q8.nr, 0, kb, v.q8.nr, v.q8.flip)
+		qb := v.q8.kb
+		bp := make([]byte, qb*v.q8.layout.blockBytes(v.q8.nr))
+		packQ8(bp, w, 0, v.q8.nr, 0, qb, v.q8.nr, v.q8.layout)
 		b.Run(v.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
 			for b.Loop() {
 				for i := 0; i < calls; i++ {
-					v.q8.fn(kb, &a[0], kb*q8ABytes, &bp[0], &c[0], v.q8.nr, nil, true)
+					v.q8.fn(qb, &a[0], kb*q8ABytes, &bp[0], &c[0], v.q8.nr, nil, true)
 				}
 			}
-			reportRate(b, calls*2*float64(v.q8.mr*v.q8.nr*kb*q8Block), c0, "GFLOP/s")
+			reportRate(b, calls*2*float64(v.q8.mr*v.q8.nr*qb*q8Block), c0, "GFLOP/s")
 		})
 	}
 }

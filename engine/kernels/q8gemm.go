@@ -16,16 +16,23 @@ package kernels
 // per output in the same order, so every implementation gives bit-identical
 // results, whatever the tiling, kc-chunking or thread count.
 //
-// The weight panel is packed per call (like the f32 panels) into blocks of
-// 8 "quads" x nr columns x 4 bytes -- the layout of VPDPBUSD, whose 32-bit
-// lanes each sum 4 byte products -- followed by the nr f32 scales dw. The
-// VNNI kernels (AVX-512 VNNI on zmm, AVX-VNNI on ymm) multiply unsigned
-// weight bytes (q_w + 128, packed with the sign bit flipped) by signed
-// activation bytes; the int32 accumulator starts at the A block's
-// correction -128*sum(q_x), so it ends at the exact signed sum s. The AVX2
-// kernel uses VPMADDUBSW with ggml's sign trick (|q_w| times
-// q_x*sign(q_w): the int16 pair sums are at most 2*128*127 and never
-// saturate, even for q_w = -128) and VPMADDWD to widen to int32.
+// The weight panel is packed per call (like the f32 panels) in the layout
+// the kernel multiplies (q8Layout). The VNNI kernels (AVX-512 VNNI on zmm,
+// AVX-VNNI on ymm) take blocks of 8 "quads" x nr columns x 4 bytes -- the
+// layout of VPDPBUSD, whose 32-bit lanes each sum 4 byte products --
+// followed by the nr f32 scales dw; they multiply unsigned weight bytes
+// (q_w + 128, packed with the sign bit flipped) by signed activation bytes,
+// and the int32 accumulator starts at the A block's correction
+// -128*sum(q_x), so it ends at the exact signed sum s. The AVX2 kernel has
+// no such instruction: VPMADDUBSW multiplies unsigned by signed bytes and
+// adds pairs into saturating int16, so it takes |q_w| (<= 128) and
+// q_x XOR m, where m is the sign mask of q_w (0xff where q_w < 0):
+// q_x*q_w = |q_w| * (q_x XOR m) + |q_w|*[q_w < 0], the pair sums lie in
+// [-32768, 32512] (never saturating, since |q_x| <= 127), and the int32
+// accumulator starts at the panel's per-column correction
+// sum(|q_w| where q_w < 0). ggml's sign trick (|q_w| times
+// q_x*sign(q_w), VPSIGNB) gives the same sums, but VPSIGNB runs on the
+// multiply pipes of Zen 2/3 and the XOR on any.
 
 import (
 	"encoding/binary"
@@ -40,29 +47,56 @@ const (
 // q8Kernel is an int8 GEMM micro-kernel: it computes an mr x nr tile of C
 // over nb blocks of depth from mr A-block rows (stride lda bytes) and a packed
 // panel b, starting from C when accum (else from zero). Unless pf is nil, it
-// also prefetches nb cache lines from pf on, one per block.
+// also prefetches nb cache lines from pf on, one per block. The driver packs
+// panels of kb blocks in the kernel's layout.
 type q8Kernel struct {
 	name   string
 	mr, nr int
-	flip   byte // xor applied to the weight bytes when packing
+	layout q8Layout
+	kb     int // blocks of depth per packed panel
 	fn     func(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
 }
 
+// q8Layout is how a packed weight panel holds a block of nr columns.
+type q8Layout uint8
+
+const (
+	// q8Signed: 8 quads of nr columns x 4 weight bytes, then the nr f32
+	// scales (36*nr bytes).
+	q8Signed q8Layout = iota
+	// q8Unsigned: q8Signed with the weight bytes xor 0x80 (q_w + 128).
+	q8Unsigned
+	// q8Split: per quad the nr x 4 bytes |q_w|, then their sign masks
+	// (0xff where q_w < 0); then the nr f32 scales and the nr int32
+	// corrections sum(|q_w| where q_w < 0) (72*nr bytes).
+	q8Split
+)
+
+// blockBytes is the size of one packed block of nr columns.
+func (l q8Layout) blockBytes(nr int) int {
+	if l == q8Split {
+		return 72 * nr
+	}
+	return 36 * nr
+}
+
 var (
-	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, 0x80, q8gemmVNNI6x32}
-	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, 0x80, q8gemmAVXVNNI6x16}
-	q8KernAVX2    = q8Kernel{"avx2", 4, 16, 0, q8gemmAVX2x4x16}
+	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, q8Unsigned, q8KB, q8gemmVNNI6x32}
+	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, q8Unsigned, q8KB, q8gemmAVXVNNI6x16}
+	// The split panel is twice the size: 16 blocks keep it in L1.
+	q8KernAVX2 = q8Kernel{"avx2", 4, 16, q8Split, q8KB / 2, q8gemmAVX2x4x16}
 	// q8kern is the kernel the SIMD Q8_0 GEMM uses: AVX-512 VNNI when the
-	// CPU has it (and BLIP2CHAT_NOAVX512 is not set), else AVX-VNNI, else
-	// AVX2.
+	// CPU has it (and neither BLIP2CHAT_NOAVX512 nor BLIP2CHAT_NOVNNI is
+	// set), else AVX-VNNI (unless BLIP2CHAT_NOVNNI), else AVX2.
 	q8kern = q8KernAVX2
 )
 
 func init() {
+	noVNNI := envSet("BLIP2CHAT_NOVNNI")
 	switch {
-	case hasVNNI512 && !envSet("BLIP2CHAT_NOAVX512"):
+	case hasVNNI512 && !noVNNI && !envSet("BLIP2CHAT_NOAVX512"):
 		q8kern = q8KernVNNI
-	case hasAVXVNNI:
+	case hasAVXVNNI && !noVNNI:
 		q8kern = q8KernAVXVNNI
 	}
 }
@@ -126,39 +160,68 @@ func (j *matmulJob) prepareQ8A(p *pool) {
 }
 
 // packQ8 writes the panel of weight rows [c0, c0+ncol) over blocks
-// [b0, b0+kb) into dst (kb*36*nr bytes): per block, 8 quads of nr columns x 4
-// bytes (xor flip), then nr f32 scales. Columns beyond ncol get zero
-// weights and scales.
-func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte) {
+// [b0, b0+kb) into dst (kb*layout.blockBytes(nr) bytes). Columns beyond
+// ncol get zero weights, scales and corrections.
+func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout) {
 	rb := w.Cols / q8Block * q8BlockBytes
-	bb := 36 * nr // bytes per packed block
+	bb := layout.blockBytes(nr)
 	dst = dst[:kb*bb]
 	src := w.Raw[c0*rb+b0*q8BlockBytes:]
 	if ncol == nr && useSIMD && hasF16C {
 		_ = src[(ncol-1)*rb+kb*q8BlockBytes-1]
-		packQ8Asm(&dst[0], &src[0], rb, kb, nr, uint32(flip)*0x01010101)
+		switch layout {
+		case q8Split:
+			packQ8SplitAsm(&dst[0], &src[0], rb, kb, nr)
+		case q8Unsigned:
+			packQ8Asm(&dst[0], &src[0], rb, kb, nr, 0x80808080)
+		default:
+			packQ8Asm(&dst[0], &src[0], rb, kb, nr, 0)
+		}
 		return
+	}
+	var flip byte
+	if layout == q8Unsigned {
+		flip = 0x80
 	}
 	for b := 0; b < kb; b++ {
 		out := dst[b*bb : (b+1)*bb]
-		for c := 0; c < nr; c++ {
-			if c >= ncol { // zero weights, zero scale
+		clear(out)
+		for c := 0; c < ncol; c++ {
+			blk := src[c*rb+b*q8BlockBytes:]
+			d := f16ToF32(binary.LittleEndian.Uint16(blk))
+			if layout != q8Split {
 				for q := 0; q < 8; q++ {
+					for l := 0; l < 4; l++ {
+						out[(q*nr+c)*4+l] = blk[2+4*q+l] ^ flip
+					}
+				}
+				binary.LittleEndian.PutUint32(out[32*nr+4*c:], math.Float32bits(d))
+				continue
+			}
+			var corr uint32
+			for q := 0; q < 8; q++ {
+				for l := 0; l < 4; l++ {
+					v := int8(blk[2+4*q+l])
+					a := byte(v)
+					if v < 0 {
+						a = byte(-int(v)) // 128 for -128
+						out[q*8*nr+4*nr+4*c+l] = 0xff
+						corr += uint32(a)
+					}
+					out[q*8*nr+4*c+l] = a
+				}
+			}
+			binary.LittleEndian.PutUint32(out[64*nr+4*c:], math.Float32bits(d))
+			binary.LittleEndian.PutUint32(out[68*nr+4*c:], corr)
+		}
+		if flip != 0 { // zero weights of the missing columns, flipped
+			for q := 0; q < 8; q++ {
+				for c := ncol; c < nr; c++ {
 					for l := 0; l < 4; l++ {
 						out[(q*nr+c)*4+l] = flip
 					}
 				}
-				binary.LittleEndian.PutUint32(out[32*nr+4*c:], 0)
-				continue
 			}
-			blk := src[c*rb+b*q8BlockBytes:]
-			for q := 0; q < 8; q++ {
-				for l := 0; l < 4; l++ {
-					out[(q*nr+c)*4+l] = blk[2+4*q+l] ^ flip
-				}
-			}
-			d := f16ToF32(binary.LittleEndian.Uint16(blk))
-			binary.LittleEndian.PutUint32(out[32*nr+4*c:], math.Float32bits(d))
 		}
 	}
 }
@@ -169,11 +232,12 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte) {
 func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *Matrix, c []float32, ldc int) {
 	mr, nr := qk.mr, qk.nr
 	nbk := w.Cols / q8Block
-	s.qpanel = growBytes(s.qpanel, q8KB*36*maxNR)
+	bb := qk.layout.blockBytes(nr)
+	s.qpanel = growBytes(s.qpanel, qk.kb*bb)
 	s.qpad = growBytes(s.qpad, maxMR*q8KB*q8ABytes)
 	full := i0 + (i1-i0)/mr*mr // rows [full, i1) are a short group
-	for b0 := 0; b0 < nbk; b0 += q8KB {
-		kb := min(q8KB, nbk-b0)
+	for b0 := 0; b0 < nbk; b0 += qk.kb {
+		kb := min(qk.kb, nbk-b0)
 		if full < i1 {
 			ap := s.qpad[:mr*kb*q8ABytes]
 			for r := 0; r < mr; r++ {
@@ -188,12 +252,12 @@ func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *
 		accum := b0 > 0
 		for jr := j0; jr < j1; jr += nr {
 			ncol := min(nr, j1-jr)
-			bp := s.qpanel[:kb*36*nr]
-			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.flip)
+			bp := s.qpanel[:kb*bb]
+			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.layout)
 			// The weights stream from memory once per call: each kernel
 			// call fetches a row of the next panel (and a little beyond)
 			// into cache while it computes, so packing it does not wait.
-			pf := nextQ8Panel(w, jr+nr, j1, b0, kb, nbk, j0, nr)
+			pf := nextQ8Panel(w, jr+nr, j1, b0, kb, nbk, j0, nr, qk.kb)
 			for ir := i0; ir < i1; ir += mr {
 				if ir < full && ncol == nr {
 					_ = a[(ir+mr-1)*lda+(b0+kb)*q8ABytes-1]
@@ -235,13 +299,13 @@ type q8Prefetch struct {
 // nextQ8Panel returns the weight rows the tile's next panel packs: columns
 // [jn, jn+nr) over the same blocks, or, after the last panel, the first
 // panel over the next blocks.
-func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr int) q8Prefetch {
+func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr, kbMax int) q8Prefetch {
 	if !useSIMD {
 		return q8Prefetch{}
 	}
 	if jn >= j1 {
 		jn, b0 = j0, b0+kb
-		kb = min(q8KB, nbk-b0)
+		kb = min(kbMax, nbk-b0)
 		if kb <= 0 {
 			return q8Prefetch{}
 		}

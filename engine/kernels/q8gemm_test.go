@@ -134,22 +134,39 @@ func TestPackQ8(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(35, 36))
 	w := makeMatrix(r, Q8_0, 40, 32*9)
-	for _, nr := range []int{16, 32} {
-		for _, flip := range []byte{0, 0x80} {
+	for _, nr := range []int{8, 16, 24, 32} {
+		for _, layout := range []q8Layout{q8Signed, q8Unsigned, q8Split} {
 			kb := 7
-			want := make([]byte, kb*36*nr)
-			got := make([]byte, kb*36*nr)
-			withSIMD(t, false, func() { packQ8(want, w, 5, nr, 2, kb, nr, flip) })
-			withSIMD(t, true, func() { packQ8(got, w, 5, nr, 2, kb, nr, flip) })
+			bb := layout.blockBytes(nr)
+			want := make([]byte, kb*bb)
+			got := make([]byte, kb*bb)
+			withSIMD(t, false, func() { packQ8(want, w, 5, nr, 2, kb, nr, layout) })
+			withSIMD(t, true, func() { packQ8(got, w, 5, nr, 2, kb, nr, layout) })
 			for i := range want {
 				if got[i] != want[i] {
-					t.Fatalf("nr=%d flip=%#x: byte %d: asm %#x, Go %#x", nr, flip, i, got[i], want[i])
+					t.Fatalf("nr=%d layout=%d: byte %d: asm %#x, Go %#x", nr, layout, i, got[i], want[i])
 				}
 			}
 			// spot check the layout: column 3, block 1, quad 2, byte 1
 			blk := w.Raw[(5+3)*(9*34)+(2+1)*34:]
-			if want[1*36*nr+(2*nr+3)*4+1] != blk[2+9]^flip {
-				t.Fatal("packed layout")
+			v := blk[2+9]
+			switch layout {
+			case q8Split:
+				abs, mask := v, byte(0)
+				if int8(v) < 0 {
+					abs, mask = byte(-int(int8(v))), 0xff
+				}
+				if want[bb+2*8*nr+3*4+1] != abs || want[bb+2*8*nr+4*nr+3*4+1] != mask {
+					t.Fatal("packed split layout")
+				}
+			default:
+				flip := byte(0)
+				if layout == q8Unsigned {
+					flip = 0x80
+				}
+				if want[bb+(2*nr+3)*4+1] != v^flip {
+					t.Fatal("packed layout")
+				}
 			}
 		}
 	}

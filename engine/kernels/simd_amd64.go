@@ -28,7 +28,8 @@ func q8gemmAVXVNNI6x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, p
 //go:noescape
 func q8gemmVNNI6x32(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
 
-// q8gemmAVX2x4x16 is the Q8_0 GEMM micro-kernel for a 4x16 tile (AVX2).
+// q8gemmAVX2x4x16 is the Q8_0 GEMM micro-kernel for a 4x16 tile (AVX2,
+// q8Split panels).
 //
 //go:noescape
 func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
@@ -38,6 +39,12 @@ func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf 
 //
 //go:noescape
 func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32)
+
+// packQ8SplitAsm packs nr (a multiple of 8) block_q8_0 rows (stride rb
+// bytes) over kb blocks into a Q8_0 GEMM panel of the q8Split layout.
+//
+//go:noescape
+func packQ8SplitAsm(dst *byte, src *byte, rb int, kb int, nr int)
 
 // quantQ8Asm quantizes nb blocks of 32 floats into A blocks (quantizeA).
 //

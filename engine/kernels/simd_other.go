@@ -24,6 +24,7 @@ func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf 
 }
 func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32) { panic("kernels: no SIMD") }
 func quantQ8Asm(dst *byte, x *float32, nb int)                            { panic("kernels: no SIMD") }
+func packQ8SplitAsm(dst *byte, src *byte, rb int, kb int, nr int)         { panic("kernels: no SIMD") }
 
 func sgemm6x16(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld int, pfn int, accum bool) {
 	panic("kernels: no SIMD")
