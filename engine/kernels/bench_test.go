@@ -150,7 +150,9 @@ func BenchmarkMicroKernel(b *testing.B) {
 	a := randF32(r, maxMR*kc, 1)
 	bp := randF32(r, kc*maxNR, 1)
 	c := make([]float32, maxMR*maxNR)
-	for _, v := range variants()[1:] {
+	f32, _ := simdKernels()
+	for _, k := range f32 {
+		v := variant{k.name, true, k, q8kern}
 		b.Run(v.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
@@ -216,9 +218,10 @@ func BenchmarkQ8GEMM(b *testing.B) {
 		t    DType
 		v    variant
 	}
-	ks := []kv{{"f32-avx2", F32, variant{simd: true, k: kernAVX2, q8: q8kern}}}
-	if hasAVX512 {
-		ks = append(ks, kv{"f32-avx512", F32, variant{simd: true, k: kernAVX512, q8: q8kern}})
+	var ks []kv
+	f32, _ := simdKernels()
+	for _, k := range f32 {
+		ks = append(ks, kv{"f32-" + k.name, F32, variant{simd: true, k: k, q8: q8kern}})
 	}
 	for _, v := range q8Variants()[1:] {
 		ks = append(ks, kv{"q8_0-" + v.name, Q8_0, v})

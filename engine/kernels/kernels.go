@@ -3,12 +3,20 @@
 // element-wise activations.
 //
 // Each kernel has a portable Go implementation (the reference, used as the
-// test oracle and on machines without AVX2) and, on amd64 CPUs with AVX2 and
-// FMA (and F16C for f16 and Q8_0 weights), an assembly implementation behind
-// the same function; the GEMM micro-kernel uses AVX-512F when the CPU has it
-// (BLIP2CHAT_NOAVX512=1 keeps AVX2), and the Q8_0 integer GEMM uses
-// AVX-512 VNNI, else AVX-VNNI, else AVX2. SetSIMD(false), or
-// BLIP2CHAT_NOSIMD=1 in the environment at start, forces the portable code.
+// test oracle and on machines without SIMD) and an assembly implementation
+// behind the same function:
+//   - amd64 CPUs with AVX2 and FMA (and F16C for f16 and Q8_0 weights): the
+//     GEMM micro-kernel uses AVX-512F when the CPU has it
+//     (BLIP2CHAT_NOAVX512=1 keeps AVX2), and the Q8_0 integer GEMM uses
+//     AVX-512 VNNI, else AVX-VNNI, else AVX2 (BLIP2CHAT_NOVNNI=1 forces
+//     AVX2 for both).
+//   - arm64 (NEON is always there): FMLA GEMM, f16 widened by FCVTL, and the
+//     Q8_0 integer GEMM with SMMLA (I8MM), else SDOT (DotProd), else plain
+//     NEON widening multiplies (BLIP2CHAT_NOI8MM=1, BLIP2CHAT_NODOTPROD=1
+//     force the lower ones).
+//
+// SetSIMD(false), or BLIP2CHAT_NOSIMD=1 in the environment at start, forces
+// the portable code.
 //
 // Large kernels run on a package-wide pool of persistent workers
 // (SetThreads); calls from several goroutines are serialised on that pool.
@@ -115,19 +123,9 @@ type microKernel struct {
 	half   func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
 }
 
-var (
-	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16, nil}
-	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32, sgemm6x32}
-	// kern is the micro-kernel the SIMD GEMM uses: AVX-512 when the CPU has
-	// it (twice the FMA width) unless BLIP2CHAT_NOAVX512=1, else AVX2.
-	kern = kernAVX2
-)
-
-func init() {
-	if hasAVX512 && !envSet("BLIP2CHAT_NOAVX512") {
-		kern = kernAVX512
-	}
-}
+// kern is the micro-kernel the SIMD GEMM uses, chosen for the CPU at start
+// (simd_*.go).
+var kern microKernel
 
 func envSet(name string) bool {
 	v := os.Getenv(name)
@@ -153,24 +151,12 @@ func SetSIMD(on bool) (prev bool) {
 	return prev
 }
 
-// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c"
-// or "avx2 fma f16c avx512f avx512vnni",
+// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c",
+// "avx2 fma f16c avx512f avx512vnni" or "neon fp16 dotprod i8mm",
 // followed by " (simd off)" when the portable code is forced, or "portable"
 // when the CPU has none of them.
 func Features() string {
-	var f []string
-	if hasSIMD {
-		f = append(f, "avx2", "fma")
-	}
-	if hasF16C {
-		f = append(f, "f16c")
-	}
-	if hasSIMD && kern.name == kernAVX512.name {
-		f = append(f, "avx512f")
-	}
-	if hasSIMD && q8kern.name != q8KernAVX2.name {
-		f = append(f, q8kern.name) // the Q8_0 GEMM's VNNI kernel
-	}
+	f := cpuFeatures()
 	if len(f) == 0 {
 		return "portable"
 	}

@@ -142,17 +142,19 @@ type variant struct {
 	q8   q8Kernel // the Q8_0 GEMM kernel
 }
 
+// variants are the portable code, each f32 micro-kernel this CPU runs (with
+// the default Q8_0 kernel) and each other Q8_0 kernel (with the default f32
+// one).
 func variants() []variant {
 	v := []variant{{"portable", false, kern, q8kern}}
-	if hasSIMD {
-		v = append(v, variant{"avx2", true, kernAVX2, q8KernAVX2})
+	f32, q8 := simdKernels()
+	for _, k := range f32 {
+		v = append(v, variant{k.name, true, k, q8kern})
 	}
-	if hasAVX512 {
-		q := q8KernAVX2
-		if hasVNNI512 {
-			q = q8KernVNNI
+	for _, q := range q8 {
+		if q.name != q8kern.name {
+			v = append(v, variant{"q8-" + q.name, true, kern, q})
 		}
-		v = append(v, variant{"avx512", true, kernAVX512, q})
 	}
 	return v
 }
@@ -654,10 +656,11 @@ func TestMicroKernels(t *testing.T) {
 		fn     func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
 	}
 	var ks []mk
-	for _, v := range variants()[1:] {
-		ks = append(ks, mk{v.name, v.k.mr, v.k.nr, v.k.fn})
-		if v.k.half != nil {
-			ks = append(ks, mk{v.name + "-half", v.k.mr / 2, v.k.nr, v.k.half})
+	f32, _ := simdKernels()
+	for _, k := range f32 {
+		ks = append(ks, mk{k.name, k.mr, k.nr, k.fn})
+		if k.half != nil {
+			ks = append(ks, mk{k.name + "-half", k.mr / 2, k.nr, k.half})
 		}
 	}
 	r := rand.New(rand.NewPCG(23, 24))

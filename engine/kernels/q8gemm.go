@@ -80,26 +80,9 @@ func (l q8Layout) blockBytes(nr int) int {
 	return 36 * nr
 }
 
-var (
-	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, q8Unsigned, q8KB, q8gemmVNNI6x32}
-	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, q8Unsigned, q8KB, q8gemmAVXVNNI6x16}
-	// The split panel is twice the size: 16 blocks keep it in L1.
-	q8KernAVX2 = q8Kernel{"avx2", 4, 16, q8Split, q8KB / 2, q8gemmAVX2x4x16}
-	// q8kern is the kernel the SIMD Q8_0 GEMM uses: AVX-512 VNNI when the
-	// CPU has it (and neither BLIP2CHAT_NOAVX512 nor BLIP2CHAT_NOVNNI is
-	// set), else AVX-VNNI (unless BLIP2CHAT_NOVNNI), else AVX2.
-	q8kern = q8KernAVX2
-)
-
-func init() {
-	noVNNI := envSet("BLIP2CHAT_NOVNNI")
-	switch {
-	case hasVNNI512 && !noVNNI && !envSet("BLIP2CHAT_NOAVX512"):
-		q8kern = q8KernVNNI
-	case hasAVXVNNI && !noVNNI:
-		q8kern = q8KernAVXVNNI
-	}
-}
+// q8kern is the kernel the SIMD Q8_0 GEMM uses, chosen for the CPU at start
+// (simd_*.go).
+var q8kern q8Kernel
 
 // q8a holds the quantized activations of the current call (the pool lock
 // serialises calls), kept between calls.

@@ -175,14 +175,9 @@ func TestPackQ8(t *testing.T) {
 // q8Variants are the Q8_0 GEMM kernels this CPU runs, with portable first.
 func q8Variants() []variant {
 	v := []variant{{"portable", false, kern, q8kern}}
-	if hasSIMD {
-		v = append(v, variant{"avx2", true, kern, q8KernAVX2})
-	}
-	if hasAVXVNNI {
-		v = append(v, variant{"avxvnni", true, kern, q8KernAVXVNNI})
-	}
-	if hasVNNI512 {
-		v = append(v, variant{"avx512vnni", true, kern, q8KernVNNI})
+	_, q8 := simdKernels()
+	for _, q := range q8 {
+		v = append(v, variant{q.name, true, kern, q})
 	}
 	return v
 }

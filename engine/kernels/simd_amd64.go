@@ -16,6 +16,72 @@ var (
 	hasAVXVNNI = hasF16C && cpu.X86.HasAVXVNNI
 )
 
+var (
+	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16, nil}
+	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32, sgemm6x32}
+
+	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, q8Unsigned, q8KB, q8gemmVNNI6x32}
+	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, q8Unsigned, q8KB, q8gemmAVXVNNI6x16}
+	// The split panel is twice the size: 16 blocks keep it in L1.
+	q8KernAVX2 = q8Kernel{"avx2", 4, 16, q8Split, q8KB / 2, q8gemmAVX2x4x16}
+)
+
+// The f32 micro-kernel is AVX-512 when the CPU has it, unless
+// BLIP2CHAT_NOAVX512 or BLIP2CHAT_NOVNNI is set, else AVX2; the Q8_0 GEMM
+// uses AVX-512 VNNI (same condition), else AVX-VNNI (unless
+// BLIP2CHAT_NOVNNI), else AVX2.
+func init() {
+	noVNNI := envSet("BLIP2CHAT_NOVNNI")
+	no512 := noVNNI || envSet("BLIP2CHAT_NOAVX512")
+	kern, q8kern = kernAVX2, q8KernAVX2
+	if hasAVX512 && !no512 {
+		kern = kernAVX512
+	}
+	switch {
+	case hasVNNI512 && !no512:
+		q8kern = q8KernVNNI
+	case hasAVXVNNI && !noVNNI:
+		q8kern = q8KernAVXVNNI
+	}
+}
+
+// simdKernels lists the f32 micro-kernels and Q8_0 GEMM kernels this CPU
+// runs (for the tests and benchmarks, which compare them all).
+func simdKernels() (f32 []microKernel, q8 []q8Kernel) {
+	if !hasSIMD {
+		return nil, nil
+	}
+	f32, q8 = []microKernel{kernAVX2}, []q8Kernel{q8KernAVX2}
+	if hasAVX512 {
+		f32 = append(f32, kernAVX512)
+	}
+	if hasAVXVNNI {
+		q8 = append(q8, q8KernAVXVNNI)
+	}
+	if hasVNNI512 {
+		q8 = append(q8, q8KernVNNI)
+	}
+	return f32, q8
+}
+
+// cpuFeatures names the features the chosen kernels use.
+func cpuFeatures() []string {
+	var f []string
+	if hasSIMD {
+		f = append(f, "avx2", "fma")
+	}
+	if hasF16C {
+		f = append(f, "f16c")
+	}
+	if hasSIMD && kern.name == kernAVX512.name {
+		f = append(f, "avx512f")
+	}
+	if hasSIMD && q8kern.name != q8KernAVX2.name {
+		f = append(f, q8kern.name) // the Q8_0 GEMM's VNNI kernel
+	}
+	return f
+}
+
 // q8gemmAVXVNNI6x16 is the Q8_0 GEMM micro-kernel for a 6x16 tile
 // (AVX-VNNI).
 //
