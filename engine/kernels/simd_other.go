@@ -16,7 +16,7 @@ func init() {
 }
 
 func simdKernels() (f32 []microKernel, q8 []q8Kernel) { return nil, nil }
-func cpuFeatures() []string                             { return nil }
+func cpuFeatures() []string                           { return nil }
 
 func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32) { panic("kernels: no SIMD") }
 func packQ8SplitAsm(dst *byte, src *byte, rb int, kb int, nr int)         { panic("kernels: no SIMD") }
