@@ -70,12 +70,20 @@ const (
 	// (0xff where q_w < 0); then the nr f32 scales and the nr int32
 	// corrections sum(|q_w| where q_w < 0) (72*nr bytes).
 	q8Split
+	// q8Pairs (SMMLA, a 2x2 tile of 8-byte products a row pair by a column
+	// pair): per group g of 8 bytes of depth, per column pair, the 8 bytes
+	// of each column (16 bytes); then per column pair its two f32 scales
+	// twice, as the 2x2 tile holds them (40*nr bytes).
+	q8Pairs
 )
 
 // blockBytes is the size of one packed block of nr columns.
 func (l q8Layout) blockBytes(nr int) int {
-	if l == q8Split {
+	switch l {
+	case q8Split:
 		return 72 * nr
+	case q8Pairs:
+		return 40 * nr
 	}
 	return 36 * nr
 }
@@ -150,6 +158,10 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout) {
 	bb := layout.blockBytes(nr)
 	dst = dst[:kb*bb]
 	src := w.Raw[c0*rb+b0*q8BlockBytes:]
+	if layout == q8Pairs {
+		packQ8Pairs(dst, src, rb, ncol, kb, nr)
+		return
+	}
 	if ncol == nr && useSIMD && hasF16C {
 		_ = src[(ncol-1)*rb+kb*q8BlockBytes-1]
 		switch layout {
@@ -205,6 +217,27 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// packQ8Pairs writes the q8Pairs panel of ncol <= nr (even) rows of src
+// (stride rb) over kb blocks: 8-byte moves.
+func packQ8Pairs(dst, src []byte, rb, ncol, kb, nr int) {
+	bb := 40 * nr
+	clear(dst[:kb*bb])
+	for c := 0; c < ncol; c++ {
+		row := src[c*rb : c*rb+kb*q8BlockBytes]
+		p, h := c/2, c%2
+		for b := 0; b < kb; b++ {
+			blk := row[b*q8BlockBytes : (b+1)*q8BlockBytes]
+			out := dst[b*bb : (b+1)*bb]
+			for g := 0; g < 4; g++ {
+				binary.LittleEndian.PutUint64(out[(g*nr/2+p)*16+8*h:], binary.LittleEndian.Uint64(blk[2+8*g:]))
+			}
+			d := math.Float32bits(f16ToF32(binary.LittleEndian.Uint16(blk)))
+			binary.LittleEndian.PutUint32(out[32*nr+16*p+4*h:], d)
+			binary.LittleEndian.PutUint32(out[32*nr+16*p+8+4*h:], d)
 		}
 	}
 }

@@ -134,8 +134,13 @@ func TestPackQ8(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(35, 36))
 	w := makeMatrix(r, Q8_0, 40, 32*9)
+	layouts := map[q8Layout]bool{}
+	_, q8 := simdKernels()
+	for _, q := range q8 {
+		layouts[q.layout] = true
+	}
 	for _, nr := range []int{8, 16, 24, 32} {
-		for _, layout := range []q8Layout{q8Signed, q8Unsigned, q8Split} {
+		for layout := range layouts {
 			kb := 7
 			bb := layout.blockBytes(nr)
 			want := make([]byte, kb*bb)
@@ -151,6 +156,10 @@ func TestPackQ8(t *testing.T) {
 			blk := w.Raw[(5+3)*(9*34)+(2+1)*34:]
 			v := blk[2+9]
 			switch layout {
+			case q8Pairs:
+				if want[bb+(1*nr/2+1)*16+8+1] != blk[2+9] { // group 1, pair 1, second column
+					t.Fatal("packed pairs layout")
+				}
 			case q8Split:
 				abs, mask := v, byte(0)
 				if int8(v) < 0 {
