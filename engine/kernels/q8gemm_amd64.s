@@ -286,12 +286,12 @@ ydone:
 #define XROW(aaddr, mo, i0, i1) \
 	VPBROADCASTD aaddr, Y10; \
 	VPXOR        Y14, Y10, Y11; \
-	VPMADDUBSW   Y11, Y8, Y11; \
-	VPMADDWD     Y13, Y11, Y11; \
-	VPADDD       Y11, i0, i0; \
 	VPXOR        Y15, Y10, Y12; \
+	VPMADDUBSW   Y11, Y8, Y11; \
 	VPMADDUBSW   Y12, Y9, Y12; \
+	VPMADDWD     Y13, Y11, Y11; \
 	VPMADDWD     Y13, Y12, Y12; \
+	VPADDD       Y11, i0, i0; \
 	VPADDD       Y12, i1, i1
 
 #define XQUAD(ao, bo) \

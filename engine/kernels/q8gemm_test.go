@@ -42,7 +42,11 @@ func TestFMA32(t *testing.T) {
 	f(0, -1, 0)
 	f(0, -1, float32(math.Copysign(0, -1)))
 	f(1e30, 1e30, -1)
-	for i := 0; i < 200000; i++ {
+	n := 200000
+	if testing.Short() {
+		n = 20000 // under emulation
+	}
+	for i := 0; i < n; i++ {
 		a := float32(r.IntN(1<<21) - 1<<20) // the integer block sums
 		b := math.Float32frombits(uint32(r.IntN(1<<23)) | uint32(100+r.IntN(40))<<23)
 		c := math.Float32frombits(uint32(r.Uint32()&^(0xff<<23)) | uint32(90+r.IntN(70))<<23)
@@ -204,6 +208,9 @@ func TestMatMulTQ8(t *testing.T) {
 	cases := []c8{{4, 32, 1}, {5, 64, 33}, {6, 32, 32}, {7, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
 		{30, 2080, 100}, {64, 6144, 40}, {100, 32 * 65, 97}}
 	for _, c := range cases {
+		if testing.Short() && c.m*c.k*c.n > 8_000_000 {
+			continue // under emulation; {30, 2080, 100} still spans several panels of depth
+		}
 		for _, extreme := range []bool{false, true} {
 			name := fmt.Sprintf("m%d_k%d_n%d_extreme%v", c.m, c.k, c.n, extreme)
 			t.Run(name, func(t *testing.T) {
