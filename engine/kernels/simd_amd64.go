@@ -31,18 +31,22 @@ var (
 // uses AVX-512 VNNI (same condition), else AVX-VNNI (unless
 // BLIP2CHAT_NOVNNI), else AVX2.
 func init() {
-	noVNNI := envSet("BLIP2CHAT_NOVNNI")
-	no512 := noVNNI || envSet("BLIP2CHAT_NOAVX512")
-	kern, q8kern = kernAVX2, q8KernAVX2
-	if hasAVX512 && !no512 {
-		kern = kernAVX512
+	kern, q8kern = chooseKernels(hasAVX512, hasVNNI512, hasAVXVNNI, envSet("BLIP2CHAT_NOAVX512"), envSet("BLIP2CHAT_NOVNNI"))
+}
+
+func chooseKernels(avx512, vnni512, avxvnni, no512, noVNNI bool) (microKernel, q8Kernel) {
+	no512 = no512 || noVNNI
+	k, q := kernAVX2, q8KernAVX2
+	if avx512 && !no512 {
+		k = kernAVX512
 	}
 	switch {
-	case hasVNNI512 && !no512:
-		q8kern = q8KernVNNI
-	case hasAVXVNNI && !noVNNI:
-		q8kern = q8KernAVXVNNI
+	case vnni512 && !no512:
+		q = q8KernVNNI
+	case avxvnni && !noVNNI:
+		q = q8KernAVXVNNI
 	}
+	return k, q
 }
 
 // simdKernels lists the f32 micro-kernels and Q8_0 GEMM kernels this CPU

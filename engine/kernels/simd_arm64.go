@@ -36,14 +36,18 @@ var (
 // set, else SDOT unless BLIP2CHAT_NODOTPROD is set (which also rules out
 // SMMLA), else plain NEON.
 func init() {
-	kern, q8kern = kernNEON, q8KernNEON
-	noDot := envSet("BLIP2CHAT_NODOTPROD")
+	kern = kernNEON
+	q8kern = chooseQ8(hasI8MM, hasDotProd, envSet("BLIP2CHAT_NOI8MM"), envSet("BLIP2CHAT_NODOTPROD"))
+}
+
+func chooseQ8(i8mm, dot, noI8MM, noDot bool) q8Kernel {
 	switch {
-	case hasI8MM && !noDot && !envSet("BLIP2CHAT_NOI8MM"):
-		q8kern = q8KernI8MM
-	case hasDotProd && !noDot:
-		q8kern = q8KernDot
+	case i8mm && !noI8MM && !noDot:
+		return q8KernI8MM
+	case dot && !noDot:
+		return q8KernDot
 	}
+	return q8KernNEON
 }
 
 // simdKernels lists the f32 micro-kernels and Q8_0 GEMM kernels this CPU
