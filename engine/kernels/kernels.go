@@ -38,6 +38,10 @@
 //     about 0.5% relative (RMS) on Gaussian activations.
 //   - Softmax and LayerNorm: within 2e-6 relative; GELU: within
 //     3e-7*|x| + 2 ulp of the exact erf GELU (the portable code uses math.Erf).
+//   - On arm64 the Go compiler fuses a*b+c in the portable f32 loops, so
+//     their results may differ from amd64's in the last bits (within the
+//     same bounds); the Q8_0 paths convert explicitly and stay
+//     bit-identical everywhere.
 package kernels
 
 import (

@@ -13,7 +13,8 @@ package kernels
 // so a group of rows is a few contiguous KB; GemmNT/GemmNN read A in place.
 // The micro-kernel keeps a 6x16 tile of C in twelve ymm registers (AVX2),
 // or a 12x32 tile in 24 zmm registers (AVX-512), with a 6x32 variant for a
-// short last group (m = 257 = 21*12 + 5). Work is split into tasks over
+// short last group (m = 257 = 21*12 + 5), or an 8x8 tile in 16 NEON
+// registers (arm64, FMLA by element on 4 depth steps of each row). Work is split into tasks over
 // column chunks sized so the threads finish together (balancedChunks), and
 // row chunks of at most mcMax rows, so a kc-slice of the left-hand rows
 // stays in L2. Q8_0 weights with m >= 4 rows take the integer GEMM of
