@@ -258,3 +258,57 @@ pfloop:
 
 pfdone:
 	RET
+
+// ---------------------------------------------------------------------------
+// func packNT8(dst *float32, src *float32, ld int, kc4 int)
+// Transposes 8 rows of src (stride ld elements) over depth kc4 (a multiple
+// of 4) into dst as kc4 groups of 8: per 4 depth steps, two 4x4 blocks
+// (rows 0-3 and 4-7) by TRN1/TRN2 of lanes, then of 64-bit halves.
+TEXT ·packNT8(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R4
+	MOVD ld+16(FP), R3
+	MOVD kc4+24(FP), R1
+	LSL  $2, R3, R3
+	ADD  R3, R4, R5
+	ADD  R3, R5, R6
+	ADD  R3, R6, R7
+	ADD  R3, R7, R8
+	ADD  R3, R8, R9
+	ADD  R3, R9, R10
+	ADD  R3, R10, R11
+	LSR  $2, R1, R1
+	CBZ  R1, pntdone
+
+pntloop:
+	VLD1.P 16(R4), [V0.S4]
+	VLD1.P 16(R5), [V1.S4]
+	VLD1.P 16(R6), [V2.S4]
+	VLD1.P 16(R7), [V3.S4]
+	VLD1.P 16(R8), [V4.S4]
+	VLD1.P 16(R9), [V5.S4]
+	VLD1.P 16(R10), [V6.S4]
+	VLD1.P 16(R11), [V7.S4]
+	VTRN1  V1.S4, V0.S4, V8.S4
+	VTRN2  V1.S4, V0.S4, V9.S4
+	VTRN1  V3.S4, V2.S4, V10.S4
+	VTRN2  V3.S4, V2.S4, V11.S4
+	VTRN1  V5.S4, V4.S4, V12.S4
+	VTRN2  V5.S4, V4.S4, V13.S4
+	VTRN1  V7.S4, V6.S4, V14.S4
+	VTRN2  V7.S4, V6.S4, V15.S4
+	VTRN1  V10.D2, V8.D2, V16.D2
+	VTRN1  V14.D2, V12.D2, V17.D2
+	VTRN1  V11.D2, V9.D2, V18.D2
+	VTRN1  V15.D2, V13.D2, V19.D2
+	VTRN2  V10.D2, V8.D2, V20.D2
+	VTRN2  V14.D2, V12.D2, V21.D2
+	VTRN2  V11.D2, V9.D2, V22.D2
+	VTRN2  V15.D2, V13.D2, V23.D2
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R0)
+	SUBS   $1, R1, R1
+	BNE    pntloop
+
+pntdone:
+	RET

@@ -162,9 +162,18 @@ func prefetchAsm(p *byte, n int)
 // the Go compiler turns into plain loads and stores; on arm64 they stay in
 // Go (the "Asm" names are those of the amd64 routines they stand for).
 
+// packNT8 is packNTAsm for 8 rows and a multiple of 4 of depth (NEON).
+//
+//go:noescape
+func packNT8(dst *float32, src *float32, ld int, kc4 int)
+
 // packNTAsm transposes nr rows of src (stride ld) over depth kc8 into dst as
 // kc8 groups of nr.
 func packNTAsm(dst *float32, src *float32, ld int, kc8 int, nr int) {
+	if nr == 8 {
+		packNT8(dst, src, ld, kc8)
+		return
+	}
 	d := unsafe.Slice(dst, kc8*nr)
 	s := unsafe.Slice(src, (nr-1)*ld+kc8)
 	for r := 0; r < nr; r++ {
