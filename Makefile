@@ -50,6 +50,7 @@ QEMU_ARM64 ?= qemu-aarch64-static
 ARM64_ENV := GOARCH=arm64 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 test-arm64:
 	@command -v $(QEMU_ARM64) >/dev/null || { echo "test-arm64: $(QEMU_ARM64) missing (apt-get install qemu-user-static libc6-arm64-cross)"; exit 1; }
+	GOARCH=arm64 $(GO) vet ./engine/kernels/
 	@for cpu in max neoverse-n1 cortex-a53; do \
 	  echo "== arm64 kernels, QEMU_CPU=$$cpu"; \
 	  QEMU_CPU=$$cpu $(ARM64_ENV) $(GO) test -count=1 -short -exec $(QEMU_ARM64) ./engine/kernels/ || exit 1; \
