@@ -6,21 +6,20 @@
 // The user interface (ui/) only renders State and sends intents: Submit a
 // line of input, Cancel the work in progress, Close. It never touches the
 // engine. Every change to State is signalled on Changed; call Snapshot to
-// read it.
+// read it, or Refresh to bring a state read before up to date (what a
+// screen redrawn at every streamed token does).
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/blip2chat/blip2chat/engine/imageprep"
 )
 
 // Phase is what the app is doing.
@@ -48,21 +47,35 @@ type EntryKind int
 const (
 	EntryQuestion EntryKind = iota // the user's question
 	EntryAnswer                    // the model's answer (streaming while Streaming)
-	EntryNote                      // information from the app
+	EntryNote                      // information from the app (Text, and Rows if a table)
 	EntryError                     // something went wrong (one line)
-	EntryImage                     // a new image was loaded
+	EntryImage                     // a new image was loaded (Text is its path)
+	EntryReset                     // the conversation restarted, same image (/reset)
 )
 
 // Entry is one item of the transcript.
 type Entry struct {
-	Kind      EntryKind
-	Text      string
+	Kind EntryKind
+	Text string
+	// Rows is a note's table (/info, /set), under Text: the interface
+	// aligns the columns and wraps a value under its own column.
+	Rows []Row
+	// Bars is a note's ranked bar chart (/match, /labels, /search), under
+	// Text: the interface draws each fraction as a bar.
+	Bars      []Bar
 	Time      time.Time
-	Streaming bool    // the answer is still coming
-	Stop      string  // why the answer ended (Stop* constants)
-	Stats     *Answer // the finished answer's numbers
-	Retries   int     // times the answer was generated again
-	Caption   bool    // the question was /caption
+	Streaming bool        // the answer is still coming
+	Stop      string      // why the answer ended (Stop* constants)
+	Stats     *Answer     // the finished answer's numbers
+	Encoding  *ImageStats // how an EntryImage's image was encoded (nil when resumed)
+	Retries   int         // times the answer was generated again
+	Caption   bool        // the question was /caption
+}
+
+// Row is one row of a note's table: a label ("" continues the row above),
+// its value, and a remark on it (what a setting does).
+type Row struct {
+	Label, Value, Remark string
 }
 
 // State is a snapshot of the app for rendering.
@@ -88,6 +101,12 @@ type State struct {
 
 	SessionID   string
 	SessionPath string
+
+	// Confirm is a yes-or-no question waiting for the user (replace an
+	// existing file?): the interface shows it and answers with Confirm.
+	Confirm string
+
+	rev uint64 // the transcript's revision that Entries hold (Refresh)
 }
 
 // ModelSource says how to open a model.
@@ -116,8 +135,10 @@ type Options struct {
 	Image string
 	// SessionsDir is where session files are written; "" writes none.
 	SessionsDir string
-	// Resume continues a session: its image, settings and turns.
-	Resume *Session
+	// Resume continues a session: its image, settings and turns come
+	// back; ResumeAs says where its new records go.
+	Resume   *Session
+	ResumeAs ResumeMode
 	// Settings, if set, replace the model's defaults before Resume's.
 	Settings *Settings
 	// SaveDir is where /save writes when given no path (default: the
@@ -127,11 +148,25 @@ type Options struct {
 	Now func() time.Time
 }
 
+// ResumeMode says where a resumed session's new records go.
+type ResumeMode int
+
+const (
+	// ResumeAppend adds them to its file, which the app locks while it
+	// runs: when another app has it open, the transcript says so and
+	// nothing is saved.
+	ResumeAppend ResumeMode = iota
+	// ResumeFork writes them to a new session that starts as a copy.
+	ResumeFork
+	// ResumeReadOnly saves nothing.
+	ResumeReadOnly
+)
+
 // Result is what Submit asks of the user interface right away.
 type Result struct {
-	Quit    bool   // leave the app
-	Prefill string // put this text in the input box (/template edit)
-	Clear   bool   // the transcript was cleared (screen redraw)
+	Quit     bool   // leave the app
+	ShowHelp bool   // show the commands and keys (/help): the interface owns the keys
+	Prefill  string // put this text in the input box (/template edit)
 }
 
 // App is the conversation state machine. Its methods are safe for
@@ -145,9 +180,14 @@ type App struct {
 	defaults   Settings
 	sess       *SessionFile
 	cancel     context.CancelFunc // of the running job
+	revs       []uint64           // revs[i]: the revision at which st.Entries[i] last changed
 	lastAnswer int                // index in st.Entries of the answer /retry redoes, -1 if none
+	search     searchState        // /search's models, loaded indexes and last hits (search.go)
 	started    bool
 	closed     bool
+	sessFailed bool // the last session write failed (said once, until one works)
+	// confirmYes and confirmNo answer st.Confirm.
+	confirmYes, confirmNo func()
 
 	root     context.Context
 	stopAll  context.CancelFunc
@@ -155,6 +195,25 @@ type App struct {
 	changed  chan struct{}
 	done     chan struct{}
 	closeErr error
+
+	// failed is closed when a job panics; failure says how. Neither needs
+	// a.mu, which the panicking job may hold.
+	failed   chan struct{}
+	failure  atomic.Pointer[PanicError]
+	failOnce sync.Once
+}
+
+// PanicError is a panic recovered in one of the app's jobs: a bug. The
+// app stops its work and closes Failed; the interface then quits,
+// restoring the terminal, and reports it with its stack.
+type PanicError struct {
+	Job   string // what the job was doing ("answering")
+	Value any    // what it panicked with
+	Stack []byte // where
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error while %s: %v", e.Job, e.Value)
 }
 
 // New makes an app; call Start to begin loading.
@@ -162,7 +221,7 @@ func New(o Options) *App {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &App{opts: o, lastAnswer: -1, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	a := &App{opts: o, lastAnswer: -1, changed: make(chan struct{}, 1), done: make(chan struct{}), failed: make(chan struct{})}
 	a.root, a.stopAll = context.WithCancel(context.Background())
 	a.st.Phase = Idle
 	if o.Model == nil {
@@ -181,6 +240,33 @@ func (a *App) Changed() <-chan struct{} { return a.changed }
 // Done is closed once Close has finished.
 func (a *App) Done() <-chan struct{} { return a.done }
 
+// Failed is closed when one of the app's jobs panicked (a bug): Err says
+// how. The app has stopped its work; the interface should quit.
+func (a *App) Failed() <-chan struct{} { return a.failed }
+
+// Err is the panic that closed Failed, nil if none.
+func (a *App) Err() error {
+	if e := a.failure.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// guard, deferred first thing in every goroutine the app starts, turns a
+// panic of job into Failed: the process goes on, so that the interface
+// can restore the terminal and say what happened.
+func (a *App) guard(job string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	a.failOnce.Do(func() {
+		a.failure.Store(&PanicError{Job: job, Value: r, Stack: debug.Stack()})
+		close(a.failed)
+	})
+	a.stopAll()
+}
+
 func (a *App) notify() {
 	select {
 	case a.changed <- struct{}{}:
@@ -197,196 +283,56 @@ func (a *App) Snapshot() State {
 	return s
 }
 
-// Start loads the model (and the image, and the resumed session) in the
-// background, or explains how to get a model. Later calls do nothing.
-func (a *App) Start() {
-	a.mu.Lock()
-	if a.started || a.closed {
-		a.mu.Unlock()
-		return
-	}
-	a.started = true
-	src := a.opts.Model
-	a.mu.Unlock()
-	if src == nil {
-		a.note(noModelHelp(a.opts.Demo != nil))
-		return
-	}
-	a.load(src, a.opts.Image, a.opts.Resume)
-}
-
-// noModelHelp explains how to get a model.
-func noModelHelp(demo bool) string {
-	s := `No model yet. To chat about your own images:
-1. Download a BLIP-2 checkpoint (safetensors), e.g. Salesforce/blip2-opt-2.7b:
-     huggingface-cli download Salesforce/blip2-opt-2.7b --local-dir blip2-opt
-   (also Salesforce/blip2-flan-t5-xl, Salesforce/instructblip-vicuna-7b)
-2. Convert it once:
-     blip2chat convert blip2-opt -o ~/models/blip2-opt
-3. Chat:
-     blip2chat chat -m ~/models/blip2-opt photo.jpg
-   or set BLIP2CHAT_MODEL=~/models/blip2-opt and just run blip2chat`
-	if demo {
-		s = "Type /demo to try the interface now with a tiny demo model (random weights, so its answers are meaningless; no download).\n\n" + s
-	}
-	return s
-}
-
-// load opens the model, then the image and the resumed turns.
-func (a *App) load(src *ModelSource, img string, resume *Session) {
-	a.run(Loading, "loading model", func(ctx context.Context) {
-		if resume != nil {
-			a.replay(resume)
-			a.notef("Resumed session %s from %s.", resume.ID, resume.Updated.Local().Format("2006-01-02 15:04"))
-		}
-		start := a.opts.Now()
-		eng, err := src.Open(ctx, func(s string) { a.progress(s) })
-		if err != nil {
-			a.mu.Lock()
-			a.st.Phase = NoModel
-			a.mu.Unlock()
-			a.errorf("cannot load the model: %v", err)
-			return
-		}
-		info := eng.Info()
-		if info.LoadTime == 0 {
-			info.LoadTime = a.opts.Now().Sub(start)
-		}
-		if info.Name == "" {
-			info.Name = filepath.Base(src.Dir)
-		}
-		a.mu.Lock()
-		a.eng = eng
-		a.defaults = eng.Settings()
-		a.st.HasModel, a.st.Model = true, info
-		a.st.Demo, a.st.DemoLabel = src.Demo, src.Label
-		a.st.Settings = a.defaults
-		a.refreshUsageLocked()
-		a.mu.Unlock()
-
-		if err := a.openSession(src, resume); err != nil {
-			a.errorf("session file: %v (this conversation will not be saved)", err)
-		}
-		set := a.defaults
-		if a.opts.Settings != nil {
-			set = *a.opts.Settings
-		}
-		if resume != nil && resume.Settings != nil {
-			set = *resume.Settings
-		}
-		if set != a.defaults {
-			if err := eng.Apply(set); err != nil {
-				a.errorf("settings: %v", err)
-			} else {
-				a.mu.Lock()
-				a.st.Settings = set
-				a.mu.Unlock()
-			}
-		}
-		a.notef("Loaded %s in %s.", info.Name, roundDuration(info.LoadTime))
-		if src.Demo {
-			a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers convert a checkpoint (blip2chat convert) and run blip2chat chat -m MODEL_DIR.")
-		}
-
-		if resume != nil && img == "" {
-			img = resume.Image
-		}
-		if img == "" {
-			img = src.Image
-		}
-		if img == "" {
-			a.note("Load an image with /image PATH (Tab completes the path).")
-			return
-		}
-		if !a.setImage(ctx, img, resume != nil && img == resume.Image) {
-			return
-		}
-		if resume != nil && img == resume.Image && len(resume.Turns) > 0 {
-			if err := eng.Restore(resume.Turns); err != nil {
-				a.mu.Lock()
-				a.lastAnswer = -1
-				a.mu.Unlock()
-				a.errorf("cannot restore the earlier turns: %v (the model starts afresh)", err)
-			} else {
-				a.mu.Lock()
-				a.refreshUsageLocked()
-				a.mu.Unlock()
-				a.notef("Resumed session %s: %d earlier turn(s) are back in the model's context.", resume.ID, len(resume.Turns))
-			}
-		}
-	})
-}
-
-// replay puts a resumed session's turns in the transcript.
-func (a *App) replay(s *Session) {
+// Refresh brings st, a state from Snapshot or Refresh, up to date. It
+// copies only the entries that changed since, so that a token streamed
+// into a long transcript costs no more than into a short one, and reports
+// the first entry that changed (len(st.Entries) if none did). st's entries
+// are updated in place: keep no other copy of them.
+func (a *App) Refresh(st *State) (first int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, r := range s.Records {
-		switch r.Type {
-		case "image":
-			a.st.Entries = append(a.st.Entries, Entry{Kind: EntryImage, Text: r.Path, Time: r.Time})
-			a.lastAnswer = -1
-		case "reset":
-			a.st.Entries = append(a.st.Entries, Entry{Kind: EntryNote, Text: "Conversation restarted.", Time: r.Time})
-			a.lastAnswer = -1
-		case "turn":
-			if r.Turn == nil {
-				continue
-			}
-			if r.Retry && a.lastAnswer >= 0 {
-				e := &a.st.Entries[a.lastAnswer]
-				e.Text, e.Stop = r.Turn.Answer, r.Turn.Stop
-				e.Retries++
-				continue
-			}
-			q := r.Turn.Question
-			if r.Turn.Caption {
-				q = "/caption"
-			}
-			a.st.Entries = append(a.st.Entries,
-				Entry{Kind: EntryQuestion, Text: q, Time: r.Time, Caption: r.Turn.Caption},
-				Entry{Kind: EntryAnswer, Text: r.Turn.Answer, Stop: r.Turn.Stop, Time: r.Time})
-			a.lastAnswer = len(a.st.Entries) - 1
+	entries, since := st.Entries, st.rev
+	n := len(a.st.Entries)
+	first = min(n, len(entries))
+	if len(entries) > n {
+		entries = entries[:n]
+	}
+	for i := range entries {
+		if a.revs[i] > since {
+			entries[i] = a.st.Entries[i]
+			first = min(first, i)
 		}
 	}
-	a.notify()
+	entries = append(entries, a.st.Entries[len(entries):]...)
+	*st = a.st
+	st.Entries = entries
+	return first
 }
 
-// openSession starts (or, resuming, reopens) the session file.
-func (a *App) openSession(src *ModelSource, resume *Session) error {
-	if a.opts.SessionsDir == "" {
-		return nil
+// The transcript changes only through the three functions below, called
+// with a.mu held: each change moves the revision on, so that Refresh
+// finds it.
+
+// pushLocked appends entries to the transcript.
+func (a *App) pushLocked(es ...Entry) {
+	for _, e := range es {
+		a.st.rev++
+		a.st.Entries = append(a.st.Entries, e)
+		a.revs = append(a.revs, a.st.rev)
 	}
-	var f *SessionFile
-	var err error
-	if resume != nil {
-		f, err = ReopenSession(resume)
-	} else {
-		f, err = CreateSession(a.opts.SessionsDir, src.Dir, src.Demo)
-	}
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.sess = f
-	a.st.SessionID, a.st.SessionPath = f.ID, f.Path
-	a.mu.Unlock()
-	a.notify()
-	return nil
 }
 
-// record appends to the session file, reporting a failure in the
-// transcript.
-func (a *App) record(r Record) {
-	a.mu.Lock()
-	f := a.sess
-	a.mu.Unlock()
-	if f == nil {
-		return
-	}
-	if err := f.Append(r); err != nil {
-		a.errorf("session file: %v", err)
-	}
+// entryLocked returns entry i to be changed.
+func (a *App) entryLocked(i int) *Entry {
+	a.st.rev++
+	a.revs[i] = a.st.rev
+	return &a.st.Entries[i]
+}
+
+// truncateLocked drops the entries from n on.
+func (a *App) truncateLocked(n int) {
+	a.st.rev++
+	a.st.Entries, a.revs = a.st.Entries[:n], a.revs[:n]
 }
 
 // run starts job in the background in phase p (the job may move on to
@@ -414,6 +360,7 @@ func (a *App) run(p Phase, activity string, job func(ctx context.Context)) bool 
 	go func() {
 		defer a.wg.Done()
 		defer cancel()
+		defer a.guard(activity)
 		job(ctx)
 		a.mu.Lock()
 		a.cancel = nil
@@ -426,6 +373,24 @@ func (a *App) run(p Phase, activity string, job func(ctx context.Context)) bool 
 		a.notify()
 	}()
 	return true
+}
+
+// background runs f off the caller's goroutine, beside any job: quick
+// work that only reads the state (/save's synced write). Close waits for
+// it.
+func (a *App) background(f func()) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.wg.Add(1)
+	a.mu.Unlock()
+	go func() {
+		defer a.wg.Done()
+		defer a.guard("writing")
+		f()
+	}()
 }
 
 func (a *App) progress(s string) {
@@ -466,15 +431,62 @@ func (a *App) Close() error {
 	a.mu.Unlock()
 	a.stopAll()
 	a.wg.Wait()
+	a.search.close()
 	a.mu.Lock()
-	eng := a.eng
-	a.eng = nil
+	eng, sess := a.eng, a.sess
+	a.eng, a.sess = nil, nil
 	a.mu.Unlock()
 	if eng != nil {
-		a.closeErr = eng.Close()
+		a.closeErr = closeEngine(eng)
+	}
+	if sess != nil {
+		if err := sess.Close(); err != nil {
+			a.closeErr = fmt.Errorf("session file: %w", err)
+		}
 	}
 	close(a.done)
 	return a.closeErr
+}
+
+// closeEngine closes eng, which may be in any state after a job panicked:
+// a panic of its own is an error.
+func closeEngine(eng Engine) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("closing the model: internal error: %v", r)
+		}
+	}()
+	return eng.Close()
+}
+
+// askConfirm puts question to the user (State.Confirm); Confirm runs yes
+// or no, in the background, with the answer.
+func (a *App) askConfirm(question string, yes, no func()) {
+	a.mu.Lock()
+	a.st.Confirm, a.confirmYes, a.confirmNo = question, yes, no
+	a.mu.Unlock()
+	a.notify()
+}
+
+// Confirm answers the question waiting in State.Confirm. It reports
+// whether there was one.
+func (a *App) Confirm(yes bool) bool {
+	a.mu.Lock()
+	f := a.confirmNo
+	if yes {
+		f = a.confirmYes
+	}
+	pending := a.st.Confirm != ""
+	a.st.Confirm, a.confirmYes, a.confirmNo = "", nil, nil
+	a.mu.Unlock()
+	if !pending {
+		return false
+	}
+	a.notify()
+	if f != nil {
+		a.background(f)
+	}
+	return true
 }
 
 func (a *App) add(e Entry) int {
@@ -482,7 +494,7 @@ func (a *App) add(e Entry) int {
 	if e.Time.IsZero() {
 		e.Time = a.opts.Now()
 	}
-	a.st.Entries = append(a.st.Entries, e)
+	a.pushLocked(e)
 	i := len(a.st.Entries) - 1
 	a.mu.Unlock()
 	a.notify()
@@ -494,8 +506,7 @@ func (a *App) notef(f string, args ...any) { a.note(fmt.Sprintf(f, args...)) }
 func (a *App) errorf(f string, args ...any) {
 	a.add(Entry{Kind: EntryError, Text: oneLine(fmt.Sprintf(f, args...))})
 }
-func (a *App) refreshUsageLocked()                { a.st.CtxUsed, a.st.CtxTotal = a.eng.Usage() }
-func roundDuration(d time.Duration) time.Duration { return roundDur(d) }
+func (a *App) refreshUsageLocked() { a.st.CtxUsed, a.st.CtxTotal = a.eng.Usage() }
 
 // oneLine keeps the first line of an error message.
 func oneLine(s string) string {
@@ -503,6 +514,7 @@ func oneLine(s string) string {
 	return s
 }
 
+// roundDur rounds a duration for display: three or four digits.
 func roundDur(d time.Duration) time.Duration {
 	switch {
 	case d >= 10*time.Second:
@@ -513,151 +525,4 @@ func roundDur(d time.Duration) time.Duration {
 		return d.Round(100 * time.Microsecond)
 	}
 	return d
-}
-
-// displayMax bounds the display copy of an image: the largest pane needs
-// far fewer pixels, and resizing a small copy on every resize is cheap.
-const displayMax = 512
-
-// decodeImage decodes an image once for both its uses: the RGB image the
-// engine prepares for the model, and a copy of at most displayMax pixels a
-// side for the image pane. It says what it does through status.
-func decodeImage(path string, status func(string)) (rgb *image.NRGBA, disp image.Image, err error) {
-	status("decoding " + filepath.Base(path))
-	img, err := imageprep.Load(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	rgb = imageprep.ToRGB(img)
-	b := rgb.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if w <= displayMax && h <= displayMax {
-		return rgb, rgb, nil
-	}
-	status(fmt.Sprintf("resizing %d×%d for display", w, h))
-	if w >= h {
-		w, h = displayMax, max(1, h*displayMax/w)
-	} else {
-		w, h = max(1, w*displayMax/h), displayMax
-	}
-	return rgb, shrink(rgb, w, h), nil
-}
-
-// shrink scales src down to w x h pixels, each the average of the source
-// pixels it covers: one pass over the source, so that a 60-megapixel
-// photo shrinks in a fraction of a second (a filtered resize takes
-// seconds), with no aliasing.
-func shrink(src *image.NRGBA, w, h int) *image.NRGBA {
-	b := src.Bounds()
-	sw, sh := b.Dx(), b.Dy()
-	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
-	sum := make([]uint64, w*4)
-	for y := 0; y < h; y++ {
-		y0, y1 := y*sh/h, max((y+1)*sh/h, y*sh/h+1)
-		clear(sum)
-		for sy := y0; sy < y1; sy++ {
-			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+sy):][:sw*4]
-			for x := 0; x < w; x++ {
-				x0, x1 := x*sw/w, max((x+1)*sw/w, x*sw/w+1)
-				s, p := sum[x*4:x*4+4], row[x0*4:x1*4]
-				for i := 0; i < len(p); i += 4 {
-					s[0] += uint64(p[i])
-					s[1] += uint64(p[i+1])
-					s[2] += uint64(p[i+2])
-					s[3] += uint64(p[i+3])
-				}
-			}
-		}
-		d := dst.Pix[y*dst.Stride:][:w*4]
-		for x := 0; x < w; x++ {
-			n := uint64((y1 - y0) * (max((x+1)*sw/w, x*sw/w+1) - x*sw/w))
-			for c := 0; c < 4; c++ {
-				d[x*4+c] = uint8((sum[x*4+c] + n/2) / n)
-			}
-		}
-	}
-	return dst
-}
-
-// setImage decodes, shows and encodes an image, starting a new
-// conversation. resumed says not to record it again in the session. A
-// cancel (Esc, or Close) stops it between the decoding, the resize and the
-// engine's layers; the previous image and conversation then stay.
-func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
-	abs := path
-	if p, err := filepath.Abs(expandHome(path)); err == nil {
-		abs = p
-	}
-	a.mu.Lock()
-	if a.st.Phase != Encoding {
-		a.st.Phase, a.st.Activity, a.st.Since = Encoding, "encoding image", a.opts.Now()
-	}
-	prevPath, prevImg := a.st.ImagePath, a.st.Image
-	a.mu.Unlock()
-	rgb, disp, err := decodeImage(abs, a.progress)
-	if err != nil {
-		a.errorf("%v", err)
-		return false
-	}
-	if ctx.Err() != nil {
-		a.imageCancelled(prevPath)
-		return false
-	}
-	a.mu.Lock()
-	a.st.ImagePath, a.st.Image = abs, disp
-	a.st.Progress = "preparing and encoding (ViT, Q-Former)"
-	eng := a.eng
-	a.mu.Unlock()
-	a.notify()
-
-	// The engine gets the image decoded above when it can take it: a large
-	// photo takes seconds to decode.
-	var stats ImageStats
-	if d, ok := eng.(DecodedImageSetter); ok {
-		stats, err = d.SetImageDecoded(ctx, rgb, abs)
-	} else {
-		stats, err = eng.SetImage(ctx, abs)
-	}
-	if err != nil {
-		a.mu.Lock()
-		a.st.ImagePath, a.st.Image = prevPath, prevImg
-		a.mu.Unlock()
-		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-			a.imageCancelled(prevPath)
-		} else {
-			a.errorf("%v", err)
-		}
-		return false
-	}
-	a.mu.Lock()
-	if !resumed {
-		a.lastAnswer = -1
-	}
-	a.refreshUsageLocked()
-	a.mu.Unlock()
-	if resumed {
-		// The replayed transcript already shows it.
-		return true
-	}
-	a.add(Entry{Kind: EntryImage, Text: abs, Stats: &Answer{Elapsed: stats.Encode}})
-	a.record(Record{Type: "image", Path: abs})
-	return true
-}
-
-// imageCancelled says that loading an image was cancelled and what stays.
-func (a *App) imageCancelled(prev string) {
-	if prev == "" {
-		a.note("Image loading cancelled.")
-		return
-	}
-	a.notef("Image loading cancelled; the image is still %s.", filepath.Base(prev))
-}
-
-func expandHome(p string) string {
-	if strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, p[2:])
-		}
-	}
-	return p
 }

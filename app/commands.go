@@ -1,32 +1,46 @@
 package app
 
 import (
-	"os"
+	"context"
+	"errors"
+	"io/fs"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
-// CommandInfo describes one slash command for /help and completion.
+// CommandInfo describes one slash command: for /help, completion, and
+// whether it may run beside a job.
 type CommandInfo struct {
 	Name    string // with the slash
 	Args    string
 	Summary string
+	// ReadOnly commands only read the state: they run even while a job
+	// (an answer, an image) runs.
+	ReadOnly bool
+	// Hidden commands are left out of completion and found by their whole
+	// name only; App.Commands lists them where they apply.
+	Hidden bool
 }
 
 // Commands lists the slash commands in /help order.
 var Commands = []CommandInfo{
-	{"/image", "PATH", "load another image (the conversation restarts)"},
-	{"/caption", "", "describe the image"},
-	{"/retry", "", "generate the last answer again"},
-	{"/reset", "", "forget the conversation, keep the image"},
-	{"/set", "[KEY VALUE]", "list the settings, or change one"},
-	{"/template", "[TEXT|edit|reset]", "show, change or edit the prompt template"},
-	{"/tokens", "[TEXT]", "how the next prompt tokenizes"},
-	{"/save", "[FILE.md]", "save the transcript as Markdown"},
-	{"/info", "", "model, library and timings"},
-	{"/help", "", "commands and keys"},
-	{"/quit", "", "leave (also Ctrl+C)"},
+	{Name: "/image", Args: "PATH|N", Summary: "load another image, or hit N of the last /search (the conversation restarts)"},
+	{Name: "/caption", Summary: "describe the image"},
+	{Name: "/retry", Summary: "generate the last answer again"},
+	{Name: "/reset", Summary: "forget the conversation, keep the image"},
+	{Name: "/set", Args: "[KEY VALUE]", Summary: "list the settings, or change one"},
+	{Name: "/template", Args: "[TEXT|edit|reset]", Summary: "show, change or edit the prompt template"},
+	{Name: "/tokens", Args: "[TEXT]", Summary: "how the next prompt tokenizes"},
+	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
+	{Name: "/labels", Args: "A, B, ...", Summary: "zero-shot labels for the image (a retrieval model)"},
+	{Name: "/search", Args: "QUERY", Summary: "find images in the folders made searchable with 'blip2chat index'"},
+	{Name: "/save", Args: "[FILE.md]", Summary: "save the transcript as Markdown", ReadOnly: true},
+	{Name: "/info", Summary: "model, library and timings", ReadOnly: true},
+	{Name: "/help", Summary: "commands and keys", ReadOnly: true},
+	{Name: "/quit", Summary: "leave (also Ctrl+C)", ReadOnly: true},
+	{Name: "/demo", Summary: "try the interface on a tiny demo model (no model loaded)", Hidden: true},
 }
 
 // Command is a parsed line of input.
@@ -60,7 +74,7 @@ func lookupCommand(name string) (CommandInfo, bool) {
 		if c.Name == name {
 			return c, true
 		}
-		if strings.HasPrefix(c.Name, name) {
+		if !c.Hidden && strings.HasPrefix(c.Name, name) {
 			found = append(found, c)
 		}
 	}
@@ -70,112 +84,262 @@ func lookupCommand(name string) (CommandInfo, bool) {
 	return CommandInfo{}, false
 }
 
-// Complete returns the completions of the input line: whole new lines,
-// sorted. It completes command names, /set keys, /template words and file
-// paths after /image and /save.
-func Complete(line string) []string {
-	if !strings.HasPrefix(line, "/") || strings.Contains(line, "\n") {
-		return nil
+// ReadOnly reports whether line is a command that only reads the state
+// (CommandInfo.ReadOnly), found as Submit finds it: "/he" is /help.
+func ReadOnly(line string) bool {
+	c := ParseLine(line)
+	if c.Name == "" {
+		return false
 	}
-	name, arg, hasArg := strings.Cut(line, " ")
-	if !hasArg {
-		var out []string
-		for _, c := range Commands {
-			if strings.HasPrefix(c.Name, strings.ToLower(name)) {
-				s := c.Name
-				if c.Args != "" {
-					s += " "
-				}
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	c, ok := lookupCommand(strings.ToLower(name))
-	if !ok {
-		return nil
-	}
-	words := func(ws []string) []string {
-		var out []string
-		for _, w := range ws {
-			if strings.HasPrefix(w, arg) {
-				out = append(out, c.Name+" "+w+" ")
-			}
-		}
-		return out
-	}
-	switch c.Name {
-	case "/image", "/save":
-		var out []string
-		for _, p := range completePath(arg, c.Name == "/image") {
-			out = append(out, c.Name+" "+p)
-		}
-		return out
-	case "/set":
-		if strings.Contains(arg, " ") {
-			return nil
-		}
-		return words(SettingKeys)
-	case "/template":
-		return words([]string{"edit", "reset"})
-	}
-	return nil
+	info, ok := lookupCommand(c.Name)
+	return ok && info.ReadOnly
 }
 
-// imageExts are the file types /image completion offers.
-var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".webp": true, ".bmp": true}
-
-// completePath completes a file path: folders (with a slash) and files,
-// only images when images is set. "~/" is expanded for the look-up but kept
-// in what is returned.
-func completePath(p string, images bool) []string {
-	dir, base := filepath.Split(p)
-	look := dir
-	if strings.HasPrefix(look, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			look = filepath.Join(home, look[2:])
-		}
-	}
-	if look == "" {
-		look = "."
-	}
-	ents, err := os.ReadDir(look)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasPrefix(n, base) || (strings.HasPrefix(n, ".") && !strings.HasPrefix(base, ".")) {
+// Commands lists the commands that apply now, in /help order: the hidden
+// ones only where they apply (/demo while there is no model).
+func (a *App) Commands() []CommandInfo {
+	a.mu.Lock()
+	demo := a.opts.Demo != nil && !a.st.HasModel
+	a.mu.Unlock()
+	out := make([]CommandInfo, 0, len(Commands))
+	for _, c := range Commands {
+		if c.Hidden && !(c.Name == "/demo" && demo) {
 			continue
 		}
-		isDir := e.IsDir()
-		if e.Type()&os.ModeSymlink != 0 {
-			if st, err := os.Stat(filepath.Join(look, n)); err == nil {
-				isDir = st.IsDir()
-			}
-		}
-		switch {
-		case isDir:
-			out = append(out, dir+n+"/")
-		case !images || imageExts[strings.ToLower(filepath.Ext(n))]:
-			out = append(out, dir+n)
-		}
+		out = append(out, c)
 	}
-	sort.Strings(out)
 	return out
 }
 
-// CommonPrefix is the longest prefix all of ss share.
-func CommonPrefix(ss []string) string {
-	if len(ss) == 0 {
-		return ""
-	}
-	p := ss[0]
-	for _, s := range ss[1:] {
-		for !strings.HasPrefix(s, p) {
-			p = p[:len(p)-1]
+// Submit handles one line of input: a question, or a slash command. Quick
+// commands are done before it returns; slow work (answers, images, file
+// writes) starts in the background. Errors and hints go to the transcript
+// as one line.
+func (a *App) Submit(line string) Result {
+	c := ParseLine(line)
+	if c.Name == "" {
+		if c.Text != "" {
+			a.ask(c.Text)
 		}
+		return Result{}
 	}
-	return p
+	info, ok := lookupCommand(c.Name)
+	if !ok {
+		a.errorf("unknown command %s; /help lists the commands", c.Name)
+		return Result{}
+	}
+	switch info.Name {
+	case "/quit":
+		return Result{Quit: true}
+	case "/help":
+		return Result{ShowHelp: true}
+	case "/image":
+		a.image(c.Arg)
+	case "/caption":
+		a.caption()
+	case "/retry":
+		a.retry()
+	case "/reset":
+		a.reset()
+	case "/set":
+		a.set(c.Arg)
+	case "/template":
+		return a.template(c.Arg)
+	case "/tokens":
+		a.tokens(c.Arg)
+	case "/match":
+		a.match(c.Arg)
+	case "/labels":
+		a.labels(c.Arg)
+	case "/search":
+		a.searchImages(c.Arg)
+	case "/save":
+		a.save(c.Arg)
+	case "/info":
+		a.info()
+	case "/demo":
+		a.startDemo()
+	}
+	return Result{}
+}
+
+// ready checks that a model (and, if image, an image) is there and nothing
+// runs, saying what is missing.
+func (a *App) ready(image bool) bool {
+	a.mu.Lock()
+	has, busy, activity, img := a.st.HasModel, a.st.Phase.Busy(), a.st.Activity, a.st.ImagePath
+	a.mu.Unlock()
+	switch {
+	case busy:
+		a.errorf("busy %s: wait, or press Esc to stop it", activity)
+	case !has && a.opts.Demo != nil:
+		a.errorf("no model loaded; type /demo to try the demo model")
+	case !has:
+		a.errorf("no model loaded")
+	case image && img == "":
+		a.errorf("no image yet: load one with /image PATH")
+	default:
+		return true
+	}
+	return false
+}
+
+func (a *App) image(arg string) {
+	if arg == "" {
+		a.errorf("usage: /image PATH (Tab completes the path)")
+		return
+	}
+	if hit, ok := a.hitPath(arg); ok {
+		arg = hit
+	}
+	path := expandHome(strings.Trim(arg, `"'`))
+	if _, err := safefile.Regular(path); err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			a.errorf("%s: no such file", path)
+		case errors.Is(err, safefile.ErrNotRegular):
+			a.errorf("%v; give an image file", err)
+		default:
+			a.errorf("%v", err)
+		}
+		return
+	}
+	if !a.ready(false) {
+		return
+	}
+	a.run(Encoding, "encoding image", func(ctx context.Context) { a.setImage(ctx, path, false) })
+}
+
+func (a *App) reset() {
+	if !a.ready(false) {
+		return
+	}
+	a.run(Working, "resetting", func(ctx context.Context) {
+		if err := a.eng.Reset(); err != nil {
+			a.errorf("reset: %v", err)
+			return
+		}
+		a.mu.Lock()
+		a.lastAnswer = -1
+		a.refreshUsageLocked()
+		a.mu.Unlock()
+		a.add(Entry{Kind: EntryReset, Text: "Conversation restarted: the model forgets the turns above (the image stays)."})
+		a.record(Record{Type: "reset"})
+	})
+}
+
+func (a *App) set(arg string) {
+	a.mu.Lock()
+	cur, has := a.st.Settings, a.st.HasModel
+	a.mu.Unlock()
+	if arg == "" {
+		if !has {
+			a.errorf("no model loaded: settings come with the model")
+			return
+		}
+		a.add(Entry{Kind: EntryNote, Text: "Settings (change with /set KEY VALUE):", Rows: settingRows(cur)})
+		return
+	}
+	key, val, _ := strings.Cut(arg, " ")
+	key = strings.ToLower(strings.TrimSpace(key))
+	if strings.TrimSpace(val) == "" {
+		if v, ok := cur.Get(key); ok {
+			a.notef("%s = %s (%s)", key, v, settingHelp[key])
+		} else {
+			a.errorf("unknown setting %q; settings: %s", key, strings.Join(SettingKeys, ", "))
+		}
+		return
+	}
+	next, err := cur.With(key, val)
+	if err != nil {
+		a.errorf("%v", err)
+		return
+	}
+	a.applySettings(next, key)
+}
+
+// settingRows lists the settings for /set: key, value, what it does.
+func settingRows(s Settings) []Row {
+	rows := make([]Row, len(SettingKeys))
+	for i, k := range SettingKeys {
+		v, _ := s.Get(k)
+		rows[i] = Row{Label: k, Value: v, Remark: settingHelp[k]}
+	}
+	return rows
+}
+
+// applySettings hands new settings to the engine (a short job, so that it
+// never runs beside an answer).
+func (a *App) applySettings(next Settings, key string) {
+	if !a.ready(false) {
+		return
+	}
+	a.run(Working, "applying settings", func(ctx context.Context) {
+		if err := a.eng.Apply(next); err != nil {
+			a.errorf("%s: %v", key, err)
+			return
+		}
+		a.mu.Lock()
+		a.st.Settings = a.eng.Settings()
+		v, _ := a.st.Settings.Get(key)
+		set := a.st.Settings
+		a.mu.Unlock()
+		a.notef("%s = %s", key, v)
+		a.record(Record{Type: "settings", Settings: &set})
+	})
+}
+
+func (a *App) template(arg string) Result {
+	a.mu.Lock()
+	cur, def, has := a.st.Settings.Template, a.defaults.Template, a.st.HasModel
+	a.mu.Unlock()
+	if !has {
+		a.errorf("no model loaded: the template comes with the model")
+		return Result{}
+	}
+	switch arg {
+	case "":
+		a.notef("Prompt template: %q\n{prompt} is replaced by your text. /template edit puts it in the input box; /template reset restores %q.", cur, def)
+	case "edit":
+		return Result{Prefill: "/template " + cur}
+	case "reset":
+		a.mu.Lock()
+		next := a.st.Settings
+		a.mu.Unlock()
+		next.Template = def
+		a.applySettings(next, "template")
+	default:
+		a.mu.Lock()
+		next := a.st.Settings
+		a.mu.Unlock()
+		n, err := next.With("template", arg)
+		if err != nil {
+			a.errorf("%v", err)
+			return Result{}
+		}
+		a.applySettings(n, "template")
+	}
+	return Result{}
+}
+
+// startDemo switches to the demo model (offered when there is no model).
+func (a *App) startDemo() {
+	a.mu.Lock()
+	has, busy := a.st.HasModel, a.st.Phase.Busy()
+	a.mu.Unlock()
+	switch {
+	case a.opts.Demo == nil:
+		a.errorf("unknown command /demo; /help lists the commands")
+	case has:
+		a.errorf("a model is already loaded; run 'blip2chat demo' to try the demo model")
+	case busy:
+		a.errorf("busy: wait a moment")
+	default:
+		src := a.opts.Demo()
+		a.mu.Lock()
+		a.st.Demo, a.st.DemoLabel = src.Demo, src.Label
+		a.st.Model.Dir, a.st.Model.Name = src.Dir, filepath.Base(src.Dir)
+		a.mu.Unlock()
+		a.load(src, "", nil)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseLine(t *testing.T) {
@@ -43,7 +42,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{"/ca", []string{"/caption"}},
 		{"/im", []string{"/image "}},
-		{"/s", []string{"/set ", "/save "}},
+		{"/s", []string{"/set ", "/search ", "/save "}},
 		{"/zz", nil},
 		{"hello", nil},
 		{"/set te", []string{"/set temperature ", "/set template "}},
@@ -120,109 +119,87 @@ func TestSettingsWith(t *testing.T) {
 	}
 }
 
-func TestSessionFileRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	f, err := CreateSession(dir, "/models/x", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := Settings{Temperature: 0.7, MaxTokens: 5, Seed: 1, Template: "{prompt}", Threads: 1, TopP: 1}
-	recs := []Record{
-		{Type: "image", Path: "/a.jpg"},
-		{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1", Stop: StopEnd}, Settings: &set},
-		{Type: "turn", Turn: &Turn{Question: "q1", Answer: "a1 again", Stop: StopCancelled}, Retry: true},
-		{Type: "reset"},
-		{Type: "turn", Turn: &Turn{Caption: true, Answer: "a cat", Stop: StopMaxTokens}},
-		{Type: "image", Path: "/b.jpg"},
-		{Type: "turn", Turn: &Turn{Question: "q3", Answer: "a3"}},
-	}
-	for _, r := range recs {
-		if err := f.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, err := LoadSession(f.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.ID != f.ID || s.Model != "/models/x" || s.Image != "/b.jpg" {
-		t.Errorf("session %+v", s)
-	}
-	if len(s.Turns) != 1 || s.Turns[0].Answer != "a3" {
-		t.Errorf("turns since the last image: %+v", s.Turns)
-	}
-	want := []string{"a1 again", "a cat", "a3"}
-	if len(s.All) != 3 {
-		t.Fatalf("all turns %+v", s.All)
-	}
-	for i, w := range want {
-		if s.All[i].Answer != w {
-			t.Errorf("turn %d answer %q, want %q", i, s.All[i].Answer, w)
-		}
-	}
-	if s.Settings == nil || *s.Settings != set {
-		t.Errorf("settings %+v", s.Settings)
-	}
-
-	// Continue it, then list and find.
-	g, err := ReopenSession(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Append(Record{Type: "turn", Turn: &Turn{Question: "q4", Answer: "a4"}})
-	time.Sleep(1100 * time.Millisecond) // ids have a one-second resolution
-	other, _ := CreateSession(dir, "/models/y", true)
-	list, errs := ListSessions(dir)
-	if len(errs) != 0 || len(list) != 2 || list[0].ID != other.ID || len(list[1].All) != 4 {
-		t.Fatalf("ListSessions: %d sessions, errors %v", len(list), errs)
-	}
-	if got, err := FindSession(dir, ""); err != nil || got.ID != other.ID {
-		t.Errorf("latest = %v, %v", got, err)
-	}
-	if got, err := FindSession(dir, f.ID[:18]); err != nil || got.ID != f.ID {
-		t.Errorf("by prefix = %v, %v", got, err)
-	}
-	if _, err := FindSession(dir, "2"); err == nil || !strings.Contains(err.Error(), "matches 2") {
-		t.Errorf("ambiguous prefix: %v", err)
-	}
-	if _, err := FindSession(dir, "nope"); err == nil {
-		t.Error("unknown id found")
-	}
-}
-
-func TestParseSessionDamage(t *testing.T) {
-	good := `{"type":"session","id":"x","time":"2026-01-01T00:00:00Z"}
-{"type":"image","path":"/a.jpg"}
-{"type":"turn","turn":{"question":"q","answer":"a"}}
-`
-	s, err := ParseSession([]byte(good))
-	if err != nil || len(s.Turns) != 1 {
-		t.Fatalf("good file: %v", err)
-	}
-	// A torn last line (an old-style append cut by a crash) is ignored.
-	torn := good + `{"type":"turn","turn":{"quest`
-	if s, err := ParseSession([]byte(torn)); err != nil || len(s.Turns) != 1 {
-		t.Errorf("torn last line: %v", err)
-	}
-	// Damage in the middle is an error naming the line.
-	bad := strings.Replace(good, `{"type":"image"`, `{"type":image"`, 1)
-	if _, err := ParseSession([]byte(bad)); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("damaged line: %v", err)
-	}
-	for _, s := range []string{"", "\n", "{}", `{"type":"turn"}`, "not json"} {
-		if _, err := ParseSession([]byte(s)); err == nil {
-			t.Errorf("ParseSession(%q) accepted", s)
+// TestReadOnly: the commands that may run beside a job are found as
+// Submit finds them, a unique prefix included.
+func TestReadOnly(t *testing.T) {
+	for line, want := range map[string]bool{
+		"/help": true, "/he": true, "/HELP": true, "/info": true, "/save": true, "/save x.md": true,
+		"/quit": true, "/q": true,
+		"/image cat.jpg": false, "/caption": false, "/retry": false, "/re": false, "/set top_k 5": false,
+		"/demo": false, "/frobnicate": false, "what is it?": false, "//help": false, "": false,
+	} {
+		if got := ReadOnly(line); got != want {
+			t.Errorf("ReadOnly(%q) = %v, want %v", line, got, want)
 		}
 	}
 }
 
-func FuzzParseSession(f *testing.F) {
-	f.Add([]byte(`{"type":"session","id":"x"}` + "\n" + `{"type":"turn","retry":true,"turn":{"answer":"a"}}` + "\n"))
-	f.Add([]byte(`{"type":"session","id":"x"}` + "\n" + `{"type":"image","path":"p"}` + "\n" + `{"type":"reset"}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := ParseSession(data)
-		if err == nil && (s.ID == "" || len(s.Records) == 0) {
-			t.Fatal("accepted a session without its header")
+// TestHiddenCommands: /demo is found by its whole name only, is not
+// completed, and is listed only while it applies.
+func TestHiddenCommands(t *testing.T) {
+	if _, ok := lookupCommand("/demo"); !ok {
+		t.Error("/demo is not found")
+	}
+	if c, ok := lookupCommand("/d"); ok {
+		t.Errorf("/d finds %s", c.Name)
+	}
+	if got := Complete("/d"); got != nil {
+		t.Errorf("Complete(/d) = %q", got)
+	}
+	has := func(cs []CommandInfo, name string) bool {
+		for _, c := range cs {
+			if c.Name == name {
+				return true
+			}
 		}
-	})
+		return false
+	}
+	offer := New(Options{Demo: func() *ModelSource { return nil }})
+	defer offer.Close()
+	if !has(offer.Commands(), "/demo") || !has(offer.Commands(), "/image") {
+		t.Errorf("with no model and a demo: %+v", offer.Commands())
+	}
+	plain := New(Options{})
+	defer plain.Close()
+	if has(plain.Commands(), "/demo") {
+		t.Error("/demo listed without a demo to offer")
+	}
+}
+
+// TestResolve: the settings and the image a conversation starts with.
+func TestResolve(t *testing.T) {
+	def := Settings{Seed: 1}
+	given := Settings{Seed: 2}
+	sess := &Session{Settings: &Settings{Seed: 3}, Image: "/s.jpg"}
+	for _, c := range []struct {
+		given  *Settings
+		resume *Session
+		want   int64
+	}{
+		{nil, nil, 1}, {&given, nil, 2}, {&given, sess, 3}, {nil, sess, 3}, {&given, &Session{}, 2},
+	} {
+		if got := resolveSettings(def, c.given, c.resume); got.Seed != c.want {
+			t.Errorf("resolveSettings(%v, %v) = seed %d, want %d", c.given, c.resume, got.Seed, c.want)
+		}
+	}
+	src := &ModelSource{Image: "/demo.jpg"}
+	for _, c := range []struct {
+		asked   string
+		resume  *Session
+		src     *ModelSource
+		want    string
+		resumed bool
+	}{
+		{"/a.jpg", sess, src, "/a.jpg", false},
+		{"/s.jpg", sess, src, "/s.jpg", true},
+		{"", sess, src, "/s.jpg", true},
+		{"", &Session{}, src, "/demo.jpg", false},
+		{"", nil, src, "/demo.jpg", false},
+		{"", nil, &ModelSource{}, "", false},
+		{"", &Session{}, &ModelSource{}, "", false},
+	} {
+		if got, resumed := resolveImage(c.asked, c.resume, c.src); got != c.want || resumed != c.resumed {
+			t.Errorf("resolveImage(%q, %v, %q) = %q, %v; want %q, %v", c.asked, c.resume, c.src.Image, got, resumed, c.want, c.resumed)
+		}
+	}
 }

@@ -8,20 +8,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/model"
 )
 
 // Engine is what the app needs from a loaded model: one conversation about
 // one image at a time. Its methods are called from one goroutine at a time
 // (the app's worker), except Info and Usage, which may be called at any time.
 //
-// NewEngine (real.go) backs it with engine/model and engine/chat.
+// OpenEngine (real.go) backs it with engine/model and engine/chat.
 type Engine interface {
 	// Info describes the model; it does not change once loaded.
 	Info() ModelInfo
 	// SetImage encodes the image (seconds on a real model) and restarts the
-	// conversation for it. When ctx is cancelled it stops and returns ctx's
-	// error; the previous image and conversation stay.
-	SetImage(ctx context.Context, path string) (ImageStats, error)
+	// conversation for it. img is the file at path, decoded by the app (to
+	// show it) with imageprep.Load and ToRGB; path names it. When ctx is
+	// cancelled it stops and returns ctx's error; the previous image and
+	// conversation stay.
+	SetImage(ctx context.Context, img image.Image, path string) (ImageStats, error)
 	// Ask puts a question about the image and streams the answer to onText.
 	// When ctx is cancelled it returns what was generated so far with
 	// Answer.Stop = StopCancelled and a nil error; the partial answer stays
@@ -49,15 +53,6 @@ type Engine interface {
 	Close() error
 }
 
-// DecodedImageSetter is an Engine that also takes an image the app has
-// already decoded (to show it), so that a large photo is decoded once, not
-// twice. img is the file's image after imageprep.ToRGB, path the file; the
-// result is SetImage's on that file, and cancelling ctx works the same.
-// The app calls SetImage on engines without it.
-type DecodedImageSetter interface {
-	SetImageDecoded(ctx context.Context, img image.Image, path string) (ImageStats, error)
-}
-
 // ModelInfo describes a loaded model for the status line and /info.
 type ModelInfo struct {
 	Name    string // short name for the status line (the folder name)
@@ -65,7 +60,7 @@ type ModelInfo struct {
 	Desc    string // e.g. "BLIP-2 · llama 7B Q4_K_M"
 	Family  string // "blip-2", "instructblip"
 	Backend string // "llama.cpp 0.4.0 (/path)", "Go (OPT)"
-	Details []string
+	Details []model.Row
 	// LoadTime is how long opening the model took.
 	LoadTime time.Duration
 }
@@ -90,6 +85,9 @@ const (
 	StopMaxTokens   = "max tokens"
 	StopCancelled   = "stopped"
 	StopContextFull = "context full"
+	// StopInterrupted: the program ended while the answer was generated
+	// (a crash, a kill); the session file kept what had come.
+	StopInterrupted = "interrupted"
 )
 
 // Answer is a finished (or stopped) answer and how it went.

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
-	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	"github.com/blip2chat/blip2chat/engine/lm/llamacpp"
-	_ "github.com/blip2chat/blip2chat/engine/lm/opt" // the Go backend for OPT models
 	"github.com/blip2chat/blip2chat/engine/model"
 )
 
@@ -23,6 +20,8 @@ type OpenOptions struct {
 	LlamaLib string // llama.cpp library folder; "" searches
 	Threads  int    // 0: the default
 	NCtx     int    // context size; 0: the model's default
+	// GPULayers is model.Options.GPULayers (the chat's --gpu-layers).
+	GPULayers int
 	// Status receives progress text while loading.
 	Status func(string)
 }
@@ -30,13 +29,16 @@ type OpenOptions struct {
 // OpenEngine loads the model folder dir (engine/model) and starts a
 // conversation on it (engine/chat).
 func OpenEngine(ctx context.Context, dir string, o OpenOptions) (Engine, error) {
+	if r, err := model.IsRetrieval(dir); err == nil && r {
+		return openRetrievalEngine(dir, o)
+	}
 	start := time.Now()
 	status := func(s string) {
 		if o.Status != nil {
 			o.Status(s)
 		}
 	}
-	m, err := model.Open(dir, model.Options{LlamaLib: o.LlamaLib, Threads: o.Threads, NCtx: o.NCtx,
+	m, err := model.Open(dir, model.Options{LlamaLib: o.LlamaLib, Threads: o.Threads, NCtx: o.NCtx, GPULayers: o.GPULayers,
 		Progress: func(stage string, f float64) {
 			if f < 1 {
 				status(fmt.Sprintf("%s %d%%", stage, int(f*100)))
@@ -49,7 +51,7 @@ func OpenEngine(ctx context.Context, dir string, o OpenOptions) (Engine, error) 
 		m.Close()
 		return nil, err
 	}
-	c, err := m.NewChat(chat.Settings{})
+	c, err := m.NewChat(m.DefaultSettings())
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -76,43 +78,27 @@ func (e *realEngine) describe(dir string) ModelInfo {
 	if family == "" {
 		family = mi.Family
 	}
-	info := ModelInfo{
-		Name:   filepath.Base(filepath.Clean(dir)),
-		Dir:    dir,
-		Desc:   strings.TrimSpace(family + " · " + mi.Desc),
-		Family: mi.Family,
+	return ModelInfo{
+		Name:    filepath.Base(filepath.Clean(dir)),
+		Dir:     dir,
+		Desc:    strings.TrimSpace(family + " · " + mi.Desc),
+		Family:  mi.Family,
+		Backend: e.m.LM.Info().Backend,
+		Details: e.m.Details(),
 	}
-	if lc, ok := e.m.LM.(*llamacpp.Model); ok {
-		li := lc.Library().Info()
-		info.Backend = fmt.Sprintf("llama.cpp %s, %s", li.Version, TildePath(li.Location.String()))
-	} else {
-		info.Backend = "blip2chat Go engine (" + mi.Arch + ")"
-	}
-	vi := e.m.Vision.Info()
-	info.Details = []string{
-		fmt.Sprintf("vision: ViT %d layers × %d, %d px, patch %d, %s weights; Q-Former %d queries",
-			vi.Vision.Layers, vi.Vision.HiddenSize, vi.Vision.ImageSize, vi.Vision.PatchSize, vi.WeightType, vi.NumQueryTokens),
-		fmt.Sprintf("language: %s, %d-wide, vocab %d, trained context %d", mi.Arch, mi.NEmbd, mi.NVocab, mi.NCtxTrain),
-		"CPU: " + kernels.Features(),
-	}
-	return info
 }
 
 func (e *realEngine) Info() ModelInfo { return e.info }
 
-func (e *realEngine) SetImage(ctx context.Context, path string) (ImageStats, error) {
-	return e.imageSet(e.c.SetImageContext(ctx, path))
-}
-
-// SetImageDecoded makes realEngine a DecodedImageSetter.
-func (e *realEngine) SetImageDecoded(ctx context.Context, img image.Image, path string) (ImageStats, error) {
-	return e.imageSet(e.c.SetImageDecoded(ctx, img, path))
-}
-
-// imageSet reports how chat's SetImage* went; on an error (a cancel
-// included) chat kept the previous image.
-func (e *realEngine) imageSet(err error) (ImageStats, error) {
-	if err != nil {
+// SetImage hands the decoded image to the chat, naming it by its file in
+// the chat's feature cache, so that going back to an image skips its ViT;
+// on an error (a cancel included) chat keeps the previous image.
+func (e *realEngine) SetImage(ctx context.Context, img image.Image, path string) (ImageStats, error) {
+	key := ""
+	if st, err := os.Stat(path); err == nil {
+		key = fmt.Sprintf("file:%s:%d:%d", path, st.Size(), st.ModTime().UnixNano())
+	}
+	if err := e.c.SetImage(ctx, img, key); err != nil {
 		return ImageStats{}, err
 	}
 	e.hasImage = true
@@ -142,12 +128,16 @@ func answerOf(t chat.Turn) Answer {
 }
 
 // finish turns chat's result into the Engine contract: a cancelled answer
-// is not an error.
+// is not an error; a question too long says what the user can do.
 func finish(t chat.Turn, err error) (Answer, error) {
 	a := answerOf(t)
-	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		a.Stop = StopCancelled
 		return a, nil
+	case errors.Is(err, chat.ErrPromptTooLong):
+		err = fmt.Errorf("%w; shorten the question, or restart with a larger --ctx", err)
 	}
 	return a, err
 }
@@ -185,59 +175,16 @@ func (e *realEngine) Restore(turns []Turn) error {
 	return e.c.Restore(ct)
 }
 
-// maxSeed is the largest fixed seed; lm.RandomSeed stands for -1.
-const maxSeed = int64(lm.RandomSeed) - 1
-
 func (e *realEngine) Settings() Settings {
 	s := e.c.Settings()
-	out := Settings{
-		MaxTokens: s.MaxTokens,
-		Template:  s.Template.Turn,
-		Threads:   s.Threads,
-		TopK:      s.Sampling.TopK,
-		TopP:      float64(s.Sampling.TopP),
-		Seed:      int64(s.Sampling.Seed),
-	}
-	if !s.Sampling.IsGreedy() {
-		out.Temperature = float64(s.Sampling.Temperature)
-	}
-	if out.TopP == 0 {
-		out.TopP = 1
-	}
-	if s.Sampling.Seed == lm.RandomSeed {
-		out.Seed = -1
-	}
-	return roundSettings(out)
-}
-
-// roundSettings undoes float32 noise (0.8 stored as 0.800000011920929).
-func roundSettings(s Settings) Settings {
-	r := func(f float64) float64 {
-		v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 6, 64), 64)
-		return v
-	}
-	s.Temperature, s.TopP = r(s.Temperature), r(s.TopP)
-	return s
+	return Settings{Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, MaxTokens: s.MaxTokens,
+		Seed: s.Seed, Template: s.Template, Threads: s.Threads}
 }
 
 func (e *realEngine) Apply(s Settings) error {
 	cs := e.c.Settings()
-	p := cs.Sampling
-	p.Greedy = s.Temperature == 0
-	p.Temperature = float32(s.Temperature)
-	p.TopK = s.TopK
-	p.TopP = float32(s.TopP)
-	if s.Seed < 0 {
-		p.Seed = lm.RandomSeed
-	} else {
-		p.Seed = uint64(min(s.Seed, maxSeed))
-	}
-	cs.Sampling = p
-	cs.MaxTokens = s.MaxTokens
-	cs.Threads = s.Threads
-	if s.Template != cs.Template.Turn {
-		cs.Template = chat.TemplateFor(e.mi.Family, s.Template)
-	}
+	cs.Temperature, cs.TopP, cs.TopK, cs.MaxTokens, cs.Seed = s.Temperature, s.TopP, s.TopK, s.MaxTokens, s.Seed
+	cs.Template, cs.Threads = s.Template, s.Threads
 	return e.c.SetSettings(cs)
 }
 
@@ -258,17 +205,14 @@ func (e *realEngine) Tokens(question string) ([]Token, error) {
 	return toks, nil
 }
 
-// piece is a token's text for display: SentencePiece's ▁ kept, bytes that
-// are not text shown as <0xNN>.
+// piece is a token's text for display, a byte that is not text shown as
+// <0xNN>.
 func (e *realEngine) piece(id int32) string {
-	if lc, ok := e.m.LM.(*llamacpp.Model); ok {
-		return lc.Piece(id)
+	p := e.m.LM.Piece(id)
+	if len(p) == 1 && (p[0] < 0x20 || p[0] >= 0x80) {
+		return fmt.Sprintf("<0x%02X>", p[0])
 	}
-	b := e.m.LM.TokenBytes(id)
-	if len(b) == 1 && (b[0] < 0x20 || b[0] >= 0x80) {
-		return fmt.Sprintf("<0x%02X>", b[0])
-	}
-	return string(b)
+	return p
 }
 
 // Usage is the context the conversation fills. Right after a new image or

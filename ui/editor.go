@@ -26,6 +26,12 @@ const (
 // promptWidth is the width of the prompt in front of every line.
 const promptWidth = 2
 
+// maxInput bounds the input's text, in characters: more than any prompt
+// fits in a context (4096 tokens hold some 16,000 characters), and few
+// enough that a keystroke stays quick (the textarea draws all its text at
+// each one: a megabyte took two seconds).
+const maxInput = 16 << 10
+
 // editor is the input box: bubbles/textarea with Enter left to the Model
 // (it sends), Alt+Enter and Ctrl+J for a new line, no line numbers, a
 // prompt on the first line, and a height that follows the text (1 to 5
@@ -40,7 +46,7 @@ type editor struct {
 func newEditor(sty styles) *editor {
 	ta := textarea.New()
 	ta.ShowLineNumbers = false
-	ta.CharLimit = 0
+	ta.CharLimit = maxInput
 	ta.MaxHeight = 0 // the height is ours (fit)
 	ta.MaxWidth = 0
 	ta.EndOfBufferCharacter = ' '
@@ -64,10 +70,10 @@ func newEditor(sty styles) *editor {
 	ta.KeyMap = km
 
 	st := textarea.Style{
-		Base:             lipgloss.NewStyle(),
+		Base:             sty.plain,
 		CursorLine:       sty.text,
 		CursorLineNumber: sty.faint,
-		EndOfBuffer:      lipgloss.NewStyle(),
+		EndOfBuffer:      sty.plain,
 		LineNumber:       sty.faint,
 		Placeholder:      sty.faint,
 		Prompt:           sty.prompt,
@@ -76,7 +82,7 @@ func newEditor(sty styles) *editor {
 	ta.FocusedStyle, ta.BlurredStyle = st, st
 	// The cursor is reverse video, which is no colour: render it with a
 	// renderer of its own so that it stays visible under NO_COLOR, where
-	// the default renderer drops all styling. It does not blink (no timer
+	// the interface's renderer drops all styling. It does not blink (no timer
 	// redrawing the screen twice a second while a model computes).
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(termenv.ANSI)
@@ -113,29 +119,63 @@ func (e *editor) SetPlaceholder(s string) {
 	e.Placeholder = ansi.Truncate(s, max(1, e.Width()-1), "…")
 }
 
+// isText reports whether a key message is text rather than a key: a paste,
+// or several characters read at once (typed faster than read, or pasted
+// without bracketed paste). Bubble Tea names such a message by its text, so
+// that "ctrl+c" typed in a batch would match the Ctrl+C binding: text never
+// goes through the key bindings.
+func isText(k tea.KeyMsg) bool {
+	return k.Type == tea.KeyRunes && (k.Paste || len(k.Runes) > 1)
+}
+
+// insert puts text (isText) in at the cursor, made plain, and cut to what
+// maxInput leaves room for: it returns how many characters were left out.
+func (e *editor) insert(text string) (left int) {
+	rs := []rune(cleanText(text))
+	if room := max(0, maxInput-e.Length()); len(rs) > room {
+		left, rs = len(rs)-room, rs[:room]
+	}
+	e.edit(func() tea.Cmd {
+		e.Model.InsertString(string(rs))
+		return nil
+	})
+	return left
+}
+
+// Full reports whether the input holds maxInput characters.
+func (e *editor) Full() bool { return e.Length() >= maxInput }
+
 // update hands a message to the textarea and fits the height to the text.
-// Pasted text is made plain first; Alt with a letter the textarea has no
-// use for types nothing (rather than the bare letter).
+// Alt with a letter the textarea has no use for types nothing (rather
+// than the bare letter). Text (isText) goes to insert instead.
 func (e *editor) update(msg tea.Msg) tea.Cmd {
 	if k, ok := msg.(tea.KeyMsg); ok {
 		switch {
+		case isText(k):
+			e.insert(string(k.Runes))
+			return nil
 		case k.Type == tea.KeySpace && len(k.Runes) == 0:
 			k.Runes = []rune{' '}
-			msg = k
-		case k.Paste:
-			k.Runes = []rune(cleanText(string(k.Runes)))
 			msg = k
 		case k.Alt && k.Type == tea.KeyRunes && !e.takes(k):
 			return nil
 		}
 	}
+	return e.edit(func() tea.Cmd {
+		var c tea.Cmd
+		e.Model, c = e.Model.Update(msg)
+		return c
+	})
+}
+
+// edit makes a change to the textarea and fits the height to the text.
+func (e *editor) edit(change func() tea.Cmd) tea.Cmd {
 	// Edit at the full height, so that the textarea does not scroll a
 	// line that fit shows anyway. The textarea scrolls to the cursor on
 	// what it last drew (View fills its viewport): draw, and scroll again
 	// after the edit, so that a paste of many lines ends in view.
 	e.Model.SetHeight(maxInputLines)
-	var c tea.Cmd
-	e.Model, c = e.Model.Update(msg)
+	c := change()
 	e.Model.View()
 	e.Model, _ = e.Model.Update(nil)
 	e.fit()
@@ -154,9 +194,14 @@ func (e *editor) takes(k tea.KeyMsg) bool {
 // the cursor in view, never back, so a text that shrank would otherwise
 // show blank lines under its end.
 func (e *editor) fit() {
+	// Only up to maxInputLines+1 rows matter: count no further (a long
+	// text would cost the count at every key).
 	rows := 0
 	for _, l := range strings.Split(e.Value(), "\n") {
-		rows += wrappedRows([]rune(l), e.Width())
+		rows += wrappedRows([]rune(l), e.Width(), maxInputLines+1)
+		if rows > maxInputLines {
+			break
+		}
 	}
 	e.Model.SetHeight(max(minInputLines, min(maxInputLines, rows)))
 	if rows <= maxInputLines && e.rows > maxInputLines {
@@ -180,11 +225,12 @@ func (e *editor) OnLastRow() bool {
 }
 
 // wrappedRows is how many screen rows the textarea gives a line of text
-// in width cells: it breaks after spaces, keeps a word whole unless the
-// word alone is wider than a row, and when the last row is full adds one
-// for the cursor. (The textarea does not export this; the count is
-// checked against its LineInfo in the tests.)
-func wrappedRows(line []rune, width int) int {
+// in width cells, counting no further than limit (> 0): it breaks after
+// spaces, keeps a word whole unless the word alone is wider than a row,
+// and when the last row is full adds one for the cursor. (The textarea
+// does not export this; the count is checked against its LineInfo in the
+// tests.)
+func wrappedRows(line []rune, width, limit int) int {
 	// Widths as the textarea measures them: graphemes for text, the last
 	// rune's own width for a word that outgrows the row.
 	w := func(rs []rune) int { return uniseg.StringWidth(string(rs)) }
@@ -192,6 +238,9 @@ func wrappedRows(line []rune, width int) int {
 	var row, word []rune
 	spaces := 0
 	for _, r := range line {
+		if rows >= limit {
+			return limit
+		}
 		if unicode.IsSpace(r) {
 			spaces++
 		} else {
@@ -220,11 +269,14 @@ func wrappedRows(line []rune, width int) int {
 	if w(row)+w(word)+spaces >= width {
 		rows++
 	}
-	return rows
+	return min(rows, limit)
 }
 
 // cleanText makes pasted or recalled text plain: CR LF and CR become LF,
-// tabs a space, other control characters are dropped.
+// tabs a space, other control characters are dropped. What the input box
+// holds is the user's own text, so dropping loses nothing they cannot type
+// again; text from elsewhere is shown through app.Printable, which replaces
+// control characters instead, so that nothing disappears unseen.
 func cleanText(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")

@@ -1,10 +1,13 @@
 package ui
 
 import (
+	"io"
+	"math"
 	"strings"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/blip2chat/blip2chat/app"
@@ -45,7 +48,7 @@ func TestEditorEditing(t *testing.T) {
 		{"an unbound alt+letter types nothing", []tea.KeyMsg{keys("a"), alt(keys("z"))}, "a", 1},
 		{"ctrl+t and ctrl+v are not the textarea's", []tea.KeyMsg{keys("ab"), k(tea.KeyCtrlT), k(tea.KeyCtrlV)}, "ab", 2},
 	} {
-		e := newEditor(newStyles())
+		e := newEditor(newStyles(lipgloss.NewRenderer(io.Discard)))
 		e.SetWidth(20)
 		for _, m := range c.ks {
 			e.update(m)
@@ -70,10 +73,10 @@ func TestWrappedRows(t *testing.T) {
 		"two  spaces  between", strings.Repeat("x", 45), "word " + strings.Repeat("y", 30) + " tail"}
 	for _, w := range []int{4, 8, 9, 12, 20} {
 		for _, s := range texts {
-			e := newEditor(newStyles())
+			e := newEditor(newStyles(lipgloss.NewRenderer(io.Discard)))
 			e.SetWidth(w + promptWidth)
 			e.SetValue(s)
-			if got, want := wrappedRows([]rune(s), e.Width()), e.LineInfo().Height; got != want {
+			if got, want := wrappedRows([]rune(s), e.Width(), math.MaxInt), e.LineInfo().Height; got != want {
 				t.Errorf("width %d, %q: %d rows, the textarea has %d", w, s, got, want)
 			}
 		}
@@ -81,7 +84,7 @@ func TestWrappedRows(t *testing.T) {
 }
 
 func TestEditorGrowsAndScrolls(t *testing.T) {
-	e := newEditor(newStyles())
+	e := newEditor(newStyles(lipgloss.NewRenderer(io.Discard)))
 	e.SetWidth(12) // 10 cells of text after the prompt
 	if e.Height() != 1 {
 		t.Fatalf("empty box is %d lines high, want 1", e.Height())
@@ -146,9 +149,15 @@ func TestInputKeys(t *testing.T) {
 	m := New(a, Options{})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	body := m.bodyHeight()
+	// send types keys, and hands Tab's completions back (Bubble Tea runs
+	// the command that looks them up).
 	send := func(ks ...tea.KeyMsg) {
 		for _, k := range ks {
-			m.Update(k)
+			if _, c := m.Update(k); c != nil && k.Type == tea.KeyTab {
+				if msg, ok := c().(completedMsg); ok {
+					m.Update(msg)
+				}
+			}
 		}
 	}
 	send(keys("/ima"), tea.KeyMsg{Type: tea.KeyTab})
@@ -197,13 +206,13 @@ func FuzzWrappedRows(f *testing.F) {
 			return
 		}
 		s = cleanText(strings.ToValidUTF8(s, ""))
-		e := newEditor(newStyles())
+		e := newEditor(newStyles(lipgloss.NewRenderer(io.Discard)))
 		e.SetWidth(w + promptWidth)
 		e.SetValue(s)
 		if e.Value() != s {
 			return // the textarea's sanitizer changed it
 		}
-		if got, want := wrappedRows([]rune(s), e.Width()), e.LineInfo().Height; got != want {
+		if got, want := wrappedRows([]rune(s), e.Width(), math.MaxInt), e.LineInfo().Height; got != want {
 			t.Errorf("width %d, %q: %d rows, the textarea has %d", w, s, got, want)
 		}
 	})

@@ -5,7 +5,6 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textarea"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/blip2chat/blip2chat/app"
 )
@@ -63,20 +62,18 @@ func keyName(k string) string {
 	return k
 }
 
-// keyRow is one line of the full help.
-type keyRow struct{ keys, desc string }
-
-func row(b key.Binding, desc string) keyRow {
+// row is one line of the full help: the keys of b, and what they do.
+func row(b key.Binding, desc string) app.Row {
 	names := make([]string, len(b.Keys()))
 	for i, k := range b.Keys() {
 		names[i] = keyName(k)
 	}
-	return keyRow{strings.Join(names, ", "), desc}
+	return app.Row{Label: strings.Join(names, ", "), Value: desc}
 }
 
 // allKeys is every key of the screen, for the full help.
-func (k keyMap) allKeys() []keyRow {
-	return []keyRow{
+func (k keyMap) allKeys() []app.Row {
+	return []app.Row{
 		row(k.Send, "send the question or command"),
 		row(k.Newline, "new line in the input"),
 		row(k.Complete, "complete a command, a setting or a file path"),
@@ -94,8 +91,8 @@ func (k keyMap) allKeys() []keyRow {
 }
 
 // editingKeys are the input box's editing keys.
-func editingKeys(km textarea.KeyMap) []keyRow {
-	return []keyRow{
+func editingKeys(km textarea.KeyMap) []app.Row {
+	return []app.Row{
 		row(km.LineStart, "start of the line"),
 		row(km.LineEnd, "end of the line"),
 		row(km.WordBackward, "word left"),
@@ -112,21 +109,18 @@ func editingKeys(km textarea.KeyMap) []keyRow {
 	}
 }
 
-// helpContent is the full help, ?: every key and every command, wrapped
-// to width.
+// helpContent is the full help (? or /help): the commands that apply
+// now, every key, and the input box's editing keys, wrapped to width.
 func (m *Model) helpContent(width int) string {
 	width = max(8, width)
-	cmds := make([]keyRow, 0, len(app.Commands)+2)
-	for _, c := range app.Commands {
-		cmds = append(cmds, keyRow{strings.TrimSpace(c.Name + " " + c.Args), c.Summary})
+	var cmds []app.Row
+	for _, c := range m.app.Commands() {
+		cmds = append(cmds, app.Row{Label: strings.TrimSpace(c.Name + " " + c.Args), Value: c.Summary})
 	}
-	if m.st.Phase == app.NoModel {
-		cmds = append(cmds, keyRow{"/demo", "try the interface on a tiny demo model (no model loaded)"})
-	}
-	cmds = append(cmds, keyRow{"//TEXT", "ask a question that starts with /"})
+	cmds = append(cmds, app.Row{Label: "//TEXT", Value: "ask a question that starts with /"})
 	sections := []struct {
 		title string
-		rows  []keyRow
+		rows  []app.Row
 	}{
 		{"Commands", cmds},
 		{"Keys", m.keys.allKeys()},
@@ -138,21 +132,8 @@ func (m *Model) helpContent(width int) string {
 			b.WriteString("\n\n")
 		}
 		b.WriteString(m.sty.model.Render(s.title))
-		col := 0
-		for _, r := range s.rows {
-			col = max(col, ansi.StringWidth(r.keys))
-		}
-		// Two columns when the descriptions keep room beside the keys,
-		// else each description under its keys.
-		stack := 2+col+2 > min(width/2, 32)
-		for _, r := range s.rows {
-			if stack {
-				b.WriteString("\n" + wrapHanging("  "+r.keys, width, m.sty.muted.Render))
-				b.WriteString("\n" + wrapHanging("      "+r.desc, width, m.sty.text.Render))
-				continue
-			}
-			line := "  " + r.keys + strings.Repeat(" ", col-ansi.StringWidth(r.keys)) + "  " + r.desc
-			b.WriteString("\n" + wrapHanging(line, width, m.sty.text.Render))
+		for _, l := range table(s.rows, 2, 2, width, m.sty.text.Render, m.sty.muted.Render) {
+			b.WriteString("\n" + l)
 		}
 	}
 	return b.String()

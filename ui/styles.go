@@ -19,8 +19,10 @@ var (
 	colBadgeFg = lipgloss.Color("#111827")
 )
 
-// styles are made once per renderer (NO_COLOR changes the profile).
+// styles are made once per renderer: the interface's own, whose colour
+// profile (NO_COLOR) is no one else's business.
 type styles struct {
+	plain, inputBox                        lipgloss.Style
 	title, titleDim, badge, demo           lipgloss.Style
 	paneTitle, paneTitleFocus              lipgloss.Style
 	border, borderFocus                    lipgloss.Style
@@ -30,9 +32,11 @@ type styles struct {
 	spinner, hint, empty, prompt           lipgloss.Style
 }
 
-func newStyles() styles {
-	s := lipgloss.NewStyle
+func newStyles(r *lipgloss.Renderer) styles {
+	s := r.NewStyle
 	return styles{
+		plain:          s(),
+		inputBox:       s().Border(lipgloss.RoundedBorder()).BorderForeground(colAccent).Padding(0, 1),
 		title:          s().Bold(true).Foreground(colAccent),
 		titleDim:       s().Foreground(colMuted),
 		badge:          s().Bold(true).Foreground(colBadgeFg).Background(colAccent).Padding(0, 1),

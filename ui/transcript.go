@@ -3,31 +3,110 @@ package ui
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/blip2chat/blip2chat/app"
 )
 
-// transcript renders the entries, wrapped to width, one blank line
-// between entries; lastStart is the line where the last entry begins.
-func (m *Model) transcript(width int) (content string, lastStart int) {
-	width = max(8, width)
-	var b strings.Builder
-	lines := 0
-	for i, e := range m.st.Entries {
-		if i > 0 {
-			b.WriteString("\n\n")
-			lines += 2
-		}
-		lastStart = lines
-		s := m.entry(e, width)
-		b.WriteString(s)
-		lines += strings.Count(s, "\n")
+// transcript is the chat pane's content: the entries rendered and wrapped
+// to the pane's width, one blank line between entries, and how far it is
+// scrolled. An entry is rendered again only when it changed (or the width
+// did) and while it streams; drawing takes only the lines in view. So a
+// streamed token costs the same at the first turn and at the
+// five-hundredth.
+type transcript struct {
+	width, height int
+	demo          bool // answers are headed "BLIP-2 (demo)"
+	entries       []rendered
+	live          []int // the entries that were streaming
+	lines         []string
+	offset        int // the first line in view
+}
+
+// rendered is an entry's lines; lines[start:] of the transcript begin
+// with them.
+type rendered struct {
+	start int
+	lines []string
+}
+
+// set brings the transcript up to entries, of which those from changed on
+// are new or changed since the last set (app.Refresh says which). It
+// renders them with render, and the answers that stream, whose cursor and
+// timer move.
+func (t *transcript) set(entries []app.Entry, changed, width int, demo bool, render func(app.Entry, int) []string) {
+	if width != t.width || demo != t.demo {
+		t.width, t.demo = width, demo
+		t.entries, t.lines, t.live = t.entries[:0], t.lines[:0], t.live[:0]
 	}
-	return b.String(), lastStart
+	first := min(changed, len(entries), len(t.entries))
+	for _, i := range t.live {
+		first = min(first, i)
+	}
+	if first < len(t.entries) {
+		t.lines = t.lines[:max(0, t.entries[first].start-1)]
+	}
+	t.live = t.live[:0]
+	for i := first; i < len(entries); i++ {
+		e := entries[i]
+		var lines []string
+		if i < changed && i < len(t.entries) && !e.Streaming {
+			lines = t.entries[i].lines
+		} else {
+			lines = render(e, width)
+		}
+		if e.Streaming {
+			t.live = append(t.live, i)
+		}
+		if i > 0 {
+			t.lines = append(t.lines, "")
+		}
+		r := rendered{start: len(t.lines), lines: lines}
+		t.lines = append(t.lines, lines...)
+		if i < len(t.entries) {
+			t.entries[i] = r
+		} else {
+			t.entries = append(t.entries, r)
+		}
+	}
+	t.entries = t.entries[:len(entries)]
+	t.offset = min(t.offset, t.maxOffset())
+}
+
+// lastStart is the line where the last entry begins.
+func (t *transcript) lastStart() int {
+	if len(t.entries) == 0 {
+		return 0
+	}
+	return t.entries[len(t.entries)-1].start
+}
+
+func (t *transcript) empty() bool    { return len(t.entries) == 0 }
+func (t *transcript) maxOffset() int { return max(0, len(t.lines)-t.height) }
+func (t *transcript) atBottom() bool { return t.offset >= t.maxOffset() }
+func (t *transcript) scrollTo(n int) { t.offset = max(0, min(n, t.maxOffset())) }
+func (t *transcript) scroll(n int)   { t.scrollTo(t.offset + n) }
+func (t *transcript) bottom()        { t.scrollTo(t.maxOffset()) }
+
+// view is the lines in view.
+func (t *transcript) view() []string {
+	return t.lines[t.offset:min(len(t.lines), t.offset+t.height)]
+}
+
+// wheel scrolls with the mouse wheel, three lines a notch.
+func (t *transcript) wheel(msg tea.MouseMsg) {
+	if msg.Action != tea.MouseActionPress || msg.Shift {
+		return
+	}
+	switch msg.Button {
+	case tea.MouseButtonWheelUp:
+		t.scroll(-3)
+	case tea.MouseButtonWheelDown:
+		t.scroll(3)
+	}
 }
 
 // printable makes model output and file names safe to draw (see
@@ -35,13 +114,13 @@ func (m *Model) transcript(width int) (content string, lastStart int) {
 func printable(s string) string { return app.Printable(s) }
 
 // wrap wraps text to width and styles every line (styles must not span
-// lines, or the viewport cuts them).
-func wrap(text string, width int, style func(...string) string) string {
+// lines, or the pane cuts them).
+func wrap(text string, width int, style func(...string) string) []string {
 	lines := strings.Split(ansi.Wrap(printable(text), width, " -"), "\n")
 	for i, l := range lines {
 		lines[i] = style(l)
 	}
-	return strings.Join(lines, "\n")
+	return lines
 }
 
 // shortenPath fits a path in width cells with an ellipsis in its middle,
@@ -57,74 +136,117 @@ func shortenPath(p string, width int) string {
 	return ansi.Truncate(p, head, "") + "…" + ansi.TruncateLeft(p, n-tail, "")
 }
 
-// wideGap is padding between columns.
-var wideGap = regexp.MustCompile(`   +`)
-
-// listItem matches the marker of a numbered or bulleted line.
-var listItem = regexp.MustCompile(`^ *([0-9]{1,3}[.)]|[-*•]) +`)
-
-// hangIndent is where the wrapped rows of a line of a note start: under
-// the value of an aligned "Label   value" line (the first gap of two or
-// more spaces, near the start), under the text of a list item, or under
-// the line's own indent. col is the value column when there is one but it
-// is too far right for width (the value then goes under its label).
-func hangIndent(line string, width int) (indent, col int) {
-	lead := len(line) - len(strings.TrimLeft(line, " "))
-	indent = lead
-	if m := listItem.FindString(line); m != "" {
-		indent = ansi.StringWidth(m)
-	} else if i := strings.Index(line[lead:], "  "); i > 0 {
-		j := lead + i
-		for j < len(line) && line[j] == ' ' {
-			j++
-		}
-		if j < len(line) {
-			indent = ansi.StringWidth(line[:j])
-		}
+// listMarker is the width of a numbered or bulleted line's marker ("1. ",
+// "- "), after its indent, or 0.
+func listMarker(line string) int {
+	i := len(line) - len(strings.TrimLeft(line, " "))
+	j := i
+	for j < len(line) && j-i < 3 && line[j] >= '0' && line[j] <= '9' {
+		j++
 	}
-	if indent > 32 || indent > width/2 {
-		indent, col = lead, indent
+	switch {
+	case j > i && j < len(line) && (line[j] == '.' || line[j] == ')'):
+		j++
+	case j == i && strings.HasPrefix(line[i:], "•"):
+		j += len("•")
+	case j == i && j < len(line) && (line[j] == '-' || line[j] == '*'):
+		j++
+	default:
+		return 0
 	}
-	if lead > width/2 {
-		indent = 0
+	k := j
+	for k < len(line) && line[k] == ' ' {
+		k++
 	}
-	return indent, col
+	if k == j || k == len(line) {
+		return 0
+	}
+	return ansi.StringWidth(line[:k])
 }
 
-// wrapHanging wraps the lines of a note at spaces only (a command or a
-// path is not broken at its hyphens), each with a hanging indent
-// (hangIndent), so that columns stay readable when they wrap.
-func wrapHanging(text string, width int, style func(...string) string) string {
+// wrapNote wraps the lines of a note at spaces only (a command or a path
+// is not broken at its hyphens), each under its own indent, or under the
+// text of a list item.
+func wrapNote(text string, width int, style func(...string) string) []string {
 	var out []string
 	for _, line := range strings.Split(printable(text), "\n") {
 		if ansi.StringWidth(line) <= width {
 			out = append(out, style(line))
 			continue
 		}
-		ind, col := hangIndent(line, width)
-		if col > 0 {
-			// The label on its row, the value under it.
-			label := strings.TrimRight(ansi.Truncate(line, col, ""), " ")
-			value := strings.Repeat(" ", min(ind+4, width/2)) + ansi.TruncateLeft(line, col, "")
-			out = append(out, strings.Split(wrapHanging(label, width, style), "\n")...)
-			out = append(out, strings.Split(wrapHanging(value, width, style), "\n")...)
-			continue
+		lead := len(line) - len(strings.TrimLeft(line, " "))
+		ind := max(lead, listMarker(line))
+		switch {
+		case lead > width/2:
+			ind = 0
+		case ind > min(32, width/2):
+			ind = lead
 		}
-		head := ansi.Truncate(line, ind, "")
-		head += strings.Repeat(" ", ind-ansi.StringWidth(head))
-		// Padding that aligns further columns only scatters a wrapped
-		// value: keep two spaces of it.
-		body := wideGap.ReplaceAllString(strings.TrimLeft(ansi.TruncateLeft(line, ind, ""), " "), "  ")
-		pad := strings.Repeat(" ", ind)
-		for i, l := range wordWrap(body, width-ind) {
-			if i == 0 {
-				out = append(out, style(head+l))
-			} else {
-				out = append(out, style(pad+l))
-			}
+		out = append(out, hanging(ansi.Truncate(line, ind, ""), strings.TrimLeft(ansi.TruncateLeft(line, ind, ""), " "), ind, width, style)...)
+	}
+	return out
+}
+
+// hanging puts head (padded to ind cells) before text wrapped at spaces to
+// the rest of the width; its further rows start at ind.
+func hanging(head, text string, ind, width int, style func(...string) string) []string {
+	head += strings.Repeat(" ", max(0, ind-ansi.StringWidth(head)))
+	pad := strings.Repeat(" ", ind)
+	rows := wordWrap(text, width-ind)
+	for i, r := range rows {
+		r = strings.TrimRight(r, " ")
+		if i == 0 {
+			rows[i] = style(head + r)
+		} else {
+			rows[i] = style(pad + r)
 		}
 	}
-	return strings.Join(out, "\n")
+	return rows
+}
+
+// table lays rows out in columns: label, value, remark (a remark in its
+// own column when the row fits, else after the value). A value that does
+// not fit wraps under its own column. When that column would start too far
+// right (past 32 cells, or half the width), every label goes on a line of
+// its own, styled label, and its value under it, indented by 4. indent is
+// the table's left margin, gap the space between columns.
+func table(rows []app.Row, indent, gap, width int, style, label func(...string) string) []string {
+	labelW, valueW := 0, 0
+	for _, r := range rows {
+		labelW = max(labelW, ansi.StringWidth(printable(r.Label)))
+		valueW = max(valueW, ansi.StringWidth(printable(r.Value)))
+	}
+	margin, sep := strings.Repeat(" ", indent), strings.Repeat(" ", gap)
+	col := indent + labelW + gap
+	stacked := col > min(32, width/2)
+	var out []string
+	for _, r := range rows {
+		l, v := printable(r.Label), printable(r.Value)
+		body := v
+		if r.Remark != "" {
+			body += "  " + printable(r.Remark)
+		}
+		if stacked {
+			if l != "" {
+				out = append(out, wrapNote(margin+l, width, label)...)
+			}
+			ind := min(indent+4, width/2)
+			out = append(out, hanging("", body, ind, width, style)...)
+			continue
+		}
+		head := margin + l + strings.Repeat(" ", labelW-ansi.StringWidth(l)) + sep
+		if r.Remark != "" {
+			if aligned := v + strings.Repeat(" ", valueW-ansi.StringWidth(v)) + sep + printable(r.Remark); col+ansi.StringWidth(aligned) <= width {
+				body = aligned
+			}
+		}
+		if col+ansi.StringWidth(body) <= width {
+			out = append(out, style(strings.TrimRight(head+body, " ")))
+			continue
+		}
+		out = append(out, hanging(head, body, col, width, style)...)
+	}
+	return out
 }
 
 // wordWrap breaks text into rows of at most width cells at spaces; a path
@@ -162,66 +284,89 @@ func wordWrap(s string, width int) []string {
 	return rows
 }
 
-func (m *Model) entry(e app.Entry, width int) string {
+// entry renders one entry in width cells.
+func (m *Model) entry(e app.Entry, width int) []string {
 	s := m.sty
 	switch e.Kind {
 	case app.EntryQuestion:
 		head := s.user.Render("You")
 		if e.Caption {
-			return head + "\n" + wrap("/caption (describe the image)", width, s.muted.Render)
+			return append([]string{head}, wrap("/caption (describe the image)", width, s.muted.Render)...)
 		}
-		return head + "\n" + wrap(e.Text, width, s.text.Render)
+		return append([]string{head}, wrap(e.Text, width, s.text.Render)...)
 	case app.EntryAnswer:
-		name := "BLIP-2"
-		if m.st.Demo {
-			name = "BLIP-2 (demo)"
-		}
-		// The head line: the name, then as many details as fit.
-		var details []string
-		if e.Retries > 0 {
-			details = append(details, fmt.Sprintf("↻ %d", e.Retries))
-		}
-		if e.Stats != nil && e.Stats.Tokens > 0 {
-			details = append(details, fmt.Sprintf("%d tokens", e.Stats.Tokens), fmt.Sprintf("%.1f tok/s", e.Stats.TokensPerSec))
-		}
-		if e.Stop == app.StopMaxTokens {
-			details = append(details, "max_tokens reached")
-		}
-		for len(details) > 0 && ansi.StringWidth(name)+2+ansi.StringWidth(strings.Join(details, " · ")) > width {
-			details = details[:len(details)-1]
-		}
-		head := s.model.Render(name)
-		if len(details) > 0 {
-			head += s.faint.Render("  " + strings.Join(details, " · "))
-		}
-		text := strings.TrimSpace(e.Text)
-		var body string
-		switch {
-		case e.Streaming && text == "":
-			body = m.spin.View() + s.muted.Render(" thinking… "+m.elapsed())
-		case e.Streaming:
-			body = wrap(text+"▍", width, s.text.Render)
-		default:
-			if text == "" {
-				text = "(no answer)"
-			}
-			body = wrap(text, width, s.text.Render)
-		}
-		switch e.Stop {
-		case app.StopCancelled:
-			body += "\n" + s.warn.Render("■ stopped")
-		case app.StopContextFull:
-			body += "\n" + s.warn.Render("■ the context is full: /reset to start again")
-		}
-		return head + "\n" + body
+		return m.answer(e, width)
 	case app.EntryImage:
 		line := "▣ image " + filepath.Base(e.Text)
-		if e.Stats != nil && e.Stats.Elapsed > 0 {
-			line += fmt.Sprintf(" · encoded in %s", formatMillis(e.Stats.Elapsed))
+		if e.Encoding != nil && e.Encoding.Encode > 0 {
+			line += fmt.Sprintf(" · encoded in %s", formatMillis(e.Encoding.Encode))
 		}
-		return wrap(line, width, s.image.Render) + "\n" + wrap("a new conversation about it starts here", width, s.faint.Render)
+		return append(wrap(line, width, s.image.Render), wrap("a new conversation about it starts here", width, s.faint.Render)...)
 	case app.EntryError:
 		return wrap("✗ "+e.Text, width, s.error.Render)
 	}
-	return wrapHanging(e.Text, width, s.muted.Render)
+	var lines []string
+	if e.Text != "" {
+		lines = wrapNote(e.Text, width, s.muted.Render)
+	}
+	if len(e.Rows) > 0 {
+		indent := 0
+		if e.Text != "" {
+			indent = 2
+		}
+		lines = append(lines, table(e.Rows, indent, 1, width, s.muted.Render, s.muted.Render)...)
+	}
+	if len(e.Bars) > 0 {
+		lines = append(lines, m.bars(e.Bars, 2, width)...)
+	}
+	return lines
+}
+
+// answer renders an answer: a head line with as many of its numbers as
+// fit, the text (a cursor while it streams), and why it stopped.
+func (m *Model) answer(e app.Entry, width int) []string {
+	s := m.sty
+	name := "BLIP-2"
+	if m.st.Demo {
+		name = "BLIP-2 (demo)"
+	}
+	var details []string
+	if e.Retries > 0 {
+		details = append(details, fmt.Sprintf("↻ %d", e.Retries))
+	}
+	if e.Stats != nil && e.Stats.Tokens > 0 {
+		details = append(details, fmt.Sprintf("%d tokens", e.Stats.Tokens), fmt.Sprintf("%.1f tok/s", e.Stats.TokensPerSec))
+	}
+	if e.Stop == app.StopMaxTokens {
+		details = append(details, "max_tokens reached")
+	}
+	for len(details) > 0 && ansi.StringWidth(name)+2+ansi.StringWidth(strings.Join(details, " · ")) > width {
+		details = details[:len(details)-1]
+	}
+	head := s.model.Render(name)
+	if len(details) > 0 {
+		head += s.faint.Render("  " + strings.Join(details, " · "))
+	}
+	lines := []string{head}
+	text := strings.TrimSpace(e.Text)
+	switch {
+	case e.Streaming && text == "":
+		lines = append(lines, m.spin.View()+s.muted.Render(" thinking… "+m.elapsed()))
+	case e.Streaming:
+		lines = append(lines, wrap(text+"▍", width, s.text.Render)...)
+	default:
+		if text == "" {
+			text = "(no answer)"
+		}
+		lines = append(lines, wrap(text, width, s.text.Render)...)
+	}
+	switch e.Stop {
+	case app.StopCancelled:
+		lines = append(lines, s.warn.Render("■ stopped"))
+	case app.StopContextFull:
+		lines = append(lines, s.warn.Render("■ the context is full: /reset to start again"))
+	case app.StopInterrupted:
+		lines = append(lines, s.warn.Render("■ interrupted: the program ended during this answer"))
+	}
+	return lines
 }

@@ -3,8 +3,9 @@
 // line and key help.
 //
 // It renders app.State and sends the user's intents to app.App (Submit,
-// Cancel); everything slow runs in app, off the UI loop, so the screen
-// never freezes.
+// Cancel); everything slow runs in app, or in a tea.Cmd, off the UI loop,
+// so the screen never freezes. Update changes the Model; View only draws
+// it.
 package ui
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +25,6 @@ import (
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/blip2chat/blip2chat/app"
@@ -54,17 +55,32 @@ const closeWait = 2 * time.Second
 // changedMsg says the app's state changed.
 type changedMsg struct{}
 
+// failedMsg says that a job of the app panicked (app.Failed): the
+// interface quits, so that the terminal is put back before the report.
+type failedMsg struct{}
+
+// crashMsg is a panic in one of the interface's own commands.
+type crashMsg struct{ err *app.PanicError }
+
+// completedMsg carries the completions of line (Tab), looked up off the
+// UI loop: completing a path reads a folder.
+type completedMsg struct {
+	line        string
+	completions []string
+}
+
 // Model is the Bubble Tea model of the app's screen.
 type Model struct {
 	app  *app.App
 	opts Options
 	st   app.State
+	r    *lipgloss.Renderer
 	sty  styles
 	prof termenv.Profile
 	keys keyMap
 
 	help help.Model
-	vp   viewport.Model
+	chat transcript
 	hv   viewport.Model // the full help (?), over the panes
 	ta   *editor
 	spin spinner.Model
@@ -77,27 +93,34 @@ type Model struct {
 	// following: the transcript keeps its end in view (until the user
 	// scrolls up).
 	following bool
+	// completing: a Tab's completions are being looked up; the keys typed
+	// meanwhile wait in typeahead, so that they apply after them.
+	completing bool
+	typeahead  []tea.KeyMsg
 
 	history []string
 	histPos int    // len(history) when not browsing
 	draft   string // the input before browsing history
 
+	chatW    int // the transcript's width
+	changed  int // the first entry changed since the transcript was set
 	imgKey   string
 	imgLines []string
-	lastBody string
+
+	crash *app.PanicError // a command of the interface panicked
 }
 
-// New makes the interface for a.
+// New makes the interface for a. Its styles use a renderer of its own on
+// standard output, the terminal Run draws on.
 func New(a *app.App, o Options) *Model {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	prof := lipgloss.ColorProfile()
+	r := lipgloss.NewRenderer(os.Stdout)
 	if o.NoColor {
-		prof = termenv.Ascii
-		lipgloss.SetColorProfile(termenv.Ascii)
+		r.SetColorProfile(termenv.Ascii)
 	}
-	m := &Model{app: a, opts: o, sty: newStyles(), prof: prof, keys: newKeyMap(), mode: o.ImageMode}
+	m := &Model{app: a, opts: o, r: r, sty: newStyles(r), prof: r.ColorProfile(), keys: newKeyMap(), mode: o.ImageMode}
 
 	m.help = help.New()
 	m.help.ShortSeparator = " · "
@@ -108,13 +131,6 @@ func New(a *app.App, o Options) *Model {
 	m.help.Styles.FullDesc = m.sty.faint
 	m.help.Styles.FullSeparator = m.sty.faint
 
-	m.vp = viewport.New(40, 10)
-	m.vp.MouseWheelEnabled = true
-	m.vp.MouseWheelDelta = 3
-	// The arrow keys belong to the input box; the transcript scrolls with
-	// PgUp/PgDn and the wheel.
-	m.vp.KeyMap = viewport.KeyMap{}
-
 	m.hv = viewport.New(40, 10)
 	m.hv.MouseWheelEnabled = true
 	m.hv.KeyMap = viewport.KeyMap{}
@@ -122,29 +138,113 @@ func New(a *app.App, o Options) *Model {
 	m.ta = newEditor(m.sty)
 
 	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(m.sty.spinner))
-	m.st = a.Snapshot()
 	m.w, m.h = 80, 24
 	m.following = true
-	m.layout()
+	m.pull(false)
 	return m
 }
 
 // Run runs the interface on the terminal until the user quits, then closes
-// the app. Ctrl+C and a termination signal are a normal exit.
+// the app. Ctrl+C, a termination signal and a hang-up are a normal exit.
+// Whatever ends it, the terminal is put back as it was (the normal screen,
+// no mouse reporting, the cursor shown, cooked mode) before Run returns or
+// the process ends: a panic in a job of the app or in the interface is
+// reported after that, with its trace, as an error.
 func Run(a *app.App, o Options) error {
+	m := New(a, o)
 	// Ask the terminal for its background colour now, before Bubble Tea
-	// reads the keyboard (lipgloss would ask on first use, mid-program).
-	lipgloss.HasDarkBackground()
-	p := tea.NewProgram(New(a, o), tea.WithAltScreen(), tea.WithMouseCellMotion())
-	_, err := p.Run()
+	// reads the keyboard (the renderer would ask on first use, mid-program).
+	m.r.HasDarkBackground()
+	return runProgram(a, m)
+}
+
+// wedged is how long the interface has to quit once a job of the app has
+// panicked before the terminal is put back regardless and the process
+// ends: the panicking job may have left the app's lock held, on which the
+// interface then waits forever.
+const wedged = 3 * time.Second
+
+// runProgram runs m, the interface of a (a *Model, or one around it in
+// tests), as Run does.
+func runProgram(a *app.App, m tea.Model) (err error) {
+	term := saveTerminal(os.Stdin, os.Stdout)
+	restored := false
+	defer func() {
+		// A panic in this function: the terminal goes back before it
+		// ends the process.
+		if !restored {
+			term.restore()
+		}
+	}()
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithMouseCellMotion())
+	stop := watch(a, p, term)
+	fm, err := p.Run()
+	stop()
+	// Bubble Tea puts the terminal back once its event loop has run, after
+	// a panic in Update, View or a command too, but not when it fails
+	// earlier.
+	restored = err == nil || errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, tea.ErrInterrupted)
+	if !restored {
+		term.restore()
+		restored = true
+	}
 	cerr := closeApp(a, closeWait)
-	if errors.Is(err, tea.ErrInterrupted) || errors.Is(err, tea.ErrProgramKilled) {
+	var crash *app.PanicError
+	if c, ok := fm.(interface{ crashed() *app.PanicError }); ok {
+		crash = c.crashed()
+	}
+	if e, ok := a.Err().(*app.PanicError); ok {
+		crash = e
+	}
+	switch {
+	case crash != nil:
+		fmt.Fprintf(os.Stderr, "panic: %v\n\n%s\n", crash.Value, crash.Stack)
+		return fmt.Errorf("%w (a bug: its trace is above; the session file keeps every turn)", crash)
+	case errors.Is(err, tea.ErrProgramPanic):
+		// Bubble Tea printed the trace once it had put the terminal back.
+		return errors.New("internal error in the interface (a bug: its trace is above; the session file keeps every turn)")
+	case errors.Is(err, tea.ErrInterrupted), errors.Is(err, tea.ErrProgramKilled):
 		err = nil
 	}
 	if err != nil {
 		return err
 	}
 	return cerr
+}
+
+// watch looks after the program while it runs: a hang-up (the terminal
+// closed) ends it like Ctrl+C, and when a job of the app panics and the
+// interface does not quit within wedged, it puts the terminal back,
+// reports the panic and ends the process. stop ends the watch.
+func watch(a *app.App, p *tea.Program, term *terminal) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer close(ended)
+		defer signal.Stop(hup)
+		select {
+		case <-done:
+			return
+		case <-hup:
+			p.Kill()
+			return
+		case <-a.Failed():
+		}
+		select {
+		case <-done:
+		case <-time.After(wedged):
+			term.restore()
+			crash, _ := a.Err().(*app.PanicError)
+			fmt.Fprintf(os.Stderr, "panic: %v\n\n%s\nblip2chat: %v (a bug: its trace is above; the interface stopped answering, so the program ends here; the session file keeps every turn)\n",
+				crash.Value, crash.Stack, crash)
+			os.Exit(2)
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // closeApp closes the app, waiting at most wait (or until a second
@@ -168,11 +268,13 @@ func closeApp(a *app.App, wait time.Duration) error {
 	return nil
 }
 
-// waitChange waits for the app to change (or to close).
+// waitChange waits for the app to change (or to close, or fail).
 func (m *Model) waitChange() tea.Cmd {
-	ch, done := m.app.Changed(), m.app.Done()
+	ch, done, failed := m.app.Changed(), m.app.Done(), m.app.Failed()
 	return func() tea.Msg {
 		select {
+		case <-failed:
+			return failedMsg{}
 		case <-ch:
 			return changedMsg{}
 		case <-done:
@@ -180,6 +282,24 @@ func (m *Model) waitChange() tea.Cmd {
 		}
 	}
 }
+
+// guard makes a panic in the command c a crashMsg: the interface then
+// quits, and the panic is reported once the terminal is back (Bubble
+// Tea's own recovery would print it on the alternate screen, where it is
+// lost).
+func guard(job string, c tea.Cmd) tea.Cmd {
+	return func() (msg tea.Msg) {
+		defer func() {
+			if r := recover(); r != nil {
+				msg = crashMsg{&app.PanicError{Job: job, Value: r, Stack: debug.Stack()}}
+			}
+		}()
+		return c()
+	}
+}
+
+// crashed is the panic of one of the interface's commands, nil if none.
+func (m *Model) crashed() *app.PanicError { return m.crash }
 
 // Init starts the app and listens for its changes.
 func (m *Model) Init() tea.Cmd {
@@ -198,13 +318,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.w, m.h = msg.Width, msg.Height
 		m.layout()
 		m.refresh(false)
+	case failedMsg:
+		// Nothing more from the app, whose lock the failed job may hold.
+		m.quitting = true
+		return m, tea.Quit
+	case crashMsg:
+		m.crash = msg.err
+		m.quitting = true
+		return m, tea.Quit
 	case changedMsg:
-		m.st = m.app.Snapshot()
-		if !m.st.Phase.Busy() && strings.HasPrefix(m.hint, hintWait) {
-			m.hint = ""
-		}
-		m.layout() // the image pane's height depends on the state
-		m.refresh(false)
+		m.pull(false)
 		cmds = append(cmds, m.waitChange())
 		if m.st.Phase.Busy() && !m.spinning {
 			m.spinning = true
@@ -220,24 +343,91 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.spin, c = m.spin.Update(msg)
 		m.refresh(false) // the streaming cursor and elapsed time move
 		cmds = append(cmds, c)
+	case completedMsg:
+		m.completing = false
+		if m.ta.Value() == msg.line {
+			m.completed(msg.line, msg.completions)
+		}
+		for len(m.typeahead) > 0 && !m.completing {
+			k := m.typeahead[0]
+			m.typeahead = m.typeahead[1:]
+			_, c := m.Update(k)
+			cmds = append(cmds, c)
+		}
 	case tea.MouseMsg:
-		var c tea.Cmd
 		if m.help.ShowAll {
+			var c tea.Cmd
 			m.hv, c = m.hv.Update(msg)
+			cmds = append(cmds, c)
 		} else {
-			m.vp, c = m.vp.Update(msg)
+			m.chat.wheel(msg)
 			m.scrolled()
 		}
-		cmds = append(cmds, c)
 	case tea.KeyMsg:
-		if c, handled := m.key(msg); handled {
-			return m, c
+		switch {
+		case m.st.Confirm != "":
+			return m, m.confirmKey(msg)
+		case m.completing && !m.matches(msg, m.keys.Quit):
+			m.typeahead = append(m.typeahead, msg)
+		case isText(msg):
+			// Text never goes through the key bindings (isText).
+			m.hint = ""
+			h := m.ta.Height()
+			if left := m.ta.insert(string(msg.Runes)); left > 0 {
+				m.hint = fmt.Sprintf("the input holds at most %d characters, more than a prompt can be: %d were left out", maxInput, left)
+			}
+			m.resized(h)
+		default:
+			if c, handled := m.key(msg); handled {
+				return m, c
+			}
+			if msg.Type == tea.KeyRunes && m.ta.Full() {
+				m.hint = fmt.Sprintf("the input is full: it holds at most %d characters", maxInput)
+			}
+			h := m.ta.Height()
+			cmds = append(cmds, m.ta.update(msg))
+			m.resized(h)
 		}
-		h := m.ta.Height()
-		cmds = append(cmds, m.ta.update(msg))
-		m.resized(h)
 	}
 	return m, tea.Batch(cmds...)
+}
+
+// pull brings the state up to the app's: the layout (the image pane's
+// height depends on it), the input's placeholder and the transcript follow
+// it.
+func (m *Model) pull(follow bool) {
+	m.changed = min(m.changed, m.app.Refresh(&m.st))
+	if !m.st.Phase.Busy() && strings.HasPrefix(m.hint, hintWait) {
+		m.hint = ""
+	}
+	m.layout()
+	m.refresh(follow)
+}
+
+// matches reports whether k is a key (not text: isText) of one of the
+// bindings.
+func (m *Model) matches(k tea.KeyMsg, b ...key.Binding) bool {
+	return !isText(k) && key.Matches(k, b...)
+}
+
+// confirmKey answers the app's question (State.Confirm) with a key: y
+// says yes, n or Esc no; Ctrl+C quits. Other keys, text included, do
+// nothing: the question waits.
+func (m *Model) confirmKey(k tea.KeyMsg) tea.Cmd {
+	one := k.Type == tea.KeyRunes && len(k.Runes) == 1 && !k.Paste && !k.Alt
+	switch {
+	case m.matches(k, m.keys.Quit):
+		m.quitting = true
+		return tea.Quit
+	case one && (k.Runes[0] == 'y' || k.Runes[0] == 'Y'):
+		m.app.Confirm(true)
+	case one && (k.Runes[0] == 'n' || k.Runes[0] == 'N'), k.Type == tea.KeyEsc:
+		m.app.Confirm(false)
+	default:
+		return nil
+	}
+	m.pull(false)
+	return nil
 }
 
 // key handles the keys that are not typing; handled false passes the key
@@ -262,8 +452,9 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(k, m.keys.Send):
 		return m.send(), true
 	case key.Matches(k, m.keys.Complete):
-		m.complete()
-		return nil, true
+		line := m.ta.Value()
+		m.completing = true
+		return guard("completing", func() tea.Msg { return completedMsg{line, app.Complete(line)} }), true
 	case key.Matches(k, m.keys.ImageMode):
 		if m.mode == ASCII {
 			m.mode = HalfBlock
@@ -275,29 +466,13 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 	case key.Matches(k, m.keys.ClearScreen):
 		return tea.ClearScreen, true
 	case key.Matches(k, m.keys.ScrollUp, m.keys.ScrollDown, m.keys.Top, m.keys.Bottom):
-		vp := &m.vp
-		if m.help.ShowAll {
-			vp = &m.hv
-		}
-		switch {
-		case key.Matches(k, m.keys.ScrollUp):
-			vp.HalfPageUp()
-		case key.Matches(k, m.keys.ScrollDown):
-			vp.HalfPageDown()
-		case key.Matches(k, m.keys.Top):
-			vp.GotoTop()
-		default:
-			vp.GotoBottom()
-		}
-		if !m.help.ShowAll {
-			m.scrolled()
-		}
+		m.scrollKey(k)
 		return nil, true
 	case key.Matches(k, m.keys.Help) && m.ta.Value() == "":
-		m.help.ShowAll = !m.help.ShowAll
 		if m.help.ShowAll {
-			m.hv.SetContent(m.helpContent(m.hv.Width))
-			m.hv.GotoTop()
+			m.help.ShowAll = false
+		} else {
+			m.showHelp()
 		}
 		return nil, true
 	case k.Type == tea.KeyUp && m.ta.OnFirstRow():
@@ -310,15 +485,50 @@ func (m *Model) key(k tea.KeyMsg) (tea.Cmd, bool) {
 	return nil, false
 }
 
+// scrollKey scrolls the transcript, or the full help when it shows.
+func (m *Model) scrollKey(k tea.KeyMsg) {
+	if m.help.ShowAll {
+		switch {
+		case key.Matches(k, m.keys.ScrollUp):
+			m.hv.HalfPageUp()
+		case key.Matches(k, m.keys.ScrollDown):
+			m.hv.HalfPageDown()
+		case key.Matches(k, m.keys.Top):
+			m.hv.GotoTop()
+		default:
+			m.hv.GotoBottom()
+		}
+		return
+	}
+	switch {
+	case key.Matches(k, m.keys.ScrollUp):
+		m.chat.scroll(-m.chat.height / 2)
+	case key.Matches(k, m.keys.ScrollDown):
+		m.chat.scroll(m.chat.height / 2)
+	case key.Matches(k, m.keys.Top):
+		m.chat.scrollTo(0)
+	default:
+		m.chat.bottom()
+	}
+	m.scrolled()
+}
+
+// showHelp opens the full help over the panes.
+func (m *Model) showHelp() {
+	m.help.ShowAll = true
+	m.hv.SetContent(m.helpContent(m.hv.Width))
+	m.hv.GotoTop()
+}
+
 // send submits the input line to the app.
 func (m *Model) send() tea.Cmd {
 	text := m.ta.Value()
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
-	if st := m.app.Snapshot(); st.Phase.Busy() && !anytime(text) {
+	if m.pull(false); m.st.Phase.Busy() && !app.ReadOnly(text) {
 		// Keep the text: it can be sent once the work is done.
-		m.hint = hintWait + st.Activity + " (Esc stops an answer) — your text stays here"
+		m.hint = hintWait + m.st.Activity + " (Esc stops an answer) — your text stays here"
 		return nil
 	}
 	h := m.ta.Height()
@@ -332,24 +542,15 @@ func (m *Model) send() tea.Cmd {
 	if res.Prefill != "" {
 		m.setInput(res.Prefill)
 	}
-	m.st = m.app.Snapshot()
-	m.refresh(true)
+	m.pull(true)
+	if res.ShowHelp {
+		m.showHelp()
+	}
 	if res.Quit {
 		m.quitting = true
 		return tea.Quit
 	}
 	return nil
-}
-
-// anytime reports whether a line can be sent while the app is busy: the
-// commands that only read the state.
-func anytime(line string) bool {
-	c := app.ParseLine(line)
-	switch c.Name {
-	case "/quit", "/q", "/help", "/info", "/save":
-		return true
-	}
-	return false
 }
 
 // browse moves through the input history.
@@ -384,10 +585,9 @@ func (m *Model) resized(h int) {
 	}
 }
 
-// complete completes the input (commands, settings, paths).
-func (m *Model) complete() {
-	line := m.ta.Value()
-	c := app.Complete(line)
+// completed puts the completions c of line in the input: the one, or
+// what they share with the others listed in the hint.
+func (m *Model) completed(line string, c []string) {
 	switch len(c) {
 	case 0:
 		if strings.HasPrefix(line, "/") {
@@ -416,407 +616,7 @@ func (m *Model) complete() {
 	m.hint = strings.Join(names, "  ")
 }
 
-// layout sizes the components for the window.
-func (m *Model) layout() {
-	m.ta.SetWidth(max(10, m.w-4))
-	body := m.bodyHeight()
-	var chatW, chatH int
-	if m.stacked() {
-		chatW, chatH = m.w, body-m.stackedImageHeight(body)
-	} else {
-		chatW, chatH = m.w-m.imageWidth(), body
-	}
-	m.vp.Width = max(1, chatW-4)
-	m.vp.Height = max(1, chatH-2)
-	// The full help takes the whole body, over both panes.
-	if hw := max(1, m.w-4); m.hv.Width != hw {
-		m.hv.SetContent(m.helpContent(hw))
-		m.hv.Width = hw
-	}
-	m.hv.Height = max(1, body-2)
-}
-
-func (m *Model) stacked() bool { return m.w < stackWidth }
-
-// footerHeight is the status line and the key help.
-func (m *Model) footerHeight() int { return 2 }
-
-func (m *Model) bodyHeight() int {
-	return max(4, m.h-1-(m.ta.Height()+2)-m.footerHeight())
-}
-
-func (m *Model) imageWidth() int { return max(24, min(64, m.w*2/5)) }
-
-// stackedImageHeight is the image pane's height above the chat: one line
-// of text while there is no image to show.
-func (m *Model) stackedImageHeight(body int) int {
-	if m.st.Image == nil {
-		return 3
-	}
-	return max(4, min(14, body*2/5))
-}
-
-// refresh re-renders the transcript into the viewport. Unless the user
-// scrolled away, it follows the end: the bottom, or the top of a last
-// entry taller than the pane (a long note is read from its start).
-func (m *Model) refresh(follow bool) {
-	content, lastStart := m.transcript(m.vp.Width)
-	if follow {
-		m.following = true
-	}
-	if content != m.lastBody {
-		m.lastBody = content
-		m.vp.SetContent(content)
-	}
-	if !m.following {
-		return
-	}
-	m.vp.GotoBottom()
-	if n := len(m.st.Entries); n > 0 {
-		last := m.st.Entries[n-1]
-		if last.Kind == app.EntryNote && m.vp.TotalLineCount()-lastStart > m.vp.Height {
-			m.vp.SetYOffset(lastStart)
-		}
-	}
-}
-
 // scrolled records whether the user left the end of the transcript.
 func (m *Model) scrolled() {
-	m.following = m.vp.AtBottom()
-}
-
-// View draws the screen (nothing once quitting, so that no last frame
-// flashes as the terminal is restored).
-func (m *Model) View() string {
-	if m.quitting {
-		return ""
-	}
-	return m.render()
-}
-
-// render draws the screen.
-func (m *Model) render() string {
-	header := m.header()
-	body := m.bodyHeight()
-	var panes string
-	switch {
-	case m.help.ShowAll:
-		panes = m.helpPane(m.w, body)
-	case m.stacked():
-		ih := m.stackedImageHeight(body)
-		panes = lipgloss.JoinVertical(lipgloss.Left,
-			m.imagePane(m.w, ih),
-			m.chatPane(m.w, body-ih))
-	default:
-		iw := m.imageWidth()
-		panes = lipgloss.JoinHorizontal(lipgloss.Top,
-			m.imagePane(iw, body),
-			m.chatPane(m.w-iw, body))
-	}
-	input := m.inputBox()
-	return lipgloss.JoinVertical(lipgloss.Left, header, panes, input, m.status(), m.footer())
-}
-
-// header is the title line, with the demo label when the demo model runs.
-func (m *Model) header() string {
-	left := m.sty.title.Render("◆ blip2chat")
-	if m.opts.Version != "" {
-		left += m.sty.faint.Render(" " + m.opts.Version)
-	}
-	var right string
-	if m.st.Demo {
-		label := printable(m.st.DemoLabel)
-		if label == "" {
-			label = "demo model"
-		}
-		right = m.sty.demo.Render("DEMO  " + label)
-		if lipgloss.Width(left)+lipgloss.Width(right)+1 > m.w {
-			right = m.sty.demo.Render("DEMO: random weights")
-		}
-	} else if m.st.HasModel && m.st.Model.Desc != "" {
-		right = m.sty.titleDim.Render(printable(m.st.Model.Desc))
-	}
-	gap := m.w - lipgloss.Width(left) - lipgloss.Width(right)
-	if gap < 1 {
-		return ansi.Truncate(left+" "+right, m.w, "…")
-	}
-	return left + strings.Repeat(" ", gap) + right
-}
-
-// pane draws a box of w x h cells with a rounded border and a title in the
-// top edge; lines are cut or padded to fit.
-func (m *Model) pane(title string, lines []string, w, h int, focus bool) string {
-	bs, ts := m.sty.border, m.sty.paneTitle
-	if focus {
-		bs, ts = m.sty.borderFocus, m.sty.paneTitleFocus
-	}
-	iw, ih := max(0, w-2), max(0, h-2)
-	title = ansi.Truncate(title, max(0, iw-4), "…")
-	top := bs.Render("╭─") + ts.Render(" "+title+" ")
-	top += bs.Render(strings.Repeat("─", max(0, w-3-lipgloss.Width(title)-2)) + "╮")
-	if title == "" {
-		top = bs.Render("╭" + strings.Repeat("─", iw) + "╮")
-	}
-	var b strings.Builder
-	b.WriteString(top)
-	side := bs.Render("│")
-	for i := 0; i < ih; i++ {
-		line := ""
-		if i < len(lines) {
-			line = lines[i]
-		}
-		lw := lipgloss.Width(line)
-		if lw > iw {
-			line = ansi.Truncate(line, iw, "")
-			lw = lipgloss.Width(line)
-		}
-		b.WriteString("\n" + side + line + strings.Repeat(" ", iw-lw) + side)
-	}
-	b.WriteString("\n" + bs.Render("╰"+strings.Repeat("─", iw)+"╯"))
-	return b.String()
-}
-
-// center places lines in the middle of a w x h area.
-func center(lines []string, w, h int) []string {
-	out := make([]string, 0, h)
-	top := max(0, (h-len(lines))/2)
-	for i := 0; i < top; i++ {
-		out = append(out, "")
-	}
-	for _, l := range lines {
-		pad := max(0, (w-lipgloss.Width(l))/2)
-		out = append(out, strings.Repeat(" ", pad)+l)
-	}
-	return out
-}
-
-// imagePane draws the image, or what stands for it.
-func (m *Model) imagePane(w, h int) string {
-	iw, ih := w-2, h-2
-	title := "image"
-	if m.st.ImagePath != "" {
-		title = printable(filepath.Base(m.st.ImagePath))
-	}
-	busy := m.st.Phase == app.Encoding
-	var lines []string
-	switch {
-	case m.st.Image != nil:
-		rows := ih
-		if busy && rows > 2 {
-			rows--
-		}
-		key := fmt.Sprintf("%p|%d|%d|%d|%d", m.st.Image, iw, rows, m.mode, m.prof)
-		if key != m.imgKey {
-			m.imgKey, m.imgLines = key, renderImage(m.st.Image, iw, rows, m.mode, m.prof)
-		}
-		lines = center(m.imgLines, iw, rows)
-		if len(lines) > rows {
-			lines = lines[:rows]
-		}
-		if busy {
-			for len(lines) < rows {
-				lines = append(lines, "")
-			}
-			lines = append(lines, center([]string{m.spin.View() + m.sty.muted.Render(" encoding "+m.elapsed())}, iw, 1)...)
-		}
-		title += m.sty.faint.Render(" · " + m.mode.String())
-	case ih <= 1:
-		// Stacked above the chat with nothing to show: one line.
-		var l string
-		switch {
-		case m.st.Phase == app.Loading || busy:
-			l = m.spin.View() + m.sty.muted.Render(" "+m.st.Activity+"… "+m.elapsed())
-		case m.st.Phase == app.NoModel:
-			l = m.sty.muted.Render("no model yet") + m.sty.faint.Render(" · the steps are below")
-		default:
-			l = m.sty.muted.Render("no image yet") + m.sty.faint.Render(" · /image PATH (Tab completes)")
-		}
-		lines = center([]string{l}, iw, ih)
-	case m.st.Phase == app.Loading || busy:
-		what := "loading the model…"
-		if busy {
-			what = "reading the image…"
-		}
-		lines = center([]string{m.spin.View() + m.sty.muted.Render(" "+what), m.sty.faint.Render(m.elapsed())}, iw, ih)
-	case m.st.Phase == app.NoModel:
-		lines = center([]string{
-			m.sty.muted.Render("no model yet"),
-			"",
-			m.sty.faint.Render("/demo tries a demo model"),
-			m.sty.faint.Render("or follow the steps →"),
-		}, iw, ih)
-	default:
-		lines = center([]string{
-			m.sty.muted.Render("no image yet"),
-			"",
-			m.sty.faint.Render("/image PATH"),
-			m.sty.faint.Render("Tab completes the path"),
-		}, iw, ih)
-	}
-	return m.pane(title, lines, w, h, busy)
-}
-
-// helpPane draws the full help (?).
-func (m *Model) helpPane(w, h int) string {
-	title := "keys and commands" + m.sty.faint.Render(" · ? or Esc closes")
-	if !m.hv.AtBottom() {
-		title += m.sty.warn.Render(" · ↓ more (PgDn)")
-	}
-	var lines []string
-	for _, l := range strings.Split(m.hv.View(), "\n") {
-		lines = append(lines, " "+l)
-	}
-	return m.pane(title, lines, w, h, true)
-}
-
-// chatPane draws the transcript.
-func (m *Model) chatPane(w, h int) string {
-	title := "chat"
-	more := ""
-	if m.lastBody != "" && !m.vp.AtBottom() {
-		more = m.sty.warn.Render(" · ↓ more (PgDn)")
-	}
-	if m.st.SessionID != "" {
-		// The session id goes first when the title is too long.
-		sess := m.sty.faint.Render(" · session " + m.st.SessionID)
-		if lipgloss.Width(title+sess+more) <= w-6 {
-			title += sess
-		}
-	}
-	title += more
-	var lines []string
-	if m.lastBody == "" {
-		lines = center(m.emptyChat(), w-2, h-2)
-	} else {
-		for _, l := range strings.Split(m.vp.View(), "\n") {
-			lines = append(lines, " "+l)
-		}
-	}
-	return m.pane(title, lines, w, h, m.st.Phase == app.Generating)
-}
-
-// emptyChat is what an empty transcript shows.
-func (m *Model) emptyChat() []string {
-	switch {
-	case m.st.Phase == app.Loading:
-		return []string{m.sty.muted.Render("Loading " + printable(m.st.Model.Name) + "…")}
-	case m.st.ImagePath == "":
-		return []string{m.sty.muted.Render("Load an image with /image PATH"), m.sty.faint.Render("then ask anything about it")}
-	}
-	return []string{
-		m.sty.muted.Render("Ask anything about the image"),
-		"",
-		m.sty.faint.Render("What is in the picture? · /caption · /help"),
-	}
-}
-
-// inputBox draws the input with its border.
-func (m *Model) inputBox() string {
-	switch {
-	case m.st.Phase == app.NoModel:
-		m.ta.SetPlaceholder("Type /demo to try the demo model, /help for commands")
-	case m.st.Phase == app.Generating:
-		m.ta.SetPlaceholder("Esc stops the answer · you can type the next question")
-	case m.st.Phase == app.Loading:
-		m.ta.SetPlaceholder("Loading the model… you can type already")
-	case m.st.ImagePath == "" && m.st.HasModel:
-		m.ta.SetPlaceholder("/image PATH to load an image (Tab completes)")
-	default:
-		m.ta.SetPlaceholder("Ask about the image… (/ for commands, ? for keys)")
-	}
-	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(colAccent).Padding(0, 1).Width(max(10, m.w-2))
-	return box.Render(m.ta.View())
-}
-
-// elapsed is the time the running job has taken.
-func (m *Model) elapsed() string {
-	if m.st.Since.IsZero() {
-		return ""
-	}
-	return formatElapsed(m.opts.Now().Sub(m.st.Since))
-}
-
-func formatElapsed(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	}
-	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-}
-
-// status is the status line: what runs, the model, the image, the context
-// and the speed of the last answer.
-func (m *Model) status() string {
-	sep := m.sty.statusKey.Render("  ")
-	var left string
-	switch {
-	case m.st.Phase.Busy():
-		act := m.st.Activity
-		if m.st.Progress != "" {
-			act += ": " + m.st.Progress
-		}
-		act = printable(act)
-		left = m.sty.statusBar.Render(" ") + m.spin.View() + m.sty.statusVal.Render(" "+act+" ") + m.sty.statusKey.Render(m.elapsed())
-	case m.st.Phase == app.NoModel:
-		left = m.sty.statusBar.Render(" ") + m.sty.warn.Inherit(m.sty.statusBar).Render("○ no model")
-	default:
-		left = m.sty.statusBar.Render(" ") + m.sty.ok.Inherit(m.sty.statusBar).Render("● ready")
-	}
-	var segs []string
-	seg := func(k, v string) { segs = append(segs, m.sty.statusKey.Render(k+" ")+m.sty.statusVal.Render(v)) }
-	if m.st.HasModel || m.st.Model.Name != "" {
-		seg("model", printable(m.st.Model.Name))
-	}
-	if m.st.ImagePath != "" {
-		seg("image", printable(filepath.Base(m.st.ImagePath)))
-	}
-	if m.st.CtxTotal > 0 {
-		seg("ctx", fmt.Sprintf("%d/%d", m.st.CtxUsed, m.st.CtxTotal))
-	}
-	if l := m.st.Last; l != nil && l.Tokens > 0 {
-		seg("speed", fmt.Sprintf("%.1f tok/s", l.TokensPerSec))
-		seg("first token", formatMillis(l.FirstToken))
-	}
-	// Drop segments from the right until the line fits.
-	for {
-		right := strings.Join(segs, sep) + m.sty.statusBar.Render(" ")
-		gap := m.w - lipgloss.Width(left) - lipgloss.Width(right)
-		if gap >= 2 || len(segs) == 0 {
-			if gap < 0 {
-				return ansi.Truncate(left, m.w, "")
-			}
-			return left + m.sty.statusBar.Render(strings.Repeat(" ", gap)) + right
-		}
-		segs = segs[:len(segs)-1]
-	}
-}
-
-func formatMillis(d time.Duration) string {
-	if d < 10*time.Second {
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1f s", d.Seconds())
-}
-
-// footer is the key help, or the completion hint. The help shows the
-// keys that fit, whole (help.Model's own cut can overflow the line).
-func (m *Model) footer() string {
-	if m.hint != "" {
-		return ansi.Truncate(m.sty.hint.Render("  "+m.hint), m.w, "…")
-	}
-	sep := m.help.Styles.ShortSeparator.Render(m.help.ShortSeparator)
-	line := ""
-	for i, b := range m.keys.ShortHelp() {
-		item := m.help.Styles.ShortKey.Render(b.Help().Key) + " " + m.help.Styles.ShortDesc.Render(b.Help().Desc)
-		if i > 0 {
-			item = sep + item
-		}
-		if lipgloss.Width(line+item) > m.w-2 {
-			if tail := m.help.Styles.ShortSeparator.Render(" …"); lipgloss.Width(line+tail) <= m.w-2 {
-				line += tail
-			}
-			break
-		}
-		line += item
-	}
-	return " " + line
+	m.following = m.chat.atBottom()
 }

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bytes"
-	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
 	"image"
 	"image/color"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/app/apptest"
 )
 
 // Goroutines that outlive a test by design: engine/kernels' worker pool,
@@ -28,44 +28,24 @@ import (
 var leakOpts = []goleak.Option{
 	goleak.IgnoreAnyFunction("github.com/aybabtme/rgbterm.interpret"),
 	goleak.IgnoreAnyFunction("github.com/charmbracelet/bubbles/cursor.(*Model).BlinkCmd.func1"),
-	goleak.IgnoreTopFunction("github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker"),
+	goleak.IgnoreTopFunction("github.com/blip2chat/blip2chat/engine/kernels.(*Pool).worker"),
 	goleak.IgnoreAnyFunction("github.com/charmbracelet/x/exp/teatest.NewTestModel.func2"),
 	goleak.IgnoreAnyFunction("os/signal.loop"),
 	goleak.IgnoreAnyFunction("os/signal.signal_recv"),
 }
 
-// llamaLib is the library the tests use (see llamatest.LibDir).
-func llamaLib(t testing.TB) string { return llamatest.LibDir(t) }
+// llamaLib is the library the tests on the demo model use: they are
+// skipped without it.
+func llamaLib(t testing.TB) string { return apptest.LlamaLib(t) }
 
-// waitApp waits until cond holds for the app's state.
-func waitApp(t *testing.T, a *app.App, what string, cond func(app.State) bool) app.State {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st := a.Snapshot()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			var b strings.Builder
-			for _, e := range st.Entries {
-				b.WriteString(e.Text + "\n")
-			}
-			t.Fatalf("timed out waiting for %s (phase %v); transcript:\n%s", what, st.Phase, b.String())
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func idle(s app.State) bool { return !s.Phase.Busy() }
+var (
+	waitApp = apptest.WaitFor
+	idle    = apptest.Idle
+)
 
 func lastAnswer(s app.State) app.Entry {
-	for i := len(s.Entries) - 1; i >= 0; i-- {
-		if s.Entries[i].Kind == app.EntryAnswer {
-			return s.Entries[i]
-		}
-	}
-	return app.Entry{}
+	e, _ := apptest.Last(s, app.EntryAnswer)
+	return e
 }
 
 // screen accumulates what the program wrote to the terminal, so that

@@ -7,13 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"math"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
@@ -33,16 +34,19 @@ type llmFlags struct {
 	modelDir, llm, llamaLib *string
 	threads                 *int
 	verbose                 *bool
+	gpuLayers               *int
 }
 
 func addLLMFlags(fs *flag.FlagSet) llmFlags {
-	return llmFlags{
+	f := llmFlags{
 		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
-		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16)"),
+		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16; never more than the usable cores)"),
 		verbose:  fs.Bool("v", false, "print llama.cpp's log to stderr"),
 	}
+	f.gpuLayers = addGPULayersFlag(fs)
+	return f
 }
 
 func (f llmFlags) log(stderr io.Writer) io.Writer {
@@ -52,8 +56,18 @@ func (f llmFlags) log(stderr io.Writer) io.Writer {
 	return nil
 }
 
-// samplingFlags are ask's sampling options; unset flags keep llama.cpp's
-// usual values (lm.DefaultSamplingParams).
+// withLLMHint adds what ask, tokenize and bench can do about a folder
+// without a language model.
+func withLLMHint(err error) error {
+	if errors.Is(err, model.ErrNoLLM) {
+		return fmt.Errorf("%w; give one with --llm", err)
+	}
+	return err
+}
+
+// samplingFlags are ask's decoding options: llama.cpp's usual chat
+// sampling unless --greedy (or --temp 0) asks for the most likely token,
+// which is then pure argmax unless --repeat-penalty is given.
 type samplingFlags struct {
 	greedy                   *bool
 	temp, topP, minP, repeat *float64
@@ -62,32 +76,44 @@ type samplingFlags struct {
 }
 
 func addSamplingFlags(fs *flag.FlagSet) samplingFlags {
-	d := lm.DefaultSamplingParams()
 	return samplingFlags{
-		greedy:      fs.Bool("greedy", false, "always take the most likely token (reproducible; ignores the sampling flags but --repeat-penalty)"),
-		temp:        fs.Float64("temp", float64(d.Temperature), "sampling `temperature` (0: greedy)"),
-		topK:        fs.Int("top-k", d.TopK, "keep the `K` most likely tokens (0: off)"),
-		topP:        fs.Float64("top-p", float64(d.TopP), "nucleus sampling `threshold` (1: off)"),
-		minP:        fs.Float64("min-p", float64(d.MinP), "drop tokens below `P` times the most likely one's probability (0: off)"),
-		repeat:      fs.Float64("repeat-penalty", float64(d.RepeatPenalty), "penalty for repeating recent tokens (1: off)"),
-		repeatLastN: fs.Int("repeat-last-n", d.RepeatLastN, "recent `tokens` the repeat penalty looks at"),
+		greedy:      fs.Bool("greedy", false, "always take the most likely token (reproducible; ignores the sampling flags; no repeat penalty unless --repeat-penalty is given)"),
+		temp:        fs.Float64("temp", 0.8, "sampling `temperature` (0: greedy)"),
+		topK:        fs.Int("top-k", 40, "keep the `K` most likely tokens (0: off)"),
+		topP:        fs.Float64("top-p", 0.95, "nucleus sampling `threshold` (1: off)"),
+		minP:        fs.Float64("min-p", 0.05, "drop tokens below `P` times the most likely one's probability (0: off)"),
+		repeat:      fs.Float64("repeat-penalty", 1.1, "penalty for repeating recent tokens (1: off; when sampling, or given with --greedy)"),
+		repeatLastN: fs.Int("repeat-last-n", 64, "recent `tokens` the repeat penalty looks at (0: all)"),
 		seed:        fs.Int64("seed", -1, "random `seed` (-1: a new one each run)"),
 	}
 }
 
-func (f samplingFlags) params() (lm.SamplingParams, error) {
-	p := lm.SamplingParams{Greedy: *f.greedy, Temperature: float32(*f.temp), TopK: *f.topK, TopP: float32(*f.topP),
-		MinP: float32(*f.minP), RepeatPenalty: float32(*f.repeat), RepeatLastN: *f.repeatLastN, Seed: lm.RandomSeed}
-	if *f.temp < 0 {
-		// The library takes it as greedy, as llama.cpp does; on the
-		// command line it is more likely a typo.
-		return p, badUsage("--temp %v is negative (0 means greedy)", *f.temp)
+// params are the decoding settings the flags ask for; set tells which
+// flags the user gave.
+func (f samplingFlags) params(set map[string]bool, maxTokens int) (generate.Params, error) {
+	p := generate.DefaultParams()
+	p.MaxTokens, p.Seed = maxTokens, *f.seed
+	if !*f.greedy && *f.temp != 0 {
+		p.Temperature, p.TopK, p.TopP, p.MinP = *f.temp, *f.topK, *f.topP, *f.minP
 	}
-	if *f.seed >= 0 {
-		if *f.seed >= int64(lm.RandomSeed) {
-			return p, badUsage("--seed %d: must be below %d", *f.seed, lm.RandomSeed)
-		}
-		p.Seed = uint64(*f.seed)
+	if p.Sampling() || set["repeat-penalty"] {
+		p.RepetitionPenalty, p.RepeatLastN = *f.repeat, *f.repeatLastN
+	}
+	switch {
+	case *f.temp < 0: // the library would take it as greedy; here more likely a typo
+		return p, badUsage("--temp %v is negative (0 means greedy)", *f.temp)
+	case *f.topK < 0:
+		return p, badUsage("--top-k %d is negative", *f.topK)
+	case *f.topP < 0 || *f.topP > 1:
+		return p, badUsage("--top-p %v is outside 0..1", *f.topP)
+	case *f.minP < 0 || *f.minP > 1:
+		return p, badUsage("--min-p %v is outside 0..1", *f.minP)
+	case *f.repeat < 0:
+		return p, badUsage("--repeat-penalty %v is negative", *f.repeat)
+	case *f.repeatLastN < 0:
+		return p, badUsage("--repeat-last-n %d is negative", *f.repeatLastN)
+	case *f.seed < -1 || *f.seed >= math.MaxUint32:
+		return p, badUsage("--seed %d: must be below %d (-1: random)", *f.seed, uint32(math.MaxUint32))
 	}
 	if err := p.Validate(); err != nil {
 		return p, usageError{err}
@@ -116,202 +142,138 @@ type askResult struct {
 
 func askMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func runAsk(args []string, stdout, stderr io.Writer) error {
+// askArgs are ask's arguments, checked.
+type askArgs struct {
+	llm              llmFlags
+	params           generate.Params
+	raw, exact, json bool
+	nctx             int
+	logitsOut        string
+	force            bool // --force: --logits-out may replace a file
+	image, question  string
+}
+
+// inputs are the files ask reads, which --logits-out must not overwrite.
+func (a askArgs) inputs() []string {
+	llm := *a.llm.llm
+	if llm == "" {
+		llm = filepath.Join(*a.llm.modelDir, model.LLMFile)
+	}
+	return []string{a.image, llm, filepath.Join(*a.llm.modelDir, model.VisionFile)}
+}
+
+func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	fs := newFlagSet(commands["ask"], stderr)
-	lf := addLLMFlags(fs)
+	a.llm = addLLMFlags(fs)
 	sf := addSamplingFlags(fs)
 	raw := fs.Bool("raw-prompt", false, "QUESTION is the whole prompt text after the soft tokens (BOS/EOS added as the model's tokenizer adds them), not put into the model's template")
 	maxTokens := fs.Int("max-tokens", chat.DefaultMaxTokens, "most `tokens` to generate (0: none, only the prompt is run, e.g. for --logits-out)")
 	exact := fs.Bool("exact", false, "flash attention off and an f32 KV cache: slower, for comparing numbers")
-	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need)")
+	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need, which is also the most it takes)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","timings":{…}} instead of the text`)
+	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
 	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return err
+		return a, err
 	}
-	if len(pos) != 2 || *lf.modelDir == "" {
-		return errUsage
+	if len(pos) != 2 || *a.llm.modelDir == "" {
+		return a, errUsage
 	}
 	switch {
 	case *maxTokens < 0:
-		return badUsage("--max-tokens %d is negative", *maxTokens)
+		return a, badUsage("--max-tokens %d is negative", *maxTokens)
 	case *nctx < 0:
-		return badUsage("--ctx %d is negative", *nctx)
-	case *lf.threads < 0:
-		return badUsage("--threads %d is negative", *lf.threads)
+		return a, badUsage("--ctx %d is negative", *nctx)
+	case *a.llm.threads < 0:
+		return a, badUsage("--threads %d is negative", *a.llm.threads)
 	}
-	sp, err := sf.params()
-	if err != nil {
-		return err
+	*a.llm.threads = capThreads("ask", *a.llm.threads, stderr)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if a.params, err = sf.params(set, *maxTokens); err != nil {
+		return a, err
 	}
-	if *logitsOut != "" {
-		if err := checkOutput(*logitsOut); err != nil {
-			return err
+	a.raw, a.exact, a.json, a.nctx, a.logitsOut, a.force = *raw, *exact, *asJSON, *nctx, *logitsOut, *force
+	a.image, a.question = pos[0], pos[1]
+	if a.logitsOut != "" {
+		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil {
+			return a, err
 		}
 	}
-	image, question := pos[0], pos[1]
+	return a, nil
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	m, err := model.Open(*lf.modelDir, model.Options{LlamaLib: *lf.llamaLib, LLMPath: *lf.llm, Threads: *lf.threads, Exact: *exact, Log: lf.log(stderr)})
+func runAsk(args []string, stdout, stderr io.Writer) error {
+	a, err := parseAsk(args, stderr)
 	if err != nil {
 		return err
+	}
+	ctx, stop := interruptContext()
+	defer stop()
+	m, err := model.Open(*a.llm.modelDir, model.Options{LlamaLib: *a.llm.llamaLib, LLMPath: *a.llm.llm,
+		Threads: *a.llm.threads, Exact: a.exact, Log: a.llm.log(stderr), GPULayers: *a.llm.gpuLayers})
+	if err != nil {
+		return withLLMHint(err)
 	}
 	defer m.Close()
 	info := m.LM.Info()
-
-	prompt := question
-	instruction := question
-	if !*raw {
-		tmpl := m.DefaultSettings().Template
-		prompt = tmpl.Format(nil, question)
-		if strings.TrimSpace(question) == "" {
-			instruction = tmpl.Caption
-		}
+	if info.Notice != "" {
+		fmt.Fprintln(stderr, "note: "+info.Notice)
 	}
+
 	start := time.Now()
-	soft, err := m.SoftTokens(image, instruction)
+	text, instruction := askPrompt(m, a.question, a.raw)
+	soft, err := m.SoftTokens(ctx, a.image, instruction)
 	if err != nil {
 		return err
 	}
 	visionTime := time.Since(start)
-	nSoft := len(soft) / info.NEmbd
-	ids, err := m.LM.Tokenize(prompt, true)
+	ids, err := m.LM.Tokenize(text, true)
 	if err != nil {
 		return err
 	}
-
-	// Decoder-only: soft tokens, prompt and answer share the context, which
-	// must hold the prompt and one more position; T5: the encoder takes soft
-	// tokens and prompt, the decoder the answer.
-	rows := nSoft + len(ids)
-	need, room := rows+max(*maxTokens, 1), rows+1
-	if info.EncoderDecoder {
-		need, room = max(rows, *maxTokens+1), rows
-	}
-	n, limit := *nctx, "--ctx"
-	if n == 0 {
-		// One question: no room for a conversation needed, but no more
-		// than the model was trained on (a longer answer stops, with a
-		// note, when the context is full).
-		n = need
-		if t := info.NCtxTrain; t > 0 && n > t {
-			n, limit = t, "the model's training context"
-		}
-	}
-	tooLong := func(n int) error {
-		return fmt.Errorf("the question is too long: with the image it takes %d positions (%d image tokens, %d text tokens) and the context holds %d (%s); shorten it",
-			room, nSoft, len(ids), n, limit)
-	}
-	if room > n {
-		return tooLong(n)
-	}
-	all := *logitsOut != "" && !info.EncoderDecoder
-	cx, err := m.LM.NewContext(lm.ContextOptions{NCtx: n, Threads: *lf.threads, Exact: *exact, AllLogits: all})
+	prompt := generate.Prompt{Soft: soft, NSoft: len(soft) / info.NEmbd, IDs: ids}
+	all := a.logitsOut != "" && !info.EncoderDecoder
+	cx, err := askContext(m.LM, prompt, a.params.MaxTokens, a.nctx, lm.ContextOptions{Threads: *a.llm.threads, Exact: a.exact, AllLogits: all})
 	if err != nil {
 		return err
 	}
 	defer cx.Close()
-	if cx.NCtx() < room { // a backend caps the context at what the model can hold
-		limit = "the model's limit"
-		return tooLong(cx.NCtx())
-	}
 
 	var logits []float32 // rows of NVocab
-	keep := func(rows int) {
-		for i := range rows {
-			logits = append(logits, cx.Logits(i)...)
-		}
+	o := generate.Options{Params: a.params}
+	if !a.json {
+		o.OnText = answerWriter(stdout)
 	}
-	prefillStart := time.Now()
-	if info.EncoderDecoder {
-		emb, err := m.LM.TokenEmbeddings(ids)
-		if err != nil {
-			return err
-		}
-		if err := cx.Encode(append(soft, emb...), nSoft+len(ids)); err != nil {
-			return err
-		}
-		if err := cx.AppendTokens([]int32{info.DecoderStart}, false); err != nil {
-			return err
-		}
-	} else {
-		if err := cx.AppendEmbeddings(soft, nSoft, all); err != nil {
-			return err
-		}
-		if all {
-			keep(nSoft)
-		}
-		if err := cx.AppendTokens(ids, all); err != nil {
-			return err
-		}
-		if all {
-			keep(len(ids))
-		}
+	if all {
+		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }
+	} else if a.logitsOut != "" {
+		o.OnStep = func(_ int, l []float32, _ int32) { logits = append(logits, l...) }
 	}
-	prefill := time.Since(prefillStart)
-
-	sampler, err := cx.NewSampler(sp)
-	if err != nil {
-		return err
-	}
-	defer sampler.Close()
-	if sp.Penalized() {
-		for _, id := range ids[max(0, len(ids)-sp.RepeatLastN):] {
-			sampler.Accept(id)
-		}
-	}
-	opts := lm.GenerateOptions{MaxTokens: *maxTokens}
-	if !*asJSON {
-		first := true
-		opts.OnText = func(s string) {
-			if first {
-				if s = strings.TrimPrefix(s, " "); s == "" {
-					return
-				}
-				first = false
-			}
-			io.WriteString(stdout, s)
-		}
-	}
-	if *logitsOut != "" && info.EncoderDecoder {
-		opts.OnStep = func(_ int, l []float32, _ int32) { logits = append(logits, l...) }
-	}
-	r, genErr := lm.GenerateWith(ctx, m.LM, cx, sampler, opts)
+	runStart := time.Now()
+	r, genErr := generate.New(m.LM, cx).Run(ctx, prompt, o)
 	if genErr != nil && r.Stop != lm.StopCancelled && r.Stop != lm.StopContextFull {
 		return genErr
 	}
-
-	if *logitsOut != "" {
-		name := "logits"
-		if info.EncoderDecoder {
-			name = "decoder_logits"
+	if a.logitsOut != "" {
+		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil { // again: the work took a while
+			return err
 		}
-		rows := len(logits) / info.NVocab
-		t := safetensors.F32Tensor(name, []int{rows, info.NVocab}, logits)
-		meta := map[string]string{"prompt": prompt, "model": info.Desc}
-		if err := safetensors.WriteFile(*logitsOut, []safetensors.WriteTensor{t}, meta); err != nil {
+		if err := writeLogits(a.logitsOut, logits, info, text); err != nil {
 			return err
 		}
 	}
-	text := strings.TrimPrefix(r.Text, " ")
-	if *asJSON {
-		res := askResult{PromptIDs: ids, IDs: r.IDs, Text: text, Stop: r.Stop.String(), Timings: askTimings{
-			VisionMS: askMS(visionTime), PrefillMS: askMS(prefill), PromptRows: nSoft + len(ids),
-			FirstTokenMS: askMS(prefillStart.Sub(start) + prefill + r.FirstToken), GenerateMS: askMS(r.Elapsed),
-			Tokens: len(r.IDs), TokensPerSecond: r.TokensPerSecond()}}
-		if res.IDs == nil {
-			res.IDs = []int32{}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(res); err != nil {
-			return err
-		}
+	if a.json {
+		err = writeAskJSON(stdout, askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Stop: r.Stop.String(), Timings: askTimings{
+			VisionMS: askMS(visionTime), PrefillMS: askMS(r.Prefill), PromptRows: prompt.Rows(),
+			FirstTokenMS: askMS(runStart.Sub(start) + r.Prefill + r.FirstToken), GenerateMS: askMS(r.Decode),
+			Tokens: len(r.IDs), TokensPerSecond: r.TokensPerSecond()}})
 	} else {
-		fmt.Fprintln(stdout)
+		_, err = fmt.Fprintln(stdout)
+	}
+	if err != nil {
+		return err
 	}
 	if r.Stop == lm.StopContextFull {
 		fmt.Fprintf(stderr, "blip2chat ask: note: the answer stops after %d tokens: the context of %d positions is full\n", len(r.IDs), cx.NCtx())
@@ -321,4 +283,95 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return exitError{130}
 	}
 	return nil
+}
+
+// answerWriter streams the answer to w. On a terminal the text goes
+// through the interface's display policy (app.Printable): a model's
+// vocabulary may hold escape sequences (a title, the clipboard, a
+// hyperlink, a screen clear) that the terminal would act on. Into a pipe
+// or a file the text is written as generated, byte for byte: a script
+// reading it wants the model's exact text, and the danger is the terminal
+// (whoever prints the file later decides how), as with --json, which
+// escapes every control character.
+func answerWriter(w io.Writer) func(string) {
+	if isTerminal(w) {
+		return func(s string) { io.WriteString(w, app.Printable(s)) }
+	}
+	return func(s string) { io.WriteString(w, s) }
+}
+
+// askPrompt is the prompt text after the soft tokens and the Q-Former's
+// instruction (InstructBLIP) for question: the model's template around it,
+// or with raw the question as it is.
+func askPrompt(m *model.Model, question string, raw bool) (text, instruction string) {
+	if raw {
+		return question, question
+	}
+	tmpl := m.Template()
+	text, instruction = tmpl.Format(nil, question), question
+	if strings.TrimSpace(question) == "" {
+		instruction = tmpl.Caption
+	}
+	return text, instruction
+}
+
+// askContext makes the context of one answer: --ctx positions (nctx), at
+// most what the prompt and maxTokens need (generate.Need), or by default
+// that need but no more than the model was trained on (a longer answer stops, with a note, when
+// the context is full). A prompt that does not fit is refused, naming the
+// limit.
+func askContext(lmm lm.Model, p generate.Prompt, maxTokens, nctx int, o lm.ContextOptions) (lm.Context, error) {
+	info := lmm.Info()
+	room, need := generate.Need(info, p.Rows(), maxTokens)
+	n, limit := nctx, "--ctx"
+	switch {
+	case n == 0:
+		n = need
+		if t := info.NCtxTrain; t > 0 && n > t {
+			n, limit = t, "the model's training context"
+		}
+	case n > need:
+		// One answer never fills more: the rest would be memory reserved
+		// for nothing (--ctx 100000000 asked llama.cpp for 24 GB).
+		n = need
+	}
+	tooLong := func(n int) error {
+		return fmt.Errorf("the question is too long: with the image it takes %d positions (%d image tokens, %d text tokens) and the context holds %d (%s); shorten it",
+			room, p.NSoft, len(p.IDs), n, limit)
+	}
+	if room > n {
+		return nil, tooLong(n)
+	}
+	o.NCtx = n
+	cx, err := lmm.NewContext(o)
+	if err != nil {
+		return nil, err
+	}
+	if cx.NCtx() < room { // a backend caps the context at what the model can hold
+		cx.Close()
+		limit = "the model's limit"
+		return nil, tooLong(cx.NCtx())
+	}
+	return cx, nil
+}
+
+// writeLogits writes --logits-out: "logits" (decoder-only: the prompt's
+// positions) or "decoder_logits" (T5: the generated steps).
+func writeLogits(path string, logits []float32, info lm.Info, prompt string) error {
+	name := "logits"
+	if info.EncoderDecoder {
+		name = "decoder_logits"
+	}
+	t := safetensors.F32Tensor(name, []int{len(logits) / info.NVocab, info.NVocab}, logits)
+	meta := map[string]string{"prompt": prompt, "model": info.Desc}
+	return safetensors.WriteFile(path, []safetensors.WriteTensor{t}, meta)
+}
+
+func writeAskJSON(w io.Writer, r askResult) error {
+	if r.IDs == nil {
+		r.IDs = []int32{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
 }

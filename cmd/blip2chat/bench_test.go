@@ -22,7 +22,7 @@ func TestBenchUsage(t *testing.T) {
 		{"stray argument", []string{"bench", "-m", model, "extra"}, 2, "usage:"},
 		{"runs", []string{"bench", "-m", model, "--runs", "0"}, 1, "--runs must be at least 1"},
 		{"threads", []string{"bench", "-m", model, "--threads", "-1"}, 1, "--threads must not be negative"},
-		{"unknown synthetic", []string{"bench", "--synthetic", "gpt-5", "--cache", t.TempDir()}, 1, `no synthetic model "gpt-5" (want flan-t5-xl, opt-2.7b, vicuna-7b, vision)`},
+		{"unknown synthetic", []string{"bench", "--synthetic", "gpt-5", "--cache", t.TempDir()}, 1, `no synthetic model "gpt-5" (want flan-t5-xl, itm-vit-g, opt-2.7b, vicuna-7b, vision)`},
 		{"bad vision type", []string{"bench", "--synthetic", "vision", "--vision-type", "q4_0"}, 1, `unknown weight type "q4_0"`},
 		{"type of a converted model", []string{"bench", "-m", model, "--vision-type", "q8_0"}, 1, "has f32 weights; --vision-type applies to --synthetic"},
 		{"llm type of a converted model", []string{"bench", "-m", model, "--llm-type", "f16"}, 1, "--llm-type applies to --synthetic"},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/ui"
 )
 
@@ -19,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "chat",
 		summary: "chat about an image in the terminal (the default command)",
-		usage:   "[-m MODEL_DIR] [--resume [ID]] [--llama-lib DIR] [--no-color] [IMAGE]",
+		usage:   "[-m MODEL_DIR] [--resume [ID] [--fork|--read-only]] [--llama-lib DIR] [--no-color] [IMAGE]",
 		run:     runChat,
 	})
 }
@@ -56,19 +58,22 @@ type uiFlags struct {
 	imageStyle *string
 	threads    *int
 	nctx       *int
+	gpuLayers  *int
 }
 
 func addUIFlags(fs interface {
 	String(string, string, string) *string
 	Bool(string, bool, string) *bool
 	Int(string, int, string) *int
+	Var(flag.Value, string, string)
 }) uiFlags {
 	return uiFlags{
 		llamaLib:   fs.String("llama-lib", "", "`folder` holding the llama.cpp library (default: $BLIP2CHAT_LLAMA_LIB, beside the executable, the data folder)"),
 		noColor:    fs.Bool("no-color", false, "no colours (also when NO_COLOR is set)"),
 		imageStyle: fs.String("image-style", "auto", "how the image is drawn: ascii, halfblock (truecolor terminals) or auto; Ctrl+T toggles"),
-		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16)"),
+		threads:    fs.Int("threads", 0, "CPU `threads` (0: all usable cores, at most 16; never more than the usable cores)"),
 		nctx:       fs.Int("ctx", 0, "context size in `tokens` (0: the model's, at most 4096)"),
+		gpuLayers:  addGPULayersFlag(fs),
 	}
 }
 
@@ -91,7 +96,7 @@ func (f uiFlags) uiOptions() (ui.Options, error) {
 }
 
 func (f uiFlags) openOptions() app.OpenOptions {
-	return app.OpenOptions{LlamaLib: *f.llamaLib, Threads: *f.threads, NCtx: *f.nctx}
+	return app.OpenOptions{LlamaLib: *f.llamaLib, Threads: *f.threads, NCtx: *f.nctx, GPULayers: *f.gpuLayers}
 }
 
 // modelSource opens a converted model folder.
@@ -108,6 +113,8 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert' (default: $"+EnvModel+")")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "continue a session: the latest, or --resume=ID (see 'blip2chat sessions')")
+	fork := fs.Bool("fork", false, "with --resume: continue a copy of the session (a new session; the old one stays as it is)")
+	readOnly := fs.Bool("read-only", false, "with --resume: show the session and chat on, saving nothing")
 	uf := addUIFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -119,12 +126,20 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	}
 	sessDir := app.SessionsDir(data)
 
+	if (*fork || *readOnly) && !resume.set || *fork && *readOnly {
+		return badUsage("--fork and --read-only go with --resume, one of them at a time")
+	}
 	var sess *app.Session
 	if resume.set {
-		// "--resume ID" (a separate word) names a session too.
+		// "--resume ID" (a separate word) names a session too, unless it
+		// names none (it is the image then).
 		if resume.id == "" && len(pos) > 0 {
-			if s, err := app.FindSession(sessDir, pos[0]); err == nil {
+			s, err := app.FindSession(sessDir, pos[0])
+			switch {
+			case err == nil:
 				sess, pos = s, pos[1:]
+			case !errors.Is(err, app.ErrNoSession):
+				return err
 			}
 		}
 		if sess == nil {
@@ -132,20 +147,16 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if err := resumable(sess, *fork || *readOnly); err != nil {
+			return err
+		}
 	}
-	if len(pos) > 1 {
-		return errUsage
-	}
-	img, err := imageArg(pos)
-	if err != nil {
-		return err
-	}
-	uo, err := uf.uiOptions()
+	img, uo, err := uiArgs("chat", pos, uf, stderr)
 	if err != nil {
 		return err
 	}
 
-	opts := app.Options{Image: img, SessionsDir: sessDir, Resume: sess, Demo: func() *app.ModelSource {
+	opts := app.Options{Image: img, SessionsDir: sessDir, Resume: sess, ResumeAs: resumeMode(*fork, *readOnly), Demo: func() *app.ModelSource {
 		return app.DemoSource(data, uf.openOptions())
 	}}
 	dir := *modelDir
@@ -160,19 +171,75 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		dir = os.Getenv(EnvModel)
 	}
 	if dir != "" {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+		if st, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", safefile.Name(dir))
+		} else if err != nil {
+			return err
+		} else if !st.IsDir() {
+			return fmt.Errorf("%s is not a model folder (make one with 'blip2chat convert')", safefile.Name(dir))
 		}
 		opts.Model = modelSource(dir, uf.openOptions())
-	}
-	if err := needTerminal(stdout); err != nil {
-		return err
 	}
 	return runUI(opts, uo, stdout)
 }
 
-// runUI runs the app on the terminal and says how to come back.
+// resumable refuses a session that another blip2chat has open, unless it
+// is only copied or read (copy).
+func resumable(s *app.Session, copy bool) error {
+	if copy {
+		return nil
+	}
+	inUse, err := app.SessionInUse(s)
+	if err != nil {
+		return err
+	}
+	if inUse {
+		id := safefile.Name(s.ID)
+		return fmt.Errorf("session %s is open in another blip2chat: continue a copy of it with --resume=%s --fork, or look at it with --resume=%s --read-only",
+			id, id, id)
+	}
+	return nil
+}
+
+func resumeMode(fork, readOnly bool) app.ResumeMode {
+	switch {
+	case fork:
+		return app.ResumeFork
+	case readOnly:
+		return app.ResumeReadOnly
+	}
+	return app.ResumeAppend
+}
+
+// uiArgs checks what chat and demo (cmd) take besides their flags: at most
+// one IMAGE (returned, "" when absent; checked before the interface starts),
+// the numeric flags (--threads capped at the usable cores, saying so on
+// stderr) and the display flags.
+func uiArgs(cmd string, pos []string, uf uiFlags, stderr io.Writer) (string, ui.Options, error) {
+	if len(pos) > 1 {
+		return "", ui.Options{}, errUsage
+	}
+	switch {
+	case *uf.threads < 0:
+		return "", ui.Options{}, badUsage("--threads %d is negative", *uf.threads)
+	case *uf.nctx < 0:
+		return "", ui.Options{}, badUsage("--ctx %d is negative", *uf.nctx)
+	}
+	*uf.threads = capThreads(cmd, *uf.threads, stderr)
+	img, err := imageArg(pos)
+	if err != nil {
+		return "", ui.Options{}, err
+	}
+	uo, err := uf.uiOptions()
+	return img, uo, err
+}
+
+// runUI runs the app on the terminal (refusing a pipe or a file) and says
+// how to come back.
 func runUI(opts app.Options, uo ui.Options, stdout io.Writer) error {
+	if err := needTerminal(stdout); err != nil {
+		return err
+	}
 	a := app.New(opts)
 	if err := ui.Run(a, uo); err != nil {
 		return err
@@ -194,13 +261,11 @@ func hasTurns(st app.State) bool {
 
 // needTerminal refuses to draw the interface into a pipe or a file.
 func needTerminal(w io.Writer) error {
-	if writerIsTerminal(w) && fileIsTerminal(os.Stdin) {
+	if isTerminal(w) && isTerminal(os.Stdin) {
 		return nil
 	}
 	return errors.New("the chat needs a terminal (stdin and stdout); for scripts use 'blip2chat ask'")
 }
-
-func fileIsTerminal(f *os.File) bool { return writerIsTerminal(f) }
 
 // imageArg is the optional IMAGE argument of chat and demo, checked before
 // the interface starts: "" when absent.
@@ -209,10 +274,12 @@ func imageArg(pos []string) (string, error) {
 		return "", nil
 	}
 	img := pos[0]
-	if st, err := os.Stat(img); err != nil {
-		return "", fmt.Errorf("%s: no such image file", img)
-	} else if st.IsDir() {
-		return "", fmt.Errorf("%s is a folder, not an image", img)
+	// The image is opened later, by the interface: a FIFO or a device is
+	// refused now, as a missing file is.
+	if _, err := safefile.Regular(img); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%s: no such image file", safefile.Name(img))
+	} else if err != nil {
+		return "", err
 	}
 	return img, nil
 }

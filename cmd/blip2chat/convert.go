@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/charmbracelet/x/term"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -24,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert a downloaded Hugging Face BLIP-2 / InstructBLIP checkpoint into a model folder",
-		usage:   "HF_DIR -o MODEL_DIR [--vision-type f32|f16|q8_0] [--llm-type f32|f16|q8_0|q4_k_m] [--vision-only]",
+		usage:   "HF_DIR -o MODEL_DIR [--force] [--vision-type f32|f16|q8_0] [--llm-type f32|f16|q8_0|q4_k_m] [--vision-only]",
 		run:     runConvert,
 	})
 }
@@ -36,12 +35,16 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	llmType := fs.String("llm-type", "", "language model weight `type`: f32, f16, q8_0 or q4_k_m (default: q4_k_m for LLaMA and T5, made by the llama.cpp library; q8_0 for OPT, which has no q4_k_m)")
 	llamaLib := fs.String("llama-lib", "", "`folder` holding the llama.cpp library (used to quantize to q4_k_m)")
 	visionOnly := fs.Bool("vision-only", false, "convert only the vision side (ViT, Q-Former, projection)")
+	force := fs.Bool("force", false, forceUsage+" (the model folder's vision.gguf and llm.gguf)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || *out == "" {
 		return errUsage
+	}
+	if err := checkConvertOutputs(pos[0], *out, *visionOnly, *force); err != nil {
+		return err
 	}
 
 	// A quantization the llama.cpp library must make is checked first: a
@@ -55,18 +58,18 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 
 	// Ctrl-C stops between two tensors; the temporary files are removed and
 	// the model folder is left as it was.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	res, err := convert.Convert(ctx, pos[0], *out, convert.Options{
 		VisionType: *visionType,
 		LLMType:    *llmType,
 		VisionOnly: *visionOnly,
 		Progress:   stderr,
-		Terminal:   writerIsTerminal(stderr),
+		Terminal:   isTerminal(stderr),
 		Warnings:   stderr,
 	})
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", *out)
+		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", safefile.Name(*out))
 		return exitError{130}
 	}
 	if err != nil {
@@ -74,21 +77,41 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := quantizeLLM(ctx, lib, *out, res.LLMFamily, *llmType, stderr); err != nil {
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "blip2chat convert: interrupted while quantizing; %s is complete but f16 (run convert again to quantize it)\n", filepath.Join(*out, "llm.gguf"))
+			fmt.Fprintf(stderr, "blip2chat convert: interrupted while quantizing; %s is complete but f16 (run convert again to quantize it)\n", safefile.Name(filepath.Join(*out, "llm.gguf")))
 			return exitError{130}
 		}
 		return err
 	}
 	for _, f := range res.Files {
-		fmt.Fprintf(stdout, "wrote %s\n", f)
+		fmt.Fprintf(stdout, "wrote %s\n", safefile.Name(f))
 	}
 	if *visionOnly {
 		// An llm.gguf already in the folder is kept; say so if it is not
 		// the new vision side's language model.
 		if _, err := os.Stat(filepath.Join(*out, model.LLMFile)); err == nil {
 			if err := model.Check(*out, model.Options{LlamaLib: *llamaLib}); err != nil {
-				fmt.Fprintf(stderr, "warning: the %s kept in %s does not fit the new %s: %v\n", model.LLMFile, *out, model.VisionFile, err)
+				fmt.Fprintf(stderr, "warning: the %s kept in %s does not fit the new %s: %s\n", model.LLMFile, safefile.Name(*out), model.VisionFile, escapeControls(err.Error()))
 			}
+		}
+	}
+	return nil
+}
+
+// checkConvertOutputs vets the files convert writes into the model folder
+// out (when it exists) as checkOutputFile does: not a checkpoint file of
+// hfDir, a link or a device, and replaced only with force.
+func checkConvertOutputs(hfDir, out string, visionOnly, force bool) error {
+	if st, err := os.Stat(out); err != nil || !st.IsDir() {
+		return nil // a new folder, or not a folder (the converter says so)
+	}
+	files := []string{model.VisionFile}
+	if !visionOnly {
+		files = append(files, model.LLMFile)
+	}
+	inputs := folderFiles(hfDir)
+	for _, f := range files {
+		if err := checkOutputFile(filepath.Join(out, f), force, inputs...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -100,7 +123,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 // that), it returns nil.
 func quantizerFor(hfDir, llmType, llamaLib string) (*capi.Library, error) {
 	cfg, err := hfconfig.Load(hfDir)
-	if err != nil || !slices.Contains(convert.LLMFamilies(), cfg.Text.ModelType) {
+	if err != nil || !slices.Contains(lmconv.Families(), cfg.Text.ModelType) {
 		return nil, nil
 	}
 	t, err := lmconv.ParseFamilyType(cfg.Text.ModelType, llmType)
@@ -148,13 +171,9 @@ func quantizeLLM(ctx context.Context, lib *capi.Library, modelDir, family, llmTy
 	})
 }
 
-// writerIsTerminal reports whether w is a terminal, where progress is
-// redrawn in place rather than printed line by line.
-func writerIsTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a terminal (where progress is redrawn in
+// place rather than printed line by line), on every platform.
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(f.Fd())
 }

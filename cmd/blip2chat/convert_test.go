@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
-	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // TestConvertCommand: flags, the refusal of a language model without a
@@ -49,7 +49,7 @@ func TestConvertCommand(t *testing.T) {
 
 	// Families whose converter is not registered in this binary.
 	for _, fam := range []struct{ ckpt, family string }{{"blip2-opt", "opt"}, {"blip2-t5", "t5"}, {"instructblip-llama", "llama"}} {
-		if slices.Contains(convert.LLMFamilies(), fam.family) {
+		if slices.Contains(lmconv.Families(), fam.family) {
 			continue
 		}
 		t.Run("unsupported "+fam.family, func(t *testing.T) {

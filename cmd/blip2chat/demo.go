@@ -22,18 +22,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return errUsage
-	}
-	img, err := imageArg(pos)
+	img, uo, err := uiArgs("demo", pos, uf, stderr)
 	if err != nil {
-		return err
-	}
-	uo, err := uf.uiOptions()
-	if err != nil {
-		return err
-	}
-	if err := needTerminal(stdout); err != nil {
 		return err
 	}
 	data, err := app.DataDir()

@@ -16,6 +16,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/retrieval"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -112,13 +113,55 @@ func doctorLibrary(w *doctorWriter, dir string) error {
 		w.line("  looked in", strings.Join(in.Location.Tried, ", ")+" first")
 	}
 	w.line("  version", fmt.Sprintf("%s (needs v%s from %s), ggml %s", in.Version, capi.Version, capi.Package, in.GGMLVersion))
+	w.line("  build", doctorBuild(in))
 	w.line("  cpu", in.SystemInfo)
 	devs := make([]string, len(in.Devices))
 	for i, d := range in.Devices {
-		devs[i] = d.Name + " (" + d.Description + ")"
+		devs[i] = d.String()
+		if d.Type != "CPU" {
+			devs[i] = d.Type + " " + devs[i]
+		}
 	}
 	w.line("  devices", strings.Join(devs, ", "))
+	w.line("  gpu", doctorGPU(in))
 	return nil
+}
+
+// doctorBuild names the library's build and what checking its files found.
+func doctorBuild(in capi.Info) string {
+	s := in.Variant
+	if g := capi.GPUName(in.Variant); g != "" {
+		s = g
+	}
+	if !in.Check.Stamped {
+		return s + ", not checked (no stamp: not installed by 'make lib')"
+	}
+	return fmt.Sprintf("%s, %s; %d files match the sizes and sha256 recorded at install (%d hashed now, %.1f ms)",
+		s, in.Check.Spec, in.Check.Files, in.Check.Hashed, float64(in.Check.Took.Microseconds())/1000)
+}
+
+// doctorGPU says whether the language model can be offloaded, and if not why.
+func doctorGPU(in capi.Info) string {
+	var gpus []string
+	for _, d := range in.Devices {
+		if d.GPU() {
+			gpus = append(gpus, d.Name)
+		}
+	}
+	switch {
+	case len(gpus) > 0:
+		return "the language model's layers go to " + strings.Join(gpus, ", ") + " (--gpu-layers N|all, default all)"
+	case in.Fallback != "":
+		return in.Fallback
+	}
+	var builds []string
+	for _, v := range capi.GPUBuilds(runtime.GOOS, runtime.GOARCH) {
+		builds = append(builds, "'make lib LLAMA_VARIANT="+v+"'")
+	}
+	if len(builds) == 0 {
+		return "none: this is the CPU build, and there is no GPU build of llama.cpp for " + runtime.GOOS + "/" + runtime.GOARCH
+	}
+	return "none: this is the CPU build (" + strings.Join(builds, " or ") + " fetches a GPU build)"
 }
 
 // doctorExpected are the files 'blip2chat convert' writes.
@@ -166,7 +209,12 @@ func doctorModel(w *doctorWriter, dir, libDir string) error {
 		}
 		rows = append(rows, row{e.Name(), desc})
 	}
-	for _, name := range doctorExpected {
+	expected := doctorExpected
+	retrievalModel := isRetrievalDir(dir)
+	if retrievalModel {
+		expected = doctorExpected[:1] // no language model
+	}
+	for _, name := range expected {
 		if !seen[name] {
 			rows = append(rows, row{name, "MISSING"})
 			note(fmt.Errorf("%s has no %s; make the folder with 'blip2chat convert'", dir, name))
@@ -180,8 +228,16 @@ func doctorModel(w *doctorWriter, dir, libDir string) error {
 		fmt.Fprintf(w.w, "  %-*s  %s\n", width, r.name, r.desc)
 	}
 	if problem == nil {
-		problem = model.Check(dir, model.Options{LlamaLib: libDir})
 		msg := "vision.gguf and llm.gguf load and belong together"
+		if retrievalModel {
+			msg = "a retrieval model (match, index, search): vision.gguf loads"
+			var m *retrieval.Model
+			if m, problem = openRetrieval(dir, 1); problem == nil {
+				m.Close()
+			}
+		} else {
+			problem = model.Check(dir, model.Options{LlamaLib: libDir})
+		}
 		if problem != nil {
 			msg = "PROBLEM (see the error below)"
 		}
@@ -196,7 +252,7 @@ func doctorGGUF(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	arch, ok := f.String("general.architecture")
+	arch, ok := f.String(gguf.KeyArchitecture)
 	if !ok {
 		arch = "no general.architecture"
 	}

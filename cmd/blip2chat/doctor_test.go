@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -114,7 +115,8 @@ func TestDoctorModelCheck(t *testing.T) {
 	if code := run([]string{"doctor", "--llama-lib", lib, "-m", good}, &out, &errb); code != 0 || errb.Len() != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, errb.String(), out.String())
 	}
-	if want := "  check        vision.gguf and llm.gguf load and belong together\n"; !strings.Contains(out.String(), want) {
+	// The column is as wide as the folder's longest file name.
+	if want := regexp.MustCompile(`\n  check +vision.gguf and llm.gguf load and belong together\n`); !want.MatchString(out.String()) {
 		t.Errorf("stdout lacks %q:\n%s", want, out.String())
 	}
 

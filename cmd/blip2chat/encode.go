@@ -1,10 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -19,7 +20,7 @@ func init() {
 	register(&command{
 		name:    "encode",
 		summary: "run the vision side on an image and save its tensors (for checking against transformers)",
-		usage:   "-m MODEL_DIR IMAGE -o OUT.safetensors [--instruction TEXT | --instruction-ids 2,45,3] [--pixel-values FILE.safetensors]",
+		usage:   "-m MODEL_DIR IMAGE -o OUT.safetensors [--force] [--instruction TEXT | --instruction-ids 2,45,3] [--pixel-values FILE.safetensors]",
 		run:     runEncode,
 	})
 }
@@ -31,6 +32,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	instruction := fs.String("instruction", "", "InstructBLIP instruction `text` for the Q-Former")
 	instructionIDs := fs.String("instruction-ids", "", "InstructBLIP instruction as comma-separated Q-Former token `ids`")
 	pixelFile := fs.String("pixel-values", "", "take pixel_values [1,3,H,W] from this safetensors `file` instead of an image")
+	force := fs.Bool("force", false, forceUsage)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -41,7 +43,10 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if *instruction != "" && *instructionIDs != "" {
 		return badUsage("give --instruction or --instruction-ids, not both")
 	}
-	if err := checkOutput(*out); err != nil {
+	// The inputs the output must not overwrite: the image or the pixel
+	// values, and the model's vision file.
+	inputs := append([]string{*pixelFile, filepath.Join(*modelDir, model.VisionFile)}, pos...)
+	if err := checkOutputFile(*out, *force, inputs...); err != nil {
 		return err
 	}
 	var ids []int
@@ -56,8 +61,10 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		stages = append(stages, fmt.Sprintf("%s %s", name, time.Since(start).Round(time.Microsecond)))
 	}
 
+	ctx, stop := interruptContext()
+	defer stop()
 	start := time.Now()
-	m, err := model.OpenVision(*modelDir)
+	m, err := model.OpenVision(*modelDir, vision.Options{})
 	if err != nil {
 		return err
 	}
@@ -71,7 +78,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if *pixelFile != "" {
 		pixels, err = readPixelValues(*pixelFile, info.Vision.Channels, S)
 	} else {
-		pixels, err = imageprep.PixelValues(pos[0], info.ImageOptions())
+		pixels, err = pixelValuesFile(ctx, pos[0], info.ImageOptions())
 	}
 	if err != nil {
 		return err
@@ -84,11 +91,11 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	feat, err := m.EncodeImage(pixels)
+	feat, err := m.EncodeImage(ctx, pixels)
 	if err != nil {
 		return err
 	}
-	qf, err := m.QFormer(feat, ids)
+	qf, err := m.QFormer(ctx, feat, ids)
 	if err != nil {
 		return err
 	}
@@ -116,25 +123,14 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 
 	start = time.Now()
+	if err := checkOutputFile(*out, *force, inputs...); err != nil { // again: the work took a while
+		return err
+	}
 	if err := safetensors.WriteFile(*out, tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	stage("write", start)
 	fmt.Fprintf(stderr, "encode: %s\n", strings.Join(stages, "  "))
-	return nil
-}
-
-// checkOutput fails early, before any work, when the output file path
-// cannot be written: its folder is missing or path is a folder.
-// (safetensors.WriteFile says the same, but only at the end.)
-func checkOutput(path string) error {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("%s is a folder; give a file name", path)
-	}
-	dir := filepath.Dir(path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: folder %s does not exist", path, dir)
-	}
 	return nil
 }
 
@@ -180,4 +176,17 @@ func int64Tensor(name string, shape []int, v []int) safetensors.WriteTensor {
 		binary.LittleEndian.PutUint64(b[8*i:], uint64(int64(x)))
 	}
 	return safetensors.WriteTensor{Name: name, DType: safetensors.I64, Shape: shape, Data: b}
+}
+
+// pixelValuesFile is the model input of the image file at path.
+func pixelValuesFile(ctx context.Context, path string, o imageprep.Options) ([]float32, error) {
+	img, err := imageprep.Load(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	px, err := imageprep.PixelValues(ctx, img, o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return px, nil
 }

@@ -5,13 +5,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
+	"unicode"
+	"unicode/utf8"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -100,11 +106,62 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "blip2chat %s: %v\n", c.name, err)
+	if errors.Is(err, context.Canceled) {
+		// Only interruptContext cancels a command's context.
+		fmt.Fprintf(stderr, "blip2chat %s: interrupted\n", c.name)
+		return 130
+	}
+	fmt.Fprintf(stderr, "blip2chat %s: %s\n", c.name, escapeControls(err.Error()))
 	if errors.As(err, new(usageError)) {
 		return 2
 	}
 	return 1
+}
+
+// interruptContext is the context of a command's work: done on Ctrl+C
+// (SIGINT) or SIGTERM, after which the command stops within about a second
+// and returns the context's error (main then says "interrupted" and exits
+// with 130, the status a shell gives a process ended by SIGINT). The
+// signals' default action is back once the first one arrived, so that a
+// second one ends the process at once, whatever it waits for.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// escapeControls makes a message safe for the terminal and one line: its
+// control characters (ESC, BEL, CR, newlines, C1 codes) and invalid UTF-8
+// bytes are written as Go escapes (\x1b, \n). A path or a library's message
+// may hold escape sequences a terminal would act on; error paths quote the
+// paths they name (safefile.Name), and this is the last line of defence for
+// the rest.
+func escapeControls(s string) string {
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		clean = clean && !unicode.IsControl(r)
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case unicode.IsControl(r):
+			q := strconv.QuoteRune(r) // '\x1b', '\n', '\u0085'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 func printCommands(w io.Writer) {

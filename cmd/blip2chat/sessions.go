@@ -35,8 +35,14 @@ func runSessions(args []string, stdout, stderr io.Writer) error {
 	}
 	dir := app.SessionsDir(data)
 	list, errs := app.ListSessions(dir)
+	// Warnings name files as they are: made printable, like the list.
 	for _, e := range errs {
-		fmt.Fprintf(stderr, "warning: %v\n", e)
+		fmt.Fprintf(stderr, "warning: %s\n", app.Printable(e.Error()))
+	}
+	for _, s := range list {
+		if note := s.DamageNote(); note != "" {
+			fmt.Fprintf(stderr, "warning: %s: %s\n", app.Printable(s.Path), note)
+		}
 	}
 	if len(list) == 0 {
 		fmt.Fprintf(stdout, "No sessions yet in %s.\n", dir)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blip2chat/blip2chat/app"
 )
@@ -17,12 +18,13 @@ func TestSessionsCommand(t *testing.T) {
 		t.Fatalf("empty list: exit %d, %q %q", code, out.String(), errb.String())
 	}
 	dir := app.SessionsDir(filepath.Join(data, "blip2chat"))
-	f, err := app.CreateSession(dir, "/models/blip2-opt", false)
+	now := time.Now()
+	f, err := app.CreateSession(dir, "/models/blip2-opt", false, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Append(app.Record{Type: "image", Path: "/pics/cat.jpg"})
-	f.Append(app.Record{Type: "turn", Turn: &app.Turn{Question: "What is   in\nthe picture, in every little detail please?", Answer: "a cat"}})
+	f.Append(app.Record{Type: "image", Path: "/pics/cat.jpg"}, now)
+	f.Append(app.Record{Type: "turn", Turn: &app.Turn{Question: "What is   in\nthe picture, in every little detail please?", Answer: "a cat"}}, now)
 	out.Reset()
 	if code := run([]string{"sessions"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -34,12 +36,12 @@ func TestSessionsCommand(t *testing.T) {
 		}
 	}
 	// Control characters in a file name or a question are not printed.
-	g, err := app.CreateSession(dir, "/models/evil\x1b[2J", false)
+	g, err := app.CreateSession(dir, "/models/evil\x1b[2J", false, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Append(app.Record{Type: "image", Path: "/pics/c\x1b[31mat\x07.jpg"})
-	g.Append(app.Record{Type: "turn", Turn: &app.Turn{Question: "ring \x07 clear \x1b[2J", Answer: "x"}})
+	g.Append(app.Record{Type: "image", Path: "/pics/c\x1b[31mat\x07.jpg"}, now)
+	g.Append(app.Record{Type: "turn", Turn: &app.Turn{Question: "ring \x07 clear \x1b[2J", Answer: "x"}}, now)
 	out.Reset()
 	if code := run([]string{"sessions"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())

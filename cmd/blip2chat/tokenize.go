@@ -20,9 +20,6 @@ func init() {
 	})
 }
 
-// tokenPiecer is implemented by backends that can show control tokens ("<s>").
-type tokenPiecer interface{ Piece(id int32) string }
-
 func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["tokenize"], stderr)
 	modelDir := fs.String("m", "", "model `folder` (its llm.gguf is read)")
@@ -39,9 +36,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	}
 	path, err := model.LLMPath(*modelDir, *llm)
 	if err != nil {
-		return err
+		return withLLMHint(err)
 	}
-	m, err := lm.Open(path, lm.OpenOptions{LlamaLib: *llamaLib, VocabOnly: true})
+	m, err := model.OpenLLM(path, *llamaLib, lm.OpenOptions{VocabOnly: true})
 	if err != nil {
 		return err
 	}
@@ -52,11 +49,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	}
 	pieces := make([]string, len(ids))
 	for i, id := range ids {
-		if p, ok := m.(tokenPiecer); ok {
-			pieces[i] = p.Piece(id)
-		} else {
-			pieces[i] = string(m.TokenBytes(id))
-		}
+		pieces[i] = m.Piece(id)
 	}
 	if *asJSON {
 		if ids == nil {

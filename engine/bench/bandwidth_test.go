@@ -2,7 +2,9 @@ package bench
 
 import (
 	"io"
+	"math"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +53,34 @@ func TestDecodeBytesPerToken(t *testing.T) {
 	if got := s.GBPerSecond(); got != 8 {
 		t.Errorf("GBPerSecond = %v, want 8 (2 GB x 4 tokens/s)", got)
 	}
+}
+
+// TestMeasureBandwidth: the unrolled sum is the plain sum for every
+// length; a measurement is a positive, finite rate.
+func TestMeasureBandwidth(t *testing.T) {
+	for n := 0; n < 40; n++ {
+		b := make([]uint64, n)
+		var want uint64
+		for i := range b {
+			b[i] = uint64(i*i + 7)
+			want += b[i]
+		}
+		if got := sumWords(b); got != want {
+			t.Errorf("sumWords of %d words = %d, want %d", n, got, want)
+		}
+	}
+	if bw := MeasureBandwidth(1<<20, 2, 2); !(bw > 0) || math.IsInf(bw, 0) {
+		t.Errorf("MeasureBandwidth = %v", bw)
+	}
+}
+
+// BenchmarkMemoryBandwidth sums a 1 GB slice with every core.
+func BenchmarkMemoryBandwidth(b *testing.B) {
+	threads := runtime.GOMAXPROCS(0)
+	var best float64
+	for i := 0; i < b.N; i++ {
+		best = max(best, MeasureBandwidth(1<<30, threads, 3))
+	}
+	b.ReportMetric(best/1e9, "GB/s")
+	b.ReportMetric(float64(threads), "threads")
 }

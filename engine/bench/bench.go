@@ -21,8 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/weights/synth"
 )
 
 // Stage names, in pipeline order.
@@ -304,14 +306,9 @@ func DefaultInstruction(in *vision.Info) []int {
 func RandomPixels(in *vision.Info, seed uint64) []float32 {
 	v := in.Vision
 	px := make([]float32, v.Channels*v.ImageSize*v.ImageSize)
-	s := seed
+	r := synth.NewRand(seed)
 	for i := range px {
-		s += 0x9E3779B97F4A7C15
-		z := s
-		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-		z ^= z >> 31
-		px[i] = 4*float32(z>>40)/(1<<24) - 2
+		px[i] = 2 * r.Float32()
 	}
 	return px
 }
@@ -346,13 +343,13 @@ func Vision(m *vision.Model, o VisionOptions) ([]*Stage, error) {
 	qf := &Stage{Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs))}
 	for r := -1; r < runs; r++ {
 		var feat *vision.ImageFeatures
-		dv, av, err := timed(func() (err error) { feat, err = m.EncodeImage(px); return })
+		dv, av, err := timed(func() (err error) { feat, err = m.EncodeImage(context.Background(), px); return })
 		if err != nil {
 			return nil, err
 		}
 		var soft []float32
 		dq, aq, err := timed(func() error {
-			q, err := m.QFormer(feat, o.InstructionIDs)
+			q, err := m.QFormer(context.Background(), feat, o.InstructionIDs)
 			if err != nil || in.ProjectionSize == 0 {
 				soft = q
 				return err
@@ -393,14 +390,13 @@ type LMOptions struct {
 }
 
 // Pipeline times what a new image's first answer costs: vit and qformer as
-// Vision does, then with the language model lmm: prefill (a new context
-// holding the soft tokens and PromptTokens prompt tokens: AppendEmbeddings
-// and AppendTokens, or for an encoder-decoder model Encode of the soft
-// tokens followed by the prompt's embeddings), first_token (sampling the
-// first token greedily, after the decoder-start step of an encoder-decoder
-// model), decode (DecodeTokens more greedy steps, feeding every token even
-// an end of generation: only speed is measured) and ttft, each run's sum
-// of vit, qformer, prefill and first_token.
+// Vision does, then with the language model lmm, through engine/generate's
+// driver as chat and ask run it: prefill (a new prompt of the soft tokens
+// and PromptTokens prompt tokens into a context: the decoder-only KV
+// cache, or T5's encoder and its decoder start token), first_token (the
+// first greedy token), decode (DecodeTokens more greedy steps, the end
+// tokens kept out as min_new_tokens does: only speed is measured) and
+// ttft, each run's sum of vit, qformer, prefill and first_token.
 func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) ([]*Stage, error) {
 	runs := o.Runs
 	if runs <= 0 {
@@ -423,20 +419,18 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 	if err != nil {
 		return nil, err
 	}
-	nCtx := Q + nPrompt + nDecode + 8
-	c, err := lmm.NewContext(lm.ContextOptions{NCtx: nCtx, Threads: o.Threads})
+	_, need := generate.Need(info, Q+nPrompt, nDecode+1)
+	c, err := lmm.NewContext(lm.ContextOptions{NCtx: Q + nPrompt + nDecode + 8, Threads: o.Threads})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if c.NCtx() < Q+nPrompt+nDecode+2 {
-		return nil, fmt.Errorf("bench: the language model's context holds %d positions, %d needed", c.NCtx(), Q+nPrompt+nDecode+2)
+	if c.NCtx() < need {
+		return nil, fmt.Errorf("bench: the language model's context holds %d positions, %d needed", c.NCtx(), need)
 	}
-	s, err := c.NewSampler(lm.GreedyParams())
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
+	d := generate.New(lmm, c)
+	decode := generate.Options{Params: generate.DefaultParams()}
+	decode.MaxTokens, decode.MinNewTokens = nDecode, nDecode
 
 	px := RandomPixels(in, o.Seed)
 	st := map[string]*Stage{
@@ -447,7 +441,6 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		StageDecode:     {Name: StageDecode, Tokens: nDecode},
 		StageTTFT:       {Name: StageTTFT},
 	}
-	one := make([]int32, 1) // the token fed at each decode step
 	add := func(name string, d time.Duration, allocs uint64) {
 		x := st[name]
 		x.Times, x.Allocs = append(x.Times, d), append(x.Allocs, allocs)
@@ -457,13 +450,13 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 			return nil, err
 		}
 		var feat *vision.ImageFeatures
-		dv, av, err := timed(func() (err error) { feat, err = vm.EncodeImage(px); return })
+		dv, av, err := timed(func() (err error) { feat, err = vm.EncodeImage(ctx, px); return })
 		if err != nil {
 			return nil, err
 		}
 		var soft []float32
 		dq, aq, err := timed(func() error {
-			q, err := vm.QFormer(feat, o.InstructionIDs)
+			q, err := vm.QFormer(ctx, feat, o.InstructionIDs)
 			if err == nil {
 				soft, err = vm.Project(q)
 			}
@@ -472,65 +465,40 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		if err != nil {
 			return nil, err
 		}
-		s.Reset()
+		d.Reset() // as for a new image: nothing of the last run's cache is reused
 		dp, ap, err := timed(func() error {
-			if info.EncoderDecoder {
-				emb, err := lmm.TokenEmbeddings(prompt)
-				if err != nil {
-					return err
-				}
-				return c.Encode(append(soft, emb...), Q+nPrompt)
-			}
-			if err := c.Truncate(0); err != nil {
-				return err
-			}
-			if err := c.AppendEmbeddings(soft, Q, false); err != nil {
-				return err
-			}
-			return c.AppendTokens(prompt, false)
+			return d.Prefill(ctx, generate.Prompt{Soft: soft, NSoft: Q, IDs: prompt}, nil)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bench: prefill: %w", err)
 		}
-		var id int32
-		df, af, err := timed(func() error {
-			if info.EncoderDecoder {
-				if err := c.AppendTokens([]int32{info.DecoderStart}, false); err != nil {
-					return err
-				}
+		// The first token is chosen at step 0; decode runs from there to
+		// the end (the step hook reads the clock and the allocations once).
+		var first time.Time
+		var firstAllocs uint64
+		start, startAllocs := time.Now(), mallocs()
+		decode.OnStep = func(step int, _ []float32, _ int32) {
+			if step == 0 {
+				first, firstAllocs = time.Now(), mallocs()
 			}
-			id = s.Sample(c)
-			if id < 0 {
-				return fmt.Errorf("no logits to sample the first token from")
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("bench: first token: %w", err)
 		}
-		dd, ad, err := timed(func() error {
-			for i := 0; i < nDecode; i++ {
-				one[0] = id
-				if err := c.AppendTokens(one, false); err != nil {
-					return err
-				}
-				if id = s.Sample(c); id < 0 {
-					return fmt.Errorf("no logits after step %d", i)
-				}
-			}
-			return nil
-		})
+		res, err := d.Decode(ctx, decode)
+		end, endAllocs := time.Now(), mallocs()
+		if err == nil && len(res.IDs) != nDecode {
+			err = fmt.Errorf("%d tokens (%v), not %d", len(res.IDs), res.Stop, nDecode)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("bench: decode: %w", err)
 		}
 		if r < 0 {
 			continue
 		}
+		df := first.Sub(start)
 		add(StageViT, dv, av)
 		add(StageQFormer, dq, aq)
 		add(StagePrefill, dp, ap)
-		add(StageFirstToken, df, af)
-		add(StageDecode, dd, ad)
+		add(StageFirstToken, df, firstAllocs-startAllocs)
+		add(StageDecode, end.Sub(first), endAllocs-firstAllocs)
 		st[StageTTFT].Times = append(st[StageTTFT].Times, dv+dq+dp+df)
 	}
 	var out []*Stage

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	_ "github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/convert"
@@ -211,7 +212,7 @@ func tinyModel(t *testing.T, name string, visionOnly bool) string {
 
 func loadVision(t *testing.T, dir string) *vision.Model {
 	t.Helper()
-	m, err := vision.Load(filepath.Join(dir, convert.VisionFile))
+	m, err := vision.Load(filepath.Join(dir, convert.VisionFile), vision.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestVision(t *testing.T) {
 func TestPipelineOPT(t *testing.T) {
 	dir := tinyModel(t, "blip2-opt", false)
 	vm := loadVision(t, dir)
-	m, err := lm.Open(filepath.Join(dir, "llm.gguf"), lm.OpenOptions{})
+	m, err := opt.Open(filepath.Join(dir, "llm.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +306,7 @@ func (m *fakeLM) Info() lm.Info {
 }
 func (m *fakeLM) Tokenize(text string, _ bool) ([]int32, error) { return []int32{5, 6, 7}, nil }
 func (m *fakeLM) TokenBytes(int32) []byte                       { return nil }
+func (m *fakeLM) Piece(int32) string                            { return "" }
 func (m *fakeLM) IsEOG(id int32) bool                           { return id == 1 }
 func (m *fakeLM) TokenEmbeddings(ids []int32) ([]float32, error) {
 	m.calls = append(m.calls, fmt.Sprintf("embed %v", ids))
@@ -332,7 +334,13 @@ func (c *fakeContext) AppendTokens(ids []int32, _ bool) error {
 	c.pos += len(ids)
 	return nil
 }
-func (c *fakeContext) Logits(int) []float32 { return make([]float32, 10) }
+
+// Logits make the greedy answer 3, 4, 5, ... after the decoder start.
+func (c *fakeContext) Logits(int) []float32 {
+	l := make([]float32, 10)
+	l[3+(c.pos-1)%5] = 1
+	return l
+}
 func (c *fakeContext) Truncate(pos int) error {
 	return fmt.Errorf("encoder-decoder model truncated")
 }
@@ -344,21 +352,8 @@ func (c *fakeContext) Encode(rows []float32, n int) error {
 	c.pos = 0
 	return nil
 }
-func (c *fakeContext) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
-	if !p.IsGreedy() {
-		return nil, fmt.Errorf("not greedy")
-	}
-	return &fakeSampler{}, nil
-}
 func (c *fakeContext) Stats() lm.Stats { return lm.Stats{} }
 func (c *fakeContext) Close() error    { return nil }
-
-type fakeSampler struct{ n int32 }
-
-func (s *fakeSampler) Sample(lm.Context) int32 { s.n++; return 2 + s.n%5 }
-func (s *fakeSampler) Accept(int32)            {}
-func (s *fakeSampler) Reset()                  { s.n = 0 }
-func (s *fakeSampler) Close()                  {}
 
 // TestPipelineEncoderDecoder: T5's path encodes soft tokens and prompt
 // together, then starts the decoder, then decodes exactly DecodeTokens.

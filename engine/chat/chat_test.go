@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
@@ -18,8 +20,8 @@ import (
 
 func TestMain(m *testing.M) { modeltest.Main(m) }
 
-// recModel wraps a language model to record the logits every Sample call
-// reads: the first Sample of a turn sees the last prompt position's logits.
+// recModel wraps a language model to record the logits every decoding step
+// reads: the first step of a turn sees the last prompt position's logits.
 type recModel struct {
 	lm.Model
 	sampled [][]float32
@@ -40,29 +42,19 @@ type recCtx struct {
 	m *recModel
 }
 
-func (c *recCtx) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
-	s, err := c.Context.NewSampler(p)
-	if err != nil {
-		return nil, err
+// Logits records the last row's logits, which the driver reads once per
+// step.
+func (c *recCtx) Logits(i int) []float32 {
+	l := c.Context.Logits(i)
+	if i == -1 {
+		c.m.sampled = append(c.m.sampled, slices.Clone(l))
 	}
-	return &recSampler{Sampler: s}, nil
+	return l
 }
 
-type recSampler struct{ lm.Sampler }
-
-func (s *recSampler) Sample(c lm.Context) int32 {
-	rc := c.(*recCtx)
-	rc.m.sampled = append(rc.m.sampled, slices.Clone(rc.Context.Logits(-1)))
-	return s.Sampler.Sample(rc.Context)
-}
-
-// cases are the golden cases with a language model some backend runs.
+// cases are the golden cases of every language model family.
 func cases(t *testing.T) []modeltest.Case {
-	types := []string{"llama", "t5"}
-	if slices.Contains(lm.Backends(), "blip2-opt") {
-		types = append(types, "opt")
-	}
-	return modeltest.Cases(t, types...)
+	return modeltest.Cases(t, "llama", "t5", "opt")
 }
 
 type setup struct {
@@ -83,10 +75,6 @@ func open(t *testing.T, c modeltest.Case, s chat.Settings) *setup {
 	}
 	t.Cleanup(func() { m.Close() })
 	rec := &recModel{Model: m.LM}
-	d := m.DefaultSettings()
-	if s.Template == (chat.Template{}) {
-		s.Template = d.Template
-	}
 	s.Exact, s.Threads = true, 1
 	ch, err := chat.New(m.Vision, rec, s)
 	if err != nil {
@@ -94,6 +82,14 @@ func open(t *testing.T, c modeltest.Case, s chat.Settings) *setup {
 	}
 	t.Cleanup(func() { ch.Close() })
 	return &setup{m: m, rec: rec, chat: ch, c: c}
+}
+
+// greedy are the settings of most tests: greedy answers of at most
+// maxTokens tokens, in a context of nCtx positions (0: the model's).
+func greedy(maxTokens, nCtx int) chat.Settings {
+	s := chat.DefaultSettings()
+	s.MaxTokens, s.NCtx = maxTokens, nCtx
+	return s
 }
 
 // question recovers the user's question from the golden prompt text.
@@ -109,6 +105,23 @@ func imagePath(t *testing.T, c modeltest.Case) string {
 	return filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image)
 }
 
+// loadImage decodes an image file as the app does.
+func loadImage(t *testing.T, path string) image.Image {
+	t.Helper()
+	img, err := imageprep.Load(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// setImageFile sets the image file at path, named by its path in the
+// feature cache.
+func setImageFile(t *testing.T, ch *chat.Chat, path string) error {
+	t.Helper()
+	return ch.SetImage(context.Background(), loadImage(t, path), path)
+}
+
 func goldenSoft(t *testing.T, c modeltest.Case) ([]float32, int) {
 	v, shape := modeltest.Float32(t, c.Tensors(t), "language_model_inputs")
 	return v, shape[1]
@@ -121,8 +134,8 @@ func goldenSoft(t *testing.T, c modeltest.Case) ([]float32, int) {
 func TestGolden(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: len(c.Golden.GreedyIDs)})
-			if err := s.chat.SetImage(imagePath(t, c)); err != nil {
+			s := open(t, c, greedy(len(c.Golden.GreedyIDs), 0))
+			if err := setImageFile(t, s.chat, imagePath(t, c)); err != nil {
 				t.Fatal(err)
 			}
 			turn, err := s.chat.Ask(context.Background(), question(c), nil)
@@ -174,7 +187,7 @@ func TestTwoTurns(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 6})
+			s := open(t, c, greedy(6, 0))
 			soft, q := goldenSoft(t, c)
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
@@ -240,7 +253,7 @@ func TestOverflow(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			soft, q := goldenSoft(t, c)
 			const maxTokens = 6
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: maxTokens, NCtx: q + 60})
+			s := open(t, c, greedy(maxTokens, q+60))
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
 			}
@@ -305,7 +318,7 @@ func (m *recModel) stats(t *testing.T) lm.Stats {
 func TestRetryAndCancel(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 8})
+			s := open(t, c, greedy(8, 0))
 			soft, q := goldenSoft(t, c)
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
@@ -394,9 +407,9 @@ func TestInstructBLIP(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 4})
+			s := open(t, c, greedy(4, 0))
 			img := imagePath(t, c)
-			if err := s.chat.SetImage(img); err != nil {
+			if err := setImageFile(t, s.chat, img); err != nil {
 				t.Fatal(err)
 			}
 			first := s.chat.ImageTime()
@@ -416,7 +429,7 @@ func TestInstructBLIP(t *testing.T) {
 				t.Errorf("turn 2 passed %d rows, want all %d (new soft tokens)", t2.Timings.PrefillTokens, q+len(t2.PromptIDs))
 			}
 			// Same image again: features from the cache.
-			if err := s.chat.SetImage(img); err != nil {
+			if err := setImageFile(t, s.chat, img); err != nil {
 				t.Fatal(err)
 			}
 			if again := s.chat.ImageTime(); again*2 > first {
@@ -424,6 +437,25 @@ func TestInstructBLIP(t *testing.T) {
 			}
 			if len(s.chat.Turns()) != 0 {
 				t.Error("SetImage did not start a new conversation")
+			}
+			// The Q-Former of a new instruction stops with the caller's
+			// context (Esc in the app): no turn, and the next Ask works.
+			ctx, cancel := context.WithCancel(context.Background())
+			reached := false
+			s.m.Vision.SetTrace(func(name string, _, _ int, _ []float32) {
+				if name == "qformer_hidden_states.1" {
+					reached = true
+					cancel()
+				}
+			})
+			_, err = s.chat.Ask(ctx, "Describe the shapes.", nil)
+			s.m.Vision.SetTrace(nil)
+			cancel()
+			if !errors.Is(err, context.Canceled) || !reached || len(s.chat.Turns()) != 0 {
+				t.Errorf("Ask cancelled in the Q-Former: %v (reached %v), %d turns", err, reached, len(s.chat.Turns()))
+			}
+			if _, err := s.chat.Ask(context.Background(), "Describe the shapes.", nil); err != nil || len(s.chat.Turns()) != 1 {
+				t.Errorf("Ask after the cancel: %v, %d turns", err, len(s.chat.Turns()))
 			}
 		})
 	}
@@ -434,7 +466,7 @@ func TestInstructBLIP(t *testing.T) {
 func TestCaption(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 3})
+			s := open(t, c, greedy(3, 0))
 			soft, q := goldenSoft(t, c)
 			if err := s.chat.SetSoftTokens(soft, q); err != nil {
 				t.Fatal(err)
@@ -459,12 +491,12 @@ func TestCaption(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	c := cases(t)[0]
-	s := open(t, c, chat.Settings{MaxTokens: 4, NCtx: 12})
+	s := open(t, c, greedy(4, 12))
 	if _, err := s.chat.Ask(context.Background(), "hi", nil); !errors.Is(err, chat.ErrNoImage) {
 		t.Errorf("Ask without an image = %v", err)
 	}
-	if err := s.chat.SetImage(filepath.Join(t.TempDir(), "none.jpg")); err == nil {
-		t.Error("SetImage of a missing file did not fail")
+	if err := s.chat.SetImage(context.Background(), nil, ""); err == nil {
+		t.Error("SetImage of no image did not fail")
 	}
 	soft, q := goldenSoft(t, c)
 	if err := s.chat.SetSoftTokens(soft[:5], 1); err == nil {
@@ -478,11 +510,13 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(err, chat.ErrPromptTooLong) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("overlong prompt: %v", err)
 	}
-	if err := s.chat.SetTemplate(chat.Template{Turn: "x"}); err == nil {
+	bad := s.chat.Settings()
+	bad.Template = "x"
+	if err := s.chat.SetSettings(bad); err == nil {
 		t.Error("bad template accepted")
 	}
-	bad := s.chat.Settings()
-	bad.Sampling.TopP = 2
+	bad = s.chat.Settings()
+	bad.TopP = 2
 	if err := s.chat.SetSettings(bad); err == nil {
 		t.Error("bad sampling accepted")
 	}

@@ -4,9 +4,6 @@ import "github.com/blip2chat/blip2chat/engine/vision"
 
 // What the tests of package chat_test read inside a Chat.
 
-// PixelValues is the decoded-image pipeline of SetImageDecoded.
-var PixelValues = pixelValues
-
 // SoftOf returns the soft tokens of c's image (BLIP-2; for InstructBLIP
 // those of the last instruction), nil if none yet.
 func SoftOf(c *Chat) []float32 { return c.soft }

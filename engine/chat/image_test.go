@@ -5,16 +5,13 @@ import (
 	"errors"
 	"image"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
-	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
 
@@ -22,118 +19,17 @@ func sameBits(a, b []float32) bool {
 	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
 }
 
-// imageFiles are the test images of the repository: the golden set's and
-// imageprep's fixtures (every format, alpha, palettes, CMYK, 16 bits).
-func imageFiles(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for _, dir := range []string{filepath.Join(modeltest.GoldenDir(t), "images"), "../imageprep/testdata"} {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			switch strings.ToLower(filepath.Ext(e.Name())) {
-			case ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp":
-				out = append(out, filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-	if len(out) < 20 {
-		t.Fatalf("only %d test images found", len(out))
-	}
-	return out
-}
-
-// shifted copies an RGB image into one whose bounds do not start at 0,0.
-func shifted(m *image.NRGBA) *image.NRGBA {
-	b := m.Bounds()
-	out := image.NewNRGBA(b.Add(image.Pt(7, -3)))
-	for y := 0; y < b.Dy(); y++ {
-		copy(out.Pix[y*out.Stride:][:4*b.Dx()], m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*b.Dx()])
-	}
-	return out
-}
-
-// TestDecodedPixelsEqualPath: the pixels SetImageDecoded makes from a
-// decoded image equal imageprep.PixelValues on its file bit for bit, for
-// every test image, whether given as decoded, after ToRGB (the opaque fast
-// path) or with shifted bounds, at BLIP-2's size and an odd one.
-func TestDecodedPixelsEqualPath(t *testing.T) {
-	sizes := []imageprep.Options{imageprep.DefaultOptions(), imageprep.DefaultOptions()}
-	sizes[1].Width, sizes[1].Height = 37, 12
-	n := 0
-	for _, path := range imageFiles(t) {
-		want, werr := imageprep.PixelValues(path, sizes[0])
-		img, err := imageprep.Load(path)
-		if (werr != nil) != (err != nil) {
-			t.Errorf("%s: PixelValues error %v, Load error %v", path, werr, err)
-			continue
-		}
-		if err != nil {
-			continue // a fixture of a broken or unsupported file
-		}
-		rgb := imageprep.ToRGB(img)
-		for _, o := range sizes {
-			if o != sizes[0] {
-				if want, err = imageprep.PixelValues(path, o); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, v := range []struct {
-				name string
-				img  image.Image
-			}{{"decoded", img}, {"ToRGB", rgb}, {"shifted", shifted(rgb)}} {
-				got, err := chat.PixelValues(context.Background(), v.img, path, o)
-				if err != nil {
-					t.Errorf("%s (%s, %dx%d): %v", path, v.name, o.Width, o.Height, err)
-					continue
-				}
-				if !sameBits(got, want) {
-					t.Errorf("%s (%s, %dx%d): pixels differ from PixelValues", path, v.name, o.Width, o.Height)
-				}
-				n++
-			}
-		}
-	}
-	t.Logf("%d image/variant/size combinations equal bit for bit", n)
-
-	// Bad input is an error naming the image; a done context stops it.
-	rgb := image.NewNRGBA(image.Rect(0, 0, 4, 4))
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	for _, c := range []struct {
-		name string
-		img  image.Image
-		o    imageprep.Options
-		ctx  context.Context
-		want string
-	}{
-		{"nil image", nil, sizes[0], context.Background(), "x.png: no image"},
-		{"empty image", image.NewNRGBA(image.Rect(3, 3, 3, 9)), sizes[0], context.Background(), "x.png: image is empty"},
-		{"zero size", rgb, imageprep.Options{}, context.Background(), "x.png: invalid target size"},
-		{"cancelled", rgb, sizes[0], cancelled, context.Canceled.Error()},
-	} {
-		px, err := chat.PixelValues(c.ctx, c.img, "x.png", c.o)
-		if err == nil || !strings.Contains(err.Error(), c.want) || px != nil {
-			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
-		}
-	}
-}
-
-// TestSetImageDecoded: SetImageDecoded on a decoded image (as decoded, or
-// after ToRGB as the app passes it) gives the ViT features, soft tokens
-// and greedy answer of SetImage on the file, bit for bit.
+// TestSetImageDecoded: SetImage on a decoded image (as decoded, or after
+// ToRGB as the app passes it, named by its pixels) gives the ViT features,
+// soft tokens and greedy answer of SetImage on the file named by its path,
+// bit for bit.
 func TestSetImageDecoded(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			path := imagePath(t, c)
-			img, err := imageprep.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 4})
-			if err := s.chat.SetImage(path); err != nil {
+			img := loadImage(t, path)
+			s := open(t, c, greedy(4, 0))
+			if err := setImageFile(t, s.chat, path); err != nil {
 				t.Fatal(err)
 			}
 			want, err := s.chat.Ask(context.Background(), question(c), nil)
@@ -151,7 +47,7 @@ func TestSetImageDecoded(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer ch.Close()
-				if err := ch.SetImageDecoded(context.Background(), v.img, path); err != nil {
+				if err := ch.SetImage(context.Background(), v.img, ""); err != nil {
 					t.Fatal(err)
 				}
 				feat := chat.FeaturesOf(ch)
@@ -173,8 +69,9 @@ func TestSetImageDecoded(t *testing.T) {
 	}
 }
 
-// TestSetImageCancel: SetImageContext and SetImageDecoded stopped by their
-// context, before the work, in the ViT or (BLIP-2) in the Q-Former, return
+// TestSetImageCancel: SetImage stopped by its context (the image named by
+// its path or by its pixels), before the work, in the ViT or (BLIP-2) in
+// the Q-Former, returns
 // context.Canceled and leave the chat on its image and conversation; the
 // next image loads as in a fresh chat.
 func TestSetImageCancel(t *testing.T) {
@@ -184,19 +81,17 @@ func TestSetImageCancel(t *testing.T) {
 			if c.Golden.Image == "husky.jpg" {
 				other = filepath.Join(modeltest.GoldenDir(t), "images", "cat.jpg")
 			}
-			s := open(t, c, chat.Settings{Sampling: lm.GreedyParams(), MaxTokens: 3})
+			s := open(t, c, greedy(3, 0))
 			path := imagePath(t, c)
-			if err := s.chat.SetImage(path); err != nil {
+			if err := setImageFile(t, s.chat, path); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.chat.Ask(context.Background(), question(c), nil); err != nil {
 				t.Fatal(err)
 			}
 			feat0, soft0, time0 := chat.FeaturesOf(s.chat), slices.Clone(chat.SoftOf(s.chat)), s.chat.ImageTime()
-			otherImg, err := imageprep.Load(other)
-			if err != nil {
-				t.Fatal(err)
-			}
+			otherImg := loadImage(t, other)
+			var err error
 			stages := []struct {
 				name     string
 				cancelAt string // the traced activation that cancels; "" before the call
@@ -227,9 +122,9 @@ func TestSetImageCancel(t *testing.T) {
 					}
 				})
 				if st.decoded {
-					err = s.chat.SetImageDecoded(ctx, otherImg, other)
+					err = s.chat.SetImage(ctx, otherImg, "")
 				} else {
-					err = s.chat.SetImageContext(ctx, other)
+					err = s.chat.SetImage(ctx, otherImg, other)
 				}
 				s.m.Vision.SetTrace(nil)
 				cancel()
@@ -249,7 +144,7 @@ func TestSetImageCancel(t *testing.T) {
 				t.Fatalf("Ask after the cancels: %v, %d turns", err, len(s.chat.Turns()))
 			}
 			// The other image loads, as in a chat that never saw a cancel.
-			if err := s.chat.SetImageContext(context.Background(), other); err != nil {
+			if err := setImageFile(t, s.chat, other); err != nil {
 				t.Fatal(err)
 			}
 			fresh, err := chat.New(s.m.Vision, s.m.LM, s.chat.Settings())
@@ -257,7 +152,7 @@ func TestSetImageCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fresh.Close()
-			if err := fresh.SetImage(other); err != nil {
+			if err := setImageFile(t, fresh, other); err != nil {
 				t.Fatal(err)
 			}
 			if f := chat.FeaturesOf(s.chat); f == feat0 || !sameBits(f.Data, chat.FeaturesOf(fresh).Data) ||

@@ -2,11 +2,10 @@
 // LLaMA language model) with random weights, so that anyone can try
 // blip2chat without downloading a checkpoint.
 //
-// The model is made the way a real one is: a Hugging Face checkpoint folder
-// (config.json, model.safetensors with the tensor names of
-// Salesforce/blip2-* checkpoints, a SentencePiece tokenizer) is written to a
-// temporary folder and run through the real converter (weights/convert).
-// Its answers are meaningless; what it shows is the interface.
+// The model is a synthetic model (weights/synth): what the real converter
+// writes for a Hugging Face checkpoint of the demo's config, with its
+// SentencePiece tokenizer, and random weights. Its answers are
+// meaningless; what it shows is the interface.
 package demo
 
 import (
@@ -14,19 +13,19 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/convert"
-	"github.com/blip2chat/blip2chat/weights/safetensors"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/synth"
 )
 
 // Version is the demo model's version: a cached model of another version is
 // rebuilt. Bump it whenever the shapes, the seed or the formats change.
-const Version = 1
+const Version = 2
 
 // Label is what the app shows wherever the demo model is in use.
 const Label = "demo model: random weights, answers are meaningless"
@@ -85,7 +84,7 @@ func Dir(dataDir string) string { return filepath.Join(dataDir, "demo") }
 
 // Ready reports whether dir holds a demo model of this Version.
 func Ready(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, stamp))
+	data, err := safefile.ReadFile(filepath.Join(dir, stamp), 1<<20) // a FIFO in the data folder must not block
 	if err != nil {
 		return false
 	}
@@ -93,7 +92,7 @@ func Ready(dir string) bool {
 	if json.Unmarshal(data, &s) != nil || s.Version != Version {
 		return false
 	}
-	for _, f := range []string{"vision.gguf", "llm.gguf", SampleName} {
+	for _, f := range []string{convert.VisionFile, lmconv.FileName, SampleName} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || !st.Mode().IsRegular() {
 			return false
 		}
@@ -138,16 +137,14 @@ func Ensure(ctx context.Context, dataDir string) (string, error) {
 	return dir, nil
 }
 
-// Build writes a complete demo model folder into dir (which must exist):
-// the checkpoint is written to dir/hf, converted into dir, then removed.
+// Build writes a complete demo model folder into dir (which must exist).
 func Build(ctx context.Context, dir string) error {
-	hf := filepath.Join(dir, "hf")
-	if err := WriteCheckpoint(hf); err != nil {
-		return err
+	m, err := model()
+	if err != nil {
+		return fmt.Errorf("demo model: %w", err)
 	}
-	defer os.RemoveAll(hf)
 	// f16 everywhere: no quantizer run (that needs llama.cpp), half the size.
-	if _, err := convert.Convert(ctx, hf, dir, convert.Options{VisionType: "f16", LLMType: "f16"}); err != nil {
+	if _, err := m.Write(ctx, dir, convert.Options{VisionType: "f16", LLMType: "f16"}); err != nil {
 		return fmt.Errorf("demo model: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, SampleName), sampleJPEG, 0o644); err != nil {
@@ -176,12 +173,10 @@ func writeSynced(path string, data []byte) error {
 	return f.Close()
 }
 
-// WriteCheckpoint writes the demo model as a Hugging Face checkpoint folder
-// (created if needed), with the layout of Salesforce/blip2-* on the hub.
-func WriteCheckpoint(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
+// model is the demo model: the checkpoint it stands for (the layout of
+// Salesforce/blip2-* on the hub, with the project's SentencePiece
+// tokenizer) and its seed.
+func model() (*synth.Model, error) {
 	files := map[string]any{
 		"config.json":              config(),
 		"preprocessor_config.json": preprocessor(),
@@ -190,22 +185,19 @@ func WriteCheckpoint(dir string) error {
 			"unk_token": "<unk>", "legacy": true, "tokenizer_class": "LlamaTokenizer",
 		},
 	}
+	m := &synth.Model{Files: map[string][]byte{"tokenizer.model": tokenizerModel}, Name: "demo", Seed: seed}
 	for name, v := range files {
 		data, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("demo model: %w", err)
+		if name == "config.json" {
+			m.Config = data
+		} else {
+			m.Files[name] = data
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), tokenizerModel, 0o644); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
-	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), tensors(), map[string]string{"format": "pt"}); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
-	return nil
+	return m, nil
 }
 
 func config() map[string]any {
@@ -253,113 +245,4 @@ func preprocessor() map[string]any {
 		"resample": 3, "rescale_factor": 1.0 / 255,
 		"size": map[string]int{"height": imageSize, "width": imageSize},
 	}
-}
-
-// tensors makes every tensor of the checkpoint from a fixed seed, so that
-// every build of one Version is the same model.
-func tensors() []safetensors.WriteTensor {
-	r := rand.New(rand.NewPCG(seed, Version))
-	var ts []safetensors.WriteTensor
-	// add appends a tensor of N(0, std^2) values (zeros for std 0); ones a
-	// vector of ones (norm weights).
-	add := func(name string, std float64, shape ...int) {
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(r.NormFloat64() * std)
-		}
-		ts = append(ts, safetensors.F32Tensor(name, shape, v))
-	}
-	ones := func(name string, n int) {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = 1
-		}
-		ts = append(ts, safetensors.F32Tensor(name, []int{n}, v))
-	}
-	// Xavier-like scales keep activations O(1) through the layers.
-	w := func(name string, out, in int) { add(name, 1/math.Sqrt(float64(in)), out, in) }
-	const b = 0.02 // biases
-
-	// Vision (EVA ViT-g layout of the hub checkpoints: q_bias and v_bias).
-	vp := "vision_model."
-	add(vp+"embeddings.class_embedding", 0.5, 1, 1, visionHidden)
-	add(vp+"embeddings.patch_embedding.weight", 1/math.Sqrt(3*patchSize*patchSize), visionHidden, 3, patchSize, patchSize)
-	add(vp+"embeddings.patch_embedding.bias", b, visionHidden)
-	nTok := (imageSize/patchSize)*(imageSize/patchSize) + 1
-	add(vp+"embeddings.position_embedding", 0.5, 1, nTok, visionHidden)
-	for i := range visionLayers {
-		p := fmt.Sprintf("%sencoder.layers.%d.", vp, i)
-		ones(p+"layer_norm1.weight", visionHidden)
-		add(p+"layer_norm1.bias", 0, visionHidden)
-		ones(p+"layer_norm2.weight", visionHidden)
-		add(p+"layer_norm2.bias", 0, visionHidden)
-		w(p+"mlp.fc1.weight", visionInter, visionHidden)
-		add(p+"mlp.fc1.bias", b, visionInter)
-		w(p+"mlp.fc2.weight", visionHidden, visionInter)
-		add(p+"mlp.fc2.bias", b, visionHidden)
-		w(p+"self_attn.projection.weight", visionHidden, visionHidden)
-		add(p+"self_attn.projection.bias", b, visionHidden)
-		add(p+"self_attn.q_bias", b, visionHidden)
-		w(p+"self_attn.qkv.weight", 3*visionHidden, visionHidden)
-		add(p+"self_attn.v_bias", b, visionHidden)
-	}
-	ones(vp+"post_layernorm.weight", visionHidden)
-	add(vp+"post_layernorm.bias", 0, visionHidden)
-
-	// Q-Former: cross-attention to the image every cross_attention_frequency
-	// layers (layers 0, 2, ...).
-	add("query_tokens", 0.5, 1, numQueries, qfHidden)
-	ones("qformer.layernorm.weight", qfHidden)
-	add("qformer.layernorm.bias", 0, qfHidden)
-	for i := range qfLayers {
-		p := fmt.Sprintf("qformer.encoder.layer.%d.", i)
-		attn := func(q string, kvIn int) {
-			w(p+q+"attention.query.weight", qfHidden, qfHidden)
-			add(p+q+"attention.query.bias", b, qfHidden)
-			w(p+q+"attention.key.weight", qfHidden, kvIn)
-			add(p+q+"attention.key.bias", b, qfHidden)
-			w(p+q+"attention.value.weight", qfHidden, kvIn)
-			add(p+q+"attention.value.bias", b, qfHidden)
-			w(p+q+"output.dense.weight", qfHidden, qfHidden)
-			add(p+q+"output.dense.bias", b, qfHidden)
-			ones(p+q+"output.LayerNorm.weight", qfHidden)
-			add(p+q+"output.LayerNorm.bias", 0, qfHidden)
-		}
-		attn("attention.", qfHidden)
-		if i%2 == 0 {
-			attn("crossattention.", visionHidden)
-		}
-		w(p+"intermediate_query.dense.weight", qfInter, qfHidden)
-		add(p+"intermediate_query.dense.bias", b, qfInter)
-		w(p+"output_query.dense.weight", qfHidden, qfInter)
-		add(p+"output_query.dense.bias", b, qfHidden)
-		ones(p+"output_query.LayerNorm.weight", qfHidden)
-		add(p+"output_query.LayerNorm.bias", 0, qfHidden)
-	}
-	w("language_projection.weight", lmHidden, qfHidden)
-	add("language_projection.bias", b, lmHidden)
-
-	// LLaMA language model.
-	lp := "language_model."
-	kvDim := lmHidden / lmHeads * lmKVHeads
-	add(lp+"model.embed_tokens.weight", 1, lmVocab, lmHidden)
-	add(lp+"lm_head.weight", 0.5/math.Sqrt(lmHidden), lmVocab, lmHidden)
-	ones(lp+"model.norm.weight", lmHidden)
-	for i := range lmLayers {
-		p := fmt.Sprintf("%smodel.layers.%d.", lp, i)
-		ones(p+"input_layernorm.weight", lmHidden)
-		ones(p+"post_attention_layernorm.weight", lmHidden)
-		w(p+"self_attn.q_proj.weight", lmHidden, lmHidden)
-		w(p+"self_attn.k_proj.weight", kvDim, lmHidden)
-		w(p+"self_attn.v_proj.weight", kvDim, lmHidden)
-		w(p+"self_attn.o_proj.weight", lmHidden, lmHidden)
-		w(p+"mlp.gate_proj.weight", lmInter, lmHidden)
-		w(p+"mlp.up_proj.weight", lmInter, lmHidden)
-		w(p+"mlp.down_proj.weight", lmHidden, lmInter)
-	}
-	return ts
 }

@@ -1,6 +1,7 @@
 package imageprep
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ func TestDecodeMatchesPIL(t *testing.T) {
 	m := loadManifest(t)
 	for _, c := range m.Cases {
 		t.Run(c, func(t *testing.T) {
-			img, err := Load(filepath.Join("testdata", c))
+			img, err := Load(context.Background(), filepath.Join("testdata", c))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,7 +40,7 @@ func TestResizeMatchesPIL(t *testing.T) {
 			if r.Decode {
 				path = filepath.Join("testdata", r.Src)
 			}
-			src, err := Load(path)
+			src, err := Load(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +72,7 @@ func TestRefusedLikePIL(t *testing.T) {
 	}
 	for f, reason := range want {
 		path := filepath.Join("testdata", f)
-		_, err := Load(path)
+		_, err := Load(context.Background(), path)
 		if err == nil || !strings.HasPrefix(err.Error(), path+": "+reason) {
 			t.Errorf("Load(%s) = %v, want %q", f, err, path+": "+reason)
 		}

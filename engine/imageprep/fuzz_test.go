@@ -1,7 +1,6 @@
 package imageprep
 
 import (
-	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -23,10 +22,8 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Small images keep each run short: the decoders' work is the
 		// same per block at any size.
-		old := pixelLimit
-		pixelLimit = 1 << 18
-		defer func() { pixelLimit = old }()
-		img, err := Decode(bytes.NewReader(data), "fuzz.img")
+		const limit = 1 << 18
+		img, err := decodeBytes(data, "fuzz.img", limit)
 		if err != nil {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "fuzz.img: ") || strings.Contains(msg, "\n") {
@@ -35,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		b := img.Bounds()
-		if b.Dx() <= 0 || b.Dy() <= 0 || int64(b.Dx())*int64(b.Dy()) > pixelLimit {
+		if b.Dx() <= 0 || b.Dy() <= 0 || int64(b.Dx())*int64(b.Dy()) > limit {
 			t.Fatalf("decoded an image of bounds %v", b)
 		}
 		rgb := ToRGB(img)

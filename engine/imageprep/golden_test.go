@@ -1,6 +1,7 @@
 package imageprep
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestGoldenResized(t *testing.T) {
 			if !ok || len(want.Data) != 224*224*3 {
 				t.Fatalf("golden %s.resized_u8 missing or misshapen", c.key)
 			}
-			img, err := Load(goldenDir + "images/" + c.file)
+			img, err := Load(context.Background(), goldenDir+"images/"+c.file)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +72,11 @@ func TestNormalizeGolden(t *testing.T) {
 		t.Fatalf("pixel_values: %v, %d values", err, len(want))
 	}
 	img := ToRGB(rgbImage(224, 224, u8.Data))
-	fromPipeline, err := PixelValues(goldenDir+"images/husky.jpg", DefaultOptions())
+	husky, err := Load(context.Background(), goldenDir+"images/husky.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromPipeline, err := PixelValues(context.Background(), husky, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,7 @@ func TestNormalizeGolden(t *testing.T) {
 		got  []float32
 	}{
 		{"Normalize(resized_u8)", Normalize(img, DefaultOptions())},
-		{"PixelValues(husky.jpg)", fromPipeline},
+		{"PixelValues(Load(husky.jpg))", fromPipeline},
 	} {
 		if len(c.got) != len(want) {
 			t.Fatalf("%s: %d values, want %d", c.name, len(c.got), len(want))

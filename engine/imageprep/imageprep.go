@@ -13,6 +13,7 @@ package imageprep
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,12 +21,13 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // MaxPixels is the largest image (width*height) this package decodes.
@@ -56,124 +58,243 @@ func DefaultOptions() Options {
 	}
 }
 
-// Load reads and decodes the image file at path; see Decode.
-func Load(path string) (image.Image, error) {
-	f, err := os.Open(path)
+// MaxFileBytes is the largest image file Load and Decode read: MaxPixels
+// pixels stored uncompressed at the deepest sample type a supported format
+// has (16-bit RGBA PNG, 8 bytes a pixel), plus a quarter for the format's
+// framing. No image this package would decode needs more; anything longer
+// (a device such as /dev/zero, a multi-gigabyte file named .jpg) is refused
+// rather than read into memory.
+const MaxFileBytes = MaxPixels * 8 * 5 / 4
+
+// readChunk is how much Load reads between two checks of its context.
+const readChunk = 4 << 20
+
+// Load reads and decodes the image file at path; see Decode. Only a regular
+// file is read: a FIFO, a device or a folder is refused when opened (never
+// waited on), a file larger than MaxFileBytes from its size. Load returns
+// ctx's error as soon as ctx is done, while reading or decoding. Errors
+// name path (quoted when it holds control characters).
+func Load(ctx context.Context, path string) (image.Image, error) {
+	f, err := safefile.Open(path)
 	if err != nil {
-		return nil, err // *PathError already names the file
+		return nil, err // the error names the file
 	}
 	defer f.Close()
-	return Decode(f, path)
-}
-
-// PixelValues loads the image at path and returns its model input as
-// [3, o.Height, o.Width] float32 values: Load, ToRGB, ResizeBicubic,
-// Normalize.
-func PixelValues(path string, o Options) ([]float32, error) {
-	if o.Width <= 0 || o.Height <= 0 {
-		return nil, fmt.Errorf("%s: invalid target size %dx%d", path, o.Width, o.Height)
-	}
-	img, err := Load(path)
+	name := safefile.Name(path)
+	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	return Normalize(ResizeBicubic(ToRGB(img), o.Width, o.Height), o), nil
+	data, err := readLimited(ctx, f, st.Size(), MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return interruptible(ctx, func() (image.Image, error) { return decodeBytes(data, name, MaxPixels) })
 }
 
-// format describes one supported container.
+// interruptible runs f, which takes no context (the image decoders, a
+// stage of PixelValues: up to seconds on a 100-megapixel image), and
+// returns ctx's error as soon as ctx is done, f then finishing unseen on
+// memory of its own.
+func interruptible[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// readLimited reads r to its end in chunks, checking ctx between them:
+// size is what the file says it holds (the buffer's first size), limit the
+// most it may hold. The file may grow while it is read, so the limit is
+// checked on what is read too.
+func readLimited(ctx context.Context, r io.Reader, size, limit int64) ([]byte, error) {
+	if size > limit {
+		return nil, fmt.Errorf("%s is larger than any image of at most %d megapixels (the limit is %s)",
+			byteSize(size), MaxPixels/1_000_000, byteSize(limit))
+	}
+	buf := make([]byte, 0, max(size, 0)+1)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), len(buf)+readChunk)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("more than %s of data, larger than any image of at most %d megapixels", byteSize(limit), MaxPixels/1_000_000)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// byteSize is a size for a message: "1.2 GB", "17 MB", "512 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
+	case n >= 1e6:
+		return strconv.FormatInt(n/1e6, 10) + " MB"
+	case n >= 1e3:
+		return strconv.FormatInt(n/1e3, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// PixelValues returns the model input of a decoded image as [3, o.Height,
+// o.Width] float32 values: ToRGB, ResizeBicubic, Normalize. It returns
+// ctx's error as soon as ctx is done (each stage takes up to a second on a
+// large photo; the one running finishes unseen).
+func PixelValues(ctx context.Context, img image.Image, o Options) ([]float32, error) {
+	if o.Width <= 0 || o.Height <= 0 {
+		return nil, fmt.Errorf("invalid target size %dx%d", o.Width, o.Height)
+	}
+	if img == nil {
+		return nil, errors.New("no image")
+	}
+	if b := img.Bounds(); b.Empty() {
+		return nil, fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
+	}
+	return interruptible(ctx, func() ([]float32, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rgb := ToRGB(img)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		small := ResizeBicubic(rgb, o.Width, o.Height)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return Normalize(small, o), nil
+	})
+}
+
+// format is one image format this package recognizes, as in Go's
+// image/format.go: its name, its signatures ('?' matches any byte) and,
+// for the supported ones, how to read its header and decode it.
 type format struct {
 	name   string
-	config func([]byte) (image.Config, error)
+	magic  []string
+	config func([]byte) (image.Config, error) // nil: recognized, not supported
 	decode func([]byte) (image.Image, error)
 }
 
-var formats = map[string]format{
-	"JPEG": {"JPEG", jpegConfig, jpegDecode},
-	"PNG": {"PNG", func(b []byte) (image.Config, error) { return png.DecodeConfig(bytes.NewReader(b)) },
+// formats are tried in order.
+var formats = []format{
+	{"JPEG", []string{"\xff\xd8"}, jpegConfig, jpegDecode},
+	{"PNG", []string{"\x89PNG\r\n\x1a\n"},
+		func(b []byte) (image.Config, error) { return png.DecodeConfig(bytes.NewReader(b)) },
 		func(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }},
-	"GIF":  {"GIF", func(b []byte) (image.Config, error) { return gif.DecodeConfig(bytes.NewReader(b)) }, gifDecode},
-	"WebP": {"WebP", func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) }, webpDecode},
-	"BMP": {"BMP", func(b []byte) (image.Config, error) { return bmp.DecodeConfig(bytes.NewReader(b)) },
+	{"GIF", []string{"GIF87a", "GIF89a"},
+		func(b []byte) (image.Config, error) { return gif.DecodeConfig(bytes.NewReader(b)) }, gifDecode},
+	{"WebP", []string{"RIFF????WEBP"},
+		func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) }, webpDecode},
+	{"BMP", []string{"BM"},
+		func(b []byte) (image.Config, error) { return bmp.DecodeConfig(bytes.NewReader(b)) },
 		func(b []byte) (image.Image, error) { return bmp.Decode(bytes.NewReader(b)) }},
+	{"TIFF", []string{"II*\x00", "MM\x00*"}, nil, nil},
+	{"HEIC", []string{"????ftypheic", "????ftypheix", "????ftypmif1", "????ftyphevc"}, nil, nil},
+	{"AVIF", []string{"????ftypavif", "????ftypavis"}, nil, nil},
+	{"JPEG XL", []string{"\xff\x0a", "\x00\x00\x00\x0cJXL \r\n\x87\n"}, nil, nil},
+	{"PSD", []string{"8BPS"}, nil, nil},
+	{"ICO", []string{"\x00\x00\x01\x00"}, nil, nil},
+	{"PDF", []string{"%PDF"}, nil, nil},
 }
 
-const supported = "supported: JPEG, PNG, GIF, WebP, BMP"
-
-// magics are the signatures of the supported formats, used to tell a
-// file cut short inside its signature from an unknown format.
-var magics = []string{"\xff\xd8", "\x89PNG\r\n\x1a\n", "GIF87a", "GIF89a", "RIFF", "BM"}
-
-// sniff names the format of data from its magic bytes. For a known but
-// unsupported format it returns ok=false and the format's name.
-func sniff(b []byte) (name string, ok bool) {
-	has := func(off int, magic string) bool {
-		return len(b) >= off+len(magic) && string(b[off:off+len(magic)]) == magic
+// supported lists the formats that decode, for error messages.
+var supported = func() string {
+	var names []string
+	for _, f := range formats {
+		if f.decode != nil {
+			names = append(names, f.name)
+		}
 	}
-	switch {
-	case has(0, "\xff\xd8"):
-		return "JPEG", true
-	case has(0, "\x89PNG\r\n\x1a\n"):
-		return "PNG", true
-	case has(0, "GIF87a"), has(0, "GIF89a"):
-		return "GIF", true
-	case has(0, "RIFF") && has(8, "WEBP"):
-		return "WebP", true
-	case has(0, "BM"):
-		return "BMP", true
-	case has(0, "II*\x00"), has(0, "MM\x00*"):
-		return "TIFF", false
-	case has(4, "ftypheic"), has(4, "ftypheix"), has(4, "ftypmif1"), has(4, "ftyphevc"):
-		return "HEIC", false
-	case has(4, "ftypavif"), has(4, "ftypavis"):
-		return "AVIF", false
-	case has(0, "\xff\x0a"), has(0, "\x00\x00\x00\x0cJXL \r\n\x87\n"):
-		return "JPEG XL", false
-	case has(0, "8BPS"):
-		return "PSD", false
-	case has(0, "\x00\x00\x01\x00"):
-		return "ICO", false
-	case has(0, "%PDF"):
-		return "PDF", false
+	return "supported: " + strings.Join(names, ", ")
+}()
+
+// match reports whether b starts with magic; with prefix, also whether b
+// is shorter than magic and matches as far as it goes (a file cut short
+// inside its signature).
+func match(magic string, b []byte, prefix bool) bool {
+	if len(b) < len(magic) && !prefix {
+		return false
 	}
-	return "", false
+	for i := 0; i < min(len(b), len(magic)); i++ {
+		if magic[i] != '?' && magic[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
-// Decode reads a whole image from r and decodes it. name (usually the
-// file's base name) starts every error message. The header is checked
-// first: a format other than JPEG, PNG, GIF, WebP or BMP, a zero width or
-// height, or more than MaxPixels pixels is refused before decoding. GIF
-// gives its first frame. Corrupt or truncated data gives an error, never
-// a panic.
+// sniff finds the format of data from its signature; ok is false when no
+// format's signature matches.
+func sniff(b []byte) (f format, ok bool) {
+	for _, f := range formats {
+		for _, m := range f.magic {
+			if match(m, b, false) {
+				return f, true
+			}
+		}
+	}
+	return format{}, false
+}
+
+// Decode reads a whole image from r, at most MaxFileBytes, and decodes it.
+// name (usually the file's base name) starts every error message. The
+// header is checked first: a format other than JPEG, PNG, GIF, WebP or BMP,
+// a zero width or height, or more than MaxPixels pixels is refused before
+// decoding. GIF gives its first frame. Corrupt or truncated data gives an
+// error, never a panic.
 func Decode(r io.Reader, name string) (image.Image, error) {
-	data, err := io.ReadAll(r)
+	data, err := readLimited(context.Background(), r, 0, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
-	return decodeBytes(data, name)
+	return decodeBytes(data, name, MaxPixels)
 }
 
-func decodeBytes(data []byte, name string) (img image.Image, err error) {
+// decodeBytes is Decode with a size limit of maxPixels (the tests lower it
+// so that a flipped size bit does not decode tens of megapixels).
+func decodeBytes(data []byte, name string, maxPixels int64) (img image.Image, err error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%s: empty file", name)
 	}
-	kind, ok := sniff(data)
-	if !ok && kind == "" {
-		for _, m := range magics {
-			if len(data) < len(m) && m[:len(data)] == string(data) {
-				return nil, fmt.Errorf("%s: truncated image data", name)
-			}
-		}
-		if len(data) < 12 && bytes.HasPrefix(data, []byte("RIFF")) && (len(data) <= 8 || strings.HasPrefix("WEBP", string(data[8:]))) {
-			return nil, fmt.Errorf("%s: truncated image data", name)
-		}
-	}
+	f, ok := sniff(data)
 	if !ok {
-		if kind != "" {
-			return nil, fmt.Errorf("%s: unsupported image format %s (%s)", name, kind, supported)
+		for _, f := range formats {
+			for _, m := range f.magic {
+				if f.decode != nil && len(data) < len(m) && match(m, data, true) {
+					return nil, fmt.Errorf("%s: truncated image data", name)
+				}
+			}
 		}
 		return nil, fmt.Errorf("%s: unsupported image format (%s)", name, supported)
 	}
-	f := formats[kind]
+	if f.decode == nil {
+		return nil, fmt.Errorf("%s: unsupported image format %s (%s)", name, f.name, supported)
+	}
+	kind := f.name
 	defer func() {
 		if p := recover(); p != nil {
 			img, err = nil, fmt.Errorf("%s: corrupt %s data (decoder failed: %v)", name, kind, p)
@@ -184,7 +305,7 @@ func decodeBytes(data []byte, name string) (img image.Image, err error) {
 		// reports a zero size only as a generic format error.
 		w := int(binary.BigEndian.Uint32(data[16:20]))
 		h := int(binary.BigEndian.Uint32(data[20:24]))
-		if err := checkSize(w, h); err != nil {
+		if err := checkSize(w, h, maxPixels); err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 	}
@@ -192,7 +313,7 @@ func decodeBytes(data []byte, name string) (img image.Image, err error) {
 	if err != nil {
 		return nil, describe(name, kind, err)
 	}
-	if err := checkSize(cfg.Width, cfg.Height); err != nil {
+	if err := checkSize(cfg.Width, cfg.Height, maxPixels); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	img, err = f.decode(data)
@@ -208,13 +329,8 @@ func decodeBytes(data []byte, name string) (img image.Image, err error) {
 	return img, nil
 }
 
-// pixelLimit is MaxPixels; the corruption tests and the fuzz target
-// lower it so that a flipped size bit does not make every run decode
-// tens of megapixels.
-var pixelLimit int64 = MaxPixels
-
-// checkSize refuses empty and oversized images.
-func checkSize(w, h int) error {
+// checkSize refuses empty images and those of more than pixelLimit pixels.
+func checkSize(w, h int, pixelLimit int64) error {
 	if w <= 0 || h <= 0 {
 		return fmt.Errorf("image has a zero dimension (%dx%d)", w, h)
 	}

@@ -2,6 +2,7 @@ package imageprep
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"math"
@@ -66,7 +67,7 @@ func TestGIFFirstFrame(t *testing.T) {
 		{"gif_partial_transparent.gif", color.NRGBA{255, 255, 255, 255}}, // transparent index: white
 		{"gif_partial_opaque.gif", color.NRGBA{200, 30, 40, 255}},        // palette index 0
 	} {
-		img, err := Load("testdata/" + c.file)
+		img, err := Load(context.Background(), "testdata/"+c.file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,13 +167,17 @@ func TestResizeEdges(t *testing.T) {
 }
 
 func TestPixelValuesErrors(t *testing.T) {
-	if _, err := PixelValues("testdata/does-not-exist.jpg", DefaultOptions()); err == nil {
+	if _, err := Load(context.Background(), "testdata/does-not-exist.jpg"); err == nil {
 		t.Error("missing file: no error")
 	}
-	if _, err := PixelValues("testdata/jpeg_420.jpg", Options{}); err == nil {
+	img, err := Load(context.Background(), "testdata/jpeg_420.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PixelValues(context.Background(), img, Options{}); err == nil {
 		t.Error("zero target size: no error")
 	}
-	pv, err := PixelValues("testdata/jpeg_420.jpg", DefaultOptions())
+	pv, err := PixelValues(context.Background(), img, DefaultOptions())
 	if err != nil || len(pv) != 3*224*224 {
 		t.Fatalf("PixelValues: %d values, %v", len(pv), err)
 	}

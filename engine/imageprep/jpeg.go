@@ -326,7 +326,7 @@ func (d *jpegDecoder) run(full bool) (err error) {
 			if !full {
 				return nil
 			}
-			if err := checkSize(d.width, d.height); err != nil {
+			if err := checkSize(d.width, d.height, MaxPixels); err != nil {
 				panic(jpegError{err})
 			}
 			d.allocate()

@@ -12,10 +12,16 @@ import (
 // are looked up, CMYK uses Pillow's cmyk2rgb, and 16-bit samples keep
 // their high byte (as Pillow's ";16B" raw modes do).
 //
+// An opaque *image.NRGBA whose bounds start at 0,0 (what ToRGB returns) is
+// returned as is, not copied: the result may be img itself.
+//
 // One deliberate difference: Pillow clips 16-bit grayscale (mode I;16) to
 // 255, turning most such images white; ToRGB keeps the high byte instead.
 func ToRGB(img image.Image) *image.NRGBA {
 	b := img.Bounds()
+	if m, ok := img.(*image.NRGBA); ok && b.Min == (image.Point{}) && opaqueImage(m) {
+		return m
+	}
 	w, h := b.Dx(), b.Dy()
 	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	switch m := img.(type) {
@@ -115,6 +121,17 @@ func ToRGB(img image.Image) *image.NRGBA {
 }
 
 // opaque reports whether every alpha in an NRGBA row is 255.
+// opaqueImage reports whether every pixel of m has alpha 255.
+func opaqueImage(m *image.NRGBA) bool {
+	b := m.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		if !opaque(m.Pix[m.PixOffset(b.Min.X, y):][:4*b.Dx()]) {
+			return false
+		}
+	}
+	return true
+}
+
 func opaque(row []uint8) bool {
 	for i := 3; i < len(row); i += 4 {
 		if row[i] != 0xff {

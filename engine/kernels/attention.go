@@ -16,7 +16,7 @@ type AttentionArgs struct {
 // with the row maximum subtracted before exp. Heads (and, when there are few
 // heads, blocks of query rows) run in parallel on the pool; the scores live
 // in per-thread scratch, so steady-state calls allocate nothing.
-func Attention(a *AttentionArgs) {
+func (p *Pool) Attention(a *AttentionArgs) {
 	hd, H := a.HeadDim, a.Heads
 	if a.Tq < 0 || a.Tk < 0 || H < 0 || hd < 0 {
 		panic("kernels: Attention: negative size")
@@ -24,11 +24,10 @@ func Attention(a *AttentionArgs) {
 	if a.Tq == 0 || H == 0 || hd == 0 {
 		return
 	}
-	j := &atJob
-	p := thePool
 	p.lock()
 	defer p.unlock()
-	*j = attnJob{a: *a}
+	j := &p.at
+	*j = attnJob{p: p, a: *a}
 	aa := &j.a
 	w := H * hd
 	for _, ld := range []*int{&aa.LdQ, &aa.LdK, &aa.LdV, &aa.LdOut} {
@@ -45,7 +44,7 @@ func Attention(a *AttentionArgs) {
 	}
 	// Split query rows too when there are fewer heads than tasksPerThread a thread.
 	j.qc = aa.Tq
-	mr := kern.mr
+	mr := p.im.kern.mr
 	if H < tasksPerThread*p.n && aa.Tq >= 4*mr {
 		chunks := min(ceilDiv(tasksPerThread*p.n, H), aa.Tq/(2*mr))
 		j.qc = roundUp(ceilDiv(aa.Tq, chunks), mr)
@@ -56,15 +55,14 @@ func Attention(a *AttentionArgs) {
 }
 
 type attnJob struct {
+	p      *Pool
 	a      AttentionArgs
 	qc, qn int // query rows per task, tasks per head
 }
 
-var atJob attnJob
-
 func (j *attnJob) run(worker, task int) {
 	a := &j.a
-	s := thePool.scratch[worker]
+	s := j.p.scratch[worker]
 	h, q0 := task/j.qn, task%j.qn*j.qc
 	q1 := min(q0+j.qc, a.Tq)
 	rows, tk, hd := q1-q0, a.Tk, a.HeadDim
@@ -79,7 +77,7 @@ func (j *attnJob) run(worker, task int) {
 	S := s.s
 	q := a.Q[q0*a.LdQ+h*hd:]
 	kb := bsrc{kind: bNTStrided, b: a.K[h*hd:], ld: a.LdK}
-	gemmTile(s, 0, rows, 0, tk, hd, q, a.LdQ, &kb, S, tk, a.Scale)
+	gemmTile(&j.p.im, s, 0, rows, 0, tk, hd, q, a.LdQ, &kb, S, tk, a.Scale)
 	for i := 0; i < rows; i++ {
 		row := S[i*tk : i*tk+tk]
 		vis := tk
@@ -90,9 +88,9 @@ func (j *attnJob) run(worker, task int) {
 			clear(row)
 			continue
 		}
-		softmaxRow(row[:vis])
+		softmaxRow(row[:vis], j.p.im.simd)
 		clear(row[vis:])
 	}
 	vb := bsrc{kind: bNN, b: a.V[h*hd:], ld: a.LdV}
-	gemmTile(s, 0, rows, 0, hd, tk, S, tk, &vb, out, a.LdOut, 1)
+	gemmTile(&j.p.im, s, 0, rows, 0, hd, tk, S, tk, &vb, out, a.LdOut, 1)
 }

@@ -18,8 +18,8 @@ var benchShapes = []struct {
 }
 
 func BenchmarkMatMulT(b *testing.B) {
-	prev := Threads()
-	defer SetThreads(prev)
+	prev := threads()
+	defer setThreads(prev)
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
 		x := randF32(r, s.m*s.k, 1)
@@ -29,12 +29,12 @@ func BenchmarkMatMulT(b *testing.B) {
 			w := makeMatrix(r, t, s.n, s.k)
 			for _, th := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/%v/t%d", s.name, t, th), func(b *testing.B) {
-					SetThreads(th)
-					MatMulT(dst, x, s.m, w, bias)
+					setThreads(th)
+					tp.MatMulT(dst, x, s.m, w, bias)
 					flop := 2 * float64(s.m) * float64(s.k) * float64(s.n)
 					c0 := cpuTime()
 					for b.Loop() {
-						MatMulT(dst, x, s.m, w, bias)
+						tp.MatMulT(dst, x, s.m, w, bias)
 					}
 					reportRate(b, flop, c0, "GFLOP/s")
 				})
@@ -46,8 +46,8 @@ func BenchmarkMatMulT(b *testing.B) {
 // BenchmarkGEMV is a decode-time product, 1x2560 . (10240x2560)^T (an
 // OPT-2.7b fc1): memory-bound, so it reports weight bytes read per second.
 func BenchmarkGEMV(b *testing.B) {
-	prev := Threads()
-	defer SetThreads(prev)
+	prev := threads()
+	defer setThreads(prev)
 	r := rand.New(rand.NewPCG(2, 2))
 	const k, n = 2560, 10240
 	x := randF32(r, k, 1)
@@ -57,10 +57,10 @@ func BenchmarkGEMV(b *testing.B) {
 		bytes := map[DType]float64{F32: 4 * k * n, F16: 2 * k * n, Q8_0: 34.0 / 32 * k * n}[t]
 		for _, th := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%v/t%d", t, th), func(b *testing.B) {
-				SetThreads(th)
+				setThreads(th)
 				c0 := cpuTime()
 				for b.Loop() {
-					MatMulT(dst, x, 1, w, nil)
+					tp.MatMulT(dst, x, 1, w, nil)
 				}
 				reportRate(b, bytes, c0, "GB/s")
 			})
@@ -69,8 +69,8 @@ func BenchmarkGEMV(b *testing.B) {
 }
 
 func BenchmarkAttention(b *testing.B) {
-	prev := Threads()
-	defer SetThreads(prev)
+	prev := threads()
+	defer setThreads(prev)
 	r := rand.New(rand.NewPCG(3, 3))
 	for _, c := range []struct {
 		name          string
@@ -83,10 +83,10 @@ func BenchmarkAttention(b *testing.B) {
 		flop := 4 * float64(c.tq) * float64(c.tk) * float64(w)
 		for _, th := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", c.name, th), func(b *testing.B) {
-				SetThreads(th)
+				setThreads(th)
 				c0 := cpuTime()
 				for b.Loop() {
-					Attention(&args)
+					tp.Attention(&args)
 				}
 				reportRate(b, flop, c0, "GFLOP/s")
 			})
@@ -97,16 +97,16 @@ func BenchmarkAttention(b *testing.B) {
 // BenchmarkRowOps times the row kernels at ViT-g sizes on one thread,
 // reporting nanoseconds per element.
 func BenchmarkRowOps(b *testing.B) {
-	prev := Threads()
-	defer SetThreads(prev)
-	SetThreads(1)
+	prev := threads()
+	defer setThreads(prev)
+	setThreads(1)
 	r := rand.New(rand.NewPCG(4, 4))
 	x := randF32(r, 257*6144, 3)
 	g, be := randF32(r, 1408, 1), randF32(r, 1408, 1)
 	b.Run("LayerNorm257x1408", func(b *testing.B) {
 		c0 := cpuTime()
 		for b.Loop() {
-			LayerNorm(x[:257*1408], x[:257*1408], 257, 1408, g, be, 1e-6)
+			tp.LayerNorm(x[:257*1408], x[:257*1408], 257, 1408, g, be, 1e-6)
 		}
 		reportNs(b, 257*1408, c0)
 	})
@@ -115,7 +115,7 @@ func BenchmarkRowOps(b *testing.B) {
 		c0 := cpuTime()
 		for b.Loop() {
 			copy(y, x)
-			GELU(y)
+			tp.GELU(y)
 		}
 		reportNs(b, len(x), c0)
 	})
@@ -129,7 +129,7 @@ func BenchmarkRowOps(b *testing.B) {
 }
 
 // reportRate reports work/1e9 per wall second as unit, and per CPU-second
-// of the process as unit+"/cpu" (times Threads() gives what the threads
+// of the process as unit+"/cpu" (times threads() gives what the threads
 // would do on idle cores).
 func reportRate(b *testing.B, work float64, cpu0 time.Duration, unit string) {
 	total := work * float64(b.N) / 1e9
@@ -152,16 +152,15 @@ func BenchmarkMicroKernel(b *testing.B) {
 	c := make([]float32, maxMR*maxNR)
 	f32, _ := simdKernels()
 	for _, k := range f32 {
-		v := variant{k.name, true, k, q8kern}
-		b.Run(v.name, func(b *testing.B) {
+		b.Run(k.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
 			for b.Loop() {
 				for i := 0; i < calls; i++ {
-					v.k.fn(kc, &a[0], kc, &bp[0], &c[0], v.k.nr, nil, 0, 0, true)
+					k.fn(kc, &a[0], kc, &bp[0], &c[0], k.nr, nil, 0, 0, true)
 				}
 			}
-			reportRate(b, calls*2*float64(v.k.mr*v.k.nr*kc), c0, "GFLOP/s")
+			reportRate(b, calls*2*float64(k.mr*k.nr*kc), c0, "GFLOP/s")
 		})
 	}
 }
@@ -189,7 +188,7 @@ func BenchmarkQ8MicroKernel(b *testing.B) {
 	for _, v := range q8Variants()[1:] {
 		qb := v.q8.kb
 		bp := make([]byte, qb*v.q8.layout.blockBytes(v.q8.nr))
-		packQ8(bp, w, 0, v.q8.nr, 0, qb, v.q8.nr, v.q8.layout)
+		packQ8(bp, w, 0, v.q8.nr, 0, qb, v.q8.nr, v.q8.layout, v.simd)
 		b.Run(v.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
@@ -210,8 +209,8 @@ func BenchmarkQ8GEMM(b *testing.B) {
 	if !hasSIMD {
 		b.Skip("no SIMD")
 	}
-	prev := Threads()
-	defer SetThreads(prev)
+	prev := threads()
+	defer setThreads(prev)
 	r := rand.New(rand.NewPCG(7, 7))
 	type kv struct {
 		name string
@@ -221,7 +220,7 @@ func BenchmarkQ8GEMM(b *testing.B) {
 	var ks []kv
 	f32, _ := simdKernels()
 	for _, k := range f32 {
-		ks = append(ks, kv{"f32-" + k.name, F32, variant{simd: true, k: k, q8: q8kern}})
+		ks = append(ks, kv{"f32-" + k.name, F32, variant{k.name, impl{simd: true, kern: k, q8: machine.q8}}})
 	}
 	for _, v := range q8Variants()[1:] {
 		ks = append(ks, kv{"q8_0-" + v.name, Q8_0, v})
@@ -234,13 +233,13 @@ func BenchmarkQ8GEMM(b *testing.B) {
 		for _, k := range ks {
 			for _, th := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%s/%s/t%d", s.name, k.name, th), func(b *testing.B) {
-					SetThreads(th)
+					setThreads(th)
 					k.v.do(func() {
-						MatMulT(dst, x, s.m, ws[k.t], bias)
+						tp.MatMulT(dst, x, s.m, ws[k.t], bias)
 						flop := 2 * float64(s.m) * float64(s.k) * float64(s.n)
 						c0 := cpuTime()
 						for b.Loop() {
-							MatMulT(dst, x, s.m, ws[k.t], bias)
+							tp.MatMulT(dst, x, s.m, ws[k.t], bias)
 						}
 						reportRate(b, flop, c0, "GFLOP/s")
 					})

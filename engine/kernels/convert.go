@@ -32,7 +32,7 @@ func cvtF16(dst []float32, src []byte, simd bool) {
 	n := len(dst)
 	src = src[:2*n]
 	i := 0
-	if simd && useSIMD && hasF16C && n >= 8 {
+	if simd && hasF16C && n >= 8 {
 		i = n &^ 7
 		cvtF16Asm(&dst[0], &src[0], i)
 	}
@@ -46,7 +46,7 @@ func cvtF16(dst []float32, src []byte, simd bool) {
 func dequantQ8(dst []float32, src []byte, simd bool) {
 	nb := len(dst) / q8Block
 	src = src[:nb*q8BlockBytes]
-	if simd && useSIMD && hasF16C && nb > 0 {
+	if simd && hasF16C && nb > 0 {
 		dequantQ8Asm(&dst[0], &src[0], nb)
 		return
 	}
@@ -110,7 +110,7 @@ func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) 
 func dotF32(x, w []float32, simd bool) float32 {
 	k := len(x)
 	w = w[:k]
-	if simd && useSIMD && k >= 8 {
+	if simd && k >= 8 {
 		p := k &^ 7
 		s := sdotAsm(&x[0], &w[0], p)
 		for ; p < k; p++ {
@@ -125,7 +125,7 @@ func dotF32(x, w []float32, simd bool) float32 {
 func dotF16(x []float32, w []byte, simd bool) float32 {
 	k := len(x)
 	w = w[:2*k]
-	if simd && useSIMD && hasF16C && k >= 8 {
+	if simd && hasF16C && k >= 8 {
 		p := k &^ 7
 		s := hdotAsm(&x[0], &w[0], p)
 		for ; p < k; p++ {
@@ -148,7 +148,7 @@ func dotF16(x []float32, w []byte, simd bool) float32 {
 // so both paths give bit-identical results.
 func dotQ8(xq []int8, xd []float32, w []byte, simd bool) float32 {
 	nb := len(xd)
-	if simd && useSIMD && hasF16C && nb > 0 {
+	if simd && hasF16C && nb > 0 {
 		_ = xq[nb*q8Block-1]
 		_ = w[nb*q8BlockBytes-1]
 		return q8dotAsm(&xq[0], &xd[0], &w[0], nb)

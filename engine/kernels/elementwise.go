@@ -12,7 +12,7 @@ const parallelMin = 1 << 16
 // LayerNorm normalises each of rows rows of n values of x over its n values:
 // dst = (x - mean) / sqrt(var + eps) * gamma + beta (biased variance, as
 // PyTorch). dst may alias x; gamma and beta may be nil (1 and 0).
-func LayerNorm(dst, x []float32, rows, n int, gamma, beta []float32, eps float32) {
+func (p *Pool) LayerNorm(dst, x []float32, rows, n int, gamma, beta []float32, eps float32) {
 	if rows < 0 || n < 0 || len(x) < rows*n || len(dst) < rows*n ||
 		(gamma != nil && len(gamma) < n) || (beta != nil && len(beta) < n) {
 		panic("kernels: LayerNorm: slice too short for rows x n")
@@ -20,12 +20,12 @@ func LayerNorm(dst, x []float32, rows, n int, gamma, beta []float32, eps float32
 	if rows == 0 || n == 0 {
 		return
 	}
-	runElem(&elemJob{kind: eLayerNorm, dst: dst, x: x, rows: rows, n: n, g: gamma, b: beta, s: eps})
+	p.runElem(&elemJob{kind: eLayerNorm, simd: p.im.simd, dst: dst, x: x, rows: rows, n: n, g: gamma, b: beta, s: eps})
 }
 
-func layerNormRow(dst, x, gamma, beta []float32, eps float32) {
+func layerNormRow(dst, x, gamma, beta []float32, eps float32, simd bool) {
 	n := len(x)
-	if useSIMD && n >= 8 {
+	if simd && n >= 8 {
 		p := n &^ 7
 		sum := float64(sumAsm(&x[0], p))
 		for _, v := range x[p:] {
@@ -86,15 +86,15 @@ func layerNormRow(dst, x, gamma, beta []float32, eps float32) {
 
 // Softmax replaces the row x by softmax(x), subtracting the maximum first.
 func Softmax(x []float32) {
-	softmaxRow(x)
+	softmaxRow(x, machine.simd)
 }
 
-func softmaxRow(x []float32) {
+func softmaxRow(x []float32, simd bool) {
 	n := len(x)
 	if n == 0 {
 		return
 	}
-	if useSIMD && n >= 8 {
+	if simd && n >= 8 {
 		p := n &^ 7
 		m := maxAsm(&x[0], p)
 		for _, v := range x[p:] {
@@ -130,13 +130,13 @@ func softmaxRow(x []float32) {
 // GELU applies x * Phi(x) = 0.5 x (1 + erf(x/sqrt 2)) in place. The portable
 // version uses math.Erf; the AVX2 one the Abramowitz-Stegun 7.1.26 erf with a
 // vector exp (as PyTorch's CPU kernel), |error| <= 2e-7 * |x| + 2 ulp.
-func GELU(x []float32) {
-	runElem(&elemJob{kind: eGELU, x: x, n: len(x), rows: 1})
+func (p *Pool) GELU(x []float32) {
+	p.runElem(&elemJob{kind: eGELU, simd: p.im.simd, x: x, n: len(x), rows: 1})
 }
 
-func geluRange(x []float32) {
+func geluRange(x []float32, simd bool) {
 	p := 0
-	if useSIMD && len(x) >= 8 {
+	if simd && len(x) >= 8 {
 		p = len(x) &^ 7
 		geluAsm(&x[0], p)
 	}
@@ -147,9 +147,11 @@ func geluRange(x []float32) {
 }
 
 // ReLU applies max(x, 0) in place.
-func ReLU(x []float32) {
+func ReLU(x []float32) { relu(x, machine.simd) }
+
+func relu(x []float32, simd bool) {
 	p := 0
-	if useSIMD && len(x) >= 8 {
+	if simd && len(x) >= 8 {
 		p = len(x) &^ 7
 		reluAsm(&x[0], p)
 	}
@@ -165,13 +167,13 @@ func Add(dst, a, b []float32) {
 	if len(a) < len(dst) || len(b) < len(dst) {
 		panic("kernels: Add: a or b shorter than dst")
 	}
-	addRange(dst, a, b)
+	addRange(dst, a, b, machine.simd)
 }
 
-func addRange(dst, a, b []float32) {
+func addRange(dst, a, b []float32, simd bool) {
 	n := len(dst)
 	p := 0
-	if useSIMD && n >= 8 {
+	if simd && n >= 8 {
 		p = n &^ 7
 		addAsm(&dst[0], &a[0], &b[0], p)
 	}
@@ -182,21 +184,25 @@ func addRange(dst, a, b []float32) {
 }
 
 // AddBias adds bias (len n) to each of the rows rows of x (rows x n).
-func AddBias(x []float32, rows int, bias []float32) {
+func AddBias(x []float32, rows int, bias []float32) { addBias(x, rows, bias, machine.simd) }
+
+func addBias(x []float32, rows int, bias []float32, simd bool) {
 	n := len(bias)
 	if rows < 0 || len(x) < rows*n {
 		panic("kernels: AddBias: x shorter than rows x len(bias)")
 	}
 	for i := 0; i < rows; i++ {
 		row := x[i*n : i*n+n]
-		addRange(row, row, bias)
+		addRange(row, row, bias, simd)
 	}
 }
 
 // Scale multiplies x by s in place.
-func Scale(x []float32, s float32) {
+func Scale(x []float32, s float32) { scale(x, s, machine.simd) }
+
+func scale(x []float32, s float32, simd bool) {
 	p := 0
-	if useSIMD && len(x) >= 8 {
+	if simd && len(x) >= 8 {
 		p = len(x) &^ 7
 		scaleAsm(&x[0], p, s)
 	}
@@ -208,6 +214,7 @@ func Scale(x []float32, s float32) {
 // elemJob splits row-wise (LayerNorm) or range-wise (GELU) kernels.
 type elemJob struct {
 	kind       int
+	simd       bool
 	dst, x     []float32
 	g, b       []float32
 	rows, n    int
@@ -220,15 +227,12 @@ const (
 	eGELU
 )
 
-var elJob elemJob
-
-func runElem(e *elemJob) {
+func (p *Pool) runElem(e *elemJob) {
 	total := e.rows * e.n
 	if total == 0 {
 		return
 	}
-	p := thePool
-	if total < parallelMin || Threads() == 1 {
+	if total < parallelMin || p.n == 1 {
 		e.chunk, e.cnt = max(e.rows, 1), 1
 		if e.kind == eGELU {
 			e.chunk = e.n
@@ -238,7 +242,7 @@ func runElem(e *elemJob) {
 	}
 	p.lock()
 	defer p.unlock()
-	j := &elJob
+	j := &p.el
 	*j = *e
 	tasks := 4 * p.n
 	if j.kind == eGELU {
@@ -258,7 +262,7 @@ func (e *elemJob) run(worker, task int) {
 		lo := task * e.chunk
 		hi := min(lo+e.chunk, e.n)
 		if lo < hi {
-			geluRange(e.x[lo:hi])
+			geluRange(e.x[lo:hi], e.simd)
 		}
 	case eLayerNorm:
 		n := e.n
@@ -272,7 +276,7 @@ func (e *elemJob) run(worker, task int) {
 			if e.b != nil {
 				b = e.b[:n]
 			}
-			layerNormRow(e.dst[r*n:r*n+n], e.x[r*n:r*n+n], g, b, e.s)
+			layerNormRow(e.dst[r*n:r*n+n], e.x[r*n:r*n+n], g, b, e.s, e.simd)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func (b *bsrc) pack(s *scratch, dst []float32, j, nb, pc, kc, nr int) {
 // packNT transposes nb <= nr rows of src (stride ld) over depth kc into dst.
 func packNT(dst, src []float32, ld, nb, kc, nr int) {
 	p := 0
-	if nb == nr && useSIMD {
+	if nb == nr && hasSIMD { // packNT runs for the SIMD GEMM only
 		p = kc &^ 7
 		if p > 0 {
 			_ = src[(nr-1)*ld+p-1]
@@ -84,8 +84,8 @@ func packNT(dst, src []float32, ld, nb, kc, nr int) {
 // overwriting C (stride ldc). It runs on one thread with its scratch s.
 // If ap is not nil, A is read from ap instead, as packed by packA (a and
 // lda are then unused).
-func gemmSIMD(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, ap *apacked, b *bsrc, c []float32, ldc int, alpha float32) {
-	mr, nr, kernel := kern.mr, kern.nr, kern.fn
+func gemmSIMD(mk *microKernel, s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, ap *apacked, b *bsrc, c []float32, ldc int, alpha float32) {
+	mr, nr, kernel := mk.mr, mk.nr, mk.fn
 	s.bpack = grow(s.bpack, kcBlock*maxNR)
 	s.apad = grow(s.apad, maxMR*kcBlock)
 	full := i0 + (i1-i0)/mr*mr // rows [full, i1) are a short group
@@ -128,9 +128,9 @@ func gemmSIMD(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, ap *apack
 						kernel(kc, &a[ir*lda+aoff], lda, &bp[0], &c[ir*ldc+jr], ldc, p, pld, pn, accum)
 						continue
 					}
-					edgeTile(s, kc, &a[ir*lda+aoff], lda, bp, c, ir, jr, min(mr, i1-ir), nb, ldc, accum, p, pld, pn)
+					edgeTile(mk, s, kc, &a[ir*lda+aoff], lda, bp, c, ir, jr, min(mr, i1-ir), nb, ldc, accum, p, pld, pn)
 				} else {
-					edgeTile(s, kc, &s.apad[0], kc, bp, c, ir, jr, i1-ir, nb, ldc, accum, p, pld, pn)
+					edgeTile(mk, s, kc, &s.apad[0], kc, bp, c, ir, jr, i1-ir, nb, ldc, accum, p, pld, pn)
 				}
 			}
 			pf.rest()
@@ -140,12 +140,12 @@ func gemmSIMD(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, ap *apack
 
 // edgeTile runs the micro-kernel into s.ctile and copies the mb x nb corner
 // out to C (adding to it when accum).
-func edgeTile(s *scratch, kc int, a *float32, lda int, bp []float32, c []float32, ir, jr, mb, nb, ldc int, accum bool, pf *byte, pfld, pfn int) {
-	nr := kern.nr
+func edgeTile(mk *microKernel, s *scratch, kc int, a *float32, lda int, bp []float32, c []float32, ir, jr, mb, nb, ldc int, accum bool, pf *byte, pfld, pfn int) {
+	nr := mk.nr
 	t := s.ctile[:]
-	fn := kern.fn
-	if kern.half != nil && mb <= kern.mr/2 {
-		fn = kern.half
+	fn := mk.fn
+	if mk.half != nil && mb <= mk.mr/2 {
+		fn = mk.half
 	}
 	fn(kc, a, lda, &bp[0], &t[0], nr, pf, pfld, pfn, false)
 	for r := 0; r < mb; r++ {
@@ -172,9 +172,6 @@ type panelFetch struct {
 // pc) packs: the next panel of the tile, or, after its last, the first panel
 // at the next depth block.
 func (b *bsrc) nextPanel(jn, j0, j1, pc, kc, k, nr int) panelFetch {
-	if !useSIMD {
-		return panelFetch{}
-	}
 	if jn >= j1 {
 		jn, pc = j0, pc+kc
 		if pc >= k {
@@ -237,17 +234,17 @@ func f32Bytes(v []float32) []byte {
 // GemmNT computes C = alpha * A . B^T for row-major strided matrices:
 // A is m x k (stride lda), B is n x k (stride ldb), C is m x n (stride ldc).
 // Large products run on the pool.
-func GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha float32) {
+func (p *Pool) GemmNT(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha float32) {
 	checkGemm("GemmNT", m, n, k, a, lda, b, ldb, n, k, c, ldc)
-	gemmPool(m, n, k, a, lda, bsrc{kind: bNTStrided, b: b, ld: ldb}, c, ldc, alpha)
+	p.gemm(m, n, k, a, lda, bsrc{kind: bNTStrided, b: b, ld: ldb}, c, ldc, alpha)
 }
 
 // GemmNN computes C = A . B for row-major strided matrices: A is m x k
 // (stride lda), B is k x n (stride ldb), C is m x n (stride ldc).
 // Large products run on the pool.
-func GemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func (p *Pool) GemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	checkGemm("GemmNN", m, n, k, a, lda, b, ldb, k, n, c, ldc)
-	gemmPool(m, n, k, a, lda, bsrc{kind: bNN, b: b, ld: ldb}, c, ldc, 1)
+	p.gemm(m, n, k, a, lda, bsrc{kind: bNN, b: b, ld: ldb}, c, ldc, 1)
 }
 
 func checkGemm(name string, m, n, k int, a []float32, lda int, b []float32, ldb, brows, bcols int, c []float32, ldc int) {
@@ -267,6 +264,7 @@ func checkGemm(name string, m, n, k int, a []float32, lda int, b []float32, ldb,
 
 // gemmJob is the state of one GemmNT/GemmNN call on the pool.
 type gemmJob struct {
+	p        *Pool
 	m, n, k  int
 	a, c     []float32
 	lda, ldc int
@@ -275,20 +273,17 @@ type gemmJob struct {
 	g        grid
 }
 
-var gmJob gemmJob
-
-func gemmPool(m, n, k int, a []float32, lda int, b bsrc, c []float32, ldc int, alpha float32) {
+func (p *Pool) gemm(m, n, k int, a []float32, lda int, b bsrc, c []float32, ldc int, alpha float32) {
 	if m == 0 || n == 0 {
 		return
 	}
-	p := thePool
 	p.lock()
 	defer p.unlock()
-	j := &gmJob
-	*j = gemmJob{m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, b: b, alpha: alpha}
+	j := &p.gm
+	*j = gemmJob{p: p, m: m, n: n, k: k, a: a, lda: lda, c: c, ldc: ldc, b: b, alpha: alpha}
 	// Split only products worth waking the workers for (~1 MFLOP a task).
 	tasks := max(1, min(tasksPerThread*p.n, m*n*k/(1<<19)))
-	mr, nr := kern.mr, kern.nr
+	mr, nr := p.im.kern.mr, p.im.kern.nr
 	mChunks := max(1, min(tasks, m/(4*mr)))
 	nChunks := max(1, min(ceilDiv(tasks, mChunks), n/(4*nr)))
 	j.g = newGrid(m, n, mr, nr, mChunks, nChunks)
@@ -297,24 +292,24 @@ func gemmPool(m, n, k int, a []float32, lda int, b bsrc, c []float32, ldc int, a
 }
 
 func (j *gemmJob) run(worker, task int) {
-	s := thePool.scratch[worker]
+	s := j.p.scratch[worker]
 	i0, i1, c0, c1 := j.g.tile(task)
 	if i0 < i1 && c0 < c1 {
-		gemmTile(s, i0, i1, c0, c1, j.k, j.a, j.lda, &j.b, j.c, j.ldc, j.alpha)
+		gemmTile(&j.p.im, s, i0, i1, c0, c1, j.k, j.a, j.lda, &j.b, j.c, j.ldc, j.alpha)
 	}
 }
 
 // gemmTile computes rows [i0,i1) x columns [j0,j1) of C = alpha A.B on one
 // thread, with the SIMD kernel or the portable loops.
-func gemmTile(s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, b *bsrc, c []float32, ldc int, alpha float32) {
+func gemmTile(im *impl, s *scratch, i0, i1, j0, j1, k int, a []float32, lda int, b *bsrc, c []float32, ldc int, alpha float32) {
 	if k == 0 {
 		for i := i0; i < i1; i++ {
 			clear(c[i*ldc+j0 : i*ldc+j1])
 		}
 		return
 	}
-	if useSIMD {
-		gemmSIMD(s, i0, i1, j0, j1, k, a, lda, nil, b, c, ldc, alpha)
+	if im.simd {
+		gemmSIMD(&im.kern, s, i0, i1, j0, j1, k, a, lda, nil, b, c, ldc, alpha)
 		return
 	}
 	switch b.kind {
@@ -369,20 +364,15 @@ func (ap *apacked) block(pc, kc int) []float32 {
 	return ap.buf[ap.mpad*pc : ap.mpad*(pc+kc)]
 }
 
-// theAPack is the packed A of the current call (calls are serialised by the
-// pool lock), kept between calls.
-var theAPack apacked
-
-// apackJob packs rows of A into theAPack, a few rows a task.
+// apackJob packs rows of A into the pool's apack, a few rows a task.
 type apackJob struct {
+	ap        *apacked
 	a         []float32
 	lda, rows int
 }
 
-var apJob apackJob
-
 func (j *apackJob) run(worker, task int) {
-	ap := &theAPack
+	ap := j.ap
 	for pc := 0; pc < ap.k; pc += kcBlock {
 		kc := min(kcBlock, ap.k-pc)
 		blk := ap.block(pc, kc)
@@ -396,14 +386,14 @@ func (j *apackJob) run(worker, task int) {
 	}
 }
 
-// packA lays out the m x k matrix a (stride lda) in theAPack for a kernel
-// with mr rows, on the pool.
-func packA(p *pool, a []float32, lda, m, k, mr int) *apacked {
-	ap := &theAPack
+// packA lays out the m x k matrix a (stride lda) in the pool's apack for a
+// kernel with mr rows, on the pool.
+func (p *Pool) packA(a []float32, lda, m, k, mr int) *apacked {
+	ap := &p.apack
 	ap.m, ap.mpad, ap.k = m, roundUp(m, mr), k
 	ap.buf = grow(ap.buf, ap.mpad*k)
-	j := &apJob
-	*j = apackJob{a: a, lda: lda}
+	j := &p.ap
+	*j = apackJob{ap: ap, a: a, lda: lda}
 	// ~64K elements a task: worth a wake-up, small enough to balance.
 	j.rows = max(1, (1<<16)/k)
 	p.run(j, ceilDiv(ap.mpad, j.rows))

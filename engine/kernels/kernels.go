@@ -15,15 +15,16 @@
 //     NEON widening multiplies (BLIP2CHAT_NOI8MM=1, BLIP2CHAT_NODOTPROD=1
 //     force the lower ones).
 //
-// SetSIMD(false), or BLIP2CHAT_NOSIMD=1 in the environment at start, forces
-// the portable code.
+// BLIP2CHAT_NOSIMD=1 in the environment at start forces the portable code.
+// The choice is made once (machine) and carried by each Pool.
 //
-// Large kernels run on a package-wide pool of persistent workers
-// (SetThreads); calls from several goroutines are serialised on that pool.
-// After the first call at a given size, no kernel allocates. The pool's
-// goroutines live for the process: a goleak check after kernel calls should
-// ignore the top function
-// "github.com/blip2chat/blip2chat/engine/kernels.(*pool).worker".
+// The kernels that split their work over threads (MatMulT, GemmNT, GemmNN,
+// Attention, LayerNorm, GELU) are methods of a Pool, which a model owns
+// with its thread count; calls from several goroutines are serialised on
+// a pool. After the first call at a given size, no kernel allocates. A
+// pool's goroutines live until Pool.Close: a goleak check after kernel
+// calls on a pool not closed should ignore the top function
+// "github.com/blip2chat/blip2chat/engine/kernels.(*Pool).worker".
 //
 // How the SIMD results relate to the portable ones (all checked by tests):
 //   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
@@ -46,6 +47,7 @@ package kernels
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -69,7 +71,7 @@ func (t DType) String() string {
 	case Q8_0:
 		return "q8_0"
 	}
-	return "dtype(" + itoa(int(t)) + ")"
+	return "dtype(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Q8_0 block geometry (ggml block_q8_0).
@@ -127,32 +129,31 @@ type microKernel struct {
 	half   func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
 }
 
-// kern is the micro-kernel the SIMD GEMM uses, chosen for the CPU at start
-// (simd_*.go).
-var kern microKernel
+// impl is one implementation of the kernels: the portable Go code (simd
+// false), or the assembly with a GEMM micro-kernel and a Q8_0 GEMM kernel.
+// The portable code still uses the tile sizes of kern and q8 to split its
+// work.
+type impl struct {
+	simd bool
+	kern microKernel
+	q8   q8Kernel
+}
+
+// machine is this machine's implementation, chosen once at start and never
+// changed: the assembly unless BLIP2CHAT_NOSIMD=1 (or the CPU lacks the
+// features), with the micro-kernels machineKernels (simd_*.go) picks for the
+// CPU and the BLIP2CHAT_NO* switches. Every Pool runs it (the tests make
+// pools of each implementation the CPU runs to hold them equal).
+var machine = detect()
+
+func detect() impl {
+	k, q := machineKernels()
+	return impl{simd: hasSIMD && !envSet("BLIP2CHAT_NOSIMD"), kern: k, q8: q}
+}
 
 func envSet(name string) bool {
 	v := os.Getenv(name)
 	return v != "" && v != "0"
-}
-
-// useSIMD reports whether the assembly kernels run. It is changed only by
-// SetSIMD, which callers must not race with kernel calls.
-var useSIMD = hasSIMD
-
-func init() {
-	if envSet("BLIP2CHAT_NOSIMD") {
-		useSIMD = false
-	}
-}
-
-// SetSIMD turns the assembly kernels on or off and returns the previous
-// setting. Turning them on has no effect on CPUs that lack the features.
-// Not safe to call while kernels are running.
-func SetSIMD(on bool) (prev bool) {
-	prev = useSIMD
-	useSIMD = on && hasSIMD
-	return prev
 }
 
 // Features describes the CPU features the kernels use, e.g. "avx2 fma f16c",
@@ -160,35 +161,13 @@ func SetSIMD(on bool) (prev bool) {
 // followed by " (simd off)" when the portable code is forced, or "portable"
 // when the CPU has none of them.
 func Features() string {
-	f := cpuFeatures()
+	f := cpuFeatures(machine)
 	if len(f) == 0 {
 		return "portable"
 	}
 	s := strings.Join(f, " ")
-	if !useSIMD {
+	if !machine.simd {
 		s += " (simd off)"
 	}
 	return s
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

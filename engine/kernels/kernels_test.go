@@ -71,10 +71,7 @@ func denseF64(w *Matrix) []float64 {
 	out := make([]float64, w.Rows*w.Cols)
 	buf := make([]float32, w.Cols)
 	for r := 0; r < w.Rows; r++ {
-		saved := useSIMD
-		useSIMD = false
 		row := weightRowF32(w, r, buf, false)
-		useSIMD = saved
 		for c, v := range row {
 			out[r*w.Cols+c] = float64(v)
 		}
@@ -126,20 +123,18 @@ func quantizedX(x []float32, m, k int) []float64 {
 	return out
 }
 
+// withSIMD runs f with tp a pool of the assembly (on, where the CPU has
+// it) or of the portable code, with the machine's micro-kernels.
 func withSIMD(t testing.TB, on bool, f func()) {
 	t.Helper()
-	prev := SetSIMD(on)
-	defer SetSIMD(prev)
-	f()
+	variant{"", impl{simd: on && hasSIMD, kern: machine.kern, q8: machine.q8}}.do(f)
 }
 
-// variant is one implementation of the matrix kernels: portable, or SIMD
-// with a given micro-kernel.
+// variant is one implementation of the kernels: portable, or SIMD with
+// a given micro-kernel.
 type variant struct {
 	name string
-	simd bool
-	k    microKernel
-	q8   q8Kernel // the Q8_0 GEMM kernel
+	impl
 }
 
 // q8only reports whether v differs from another variant only in its Q8_0
@@ -150,24 +145,24 @@ func (v variant) q8only() bool { return strings.HasPrefix(v.name, "q8-") }
 // the default Q8_0 kernel) and each other Q8_0 kernel (with the default f32
 // one).
 func variants() []variant {
-	v := []variant{{"portable", false, kern, q8kern}}
+	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
 	f32, q8 := simdKernels()
 	for _, k := range f32 {
-		v = append(v, variant{k.name, true, k, q8kern})
+		v = append(v, variant{k.name, impl{true, k, machine.q8}})
 	}
 	for _, q := range q8 {
-		if q.name != q8kern.name {
-			v = append(v, variant{"q8-" + q.name, true, kern, q})
+		if q.name != machine.q8.name {
+			v = append(v, variant{"q8-" + q.name, impl{true, machine.kern, q}})
 		}
 	}
 	return v
 }
 
+// do runs f with tp a pool (of tp's threads) of v's implementation.
 func (v variant) do(f func()) {
-	prevK, prevQ := kern, q8kern
-	prev := SetSIMD(v.simd)
-	kern, q8kern = v.k, v.q8
-	defer func() { SetSIMD(prev); kern, q8kern = prevK, prevQ }()
+	prev := tp
+	tp = newPoolImpl(prev.Threads(), v.impl)
+	defer func() { tp.Close(); tp = prev }()
 	f()
 }
 
@@ -226,7 +221,7 @@ func TestMatMulT(t *testing.T) {
 				}
 				dst := make([]float32, c.m*c.n+3)
 				dst[c.m*c.n] = 42 // sentinel past the end
-				v.do(func() { MatMulT(dst[:c.m*c.n], x, c.m, w, bias) })
+				v.do(func() { tp.MatMulT(dst[:c.m*c.n], x, c.m, w, bias) })
 				if dst[c.m*c.n] != 42 {
 					t.Fatalf("%s wrote past dst", v.name)
 				}
@@ -251,19 +246,14 @@ func TestMatMulT(t *testing.T) {
 }
 
 // TestMatMulTPortableIsSequential pins the portable path to the plain
-// in-order f32 dot product, bit for bit, and SetSIMD(false) to that path.
+// in-order f32 dot product, bit for bit.
 func TestMatMulTPortableIsSequential(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, c := range []mmCase{{F32, 7, 88, 17}, {F16, 5, 96, 9}, {F32, 1, 1412, 5}} {
 		w := makeMatrix(r, c.t, c.n, c.k)
 		x := randF32(r, c.m*c.k, 1)
 		dst := make([]float32, c.m*c.n)
-		withSIMD(t, false, func() {
-			if hasSIMD && !strings.HasSuffix(Features(), "(simd off)") {
-				t.Fatal("Features does not say simd is off")
-			}
-			MatMulT(dst, x, c.m, w, nil)
-		})
+		withSIMD(t, false, func() { tp.MatMulT(dst, x, c.m, w, nil) })
 		buf := make([]float32, c.k)
 		for i := 0; i < c.m; i++ {
 			for j := 0; j < c.n; j++ {
@@ -376,9 +366,9 @@ func TestGemm(t *testing.T) {
 					}
 					v.do(func() {
 						if nt {
-							GemmNT(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc, alpha)
+							tp.GemmNT(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc, alpha)
 						} else {
-							GemmNN(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc)
+							tp.GemmNN(c.m, c.n, c.k, a, lda, b, ldb, cm, ldc)
 						}
 					})
 					for i := 0; i < c.m; i++ {
@@ -444,7 +434,7 @@ func TestAttention(t *testing.T) {
 				simd := v.name
 				out := make([]float32, c.tq*ld)
 				args.Out = out
-				v.do(func() { Attention(&args) })
+				v.do(func() { tp.Attention(&args) })
 				for i := 0; i < c.tq; i++ {
 					for j := 0; j < w; j++ {
 						if d := math.Abs(float64(out[i*ld+j]) - ref[i*w+j]); !(d <= 1e-5) {
@@ -478,7 +468,7 @@ func TestLayerNorm(t *testing.T) {
 			var out [2][]float32
 			for s, simd := range []bool{false, true} {
 				out[s] = append([]float32(nil), x...)
-				withSIMD(t, simd, func() { LayerNorm(out[s], out[s], rows, n, g, b, 1e-6) }) // in place
+				withSIMD(t, simd, func() { tp.LayerNorm(out[s], out[s], rows, n, g, b, 1e-6) }) // in place
 			}
 			for i := range x {
 				scale := 1.0
@@ -503,7 +493,7 @@ func TestSoftmax(t *testing.T) {
 		var out [2][]float32
 		for s, simd := range []bool{false, true} {
 			out[s] = append([]float32(nil), x...)
-			withSIMD(t, simd, func() { Softmax(out[s]) })
+			softmaxRow(out[s], simd && hasSIMD)
 		}
 		var sum float64
 		for i := range x {
@@ -527,7 +517,7 @@ func TestGELU(t *testing.T) {
 	var out [2][]float32
 	for s, simd := range []bool{false, true} {
 		out[s] = append([]float32(nil), x...)
-		withSIMD(t, simd, func() { GELU(out[s]) })
+		withSIMD(t, simd, func() { tp.GELU(out[s]) })
 	}
 	for i, v := range x {
 		want := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
@@ -549,13 +539,13 @@ func TestElementwise(t *testing.T) {
 		for _, simd := range []bool{false, true} {
 			withSIMD(t, simd, func() {
 				d := make([]float32, n)
-				Add(d, a, b)
+				addRange(d, a, b, simd && hasSIMD)
 				c := append([]float32(nil), a...)
-				Scale(c, 0.5)
+				scale(c, 0.5, simd && hasSIMD)
 				rl := append([]float32(nil), a...)
-				ReLU(rl)
+				relu(rl, simd && hasSIMD)
 				ab := append([]float32(nil), a...)
-				AddBias(ab, 1, b)
+				addBias(ab, 1, b, simd && hasSIMD)
 				for i := range a {
 					if i > 0 && (d[i] != a[i]+b[i] || c[i] != a[i]*0.5 || rl[i] != max(a[i], 0) || ab[i] != d[i]) {
 						t.Fatalf("n=%d simd=%v [%d]", n, simd, i)
@@ -570,18 +560,18 @@ func TestElementwise(t *testing.T) {
 }
 
 func TestThreads(t *testing.T) {
-	prev := Threads()
-	defer SetThreads(prev)
+	prev := threads()
+	defer setThreads(prev)
 	r := rand.New(rand.NewPCG(17, 18))
 	w := makeMatrix(r, F32, 300, 96)
 	x := randF32(r, 50*96, 1)
 	want := make([]float32, 50*300)
-	SetThreads(1)
-	MatMulT(want, x, 50, w, nil)
+	setThreads(1)
+	tp.MatMulT(want, x, 50, w, nil)
 	for _, n := range []int{3, 2, 0} {
-		SetThreads(n)
+		setThreads(n)
 		got := make([]float32, 50*300)
-		MatMulT(got, x, 50, w, nil)
+		tp.MatMulT(got, x, 50, w, nil)
 		for i := range got {
 			if got[i] != want[i] {
 				t.Fatalf("threads=%d: result depends on the thread count at %d", n, i)
@@ -591,9 +581,9 @@ func TestThreads(t *testing.T) {
 }
 
 func TestNoAllocs(t *testing.T) {
-	prev := Threads()
-	defer SetThreads(prev)
-	SetThreads(2)
+	prev := threads()
+	defer setThreads(prev)
+	setThreads(2)
 	r := rand.New(rand.NewPCG(19, 20))
 	x := randF32(r, 257*256, 1)
 	dst := make([]float32, 257*384)
@@ -608,21 +598,21 @@ func TestNoAllocs(t *testing.T) {
 		v.do(func() {
 			for _, w := range ws {
 				for _, m := range []int{257, 1} {
-					if a := testing.AllocsPerRun(5, func() { MatMulT(dst[:m*384], x[:m*256], m, w, bias) }); a != 0 {
+					if a := testing.AllocsPerRun(5, func() { tp.MatMulT(dst[:m*384], x[:m*256], m, w, bias) }); a != 0 {
 						t.Errorf("%s MatMulT %v m=%d: %v allocs", simd, w.Type, m, a)
 					}
 				}
 			}
-			if a := testing.AllocsPerRun(5, func() { Attention(&args) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.Attention(&args) }); a != 0 {
 				t.Errorf("%s Attention: %v allocs", simd, a)
 			}
-			if a := testing.AllocsPerRun(5, func() { LayerNorm(big, big, 257, 384, bias, bias, 1e-6) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.LayerNorm(big, big, 257, 384, bias, bias, 1e-6) }); a != 0 {
 				t.Errorf("%s LayerNorm: %v allocs", simd, a)
 			}
-			if a := testing.AllocsPerRun(5, func() { GELU(big) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.GELU(big) }); a != 0 {
 				t.Errorf("%s GELU: %v allocs", simd, a)
 			}
-			if a := testing.AllocsPerRun(5, func() { GemmNT(64, 64, 64, x, 64, x, 64, dst, 64, 1) }); a != 0 {
+			if a := testing.AllocsPerRun(5, func() { tp.GemmNT(64, 64, 64, x, 64, x, 64, dst, 64, 1) }); a != 0 {
 				t.Errorf("%s GemmNT: %v allocs", simd, a)
 			}
 		})
@@ -636,15 +626,15 @@ func TestConcurrentCallers(t *testing.T) {
 	w := makeMatrix(r, F16, 200, 96)
 	x := randF32(r, 40*96, 1)
 	want := make([]float32, 40*200)
-	MatMulT(want, x, 40, w, nil)
+	tp.MatMulT(want, x, 40, w, nil)
 	errc := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
 			got := make([]float32, 40*200)
 			ln := make([]float32, 40*96)
 			for it := 0; it < 20; it++ {
-				MatMulT(got, x, 40, w, nil)
-				LayerNorm(ln, x, 40, 96, nil, nil, 1e-5)
+				tp.MatMulT(got, x, 40, w, nil)
+				tp.LayerNorm(ln, x, 40, 96, nil, nil, 1e-5)
 				for i := range got {
 					if got[i] != want[i] {
 						errc <- fmt.Errorf("goroutine result differs at %d", i)

@@ -43,7 +43,7 @@ const (
 // not overlap. For Q8_0 weights, x is quantized per 32-block (ggml's
 // scheme) and the products are integer dot products per block.
 // Sizes that do not match panic: they are programming errors, not input.
-func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
+func (p *Pool) MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	w.check()
 	n, k := w.Rows, w.Cols
 	if m < 0 || len(x) < m*k || len(dst) < m*n || (bias != nil && len(bias) < n) {
@@ -63,24 +63,23 @@ func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 		}
 		return
 	}
-	p := thePool
 	p.lock()
 	defer p.unlock()
-	j := &mmJob
-	*j = matmulJob{dst: dst, x: x, m: m, n: n, k: k, w: w, bias: bias, simd: useSIMD}
+	j := &p.mm
+	*j = matmulJob{p: p, dst: dst, x: x, m: m, n: n, k: k, w: w, bias: bias, simd: p.im.simd}
 	if w.Type == F16 && !hasF16C {
 		j.simd = false
 	}
 	j.gemv = m < gemvMaxRows
 	if j.simd && !j.gemv && w.Type != Q8_0 {
-		j.ap = packA(p, x, k, m, k, kern.mr)
+		j.ap = p.packA(x, k, m, k, p.im.kern.mr)
 	}
 	if w.Type == Q8_0 {
 		if j.gemv {
-			j.prepareQ8(p)
+			j.prepareQ8()
 		} else {
 			j.q8 = true
-			j.prepareQ8A(p)
+			j.prepareQ8A()
 		}
 	}
 	ntask := j.plan(p.n)
@@ -88,9 +87,11 @@ func MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	*j = matmulJob{}
 }
 
-// matmulJob is the state of one MatMulT call; mmJob is the only instance
-// (calls are serialised by the pool lock), so starting it allocates nothing.
+// matmulJob is the state of one MatMulT call; the pool's mm is the only
+// instance (calls are serialised by the pool lock), so starting it
+// allocates nothing.
 type matmulJob struct {
+	p          *Pool
 	dst, x     []float32
 	m, n, k    int
 	w          *Matrix
@@ -106,15 +107,8 @@ type matmulJob struct {
 	xd []float32
 }
 
-var mmJob matmulJob
-
-// q8 activation buffers, kept between calls.
-var q8x struct {
-	q []int8
-	d []float32
-}
-
-func (j *matmulJob) prepareQ8(p *pool) {
+func (j *matmulJob) prepareQ8() {
+	q8x := &j.p.q8x
 	nb := j.k / q8Block
 	if cap(q8x.q) < j.m*j.k {
 		q8x.q = make([]int8, j.m*j.k)
@@ -132,12 +126,12 @@ func (j *matmulJob) prepareQ8(p *pool) {
 // plan chooses the task grid and returns the number of tasks.
 func (j *matmulJob) plan(threads int) int {
 	m, n := j.m, j.n
-	mr, colAlign := kern.mr, kern.nr
+	mr, colAlign := j.p.im.kern.mr, j.p.im.kern.nr
 	switch {
 	case !j.simd:
 		mr, colAlign = 2, 4
 	case j.q8:
-		mr, colAlign = q8kern.mr, q8kern.nr
+		mr, colAlign = j.p.im.q8.mr, j.p.im.q8.nr
 	}
 	if j.gemv {
 		// Memory-bound: only columns are split, in chunks of >= 64.
@@ -219,7 +213,7 @@ func (g *grid) tile(task int) (i0, i1, j0, j1 int) {
 }
 
 func (j *matmulJob) run(worker, task int) {
-	s := thePool.scratch[worker]
+	s := j.p.scratch[worker]
 	i0, i1, j0, j1 := j.g.tile(task)
 	if i0 >= i1 || j0 >= j1 {
 		return
@@ -230,13 +224,13 @@ func (j *matmulJob) run(worker, task int) {
 		j.runGEMV(s, i0, i1, j0, j1)
 		return
 	case j.q8 && j.simd:
-		gemmQ8(s, &q8kern, i0, i1, j0, j1, q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
+		gemmQ8(s, &j.p.im.q8, i0, i1, j0, j1, j.p.q8a, k/q8Block*q8ABytes, j.w, j.dst, j.n)
 	case j.q8:
 		j.runQ8Portable(i0, i1, j0, j1)
 		return
 	case j.simd:
 		b := bsrc{kind: bNT, w: j.w, ld: k}
-		gemmSIMD(s, i0, i1, j0, j1, k, j.x, k, j.ap, &b, j.dst, j.n, 1)
+		gemmSIMD(&j.p.im.kern, s, i0, i1, j0, j1, k, j.x, k, j.ap, &b, j.dst, j.n, 1)
 	default:
 		j.runPortable(s, i0, i1, j0, j1)
 		return
@@ -244,7 +238,7 @@ func (j *matmulJob) run(worker, task int) {
 	if j.bias != nil {
 		for i := i0; i < i1; i++ {
 			row := j.dst[i*j.n+j0 : i*j.n+j1]
-			addRange(row, row, j.bias[j0:j1])
+			addRange(row, row, j.bias[j0:j1], j.simd)
 		}
 	}
 }

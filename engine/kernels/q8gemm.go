@@ -88,19 +88,11 @@ func (l q8Layout) blockBytes(nr int) int {
 	return 36 * nr
 }
 
-// q8kern is the kernel the SIMD Q8_0 GEMM uses, chosen for the CPU at start
-// (simd_*.go).
-var q8kern q8Kernel
-
-// q8a holds the quantized activations of the current call (the pool lock
-// serialises calls), kept between calls.
-var q8a []byte
-
 // quantizeA writes x (len%32 == 0) as A blocks into dst.
 func quantizeA(dst []byte, x []float32, simd bool) {
 	nb := len(x) / q8Block
 	dst = dst[:nb*q8ABytes]
-	if simd && useSIMD && nb > 0 {
+	if simd && nb > 0 {
 		quantQ8Asm(&dst[0], &x[0], nb)
 		return
 	}
@@ -120,30 +112,31 @@ func quantizeA(dst []byte, x []float32, simd bool) {
 
 // q8QuantJob quantizes the rows of one MatMulT call, a few rows a task.
 type q8QuantJob struct {
+	q8a     []byte
 	x       []float32
 	k, rows int // rows per task
 	m       int
 	simd    bool
 }
 
-var q8qJob q8QuantJob
-
 func (j *q8QuantJob) run(worker, task int) {
 	rb := j.k / q8Block * q8ABytes
 	for i := task * j.rows; i < min((task+1)*j.rows, j.m); i++ {
-		quantizeA(q8a[i*rb:(i+1)*rb], j.x[i*j.k:(i+1)*j.k], j.simd)
+		quantizeA(j.q8a[i*rb:(i+1)*rb], j.x[i*j.k:(i+1)*j.k], j.simd)
 	}
 }
 
-// prepareQ8A quantizes j.x into q8a, on the pool when it is large.
-func (j *matmulJob) prepareQ8A(p *pool) {
+// prepareQ8A quantizes j.x into the pool's q8a, on the pool when it is
+// large.
+func (j *matmulJob) prepareQ8A() {
+	p := j.p
 	rb := j.k / q8Block * q8ABytes
-	if cap(q8a) < j.m*rb {
-		q8a = make([]byte, j.m*rb)
+	if cap(p.q8a) < j.m*rb {
+		p.q8a = make([]byte, j.m*rb)
 	}
-	q8a = q8a[:j.m*rb]
-	qj := &q8qJob
-	*qj = q8QuantJob{x: j.x, k: j.k, m: j.m, simd: j.simd}
+	p.q8a = p.q8a[:j.m*rb]
+	qj := &p.q8q
+	*qj = q8QuantJob{q8a: p.q8a, x: j.x, k: j.k, m: j.m, simd: j.simd}
 	// ~64K elements a task: worth a wake-up, small enough to balance.
 	qj.rows = max(1, (1<<16)/j.k)
 	p.run(qj, ceilDiv(j.m, qj.rows))
@@ -151,9 +144,10 @@ func (j *matmulJob) prepareQ8A(p *pool) {
 }
 
 // packQ8 writes the panel of weight rows [c0, c0+ncol) over blocks
-// [b0, b0+kb) into dst (kb*layout.blockBytes(nr) bytes). Columns beyond
-// ncol get zero weights, scales and corrections.
-func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout) {
+// [b0, b0+kb) into dst (kb*layout.blockBytes(nr) bytes), with the
+// assembly when simd. Columns beyond ncol get zero weights, scales and
+// corrections.
+func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout, simd bool) {
 	rb := w.Cols / q8Block * q8BlockBytes
 	bb := layout.blockBytes(nr)
 	dst = dst[:kb*bb]
@@ -162,7 +156,7 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout) {
 		packQ8Pairs(dst, src, rb, ncol, kb, nr)
 		return
 	}
-	if ncol == nr && useSIMD && hasF16C {
+	if ncol == nr && simd && hasF16C {
 		_ = src[(ncol-1)*rb+kb*q8BlockBytes-1]
 		switch layout {
 		case q8Split:
@@ -243,7 +237,7 @@ func packQ8Pairs(dst, src []byte, rb, ncol, kb, nr int) {
 }
 
 // gemmQ8 computes the tile rows [i0,i1) x columns [j0,j1) of dst = A . W^T
-// (A: quantized rows in q8a, stride lda bytes; no bias) with kernel qk on
+// (A: quantized rows in the pool's q8a, stride lda bytes; no bias) with kernel qk on
 // one thread.
 func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *Matrix, c []float32, ldc int) {
 	mr, nr := qk.mr, qk.nr
@@ -269,7 +263,7 @@ func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *
 		for jr := j0; jr < j1; jr += nr {
 			ncol := min(nr, j1-jr)
 			bp := s.qpanel[:kb*bb]
-			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.layout)
+			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.layout, true)
 			// The weights stream from memory once per call: each kernel
 			// call fetches a row of the next panel (and a little beyond)
 			// into cache while it computes, so packing it does not wait.
@@ -316,9 +310,6 @@ type q8Prefetch struct {
 // [jn, jn+nr) over the same blocks, or, after the last panel, the first
 // panel over the next blocks.
 func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr, kbMax int) q8Prefetch {
-	if !useSIMD {
-		return q8Prefetch{}
-	}
 	if jn >= j1 {
 		jn, b0 = j0, b0+kb
 		kb = min(kbMax, nbk-b0)
@@ -356,7 +347,7 @@ func (j *matmulJob) runQ8Portable(i0, i1, j0, j1 int) {
 	k, n, w := j.k, j.n, j.w
 	ra := k / q8Block * q8ABytes
 	rw := k / q8Block * q8BlockBytes
-	row := func(i int) []byte { return q8a[i*ra : (i+1)*ra] }
+	row := func(i int) []byte { return j.p.q8a[i*ra : (i+1)*ra] }
 	wrow := func(c int) []byte { return w.Raw[c*rw : (c+1)*rw] }
 	out := func(i, c int, v float32) {
 		if j.bias != nil {

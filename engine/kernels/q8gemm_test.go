@@ -105,7 +105,7 @@ func TestQuantizeA(t *testing.T) {
 			continue
 		}
 		ab[s] = make([]byte, k/32*q8ABytes)
-		withSIMD(t, true, func() { quantizeA(ab[s], x, simd) })
+		quantizeA(ab[s], x, simd && hasSIMD)
 		for b := 0; b < k/32; b++ {
 			blk := ab[s][b*q8ABytes:]
 			var sum int32
@@ -149,8 +149,8 @@ func TestPackQ8(t *testing.T) {
 			bb := layout.blockBytes(nr)
 			want := make([]byte, kb*bb)
 			got := make([]byte, kb*bb)
-			withSIMD(t, false, func() { packQ8(want, w, 5, nr, 2, kb, nr, layout) })
-			withSIMD(t, true, func() { packQ8(got, w, 5, nr, 2, kb, nr, layout) })
+			packQ8(want, w, 5, nr, 2, kb, nr, layout, false)
+			packQ8(got, w, 5, nr, 2, kb, nr, layout, hasSIMD)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("nr=%d layout=%d: byte %d: asm %#x, Go %#x", nr, layout, i, got[i], want[i])
@@ -187,10 +187,10 @@ func TestPackQ8(t *testing.T) {
 
 // q8Variants are the Q8_0 GEMM kernels this CPU runs, with portable first.
 func q8Variants() []variant {
-	v := []variant{{"portable", false, kern, q8kern}}
+	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
 	_, q8 := simdKernels()
 	for _, q := range q8 {
-		v = append(v, variant{q.name, true, kern, q})
+		v = append(v, variant{q.name, impl{true, machine.kern, q}})
 	}
 	return v
 }
@@ -201,8 +201,8 @@ func q8Variants() []variant {
 // count gives the reference bits, and the reference is within
 // (k/32+1)*2^-24*sum|x_p w_p| of the exact product of the quantized operands.
 func TestMatMulTQ8(t *testing.T) {
-	prevT := Threads()
-	defer SetThreads(prevT)
+	prevT := threads()
+	defer setThreads(prevT)
 	r := rand.New(rand.NewPCG(37, 38))
 	type c8 struct{ m, k, n int }
 	cases := []c8{{4, 32, 1}, {5, 64, 33}, {6, 32, 32}, {7, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
@@ -238,9 +238,9 @@ func TestMatMulTQ8(t *testing.T) {
 						if !v.simd && th > 1 {
 							continue
 						}
-						SetThreads(th)
+						setThreads(th)
 						got := make([]float32, c.m*c.n)
-						v.do(func() { MatMulT(got, x, c.m, w, bias) })
+						v.do(func() { tp.MatMulT(got, x, c.m, w, bias) })
 						if want == nil {
 							want = got
 							bound := float64(c.k/32+1) * 0x1p-24
@@ -285,7 +285,7 @@ func TestMatMulTQ8Accuracy(t *testing.T) {
 		}
 		ref, _ := naiveMatMulT(toF64(x), m, denseF64(w), n, k, nil)
 		got := make([]float32, m*n)
-		MatMulT(got, x, m, w, nil)
+		tp.MatMulT(got, x, m, w, nil)
 		var num, den float64
 		for i := range got {
 			num += (float64(got[i]) - ref[i]) * (float64(got[i]) - ref[i])
@@ -308,7 +308,7 @@ func TestMatMulTQ8Concurrent(t *testing.T) {
 	xs := [][]float32{randF32(r, m*k, 1), randF32(r, m*k, 2)}
 	want := [][]float32{make([]float32, m*n), make([]float32, m*n)}
 	for i := range xs {
-		MatMulT(want[i], xs[i], m, w, nil)
+		tp.MatMulT(want[i], xs[i], m, w, nil)
 	}
 	errc := make(chan error, 4)
 	for g := 0; g < 4; g++ {
@@ -316,7 +316,7 @@ func TestMatMulTQ8Concurrent(t *testing.T) {
 			got := make([]float32, m*n)
 			for it := 0; it < 20; it++ {
 				i := (g + it) % 2
-				MatMulT(got, xs[i], m, w, nil)
+				tp.MatMulT(got, xs[i], m, w, nil)
 				for j := range got {
 					if got[j] != want[i][j] {
 						errc <- fmt.Errorf("goroutine %d: result differs at %d", g, j)

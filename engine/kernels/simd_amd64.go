@@ -26,12 +26,12 @@ var (
 	q8KernAVX2 = q8Kernel{"avx2", 4, 16, q8Split, q8KB / 2, q8gemmAVX2x4x16}
 )
 
-// The f32 micro-kernel is AVX-512 when the CPU has it, unless
-// BLIP2CHAT_NOAVX512 or BLIP2CHAT_NOVNNI is set, else AVX2; the Q8_0 GEMM
-// uses AVX-512 VNNI (same condition), else AVX-VNNI (unless
+// machineKernels: the f32 micro-kernel is AVX-512 when the CPU has it,
+// unless BLIP2CHAT_NOAVX512 or BLIP2CHAT_NOVNNI is set, else AVX2; the
+// Q8_0 GEMM uses AVX-512 VNNI (same condition), else AVX-VNNI (unless
 // BLIP2CHAT_NOVNNI), else AVX2.
-func init() {
-	kern, q8kern = chooseKernels(hasAVX512, hasVNNI512, hasAVXVNNI, envSet("BLIP2CHAT_NOAVX512"), envSet("BLIP2CHAT_NOVNNI"))
+func machineKernels() (microKernel, q8Kernel) {
+	return chooseKernels(hasAVX512, hasVNNI512, hasAVXVNNI, envSet("BLIP2CHAT_NOAVX512"), envSet("BLIP2CHAT_NOVNNI"))
 }
 
 func chooseKernels(avx512, vnni512, avxvnni, no512, noVNNI bool) (microKernel, q8Kernel) {
@@ -68,8 +68,8 @@ func simdKernels() (f32 []microKernel, q8 []q8Kernel) {
 	return f32, q8
 }
 
-// cpuFeatures names the features the chosen kernels use.
-func cpuFeatures() []string {
+// cpuFeatures names the features the kernels of im use.
+func cpuFeatures(im impl) []string {
 	var f []string
 	if hasSIMD {
 		f = append(f, "avx2", "fma")
@@ -77,11 +77,11 @@ func cpuFeatures() []string {
 	if hasF16C {
 		f = append(f, "f16c")
 	}
-	if hasSIMD && kern.name == kernAVX512.name {
+	if hasSIMD && im.kern.name == kernAVX512.name {
 		f = append(f, "avx512f")
 	}
-	if hasSIMD && q8kern.name != q8KernAVX2.name {
-		f = append(f, q8kern.name) // the Q8_0 GEMM's VNNI kernel
+	if hasSIMD && im.q8.name != q8KernAVX2.name {
+		f = append(f, im.q8.name) // the Q8_0 GEMM's VNNI kernel
 	}
 	return f
 }

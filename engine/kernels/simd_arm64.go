@@ -32,12 +32,11 @@ var (
 	q8KernNEON = q8Kernel{"neon", 4, 8, q8Signed, q8KB, q8gemmNEON4x8}
 )
 
-// The Q8_0 GEMM uses SMMLA when the CPU has it unless BLIP2CHAT_NOI8MM is
-// set, else SDOT unless BLIP2CHAT_NODOTPROD is set (which also rules out
-// SMMLA), else plain NEON.
-func init() {
-	kern = kernNEON
-	q8kern = chooseQ8(hasI8MM, hasDotProd, envSet("BLIP2CHAT_NOI8MM"), envSet("BLIP2CHAT_NODOTPROD"))
+// machineKernels: the Q8_0 GEMM uses SMMLA when the CPU has it unless
+// BLIP2CHAT_NOI8MM is set, else SDOT unless BLIP2CHAT_NODOTPROD is set
+// (which also rules out SMMLA), else plain NEON.
+func machineKernels() (microKernel, q8Kernel) {
+	return kernNEON, chooseQ8(hasI8MM, hasDotProd, envSet("BLIP2CHAT_NOI8MM"), envSet("BLIP2CHAT_NODOTPROD"))
 }
 
 func chooseQ8(i8mm, dot, noI8MM, noDot bool) q8Kernel {
@@ -63,11 +62,11 @@ func simdKernels() (f32 []microKernel, q8 []q8Kernel) {
 	return []microKernel{kernNEON}, q8
 }
 
-// cpuFeatures names the features the chosen kernels use.
-func cpuFeatures() []string {
+// cpuFeatures names the features the kernels of im use.
+func cpuFeatures(im impl) []string {
 	f := []string{"neon", "fp16"}
-	if q8kern.name != q8KernNEON.name {
-		f = append(f, q8kern.name)
+	if im.q8.name != q8KernNEON.name {
+		f = append(f, im.q8.name)
 	}
 	return f
 }

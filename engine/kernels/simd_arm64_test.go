@@ -22,8 +22,8 @@ func TestChooseQ8(t *testing.T) {
 			t.Errorf("chooseQ8(i8mm=%v, dot=%v, noI8MM=%v, noDot=%v) = %s, want %s", c.i8mm, c.dot, c.noI8MM, c.noDot, got, c.want)
 		}
 	}
-	if q8kern.name != chooseQ8(hasI8MM, hasDotProd, envSet("BLIP2CHAT_NOI8MM"), envSet("BLIP2CHAT_NODOTPROD")).name {
-		t.Errorf("q8kern %s is not the one chosen for this CPU", q8kern.name)
+	if machine.q8.name != chooseQ8(hasI8MM, hasDotProd, envSet("BLIP2CHAT_NOI8MM"), envSet("BLIP2CHAT_NODOTPROD")).name {
+		t.Errorf("machine.q8 %s is not the one chosen for this CPU", machine.q8.name)
 	}
 	t.Logf("features: %s", Features())
 }

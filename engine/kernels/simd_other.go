@@ -9,14 +9,14 @@ const (
 	hasF16C = false
 )
 
-func init() {
-	// Tile sizes still shape the portable task split and attention chunks.
-	kern = microKernel{name: "portable", mr: 6, nr: 16}
-	q8kern = q8Kernel{name: "portable", mr: 4, nr: 16, kb: q8KB}
+// machineKernels: tile sizes still shape the portable task split and
+// attention chunks.
+func machineKernels() (microKernel, q8Kernel) {
+	return microKernel{name: "portable", mr: 6, nr: 16}, q8Kernel{name: "portable", mr: 4, nr: 16, kb: q8KB}
 }
 
 func simdKernels() (f32 []microKernel, q8 []q8Kernel) { return nil, nil }
-func cpuFeatures() []string                           { return nil }
+func cpuFeatures(impl) []string                       { return nil }
 
 func packQ8Asm(dst *byte, src *byte, rb int, kb int, nr int, flip uint32) { panic("kernels: no SIMD") }
 func packQ8SplitAsm(dst *byte, src *byte, rb int, kb int, nr int)         { panic("kernels: no SIMD") }

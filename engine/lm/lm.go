@@ -1,52 +1,31 @@
-// Package lm is the contract between blip2chat's language-model backends and
-// the code that talks to them (engine/chat, engine/model, the ask command).
+// Package lm is the contract between blip2chat's language-model backends
+// and the code that drives them: engine/lm/llamacpp runs LLaMA-family and
+// T5 models in llama.cpp, engine/lm/opt runs OPT natively in Go, and
+// engine/model opens a GGUF file with the backend for its
+// general.architecture. Callers never learn which one answers.
 //
-// Two backends implement Model: engine/lm/llamacpp runs LLaMA-family and T5 models
-// in llama.cpp, engine/lm/opt runs OPT natively in Go. Callers never learn which
-// one answers. A backend registers itself for the general.architecture values
-// it runs (RegisterBackend, from an init function) and Open picks it from the
-// GGUF file:
-//
-//	func init() { lm.RegisterBackend("blip2-opt", openOPT) } // in engine/lm/opt
-//	m, err := lm.Open("model/llm.gguf", lm.OpenOptions{})  // in engine/model
-//
-// BLIP-2 puts Q "soft tokens" (rows of embeddings made by the Q-Former and
-// the projection) in front of the text. A decoder-only model takes them as an
-// embedding batch, then the prompt's tokens:
-//
-//	c, _ := m.NewContext(lm.ContextOptions{})
-//	c.AppendEmbeddings(soft, q, false)
-//	c.AppendTokens(promptIDs, false)
-//	s, _ := c.NewSampler(lm.SamplingParams{Greedy: true})
-//	ids, err := lm.Generate(ctx, m, c, s, 30, func(text string) { fmt.Print(text) })
-//
-// An encoder-decoder model (T5) encodes one batch [soft tokens ; embeddings
-// of the prompt tokens] (Model.TokenEmbeddings gives the latter), then the
-// decoder starts from Info.DecoderStart:
-//
-//	emb, _ := m.TokenEmbeddings(promptIDs)
-//	c.Encode(append(soft, emb...), q+len(promptIDs))
-//	c.AppendTokens([]int32{m.Info().DecoderStart}, false)
-//	ids, err := lm.Generate(ctx, m, c, s, 30, onText)
-//
-// Sampling has one meaning everywhere: SamplingParams describe llama.cpp's
-// sampler chain (penalties -> top-k -> top-p -> min-p -> temperature ->
-// random draw, or penalties -> greedy), and GoSampler is a portable copy of
-// that chain for backends that do not run in llama.cpp; with the same seed
-// it draws the same tokens from the same logits.
+// A Model tokenizes and makes Contexts; a Context takes rows (embeddings:
+// BLIP-2's soft tokens; or tokens), keeps a KV cache and gives the logits
+// of the rows it evaluated; an encoder-decoder model (T5) also encodes.
+// How soft tokens and a prompt become an answer (prefill, the encoder,
+// decoding) is written once, in engine/generate.
 package lm
 
 import (
-	"context"
 	"errors"
-	"runtime"
+	"io"
 	"time"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
 )
 
 // Info describes a loaded model.
 type Info struct {
 	Arch string // general.architecture: "llama", "t5", "blip2-opt", ...
 	Desc string // human-readable, e.g. "llama 7B Q4_K_M"
+	// Backend names what runs the model, e.g. "llama.cpp 0.4.0
+	// (/usr/lib/blip2chat)" or "Go (OPT)".
+	Backend string
 	// NCtx is the context size NewContext uses when ContextOptions.NCtx is
 	// 0 (the training context, capped at DefaultMaxCtx); NCtxTrain is the
 	// context the model was trained with.
@@ -57,6 +36,10 @@ type Info struct {
 	BOS, EOS        int32 // -1 when absent
 	DecoderStart    int32 // first decoder token of an encoder-decoder model, -1 otherwise
 	AddBOS, AddEOS  bool  // what Tokenize adds when addSpecial is true
+	// Device says where the model runs, e.g. "CPU" or "GPU: CUDA0 (...),
+	// 32 of 32 layers". Notice, when set, is one line to show the user
+	// once: a GPU was asked for and the model runs on the CPU, and why.
+	Device, Notice string
 }
 
 // DefaultMaxCtx caps Info.NCtx: the KV cache of a longer default context
@@ -75,6 +58,10 @@ type Model interface {
 	// a UTF-8 character (byte-fallback and byte-level tokens), empty for
 	// control tokens. Join them with engine/tokenizer.StreamDecoder.
 	TokenBytes(id int32) []byte
+	// Piece returns a token's text for listings: the tokenizer's marks kept
+	// (SentencePiece's ▁, byte-level BPE's Ġ), control tokens shown
+	// ("</s>"), a byte that is not text as <0xNN>.
+	Piece(id int32) string
 	// IsEOG reports whether id ends generation (EOS, end of turn, ...).
 	IsEOG(id int32) bool
 	// TokenEmbeddings returns the rows of the input embedding table for ids
@@ -90,7 +77,7 @@ type Model interface {
 type ContextOptions struct {
 	NCtx    int // positions the context holds; 0: Info.NCtx
 	NBatch  int // most rows passed to the backend in one call; 0: backend default
-	Threads int // 0: DefaultThreads()
+	Threads int // 0: DefaultThreads(); never more than the usable cores (see Threads)
 	// Exact turns off what trades accuracy for speed: flash attention off
 	// and an f32 KV cache in llama.cpp. The setting for comparing numbers.
 	Exact bool
@@ -126,8 +113,6 @@ type Context interface {
 	// embeddings and empties the decoder (Pos() = 0); AppendTokens then
 	// feeds the decoder. Decoder-only models return an error.
 	Encode(rows []float32, n int) error
-	// NewSampler makes a sampler for this context's model.
-	NewSampler(p SamplingParams) (Sampler, error)
 	// Stats returns the counters since the Context was made.
 	Stats() Stats
 	Close() error
@@ -145,26 +130,22 @@ type Stats struct {
 	PromptTime, GenTime time.Duration
 }
 
-// Sampler picks the next token from a Context's logits.
-type Sampler interface {
-	// Sample picks a token from the Context's Logits(-1) and records it in
-	// the history the repetition penalty looks at (no Accept needed, as in
-	// llama.cpp). It returns -1 when the Context holds no logits.
-	Sample(c Context) int32
-	// Accept records a token the sampler did not pick (a prompt token) in
-	// that history.
-	Accept(id int32)
-	// Reset forgets the history and restarts the random draw from the seed.
-	Reset()
-	Close()
-}
-
 // DefaultThreads is the number of threads a Context uses by default: the
 // cores this process may run on (CPU affinity and GOMAXPROCS, which follows
 // container limits), at most MaxDefaultThreads, since token generation is
 // bound by memory bandwidth and more threads only contend.
 func DefaultThreads() int {
-	return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0), MaxDefaultThreads))
+	return min(kernels.UsableThreads(), MaxDefaultThreads)
+}
+
+// Threads is how many threads a Context asked for n runs on, in every
+// backend: DefaultThreads when n < 1, and never more than the cores that
+// can run them (kernels.UsableThreads).
+func Threads(n int) int {
+	if n < 1 {
+		return DefaultThreads()
+	}
+	return kernels.CapThreads(n)
 }
 
 // MaxDefaultThreads caps DefaultThreads.
@@ -173,14 +154,20 @@ const MaxDefaultThreads = 16
 // ErrContextFull is returned when an Append would run past NCtx.
 var ErrContextFull = errors.New("the context is full")
 
-// Generate streams up to maxTokens tokens after the current state of c: it
-// samples from c's last logits, feeds each token back, and calls onText
-// (which may be nil) with complete UTF-8 text only. It stops at an
-// end-of-generation token (which is neither returned nor fed), after
-// maxTokens, when the context is full (ErrContextFull) or when ctx is
-// cancelled (checked between tokens; ctx.Err() is returned). The ids
-// returned are always the tokens fed to c, even with an error.
-func Generate(ctx context.Context, m Model, c Context, s Sampler, maxTokens int, onText func(string)) (ids []int32, err error) {
-	r, err := GenerateWith(ctx, m, c, s, GenerateOptions{MaxTokens: maxTokens, OnText: onText})
-	return r.IDs, err
+// OpenOptions configure opening a model, whatever the backend.
+type OpenOptions struct {
+	Log io.Writer // backend log text (llama.cpp's messages); nil discards it
+	// Progress, if set, receives the fraction of the model loaded (0..1).
+	Progress func(frac float64)
+	// VocabOnly says only the tokenizer is needed (Tokenize, TokenBytes,
+	// Piece, IsEOG, Info): a backend may skip the weights, and NewContext
+	// and TokenEmbeddings then fail.
+	VocabOnly bool
+	// GPULayers is how many layers a backend that can offload (llama.cpp
+	// with a GPU build and a GPU) puts on the GPU: 0 none, AllLayers all.
+	// Info.Device says where the model runs.
+	GPULayers int
 }
+
+// AllLayers as OpenOptions.GPULayers offloads every layer.
+const AllLayers = -1

@@ -1,18 +1,20 @@
 // Package model opens a blip2chat model folder (MODEL_DIR, written by
 // `blip2chat convert`): vision.gguf for the ViT, Q-Former and projection,
 // and llm.gguf (or another GGUF of the same language model) run by the
-// backend registered for its architecture: engine/lm/llamacpp (llama.cpp) for
-// LLaMA and T5, engine/lm/opt for OPT.
+// backend for its architecture (OpenLLM): engine/lm/opt for OPT,
+// engine/lm/llamacpp (llama.cpp) for the others (LLaMA, T5).
 //
 //	m, err := model.Open("models/blip2-opt-2.7b", model.Options{})
 //	defer m.Close()
-//	c, err := m.NewChat(chat.Settings{})
+//	c, err := m.NewChat(m.DefaultSettings())
 //	defer c.Close()
-//	err = c.SetImage("cat.jpg")
+//	img, err := imageprep.Load(ctx, "cat.jpg")
+//	err = c.SetImage(ctx, img, "cat.jpg")
 //	turn, err := c.Ask(ctx, "what is in the image?", func(s string) { fmt.Print(s) })
 package model
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +24,14 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/chat"
 	"github.com/blip2chat/blip2chat/engine/imageprep"
+	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
-	_ "github.com/blip2chat/blip2chat/engine/lm/llamacpp" // llama.cpp backend (LLaMA, T5)
-	_ "github.com/blip2chat/blip2chat/engine/lm/opt"      // Go backend (OPT)
+	"github.com/blip2chat/blip2chat/engine/lm/llamacpp"
+	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	"github.com/blip2chat/blip2chat/engine/vision"
+	"github.com/blip2chat/blip2chat/internal/safefile"
+	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // File names inside a model folder.
@@ -38,12 +44,16 @@ const (
 type Options struct {
 	LlamaLib string // llama.cpp library folder (--llama-lib); "" searches
 	LLMPath  string // language model GGUF; "" is MODEL_DIR/llm.gguf
-	// Threads, NCtx and Exact are the defaults of the chats' settings
-	// (see chat.Settings).
+	// Threads are the vision side's; Threads, NCtx and Exact are also the
+	// defaults of the chats' settings (see chat.Settings).
 	Threads int
 	NCtx    int
 	Exact   bool
-	Log     io.Writer // the backends' log (llama.cpp's messages); nil discards it
+	// GPULayers is how many language-model layers go to a GPU when the
+	// llama.cpp build and the machine have one: 0 none, lm.AllLayers all
+	// (the CLI's default). Changing it means opening the model again.
+	GPULayers int
+	Log       io.Writer // the backends' log (llama.cpp's messages); nil discards it
 	// Progress, if set, is told which stage is loading ("vision",
 	// "language model") and how far it is (0..1).
 	Progress func(stage string, frac float64)
@@ -57,6 +67,10 @@ type Model struct {
 	LM      lm.Model
 	opts    Options
 }
+
+// ErrNoLLM is returned for a model folder without llm.gguf; commands add
+// what the user can do (ask: give one with --llm).
+var ErrNoLLM = errors.New("no " + LLMFile + " (was it converted with --vision-only?)")
 
 // Info summarizes the model for display.
 type Info struct {
@@ -72,21 +86,32 @@ type Info struct {
 
 // archFamily maps a language model architecture to the text model_type the
 // vision side records.
-var archFamily = map[string]string{"llama": "llama", "t5": "t5", "blip2-opt": "opt"}
+var archFamily = map[string]string{"llama": "llama", "t5": "t5", lmconv.OPTArch: "opt"}
 
 // checkDir checks that dir is a folder.
 func checkDir(dir string) error {
 	st, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", dir)
+		return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", safefile.Name(dir))
 	}
 	if err != nil {
 		return fmt.Errorf("model folder: %w", err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("%s is not a model folder (it should hold %s and %s, written by 'blip2chat convert')", dir, VisionFile, LLMFile)
+		return fmt.Errorf("%s is not a model folder (it should hold %s and %s, written by 'blip2chat convert')", safefile.Name(dir), VisionFile, LLMFile)
 	}
 	return nil
+}
+
+// statFile checks that the model file p is there: nil, ErrNotExist for a
+// missing one, and any other error (permission denied, a loop of links)
+// as it is, so that it is not reported as missing.
+func statFile(p string) error {
+	_, err := os.Stat(p)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot read %s: %w", safefile.Name(p), errors.Unwrap(err))
+	}
+	return err
 }
 
 // VisionPath returns the vision file of the model folder dir, checking
@@ -96,8 +121,10 @@ func VisionPath(dir string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, VisionFile)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", dir, VisionFile)
+	if err := statFile(p); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: no %s: convert a checkpoint into it with 'blip2chat convert'", safefile.Name(dir), VisionFile)
+	} else if err != nil {
+		return "", err
 	}
 	return p, nil
 }
@@ -112,40 +139,68 @@ func LLMPath(dir, llm string) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, LLMFile)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s: no %s (was it converted with --vision-only?); give one with --llm", dir, LLMFile)
+	if err := statFile(p); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", safefile.Name(dir), ErrNoLLM)
+	} else if err != nil {
+		return "", err
 	}
 	return p, nil
 }
 
+// OpenLLM opens the language model GGUF at path with the backend for its
+// general.architecture: OPT in Go, the others in llama.cpp (found in the
+// folder llamaLib, "" searches). The file is opened once: the backend
+// takes it over.
+func OpenLLM(path, llamaLib string, o lm.OpenOptions) (lm.Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	arch, _ := f.String(gguf.KeyArchitecture)
+	switch arch {
+	case "":
+		f.Close()
+		return nil, fmt.Errorf("%s: no general.architecture: not a language model GGUF", path)
+	case "blip2-vision":
+		f.Close()
+		return nil, fmt.Errorf("%s is a vision file, not a language model (give the folder's %s)", path, LLMFile)
+	case lmconv.OPTArch:
+		return opt.OpenFile(f, path)
+	}
+	return llamacpp.OpenFile(f, path, llamacpp.Options{OpenOptions: o, LibDir: llamaLib})
+}
+
 // OpenVision loads only the vision side of the model folder dir.
-func OpenVision(dir string) (*vision.Model, error) {
+func OpenVision(dir string, o vision.Options) (*vision.Model, error) {
 	p, err := VisionPath(dir)
 	if err != nil {
 		return nil, err
 	}
-	return vision.Load(p)
+	return vision.Load(p, o)
 }
 
 // Check reports whether the files of the model folder dir (with o.LLMPath
 // replacing its llm.gguf) load and belong together, as Open would, but
 // loads only the language model's vocabulary.
 func Check(dir string, o Options) error {
-	v, err := OpenVision(dir)
+	v, err := OpenVision(dir, vision.Options{Threads: 1}) // only its metadata is read
 	if err != nil {
 		return err
 	}
 	defer v.Close()
 	vi := v.Info()
 	vpath := filepath.Join(dir, VisionFile)
-	if vi.LLMFamily == "" || vi.ProjectionSize == 0 {
-		return fmt.Errorf("%s has no language projection (%s): it cannot answer questions", vpath, vi.Architecture)
+	if vi.IsRetrieval() {
+		return fmt.Errorf("%s is %w", dir, ErrRetrievalModel)
+	}
+	if err := answers(vpath, vi); err != nil {
+		return err
 	}
 	llmPath, err := LLMPath(dir, o.LLMPath)
 	if err != nil {
 		return err
 	}
-	m, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: o.LlamaLib, Log: o.Log, VocabOnly: true})
+	m, err := OpenLLM(llmPath, o.LlamaLib, lm.OpenOptions{Log: o.Log, VocabOnly: true})
 	if err != nil {
 		return err
 	}
@@ -172,23 +227,26 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseRetrieval(dir, vpath); err != nil {
+		return nil, err
+	}
 	llmPath, err := LLMPath(dir, o.LLMPath)
 	if err != nil {
 		return nil, err
 	}
 	progress("vision", 0)
-	v, err := vision.Load(vpath)
+	v, err := vision.Load(vpath, vision.Options{Threads: o.Threads})
 	if err != nil {
 		return nil, err
 	}
 	progress("vision", 1)
 	vi := v.Info()
-	if vi.LLMFamily == "" || vi.ProjectionSize == 0 {
+	if err := answers(vpath, vi); err != nil {
 		v.Close()
-		return nil, fmt.Errorf("%s has no language projection (%s): it cannot answer questions", vpath, vi.Architecture)
+		return nil, err
 	}
 	progress("language model", 0)
-	m, err := lm.Open(llmPath, lm.OpenOptions{LlamaLib: o.LlamaLib, Log: o.Log,
+	m, err := OpenLLM(llmPath, o.LlamaLib, lm.OpenOptions{Log: o.Log, GPULayers: o.GPULayers,
 		Progress: func(f float64) { progress("language model", f) }})
 	if err != nil {
 		v.Close()
@@ -201,6 +259,15 @@ func Open(dir string, o Options) (*Model, error) {
 		return nil, err
 	}
 	return &Model{Dir: dir, LLMPath: llmPath, Vision: v, LM: m, opts: o}, nil
+}
+
+// answers checks that the vision file makes soft tokens for a language
+// model.
+func answers(vpath string, vi *vision.Info) error {
+	if vi.LLMFamily == "" || vi.ProjectionSize == 0 {
+		return fmt.Errorf("%s has no language projection (%s): it cannot answer questions", vpath, vi.Architecture)
+	}
+	return nil
 }
 
 // check verifies that the language model is the one the vision side was
@@ -223,32 +290,46 @@ func (m *Model) Info() Info {
 		PromptFormat: vi.PromptFormat}
 }
 
+// Row is one fact about the model for display: {"Vision", "ViT 39 layers
+// × 1408, ..."}.
+type Row struct{ Label, Value string }
+
+// Details describe the model for /info: the vision side, the language
+// model and the CPU features the kernels use (lm.Info.Backend says what
+// runs the language model).
+func (m *Model) Details() []Row {
+	vi, li := m.Vision.Info(), m.LM.Info()
+	return []Row{
+		{"Vision", fmt.Sprintf("ViT %d layers × %d, %d px, patch %d, %s weights; Q-Former %d queries",
+			vi.Vision.Layers, vi.Vision.HiddenSize, vi.Vision.ImageSize, vi.Vision.PatchSize, vi.WeightType, vi.NumQueryTokens)},
+		{"Language", fmt.Sprintf("%s, %d-wide, vocab %d, trained context %d", li.Arch, li.NEmbd, li.NVocab, li.NCtxTrain)},
+		{"CPU", kernels.Features()},
+	}
+}
+
+// Template is the model family's prompt template, with the vision file's
+// prompt format.
+func (m *Model) Template() chat.Template {
+	vi := m.Vision.Info()
+	return chat.TemplateFor(vi.Family, vi.PromptFormat)
+}
+
 // DefaultSettings are the chat settings this model starts with: greedy
 // answers (BLIP-2's evaluation setting), the family's template and the
 // Open options' threads, context size and Exact.
 func (m *Model) DefaultSettings() chat.Settings {
-	vi := m.Vision.Info()
-	return chat.Settings{
-		Sampling:  lm.GreedyParams(),
-		MaxTokens: chat.DefaultMaxTokens,
-		Template:  chat.TemplateFor(vi.Family, vi.PromptFormat),
-		Threads:   m.opts.Threads,
-		NCtx:      m.opts.NCtx,
-		Exact:     m.opts.Exact,
-	}
+	s := chat.DefaultSettings()
+	s.Template = m.Template().Turn
+	s.Threads, s.NCtx, s.Exact = m.opts.Threads, m.opts.NCtx, m.opts.Exact
+	return s
 }
 
-// NewChat starts a conversation. Zero fields of s take DefaultSettings'
-// values (the sampling parameters are taken as given unless all zero).
+// NewChat starts a conversation with settings s (start from
+// DefaultSettings); zero Template, Threads and NCtx take DefaultSettings'
+// values, and Exact is on when Open's options say so.
 func (m *Model) NewChat(s chat.Settings) (*chat.Chat, error) {
 	d := m.DefaultSettings()
-	if s.Sampling == (lm.SamplingParams{}) {
-		s.Sampling = d.Sampling
-	}
-	if s.MaxTokens == 0 {
-		s.MaxTokens = d.MaxTokens
-	}
-	if s.Template == (chat.Template{}) {
+	if s.Template == "" {
 		s.Template = d.Template
 	}
 	if s.Threads == 0 {
@@ -268,26 +349,20 @@ func (m *Model) Close() error {
 
 // SoftTokens runs the vision side on the image file at path: the ViT, the
 // Q-Former (reading instruction for InstructBLIP; BLIP-2 ignores it) and the
-// projection. It returns NumQueryTokens x NEmbd floats.
-func (m *Model) SoftTokens(path, instruction string) ([]float32, error) {
-	vi := m.Vision.Info()
-	px, err := imageprep.PixelValues(path, vi.ImageOptions())
+// projection. It returns NumQueryTokens x NEmbd floats. It stops when ctx
+// is done (between the stages of preparing the image and the layers).
+func (m *Model) SoftTokens(ctx context.Context, path, instruction string) ([]float32, error) {
+	img, err := imageprep.Load(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	feat, err := m.Vision.EncodeImage(px)
+	px, err := imageprep.PixelValues(ctx, img, m.Vision.Info().ImageOptions())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	feat, err := m.Vision.EncodeImage(ctx, px)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int
-	if vi.QFormer.TextInput {
-		if ids, err = m.Vision.Tokenize(instruction); err != nil {
-			return nil, err
-		}
-	}
-	q, err := m.Vision.QFormer(feat, ids)
-	if err != nil {
-		return nil, err
-	}
-	return m.Vision.Project(q)
+	return m.Vision.SoftTokens(ctx, feat, instruction)
 }

@@ -1,6 +1,8 @@
 package model_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/chat"
+	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 func TestMain(m *testing.M) { modeltest.Main(m) }
@@ -35,6 +39,9 @@ func TestOpen(t *testing.T) {
 			}
 			defer m.Close()
 			in := m.Info()
+			if b := m.LM.Info().Backend; b == "" || (c.TextType == "opt") != (b == "Go (OPT)") {
+				t.Errorf("backend %q", b)
+			}
 			if in.Family != c.Family || in.LLMFamily != c.TextType || in.Arch != arch[c.TextType] || in.NEmbd == 0 || in.NumQueryTokens == 0 {
 				t.Errorf("info %+v", in)
 			}
@@ -42,10 +49,12 @@ func TestOpen(t *testing.T) {
 				t.Errorf("progress stages %v", stages)
 			}
 			s := m.DefaultSettings()
-			if s.NCtx != 300 || s.Threads != 1 || !s.Sampling.IsGreedy() || s.Template.Validate() != nil {
+			if s.NCtx != 300 || s.Threads != 1 || s.Sampling() || chat.TemplateFor(c.Family, s.Template).Validate() != nil {
 				t.Errorf("default settings %+v", s)
 			}
-			ch, err := m.NewChat(chat.Settings{MaxTokens: 3})
+			s3 := chat.DefaultSettings()
+			s3.MaxTokens = 3
+			ch, err := m.NewChat(s3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +67,7 @@ func TestOpen(t *testing.T) {
 			if c.Family == "instructblip" {
 				instr = c.Golden.Prompt
 			}
-			soft, err := m.SoftTokens(filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
+			soft, err := m.SoftTokens(context.Background(), filepath.Join(modeltest.GoldenDir(t), "images", c.Golden.Image), instr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,14 +128,88 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Check %s: %v, want one line with %q", tc.name, err, tc.want)
 		}
 	}
+	// The missing llm.gguf is a sentinel, so that each command can say
+	// what to do (ask: --llm; chat has no such flag).
+	if _, err := model.Open(visionOnly, model.Options{LlamaLib: lib}); !errors.Is(err, model.ErrNoLLM) || strings.Contains(err.Error(), "--llm") {
+		t.Errorf("vision-only folder: %v, want model.ErrNoLLM without a flag", err)
+	}
 	if err := model.Check(llamaDir, model.Options{LlamaLib: lib}); err != nil {
 		t.Errorf("Check %s: %v", llamaDir, err)
 	}
-	// The backend registry names what it cannot open.
+	// OpenLLM refuses what no backend runs.
 	opt := filepath.Join(tmp, "opt.gguf")
 	data, _ = os.ReadFile(filepath.Join(llamaDir, model.LLMFile))
 	os.WriteFile(opt, []byte(strings.Replace(string(data), "\x05\x00\x00\x00\x00\x00\x00\x00llama", "\x05\x00\x00\x00\x00\x00\x00\x00lxama", 1)), 0o644)
-	if _, err := lm.Open(opt, lm.OpenOptions{LlamaLib: lib}); err == nil {
+	if _, err := model.OpenLLM(opt, lib, lm.OpenOptions{}); err == nil {
 		t.Error("an unknown architecture opened")
+	}
+	if _, err := model.OpenLLM(filepath.Join(llamaDir, model.VisionFile), lib, lm.OpenOptions{}); err == nil || !strings.Contains(err.Error(), "is a vision file") {
+		t.Errorf("vision file as the language model: %v", err)
+	}
+}
+
+// copyModelDir copies a model folder's files into a new folder.
+func copyModelDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, name := range []string{model.VisionFile, model.LLMFile} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestC5ModelFileChanged (C5): a model file truncated while a chat runs
+// (the probe: `truncate -s 0 vision.gguf`, then /image; `truncate -s 0
+// llm.gguf`, then a question) gives an error saying the file changed on
+// disk, for every backend, never a fatal fault (SIGBUS) that takes the
+// process and the terminal with it.
+func TestC5ModelFileChanged(t *testing.T) {
+	img := filepath.Join(modeltest.GoldenDir(t), "images", "cat.jpg")
+	for _, c := range modeltest.Cases(t, "llama", "t5", "opt") {
+		if c.Family != "blip-2" {
+			continue
+		}
+		for _, file := range []string{model.VisionFile, model.LLMFile} {
+			t.Run(c.Name+"/"+file, func(t *testing.T) {
+				dir := copyModelDir(t, modeltest.ModelDir(t, c, "f32"))
+				m, err := model.Open(dir, model.Options{LlamaLib: modeltest.LibDir(t), Threads: 2, NCtx: 128})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				s := chat.DefaultSettings()
+				s.MaxTokens = 2
+				ch, err := m.NewChat(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ch.Close()
+				ctx := context.Background()
+				pic, err := imageprep.Load(ctx, img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ch.SetImage(ctx, pic, img); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(filepath.Join(dir, file), 0); err != nil {
+					t.Fatal(err)
+				}
+				err = ch.SetImage(ctx, pic, img)
+				if err == nil {
+					_, err = ch.Ask(ctx, "what is it?", func(string) {})
+				}
+				if !errors.Is(err, gguf.ErrChanged) || !strings.Contains(err.Error(), "changed on disk") {
+					t.Fatalf("after truncating %s: %v, want the file changed on disk", file, err)
+				}
+				t.Log(err)
+			})
+		}
 	}
 }

@@ -1,7 +1,9 @@
-// Package tensor holds the one activation type of the engine: a row-major
-// float32 matrix. Model code keeps a few of them per model, allocated once
-// and reused for every layer and every input, and passes their Data to the
-// kernels (engine/kernels), which do all the arithmetic.
+// Package tensor holds the vision side's activation buffers (engine/vision):
+// row-major float32 matrices, a few per model, allocated once and reused
+// for every layer and every input, whose Data go to the kernels
+// (engine/kernels), which do all the arithmetic. The OPT engine keeps
+// plain []float32 buffers instead; From, Clone, Len and String serve the
+// tests.
 //
 // A sequence of token vectors is a Mat with one row per token.
 package tensor

@@ -31,7 +31,7 @@ func BenchmarkBPEEncodeUncached(b *testing.B) {
 }
 
 func BenchmarkWordPieceEncode(b *testing.B) {
-	tok, err := LoadWordPiece(filepath.Join(goldenDir, "tokenizers", "bert", "vocab.txt"), true)
+	tok, err := loadWordPiece(filepath.Join(goldenDir, "tokenizers", "bert", "vocab.txt"), true)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,15 +1,13 @@
 package tokenizer
 
 import (
-	"bytes"
 	"container/heap"
-	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/weights/hftok"
 )
 
 // BPE is a byte-level byte-pair-encoding tokenizer as used by GPT-2 and OPT,
@@ -51,133 +49,19 @@ const (
 
 func pairKey(a, b int) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
-// bpeOptions are the tokenizer.json settings that change encoding.
-type bpeOptions struct {
-	unk            string
-	fuseUnk        bool
-	byteFallback   bool
-	ignoreMerges   bool
-	prefix, suffix string
-	addPrefixSpace bool
-	useRegex       bool
-	added          []addedToken
-}
-
-// addedToken is an entry of tokenizer.json's added_tokens.
-type addedToken struct {
-	ID      int    `json:"id"`
-	Content string `json:"content"`
-}
-
-// LoadBPE reads a GPT-2 style vocab.json ({"token": id, ...}) and merges.txt
-// (one "a b" pair per line in rank order, an optional leading "#version"
-// line).
-func LoadBPE(vocabJSON, mergesTXT string) (*BPE, error) {
-	v, err := os.ReadFile(vocabJSON)
-	if err != nil {
-		return nil, err
-	}
-	m, err := os.ReadFile(mergesTXT)
-	if err != nil {
-		return nil, err
-	}
-	vocab, err := parseVocabJSON(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", vocabJSON, err)
-	}
-	merges, err := parseMergesTXT(m)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", mergesTXT, err)
-	}
-	t, err := newBPE(vocab, merges, bpeOptions{useRegex: true})
-	if err != nil {
-		return nil, fmt.Errorf("%s, %s: %v", vocabJSON, mergesTXT, err)
-	}
-	return t, nil
-}
-
 // NewBPE builds a byte-level BPE tokenizer from its tokens (tokens[i] has id
-// i, as stored in a GGUF file) and its merges ("a b" strings in rank order).
+// i, as stored in a GGUF file) and its merges ("a b" strings in rank order),
+// with GPT-2's settings.
 func NewBPE(tokens []string, merges []string) (*BPE, error) {
 	vocab := make(map[string]int, len(tokens))
 	for i, t := range tokens {
 		vocab[t] = i
 	}
-	pairs, err := splitMerges(merges)
+	pairs, err := hftok.ParseMergeLines(merges)
 	if err != nil {
 		return nil, err
 	}
-	return newBPE(vocab, pairs, bpeOptions{useRegex: true})
-}
-
-// parseVocabJSON reads vocab.json like tokenizers does: entries whose value
-// is not a number are skipped; a number must be a non-negative integer.
-func parseVocabJSON(data []byte) (map[string]int, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("not a JSON object of token ids: %v", err)
-	}
-	if raw == nil {
-		return nil, fmt.Errorf("not a JSON object of token ids")
-	}
-	vocab := make(map[string]int, len(raw))
-	for tok, v := range raw {
-		v = bytes.TrimSpace(v)
-		if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
-			continue // not a number
-		}
-		id, err := strconv.ParseUint(string(v), 10, 31)
-		if err != nil {
-			return nil, fmt.Errorf("token %q: id %s is not a non-negative integer below 2^31", tok, v)
-		}
-		vocab[tok] = int(id)
-	}
-	return vocab, nil
-}
-
-// parseMergesTXT parses the lines of merges.txt.
-func parseMergesTXT(data []byte) ([][2]string, error) {
-	lines, err := splitLines(data)
-	if err != nil {
-		return nil, err
-	}
-	return splitMerges(lines)
-}
-
-// splitLines splits a text file into lines like Rust's BufRead::lines, which
-// the tokenizers readers use: "\n" or "\r\n" ends a line and a final line
-// ending does not start an empty line.
-func splitLines(data []byte) ([]string, error) {
-	if !utf8.Valid(data) {
-		return nil, fmt.Errorf("not valid UTF-8")
-	}
-	if len(data) == 0 {
-		return nil, nil
-	}
-	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSuffix(l, "\r")
-	}
-	return lines, nil
-}
-
-// splitMerges parses "a b" merge lines, skipping "#version" lines. Each line
-// must be exactly two tokens separated by one space, as in tokenizers.
-func splitMerges(lines []string) ([][2]string, error) {
-	out := make([][2]string, 0, len(lines))
-	n := 0
-	for _, l := range lines {
-		if strings.HasPrefix(l, "#version") {
-			continue
-		}
-		n++
-		a, b, ok := strings.Cut(l, " ")
-		if !ok || strings.Contains(b, " ") {
-			return nil, fmt.Errorf("merge %d (%q) is not two tokens separated by one space", n, truncate(l))
-		}
-		out = append(out, [2]string{a, b})
-	}
-	return out, nil
+	return NewBPEFrom(&hftok.BPE{Vocab: vocab, Merges: pairs, UseRegex: true})
 }
 
 func truncate(s string) string {
@@ -191,18 +75,21 @@ func truncate(s string) string {
 // corrupt file cannot make us allocate a huge id table.
 const maxSparseIDs = 1 << 16
 
-func newBPE(vocab map[string]int, merges [][2]string, o bpeOptions) (*BPE, error) {
+// NewBPEFrom builds the tokenizer a Hugging Face BPE tokenizer's files
+// describe (read by weights/hftok), with all of their options.
+func NewBPEFrom(f *hftok.BPE) (*BPE, error) {
+	vocab, merges := f.Vocab, f.Merges
 	maxID := -1
 	for _, id := range vocab {
 		maxID = max(maxID, id)
 	}
-	for _, a := range o.added {
+	for _, a := range f.Added {
 		if a.ID < 0 {
 			return nil, fmt.Errorf("added token %q has a negative id", truncate(a.Content))
 		}
 		maxID = max(maxID, a.ID)
 	}
-	if n := len(vocab) + len(o.added); maxID >= n+maxSparseIDs {
+	if n := len(vocab) + len(f.Added); maxID >= n+maxSparseIDs {
 		return nil, fmt.Errorf("token id %d is far beyond the %d tokens of the vocabulary", maxID, n)
 	}
 	t := &BPE{
@@ -212,13 +99,13 @@ func newBPE(vocab map[string]int, merges [][2]string, o bpeOptions) (*BPE, error
 		merges:         make(map[uint64]merge, len(merges)),
 		mergeList:      make([]string, 0, len(merges)),
 		unk:            -1,
-		fuseUnk:        o.fuseUnk,
-		byteFallback:   o.byteFallback,
-		ignoreMerges:   o.ignoreMerges,
-		prefix:         o.prefix,
-		suffix:         o.suffix,
-		addPrefixSpace: o.addPrefixSpace,
-		useRegex:       o.useRegex,
+		fuseUnk:        f.FuseUnk,
+		byteFallback:   f.ByteFallback,
+		ignoreMerges:   f.IgnoreMerges,
+		prefix:         f.ContinuingSubwordPrefix,
+		suffix:         f.EndOfWordSuffix,
+		addPrefixSpace: f.AddPrefixSpace,
+		useRegex:       f.UseRegex,
 		cache:          map[string][]int{},
 	}
 	for tok, id := range vocab {
@@ -228,11 +115,11 @@ func newBPE(vocab map[string]int, merges [][2]string, o bpeOptions) (*BPE, error
 			t.pieces[id] = tok
 		}
 	}
-	if len(o.added) > 0 {
+	if len(f.Added) > 0 {
 		// Added tokens win over the model's entry for the same id, as in
 		// tokenizers' id_to_token.
-		t.added = make(map[string]int, len(o.added))
-		for _, a := range o.added {
+		t.added = make(map[string]int, len(f.Added))
+		for _, a := range f.Added {
 			t.pieces[a.ID] = a.Content
 			t.added[a.Content] = a.ID
 		}
@@ -240,7 +127,7 @@ func newBPE(vocab map[string]int, merges [][2]string, o bpeOptions) (*BPE, error
 	for id, tok := range t.pieces {
 		t.bytes[id] = byteLevelDecode(tok)
 	}
-	if id, ok := vocab[o.unk]; ok && o.unk != "" {
+	if id, ok := vocab[f.UnkToken]; ok && f.UnkToken != "" {
 		// An unk_token missing from the vocabulary only matters for
 		// characters without a token, which a byte-level vocabulary does not
 		// have; tokenizers would fail on them, we drop them.
@@ -256,11 +143,11 @@ func newBPE(vocab map[string]int, merges [][2]string, o bpeOptions) (*BPE, error
 			return nil, fmt.Errorf("merge %d: token %q is not in the vocabulary", rank+1, truncate(m[1]))
 		}
 		right := m[1]
-		if len(o.prefix) > 0 {
-			if !strings.HasPrefix(right, o.prefix) {
-				return nil, fmt.Errorf("merge %d: token %q lacks the continuing-subword prefix %q", rank+1, truncate(right), o.prefix)
+		if p := f.ContinuingSubwordPrefix; p != "" {
+			if !strings.HasPrefix(right, p) {
+				return nil, fmt.Errorf("merge %d: token %q lacks the continuing-subword prefix %q", rank+1, truncate(right), p)
 			}
-			right = right[len(o.prefix):]
+			right = right[len(p):]
 		}
 		id, ok := vocab[m[0]+right]
 		if !ok {

@@ -4,12 +4,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/weights/hftok"
 )
 
 // byteRune maps each byte to the printable rune GPT-2 uses for it in
-// vocab.json, and runeByte is its inverse. Printable Latin-1 bytes map to
-// themselves; the other 68 bytes (controls, space, 0x7F-0xA0, 0xAD) map to
-// U+0100 upwards in byte order, so that every vocabulary entry is visible text.
+// vocab.json (hftok.ByteLevelRune), and runeByte is its inverse.
 var (
 	byteRune [256]rune
 	runeByte = map[rune]byte{}
@@ -18,17 +18,8 @@ var (
 )
 
 func init() {
-	printable := func(b int) bool {
-		return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)
-	}
-	n := 0
 	for b := 0; b < 256; b++ {
-		if printable(b) {
-			byteRune[b] = rune(b)
-		} else {
-			byteRune[b] = rune(256 + n)
-			n++
-		}
+		byteRune[b] = hftok.ByteLevelRune(byte(b))
 		runeByte[byteRune[b]] = byte(b)
 		byteStr[b] = string(byteRune[b])
 	}

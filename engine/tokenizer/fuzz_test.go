@@ -28,15 +28,7 @@ func FuzzParseBPE(f *testing.F) {
 	f.Add([]byte(`{"a":0,"b":1,"ab":2,"x":"y","z":null}`), []byte("a b\r\n"))
 	f.Add([]byte(`{"a":1e3}`), []byte("a a\n"))
 	f.Fuzz(func(t *testing.T, vocab, merges []byte) {
-		v, err := parseVocabJSON(vocab)
-		if err != nil {
-			return
-		}
-		m, err := parseMergesTXT(merges)
-		if err != nil {
-			return
-		}
-		tok, err := newBPE(v, m, bpeOptions{useRegex: true})
+		tok, err := parseBPE(string(vocab), string(merges))
 		if err != nil {
 			return
 		}
@@ -127,7 +119,7 @@ func FuzzBPEEncode(f *testing.F) {
 // FuzzWordPieceEncode: the golden WordPiece never panics and always frames
 // the ids with [CLS] and [SEP].
 func FuzzWordPieceEncode(f *testing.F) {
-	tok, err := LoadWordPiece(filepath.Join(goldenDir, "tokenizers", "bert", "vocab.txt"), true)
+	tok, err := loadWordPiece(filepath.Join(goldenDir, "tokenizers", "bert", "vocab.txt"), true)
 	if err != nil {
 		f.Fatal(err)
 	}

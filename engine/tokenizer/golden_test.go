@@ -53,7 +53,7 @@ func bpeSources(t *testing.T) map[string]*BPE {
 		"tokenizers/gpt2": filepath.Join(goldenDir, "tokenizers", "gpt2"),
 		"blip2-opt/hf":    filepath.Join(goldenDir, "blip2-opt", "hf"),
 	} {
-		tok, err := LoadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
+		tok, err := loadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestBPEGoldenOPTPrompt(t *testing.T) {
 	}
 	readGoldenJSON(t, "blip2-opt", &g)
 	dir := filepath.Join(goldenDir, "blip2-opt", "hf")
-	tok, err := LoadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
+	tok, err := loadBPE(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func wordPieceSources(t *testing.T) map[string]*WordPiece {
 		"instructblip-llama/hf/qformer_tokenizer/vocab.txt",
 		"blip2-itm/hf/vocab.txt",
 	} {
-		tok, err := LoadWordPiece(filepath.Join(goldenDir, p), true)
+		tok, err := loadWordPiece(filepath.Join(goldenDir, p), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestWordPieceGoldenModels(t *testing.T) {
 		{"blip2-itm/hf/vocab.txt", itm.Items},
 	}
 	for _, tt := range tests {
-		tok, err := LoadWordPiece(filepath.Join(goldenDir, tt.vocab), true)
+		tok, err := loadWordPiece(filepath.Join(goldenDir, tt.vocab), true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,12 +3,14 @@
 // image-text matching) and GPT-2 byte-level BPE for OPT, plus a streaming
 // UTF-8 decoder for generated tokens. Both tokenizers reproduce Hugging Face
 // tokenizers (BertWordPieceTokenizer, ByteLevelBPETokenizer) id for id.
+//
+// They work over a vocabulary in memory: from a GGUF file (NewBPE,
+// NewWordPiece) or from a checkpoint's tokenizer files as weights/hftok
+// reads them (NewBPEFrom), the reader the converter uses too.
 package tokenizer
 
 import (
-	"fmt"
 	"math"
-	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -35,38 +37,6 @@ type WordPiece struct {
 
 // maxWordChars is BERT's max_input_chars_per_word: longer words become [UNK].
 const maxWordChars = 100
-
-// LoadWordPiece reads a BERT vocab.txt (one token per line, the line number
-// is the id). lowerCase selects uncased BERT (lowercasing and accent
-// stripping). The vocabulary must contain [CLS], [SEP] and [UNK].
-func LoadWordPiece(vocabPath string, lowerCase bool) (*WordPiece, error) {
-	data, err := os.ReadFile(vocabPath)
-	if err != nil {
-		return nil, err
-	}
-	t, err := parseWordPiece(data, lowerCase)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", vocabPath, err)
-	}
-	return t, nil
-}
-
-func parseWordPiece(data []byte, lowerCase bool) (*WordPiece, error) {
-	lines, err := splitLines(data)
-	if err != nil {
-		return nil, err
-	}
-	t := NewWordPiece(lines, lowerCase)
-	for _, c := range [...]struct {
-		name string
-		id   int
-	}{{"[CLS]", t.cls}, {"[SEP]", t.sep}, {"[UNK]", t.unk}} {
-		if c.id < 0 {
-			return nil, fmt.Errorf("no %s token: not a BERT WordPiece vocabulary", c.name)
-		}
-	}
-	return t, nil
-}
 
 // NewWordPiece builds a tokenizer from its vocabulary (vocab[i] has id i;
 // trailing whitespace of each entry is ignored, as when reading vocab.txt;

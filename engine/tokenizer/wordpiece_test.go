@@ -116,7 +116,7 @@ func TestLoadWordPiece(t *testing.T) {
 	}
 	// CRLF endings and trailing blanks are trimmed, as tokenizers does.
 	p := write("crlf.txt", "[PAD]\r\n[UNK] \r\n[CLS]\r\n[SEP]\t\r\nhello\r\n")
-	tok, err := LoadWordPiece(p, true)
+	tok, err := loadWordPiece(p, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +132,12 @@ func TestLoadWordPiece(t *testing.T) {
 	}
 	for _, tt := range bad {
 		p := write(tt.name+".txt", tt.body)
-		_, err := LoadWordPiece(p, true)
+		_, err := loadWordPiece(p, true)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), p) {
 			t.Errorf("%s: err = %v, want it to name the file and mention %q", tt.name, err, tt.want)
 		}
 	}
-	if _, err := LoadWordPiece(filepath.Join(dir, "missing.txt"), true); err == nil {
+	if _, err := loadWordPiece(filepath.Join(dir, "missing.txt"), true); err == nil {
 		t.Error("missing file must fail")
 	}
 }

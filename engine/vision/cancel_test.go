@@ -22,11 +22,11 @@ func TestCancel(t *testing.T) {
 			px := g.pixels(t)
 			ids := instructionIDs(t, g)
 			// The reference run, never interrupted.
-			feat0, err := m.EncodeImage(px)
+			feat0, err := m.EncodeImage(context.Background(), px)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q0, err := m.QFormer(feat0, ids)
+			q0, err := m.QFormer(context.Background(), feat0, ids)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,13 +75,13 @@ func TestCancel(t *testing.T) {
 					var err error
 					if c.qformer {
 						var q []float32
-						q, err = m.QFormerContext(ctx, feat0, ids)
+						q, err = m.QFormer(ctx, feat0, ids)
 						if q != nil {
 							t.Error("a cancelled Q-Former returned output")
 						}
 					} else {
 						var f *ImageFeatures
-						f, err = m.EncodeImageContext(ctx, px)
+						f, err = m.EncodeImage(ctx, px)
 						if f != nil {
 							t.Error("a cancelled encoding returned features")
 						}
@@ -100,11 +100,11 @@ func TestCancel(t *testing.T) {
 					}
 
 					// The model is as good as new.
-					feat, err := m.EncodeImageContext(context.Background(), px)
+					feat, err := m.EncodeImage(context.Background(), px)
 					if err != nil {
 						t.Fatal(err)
 					}
-					q, err := m.QFormerContext(context.Background(), feat, ids)
+					q, err := m.QFormer(context.Background(), feat, ids)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -143,7 +143,7 @@ func TestCancelPrompt(t *testing.T) {
 	defer m.SetTrace(nil)
 	done := make(chan error, 1)
 	go func() {
-		_, err := m.EncodeImageContext(ctx, px)
+		_, err := m.EncodeImage(ctx, px)
 		done <- err
 	}()
 	<-started
@@ -167,15 +167,15 @@ func TestContextNoAllocs(t *testing.T) {
 	px, ids := g.pixels(t), instructionIDs(t, g)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	feat, err := m.EncodeImageContext(ctx, px)
+	feat, err := m.EncodeImage(ctx, px)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.QFormerContext(ctx, feat, ids)
-	if n := testing.AllocsPerRun(3, func() { m.EncodeImageContext(ctx, px) }); n > 2 {
+	m.QFormer(ctx, feat, ids)
+	if n := testing.AllocsPerRun(3, func() { m.EncodeImage(ctx, px) }); n > 2 {
 		t.Errorf("EncodeImageContext: %v allocations per image, want <= 2 (the result)", n)
 	}
-	if n := testing.AllocsPerRun(3, func() { m.QFormerContext(ctx, feat, ids) }); n > 1 {
+	if n := testing.AllocsPerRun(3, func() { m.QFormer(ctx, feat, ids) }); n > 1 {
 		t.Errorf("QFormerContext: %v allocations per call, want <= 1 (the result)", n)
 	}
 }

@@ -180,7 +180,7 @@ func modelPath(t testing.TB, name, wt string) string {
 
 func loadModel(t testing.TB, name, wt string) *Model {
 	t.Helper()
-	m, err := Load(modelPath(t, name, wt))
+	m, err := Load(modelPath(t, name, wt), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +229,11 @@ func run(t *testing.T, m *Model, g goldenTensors, ids []int) (map[string][]float
 		got[name] = append([]float32(nil), data...)
 	})
 	defer m.SetTrace(nil)
-	feat, err := m.EncodeImage(g.pixels(t))
+	feat, err := m.EncodeImage(context.Background(), g.pixels(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := m.QFormer(feat, ids)
+	q, err := m.QFormer(context.Background(), feat, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,51 +262,48 @@ func instructionIDs(t testing.TB, g goldenTensors) []int {
 	return ids
 }
 
-// TestGolden runs every case with every weight type, with the portable
-// and the SIMD kernels, from the golden pixel_values, and compares each
-// layer's hidden states, the ViT and Q-Former outputs and the projection
-// with transformers'.
+// TestGolden runs every case with every weight type from the golden
+// pixel_values, and compares each layer's hidden states, the ViT and
+// Q-Former outputs and the projection with transformers'. It runs the
+// machine's kernels; make test runs it again on the portable ones
+// (BLIP2CHAT_NOSIMD=1) and on AVX2 (BLIP2CHAT_NOAVX512=1).
 func TestGolden(t *testing.T) {
-	for _, simd := range []bool{false, true} {
-		for _, wt := range weightTypes {
-			for _, c := range goldenCases {
-				t.Run(fmt.Sprintf("simd=%v/%s/%s", simd, wt.name, c.name), func(t *testing.T) {
-					prev := kernels.SetSIMD(simd)
-					defer kernels.SetSIMD(prev)
-					m := loadModel(t, c.name, wt.name)
-					if got := m.Info().Layout; got != c.layout {
-						t.Errorf("layout %q, want %q", got, c.layout)
-					}
-					g := readGolden(t, c.name)
-					ids := instructionIDs(t, g)
-					got, q, proj := run(t, m, g, ids)
+	for _, wt := range weightTypes {
+		for _, c := range goldenCases {
+			t.Run(fmt.Sprintf("%s/%s/%s", kernels.Features(), wt.name, c.name), func(t *testing.T) {
+				m := loadModel(t, c.name, wt.name)
+				if got := m.Info().Layout; got != c.layout {
+					t.Errorf("layout %q, want %q", got, c.layout)
+				}
+				g := readGolden(t, c.name)
+				ids := instructionIDs(t, g)
+				got, q, proj := run(t, m, g, ids)
 
-					worst := map[string]float64{}
-					cmp := func(key, name string, v []float32) {
-						e := check(t, name, v, g.f32(t, name), wt.relative, wt.tol)
-						worst[key] = math.Max(worst[key], e)
-					}
-					if c.itm {
-						// The retrieval case saves no hidden states: check the
-						// Q-Former output through the ITC image embeddings.
-						cmp("itc_image_embeds", "text0.itc_image_embeds", itcImageEmbeds(t, c.name, q, m.Info()))
-						t.Logf("errors (%s): %v", map[bool]string{false: "abs", true: "rel"}[wt.relative], worst)
-						return
-					}
-					for i := 0; i <= m.Info().Vision.Layers; i++ {
-						name := fmt.Sprintf("vision_hidden_states.%d", i)
-						cmp("vision_hidden_states", name, got[name])
-					}
-					for i := 0; i <= m.Info().QFormer.Layers; i++ {
-						name := fmt.Sprintf("qformer_hidden_states.%d", i)
-						cmp("qformer_hidden_states", name, got[name])
-					}
-					cmp("vision_last_hidden_state", "vision_last_hidden_state", got["vision_last_hidden_state"])
-					cmp("qformer_last_hidden_state", "qformer_last_hidden_state", q)
-					cmp("language_model_inputs", "language_model_inputs", proj)
+				worst := map[string]float64{}
+				cmp := func(key, name string, v []float32) {
+					e := check(t, name, v, g.f32(t, name), wt.relative, wt.tol)
+					worst[key] = math.Max(worst[key], e)
+				}
+				if c.itm {
+					// The retrieval case saves no hidden states: check the
+					// Q-Former output through the ITC image embeddings.
+					cmp("itc_image_embeds", "text0.itc_image_embeds", itcImageEmbeds(t, c.name, q, m.Info()))
 					t.Logf("errors (%s): %v", map[bool]string{false: "abs", true: "rel"}[wt.relative], worst)
-				})
-			}
+					return
+				}
+				for i := 0; i <= m.Info().Vision.Layers; i++ {
+					name := fmt.Sprintf("vision_hidden_states.%d", i)
+					cmp("vision_hidden_states", name, got[name])
+				}
+				for i := 0; i <= m.Info().QFormer.Layers; i++ {
+					name := fmt.Sprintf("qformer_hidden_states.%d", i)
+					cmp("qformer_hidden_states", name, got[name])
+				}
+				cmp("vision_last_hidden_state", "vision_last_hidden_state", got["vision_last_hidden_state"])
+				cmp("qformer_last_hidden_state", "qformer_last_hidden_state", q)
+				cmp("language_model_inputs", "language_model_inputs", proj)
+				t.Logf("errors (%s): %v", map[bool]string{false: "abs", true: "rel"}[wt.relative], worst)
+			})
 		}
 	}
 }
@@ -336,7 +333,7 @@ func itcImageEmbeds(t *testing.T, name string, q []float32, info *Info) []float3
 	b, _ := read("vision_projection.bias")
 	Q, H, E := info.NumQueryTokens, info.QFormer.HiddenSize, shape[0]
 	out := make([]float32, Q*E)
-	kernels.MatMulT(out, q, Q, &kernels.Matrix{Type: kernels.F32, Rows: E, Cols: H, F32: w}, b)
+	kernels.NewPool(1).MatMulT(out, q, Q, &kernels.Matrix{Type: kernels.F32, Rows: E, Cols: H, F32: w}, b)
 	for i := 0; i < Q; i++ {
 		row := out[i*E : (i+1)*E]
 		var ss float64
@@ -378,20 +375,20 @@ func TestInstructionTokenization(t *testing.T) {
 func TestInstructionChangesOnlyQFormer(t *testing.T) {
 	m := loadModel(t, "instructblip-llama", "f32")
 	g := readGolden(t, "instructblip-llama")
-	feat, err := m.EncodeImage(g.pixels(t))
+	feat, err := m.EncodeImage(context.Background(), g.pixels(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := instructionIDs(t, g)
-	a, err := m.QFormer(feat, ids)
+	a, err := m.QFormer(context.Background(), feat, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other, _ := m.Tokenize("describe the picture")
-	if _, err := m.QFormer(feat, other); err != nil {
+	if _, err := m.QFormer(context.Background(), feat, other); err != nil {
 		t.Fatal(err)
 	}
-	again, err := m.QFormer(feat, ids)
+	again, err := m.QFormer(context.Background(), feat, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +396,7 @@ func TestInstructionChangesOnlyQFormer(t *testing.T) {
 		t.Errorf("rerun with the same instruction differs by %g", d)
 	}
 	check(t, "qformer_last_hidden_state", again, g.f32(t, "qformer_last_hidden_state"), false, 1e-4)
-	b, _ := m.QFormer(feat, other)
+	b, _ := m.QFormer(context.Background(), feat, other)
 	if d, _ := diff(b, a); d == 0 {
 		t.Error("a different instruction gives the same Q-Former output")
 	}
@@ -414,18 +411,18 @@ func TestNoAllocsPerLayer(t *testing.T) {
 			g := readGolden(t, name)
 			px := g.pixels(t)
 			ids := instructionIDs(t, g)
-			feat, err := m.EncodeImage(px)
+			feat, err := m.EncodeImage(context.Background(), px)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, _ := m.QFormer(feat, ids)
+			q, _ := m.QFormer(context.Background(), feat, ids)
 			m.Project(q)
-			n := testing.AllocsPerRun(3, func() { m.EncodeImage(px) })
+			n := testing.AllocsPerRun(3, func() { m.EncodeImage(context.Background(), px) })
 			t.Logf("allocations: EncodeImage %v", n)
 			if n > 2 {
 				t.Errorf("EncodeImage: %v allocations per image, want <= 2 (the result)", n)
 			}
-			if n := testing.AllocsPerRun(3, func() { m.QFormer(feat, ids) }); n > 1 {
+			if n := testing.AllocsPerRun(3, func() { m.QFormer(context.Background(), feat, ids) }); n > 1 {
 				t.Errorf("QFormer: %v allocations per call, want <= 1 (the result)", n)
 			}
 			if n := testing.AllocsPerRun(3, func() { m.Project(q) }); n > 1 {
@@ -440,15 +437,15 @@ func TestBadInput(t *testing.T) {
 	m := loadModel(t, "instructblip-llama", "f32")
 	g := readGolden(t, "instructblip-llama")
 	px := g.pixels(t)
-	if _, err := m.EncodeImage(px[:len(px)-1]); err == nil {
+	if _, err := m.EncodeImage(context.Background(), px[:len(px)-1]); err == nil {
 		t.Error("short pixels: no error")
 	}
 	bad := append([]float32(nil), px...)
 	bad[7] = float32(math.NaN())
-	if _, err := m.EncodeImage(bad); err == nil {
+	if _, err := m.EncodeImage(context.Background(), bad); err == nil {
 		t.Error("NaN pixel: no error")
 	}
-	feat, err := m.EncodeImage(px)
+	feat, err := m.EncodeImage(context.Background(), px)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,24 +458,24 @@ func TestBadInput(t *testing.T) {
 		{"id past vocab", []int{2, info.QFormer.VocabSize, 3}},
 		{"too long", make([]int, info.QFormer.MaxPositions+1)},
 	} {
-		if _, err := m.QFormer(feat, tc.ids); err == nil {
+		if _, err := m.QFormer(context.Background(), feat, tc.ids); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
 	}
-	if _, err := m.QFormer(&ImageFeatures{Tokens: 3, Dim: 4, Data: make([]float32, 12)}, nil); err == nil {
+	if _, err := m.QFormer(context.Background(), &ImageFeatures{Tokens: 3, Dim: 4, Data: make([]float32, 12)}, nil); err == nil {
 		t.Error("foreign features: no error")
 	}
 	if _, err := m.Project(make([]float32, 5)); err == nil {
 		t.Error("Project of wrong size: no error")
 	}
 	b := loadModel(t, "blip2-opt", "f32")
-	bf, _ := b.EncodeImage(px)
-	if _, err := b.QFormer(bf, []int{2, 3}); err == nil {
+	bf, _ := b.EncodeImage(context.Background(), px)
+	if _, err := b.QFormer(context.Background(), bf, []int{2, 3}); err == nil {
 		t.Error("instruction to a BLIP-2 Q-Former: no error")
 	}
 	itm := loadModel(t, "blip2-itm", "f32")
-	f, _ := itm.EncodeImage(px)
-	q, _ := itm.QFormer(f, nil)
+	f, _ := itm.EncodeImage(context.Background(), px)
+	q, _ := itm.QFormer(context.Background(), f, nil)
 	if _, err := itm.Project(q); err == nil || !strings.Contains(err.Error(), "projection") {
 		t.Errorf("Project without projection: %v", err)
 	}
@@ -524,7 +521,7 @@ func BenchmarkEncodeImage(b *testing.B) {
 	px := readGolden(b, "blip2-opt").pixels(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.EncodeImage(px); err != nil {
+		if _, err := m.EncodeImage(context.Background(), px); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -27,7 +27,7 @@ func TestLoadDoesNotCopyWeights(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			m, err := Load(path)
+			m, err := Load(path, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

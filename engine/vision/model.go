@@ -4,8 +4,8 @@
 // into the language model's embedding space. Its output, one vector per
 // query, is the soft prompt placed in front of the text given to the LLM.
 //
-// Weights come from MODEL_DIR/vision.gguf (written by weights/convert; the
-// tensor names and metadata keys are listed there) and stay in the file's
+// Weights come from MODEL_DIR/vision.gguf (written by weights/convert, whose
+// names for its tensors and metadata keys are read here) and stay in the file's
 // memory map: F32 tensors are used in place, F16 and Q8_0 matrices are read
 // by the kernels directly. Activations are always float32, in buffers
 // allocated once per Model and reused for every layer and every image.
@@ -13,13 +13,15 @@
 // The three stages are separate calls so that callers can cache: the ViT
 // output of an image (ImageFeatures) is reused when InstructBLIP gets a new
 // instruction for the same image, and only the Q-Former and the projection
-// run again. EncodeImageContext and QFormerContext stop between layers when
-// their context is done (the ViT of a real model takes seconds).
+// run again. EncodeImage and QFormer stop between layers when their
+// context is done (the ViT of a real model takes seconds).
 //
-//	m, err := vision.Load("model/vision.gguf")
-//	feat, err := m.EncodeImage(pixels)        // [3, H, W] normalized pixels
-//	q, err := m.QFormer(feat, instructionIDs) // nil ids for BLIP-2
-//	soft, err := m.Project(q)                 // [Q x E] LLM input embeddings
+//	m, err := vision.Load("model/vision.gguf", vision.Options{Threads: 4})
+//	feat, err := m.EncodeImage(ctx, pixels)        // [3, H, W] normalized pixels
+//	q, err := m.QFormer(ctx, feat, instructionIDs) // nil ids for BLIP-2
+//	soft, err := m.Project(q)                      // [Q x E] LLM input embeddings
+//
+// or SoftTokens(ctx, feat, instruction) for the last two.
 package vision
 
 import (
@@ -34,6 +36,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/tensor"
 	"github.com/blip2chat/blip2chat/engine/tokenizer"
 	"github.com/blip2chat/blip2chat/engine/weightmap"
+	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -73,10 +76,15 @@ type Info struct {
 		DoResize, DoRescale, DoNormalize, DoConvertRGB bool
 	}
 
-	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP), nil if
-	// the checkpoint had none; LowerCase is its do_lower_case.
+	// Vocab is the Q-Former's WordPiece vocabulary (InstructBLIP, retrieval
+	// models), nil if the checkpoint had none; LowerCase is its
+	// do_lower_case.
 	Vocab     []string
 	LowerCase bool
+
+	// Retrieval describes an image–text retrieval model's heads (see
+	// retrieval.go); zero for the others.
+	Retrieval RetrievalInfo
 }
 
 // Prompt puts text into the model's prompt format.
@@ -141,8 +149,10 @@ type Model struct {
 	posText []float32 // [P, H], text input only
 	qf      []qformerLayer
 
-	proj *linear // nil when absent
+	proj *linear         // nil when absent
+	ret  *retrievalHeads // nil but for retrieval models
 
+	pool    *kernels.Pool // the threads the kernels run on (Options.Threads)
 	mu      sync.Mutex
 	buf     buffers
 	att     kernels.AttentionArgs // reused so that a call does not allocate
@@ -157,8 +167,8 @@ type linear struct {
 }
 
 // forward computes dst[rows x out] = x[rows x in] W^T + b.
-func (l *linear) forward(dst, x []float32, rows int) {
-	kernels.MatMulT(dst, x, rows, l.w, l.b)
+func (l *linear) forward(p *kernels.Pool, dst, x []float32, rows int) {
+	p.MatMulT(dst, x, rows, l.w, l.b)
 }
 
 // norm is an nn.LayerNorm's weight and bias.
@@ -201,23 +211,36 @@ type buffers struct {
 	maxTextTokens int
 }
 
+// Options configure Load.
+type Options struct {
+	Threads int // the threads the ViT and the Q-Former run on; 0: all usable cores (kernels.DefaultThreads); at most kernels.UsableThreads
+}
+
 // Load memory-maps a vision.gguf and checks every tensor against the
 // metadata.
-func Load(path string) (*Model, error) {
-	return weightmap.Load(path, "vision", newModel)
+func Load(path string, o Options) (*Model, error) {
+	if o.Threads < 0 {
+		return nil, fmt.Errorf("vision: %d threads", o.Threads)
+	}
+	return weightmap.Load(path, "vision", func(f *gguf.File, name string) (*Model, error) { return newModel(f, name, o) })
 }
 
 // newModel reads a parsed vision file; name is used in errors.
-func newModel(f *gguf.File, name string) (*Model, error) {
+func newModel(f *gguf.File, name string, o Options) (*Model, error) {
 	m := &Model{file: f}
 	if err := m.load(name); err != nil {
 		return nil, err
 	}
+	m.pool = kernels.NewPool(kernels.CapThreads(o.Threads))
 	return m, nil
 }
 
-// Close unmaps the weights; the Model must not be used afterwards.
-func (m *Model) Close() error { return m.file.Close() }
+// Close stops the model's threads and unmaps the weights; the Model must
+// not be used afterwards.
+func (m *Model) Close() error {
+	m.pool.Close()
+	return m.file.Close()
+}
 
 // Info describes the model. It is shared: callers must not modify it.
 func (m *Model) Info() *Info { return &m.info }
@@ -290,49 +313,54 @@ func (l loader) norm(name string, n int) norm {
 
 func (m *Model) load(path string) error {
 	l := loader{weightmap.NewLoader(m.file, path, "vision")}
-	if a := l.String("general.architecture"); l.Err() == nil && a != "blip2-vision" {
-		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (blip2-vision)", path, a)
+	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != convert.VisionArch {
+		return fmt.Errorf("%s: general.architecture is %q, not a blip2chat vision file (%s)", path, a, convert.VisionArch)
+	}
+	// Every value convert checks, before any of them sizes an allocation
+	// (an image of 100000x100000 pixels would take 40 GB to resize).
+	if err := convert.CheckVisionMetadata(m.file); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
 	}
 	in := &m.info
-	in.Family = l.String("blip2.family")
-	in.Architecture = l.optString("blip2.architecture")
-	in.LLMFamily = l.optString("blip2.llm.family")
-	in.PromptFormat = l.String("blip2.prompt_format")
-	in.Layout = l.optString("blip2.checkpoint_layout")
-	in.WeightType = l.optString("blip2.weight_type")
-	in.NumQueryTokens = l.Positive("blip2.num_query_tokens")
+	in.Family = l.String(convert.KeyFamily)
+	in.Architecture = l.optString(convert.KeyArchitecture)
+	in.LLMFamily = l.optString(convert.KeyLLMFamily)
+	in.PromptFormat = l.String(convert.KeyPromptFormat)
+	in.Layout = l.optString(convert.KeyCheckpointLayout)
+	in.WeightType = l.optString(convert.KeyWeightType)
+	in.NumQueryTokens = l.Positive(convert.KeyNumQueryTokens)
 	v := &in.Vision
-	v.HiddenSize = l.Positive("blip2.vision.hidden_size")
-	v.IntermediateSize = l.Positive("blip2.vision.intermediate_size")
-	v.Layers = l.Int("blip2.vision.block_count")
-	v.Heads = l.Positive("blip2.vision.head_count")
-	v.ImageSize = l.Positive("blip2.vision.image_size")
-	v.PatchSize = l.Positive("blip2.vision.patch_size")
-	v.Channels = l.Positive("blip2.vision.num_channels")
-	v.LayerNormEps = l.Float32("blip2.vision.layer_norm_epsilon")
+	v.HiddenSize = l.Positive(convert.KeyVisionHiddenSize)
+	v.IntermediateSize = l.Positive(convert.KeyVisionIntermediateSize)
+	v.Layers = l.Int(convert.KeyVisionBlockCount)
+	v.Heads = l.Positive(convert.KeyVisionHeadCount)
+	v.ImageSize = l.Positive(convert.KeyVisionImageSize)
+	v.PatchSize = l.Positive(convert.KeyVisionPatchSize)
+	v.Channels = l.Positive(convert.KeyVisionNumChannels)
+	v.LayerNormEps = l.Float32(convert.KeyVisionLayerNormEps)
 	q := &in.QFormer
-	q.HiddenSize = l.Positive("blip2.qformer.hidden_size")
-	q.IntermediateSize = l.Positive("blip2.qformer.intermediate_size")
-	q.Layers = l.Int("blip2.qformer.block_count")
-	q.Heads = l.Positive("blip2.qformer.head_count")
-	q.CrossAttentionFreq = l.Positive("blip2.qformer.cross_attention_freq")
-	q.EncoderHiddenSize = l.Positive("blip2.qformer.encoder_hidden_size")
-	q.MaxPositions = l.Int("blip2.qformer.max_position_embeddings")
-	q.VocabSize = l.Int("blip2.qformer.vocab_size")
-	q.LayerNormEps = l.Float32("blip2.qformer.layer_norm_epsilon")
-	q.TextInput = l.Bool("blip2.qformer.text_input")
-	in.ProjectionSize = l.Int("blip2.projection.size")
+	q.HiddenSize = l.Positive(convert.KeyQFormerHiddenSize)
+	q.IntermediateSize = l.Positive(convert.KeyQFormerIntermediateSize)
+	q.Layers = l.Int(convert.KeyQFormerBlockCount)
+	q.Heads = l.Positive(convert.KeyQFormerHeadCount)
+	q.CrossAttentionFreq = l.Positive(convert.KeyQFormerCrossAttentionFreq)
+	q.EncoderHiddenSize = l.Positive(convert.KeyQFormerEncoderHiddenSize)
+	q.MaxPositions = l.Int(convert.KeyQFormerMaxPositions)
+	q.VocabSize = l.Int(convert.KeyQFormerVocabSize)
+	q.LayerNormEps = l.Float32(convert.KeyQFormerLayerNormEps)
+	q.TextInput = l.Bool(convert.KeyQFormerTextInput)
+	in.ProjectionSize = l.Int(convert.KeyProjectionSize)
 	im := &in.Image
-	im.Width = l.Positive("blip2.image.width")
-	im.Height = l.Positive("blip2.image.height")
-	im.Resample = l.Int("blip2.image.resample")
-	im.Mean = l.vec3("blip2.image.mean")
-	im.Std = l.vec3("blip2.image.std")
-	im.RescaleFactor = l.Float32("blip2.image.rescale_factor")
-	im.DoResize = l.Bool("blip2.image.do_resize")
-	im.DoRescale = l.Bool("blip2.image.do_rescale")
-	im.DoNormalize = l.Bool("blip2.image.do_normalize")
-	im.DoConvertRGB = l.Bool("blip2.image.do_convert_rgb")
+	im.Width = l.Positive(convert.KeyImageWidth)
+	im.Height = l.Positive(convert.KeyImageHeight)
+	im.Resample = l.Int(convert.KeyImageResample)
+	im.Mean = l.vec3(convert.KeyImageMean)
+	im.Std = l.vec3(convert.KeyImageStd)
+	im.RescaleFactor = l.Float32(convert.KeyImageRescaleFactor)
+	im.DoResize = l.Bool(convert.KeyImageDoResize)
+	im.DoRescale = l.Bool(convert.KeyImageDoRescale)
+	im.DoNormalize = l.Bool(convert.KeyImageDoNormalize)
+	im.DoConvertRGB = l.Bool(convert.KeyImageDoConvertRGB)
 	if err := l.Err(); err != nil {
 		return err
 	}
@@ -352,69 +380,70 @@ func (m *Model) load(path string) error {
 	}
 	grid := v.ImageSize / v.PatchSize
 	v.Tokens = grid*grid + 1
-	if vocab, ok := m.file.Strings("blip2.qformer.tokenizer.vocab"); ok && len(vocab) > 0 {
+	if vocab, ok := m.file.Strings(convert.KeyQFormerVocab); ok && len(vocab) > 0 {
 		in.Vocab = vocab
-		in.LowerCase, _ = m.file.Bool("blip2.qformer.tokenizer.lower_case")
+		in.LowerCase, _ = m.file.Bool(convert.KeyQFormerLowerCase)
 		m.wp = tokenizer.NewWordPiece(vocab, in.LowerCase)
 	}
 
 	D, Dff, N, P, C := v.HiddenSize, v.IntermediateSize, v.Tokens, v.PatchSize, v.Channels
-	m.patch = l.linear("v.patch_embd", D, C*P*P)
-	m.classEmb = l.F32Tensor("v.class_embd", D)
-	m.posEmb = l.F32Tensor("v.pos_embd", N, D)
+	m.patch = l.linear(convert.TensorPatchEmbd, D, C*P*P)
+	m.classEmb = l.F32Tensor(convert.TensorClassEmbd, D)
+	m.posEmb = l.F32Tensor(convert.TensorPosEmbd, N, D)
 	m.vit = make([]vitLayer, v.Layers)
 	for i := range m.vit {
-		p := fmt.Sprintf("v.blk.%d.", i)
+		n := convert.ViTBlock(i)
 		L := &m.vit[i]
-		L.ln1 = l.norm(p+"ln1", D)
-		L.qkv.w = l.Matrix(p+"attn_qkv.weight", 3*D, D)
-		if _, _, ok := m.file.Tensor(p + "attn_qkv.bias"); ok {
-			L.qkv.b = l.F32Tensor(p+"attn_qkv.bias", 3*D)
+		L.ln1 = l.norm(n.LN1, D)
+		L.qkv.w = l.Matrix(n.QKV+".weight", 3*D, D)
+		if _, _, ok := m.file.Tensor(n.QKV + ".bias"); ok {
+			L.qkv.b = l.F32Tensor(n.QKV+".bias", 3*D)
 		}
-		L.out = l.linear(p+"attn_out", D, D)
-		L.ln2 = l.norm(p+"ln2", D)
-		L.ffnUp = l.linear(p+"ffn_up", Dff, D)
-		L.ffnDown = l.linear(p+"ffn_down", D, Dff)
+		L.out = l.linear(n.AttnOut, D, D)
+		L.ln2 = l.norm(n.LN2, D)
+		L.ffnUp = l.linear(n.FFNUp, Dff, D)
+		L.ffnDown = l.linear(n.FFNDown, D, Dff)
 	}
-	m.postLN = l.norm("v.post_ln", D)
+	m.postLN = l.norm(convert.TensorPostLN, D)
 
 	H, Hff, Q, E := q.HiddenSize, q.IntermediateSize, in.NumQueryTokens, q.EncoderHiddenSize
-	m.query = l.F32Tensor("q.query_tokens", Q, H)
-	m.embLN = l.norm("q.embd_ln", H)
+	m.query = l.F32Tensor(convert.TensorQueryTokens, Q, H)
+	m.embLN = l.norm(convert.TensorQEmbdLN, H)
 	if q.TextInput {
-		m.wordEmb = l.F32Tensor("q.word_embd", q.VocabSize, H)
-		m.posText = l.F32Tensor("q.pos_embd", q.MaxPositions, H)
+		m.wordEmb = l.F32Tensor(convert.TensorQWordEmbd, q.VocabSize, H)
+		m.posText = l.F32Tensor(convert.TensorQPosEmbd, q.MaxPositions, H)
 	}
 	m.qf = make([]qformerLayer, q.Layers)
 	for i := range m.qf {
-		p := fmt.Sprintf("q.blk.%d.", i)
+		n := convert.QFormerBlock(i)
 		L := &m.qf[i]
-		L.q = l.linear(p+"attn_q", H, H)
-		L.k = l.linear(p+"attn_k", H, H)
-		L.v = l.linear(p+"attn_v", H, H)
-		L.out = l.linear(p+"attn_out", H, H)
-		L.attnLN = l.norm(p+"attn_ln", H)
+		L.q = l.linear(n.AttnQ, H, H)
+		L.k = l.linear(n.AttnK, H, H)
+		L.v = l.linear(n.AttnV, H, H)
+		L.out = l.linear(n.AttnOut, H, H)
+		L.attnLN = l.norm(n.AttnLN, H)
 		if i%q.CrossAttentionFreq == 0 {
 			L.hasCross = true
-			L.crossQ = l.linear(p+"cross_q", H, H)
-			L.crossK = l.linear(p+"cross_k", H, E)
-			L.crossV = l.linear(p+"cross_v", H, E)
-			L.crossOut = l.linear(p+"cross_out", H, H)
-			L.crossLN = l.norm(p+"cross_ln", H)
+			L.crossQ = l.linear(n.CrossQ, H, H)
+			L.crossK = l.linear(n.CrossK, H, E)
+			L.crossV = l.linear(n.CrossV, H, E)
+			L.crossOut = l.linear(n.CrossOut, H, H)
+			L.crossLN = l.norm(n.CrossLN, H)
 		}
-		L.upQ = l.linear(p+"ffn_up_query", Hff, H)
-		L.downQ = l.linear(p+"ffn_down_query", H, Hff)
-		L.lnQ = l.norm(p+"ffn_ln_query", H)
+		L.upQ = l.linear(n.FFNUpQuery, Hff, H)
+		L.downQ = l.linear(n.FFNDownQuery, H, Hff)
+		L.lnQ = l.norm(n.FFNLNQuery, H)
 		if q.TextInput {
-			L.up = l.linear(p+"ffn_up", Hff, H)
-			L.down = l.linear(p+"ffn_down", H, Hff)
-			L.ln = l.norm(p+"ffn_ln", H)
+			L.up = l.linear(n.FFNUp, Hff, H)
+			L.down = l.linear(n.FFNDown, H, Hff)
+			L.ln = l.norm(n.FFNLN, H)
 		}
 	}
 	if in.ProjectionSize > 0 {
-		p := l.linear("proj", in.ProjectionSize, H)
+		p := l.linear(convert.TensorProjection, in.ProjectionSize, H)
 		m.proj = &p
 	}
+	m.loadRetrieval(l)
 	if err := l.Err(); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // QFormer runs the Q-Former over the image features and returns the Q
@@ -23,14 +24,11 @@ import (
 //
 // and only the query rows are returned (transformers' Blip2QFormerModel and
 // InstructBlipQFormerModel with an all-ones attention mask).
-func (m *Model) QFormer(feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
-	return m.QFormerContext(context.Background(), feat, instructionIDs)
-}
-
-// QFormerContext is QFormer that stops when ctx is done, checking it
-// before the embeddings and between layers, and returns ctx's error as
-// is. A stopped run leaves nothing behind for the next one.
-func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+//
+// It stops when ctx is done, checking it before the embeddings and between
+// layers, and returns ctx's error as is. A stopped run leaves nothing
+// behind for the next one.
+func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) (_ []float32, err error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -51,6 +49,10 @@ func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instruc
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 
 	Q, H := m.info.NumQueryTokens, q.HiddenSize
@@ -65,14 +67,14 @@ func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instruc
 		row := x[(Q+j)*H : (Q+j+1)*H]
 		kernels.Add(row, m.wordEmb[id*H:(id+1)*H], m.posText[j*H:(j+1)*H])
 	}
-	kernels.LayerNorm(x, x, T, H, m.embLN.w, m.embLN.b, q.LayerNormEps)
+	m.pool.LayerNorm(x, x, T, H, m.embLN.w, m.embLN.b, q.LayerNormEps)
 
 	for i := range m.qf {
 		m.emitLayer("qformer_hidden_states", i, T, H, x)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.qformerLayer(&m.qf[i], feat, T)
+		m.qformerLayer(&m.qf[i], feat, Q, T)
 	}
 	m.emitLayer("qformer_hidden_states", len(m.qf), T, H, x)
 	if err := ctx.Err(); err != nil {
@@ -86,10 +88,13 @@ func (m *Model) QFormerContext(ctx context.Context, feat *ImageFeatures, instruc
 	return out, nil
 }
 
-// qformerLayer runs one layer on the T rows of b.qx in place.
-func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
+// qformerLayer runs one layer on the T rows of b.qx in place, of which the
+// first Q are query rows (cross-attending to feat, with their own
+// feed-forward) and the rest text rows. Q is 0 for the text alone (the
+// retrieval model's text encoder): then feat is not read.
+func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, Q, T int) {
 	q := &m.info.QFormer
-	Q, H, eps := m.info.NumQueryTokens, q.HiddenSize, q.LayerNormEps
+	H, eps := q.HiddenSize, q.LayerNormEps
 	hd := H / q.Heads
 	b := &m.buf
 	x := b.qx.RowRange(0, T)  // layer input, then output
@@ -100,29 +105,31 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, T int) {
 	// Self-attention over all rows (no mask: InstructBLIP's mask is all
 	// ones), then dense + residual + layer norm.
 	qq, qk, qv := b.qq.RowRange(0, T), b.qk.RowRange(0, T), b.qv.RowRange(0, T)
-	L.q.forward(qq, x, T)
-	L.k.forward(qk, x, T)
-	L.v.forward(qv, x, T)
+	L.q.forward(m.pool, qq, x, T)
+	L.k.forward(m.pool, qk, x, T)
+	L.v.forward(m.pool, qv, x, T)
 	m.attention(qq, qk, qv, H, H, ctx, H, T, T, q.Heads, hd)
-	L.out.forward(h, ctx, T)
+	L.out.forward(m.pool, h, ctx, T)
 	kernels.Add(h, h, x)
-	kernels.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
+	m.pool.LayerNorm(a, h, T, H, L.attnLN.w, L.attnLN.b, eps)
 
 	aq := a[:Q*H] // the query rows
-	if L.hasCross {
+	if L.hasCross && Q > 0 {
 		N := feat.Tokens
 		ck, cv := b.ck.F32(), b.cv.F32()
-		L.crossQ.forward(qq[:Q*H], aq, Q)
-		L.crossK.forward(ck, feat.Data, N)
-		L.crossV.forward(cv, feat.Data, N)
+		L.crossQ.forward(m.pool, qq[:Q*H], aq, Q)
+		L.crossK.forward(m.pool, ck, feat.Data, N)
+		L.crossV.forward(m.pool, cv, feat.Data, N)
 		m.attention(qq, ck, cv, H, H, ctx, H, Q, N, q.Heads, hd)
-		L.crossOut.forward(h[:Q*H], ctx[:Q*H], Q)
+		L.crossOut.forward(m.pool, h[:Q*H], ctx[:Q*H], Q)
 		kernels.Add(h[:Q*H], h[:Q*H], aq)
-		kernels.LayerNorm(aq, h[:Q*H], Q, H, L.crossLN.w, L.crossLN.b, eps)
+		m.pool.LayerNorm(aq, h[:Q*H], Q, H, L.crossLN.w, L.crossLN.b, eps)
 	}
 
 	// Feed-forward: the query rows and the text rows have their own.
-	m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	if Q > 0 {
+		m.feedForward(x[:Q*H], aq, Q, &L.upQ, &L.downQ, &L.lnQ)
+	}
 	if T > Q {
 		m.feedForward(x[Q*H:], a[Q*H:], T-Q, &L.up, &L.down, &L.ln)
 	}
@@ -134,16 +141,35 @@ func (m *Model) feedForward(dst, a []float32, rows int, up, down *linear, ln *no
 	H := q.HiddenSize
 	ff := m.buf.qff.F32()[:rows*q.IntermediateSize]
 	h := m.buf.qh.F32()[:rows*H]
-	up.forward(ff, a, rows)
-	kernels.GELU(ff)
-	down.forward(h, ff, rows)
+	up.forward(m.pool, ff, a, rows)
+	m.pool.GELU(ff)
+	down.forward(m.pool, h, ff, rows)
 	kernels.Add(h, h, a[:rows*H])
-	kernels.LayerNorm(dst[:rows*H], h, rows, H, ln.w, ln.b, q.LayerNormEps)
+	m.pool.LayerNorm(dst[:rows*H], h, rows, H, ln.w, ln.b, q.LayerNormEps)
+}
+
+// SoftTokens are the language model's input for an image: the Q-Former
+// over its features (reading instruction, tokenized, for InstructBLIP;
+// BLIP-2 ignores it), then the projection; NumQueryTokens x
+// ProjectionSize floats. It stops when ctx is done, as QFormer does.
+func (m *Model) SoftTokens(ctx context.Context, feat *ImageFeatures, instruction string) ([]float32, error) {
+	var ids []int
+	if m.info.QFormer.TextInput {
+		var err error
+		if ids, err = m.Tokenize(instruction); err != nil {
+			return nil, err
+		}
+	}
+	q, err := m.QFormer(ctx, feat, ids)
+	if err != nil {
+		return nil, err
+	}
+	return m.Project(q)
 }
 
 // Project applies the language projection to Q-Former output (Q x H) and
 // returns the LLM input embeddings, Q x E (a new slice).
-func (m *Model) Project(qformerOut []float32) ([]float32, error) {
+func (m *Model) Project(qformerOut []float32) (_ []float32, err error) {
 	if m.proj == nil {
 		return nil, fmt.Errorf("vision: this model has no language projection (%s)", m.info.Architecture)
 	}
@@ -153,9 +179,13 @@ func (m *Model) Project(qformerOut []float32) ([]float32, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	out := make([]float32, Q*E)
-	m.proj.forward(out, qformerOut, Q)
+	m.proj.forward(m.pool, out, qformerOut, Q)
 	m.emit("language_model_inputs", Q, E, out)
 	m.timings.Project = time.Since(start)
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // EncodeImage runs the ViT on one image's pixel values ([C, H, W] channels
@@ -21,15 +22,12 @@ import (
 //	x += fc2(gelu(fc1(ln2(x))))
 //
 // and a final layer norm.
-func (m *Model) EncodeImage(pixels []float32) (*ImageFeatures, error) {
-	return m.EncodeImageContext(context.Background(), pixels)
-}
-
-// EncodeImageContext is EncodeImage that stops when ctx is done: ctx is
-// checked before the patch embedding and between layers (about a tenth of
-// a second apart on ViT-g), and its error is returned as is. A stopped run
-// leaves nothing behind: the next image is encoded as if it had not been.
-func (m *Model) EncodeImageContext(ctx context.Context, pixels []float32) (*ImageFeatures, error) {
+//
+// It stops when ctx is done: ctx is checked before the patch embedding and
+// between layers (about a tenth of a second apart on ViT-g), and its error
+// is returned as is. A stopped run leaves nothing behind: the next image
+// is encoded as if it had not been.
+func (m *Model) EncodeImage(ctx context.Context, pixels []float32) (_ *ImageFeatures, err error) {
 	v := &m.info.Vision
 	S, C := v.ImageSize, v.Channels
 	if len(pixels) != C*S*S {
@@ -47,6 +45,10 @@ func (m *Model) EncodeImageContext(ctx context.Context, pixels []float32) (*Imag
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 
 	start := time.Now()
 	N, D := v.Tokens, v.HiddenSize
@@ -57,7 +59,7 @@ func (m *Model) EncodeImageContext(ctx context.Context, pixels []float32) (*Imag
 	// product of the patches, laid out in the kernel's (c, kh, kw) order,
 	// with the kernel reshaped to [D, C*P*P].
 	m.im2col(pixels)
-	m.patch.forward(x[D:], b.patches.F32(), N-1)
+	m.patch.forward(m.pool, x[D:], b.patches.F32(), N-1)
 	copy(x[:D], m.classEmb)
 	kernels.Add(x, x, m.posEmb[:N*D])
 	embed := time.Since(start)
@@ -76,7 +78,7 @@ func (m *Model) EncodeImageContext(ctx context.Context, pixels []float32) (*Imag
 	}
 
 	out := &ImageFeatures{Tokens: N, Dim: D, Data: make([]float32, N*D)}
-	kernels.LayerNorm(out.Data, x, N, D, m.postLN.w, m.postLN.b, v.LayerNormEps)
+	m.pool.LayerNorm(out.Data, x, N, D, m.postLN.w, m.postLN.b, v.LayerNormEps)
 	m.emit("vision_last_hidden_state", N, D, out.Data)
 	m.timings.Embed, m.timings.ViT = embed, time.Since(start)
 	return out, nil
@@ -112,18 +114,18 @@ func (m *Model) vitLayer(L *vitLayer) {
 	b := &m.buf
 	x, h, qkv, ctx, ff := b.x.F32(), b.h.F32(), b.qkv.F32(), b.ctx.F32(), b.ff.F32()
 
-	kernels.LayerNorm(h, x, N, D, L.ln1.w, L.ln1.b, eps)
-	L.qkv.forward(qkv, h, N)
+	m.pool.LayerNorm(h, x, N, D, L.ln1.w, L.ln1.b, eps)
+	L.qkv.forward(m.pool, qkv, h, N)
 	// Each row of qkv is [q | k | v], each of them heads side by side.
 	hd := D / v.Heads
 	m.attention(qkv, qkv[D:], qkv[2*D:], 3*D, 3*D, ctx, D, N, N, v.Heads, hd)
-	L.out.forward(h, ctx, N)
+	L.out.forward(m.pool, h, ctx, N)
 	kernels.Add(x, x, h)
 
-	kernels.LayerNorm(h, x, N, D, L.ln2.w, L.ln2.b, eps)
-	L.ffnUp.forward(ff, h, N)
-	kernels.GELU(ff)
-	L.ffnDown.forward(h, ff, N)
+	m.pool.LayerNorm(h, x, N, D, L.ln2.w, L.ln2.b, eps)
+	L.ffnUp.forward(m.pool, ff, h, N)
+	m.pool.GELU(ff)
+	L.ffnDown.forward(m.pool, h, ff, N)
 	kernels.Add(x, x, h)
 }
 
@@ -137,6 +139,6 @@ func (m *Model) attention(q, k, v []float32, ldq, ldkv int, out []float32, ldo, 
 		LdQ: ldq, LdK: ldkv, LdV: ldkv, LdOut: ldo,
 		Scale: float32(1 / math.Sqrt(float64(hd))),
 	}
-	kernels.Attention(a)
+	m.pool.Attention(a)
 	*a = kernels.AttentionArgs{} // do not keep the buffers reachable twice
 }

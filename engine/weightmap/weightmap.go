@@ -122,7 +122,7 @@ func (l *Loader) Positive(key string) int {
 }
 
 // Tensor returns a tensor's description and bytes after checking its
-// PyTorch-order shape (GGUF dims are the reverse). It returns nil bytes
+// PyTorch-order (row-major) shape (GGUF dims are the reverse). It returns nil bytes
 // when the tensor is absent or misshapen, or once an error is recorded.
 func (l *Loader) Tensor(name string, shape ...int) (gguf.TensorInfo, []byte) {
 	if l.err != nil {
@@ -133,13 +133,15 @@ func (l *Loader) Tensor(name string, shape ...int) (gguf.TensorInfo, []byte) {
 		l.Failf("tensor %s is missing", name)
 		return info, nil
 	}
+	// Both shapes are printed row-major (TensorInfo.Shape), never one in
+	// GGUF's dims order.
 	if len(info.Dims) != len(shape) {
-		l.Failf("tensor %s has %d dims, expected shape %v", name, len(info.Dims), shape)
+		l.Failf("tensor %s has shape %v, expected %v", name, info.Shape(), shape)
 		return info, nil
 	}
 	for i, s := range shape {
 		if info.Dims[len(shape)-1-i] != uint64(s) {
-			l.Failf("tensor %s has dims %v, expected shape %v", name, info.Dims, shape)
+			l.Failf("tensor %s has shape %v, expected %v", name, info.Shape(), shape)
 			return info, nil
 		}
 	}

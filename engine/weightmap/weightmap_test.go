@@ -2,6 +2,7 @@ package weightmap
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -126,9 +127,9 @@ func TestTensors(t *testing.T) {
 		{"unsupported type", func(l *Loader) bool { return l.Matrix("q4", 2, 32) == nil }, nil,
 			"tensor q4 has type Q4_0; test weights must be F32, F16 or Q8_0"},
 		{"wrong shape", func(l *Loader) bool { return l.Matrix("f32", 3, 2) == nil }, nil,
-			"tensor f32 has dims [3 2], expected shape [3 2]"},
+			"tensor f32 has shape [2 3], expected [3 2]"},
 		{"wrong rank", func(l *Loader) bool { return l.F32Tensor("f32", 6) == nil }, nil,
-			"tensor f32 has 2 dims, expected shape [6]"},
+			"tensor f32 has shape [2 3], expected [6]"},
 		{"missing", func(l *Loader) bool { return l.Matrix("nope", 1, 1) == nil }, nil, "tensor nope is missing"},
 		{"f32 view", func(l *Loader) bool { v := l.F32Tensor("vec", 5); return len(v) == 5 }, nil, ""},
 		{"f32 view of f16", func(l *Loader) bool { return l.F32Tensor("f16", 2, 4) == nil }, nil,
@@ -183,5 +184,22 @@ func TestLoad(t *testing.T) {
 	}
 	if _, _, ok := kept.Tensor("vec"); ok {
 		t.Error("the file is still mapped after a failing build")
+	}
+}
+
+// TestU2ShapeOrder (U2): a misshapen tensor's message prints both shapes
+// in one order, row-major (PyTorch's, outermost first): a tensor stored
+// transposed shows two different lists, not "has dims [3 2], expected
+// shape [3 2]".
+func TestU2ShapeOrder(t *testing.T) {
+	f, path := testFile(t)
+	l := NewLoader(f, path, "test")
+	if l.Matrix("f32", 3, 2) != nil { // stored [2, 3]: transposed
+		t.Fatal("a transposed matrix was accepted")
+	}
+	checkErr(t, l.Err(), path, "tensor f32 has shape [2 3], expected [3 2]")
+	info, _, _ := f.Tensor("f32")
+	if got := fmt.Sprint(info.Shape()); got != "[2 3]" {
+		t.Errorf("Shape() = %s, want [2 3] (dims %v reversed)", got, info.Dims)
 	}
 }

@@ -5,20 +5,20 @@
 //	MODEL_DIR/vision.gguf  ViT, Q-Former, query tokens, language projection,
 //	                       Q-Former text embeddings and WordPiece vocab
 //	                       (InstructBLIP), preprocessing, family, prompt format
-//	MODEL_DIR/llm.gguf     the language model, written by the converter
-//	                       registered for its family (RegisterLLM)
+//	MODEL_DIR/llm.gguf     the language model, written by weights/lmconv
 //
-// A conversion is planned before anything is written: every side builds a
-// Plan (metadata plus a list of output tensors, each with the checkpoint
-// tensors it reads), and planning checks every tensor's presence, dtype and
-// shape against the config. Only then are the files streamed tensor by
-// tensor from the memory-mapped safetensors into temporary files in
-// MODEL_DIR, which are renamed into place at the very end; an error or an
-// interruption leaves MODEL_DIR as it was.
+// A conversion is planned before anything is written: every file is a
+// plan.File (metadata plus a list of output tensors, each with the
+// checkpoint tensors it reads), and planning checks every tensor's
+// presence, dtype and shape against the config. Only then does
+// plan.WriteFiles stream the files tensor by tensor from the
+// memory-mapped safetensors into temporary files in MODEL_DIR, which are
+// renamed into place at the very end; an error or an interruption leaves
+// MODEL_DIR as it was.
 //
-// The language-model side follows the layout of ollama's convert package: one
-// LLMConverter per text model_type ("llama", "t5", "opt"), registered from
-// the converter's init, so that `blip2chat convert` stays one command.
+// This package plans the vision side; the language model's family
+// (text_config.model_type) picks weights/lmconv's converter for it, as
+// ollama's convert package dispatches on the architecture with a switch.
 package convert
 
 import (
@@ -29,12 +29,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
@@ -60,6 +61,19 @@ type Options struct {
 	Terminal bool
 	// Warnings receives warnings, one line each (nil: discarded).
 	Warnings io.Writer
+	// Quantizer, when set, makes a language model of a type only
+	// llama.cpp's quantizer makes (q4_k_m) within Convert: the f16
+	// llm.gguf it writes first is quantized before anything is renamed
+	// into place, so a failure (a full disk, Ctrl-C) leaves the model
+	// folder as it was and no f16 file behind. Without it llm.gguf is left
+	// f16 for the caller to finish with lmconv.Finish.
+	Quantizer lmconv.Quantizer
+
+	// planLLM, when set, plans llm.gguf instead of weights/lmconv: a test
+	// seam for a stand-in language model.
+	planLLM func(src *Source, opt Options) (*plan.File, error)
+	// freeSpace replaces the file system's free-space measure: a test seam.
+	freeSpace func(dir string) (int64, bool)
 }
 
 // Result describes a finished conversion.
@@ -70,6 +84,9 @@ type Result struct {
 	Tensors   int      // tensors written
 	Bytes     int64    // tensor bytes written
 	Unused    []string // checkpoint tensors that no output reads, sorted
+	// Quantized says llm.gguf was quantized by Options.Quantizer; false
+	// when it is written in its final type or left f16 for the caller.
+	Quantized bool
 }
 
 // Source is an opened checkpoint folder: its config and its tensors.
@@ -77,76 +94,9 @@ type Source struct {
 	Dir          string
 	Config       *hfconfig.Config
 	Architecture string // config.json "architectures"[0]; "" when absent
-	Checkpoint   *safetensors.Checkpoint
-}
-
-// Plan is one output file, fully validated: its metadata and its tensors in
-// file order. Planning must not write anything; the writer calls each
-// tensor's Values once, in order.
-type Plan struct {
-	File    string // file name inside MODEL_DIR, e.g. "llm.gguf"
-	KV      []gguf.KV
-	Tensors []Tensor
-}
-
-// Tensor is one output tensor: its GGUF name, type (F32, F16, BF16 or
-// Q8_0) and PyTorch-order shape, the checkpoint tensors it is made from (a
-// checkpoint tensor in no plan's Sources is reported as unused) and its
-// values, computed when written.
-type Tensor = plan.Tensor
-
-// LLMConverter plans MODEL_DIR/llm.gguf for one language-model family.
-type LLMConverter interface {
-	// PlanLLM checks the text config and the checkpoint's language-model
-	// tensors (those under "language_model.") and returns the plan of the
-	// language model's file. It must not write anything: a plan error
-	// refuses the whole conversion before any file is touched.
-	PlanLLM(src *Source, opt Options) (*Plan, error)
-}
-
-// LLMConverterFunc lets a plain function be an LLMConverter.
-type LLMConverterFunc func(src *Source, opt Options) (*Plan, error)
-
-// PlanLLM calls f.
-func (f LLMConverterFunc) PlanLLM(src *Source, opt Options) (*Plan, error) { return f(src, opt) }
-
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]LLMConverter{}
-)
-
-// RegisterLLM makes c the converter of the language models whose
-// text_config.model_type is modelType ("llama", "t5", "opt", ...). It is
-// meant to be called from an init function and panics on a duplicate.
-func RegisterLLM(modelType string, c LLMConverter) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if c == nil {
-		panic("convert: RegisterLLM with nil converter for " + modelType)
-	}
-	if _, dup := registry[modelType]; dup {
-		panic("convert: RegisterLLM called twice for " + modelType)
-	}
-	registry[modelType] = c
-}
-
-// LLMFamilies lists the registered language-model families, sorted.
-func LLMFamilies() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	var s []string
-	for k := range registry {
-		s = append(s, k)
-	}
-	sort.Strings(s)
-	return s
-}
-
-func llmConverter(modelType string) (LLMConverter, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	c, ok := registry[modelType]
-	return c, ok
+	// Checkpoint is the *safetensors.Checkpoint Open maps, or a stand-in
+	// of names and shapes whose tensors are never read (weights/synth).
+	Checkpoint plan.Checkpoint
 }
 
 // Open opens a checkpoint folder: config.json and its safetensors. A folder
@@ -180,7 +130,12 @@ func Open(dir string) (*Source, error) {
 }
 
 // Close releases the checkpoint's memory maps.
-func (s *Source) Close() error { return s.Checkpoint.Close() }
+func (s *Source) Close() error {
+	if c, ok := s.Checkpoint.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
 
 // HasLanguageModel reports whether the checkpoint holds a language model
 // (tensors under "language_model.").
@@ -208,21 +163,21 @@ func (s *Source) Float32(name string) ([]float32, error) {
 		return nil, fmt.Errorf("checkpoint %s: tensor %s is missing", s.Dir, name)
 	}
 	v, err := t.Float32()
-	release(t.Data)
+	t.Release()
 	return v, err
 }
 
 // Copy plans an output tensor that is the checkpoint tensor src, checked
 // against srcShape and stored with the given shape (same number of
 // elements: a reshape, as of a [1,N,D] parameter to [N,D]) and type.
-func (s *Source) Copy(name string, typ gguf.Type, shape []int, src string, srcShape ...int) (Tensor, error) {
+func (s *Source) Copy(name string, typ gguf.Type, shape []int, src string, srcShape ...int) (plan.Tensor, error) {
 	if _, err := s.Expect(src, srcShape...); err != nil {
-		return Tensor{}, err
+		return plan.Tensor{}, err
 	}
 	if product(shape) != product(srcShape) {
-		return Tensor{}, fmt.Errorf("convert: %s: shape %v does not hold %s %v", name, shape, src, srcShape)
+		return plan.Tensor{}, fmt.Errorf("convert: %s: shape %v does not hold %s %v", name, shape, src, srcShape)
 	}
-	return Tensor{Name: name, Type: typ, Shape: shape, Sources: []string{src},
+	return plan.Tensor{Name: name, Type: typ, Shape: shape, Sources: []string{src},
 		Values: func() ([]float32, error) { return s.Float32(src) }}, nil
 }
 
@@ -260,6 +215,16 @@ func ParseWeightType(s string) (gguf.Type, error) {
 	return 0, fmt.Errorf("unknown weight type %q (want f32, f16 or q8_0)", s)
 }
 
+// visionWeightType parses --vision-type: f32, f16 or q8_0, the types the
+// vision kernels read.
+func visionWeightType(s string) (gguf.Type, error) {
+	t, err := ParseWeightType(s)
+	if err == nil && t == gguf.TypeBF16 {
+		err = fmt.Errorf("vision weight type bf16 is not supported (want f32, f16 or q8_0)")
+	}
+	return t, err
+}
+
 // MatrixType is the type a matrix weight of the given shape gets when want
 // is asked: block-quantized types need the row length (the input size) to be
 // a multiple of the block size, else the matrix falls back to F16; vectors
@@ -279,77 +244,180 @@ func MatrixType(want gguf.Type, shape []int) gguf.Type {
 // written under temporary names and renamed at the end, so that on any
 // error, or when ctx is cancelled, modelDir is left as it was.
 func Convert(ctx context.Context, hfDir, modelDir string, opt Options) (*Result, error) {
-	visionType, err := ParseWeightType(opt.VisionType)
-	if err != nil {
+	if _, err := visionWeightType(opt.VisionType); err != nil {
 		return nil, err
-	}
-	if visionType == gguf.TypeBF16 {
-		// The vision kernels read F32, F16 and Q8_0 only.
-		return nil, fmt.Errorf("vision weight type bf16 is not supported (want f32, f16 or q8_0)")
 	}
 	src, err := Open(hfDir)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-
+	files, err := PlanFiles(src, opt)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{Family: src.Config.ModelType}
-	var plans []*Plan
-
-	// The language model first: refusing an unsupported family is cheaper
-	// than validating the vision side.
-	if !opt.VisionOnly {
-		if !src.HasLanguageModel() {
-			arch := src.Architecture
-			if arch == "" {
-				arch = "no architectures in config.json"
-			}
-			return nil, fmt.Errorf("checkpoint %s has no language model (%s); use --vision-only to convert the vision side", hfDir, arch)
+	if !opt.VisionOnly && !isRetrieval(src) {
+		res.LLMFamily = src.Config.Text.ModelType
+	}
+	// The language model's warnings first, as it was planned first.
+	for i := len(files) - 1; i >= 0; i-- {
+		for _, w := range files[i].Warnings {
+			warn(opt, w)
 		}
-		family := src.Config.Text.ModelType
-		c, ok := llmConverter(family)
-		if !ok {
-			return nil, fmt.Errorf("language model %q is not supported yet; use --vision-only to convert the vision side", family)
-		}
-		res.LLMFamily = family
-		lp, err := c.PlanLLM(src, opt)
+	}
+	res.Unused = unused(src.Checkpoint.Names(), files)
+	if len(res.Unused) > 0 {
+		warn(opt, describeUnused(res.Unused))
+	}
+	wo := plan.WriteOptions{Progress: opt.Progress, Terminal: opt.Terminal, FreeSpace: opt.freeSpace}
+	if llm := llmFile(files); llm != nil && opt.planLLM == nil {
+		// The quantized file is written while the f16 one exists, whether
+		// here or by the caller: the space check counts both.
+		t, err := lmconv.ParseFamilyType(res.LLMFamily, opt.LLMType)
 		if err != nil {
 			return nil, err
 		}
-		plans = append(plans, lp)
-	}
-	warn := func(msg string) {
-		if opt.Warnings != nil {
-			fmt.Fprintf(opt.Warnings, "warning: %s\n", msg)
+		wo.Extra = lmconv.QuantizedBytes(llm, t)
+		if t.Quantize && opt.Quantizer != nil {
+			wo.Finish = func(f *plan.File, path string) error {
+				if f != llm {
+					return nil
+				}
+				return lmconv.Finish(path, t, opt.Quantizer)
+			}
+			res.Quantized = true
 		}
 	}
-	vp, err := planVision(src, visionType, warn)
+	w, err := plan.WriteFiles(ctx, modelDir, files, wo)
 	if err != nil {
 		return nil, err
 	}
-	plans = append([]*Plan{vp}, plans...)
-
-	res.Unused = unused(src.Checkpoint.Names(), plans)
-	if len(res.Unused) > 0 {
-		warn(describeUnused(res.Unused))
-	}
-
-	files, n, b, err := writePlans(ctx, modelDir, plans, opt)
-	if err != nil {
-		return nil, err
-	}
-	res.Files, res.Tensors, res.Bytes = files, n, b
+	res.Files, res.Tensors, res.Bytes = w.Paths, w.Tensors, w.Bytes
 	return res, nil
 }
 
-// unused lists the checkpoint tensors that no plan reads.
-func unused(names []string, plans []*Plan) []string {
+// PlanFiles validates the checkpoint src against its config and plans the
+// files of its model folder: vision.gguf, then unless opt.VisionOnly
+// llm.gguf and generation_config.json (see planGenerationConfig). It reads
+// the config files and the tensors' headers, no weight, and writes
+// nothing.
+func PlanFiles(src *Source, opt Options) ([]*plan.File, error) {
+	visionType, err := visionWeightType(opt.VisionType)
+	if err != nil {
+		return nil, err
+	}
+	// The language model first: refusing an unsupported family is cheaper
+	// than validating the vision side.
+	var llm *plan.File
+	if !opt.VisionOnly && !isRetrieval(src) { // a retrieval checkpoint has no language model
+		if llm, err = planLLM(src, opt); err != nil {
+			return nil, err
+		}
+	}
+	vision, err := planVision(src, visionType)
+	if err != nil {
+		return nil, err
+	}
+	if llm == nil {
+		return []*plan.File{vision}, nil
+	}
+	gen, err := planGenerationConfig(src)
+	if err != nil {
+		return nil, err
+	}
+	return []*plan.File{vision, llm, gen}, nil
+}
+
+// planLLM plans llm.gguf with weights/lmconv, at the family's --llm-type
+// default when opt.LLMType is "". For q4_k_m (the llama.cpp families'
+// default) the file is written as f16; the convert command then quantizes
+// it in place with lmconv.Finish and engine/llamacpp/capi's quantizer. OPT
+// takes f32, f16 or q8_0 (its default).
+func planLLM(src *Source, opt Options) (*plan.File, error) {
+	if !src.HasLanguageModel() {
+		arch := src.Architecture
+		if arch == "" {
+			arch = "no architectures in config.json"
+		}
+		return nil, fmt.Errorf("checkpoint %s has no language model (%s); use --vision-only to convert the vision side", src.Dir, arch)
+	}
+	if opt.planLLM != nil {
+		return opt.planLLM(src, opt)
+	}
+	family := src.Config.Text.ModelType
+	if !slices.Contains(lmconv.Families(), family) {
+		return nil, fmt.Errorf("language model %q is not supported yet; use --vision-only to convert the vision side", family)
+	}
+	t, err := lmconv.ParseFamilyType(family, opt.LLMType)
+	if err != nil {
+		return nil, err
+	}
+	return lmconv.PlanFile(lmconv.Source{Dir: src.Dir, Text: &src.Config.Text, Tensors: src.Checkpoint,
+		Placeholders: Placeholders(src.Config)}, t)
+}
+
+// Placeholders are the ids of a checkpoint's image and video placeholder
+// tokens (image_token_index, video_token_index: the 2024 layout), none in
+// the 2023 layout. blip2chat never puts them in a prompt: it feeds the
+// projected queries as embeddings before the prompt's tokens, which is
+// what the placeholders stand for.
+func Placeholders(cfg *hfconfig.Config) []int {
+	var ids []int
+	for _, id := range []int{cfg.ImageTokenIndex, cfg.VideoTokenIndex} {
+		if id >= 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// GenerationConfigFile is the checkpoint's decoding settings, copied into
+// the model folder as they are (engine/generate reads them from there).
+const GenerationConfigFile = "generation_config.json"
+
+// planGenerationConfig plans the model folder's generation_config.json:
+// the checkpoint's, copied verbatim once it parses, or, when the
+// checkpoint has none (the 2023 layout), the removal of one a former
+// conversion into the same folder left.
+func planGenerationConfig(src *Source) (*plan.File, error) {
+	path := filepath.Join(src.Dir, GenerationConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &plan.File{Name: GenerationConfigFile, Absent: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := hfconfig.ParseGenerationConfig(data); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &plan.File{Name: GenerationConfigFile, Data: data}, nil
+}
+
+// llmFile is the planned llm.gguf among files, nil if none.
+func llmFile(files []*plan.File) *plan.File {
+	for _, f := range files {
+		if f.Name == lmconv.FileName {
+			return f
+		}
+	}
+	return nil
+}
+
+func warn(opt Options, msg string) {
+	if opt.Warnings != nil {
+		fmt.Fprintf(opt.Warnings, "warning: %s\n", msg)
+	}
+}
+
+// unused lists the checkpoint tensors that no file reads or knowingly
+// skips.
+func unused(names []string, files []*plan.File) []string {
 	used := map[string]bool{}
-	for _, p := range plans {
-		for _, t := range p.Tensors {
-			for _, s := range t.Sources {
-				used[s] = true
-			}
+	for _, f := range files {
+		for _, s := range f.Used() {
+			used[s] = true
 		}
 	}
 	var out []string
@@ -372,19 +440,3 @@ func describeUnused(names []string) string {
 	}
 	return s + strings.Join(names[:show], ", ") + fmt.Sprintf(", ... (%d more)", len(names)-show)
 }
-
-// errStop is returned when ctx is cancelled between two tensors.
-var errStop = errors.New("conversion interrupted")
-
-// interrupted is the error of a cancelled conversion: it matches errStop
-// and the context's error (errors.Is(err, context.Canceled)).
-type interrupted struct {
-	dir   string
-	cause error
-}
-
-func (e *interrupted) Error() string {
-	return fmt.Sprintf("%v; nothing written to %s", errStop, e.dir)
-}
-
-func (e *interrupted) Unwrap() []error { return []error{errStop, e.cause} }

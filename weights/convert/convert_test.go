@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -211,7 +211,6 @@ func TestUnusedWarning(t *testing.T) {
 		first string
 	}{
 		{"blip2-opt", "36 checkpoint tensor(s)", "language_model.model.decoder.embed_positions.weight"},
-		{"blip2-itm", "checkpoint tensor(s)", "embeddings.position_embeddings.weight"},
 		{"instructblip-llama", "21 checkpoint tensor(s)", "language_model.lm_head.weight"},
 	}
 	for _, c := range cases {
@@ -226,59 +225,54 @@ func TestUnusedWarning(t *testing.T) {
 				t.Errorf("warnings %q: want one line with %q and %q", warn.String(), c.count, c.first)
 			}
 			for _, u := range res.Unused {
-				if c.ckpt != "blip2-itm" && !strings.HasPrefix(u, "language_model.") {
+				if !strings.HasPrefix(u, "language_model.") {
 					t.Errorf("vision tensor %s reported unused", u)
-				}
-			}
-			if c.ckpt == "blip2-itm" {
-				want := map[string]bool{"itm_head.weight": true, "text_projection.weight": true, "vision_projection.weight": true,
-					"qformer.encoder.layer.0.intermediate.dense.weight": true}
-				for _, u := range res.Unused {
-					delete(want, u)
-				}
-				if len(want) > 0 {
-					t.Errorf("not reported unused: %v", want)
 				}
 			}
 		})
 	}
 }
 
-// TestLanguageModelRequired: without --vision-only, a family without a
-// registered converter, and a checkpoint without a language model, are
-// refused by name, and nothing is written.
+// TestLanguageModelRequired: without --vision-only, a family lmconv does
+// not convert, and a checkpoint without a language model, are refused by
+// name, and nothing is written.
 func TestLanguageModelRequired(t *testing.T) {
-	saved := swapRegistry(map[string]LLMConverter{})
-	defer swapRegistry(saved)
-	for _, c := range []struct{ ckpt, want string }{
-		{"blip2-opt", `language model "opt" is not supported yet; use --vision-only to convert the vision side`},
-		{"blip2-t5", `language model "t5" is not supported yet`},
-		{"instructblip-llama", `language model "llama" is not supported yet`},
-		{"blip2-itm", "has no language model (Blip2ForImageTextRetrieval); use --vision-only"},
-	} {
-		out := filepath.Join(t.TempDir(), "m")
-		_, err := Convert(context.Background(), hfDir(c.ckpt), out, Options{})
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want %q", c.ckpt, err, c.want)
+	noLM := copyCheckpoint(t, "blip2-opt", func(ts []safetensors.WriteTensor) []safetensors.WriteTensor {
+		var out []safetensors.WriteTensor
+		for _, x := range ts {
+			if !strings.HasPrefix(x.Name, "language_model.") {
+				out = append(out, x)
+			}
 		}
-		if l := listDir(t, out); l != nil {
-			t.Errorf("%s: wrote %v", c.ckpt, l)
-		}
+		return out
+	})
+	out := filepath.Join(t.TempDir(), "m")
+	_, err := Convert(context.Background(), noLM, out, Options{})
+	if want := "has no language model (Blip2ForConditionalGeneration); use --vision-only"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	if l := listDir(t, out); l != nil {
+		t.Errorf("wrote %v", l)
+	}
+	// config.json refuses other families; a Source made otherwise is
+	// refused by planLLM.
+	src, err := Open(hfDir("blip2-opt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	cfg := *src.Config
+	cfg.Text.ModelType = "gptj"
+	src.Config = &cfg
+	if _, err := PlanFiles(src, Options{}); err == nil || !strings.Contains(err.Error(), `language model "gptj" is not supported yet; use --vision-only to convert the vision side`) {
+		t.Errorf("gptj: %v", err)
 	}
 }
 
-func swapRegistry(r map[string]LLMConverter) map[string]LLMConverter {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	old := registry
-	registry = r
-	return old
-}
-
 // fakeLLM plans an llm.gguf holding the token embeddings, as a stand-in
-// for a real converter.
-func fakeLLM(name string, hook func()) LLMConverterFunc {
-	return func(src *Source, opt Options) (*Plan, error) {
+// for lmconv.
+func fakeLLM(name string, hook func()) func(*Source, Options) (*plan.File, error) {
+	return func(src *Source, opt Options) (*plan.File, error) {
 		t, err := src.Copy("token_embd.weight", MatrixType(gguf.TypeF16, []int{1000, 64}), []int{1000, 64}, name, 1000, 64)
 		if err != nil {
 			return nil, err
@@ -287,35 +281,35 @@ func fakeLLM(name string, hook func()) LLMConverterFunc {
 			inner := t.Values
 			t.Values = func() ([]float32, error) { hook(); return inner() }
 		}
-		return &Plan{File: "llm.gguf", KV: []gguf.KV{{Key: "general.architecture", Value: "opt"}}, Tensors: []Tensor{t}}, nil
+		return &plan.File{Name: "llm.gguf", KV: []gguf.KV{{Key: gguf.KeyArchitecture, Value: "opt"}}, Tensors: []plan.Tensor{t},
+			Skipped: []string{"language_model.lm_head.weight"}, Warnings: []string{"from the fake"}}, nil
 	}
 }
 
-// TestRegisteredLLM: with a converter registered for the family, both
-// files are written and the tensors it reads are not reported unused; its
-// plan errors refuse the conversion before anything is written.
-func TestRegisteredLLM(t *testing.T) {
+// TestLanguageModelPlan: the language model's plan is written beside the
+// vision file, the tensors it reads or skips are not reported unused, its
+// warnings are passed on; its plan errors refuse the conversion before
+// anything is written.
+func TestLanguageModelPlan(t *testing.T) {
 	const embed = "language_model.model.decoder.embed_tokens.weight"
-	saved := swapRegistry(map[string]LLMConverter{})
-	defer swapRegistry(saved)
-	RegisterLLM("opt", fakeLLM(embed, nil))
-	if got := LLMFamilies(); len(got) != 1 || got[0] != "opt" {
-		t.Errorf("LLMFamilies() = %v", got)
-	}
 	out := modelDirWithFile(t)
-	res, err := Convert(context.Background(), hfDir("blip2-opt"), out, Options{})
+	var warn bytes.Buffer
+	res, err := Convert(context.Background(), hfDir("blip2-opt"), out, Options{planLLM: fakeLLM(embed, nil), Warnings: &warn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.LLMFamily != "opt" || len(res.Files) != 2 {
+	if res.LLMFamily != "opt" || len(res.Files) != 3 || filepath.Base(res.Files[2]) != GenerationConfigFile {
 		t.Errorf("result %+v", res)
 	}
 	for _, u := range res.Unused {
-		if u == embed {
-			t.Errorf("%s reported unused", embed)
+		if u == embed || u == "language_model.lm_head.weight" {
+			t.Errorf("%s reported unused", u)
 		}
 	}
-	if got := strings.Join(listDir(t, out), ","); got != "llm.gguf,notes.txt,vision.gguf" {
+	if !strings.HasPrefix(warn.String(), "warning: from the fake\n") {
+		t.Errorf("warnings %q", warn.String())
+	}
+	if got := strings.Join(listDir(t, out), ","); got != "generation_config.json,llm.gguf,notes.txt,vision.gguf" {
 		t.Errorf("model folder holds %s", got)
 	}
 	f, err := gguf.Open(filepath.Join(out, "llm.gguf"))
@@ -329,9 +323,8 @@ func TestRegisteredLLM(t *testing.T) {
 	}
 
 	// A plan error (here a wrong tensor name) refuses everything.
-	swapRegistry(map[string]LLMConverter{"opt": fakeLLM("language_model.nope", nil)})
 	out = modelDirWithFile(t)
-	if _, err := Convert(context.Background(), hfDir("blip2-opt"), out, Options{}); err == nil || !strings.Contains(err.Error(), "language_model.nope") {
+	if _, err := Convert(context.Background(), hfDir("blip2-opt"), out, Options{planLLM: fakeLLM("language_model.nope", nil)}); err == nil || !strings.Contains(err.Error(), "language_model.nope") {
 		t.Errorf("error %v does not name the tensor", err)
 	}
 	checkUntouched(t, out)
@@ -340,16 +333,13 @@ func TestRegisteredLLM(t *testing.T) {
 // TestInterrupted: cancelling while the files are written removes the
 // temporary files and leaves the folder as it was.
 func TestInterrupted(t *testing.T) {
-	saved := swapRegistry(map[string]LLMConverter{})
-	defer swapRegistry(saved)
 	for _, existing := range []bool{true, false} {
 		out := filepath.Join(t.TempDir(), "m")
 		if existing {
 			out = modelDirWithFile(t)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		swapRegistry(map[string]LLMConverter{"opt": fakeLLM("language_model.model.decoder.embed_tokens.weight", cancel)})
-		_, err := Convert(ctx, hfDir("blip2-opt"), out, Options{Progress: &bytes.Buffer{}})
+		_, err := Convert(ctx, hfDir("blip2-opt"), out, Options{Progress: &bytes.Buffer{}, planLLM: fakeLLM("language_model.model.decoder.embed_tokens.weight", cancel)})
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "interrupted") || !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v, want an interruption matching context.Canceled", err)
@@ -475,7 +465,7 @@ func TestLayoutsAndMetadata(t *testing.T) {
 		{"blip2-llama", "hub", "blip-2", "llama", PromptFormatBLIP2, 0},
 		{"blip2-t5", "transformers5", "blip-2", "t5", PromptFormatBLIP2, 0},
 		{"instructblip-llama", "hub", "instructblip", "llama", PromptFormatInstructBLIP, 1000},
-		{"blip2-itm", "hub", "blip-2", "", PromptFormatBLIP2, 0},
+		{"blip2-itm", "hub", "blip-2", "", PromptFormatBLIP2, 1000},
 	} {
 		t.Run(c.ckpt, func(t *testing.T) {
 			out := t.TempDir()
@@ -531,34 +521,30 @@ func TestLayoutsAndMetadata(t *testing.T) {
 	}
 }
 
-// TestProgress: plain lines when not a terminal, one redrawn line on a
-// terminal; both end with a summary.
-func TestProgress(t *testing.T) {
-	for _, tty := range []bool{false, true} {
-		var buf bytes.Buffer
-		clock := time.Unix(0, 0)
-		p := newProgress(&buf, tty, 20, 2000)
-		p.now = func() time.Time { return clock }
-		p.start, p.last = clock, clock
-		for i := 0; i < 20; i++ {
-			clock = clock.Add(time.Second)
-			p.add(100)
-		}
-		p.finish()
-		s := buf.String()
-		if !strings.Contains(s, "20/20 tensors") || !strings.Contains(s, "converted 20 tensors") || !strings.Contains(s, "100 B/s") {
-			t.Errorf("tty=%v: %q", tty, s)
-		}
-		if tty != strings.Contains(s, "\r") {
-			t.Errorf("tty=%v: carriage returns %v", tty, strings.Contains(s, "\r"))
-		}
-		if !tty {
-			if n := strings.Count(s, "\n"); n < 10 || n > 12 {
-				t.Errorf("%d plain lines, want one per 10%% and the summary:\n%s", n, s)
+// TestPreprocessorRefused: preprocessing the engine would not follow
+// (another resampling filter, no resize, no RGB conversion, another size)
+// is refused with one line naming the setting, and nothing is written.
+func TestPreprocessorRefused(t *testing.T) {
+	for _, c := range []struct{ edit, want string }{
+		{`"resample": 2`, "resample 2 is not supported: blip2chat resizes images with bicubic resampling (3)"},
+		{`"do_resize": false`, "do_resize false is not supported"},
+		{`"do_convert_rgb": false`, "do_convert_rgb false is not supported"},
+		{`"size": {"height": 364, "width": 364}`, "resizes to 364x364 but the vision model takes 224x224 images"},
+	} {
+		t.Run(c.edit, func(t *testing.T) {
+			hf := copyCheckpoint(t, "blip2-opt", nil)
+			path := filepath.Join(hf, "preprocessor_config.json")
+			if err := os.WriteFile(path, []byte("{"+c.edit+"}"), 0o644); err != nil {
+				t.Fatal(err)
 			}
-			if !strings.Contains(s, "ETA 0:10") {
-				t.Errorf("no ETA at half way: %s", s)
+			out := filepath.Join(t.TempDir(), "m")
+			_, err := Convert(context.Background(), hf, out, Options{VisionOnly: true})
+			if err == nil || !strings.Contains(err.Error(), "preprocessor_config.json: "+c.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line with %q", err, c.want)
 			}
-		}
+			if l := listDir(t, out); l != nil {
+				t.Errorf("wrote %v", l)
+			}
+		})
 	}
 }

@@ -1,78 +1,59 @@
 package convert
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func TestParseVocab(t *testing.T) {
-	for _, c := range []struct {
-		name, data string
-		json       bool
-		want       string // tokens joined by "|", or "error"
-	}{
-		{"txt", "[PAD]\n[UNK]\nthe\n##s\n", false, "[PAD]|[UNK]|the|##s"},
-		{"txt crlf, no final newline", "a\r\nb", false, "a|b"},
-		{"txt empty line kept as a token", "a\n\nb\n", false, "a||b"},
-		{"txt empty", "", false, "error"},
-		{"txt not utf-8", "a\n\xff\n", false, "error"},
-		{"json", `{"model": {"type": "WordPiece", "vocab": {"b": 1, "a": 0, "##c": 2}}}`, true, "a|b|##c"},
-		{"json gap", `{"model": {"vocab": {"a": 0, "b": 2}}}`, true, "error"},
-		{"json duplicate id", `{"model": {"vocab": {"a": 0, "b": 0}}}`, true, "error"},
-		{"json bpe", `{"model": {"type": "BPE", "vocab": {"a": 0}}}`, true, "error"},
-		{"json truncated", `{"model": {"vocab": {"a": 0`, true, "error"},
-	} {
-		var v []string
-		var err error
-		if c.json {
-			v, err = parseTokenizerJSONVocab([]byte(c.data))
-		} else {
-			v, err = parseVocabTxt([]byte(c.data))
-		}
-		got := strings.Join(v, "|")
-		if err != nil {
-			got = "error"
-		}
-		if got != c.want {
-			t.Errorf("%s: %q (%v), want %q", c.name, got, err, c.want)
-		}
-	}
-}
-
 // TestFindQFormerVocab: vocab.txt first, then tokenizer.json, else none;
-// do_lower_case from the tokenizer config (true when unsaid).
+// do_lower_case from the tokenizer config (true when unsaid), truncation
+// side (left when unsaid), and the added tokens continuing the ids
+// ([DEC]).
 func TestFindQFormerVocab(t *testing.T) {
-	v, lower, path, err := findQFormerVocab(hfDir("instructblip-llama"))
-	if err != nil || len(v) != 1000 || !lower || filepath.Base(path) != "vocab.txt" || v[2] != "[CLS]" {
-		t.Errorf("golden: %d tokens, lower %v, %s, %v", len(v), lower, path, err)
+	q, err := findQFormerVocab(hfDir("instructblip-llama"))
+	if err != nil || len(q.vocab) != 1000 || !q.lower || q.truncation != "left" || filepath.Base(q.path) != "vocab.txt" || q.vocab[2] != "[CLS]" {
+		t.Errorf("golden: %d tokens, lower %v, truncation %q, %s, %v", len(q.vocab), q.lower, q.truncation, q.path, err)
 	}
 	d := t.TempDir()
-	if v, _, _, err := findQFormerVocab(d); v != nil || err != nil {
-		t.Errorf("no vocab: %v %v", v, err)
+	if q, err := findQFormerVocab(d); q.vocab != nil || err != nil {
+		t.Errorf("no vocab: %v %v", q.vocab, err)
 	}
-	q := filepath.Join(d, "qformer_tokenizer")
-	os.MkdirAll(q, 0o755)
-	os.WriteFile(filepath.Join(q, "tokenizer.json"), []byte(`{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 1}}}`), 0o644)
-	os.WriteFile(filepath.Join(q, "tokenizer_config.json"), []byte(`{"do_lower_case": false}`), 0o644)
-	v, lower, _, err = findQFormerVocab(d)
-	if err != nil || strings.Join(v, "|") != "[PAD]|x" || lower {
-		t.Errorf("tokenizer.json: %v lower %v %v", v, lower, err)
+	qd := filepath.Join(d, "qformer_tokenizer")
+	os.MkdirAll(qd, 0o755)
+	os.WriteFile(filepath.Join(qd, "tokenizer.json"), []byte(`{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "x": 1, "[UNK]": 2, "[CLS]": 3, "[SEP]": 4}},
+		"added_tokens": [{"id": 6, "content": "[X]"}, {"id": 3, "content": "[CLS]"}]}`), 0o644)
+	os.WriteFile(filepath.Join(qd, "added_tokens.json"), []byte(`{"[DEC]": 5}`), 0o644)
+	os.WriteFile(filepath.Join(qd, "tokenizer_config.json"), []byte(`{"do_lower_case": false, "truncation_side": "right"}`), 0o644)
+	q, err = findQFormerVocab(d)
+	if err != nil || strings.Join(q.vocab, "|") != "[PAD]|x|[UNK]|[CLS]|[SEP]|[DEC]|[X]" || q.lower || q.truncation != "right" {
+		t.Errorf("tokenizer.json: %v lower %v truncation %q %v", q.vocab, q.lower, q.truncation, err)
 	}
 }
 
-// FuzzParseVocab: any input gives a non-empty vocab or an error, never a
-// panic.
-func FuzzParseVocab(f *testing.F) {
-	f.Add([]byte("[PAD]\n[UNK]\nthe\n"))
-	f.Add([]byte(`{"model": {"type": "WordPiece", "vocab": {"b": 1, "a": 0}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if v, err := parseVocabTxt(data); err == nil && len(v) == 0 {
-			t.Error("vocab.txt: empty vocab without error")
-		}
-		if v, err := parseTokenizerJSONVocab(data); err == nil && len(v) == 0 {
-			t.Error("tokenizer.json: empty vocab without error")
-		}
-	})
+// TestQFormerVocabWithoutUNK: a Q-Former vocabulary without [UNK] (or
+// [CLS], [SEP]) is refused at convert with one line naming the file, and
+// nothing is written: it would silently drop unknown words.
+func TestQFormerVocabWithoutUNK(t *testing.T) {
+	for _, c := range []struct{ file, body, want string }{
+		{"vocab.txt", "[PAD]\n[CLS]\n[SEP]\nwhat\n", "vocab.txt: no [UNK] token: not a BERT WordPiece vocabulary"},
+		{"tokenizer.json", `{"model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "[UNK]": 1, "[SEP]": 2}}}`, "tokenizer.json: no [CLS] token"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			hf := copyCheckpoint(t, "instructblip-llama", nil)
+			q := filepath.Join(hf, "qformer_tokenizer")
+			os.MkdirAll(q, 0o755)
+			os.WriteFile(filepath.Join(q, c.file), []byte(c.body), 0o644)
+			out := filepath.Join(t.TempDir(), "m")
+			_, err := Convert(context.Background(), hf, out, Options{VisionOnly: true})
+			if err == nil || !strings.Contains(err.Error(), filepath.Join(q, c.want)) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line with %q", err, c.want)
+			}
+			if l := listDir(t, out); l != nil {
+				t.Errorf("wrote %v", l)
+			}
+		})
+	}
 }

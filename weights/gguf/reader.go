@@ -13,12 +13,13 @@
 package gguf
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
 	"slices"
 
-	"golang.org/x/sys/unix"
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 const (
@@ -55,42 +56,49 @@ type File struct {
 	name      string // for errors
 	data      []byte // the whole file
 	mapped    []byte // non-nil when data is an mmap to release on Close
+	fd        *os.File
+	opened    os.FileInfo // fd's size and time when mapped (Unchanged)
 	dataStart uint64
 	kvIndex   map[string]int
 	tensorIdx map[string]int
 }
 
 // Open memory-maps the GGUF file at path read-only and parses it. The tensor
-// bytes returned by Tensor alias the mapping and are valid until Close.
-func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+// bytes returned by Tensor alias the mapping and are valid until Close. The
+// file stays open, so that Unchanged can tell whether it changed on disk
+// since.
+func Open(path string) (f *File, err error) {
+	// A FIFO or a device is refused when opened, never waited on.
+	fd, err := safefile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer fd.Close() // the mapping outlives the descriptor
+	defer func() {
+		if err != nil {
+			fd.Close()
+		}
+	}()
 	st, err := fd.Stat()
 	if err != nil {
 		return nil, err
 	}
 	size := st.Size()
 	switch {
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%s: not a regular file", path)
 	case size == 0:
 		return nil, fmt.Errorf("%s: empty file, not GGUF", path)
 	case size > math.MaxInt:
 		return nil, fmt.Errorf("%s: file of %d bytes is too large to map", path, size)
 	}
-	data, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := mmap(fd, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	f, err := parse(path, data)
+	f, err = parse(safefile.Name(path), data)
 	if err != nil {
-		unix.Munmap(data)
+		munmap(data)
 		return nil, err
 	}
-	f.mapped = data
+	f.mapped, f.fd, f.opened = data, fd, st
 	return f, nil
 }
 
@@ -99,13 +107,34 @@ func Parse(data []byte) (*File, error) {
 	return parse("gguf", data)
 }
 
+// ParseMetadata returns a File holding kvs and no tensors, as a reader of
+// a file written with them sees them: each value encoded and decoded again
+// (a float64 written as float32 is rounded, as the file would hold it). A
+// converter checks what it is about to write with the same functions a
+// loader runs on the file.
+func ParseMetadata(kvs []KV) (*File, error) {
+	w := NewWriter()
+	for _, kv := range kvs {
+		w.Add(kv.Key, kv.Value)
+	}
+	var b bytes.Buffer
+	if err := w.WriteTo(&b, nil); err != nil {
+		return nil, err
+	}
+	return parse("metadata", b.Bytes())
+}
+
 // Close releases the file's memory mapping. Tensor bytes obtained before
 // must not be used afterwards. Close is idempotent.
 func (f *File) Close() error {
 	m := f.mapped
 	f.mapped, f.data = nil, nil
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
 	if m != nil {
-		if err := unix.Munmap(m); err != nil {
+		if err := munmap(m); err != nil {
 			return fmt.Errorf("%s: munmap: %w", f.name, err)
 		}
 	}

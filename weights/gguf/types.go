@@ -152,6 +152,17 @@ type TensorInfo struct {
 	Offset uint64 // of the tensor's bytes from the start of the data section
 }
 
+// Shape is the tensor's shape in row-major (PyTorch) order, outermost
+// first: Dims reversed. Messages print shapes in this order only, the
+// order of a checkpoint's and of the schemas' shapes.
+func (t TensorInfo) Shape() []uint64 {
+	s := make([]uint64, len(t.Dims))
+	for i, d := range t.Dims {
+		s[len(s)-1-i] = d
+	}
+	return s
+}
+
 // NumElements is the product of the dimensions (1 for no dimensions).
 func (t TensorInfo) NumElements() uint64 {
 	n := uint64(1)

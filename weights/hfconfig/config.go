@@ -25,12 +25,24 @@ type Config struct {
 	QFormer             QFormerConfig
 	Text                TextConfig
 	ImageTextHiddenSize int // Blip2 ITM/ITC projection size (default 256); 0 for InstructBLIP, which has none
-	ImageTokenIndex     int // id of the <image> placeholder token in newer processors; -1 when null/absent
+	// ImageTokenIndex is the id of the <image> placeholder of the 2024
+	// "update for transformers" layout, which its processor puts in the
+	// prompt num_query_tokens times for the model to replace by the
+	// projected queries; -1 when null or absent (the 2023 layout, where the
+	// queries are put before the prompt's embeddings).
+	ImageTokenIndex int
+	// VideoTokenIndex is InstructBLIP's <video> placeholder id, -1 when
+	// absent.
+	VideoTokenIndex int
 	// UseDecoderOnlyLanguageModel is true when the language model is a
 	// causal LM (OPT, LLaMA) and false for encoder-decoder T5, as
 	// transformers derives it.
 	UseDecoderOnlyLanguageModel bool
-	DType                       string // "torch_dtype" (hub) or "dtype" (transformers 5), e.g. "float32"; "" when absent
+	// DType is "torch_dtype" (hub) or "dtype" (transformers 5), e.g.
+	// "float32"; "" when absent. Only informative: the Salesforce
+	// checkpoints store float32 whatever it says, and readers take each
+	// tensor's dtype from the safetensors header.
+	DType string
 	// Layout is "hub" or "transformers5". Parse leaves it empty: the
 	// checkpoint's tensor names decide it, so the converter fills it in.
 	Layout string
@@ -102,8 +114,8 @@ type TextConfig struct {
 	DModel, DKV, DFF, NumLayers, NumDecoderLayers, NumHeads   int
 	RelativeAttentionNumBuckets, RelativeAttentionMaxDistance int
 	FeedForwardProj                                           string  // "relu", "gated-gelu", ...
-	DenseActFn                                                string  // activation derived from FeedForwardProj ("gated-gelu" -> "gelu_new")
-	IsGatedAct                                                bool    // FeedForwardProj starts with "gated-"
+	DenseActFn                                                string  // dense_act_fn when stored (transformers 4 lets it win), else derived from FeedForwardProj ("gated-gelu" -> "gelu_new")
+	IsGatedAct                                                bool    // is_gated_act when stored, else FeedForwardProj starts with "gated-"
 	LayerNormEpsilon                                          float64 // T5 layer_norm_epsilon (its norm is an RMS norm)
 	// ScaleDecoderOutputs: multiply the decoder output by d_model^-0.5
 	// before the LM head. transformers 4 ties this to tie_word_embeddings
@@ -123,14 +135,16 @@ type TextConfig struct {
 }
 
 // Limits that keep a hostile or corrupt config from describing a model that
-// would overflow size arithmetic. Real models are far inside them.
+// would overflow size arithmetic. Real models are far inside them. The
+// metadata checks of the converted files (weights/convert, weights/lmconv)
+// hold the same limits, so that a loader refuses what convert would.
 const (
-	maxWidth     = 1 << 20
-	maxLayers    = 1 << 12
-	maxVocab     = 1 << 24
-	maxPositions = 1 << 24
-	maxImageSize = 1 << 14
-	maxQueries   = 1 << 12
+	MaxWidth     = 1 << 20
+	MaxLayers    = 1 << 12
+	MaxVocab     = 1 << 24
+	MaxPositions = 1 << 24
+	MaxImageSize = 1 << 14
+	MaxQueries   = 1 << 12
 )
 
 // Load reads dir/config.json.
@@ -169,15 +183,18 @@ func parse(data []byte) (*Config, error) {
 
 	c.Architectures = top.strs("architectures")
 	c.NumQueryTokens = top.int("num_query_tokens", 32)
-	top.checkRange("num_query_tokens", c.NumQueryTokens, 1, maxQueries)
+	top.checkRange("num_query_tokens", c.NumQueryTokens, 1, MaxQueries)
 	if !instruct {
 		c.ImageTextHiddenSize = top.int("image_text_hidden_size", 256)
-		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, maxWidth)
+		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, MaxWidth)
 	} else if top.has("image_text_hidden_size") {
 		c.ImageTextHiddenSize = top.int("image_text_hidden_size", 0)
-		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, maxWidth)
+		top.checkRange("image_text_hidden_size", c.ImageTextHiddenSize, 1, MaxWidth)
 	}
 	c.ImageTokenIndex = top.int("image_token_index", -1)
+	c.VideoTokenIndex = top.int("video_token_index", -1)
+	top.checkRange("image_token_index", c.ImageTokenIndex, -1, MaxVocab)
+	top.checkRange("video_token_index", c.VideoTokenIndex, -1, MaxVocab)
 	c.DType = top.str("dtype", top.str("torch_dtype", ""))
 
 	vis, _ := top.sub("vision_config")
@@ -217,9 +234,9 @@ func parseVision(o obj) VisionConfig {
 		QKVBias:           o.bool("qkv_bias", true),
 	}
 	checkAttention(o, v.HiddenSize, v.NumAttentionHeads, true)
-	o.checkRange("intermediate_size", v.IntermediateSize, 1, maxWidth)
-	o.checkRange("num_hidden_layers", v.NumHiddenLayers, 1, maxLayers)
-	o.checkRange("image_size", v.ImageSize, 1, maxImageSize)
+	o.checkRange("intermediate_size", v.IntermediateSize, 1, MaxWidth)
+	o.checkRange("num_hidden_layers", v.NumHiddenLayers, 1, MaxLayers)
+	o.checkRange("image_size", v.ImageSize, 1, MaxImageSize)
 	o.checkRange("patch_size", v.PatchSize, 1, v.ImageSize)
 	o.checkRange("num_channels", v.NumChannels, 1, 4)
 	o.checkPositive("layer_norm_eps", v.LayerNormEps)
@@ -264,11 +281,11 @@ func parseQFormer(o obj, vision VisionConfig, instruct bool) QFormerConfig {
 	o.int("encoder_hidden_size", 1408)
 	q.EncoderHiddenSize = vision.HiddenSize
 	checkAttention(o, q.HiddenSize, q.NumAttentionHeads, true)
-	o.checkRange("intermediate_size", q.IntermediateSize, 1, maxWidth)
-	o.checkRange("num_hidden_layers", q.NumHiddenLayers, 1, maxLayers)
-	o.checkRange("cross_attention_frequency", q.CrossAttentionFrequency, 1, maxLayers)
-	o.checkRange("vocab_size", q.VocabSize, 1, maxVocab)
-	o.checkRange("max_position_embeddings", q.MaxPositionEmbeddings, 1, maxPositions)
+	o.checkRange("intermediate_size", q.IntermediateSize, 1, MaxWidth)
+	o.checkRange("num_hidden_layers", q.NumHiddenLayers, 1, MaxLayers)
+	o.checkRange("cross_attention_frequency", q.CrossAttentionFrequency, 1, MaxLayers)
+	o.checkRange("vocab_size", q.VocabSize, 1, MaxVocab)
+	o.checkRange("max_position_embeddings", q.MaxPositionEmbeddings, 1, MaxPositions)
 	o.checkPositive("layer_norm_eps", q.LayerNormEps)
 	return q
 }
@@ -276,8 +293,8 @@ func parseQFormer(o obj, vision VisionConfig, instruct bool) QFormerConfig {
 // checkAttention checks hidden_size / num_attention_heads; when split is
 // true the hidden size must divide evenly into heads.
 func checkAttention(o obj, hidden, heads int, split bool) {
-	o.checkRange("hidden_size", hidden, 1, maxWidth)
-	o.checkRange("num_attention_heads", heads, 1, maxWidth)
+	o.checkRange("hidden_size", hidden, 1, MaxWidth)
+	o.checkRange("num_attention_heads", heads, 1, MaxWidth)
 	if o.r.err == nil && split && hidden%heads != 0 {
 		o.fail("hidden_size", "%d is not a multiple of num_attention_heads %d", hidden, heads)
 	}

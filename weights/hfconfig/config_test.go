@@ -46,7 +46,7 @@ func TestGoldenConfigs(t *testing.T) {
 		{"blip2-llama", Config{
 			ModelType: "blip-2", Architectures: []string{"Blip2ForConditionalGeneration"}, NumQueryTokens: 8,
 			Vision: goldenVision, QFormer: goldenQFormer(30522, false), Text: goldenLlama,
-			ImageTextHiddenSize: 256, ImageTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
+			ImageTextHiddenSize: 256, ImageTokenIndex: -1, VideoTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
 		}},
 		{"blip2-t5", Config{
 			ModelType: "blip-2", Architectures: []string{"Blip2ForConditionalGeneration"}, NumQueryTokens: 8,
@@ -60,7 +60,7 @@ func TestGoldenConfigs(t *testing.T) {
 				DenseActFn: "gelu_new", IsGatedAct: true, LayerNormEpsilon: 1e-6,
 				TieWordEmbeddings: false, ScaleDecoderOutputs: false,
 			},
-			ImageTextHiddenSize: 256, ImageTokenIndex: -1, UseDecoderOnlyLanguageModel: false, DType: "float32",
+			ImageTextHiddenSize: 256, ImageTokenIndex: -1, VideoTokenIndex: -1, UseDecoderOnlyLanguageModel: false, DType: "float32",
 		}},
 		{"blip2-opt", Config{
 			ModelType: "blip-2", Architectures: []string{"Blip2ForConditionalGeneration"}, NumQueryTokens: 8,
@@ -72,13 +72,13 @@ func TestGoldenConfigs(t *testing.T) {
 				PadTokenID: 1, DecoderStartTokenID: -1, FFNDim: 160, WordEmbedProjDim: 64, DoLayerNormBefore: true,
 				EnableBias: true, LayerNormElementwiseAffine: true, ActivationFunction: "relu",
 			},
-			ImageTextHiddenSize: 256, ImageTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
+			ImageTextHiddenSize: 256, ImageTokenIndex: -1, VideoTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
 		}},
 		{"instructblip-llama", Config{
 			ModelType: "instructblip", Architectures: []string{"InstructBlipForConditionalGeneration"}, NumQueryTokens: 8,
 			// The file says use_qformer_text_input false, but InstructBLIP's Q-Former always reads the instruction.
 			Vision: goldenVision, QFormer: goldenQFormer(1000, true), Text: goldenLlama,
-			ImageTextHiddenSize: 0, ImageTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
+			ImageTextHiddenSize: 0, ImageTokenIndex: -1, VideoTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
 		}},
 		{"blip2-itm", Config{
 			ModelType: "blip-2", Architectures: []string{"Blip2ForImageTextRetrieval"}, NumQueryTokens: 8,
@@ -90,7 +90,7 @@ func TestGoldenConfigs(t *testing.T) {
 				PadTokenID: 1, DecoderStartTokenID: -1, FFNDim: 3072, WordEmbedProjDim: 768, DoLayerNormBefore: true,
 				EnableBias: true, LayerNormElementwiseAffine: true, ActivationFunction: "relu",
 			},
-			ImageTextHiddenSize: 64, ImageTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
+			ImageTextHiddenSize: 64, ImageTokenIndex: -1, VideoTokenIndex: -1, UseDecoderOnlyLanguageModel: true, DType: "float32",
 		}},
 	}
 	for _, tc := range tests {
@@ -168,7 +168,7 @@ func TestMinimalDefaults(t *testing.T) {
 	}
 	blip2 := Config{
 		ModelType: "blip-2", NumQueryTokens: 32, Vision: wantVision, QFormer: wantQFormer, Text: wantOPT,
-		ImageTextHiddenSize: 256, ImageTokenIndex: -1, UseDecoderOnlyLanguageModel: true,
+		ImageTextHiddenSize: 256, ImageTokenIndex: -1, VideoTokenIndex: -1, UseDecoderOnlyLanguageModel: true,
 	}
 	instruct := blip2
 	instruct.ModelType = "instructblip"
@@ -333,6 +333,8 @@ func TestVariants(t *testing.T) {
 		{"t5 relu tied (original T5)", "blip2-t5", func(m map[string]any) {
 			tc := sub(m, "text_config")
 			tc["feed_forward_proj"] = "relu"
+			delete(tc, "dense_act_fn") // as an original T5 config: derived
+			delete(tc, "is_gated_act")
 			delete(tc, "tie_word_embeddings")
 			delete(tc, "scale_decoder_outputs")
 			delete(tc, "num_decoder_layers")
@@ -355,9 +357,29 @@ func TestVariants(t *testing.T) {
 		}},
 		{"t5 gated-silu", "blip2-t5", func(m map[string]any) {
 			sub(m, "text_config")["feed_forward_proj"] = "gated-silu"
+			delete(sub(m, "text_config"), "dense_act_fn")
+			delete(sub(m, "text_config"), "is_gated_act")
 		}, func(t *testing.T, c *Config) {
 			if !c.Text.IsGatedAct || c.Text.DenseActFn != "silu" {
 				t.Errorf("gated %v act %q", c.Text.IsGatedAct, c.Text.DenseActFn)
+			}
+		}},
+		{"t5 gated-gelu derives gelu_new", "blip2-t5", func(m map[string]any) {
+			delete(sub(m, "text_config"), "dense_act_fn")
+			delete(sub(m, "text_config"), "is_gated_act")
+		}, func(t *testing.T, c *Config) {
+			if !c.Text.IsGatedAct || c.Text.DenseActFn != "gelu_new" {
+				t.Errorf("gated %v act %q, want true gelu_new", c.Text.IsGatedAct, c.Text.DenseActFn)
+			}
+		}},
+		// BLIP-2 FlanT5's config: the stored dense_act_fn wins over the
+		// one feed_forward_proj implies, as in transformers 4.
+		{"t5 stored dense_act_fn gelu", "blip2-t5", func(m map[string]any) {
+			sub(m, "text_config")["dense_act_fn"] = "gelu"
+			delete(sub(m, "text_config"), "is_gated_act")
+		}, func(t *testing.T, c *Config) {
+			if !c.Text.IsGatedAct || c.Text.DenseActFn != "gelu" || c.Text.HiddenAct != "gelu" {
+				t.Errorf("gated %v act %q hidden %q, want true gelu gelu", c.Text.IsGatedAct, c.Text.DenseActFn, c.Text.HiddenAct)
 			}
 		}},
 		{"t5 attribute_map names", "blip2-t5", func(m map[string]any) {
@@ -485,6 +507,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"model_type":"blip-2"}`))
+	f.Add([]byte(`{"num_query_tokens": 32, "processor_class": "InstructBlipVideoProcessor"}`))
 	f.Add([]byte(`{"model_type":"instructblip","text_config":{"model_type":"t5","feed_forward_proj":"gated-gelu"}}`))
 	f.Add([]byte(`{"model_type":"blip-2","text_config":{"model_type":"llama","rope_parameters":{"rope_theta":5e5}}}`))
 	f.Add([]byte(`{"size":{"shortest_edge":224},"image_mean":0.5,"added_tokens_decoder":{"0":{"content":"<unk>"}}}`))
@@ -510,5 +533,8 @@ func FuzzParse(f *testing.F) {
 		}
 		ParseTokenizerConfig(data)
 		ParseGenerationConfig(data)
+		if p, err := ParseProcessor(data); err == nil && (p.NumQueryTokens < 0 || p.NumQueryTokens > MaxQueries) {
+			t.Fatalf("bad processor config %+v", p)
+		}
 	})
 }

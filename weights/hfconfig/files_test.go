@@ -222,3 +222,76 @@ func TestLoadFile(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessorConfig reads processor_config.json as the 2024 layout writes
+// it, InstructBLIP-Vicuna's naming the video processor included.
+func TestProcessorConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       Processor
+		err        string
+	}{
+		{"absent", "", Processor{}, ""},
+		{"blip-2", `{"num_query_tokens": 32, "processor_class": "Blip2Processor"}`, Processor{32, "Blip2Processor"}, ""},
+		{"video class", `{"num_query_tokens": 32, "processor_class": "InstructBlipVideoProcessor"}`, Processor{32, "InstructBlipVideoProcessor"}, ""},
+		{"no count", `{"processor_class": "Blip2Processor"}`, Processor{0, "Blip2Processor"}, ""},
+		{"negative", `{"num_query_tokens": -1}`, Processor{}, "num_query_tokens"},
+		{"not a number", `{"num_query_tokens": "32"}`, Processor{}, "num_query_tokens"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{}
+			if tc.file != "" {
+				files["processor_config.json"] = tc.file
+			}
+			p, err := LoadProcessor(writeFiles(t, files))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "processor_config.json") {
+					t.Fatalf("err %v, want one naming the file and %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || *p != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", p, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSpecialTokensMap: special_tokens_map.json's tokens replace a legacy
+// tokenizer_config.json's (no added_tokens_decoder), as transformers loads
+// them, and only fill in the gaps of a newer one. InstructBLIP-Vicuna's map
+// makes </s> its BOS and EOS.
+func TestSpecialTokensMap(t *testing.T) {
+	vicunaMap := `{"bos_token": "</s>", "eos_token": "</s>", "pad_token": "[PAD]", "unk_token": "</s>"}`
+	for _, tc := range []struct {
+		name, config, stmap string
+		bos, eos, unk, pad  string
+		truncation          string
+	}{
+		{"legacy: the map wins", `{"bos_token": "<s>", "eos_token": "</s>", "truncation_side": "left"}`, vicunaMap, "</s>", "</s>", "</s>", "[PAD]", "left"},
+		{"no config", "", vicunaMap, "</s>", "</s>", "</s>", "[PAD]", ""},
+		{"added_tokens_decoder: the config wins", `{"bos_token": "<s>", "added_tokens_decoder": {"0": {"content": "<unk>"}}}`, vicunaMap, "<s>", "</s>", "</s>", "[PAD]", ""},
+		{"no map", `{"bos_token": {"content": "<s>"}}`, "", "<s>", "", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{}
+			if tc.config != "" {
+				files["tokenizer_config.json"] = tc.config
+			}
+			if tc.stmap != "" {
+				files["special_tokens_map.json"] = tc.stmap
+			}
+			c, err := LoadTokenizerConfig(writeFiles(t, files))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BOSToken != tc.bos || c.EOSToken != tc.eos || c.UNKToken != tc.unk || c.PadToken != tc.pad || c.TruncationSide != tc.truncation {
+				t.Errorf("bos %q eos %q unk %q pad %q truncation %q; want %q %q %q %q %q", c.BOSToken, c.EOSToken, c.UNKToken, c.PadToken,
+					c.TruncationSide, tc.bos, tc.eos, tc.unk, tc.pad, tc.truncation)
+			}
+		})
+	}
+	if _, err := LoadTokenizerConfig(writeFiles(t, map[string]string{"tokenizer_config.json": `{"truncation_side": "middle"}`})); err == nil {
+		t.Error("truncation_side middle accepted")
+	}
+}

@@ -73,10 +73,10 @@ func parseGenerationConfig(data []byte) (*GenerationConfig, error) {
 		NoRepeatNGramSize:   o.int("no_repeat_ngram_size", 0),
 	}
 	g.EOSTokenIDs, _ = o.ints("eos_token_id")
-	o.checkRange("max_length", g.MaxLength, 0, maxPositions)
-	o.checkRange("max_new_tokens", g.MaxNewTokens, 0, maxPositions)
+	o.checkRange("max_length", g.MaxLength, 0, MaxPositions)
+	o.checkRange("max_new_tokens", g.MaxNewTokens, 0, MaxPositions)
 	o.checkRange("num_beams", g.NumBeams, 1, 1024)
-	o.checkRange("top_k", g.TopK, 0, maxVocab)
+	o.checkRange("top_k", g.TopK, 0, MaxVocab)
 	if g.Temperature < 0 {
 		o.fail("temperature", "%g must not be negative", g.Temperature)
 	}

@@ -8,15 +8,21 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
-// loadFile reads the file at path and parses it; a parse error names the
-// file. An absent file gives absent() when absent is not nil, and the
-// fs.ErrNotExist error otherwise.
+// MaxFileBytes bounds the JSON files of a checkpoint that LoadFile reads
+// (config.json, preprocessor_config.json, tokenizer_config.json, ...):
+// kilobytes in practice, a few MB with a long chat template.
+const MaxFileBytes = 64 << 20
+
+// LoadFile reads the regular file at path (a FIFO is refused, never waited
+// on) and parses it; a parse error names the file. An absent file gives
+// absent() when absent is not nil, and the fs.ErrNotExist error otherwise.
 func LoadFile[T any](path string, absent func() T, parse func([]byte) (T, error)) (T, error) {
 	var zero T
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, MaxFileBytes)
 	if absent != nil && errors.Is(err, fs.ErrNotExist) {
 		return absent(), nil
 	}

@@ -90,8 +90,8 @@ func parsePreprocessor(data []byte, imageSize int) (*Preprocessor, error) {
 		return nil, r.err
 	}
 	o.checkRange("resample", p.Resample, 0, 5)
-	o.checkRange("size", p.Height, 1, maxImageSize)
-	o.checkRange("size", p.Width, 1, maxImageSize)
+	o.checkRange("size", p.Height, 1, MaxImageSize)
+	o.checkRange("size", p.Width, 1, MaxImageSize)
 	if !(rescale > 0) || rescale > 1 {
 		o.fail("rescale_factor", "%g out of range (0, 1]", rescale)
 	}

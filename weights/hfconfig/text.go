@@ -28,7 +28,7 @@ func parseText(o obj) (*TextConfig, error) {
 	if o.r.err != nil {
 		return nil, o.r.err
 	}
-	o.checkRange("vocab_size", t.VocabSize, 1, maxVocab)
+	o.checkRange("vocab_size", t.VocabSize, 1, MaxVocab)
 	return t, o.r.err
 }
 
@@ -68,10 +68,10 @@ func parseOPT(o obj) *TextConfig {
 	t.NumKeyValueHeads = t.NumAttentionHeads
 	t.HiddenAct = t.ActivationFunction
 	checkAttention(o, t.HiddenSize, t.NumAttentionHeads, true)
-	o.checkRange("num_hidden_layers", t.NumHiddenLayers, 1, maxLayers)
-	o.checkRange("ffn_dim", t.FFNDim, 1, maxWidth)
-	o.checkRange("word_embed_proj_dim", t.WordEmbedProjDim, 1, maxWidth)
-	o.checkRange("max_position_embeddings", t.MaxPositionEmbeddings, 1, maxPositions)
+	o.checkRange("num_hidden_layers", t.NumHiddenLayers, 1, MaxLayers)
+	o.checkRange("ffn_dim", t.FFNDim, 1, MaxWidth)
+	o.checkRange("word_embed_proj_dim", t.WordEmbedProjDim, 1, MaxWidth)
+	o.checkRange("max_position_embeddings", t.MaxPositionEmbeddings, 1, MaxPositions)
 	if o.r.err == nil {
 		t.HeadDim = t.HiddenSize / t.NumAttentionHeads
 	}
@@ -122,6 +122,13 @@ func parseT5(o obj) *TextConfig {
 	if t.FeedForwardProj == "gated-gelu" {
 		t.DenseActFn = "gelu_new"
 	}
+	// T5Config.__init__ derives both from feed_forward_proj, then
+	// PretrainedConfig.__init__ sets every other key of the file as an
+	// attribute, so values stored in config.json win: BLIP-2 FlanT5's
+	// "dense_act_fn": "gelu" beside "gated-gelu" runs exact (erf) GELU, as
+	// LAVIS trained it, not gelu_new.
+	t.DenseActFn = o.str("dense_act_fn", t.DenseActFn)
+	t.IsGatedAct = o.bool("is_gated_act", t.IsGatedAct)
 	if !t.IsEncoderDecoder {
 		o.fail("is_encoder_decoder", "false: only the T5 encoder-decoder is supported")
 	}
@@ -130,14 +137,14 @@ func parseT5(o obj) *TextConfig {
 	t.NumHiddenLayers, t.IntermediateSize, t.HeadDim = t.NumLayers, t.DFF, t.DKV
 	t.HiddenAct = t.DenseActFn
 	// T5 attention is NumHeads x DKV wide, which need not equal DModel.
-	o.checkRange("d_model", t.DModel, 1, maxWidth)
-	o.checkRange("num_heads", t.NumHeads, 1, maxWidth)
-	o.checkRange("d_kv", t.DKV, 1, maxWidth)
-	o.checkRange("d_ff", t.DFF, 1, maxWidth)
-	o.checkRange("num_layers", t.NumLayers, 1, maxLayers)
-	o.checkRange("num_decoder_layers", t.NumDecoderLayers, 1, maxLayers)
+	o.checkRange("d_model", t.DModel, 1, MaxWidth)
+	o.checkRange("num_heads", t.NumHeads, 1, MaxWidth)
+	o.checkRange("d_kv", t.DKV, 1, MaxWidth)
+	o.checkRange("d_ff", t.DFF, 1, MaxWidth)
+	o.checkRange("num_layers", t.NumLayers, 1, MaxLayers)
+	o.checkRange("num_decoder_layers", t.NumDecoderLayers, 1, MaxLayers)
 	o.checkRange("relative_attention_num_buckets", t.RelativeAttentionNumBuckets, 1, 1<<16)
-	o.checkRange("relative_attention_max_distance", t.RelativeAttentionMaxDistance, 1, maxPositions)
+	o.checkRange("relative_attention_max_distance", t.RelativeAttentionMaxDistance, 1, MaxPositions)
 	o.checkPositive("layer_norm_epsilon", t.LayerNormEpsilon)
 	return t
 }
@@ -178,16 +185,16 @@ func parseLlama(o obj) *TextConfig {
 	o.checkPositive("rms_norm_eps", t.RMSNormEps)
 
 	checkAttention(o, t.HiddenSize, t.NumAttentionHeads, !o.has("head_dim"))
-	o.checkRange("num_key_value_heads", t.NumKeyValueHeads, 1, maxWidth)
-	o.checkRange("intermediate_size", t.IntermediateSize, 1, maxWidth)
-	o.checkRange("num_hidden_layers", t.NumHiddenLayers, 1, maxLayers)
-	o.checkRange("max_position_embeddings", t.MaxPositionEmbeddings, 1, maxPositions)
+	o.checkRange("num_key_value_heads", t.NumKeyValueHeads, 1, MaxWidth)
+	o.checkRange("intermediate_size", t.IntermediateSize, 1, MaxWidth)
+	o.checkRange("num_hidden_layers", t.NumHiddenLayers, 1, MaxLayers)
+	o.checkRange("max_position_embeddings", t.MaxPositionEmbeddings, 1, MaxPositions)
 	if o.r.err == nil && t.NumAttentionHeads%t.NumKeyValueHeads != 0 {
 		o.fail("num_key_value_heads", "%d does not divide num_attention_heads %d", t.NumKeyValueHeads, t.NumAttentionHeads)
 	}
 	if o.r.err == nil {
 		t.HeadDim = o.int("head_dim", t.HiddenSize/t.NumAttentionHeads)
-		o.checkRange("head_dim", t.HeadDim, 1, maxWidth)
+		o.checkRange("head_dim", t.HeadDim, 1, MaxWidth)
 	}
 	return t
 }

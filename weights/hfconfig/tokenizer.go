@@ -23,7 +23,10 @@ type TokenizerConfig struct {
 	AddPrefixSpace *bool
 	// ModelMaxLength is 0 when absent or "unlimited" (transformers writes
 	// 1e30 for that).
-	ModelMaxLength          int
+	ModelMaxLength int
+	// TruncationSide is "left" or "right" (transformers' default, and ""
+	// when absent): which end a too long text loses.
+	TruncationSide          string
 	AdditionalSpecialTokens []string
 	AddedTokens             []AddedToken // from added_tokens_decoder, sorted by ID
 }
@@ -35,11 +38,35 @@ type AddedToken struct {
 	Special bool
 }
 
-// LoadTokenizerConfig reads dir/tokenizer_config.json; an absent file gives
-// the zero value and no error.
+// LoadTokenizerConfig reads dir/tokenizer_config.json with the special
+// tokens of dir/special_tokens_map.json, as transformers combines them: the
+// map's bos/eos/unk/pad tokens replace the config's when the config has no
+// added_tokens_decoder (files saved before transformers 4.34, such as the
+// 2023 Salesforce uploads), and otherwise only fill in the ones it lacks.
+// Absent files give the zero value and no error.
 func LoadTokenizerConfig(dir string) (*TokenizerConfig, error) {
-	return LoadFile(filepath.Join(dir, "tokenizer_config.json"),
+	t, err := LoadFile(filepath.Join(dir, "tokenizer_config.json"),
 		func() *TokenizerConfig { return &TokenizerConfig{} }, parseTokenizerConfig)
+	if err != nil {
+		return nil, err
+	}
+	m, err := LoadFile(filepath.Join(dir, "special_tokens_map.json"),
+		func() *TokenizerConfig { return &TokenizerConfig{} }, parseTokenizerConfig)
+	if err != nil {
+		return nil, err
+	}
+	legacy := len(t.AddedTokens) == 0
+	for _, p := range []struct {
+		dst *string
+		src string
+	}{
+		{&t.BOSToken, m.BOSToken}, {&t.EOSToken, m.EOSToken}, {&t.UNKToken, m.UNKToken}, {&t.PadToken, m.PadToken},
+	} {
+		if p.src != "" && (legacy || *p.dst == "") {
+			*p.dst = p.src
+		}
+	}
+	return t, nil
 }
 
 // ParseTokenizerConfig parses the contents of a tokenizer_config.json.
@@ -69,14 +96,18 @@ func parseTokenizerConfig(data []byte) (*TokenizerConfig, error) {
 		Legacy:         o.optBool("legacy"),
 		DoLowerCase:    o.optBool("do_lower_case"),
 		AddPrefixSpace: o.optBool("add_prefix_space"),
+		TruncationSide: o.str("truncation_side", ""),
+	}
+	if t.TruncationSide != "" && t.TruncationSide != "left" && t.TruncationSide != "right" {
+		o.fail("truncation_side", "%q is not \"left\" or \"right\"", t.TruncationSide)
 	}
 	defExtra := 0
 	if t.TokenizerClass == "T5Tokenizer" || t.TokenizerClass == "T5TokenizerFast" {
 		defExtra = 100
 	}
 	t.ExtraIDs = o.int("extra_ids", defExtra)
-	o.checkRange("extra_ids", t.ExtraIDs, 0, maxVocab)
-	if n := o.float("model_max_length", 0); n >= 1 && n < maxPositions {
+	o.checkRange("extra_ids", t.ExtraIDs, 0, MaxVocab)
+	if n := o.float("model_max_length", 0); n >= 1 && n < MaxPositions {
 		t.ModelMaxLength = int(n)
 	}
 	if list, ok := o.get("additional_special_tokens"); ok {
@@ -91,7 +122,7 @@ func parseTokenizerConfig(data []byte) (*TokenizerConfig, error) {
 	if dec, ok := o.sub("added_tokens_decoder"); ok {
 		for k := range dec.m {
 			id, err := strconv.Atoi(k)
-			if err != nil || id < 0 || id >= maxVocab {
+			if err != nil || id < 0 || id >= MaxVocab {
 				dec.fail(k, "key is not a token id")
 				break
 			}

@@ -3,6 +3,8 @@ package lmconv
 import (
 	"fmt"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // llama plans a LlamaForCausalLM (Vicuna) language model as llama.cpp's
@@ -39,11 +41,14 @@ func (b *builder) llama() error {
 		return b.errorf("text_config: rope scaling %q is not supported (only none and linear)", tc.RopeType)
 	}
 
+	if err := b.vocabulary(); err != nil {
+		return err
+	}
 	b.general()
 	qDim, kvDim := nHead*headDim, nHeadKV*headDim
 
 	// Checked first, written first: the token embeddings.
-	if err := b.copyTensor("token_embd.weight", "model.embed_tokens.weight", []int{nVocab, nEmbd}, nil); err != nil {
+	if err := b.copyRows("token_embd.weight", "model.embed_tokens.weight", []int{nVocab, nEmbd}, b.keep, nil); err != nil {
 		return err
 	}
 	for i := 0; i < nLayer; i++ {
@@ -91,7 +96,7 @@ func (b *builder) llama() error {
 	}
 	switch {
 	case b.has("lm_head.weight"):
-		if err := b.copyTensor("output.weight", "lm_head.weight", []int{nVocab, nEmbd}, nil); err != nil {
+		if err := b.copyRows("output.weight", "lm_head.weight", []int{nVocab, nEmbd}, b.keep, nil); err != nil {
 			return err
 		}
 	case tc.TieWordEmbeddings:
@@ -120,9 +125,9 @@ func (b *builder) llama() error {
 		b.add(b.archKey("attention.value_length"), uint32(headDim))
 	}
 	b.fileType()
-	b.add(b.archKey("vocab_size"), uint32(nVocab))
+	b.add(b.archKey("vocab_size"), uint32(b.keep))
 	b.add(b.archKey("rope.dimension_count"), uint32(headDim))
-	b.add("general.quantization_version", uint32(2))
+	b.add(gguf.KeyQuantizationVersion, uint32(2))
 	return b.vocab()
 }
 

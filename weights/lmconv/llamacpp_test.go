@@ -7,6 +7,7 @@ package lmconv_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/llamatest"
+	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
@@ -65,10 +67,12 @@ func convertCase(t *testing.T, l *capi.Library, name, typ string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if _, err := lmconv.Convert(filepath.Join(golden, name, "hf"), out, ty); err != nil {
+	// The convert command's path: plan both files, write them, quantize.
+	dir := t.TempDir()
+	if _, err := convert.Convert(context.Background(), filepath.Join(golden, name, "hf"), dir, convert.Options{LLMType: typ}); err != nil {
 		t.Fatal(err)
 	}
+	out := filepath.Join(dir, lmconv.FileName)
 	err = lmconv.Finish(out, ty, func(in, out string, ftype int32) error {
 		p := l.DefaultQuantizeParams()
 		p.FType = ftype
@@ -440,5 +444,38 @@ func TestLlamaCppMetadata(t *testing.T) {
 				t.Errorf("file type %s after quantizing, want 15 (Q4_K_M)", ft)
 			}
 		})
+	}
+}
+
+// TestConvertQuantizes: Convert with llama.cpp's quantizer as
+// Options.Quantizer writes a q4_k_m llm.gguf directly (no f16 file is ever
+// renamed into the folder), which llama.cpp loads; the T5 vocabulary cut
+// to the tokenizer's (1100 of 1152 rows here, 32100 of 32128 for FlanT5)
+// included.
+func TestConvertQuantizes(t *testing.T) {
+	l := library(t)
+	for _, name := range []string{"blip2-t5", "instructblip-llama"} {
+		out := t.TempDir()
+		q := func(in, out string, ftype int32) error {
+			p := l.DefaultQuantizeParams()
+			p.FType = ftype
+			p.NThread = 2
+			return l.Quantize(in, out, p)
+		}
+		res, err := convert.Convert(context.Background(), filepath.Join(golden, name, "hf"), out, convert.Options{Quantizer: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(out, lmconv.FileName)
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ft, _ := f.Int(gguf.KeyFileType)
+		f.Close()
+		if !res.Quantized || ft != 15 {
+			t.Errorf("%s: quantized %v, file type %d, want q4_k_m (15)", name, res.Quantized, ft)
+		}
+		loadModel(t, l, path)
 	}
 }

@@ -16,20 +16,18 @@
 // back to the SentencePiece model's ids). OPT, which llama.cpp cannot run,
 // is written for blip2chat's own engine instead (architecture OPTArch).
 //
-// Conversion has two steps. Plan checks the config and every tensor's
-// presence, dtype and shape and returns a File description without reading
-// any weight; File.WriteFile (or the weights/convert writer) then streams the
-// tensors one at a time. Types other than f32, f16 and q8_0 (q4_k_m) need
-// llama.cpp's quantizer, which lives in engine/llamacpp/capi: the converter writes
-// f16 and Finish quantizes the result through a Quantizer the caller passes.
+// Conversion has two steps. PlanFile checks the config and every tensor's
+// presence, dtype and shape and returns the file's plan.File without
+// reading any weight; plan.WriteFiles then streams the tensors one at a
+// time. Types other than f32, f16 and q8_0 (q4_k_m) need llama.cpp's
+// quantizer, which lives in engine/llamacpp/capi: the converter writes f16
+// and Finish quantizes the result through a Quantizer the caller passes.
 package lmconv
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
@@ -38,16 +36,12 @@ import (
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
+// FileName is the language model's file in a model folder.
+const FileName = "llm.gguf"
+
 // Prefix starts the name of every language-model tensor in a BLIP-2 family
 // checkpoint, e.g. "language_model.model.layers.0.self_attn.q_proj.weight".
 const Prefix = "language_model."
-
-// Tensors looks up checkpoint tensors by their full name; a
-// *safetensors.Checkpoint is one.
-type Tensors interface {
-	Tensor(name string) (safetensors.Tensor, bool)
-	Names() []string
-}
 
 // Source is the checkpoint whose language model is converted.
 type Source struct {
@@ -56,67 +50,30 @@ type Source struct {
 	// added_tokens.json, tokenizer.json).
 	Dir     string
 	Text    *hfconfig.TextConfig // config.json's text_config
-	Tensors Tensors
+	Tensors plan.Checkpoint
 	// Name is general.name; "" uses the folder's base name, as the script
 	// does.
 	Name string
-}
-
-// File is a planned GGUF file: metadata and tensors in file order.
-type File struct {
-	Arch    string // general.architecture: "llama" or "t5"
-	KV      []gguf.KV
-	Tensors []Tensor
-	// Skipped lists checkpoint tensors deliberately not written because
-	// they duplicate another (tied T5 embedding copies) or are buffers the
-	// runtime recomputes (rotary inv_freq); they count as used.
-	Skipped []string
-	// Warnings are things the caller should tell the user (one line each).
-	Warnings []string
+	// Placeholders are the ids of the image and video placeholder tokens
+	// (config.json's image_token_index and video_token_index, 2024 layout),
+	// which the model replaces by the image's embeddings: they are kept
+	// out of the vocabulary (see keepRows).
+	Placeholders []int
 }
 
 // Tensor is one output tensor, of type F32, F16 or Q8_0.
 type Tensor = plan.Tensor
 
-// Used lists, sorted, every checkpoint tensor the file reads or knowingly
-// skips; a language-model tensor not in it was not understood.
-func (f *File) Used() []string {
-	seen := map[string]bool{}
-	for _, t := range f.Tensors {
-		for _, s := range t.Sources {
-			seen[s] = true
-		}
-	}
-	for _, s := range f.Skipped {
-		seen[s] = true
-	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Value returns the metadata value of key.
-func (f *File) Value(key string) (any, bool) {
-	for _, kv := range f.KV {
-		if kv.Key == key {
-			return kv.Value, true
-		}
-	}
-	return nil, false
-}
-
-// Families lists the text model types Plan converts, sorted: "llama" and
+// Families lists the text model types PlanFile converts, sorted: "llama" and
 // "t5" for llama.cpp, "opt" for blip2chat's own engine (see OPTArch).
 func Families() []string { return []string{"llama", "opt", "t5"} }
 
-// Plan validates the source's language model for the output type t and
-// describes the GGUF file, reading no weight; text_config.model_type picks
-// the family (one of Families, with t from ParseFamilyType). Errors name the
-// checkpoint and the tensor or setting at fault.
-func Plan(src Source, t Type) (*File, error) {
+// PlanFile validates the source's language model for the output type t and
+// describes its GGUF file (FileName), reading no weight;
+// text_config.model_type picks the family (one of Families, with t from
+// ParseFamilyType). Errors name the checkpoint and the tensor or setting at
+// fault.
+func PlanFile(src Source, t Type) (*plan.File, error) {
 	if src.Text == nil {
 		return nil, fmt.Errorf("checkpoint %s: no text_config", src.Dir)
 	}
@@ -145,55 +102,13 @@ func Plan(src Source, t Type) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.checkPlanned(); err != nil {
+		return nil, err
+	}
 	return b.finish(), nil
 }
 
-// Convert plans and writes the language model of the checkpoint folder
-// hfDir to the GGUF file out, with matrices of type t.Write. It does not run
-// the llama.cpp quantizer: see Finish for t.Quantize.
-func Convert(hfDir, out string, t Type) (*File, error) {
-	cfg, err := hfconfig.Load(hfDir)
-	if err != nil {
-		return nil, err
-	}
-	ck, err := safetensors.OpenCheckpoint(hfDir)
-	if err != nil {
-		return nil, err
-	}
-	defer ck.Close()
-	f, err := Plan(Source{Dir: hfDir, Text: &cfg.Text, Tensors: ck}, t)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.WriteFile(out); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// WriteFile streams the file to path, tensor by tensor, through a
-// temporary file in the same folder that is renamed into place at the end.
-func (f *File) WriteFile(path string) error {
-	w, err := plan.NewWriter(f.KV, f.Tensors)
-	if err != nil {
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	err = gguf.WriteFile(path, w, func(i int, _ gguf.TensorInfo, out io.Writer) error {
-		t := f.Tensors[i]
-		buf, err := t.Encode()
-		if err != nil {
-			return fmt.Errorf("tensor %s: %v", t.Name, err)
-		}
-		_, err = out.Write(buf)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	return nil
-}
-
-// builder accumulates a File while checking the checkpoint.
+// builder accumulates a plan.File while checking the checkpoint.
 type builder struct {
 	src     Source
 	typ     Type
@@ -202,6 +117,10 @@ type builder struct {
 	tensors []Tensor
 	skipped []string
 	warn    []string
+	tok     *tokenizer // read by readTokenizer
+	// keep is the vocabulary size written, the rows kept of the embedding
+	// and LM head (keepRows).
+	keep int
 }
 
 func (b *builder) add(key string, value any) {
@@ -217,8 +136,8 @@ func (b *builder) add(key string, value any) {
 // archKey is an architecture-specific key such as "llama.block_count".
 func (b *builder) archKey(suffix string) string { return b.arch + "." + suffix }
 
-func (b *builder) finish() *File {
-	return &File{Arch: b.arch, KV: b.kv, Tensors: b.tensors, Skipped: b.skipped, Warnings: b.warn}
+func (b *builder) finish() *plan.File {
+	return &plan.File{Name: FileName, KV: b.kv, Tensors: b.tensors, Skipped: b.skipped, Warnings: b.warn}
 }
 
 func (b *builder) errorf(format string, args ...any) error {
@@ -240,22 +159,39 @@ func (b *builder) has(name string) bool {
 // copyTensor plans output tensor out as checkpoint tensor Prefix+src of the
 // given shape, passed through transform (nil: unchanged).
 func (b *builder) copyTensor(out, src string, shape []int, transform func([]float32) []float32) error {
+	return b.copyRows(out, src, shape, shape[0], transform)
+}
+
+// copyRows plans output tensor out as the first keep rows of checkpoint
+// tensor Prefix+src, whose shape is checked to be shape: an embedding or LM
+// head cut to the vocabulary kept (see keepRows). Only those rows are read,
+// and their mapped pages are released once converted, so that streaming a
+// checkpoint keeps one tensor resident, not all of it.
+func (b *builder) copyRows(out, src string, shape []int, keep int, transform func([]float32) []float32) error {
 	if _, err := b.expect(src, shape...); err != nil {
 		return err
 	}
 	full := Prefix + src
 	tensors := b.src.Tensors
+	outShape := append([]int{keep}, shape[1:]...)
 	b.tensors = append(b.tensors, Tensor{
 		Name:    out,
-		Type:    b.weightType(out, shape),
-		Shape:   append([]int(nil), shape...),
+		Type:    b.weightType(out, outShape),
+		Shape:   outShape,
 		Sources: []string{full},
 		Values: func() ([]float32, error) {
 			t, ok := tensors.Tensor(full)
 			if !ok {
 				return nil, fmt.Errorf("%s vanished from the checkpoint", full)
 			}
+			if keep != shape[0] {
+				var err error
+				if t, err = t.Rows(keep); err != nil {
+					return nil, err
+				}
+			}
 			v, err := t.Float32()
+			t.Release()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", full, err)
 			}
@@ -285,13 +221,13 @@ func (b *builder) weightType(name string, shape []int) gguf.Type {
 // general adds the general.* keys the script writes before the
 // architecture's parameters.
 func (b *builder) general() {
-	b.add("general.architecture", b.arch)
-	b.add("general.type", "model")
+	b.add(gguf.KeyArchitecture, b.arch)
+	b.add(gguf.KeyType, "model")
 	name := b.src.Name
 	if name == "" {
 		name = filepath.Base(filepath.Clean(b.src.Dir))
 	}
-	b.add("general.name", name)
+	b.add(gguf.KeyName, name)
 }
 
 // sizeLabel adds general.size_label from the parameter count, formatted as
@@ -301,7 +237,7 @@ func (b *builder) sizeLabel() {
 	for _, t := range b.tensors {
 		n += int64(t.NumElements())
 	}
-	b.add("general.size_label", sizeLabel(n))
+	b.add(gguf.KeySizeLabel, sizeLabel(n))
 }
 
 func sizeLabel(n int64) string {
@@ -335,7 +271,7 @@ func (b *builder) fileType() {
 	case gguf.TypeQ8_0:
 		ft = ftypeMostlyQ8_0
 	}
-	b.add("general.file_type", ft)
+	b.add(gguf.KeyFileType, ft)
 }
 
 // rawInt returns an integer field of text_config exactly as in the file.

@@ -1,6 +1,7 @@
 package lmconv
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 	"github.com/blip2chat/blip2chat/weights/sentencepiece"
 )
@@ -28,15 +30,15 @@ func mustType(t *testing.T, s string) Type {
 	return ty
 }
 
-// writeAndOpen writes plan to a temporary llm.gguf and opens it (closed
-// at the end of the test).
-func writeAndOpen(t *testing.T, plan *File) *gguf.File {
+// writeAndOpen writes p through the converter's write path into a
+// temporary folder and opens it (closed at the end of the test).
+func writeAndOpen(t *testing.T, p *plan.File) *gguf.File {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if err := plan.WriteFile(out); err != nil {
+	w, err := plan.WriteFiles(context.Background(), t.TempDir(), []*plan.File{p}, plan.WriteOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := gguf.Open(out)
+	f, err := gguf.Open(w.Paths[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func source(t *testing.T, name string) Source {
 	return Source{Dir: dir, Text: &cfg.Text, Tensors: ck}
 }
 
-func ckFloat32(t *testing.T, ts Tensors, name string) []float32 {
+func ckFloat32(t *testing.T, ts plan.Checkpoint, name string) []float32 {
 	t.Helper()
 	x, ok := ts.Tensor(name)
 	if !ok {
@@ -223,7 +225,7 @@ func TestConvertGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			src := source(t, c.name)
-			plan, err := Plan(src, mustType(t, "f32"))
+			plan, err := PlanFile(src, mustType(t, "f32"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -366,7 +368,7 @@ func TestConvertGolden(t *testing.T) {
 				if nByte != 256 {
 					t.Errorf("%d byte tokens, want 256 (byte fallback)", nByte)
 				}
-				if types[0] != tokUnknown || types[1] != tokControl || types[2] != tokControl {
+				if types[0] != gguf.TokenUnknown || types[1] != tokControl || types[2] != tokControl {
 					t.Errorf("types of <unk> <s> </s>: %v", types[:3])
 				}
 			} else {
@@ -413,7 +415,7 @@ func TestWeightTypes(t *testing.T) {
 				name = "blip2-t5"
 			}
 			src := source(t, name)
-			plan, err := Plan(src, mustType(t, c.typ))
+			plan, err := PlanFile(src, mustType(t, c.typ))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,7 +427,7 @@ func TestWeightTypes(t *testing.T) {
 			if info.Type != c.want {
 				t.Fatalf("type %v, want %v", info.Type, c.want)
 			}
-			ref, _ := Plan(src, mustType(t, "f32"))
+			ref, _ := PlanFile(src, mustType(t, "f32"))
 			var want []float32
 			for _, x := range ref.Tensors {
 				if x.Name == c.tensor {
@@ -463,7 +465,7 @@ func TestWeightTypes(t *testing.T) {
 
 // editTensors changes a checkpoint as a test needs.
 type editTensors struct {
-	base  Tensors
+	base  plan.Checkpoint
 	drop  string
 	shape map[string][]int
 	dtype map[string]safetensors.DType
@@ -546,7 +548,7 @@ func TestPlanErrors(t *testing.T) {
 			text := *src.Text
 			src.Text = &text
 			c.edit(&src)
-			_, err := Plan(src, mustType(t, "f16"))
+			_, err := PlanFile(src, mustType(t, "f16"))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -567,7 +569,7 @@ func TestT5TiedHeads(t *testing.T) {
 		text.TieWordEmbeddings, text.ScaleDecoderOutputs = true, scale
 		src.Text = &text
 		src.Tensors = editTensors{base: src.Tensors, drop: Prefix + "lm_head.weight"}
-		plan, err := Plan(src, mustType(t, "f32"))
+		plan, err := PlanFile(src, mustType(t, "f32"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -625,7 +627,7 @@ func TestT5EmbeddingCopies(t *testing.T) {
 				e.shape = map[string][]int{c.shapeBroken: {1100, 32}}
 			}
 			src.Tensors = e
-			plan, err := Plan(src, mustType(t, "f16"))
+			plan, err := PlanFile(src, mustType(t, "f16"))
 			if c.shapeBroken != "" {
 				if err == nil || !strings.Contains(err.Error(), c.shapeBroken) {
 					t.Errorf("error %v, want one naming %s", err, c.shapeBroken)
@@ -704,36 +706,39 @@ func TestVocabPaddingAndAdded(t *testing.T) {
 	}
 	cases := []struct {
 		name, arch, dir string
-		vocab           int
+		vocab, keep     int // vocab_size (rows stored) and the vocabulary kept
 		want            []tok
 		kv              map[string]any
 	}{
-		{"llama padded", "llama", llamaDir, 2003, []tok{
-			{1999, "", 0, 0}, {2000, "[PAD2000]", -10000, tokUnused}, {2002, "[PAD2002]", -10000, tokUnused}}, nil},
+		// Rows past the tokenizer's tokens are cut.
+		{"llama padded", "llama", llamaDir, 2003, 2000, []tok{{1999, "", 0, 0}}, nil},
 		{"llama added", "llama", withFiles(llamaDir, map[string]string{
 			"added_tokens.json": `{"<img>": 2001}`,
 			"tokenizer_config.json": `{"add_bos_token": false, "add_eos_token": true, "bos_token": "<s>", "eos_token": "</s>", "pad_token": "[PAD]",
 				"add_prefix_space": false,
 				"added_tokens_decoder": {"2000": {"content": "[PAD]", "special": true}, "2002": {"content": "\u2581hi", "special": false}}}`,
-		}), 2004, []tok{
-			{2000, "[PAD]", -1000, tokControl}, {2001, "<img>", -1000, tokUserDefined}, {2002, " hi", -1000, tokUserDefined}, {2003, "[PAD2003]", -10000, tokUnused}},
+		}), 2004, 2003, []tok{
+			{2000, "[PAD]", -1000, tokControl}, {2001, "<img>", -1000, tokUserDefined}, {2002, " hi", -1000, tokUserDefined}},
 			map[string]any{"tokenizer.ggml.padding_token_id": uint32(2000), "tokenizer.ggml.add_bos_token": false,
 				"tokenizer.ggml.add_eos_token": true, "tokenizer.ggml.add_space_prefix": false}},
 		{"llama tokenizer.json specials", "llama", withFiles(llamaDir, map[string]string{
 			"tokenizer.json":        `{"added_tokens": [{"id": 2000, "content": "<eos2>"}]}`,
 			"tokenizer_config.json": `{"eos_token": "<eos2>", "bos_token": {"content": "<s>"}}`,
-		}), 2001, nil, map[string]any{"tokenizer.ggml.eos_token_id": uint32(2000), "tokenizer.ggml.bos_token_id": uint32(1),
+		}), 2001, 2001, nil, map[string]any{"tokenizer.ggml.eos_token_id": uint32(2000), "tokenizer.ggml.bos_token_id": uint32(1),
 			"tokenizer.ggml.unknown_token_id": uint32(0)}},
-		{"t5 padded", "t5", t5Dir, 1103, []tok{
-			{1000, "<extra_id_99>", -1000, tokControl}, {1099, "<extra_id_0>", -1000, tokControl}, {1100, "[PAD1100]", -10000, tokUnused}}, nil},
-		{"t5 truncated sentinels", "t5", t5Dir, 1050, []tok{
+		{"t5 padded", "t5", t5Dir, 1103, 1100, []tok{
+			{1000, "<extra_id_99>", -1000, tokControl}, {1099, "<extra_id_0>", -1000, tokControl}}, nil},
+		{"t5 truncated sentinels", "t5", t5Dir, 1050, 1050, []tok{
 			{1000, "<extra_id_99>", -1000, tokControl}, {1049, "<extra_id_50>", -1000, tokControl}}, nil},
-		{"t5 no tokenizer_config", "t5", withFiles(t5Dir, map[string]string{"tokenizer_config.json": ""}), 1100, []tok{
+		{"t5 no tokenizer_config", "t5", withFiles(t5Dir, map[string]string{"tokenizer_config.json": ""}), 1100, 1100, []tok{
 			{1099, "<extra_id_0>", -1000, tokControl}}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := &builder{src: Source{Dir: c.dir, Text: &hfconfig.TextConfig{VocabSize: c.vocab}}, arch: c.arch}
+			if err := b.vocabulary(); err != nil {
+				t.Fatal(err)
+			}
 			if err := b.vocab(); err != nil {
 				t.Fatal(err)
 			}
@@ -744,8 +749,8 @@ func TestVocabPaddingAndAdded(t *testing.T) {
 			scores := v.([]float32)
 			v, _ = f.Value("tokenizer.ggml.token_type")
 			types := v.([]int32)
-			if len(toks) != c.vocab {
-				t.Fatalf("%d tokens, want %d", len(toks), c.vocab)
+			if len(toks) != c.keep || b.keep != c.keep {
+				t.Fatalf("%d tokens (keep %d), want %d", len(toks), b.keep, c.keep)
 			}
 			for _, w := range c.want {
 				if w.text == "" { // a real piece: just not padding
@@ -856,17 +861,25 @@ func TestSizeLabel(t *testing.T) {
 	}
 }
 
-// FuzzAddedTokens: the JSON side files give errors, never panics.
-func FuzzAddedTokens(f *testing.F) {
-	f.Add([]byte(`{"<img>": 2001, "[PAD]": 32000}`))
-	f.Add([]byte(`{"added_tokens": [{"id": 0, "content": "<unk>", "special": true}]}`))
-	f.Add([]byte(`{"a": -1}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if a, err := parseAddedTokensJSON(data); err == nil && a == nil {
-			t.Error("nil list without error")
+// TestT5ExactGELU: BLIP-2 FlanT5's dense_act_fn "gelu" (exact, which
+// transformers runs) converts with a warning that llama.cpp computes the
+// tanh form; gelu_new converts silently.
+func TestT5ExactGELU(t *testing.T) {
+	for _, c := range []struct {
+		act  string
+		warn bool
+	}{{"gelu", true}, {"gelu_new", false}} {
+		src := source(t, "blip2-t5")
+		text := *src.Text
+		text.DenseActFn = c.act
+		src.Text = &text
+		f, err := PlanFile(src, mustType(t, "f16"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if a, err := parseTokenizerJSONAdded(data); err == nil && a == nil {
-			t.Error("nil list without error")
+		got := strings.Contains(strings.Join(f.Warnings, "\n"), "exact GELU, llama.cpp's T5 the tanh approximation")
+		if got != c.warn {
+			t.Errorf("dense_act_fn %q: warnings %q", c.act, f.Warnings)
 		}
-	})
+	}
 }

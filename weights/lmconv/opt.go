@@ -1,17 +1,12 @@
 package lmconv
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/hftok"
 )
 
 // OPT language models (BLIP-2 OPT-2.7b, OPT-6.7b) are not run by llama.cpp,
@@ -47,15 +42,60 @@ import (
 // OPTArch is general.architecture of an OPT llm.gguf.
 const OPTArch = "blip2-opt"
 
+// Metadata keys of an OPT llm.gguf, written here and read by engine/lm/opt.
+const (
+	OPTKeyVocabSize           = OPTArch + ".vocab_size"
+	OPTKeyContextLength       = OPTArch + ".context_length"
+	OPTKeyEmbeddingLength     = OPTArch + ".embedding_length"
+	OPTKeyWordEmbeddingLength = OPTArch + ".word_embedding_length"
+	OPTKeyFeedForwardLength   = OPTArch + ".feed_forward_length"
+	OPTKeyBlockCount          = OPTArch + ".block_count"
+	OPTKeyHeadCount           = OPTArch + ".attention.head_count"
+	OPTKeyLayerNormEpsilon    = OPTArch + ".attention.layer_norm_epsilon"
+	OPTKeyPositionOffset      = OPTArch + ".position_offset"
+	OPTKeyLayerNormBefore     = OPTArch + ".layer_norm_before"
+	OPTKeyFinalNorm           = OPTArch + ".final_norm"
+	OPTKeyBias                = OPTArch + ".bias"
+	OPTKeyLayerNormAffine     = OPTArch + ".layer_norm_affine"
+	OPTKeyActivation          = OPTArch + ".activation"
+)
+
+// Tensor names of an OPT llm.gguf. Norms and linear layers are named
+// without their ".weight" / ".bias" suffix.
+const (
+	OPTTokenEmbd    = "token_embd.weight"
+	OPTPositionEmbd = "position_embd.weight"
+	OPTProjectIn    = "project_in.weight"
+	OPTProjectOut   = "project_out.weight"
+	OPTOutputNorm   = "output_norm"
+	OPTOutput       = "output.weight"
+)
+
+// OPTBlockNames are the tensor names of one decoder block, without their
+// ".weight" / ".bias" suffix.
+type OPTBlockNames struct {
+	AttnNorm, AttnQ, AttnK, AttnV, AttnOutput string
+	FFNNorm, FFNUp, FFNDown                   string
+}
+
+// OPTBlock names the tensors of decoder block i: "blk.i.attn_q", ...
+func OPTBlock(i int) OPTBlockNames {
+	p := fmt.Sprintf("blk.%d.", i)
+	return OPTBlockNames{
+		AttnNorm: p + "attn_norm", AttnQ: p + "attn_q", AttnK: p + "attn_k", AttnV: p + "attn_v",
+		AttnOutput: p + "attn_output", FFNNorm: p + "ffn_norm", FFNUp: p + "ffn_up", FFNDown: p + "ffn_down",
+	}
+}
+
 // OPTDefaultType is the --llm-type used for OPT when none is given: q8_0
 // halves the memory read per token against f16 at near-f16 quality, and
 // q4_k_m (the llama.cpp default) cannot be used since the OPT engine reads
 // only f32, f16 and q8_0.
 const OPTDefaultType = "q8_0"
 
-// optPositionOffset is OPTLearnedPositionalEmbedding's offset: position p
-// reads row p+2 (a fairseq leftover).
-const optPositionOffset = 2
+// OPTPositionOffset is OPTLearnedPositionalEmbedding's offset: position p
+// reads row p+2 (a fairseq leftover). It is written as OPTKeyPositionOffset.
+const OPTPositionOffset = 2
 
 // ParseOPTType parses an --llm-type value for OPT: f32, f16 or q8_0; ""
 // means OPTDefaultType.
@@ -71,17 +111,6 @@ func ParseOPTType(s string) (Type, error) {
 		return Type{}, fmt.Errorf("language-model type %s is not available for OPT, which blip2chat runs itself (want f32, f16 or q8_0)", t.Name)
 	}
 	return t, nil
-}
-
-// PlanOPT is Plan for a checkpoint whose language model must be OPT
-// (text_config.model_type "opt"); its llm.gguf has the architecture
-// OPTArch. The tokenizer is read from the checkpoint folder: vocab.json and
-// merges.txt, or tokenizer.json.
-func PlanOPT(src Source, t Type) (*File, error) {
-	if src.Text != nil && src.Text.ModelType != "opt" {
-		return nil, fmt.Errorf("checkpoint %s: language model %q is not OPT", src.Dir, src.Text.ModelType)
-	}
-	return Plan(src, t)
 }
 
 // opt plans an OPTForCausalLM as arch OPTArch.
@@ -114,19 +143,22 @@ func (b *builder) opt() error {
 	bias, affine := tc.EnableBias, tc.LayerNormElementwiseAffine
 	finalNorm := tc.DoLayerNormBefore && !tc.RemoveFinalLayerNorm
 
+	if err := b.vocabulary(); err != nil {
+		return err
+	}
 	b.general()
 	const p = "model.decoder."
-	if err := b.copyTensor("token_embd.weight", p+"embed_tokens.weight", []int{nVocab, nProj}, nil); err != nil {
+	if err := b.copyRows(OPTTokenEmbd, p+"embed_tokens.weight", []int{nVocab, nProj}, b.keep, nil); err != nil {
 		return err
 	}
 	// Positions stay F32 whatever the type: one row is read per token, and
 	// the table is small (21 MB for OPT-2.7b).
-	if err := b.copyTensor("position_embd.weight", p+"embed_positions.weight", []int{nPos + optPositionOffset, nEmbd}, nil); err != nil {
+	if err := b.copyTensor(OPTPositionEmbd, p+"embed_positions.weight", []int{nPos + OPTPositionOffset, nEmbd}, nil); err != nil {
 		return err
 	}
 	b.tensors[len(b.tensors)-1].Type = gguf.TypeF32
 	if nProj != nEmbd {
-		if err := b.copyTensor("project_in.weight", p+"project_in.weight", []int{nEmbd, nProj}, nil); err != nil {
+		if err := b.copyTensor(OPTProjectIn, p+"project_in.weight", []int{nEmbd, nProj}, nil); err != nil {
 			return err
 		}
 	}
@@ -144,26 +176,27 @@ func (b *builder) opt() error {
 		return s
 	}
 	for i := 0; i < nLayer; i++ {
+		n := OPTBlock(i)
 		var steps []step
-		steps = append(steps, norm("attn_norm", "self_attn_layer_norm")...)
-		steps = append(steps, linear("attn_q", "self_attn.q_proj", nEmbd, nEmbd)...)
-		steps = append(steps, linear("attn_k", "self_attn.k_proj", nEmbd, nEmbd)...)
-		steps = append(steps, linear("attn_v", "self_attn.v_proj", nEmbd, nEmbd)...)
-		steps = append(steps, linear("attn_output", "self_attn.out_proj", nEmbd, nEmbd)...)
-		steps = append(steps, norm("ffn_norm", "final_layer_norm")...)
-		steps = append(steps, linear("ffn_up", "fc1", nFF, nEmbd)...)
-		steps = append(steps, linear("ffn_down", "fc2", nEmbd, nFF)...)
-		if err := b.steps(fmt.Sprintf("blk.%d.", i), fmt.Sprintf("%slayers.%d.", p, i), steps); err != nil {
+		steps = append(steps, norm(n.AttnNorm, "self_attn_layer_norm")...)
+		steps = append(steps, linear(n.AttnQ, "self_attn.q_proj", nEmbd, nEmbd)...)
+		steps = append(steps, linear(n.AttnK, "self_attn.k_proj", nEmbd, nEmbd)...)
+		steps = append(steps, linear(n.AttnV, "self_attn.v_proj", nEmbd, nEmbd)...)
+		steps = append(steps, linear(n.AttnOutput, "self_attn.out_proj", nEmbd, nEmbd)...)
+		steps = append(steps, norm(n.FFNNorm, "final_layer_norm")...)
+		steps = append(steps, linear(n.FFNUp, "fc1", nFF, nEmbd)...)
+		steps = append(steps, linear(n.FFNDown, "fc2", nEmbd, nFF)...)
+		if err := b.steps("", fmt.Sprintf("%slayers.%d.", p, i), steps); err != nil {
 			return err
 		}
 	}
 	if finalNorm {
-		if err := b.steps("", p, norm("output_norm", "final_layer_norm")); err != nil {
+		if err := b.steps("", p, norm(OPTOutputNorm, "final_layer_norm")); err != nil {
 			return err
 		}
 	}
 	if nProj != nEmbd {
-		if err := b.copyTensor("project_out.weight", p+"project_out.weight", []int{nProj, nEmbd}, nil); err != nil {
+		if err := b.copyTensor(OPTProjectOut, p+"project_out.weight", []int{nProj, nEmbd}, nil); err != nil {
 			return err
 		}
 	}
@@ -174,7 +207,7 @@ func (b *builder) opt() error {
 			b.skipped = append(b.skipped, Prefix+"lm_head.weight")
 		}
 	case b.has("lm_head.weight"):
-		if err := b.copyTensor("output.weight", "lm_head.weight", []int{nVocab, nProj}, nil); err != nil {
+		if err := b.copyRows(OPTOutput, "lm_head.weight", []int{nVocab, nProj}, b.keep, nil); err != nil {
 			return err
 		}
 	default:
@@ -183,22 +216,22 @@ func (b *builder) opt() error {
 	}
 
 	b.sizeLabel()
-	b.add(b.archKey("vocab_size"), uint32(nVocab))
-	b.add(b.archKey("context_length"), uint32(nPos))
-	b.add(b.archKey("embedding_length"), uint32(nEmbd))
-	b.add(b.archKey("word_embedding_length"), uint32(nProj))
-	b.add(b.archKey("feed_forward_length"), uint32(nFF))
-	b.add(b.archKey("block_count"), uint32(nLayer))
-	b.add(b.archKey("attention.head_count"), uint32(nHead))
-	b.add(b.archKey("attention.layer_norm_epsilon"), float32(eps))
-	b.add(b.archKey("position_offset"), uint32(optPositionOffset))
-	b.add(b.archKey("layer_norm_before"), tc.DoLayerNormBefore)
-	b.add(b.archKey("final_norm"), finalNorm)
-	b.add(b.archKey("bias"), bias)
-	b.add(b.archKey("layer_norm_affine"), affine)
-	b.add(b.archKey("activation"), act)
+	b.add(OPTKeyVocabSize, uint32(b.keep))
+	b.add(OPTKeyContextLength, uint32(nPos))
+	b.add(OPTKeyEmbeddingLength, uint32(nEmbd))
+	b.add(OPTKeyWordEmbeddingLength, uint32(nProj))
+	b.add(OPTKeyFeedForwardLength, uint32(nFF))
+	b.add(OPTKeyBlockCount, uint32(nLayer))
+	b.add(OPTKeyHeadCount, uint32(nHead))
+	b.add(OPTKeyLayerNormEpsilon, float32(eps))
+	b.add(OPTKeyPositionOffset, uint32(OPTPositionOffset))
+	b.add(OPTKeyLayerNormBefore, tc.DoLayerNormBefore)
+	b.add(OPTKeyFinalNorm, finalNorm)
+	b.add(OPTKeyBias, bias)
+	b.add(OPTKeyLayerNormAffine, affine)
+	b.add(OPTKeyActivation, act)
 	b.fileType()
-	b.add("general.quantization_version", uint32(2))
+	b.add(gguf.KeyQuantizationVersion, uint32(2))
 	return b.gpt2Vocab()
 }
 
@@ -206,97 +239,134 @@ func (b *builder) opt() error {
 // tokenizer: tokens (padded with [PADn] up to vocab_size), token types,
 // merges, special ids and whether BOS is added (OPT prepends </s>).
 func (b *builder) gpt2Vocab() error {
-	dir := b.src.Dir
-	vocab, merges, added, srcName, err := readGPT2Tokenizer(dir)
-	if err != nil {
-		return err
-	}
-	tcfg, err := hfconfig.LoadTokenizerConfig(dir)
-	if err != nil {
-		return err
-	}
+	bpe, from, tcfg := b.tok.bpe, b.tok.bpeFrom, b.tok.cfg
+	// Added tokens: tokenizer.json's, tokenizer_config.json's, added_tokens.json's.
+	added := bpe.Added
 	for _, a := range tcfg.AddedTokens {
-		added = append(added, gpt2Added{ID: a.ID, Content: a.Content, Special: a.Special})
+		added = append(added, hftok.AddedToken{ID: a.ID, Content: a.Content, Special: a.Special})
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, "added_tokens.json")); err == nil {
-		var m map[string]int
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("%s: %v", filepath.Join(dir, "added_tokens.json"), err)
-		}
-		for content, id := range m {
-			added = append(added, gpt2Added{ID: id, Content: content})
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	tokens, types, index, err := b.gpt2Tokens(bpe, from, append(added, b.tok.addedJSON...))
+	if err != nil {
 		return err
+	}
+	merges, err := b.gpt2Merges(bpe.Merges, index, from)
+	if err != nil {
+		return err
+	}
+	ids := b.gpt2Specials(tcfg, index, types)
+	addBOS := true // OPT's tokenizer prepends </s>
+	if tcfg.AddBOSToken != nil && !*tcfg.AddBOSToken {
+		addBOS = false
+		b.warn = append(b.warn, "tokenizer_config.json sets add_bos_token false; OPT was trained with </s> in front of every text")
+	}
+	if _, ok := ids[gguf.KeyBOSID]; addBOS && !ok {
+		return b.errorf("the OPT tokenizer adds a BOS token but none is defined (tokenizer_config.json, config.json, %s)", from)
+	}
+	if _, ok := ids[gguf.KeyEOSID]; !ok {
+		return b.errorf("no EOS token defined (tokenizer_config.json, config.json, %s)", from)
 	}
 
-	n := b.src.Text.VocabSize
-	tokens := make([]string, n)
-	types := make([]int32, n)
+	b.add(gguf.KeyTokenizerModel, "gpt2")
+	b.add(gguf.KeyTokenizerPre, "gpt-2")
+	b.add(gguf.KeyTokens, tokens)
+	b.add(gguf.KeyTokenType, types)
+	b.add(gguf.KeyMerges, merges)
+	for _, key := range []string{gguf.KeyBOSID, gguf.KeyEOSID, gguf.KeyUnknownID, gguf.KeyPaddingID} {
+		if id, ok := ids[key]; ok {
+			b.add(key, uint32(id))
+		}
+	}
+	b.add(gguf.KeyAddBOS, addBOS)
+	b.add(gguf.KeyAddEOS, false)
+	return nil
+}
+
+// gpt2Tokens lays the vocabulary out over the ids kept (keepRows): the
+// model's tokens, then the added tokens (control when special or an image
+// or video placeholder, user-defined otherwise), [PADn] placeholders for
+// the rest. index maps every token that is there to its id.
+func (b *builder) gpt2Tokens(bpe *hftok.BPE, from string, added []hftok.AddedToken) (tokens []string, types []int32, index map[string]int, err error) {
+	n := b.keep
+	tokens = make([]string, n)
+	types = make([]int32, n)
 	filled := make([]bool, n)
 	for i := range tokens {
 		tokens[i] = fmt.Sprintf("[PAD%d]", i)
 		types[i] = tokUnused
 	}
 	dropped := 0
-	for tok, id := range vocab {
+	for tok, id := range bpe.Vocab {
 		if id >= n {
-			dropped++
+			if id >= b.src.Text.VocabSize {
+				dropped++
+			}
 			continue
 		}
 		if filled[id] {
-			return b.errorf("%s: tokens %q and %q both have id %d", srcName, tokens[id], tok, id)
+			return nil, nil, nil, b.errorf("%s: tokens %q and %q both have id %d", from, tokens[id], tok, id)
 		}
 		tokens[id], types[id], filled[id] = tok, tokNormal, true
 	}
 	if dropped > 0 {
-		b.warn = append(b.warn, fmt.Sprintf("%s has %d tokens with ids >= vocab_size %d; they are dropped", srcName, dropped, n))
+		b.warn = append(b.warn, fmt.Sprintf("%s has %d tokens with ids >= vocab_size %d; they are dropped", from, dropped, b.src.Text.VocabSize))
 	}
 	for _, a := range added {
 		if a.ID < 0 || a.ID >= n {
 			continue
 		}
 		if filled[a.ID] && tokens[a.ID] != a.Content {
-			return b.errorf("added token %q has id %d, which is %q in %s", a.Content, a.ID, tokens[a.ID], srcName)
+			return nil, nil, nil, b.errorf("added token %q has id %d, which is %q in %s", a.Content, a.ID, tokens[a.ID], from)
 		}
 		tokens[a.ID], filled[a.ID] = a.Content, true
 		if a.Special || types[a.ID] == tokUnused {
 			types[a.ID] = tokUserDefined
 		}
-		if a.Special {
+		if a.Special || b.isPlaceholder(a.ID) {
 			types[a.ID] = tokControl
 		}
 	}
-	// Every merge must combine two known tokens into a known token, as
-	// the tokenizers library requires.
-	index := make(map[string]int, n)
+	index = make(map[string]int, n)
 	for i, t := range tokens {
 		if filled[i] {
 			index[t] = i
 		}
 	}
-	for i, m := range merges {
-		l, r, ok := strings.Cut(m, " ")
-		if !ok || l == "" || r == "" || strings.Contains(r, " ") {
-			return b.errorf("%s: merge %d %q is not two tokens", srcName, i+1, m)
+	return tokens, types, index, nil
+}
+
+// gpt2Merges writes the merges as GGUF stores them ("a b"), checking that
+// each combines two known tokens into a known token, as the tokenizers
+// library requires.
+func (b *builder) gpt2Merges(pairs [][2]string, index map[string]int, from string) ([]string, error) {
+	merges := make([]string, len(pairs))
+	for i, p := range pairs {
+		l, r := p[0], p[1]
+		if l == "" || r == "" || strings.Contains(l, " ") || strings.Contains(r, " ") {
+			return nil, b.errorf("%s: merge %d %q cannot be stored as \"a b\"", from, i+1, p)
 		}
+		merges[i] = l + " " + r
 		for _, t := range []string{l, r, l + r} {
 			if _, ok := index[t]; !ok {
-				return b.errorf("%s: merge %d %q uses %q, which is not in the vocabulary", srcName, i+1, m, t)
+				return nil, b.errorf("%s: merge %d %q uses %q, which is not in the vocabulary", from, i+1, merges[i], t)
 			}
 		}
 	}
+	return merges, nil
+}
 
-	// Special tokens: the text of tokenizer_config.json, else config.json's
-	// id, else GPT2Tokenizer's defaults for OPT.
+// gpt2Specials resolves the special token ids, by key: the text of
+// tokenizer_config.json, else config.json's id, else GPT2Tokenizer's
+// defaults for OPT. A special token that is a normal token becomes control.
+func (b *builder) gpt2Specials(tcfg *hfconfig.TokenizerConfig, index map[string]int, types []int32) map[string]int {
 	specials := []struct {
 		typ, key, content, def string
 	}{
-		{"bos", "tokenizer.ggml.bos_token_id", tcfg.BOSToken, "</s>"},
-		{"eos", "tokenizer.ggml.eos_token_id", tcfg.EOSToken, "</s>"},
-		{"unk", "tokenizer.ggml.unknown_token_id", tcfg.UNKToken, "<unk>"},
-		{"pad", "tokenizer.ggml.padding_token_id", tcfg.PadToken, "<pad>"},
+		{"bos", gguf.KeyBOSID, tcfg.BOSToken, "</s>"},
+		{"eos", gguf.KeyEOSID, tcfg.EOSToken, "</s>"},
+		{"unk", gguf.KeyUnknownID, tcfg.UNKToken, "<unk>"},
+		{"pad", gguf.KeyPaddingID, tcfg.PadToken, "<pad>"},
 	}
+	n := len(types)
 	ids := map[string]int{}
 	for _, s := range specials {
 		id := -1
@@ -316,179 +386,11 @@ func (b *builder) gpt2Vocab() error {
 			}
 		}
 		if id >= 0 {
-			ids[s.typ] = id
+			ids[s.key] = id
 			if types[id] == tokNormal {
 				types[id] = tokControl
 			}
 		}
 	}
-	addBOS := true // OPT's tokenizer prepends </s>
-	if tcfg.AddBOSToken != nil && !*tcfg.AddBOSToken {
-		addBOS = false
-		b.warn = append(b.warn, "tokenizer_config.json sets add_bos_token false; OPT was trained with </s> in front of every text")
-	}
-	if _, ok := ids["bos"]; addBOS && !ok {
-		return b.errorf("the OPT tokenizer adds a BOS token but none is defined (tokenizer_config.json, config.json, %s)", srcName)
-	}
-	if _, ok := ids["eos"]; !ok {
-		return b.errorf("no EOS token defined (tokenizer_config.json, config.json, %s)", srcName)
-	}
-
-	b.add("tokenizer.ggml.model", "gpt2")
-	b.add("tokenizer.ggml.pre", "gpt-2")
-	b.add("tokenizer.ggml.tokens", tokens)
-	b.add("tokenizer.ggml.token_type", types)
-	b.add("tokenizer.ggml.merges", merges)
-	for _, s := range specials {
-		if id, ok := ids[s.typ]; ok {
-			b.add(s.key, uint32(id))
-		}
-	}
-	b.add("tokenizer.ggml.add_bos_token", addBOS)
-	b.add("tokenizer.ggml.add_eos_token", false)
-	return nil
-}
-
-// gpt2Added is an added token of a GPT-2 tokenizer.
-type gpt2Added struct {
-	ID      int    `json:"id"`
-	Content string `json:"content"`
-	Special bool   `json:"special"`
-}
-
-// readGPT2Tokenizer reads a byte-level BPE tokenizer from dir: vocab.json
-// and merges.txt when both exist, else tokenizer.json. It returns the
-// vocabulary, the merges as "a b" strings in rank order, the added tokens
-// and the name of the file read (for errors).
-func readGPT2Tokenizer(dir string) (map[string]int, []string, []gpt2Added, string, error) {
-	vPath, mPath := filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt")
-	if fileExists(vPath) && fileExists(mPath) {
-		data, err := os.ReadFile(vPath)
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		vocab, err := parseGPT2Vocab(data)
-		if err != nil {
-			return nil, nil, nil, "", fmt.Errorf("%s: %v", vPath, err)
-		}
-		data, err = os.ReadFile(mPath)
-		if err != nil {
-			return nil, nil, nil, "", err
-		}
-		merges, err := parseGPT2Merges(data)
-		if err != nil {
-			return nil, nil, nil, "", fmt.Errorf("%s: %v", mPath, err)
-		}
-		// tokenizer.json's added tokens, if any, complete the vocabulary.
-		var added []gpt2Added
-		if tj := filepath.Join(dir, "tokenizer.json"); fileExists(tj) {
-			data, err := os.ReadFile(tj)
-			if err != nil {
-				return nil, nil, nil, "", err
-			}
-			var j struct {
-				AddedTokens []gpt2Added `json:"added_tokens"`
-			}
-			if err := json.Unmarshal(data, &j); err != nil {
-				return nil, nil, nil, "", fmt.Errorf("%s: %v", tj, err)
-			}
-			added = j.AddedTokens
-		}
-		return vocab, merges, added, "vocab.json", nil
-	}
-	tj := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(tj)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil, "", fmt.Errorf("checkpoint %s: no GPT-2 tokenizer (vocab.json and merges.txt, or tokenizer.json) for the OPT language model", dir)
-	}
-	if err != nil {
-		return nil, nil, nil, "", err
-	}
-	vocab, merges, added, err := parseGPT2TokenizerJSON(data)
-	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("%s: %v", tj, err)
-	}
-	return vocab, merges, added, "tokenizer.json", nil
-}
-
-func fileExists(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
-}
-
-// parseGPT2Vocab parses vocab.json: {"token": id, ...}.
-func parseGPT2Vocab(data []byte) (map[string]int, error) {
-	var v map[string]int
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("not a vocabulary (token -> id): %v", err)
-	}
-	if len(v) == 0 {
-		return nil, errors.New("empty vocabulary")
-	}
-	for t, id := range v {
-		if id < 0 {
-			return nil, fmt.Errorf("token %q has negative id %d", t, id)
-		}
-	}
-	return v, nil
-}
-
-// parseGPT2Merges parses merges.txt: an optional "#version" line, then one
-// "a b" pair per line in rank order; blank lines are skipped.
-func parseGPT2Merges(data []byte) ([]string, error) {
-	var out []string
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" || (i == 0 && strings.HasPrefix(line, "#version")) {
-			continue
-		}
-		if len(strings.Split(line, " ")) != 2 {
-			return nil, fmt.Errorf("line %d %q is not two tokens separated by a space", i+1, line)
-		}
-		out = append(out, line)
-	}
-	return out, nil
-}
-
-// parseGPT2TokenizerJSON reads the vocabulary, merges (as "a b" strings or
-// ["a", "b"] pairs) and added tokens of a tokenizer.json with a BPE model.
-func parseGPT2TokenizerJSON(data []byte) (map[string]int, []string, []gpt2Added, error) {
-	var j struct {
-		AddedTokens []gpt2Added `json:"added_tokens"`
-		Model       struct {
-			Type   string            `json:"type"`
-			Vocab  map[string]int    `json:"vocab"`
-			Merges []json.RawMessage `json:"merges"`
-		} `json:"model"`
-	}
-	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, nil, nil, err
-	}
-	if j.Model.Type != "" && j.Model.Type != "BPE" {
-		return nil, nil, nil, fmt.Errorf("tokenizer model %q is not BPE", j.Model.Type)
-	}
-	if len(j.Model.Vocab) == 0 {
-		return nil, nil, nil, errors.New("no model.vocab")
-	}
-	merges := make([]string, 0, len(j.Model.Merges))
-	for i, raw := range j.Model.Merges {
-		var s string
-		if err := json.Unmarshal(raw, &s); err == nil {
-			if len(strings.Split(s, " ")) != 2 {
-				return nil, nil, nil, fmt.Errorf("merge %d %q is not two tokens", i+1, s)
-			}
-			merges = append(merges, s)
-			continue
-		}
-		var pair []string
-		if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-			return nil, nil, nil, fmt.Errorf("merge %d is neither \"a b\" nor [a, b]", i+1)
-		}
-		if strings.Contains(pair[0], " ") || strings.Contains(pair[1], " ") || pair[0] == "" || pair[1] == "" {
-			return nil, nil, nil, fmt.Errorf("merge %d %q cannot be stored as \"a b\"", i+1, pair)
-		}
-		merges = append(merges, pair[0]+" "+pair[1])
-	}
-	sort.SliceStable(j.AddedTokens, func(a, b int) bool { return j.AddedTokens[a].ID < j.AddedTokens[b].ID })
-	return j.Model.Vocab, merges, j.AddedTokens, nil
+	return ids
 }

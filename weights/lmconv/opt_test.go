@@ -2,6 +2,7 @@ package lmconv
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/plan"
 	"github.com/blip2chat/blip2chat/weights/safetensors"
 )
 
@@ -20,6 +22,14 @@ func mustOPTType(t *testing.T, s string) Type {
 		t.Fatal(err)
 	}
 	return ty
+}
+
+// planOPT is PlanFile for a checkpoint whose language model must be OPT.
+func planOPT(src Source, t Type) (*plan.File, error) {
+	if src.Text != nil && src.Text.ModelType != "opt" {
+		return nil, fmt.Errorf("checkpoint %s: language model %q is not OPT", src.Dir, src.Text.ModelType)
+	}
+	return PlanFile(src, t)
 }
 
 // goldenGPT2 reads the golden OPT checkpoint's vocab.json and merges.txt.
@@ -63,7 +73,7 @@ func TestOPTConvertGolden(t *testing.T) {
 	} {
 		t.Run(c.mat.String(), func(t *testing.T) {
 			src := source(t, "blip2-opt")
-			plan, err := Plan(src, mustOPTType(t, c.typ))
+			plan, err := PlanFile(src, mustOPTType(t, c.typ))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +215,7 @@ func TestOPTConvertGolden(t *testing.T) {
 }
 
 // optVariant plans the golden OPT with its config and tensors edited.
-func optVariant(t *testing.T, edit func(*Source, *editTensors)) (*File, error) {
+func optVariant(t *testing.T, edit func(*Source, *editTensors)) (*plan.File, error) {
 	t.Helper()
 	src := source(t, "blip2-opt")
 	text := *src.Text
@@ -213,10 +223,10 @@ func optVariant(t *testing.T, edit func(*Source, *editTensors)) (*File, error) {
 	e := editTensors{base: src.Tensors, shape: map[string][]int{}, dtype: map[string]safetensors.DType{}, alias: map[string]string{}}
 	edit(&src, &e)
 	src.Tensors = e
-	return PlanOPT(src, mustOPTType(t, "f16"))
+	return planOPT(src, mustOPTType(t, "f16"))
 }
 
-func planned(f *File) map[string][]int {
+func planned(f *plan.File) map[string][]int {
 	m := map[string][]int{}
 	for _, t := range f.Tensors {
 		m[t.Name] = t.Shape
@@ -341,13 +351,13 @@ func TestOPTPlanErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Plan(source(t, "blip2-opt"), q4); err == nil || !strings.Contains(err.Error(), "OPT weights can be f32, f16 or q8_0, not q4_k_m") {
+	if _, err := PlanFile(source(t, "blip2-opt"), q4); err == nil || !strings.Contains(err.Error(), "OPT weights can be f32, f16 or q8_0, not q4_k_m") {
 		t.Errorf("Plan of OPT as q4_k_m: %v", err)
 	}
 	// No tokenizer files.
 	src := source(t, "blip2-opt")
 	src.Dir = t.TempDir()
-	if _, err := PlanOPT(src, mustOPTType(t, "f32")); err == nil || !strings.Contains(err.Error(), "no GPT-2 tokenizer") {
+	if _, err := planOPT(src, mustOPTType(t, "f32")); err == nil || !strings.Contains(err.Error(), "no GPT-2 tokenizer") {
 		t.Errorf("no tokenizer: %v", err)
 	}
 }
@@ -364,8 +374,9 @@ func TestOPTTokenizerJSON(t *testing.T) {
 		pairs = append(pairs, [2]string{a, b})
 	}
 	tj := map[string]any{
-		"added_tokens": []map[string]any{{"id": 2, "content": "</s>", "special": true}, {"id": 1000, "content": "<image>", "special": false}},
-		"model":        map[string]any{"type": "BPE", "vocab": vocab, "merges": pairs},
+		"added_tokens":  []map[string]any{{"id": 2, "content": "</s>", "special": true}, {"id": 1000, "content": "<image>", "special": false}},
+		"pre_tokenizer": map[string]any{"type": "ByteLevel", "add_prefix_space": false},
+		"model":         map[string]any{"type": "BPE", "vocab": vocab, "merges": pairs},
 	}
 	data, _ := json.Marshal(tj)
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
@@ -380,7 +391,7 @@ func TestOPTTokenizerJSON(t *testing.T) {
 	src.Text, src.Dir = &text, dir
 	e := editTensors{base: src.Tensors, shape: map[string][]int{Prefix + "model.decoder.embed_tokens.weight": {1008, 64}}}
 	src.Tensors = e
-	f, err := PlanOPT(src, mustOPTType(t, "f32"))
+	f, err := planOPT(src, mustOPTType(t, "f32"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,13 +402,28 @@ func TestOPTTokenizerJSON(t *testing.T) {
 			t.Errorf("token %d = %q, want %q", id, tokens[id], tok)
 		}
 	}
-	if tokens[1000] != "<image>" || tokens[1007] != "[PAD1007]" {
+	// The added token is kept, the 7 padding rows after it are not.
+	if len(tokens) != 1001 || tokens[1000] != "<image>" {
 		t.Errorf("tokens past vocab.json: %q", tokens[1000:])
 	}
 	tv, _ := f.Value("tokenizer.ggml.token_type")
-	if types := tv.([]int32); types[1000] != tokUserDefined || types[1007] != tokUnused {
+	if types := tv.([]int32); types[1000] != tokUserDefined {
 		t.Errorf("types past vocab.json: %v", types[1000:])
 	}
+	if emb := f.Tensors[0]; emb.Name != OPTTokenEmbd || !slices.Equal(emb.Shape, []int{1001, 64}) {
+		t.Errorf("%s shape %v, want [1001 64]", emb.Name, emb.Shape)
+	}
+	// As the image placeholder (config.json's image_token_index) it is
+	// left out too.
+	src.Placeholders = []int{1000}
+	if f, err = planOPT(src, mustOPTType(t, "f32")); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = f.Value("tokenizer.ggml.tokens")
+	if n := len(v.([]string)); n != 1000 || !slices.Equal(f.Tensors[0].Shape, []int{1000, 64}) {
+		t.Errorf("with <image> a placeholder: %d tokens, embedding %v; want 1000", n, f.Tensors[0].Shape)
+	}
+	src.Placeholders = nil
 	if m, _ := f.Value("tokenizer.ggml.merges"); !slices.Equal(m.([]string), merges) {
 		t.Error("merges differ from merges.txt")
 	}
@@ -408,39 +434,7 @@ func TestOPTTokenizerJSON(t *testing.T) {
 		t.Fatal("test edit did not apply")
 	}
 	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(bad), 0o644)
-	if _, err := PlanOPT(src, mustOPTType(t, "f32")); err == nil || !strings.Contains(err.Error(), `uses "zzz"`) {
+	if _, err := planOPT(src, mustOPTType(t, "f32")); err == nil || !strings.Contains(err.Error(), `uses "zzz"`) {
 		t.Errorf("bad merge: %v", err)
 	}
-}
-
-// FuzzGPT2Tokenizer: the vocab.json, merges.txt and tokenizer.json parsers
-// return errors on bad input, never panic, and what they accept is usable.
-func FuzzGPT2Tokenizer(f *testing.F) {
-	f.Add([]byte(`{"a": 0, "b": 1, "ab": 2}`))
-	f.Add([]byte("#version: 0.2\na b\n"))
-	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"], "a b"]}, "added_tokens": [{"id": 3, "content": "</s>", "special": true}]}`))
-	f.Add([]byte(`{"model": {"merges": [["a b", "c"]]}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if v, err := parseGPT2Vocab(data); err == nil {
-			for _, id := range v {
-				if id < 0 {
-					t.Fatalf("negative id accepted")
-				}
-			}
-		}
-		if m, err := parseGPT2Merges(data); err == nil {
-			for _, s := range m {
-				if strings.Count(s, " ") != 1 {
-					t.Fatalf("merge %q accepted", s)
-				}
-			}
-		}
-		if _, m, _, err := parseGPT2TokenizerJSON(data); err == nil {
-			for _, s := range m {
-				if strings.Count(s, " ") != 1 {
-					t.Fatalf("merge %q accepted", s)
-				}
-			}
-		}
-	})
 }

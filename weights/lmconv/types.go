@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/plan"
 )
 
 // Values of enum llama_ftype (general.file_type).
@@ -25,7 +27,7 @@ const DefaultType = "q4_k_m"
 // Type is a parsed --llm-type.
 type Type struct {
 	Name string // "f32", "f16", "q8_0" or "q4_k_m"
-	// Write is the matrix type Plan writes: F32, F16 or Q8_0.
+	// Write is the matrix type PlanFile writes: F32, F16 or Q8_0.
 	Write gguf.Type
 	// FType is the llama_ftype of the finished file.
 	FType int32
@@ -73,8 +75,8 @@ func ParseFamilyType(family, s string) (Type, error) {
 // engine/llamacpp/capi's Library.Quantize.
 type Quantizer func(in, out string, ftype int32) error
 
-// Finish completes a conversion to t of the file at path, written by Plan
-// and WriteFile: when t.Quantize, the file is quantized into a temporary
+// Finish completes a conversion to t of the file at path, planned by
+// PlanFile and written by plan.WriteFiles: when t.Quantize, the file is quantized into a temporary
 // file in the same folder, which then replaces it. On error path is left as
 // it was (a working f16 model) and the temporary file is removed.
 func Finish(path string, t Type, q Quantizer) error {
@@ -90,8 +92,21 @@ func Finish(path string, t Type, q Quantizer) error {
 	}
 	tmp := f.Name()
 	f.Close()
+	// The converter's last tensors (the LM head: 0.5 GB of f32 for a 7B)
+	// are garbage by now; give them back before llama.cpp allocates its
+	// own buffers, or both count in the process's peak.
+	debug.FreeOSMemory()
 	if err := q(path, tmp, t.FType); err != nil {
 		os.Remove(tmp)
+		// llama.cpp reports a full disk as "basic_ios::clear: iostream
+		// error": say what happened when the disk is (nearly) full.
+		if free, ok := plan.FreeSpace(filepath.Dir(path)); ok && free < 64<<20 {
+			need := int64(0)
+			if st, err := os.Stat(path); err == nil {
+				need = st.Size()
+			}
+			return &plan.NoSpaceError{Dir: filepath.Dir(path), Need: need, Free: -1, File: fmt.Sprintf("%s as %s", filepath.Base(path), t.Name)}
+		}
 		return fmt.Errorf("quantizing %s to %s: %w", filepath.Base(path), t.Name, err)
 	}
 	if st, err := os.Stat(tmp); err != nil || st.Size() == 0 {
@@ -112,4 +127,29 @@ func Finish(path string, t Type, q Quantizer) error {
 		return err
 	}
 	return nil
+}
+
+// QuantizedBytes bounds the size of the file llama.cpp's quantizer makes of
+// the planned f16 file f for type t, for the free-space check before a
+// conversion: a matrix whose rows are a multiple of 256 takes at most
+// Q6_K's 210 bytes per 256 weights (q4_k_m makes most Q4_K, 144), any
+// other at most Q8_0's 34 per 32 (the fallback for rows Q4_K cannot
+// split), vectors stay f32; 1 MB more for the header.
+func QuantizedBytes(f *plan.File, t Type) int64 {
+	if !t.Quantize {
+		return 0
+	}
+	n := int64(1 << 20)
+	for _, x := range f.Tensors {
+		e := int64(x.NumElements())
+		switch {
+		case len(x.Shape) < 2 || x.Type == gguf.TypeF32:
+			n += 4 * e
+		case x.Shape[len(x.Shape)-1]%256 == 0:
+			n += e / 256 * 210
+		default:
+			n += (e + 31) / 32 * 34
+		}
+	}
+	return n
 }

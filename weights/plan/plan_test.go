@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,8 @@ func (c checkpoint) Tensor(name string) (safetensors.Tensor, bool) {
 	t, ok := c[name]
 	return t, ok
 }
+
+func (c checkpoint) Names() []string { return slices.Sorted(maps.Keys(c)) }
 
 func TestExpect(t *testing.T) {
 	ck := checkpoint{
@@ -110,7 +113,7 @@ func TestEncode(t *testing.T) {
 
 func TestNewWriter(t *testing.T) {
 	ts := []Tensor{{Name: "a", Type: gguf.TypeF32, Shape: []int{2, 3}}, {Name: "b", Type: gguf.TypeF16, Shape: []int{4}}}
-	w, err := NewWriter([]gguf.KV{{Key: "general.architecture", Value: "x"}}, ts)
+	w, err := (&File{KV: []gguf.KV{{Key: gguf.KeyArchitecture, Value: "x"}}, Tensors: ts}).newWriter()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func TestNewWriter(t *testing.T) {
 		infos[1].Name != "b" || infos[1].Type != gguf.TypeF16 {
 		t.Errorf("tensors %+v", infos)
 	}
-	_, err = NewWriter(nil, []Tensor{ts[0], ts[0]})
+	_, err = (&File{Tensors: []Tensor{ts[0], ts[0]}}).newWriter()
 	if err == nil || !strings.Contains(err.Error(), `tensor "a" added twice`) {
 		t.Errorf("duplicate tensor: %v", err)
 	}

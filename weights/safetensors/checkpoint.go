@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // IndexName is the file naming the shard of every tensor in a sharded
@@ -80,8 +82,12 @@ func isFile(path string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
+// maxIndexBytes bounds model.safetensors.index.json: a few hundred KB for
+// the largest checkpoints; more is not an index.
+const maxIndexBytes = 64 << 20
+
 func openIndexed(dir, index string) (*Checkpoint, error) {
-	raw, err := os.ReadFile(index)
+	raw, err := safefile.ReadFile(index, maxIndexBytes)
 	if err != nil {
 		return nil, err
 	}

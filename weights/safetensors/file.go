@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // MaxHeaderSize is the largest JSON header accepted, as in the reference
@@ -50,6 +51,12 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	f.unmap = unmap
+	if unmap != nil {
+		for name, t := range f.tensors {
+			t.mapped = true
+			f.tensors[name] = t
+		}
+	}
 	return f, nil
 }
 
@@ -423,5 +430,5 @@ func (p *headerParser) validate(entries []entry, n uint64) error {
 // readFile is the fallback when mapping is impossible (empty files, or
 // platforms without mmap).
 func readFile(path string) ([]byte, error) {
-	return os.ReadFile(path)
+	return safefile.ReadFile(path, 0)
 }

@@ -389,3 +389,27 @@ func TestOpenDoesNotReadData(t *testing.T) {
 	}
 	t.Logf("16 GB file: %d resident pages after Open", resident)
 }
+
+// TestRows takes leading rows of a tensor.
+func TestRows(t *testing.T) {
+	v := []float32{1, 2, 3, 4, 5, 6}
+	w := Tensor{Name: "w", DType: F32, Shape: []int{3, 2}, Data: F32Tensor("w", []int{3, 2}, v).Data}
+	for n, want := range map[int][]float32{0: {}, 1: {1, 2}, 3: {1, 2, 3, 4, 5, 6}} {
+		r, err := w.Rows(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Float32()
+		if err != nil || !slices.Equal(got, want) || !slices.Equal(r.Shape, []int{n, 2}) {
+			t.Errorf("Rows(%d): %v %v %v", n, got, r.Shape, err)
+		}
+	}
+	for _, n := range []int{-1, 4} {
+		if _, err := w.Rows(n); err == nil {
+			t.Errorf("Rows(%d) accepted", n)
+		}
+	}
+	if _, err := (Tensor{Name: "s", DType: F32, Data: make([]byte, 4)}).Rows(0); err == nil {
+		t.Error("Rows of a scalar accepted")
+	}
+}

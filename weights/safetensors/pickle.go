@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // ErrPickle is wrapped by every error refusing a PyTorch pickle checkpoint.
@@ -65,7 +66,7 @@ func CheckNotPickle(path string) error {
 	if hasPickleExt(path) {
 		return pickleError(path, "is a PyTorch pickle file")
 	}
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil
 	}

@@ -16,6 +16,10 @@ type Tensor struct {
 	DType DType
 	Shape []int
 	Data  []byte
+	// mapped says Data is a read-only file mapping (Open), which Release
+	// may give back; never memory the process owns (Parse's), whose
+	// contents madvise would discard.
+	mapped bool
 }
 
 // NumElements is the product of the shape (1 for a scalar).
@@ -194,4 +198,34 @@ func numElements(shape []int) (int, bool) {
 		n *= d
 	}
 	return n, true
+}
+
+// Release lets the kernel take back the memory-mapped pages of the
+// tensor's data from this process once it has been read (they stay in the
+// page cache): a converter that reads a checkpoint tensor by tensor calls
+// it after each, so that its resident memory stays near one tensor instead
+// of growing to the whole checkpoint. Data stays valid and is paged in
+// again if read. It does nothing for data that is not a file mapping.
+func (t Tensor) Release() {
+	if t.mapped {
+		release(t.Data)
+	}
+}
+
+// Rows returns the tensor's first n rows (along its first dimension): a
+// tensor of shape [n, ...] over the start of the same data, released with
+// it by Release. n must be between 0 and Shape[0].
+func (t Tensor) Rows(n int) (Tensor, error) {
+	if len(t.Shape) == 0 || n < 0 || n > t.Shape[0] {
+		return Tensor{}, fmt.Errorf("tensor %q: cannot take %d rows of shape %v", t.Name, n, t.Shape)
+	}
+	if _, err := t.check(); err != nil {
+		return Tensor{}, err
+	}
+	r := t
+	r.Shape = append([]int{n}, t.Shape[1:]...)
+	if t.Shape[0] > 0 {
+		r.Data = t.Data[:len(t.Data)/t.Shape[0]*n]
+	}
+	return r, nil
 }

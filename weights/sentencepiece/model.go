@@ -8,10 +8,12 @@
 package sentencepiece
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"os"
 	"unicode/utf8"
+
+	"github.com/blip2chat/blip2chat/internal/safefile"
 )
 
 // Model types (TrainerSpec.ModelType).
@@ -103,14 +105,11 @@ const maxFileSize = 1 << 30
 
 // Load reads and parses a .model file.
 func Load(path string) (*Model, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
+	data, err := safefile.ReadFile(path, maxFileSize) // a FIFO is refused, never waited on
+	var tl *safefile.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, fmt.Errorf("%s: %d bytes is too large for a SentencePiece model", path, tl.Size)
 	}
-	if st.Size() > maxFileSize {
-		return nil, fmt.Errorf("%s: %d bytes is too large for a SentencePiece model", path, st.Size())
-	}
-	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

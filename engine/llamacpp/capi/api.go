@@ -15,14 +15,21 @@ type api struct {
 	ggml_backend_dev_get            func(i uintptr) uintptr
 	ggml_backend_dev_name           func(dev uintptr) string
 	ggml_backend_dev_description    func(dev uintptr) string
+	ggml_backend_dev_type           func(dev uintptr) int32
+	ggml_backend_dev_memory         func(dev uintptr, free, total *uintptr)
+	ggml_backend_reg_count          func() uintptr
+	ggml_backend_reg_get            func(i uintptr) uintptr
+	ggml_backend_reg_name           func(reg uintptr) string
+	ggml_backend_reg_dev_count      func(reg uintptr) uintptr
 	ggml_version                    func() string
 	ggml_commit                     func() string
 
 	// library
-	llama_version           func() string
-	llama_backend_init      func()
-	llama_log_set           func(cb uintptr, user uintptr)
-	llama_print_system_info func() string
+	llama_version              func() string
+	llama_backend_init         func()
+	llama_log_set              func(cb uintptr, user uintptr)
+	llama_print_system_info    func() string
+	llama_supports_gpu_offload func() bool
 
 	// defaults
 	llama_model_default_params          func() ModelParams
@@ -37,6 +44,7 @@ type api struct {
 	llama_model_n_embd              func(m uintptr) int32
 	llama_model_n_embd_inp          func(m uintptr) int32
 	llama_model_n_ctx_train         func(m uintptr) int32
+	llama_model_n_layer             func(m uintptr) int32
 	llama_model_has_encoder         func(m uintptr) bool
 	llama_model_has_decoder         func(m uintptr) bool
 	llama_model_decoder_start_token func(m uintptr) int32

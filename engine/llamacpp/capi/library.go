@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -29,8 +28,8 @@ import (
 // Version is the llama.cpp release this package binds to, and Package the npm
 // package it comes from.
 const (
-	Version = "0.4.0"
-	Package = "@node-llama-cpp 3.21.1"
+	Version = libfiles.Release
+	Package = "@node-llama-cpp " + libfiles.NPMVersion
 )
 
 // Options controls Load.
@@ -41,11 +40,13 @@ type Options struct {
 
 // Library is the loaded llama.cpp library. There is at most one per process.
 type Library struct {
-	req     Location // what Locate found, for later Load calls to compare
-	loc     Location // where the library really is
-	version string   // llama_version()
-	c       api
-	log     logSink
+	req      Location // what Locate found, for later Load calls to compare
+	loc      Location // where the library really is
+	check    Check    // what verifying the folder found
+	version  string   // llama_version()
+	fallback string   // why a GPU build runs on the CPU ("" if it has a GPU, or is the CPU build)
+	c        api
+	log      logSink
 }
 
 var (
@@ -55,21 +56,28 @@ var (
 	loadErr  error
 )
 
-// Load locates, opens and initializes llama.cpp. A shared library cannot be
-// unloaded, so only the first call that gets as far as opening a library does
-// so; later calls return its result (error included), or an error if they ask
-// for a different folder. Errors from Locate (a wrong --llama-lib folder)
-// happen before anything is opened and are not remembered.
+// Load locates, verifies, opens and initializes llama.cpp. A shared library
+// cannot be unloaded, so only the first call that gets as far as opening a
+// library does so; later calls return its result (error included), or an
+// error if they ask for a different folder. Errors from Locate (a wrong
+// --llama-lib folder) and from verify (a damaged library, see verify) happen
+// before anything is opened and are not remembered.
 func Load(o Options) (*Library, error) {
 	loc, err := Locate(o.Dir)
 	if err != nil {
 		return nil, err
 	}
+	var check Check
+	if loc.Dir != "" {
+		if check, err = verifyHere(loc.Dir); err != nil {
+			return nil, err
+		}
+	}
 	loadMu.Lock()
 	defer loadMu.Unlock()
 	if !loadDone {
 		loadDone = true
-		loadLib, loadErr = open(loc, o.Log)
+		loadLib, loadErr = open(loc, check, o.Log)
 		return loadLib, loadErr
 	}
 	if loadErr != nil {
@@ -103,9 +111,9 @@ func (l *Library) Version() string { return l.version }
 func (l *Library) SetLog(w io.Writer) { l.log.setWriter(w) }
 
 // open does the one-time work of Load.
-func open(loc Location, logw io.Writer) (*Library, error) {
-	files := libfiles.For(runtime.GOOS)
-	l := &Library{req: loc, loc: loc}
+func open(loc Location, check Check, logw io.Writer) (*Library, error) {
+	files := loc.Files
+	l := &Library{req: loc, loc: loc, check: check}
 	l.log.setWriter(logw)
 	where := loc.Dir
 	if where == "" {
@@ -113,27 +121,28 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 	}
 	fix := "run 'make lib' or scripts/fetch-llama-lib.sh"
 
-	var handle uintptr
+	// Symbols are looked up in llama, then ggml, then ggml-base: on Windows
+	// a DLL exports only its own functions.
+	var handles []uintptr
 	if loc.Dir != "" {
 		// ggml first so libllama binds to these copies, not to others the
-		// loader might find. RTLD_GLOBAL lets the CPU backend modules that
-		// ggml loads later see the same ggml-base.
+		// loader might find.
 		for _, name := range []string{files.Base, files.GGML, files.Llama} {
-			h, err := purego.Dlopen(filepath.Join(loc.Dir, name), purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			h, err := dlopen(filepath.Join(loc.Dir, name))
 			if err != nil {
 				return nil, fmt.Errorf("cannot load the llama.cpp library in %s: %v; %s", loc.Dir, oneLine(err), fix)
 			}
-			handle = h
+			handles = append([]uintptr{h}, handles...)
 		}
 	} else {
 		var firstErr error
 		for _, name := range []string{files.Llama, plainName(files.Llama)} {
-			h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			h, err := dlopen(name)
 			if err == nil {
-				handle = h
+				handles = []uintptr{h}
 				// The backends (libggml-cpu-*) sit beside the library;
 				// ggml only looks beside the executable by itself.
-				if d := loadedDir(name); d != "" {
+				if d := loadedDir(h, name); d != "" {
 					l.loc.Dir, where = d, d+" (system loader path)"
 				}
 				break
@@ -142,7 +151,7 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 				firstErr = err
 			}
 		}
-		if handle == 0 {
+		if handles == nil {
 			tried := strings.Join(loc.Tried, ", ")
 			if tried == "" {
 				tried = "nowhere else"
@@ -155,14 +164,14 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 	// The version comes first, so a library of another release is reported
 	// as such rather than as a missing symbol.
 	var version func() string
-	if sym, err := purego.Dlsym(handle, "llama_version"); err == nil {
+	if sym, err := lookup(handles, "llama_version"); err == nil {
 		purego.RegisterFunc(&version, sym)
 		l.version = version()
 	}
 	if err := checkVersion(l.version); err != nil {
 		return nil, fmt.Errorf("llama.cpp library at %s is version %s; blip2chat needs v%s (from %s): run 'make lib'", where, err, Version, Package)
 	}
-	if err := bind(&l.c, handle); err != nil {
+	if err := bind(&l.c, handles); err != nil {
 		return nil, fmt.Errorf("llama.cpp library at %s: %v; it is not the v%s build from %s: run 'make lib'", where, err, Version, Package)
 	}
 
@@ -176,8 +185,9 @@ func open(loc Location, logw io.Writer) (*Library, error) {
 		l.c.ggml_backend_load_all()
 	}
 	if l.c.ggml_backend_dev_count() == 0 {
-		return nil, fmt.Errorf("llama.cpp library at %s loaded no compute backend (the libggml-cpu-* files are missing?); %s", where, fix)
+		return nil, fmt.Errorf("llama.cpp library at %s loaded no compute backend (its ggml-cpu backend modules are missing?); %s", where, fix)
 	}
+	l.fallback = l.gpuFallback(files)
 	l.c.llama_backend_init()
 	return l, nil
 }
@@ -195,13 +205,31 @@ func checkVersion(v string) error {
 	return nil
 }
 
-// bind resolves every field of c (named after its C symbol) in handle.
-func bind(c *api, handle uintptr) error {
+// lookup finds a symbol in the first of handles that has it.
+func lookup(handles []uintptr, name string) (uintptr, error) {
+	var first error
+	for _, h := range handles {
+		sym, err := dlsym(h, name)
+		if err == nil && sym != 0 {
+			return sym, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		first = errors.New("not found")
+	}
+	return 0, first
+}
+
+// bind resolves every field of c (named after its C symbol) in handles.
+func bind(c *api, handles []uintptr) error {
 	v := reflect.ValueOf(c).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
 		name := t.Field(i).Name
-		sym, err := purego.Dlsym(handle, name)
+		sym, err := lookup(handles, name)
 		if err != nil {
 			if optional[name] {
 				continue
@@ -218,9 +246,9 @@ func bind(c *api, handle uintptr) error {
 // plainName is the unversioned file name a system-wide install uses.
 func plainName(versioned string) string {
 	if i := strings.Index(versioned, "."); i > 0 {
-		ext := ".so"
-		if strings.HasSuffix(versioned, ".dylib") {
-			ext = ".dylib"
+		ext := filepath.Ext(versioned)
+		if ext != ".dylib" && ext != ".dll" {
+			ext = ".so"
 		}
 		return versioned[:i] + ext
 	}
@@ -229,24 +257,4 @@ func plainName(versioned string) string {
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// loadedDir finds the folder a library opened by bare name was loaded from
-// (Linux: /proc/self/maps; "" where unknown).
-func loadedDir(name string) string {
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(maps), "\n") {
-		i := strings.IndexByte(line, '/')
-		if i < 0 {
-			continue
-		}
-		path := line[i:]
-		if filepath.Base(path) == name {
-			return filepath.Dir(path)
-		}
-	}
-	return ""
 }

@@ -2,6 +2,8 @@ package capi
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,7 +130,7 @@ func TestLoadModelErrors(t *testing.T) {
 	for _, tc := range []struct {
 		path, want string
 	}{
-		{filepath.Join(dir, "missing.gguf"), "no such file"},
+		{filepath.Join(dir, "missing.gguf"), "missing.gguf"},
 		{dir, "not a regular file"},
 		{bad, bad + ": unsupported GGUF version"},
 	} {
@@ -139,5 +141,8 @@ func TestLoadModelErrors(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Errorf("error is not one line: %q", err)
 		}
+	}
+	if _, err := l.LoadModel(filepath.Join(dir, "missing.gguf"), l.DefaultModelParams()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadModel of a missing file: %v, want a not-exist error", err)
 	}
 }

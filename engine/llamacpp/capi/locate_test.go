@@ -5,13 +5,19 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/internal/libfiles"
 )
 
+// TestLocateOrder runs the search on this machine's file system with the
+// Linux and macOS rules (TestLocateRules covers every system's rules).
 func TestLocateOrder(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix rules on a Unix file system; TestLocateRules and TestLocateHere cover Windows")
+	}
 	root := t.TempDir()
 	// mk makes a folder, with the library file in it when full.
 	mk := func(rel string, full bool) string {
@@ -68,7 +74,7 @@ func TestLocateOrder(t *testing.T) {
 		{name: "flag without library is an error", flag: emptyDir, env: map[string]string{EnvLib: envDir}, home: home,
 			wantErr: "no llama.cpp library in " + emptyDir + " (expected libllama.v0.4.0.so); run 'make lib' or scripts/fetch-llama-lib.sh, or drop --llama-lib"},
 		{name: "flag with another version", flag: otherDir, home: home,
-			wantErr: "(expected libllama.v0.4.0.so; it holds libllama.v0.3.9.so, another version?)"},
+			wantErr: "(expected libllama.v0.4.0.so; it holds libllama.v0.3.9.so, another version or another system's build?)"},
 		{name: "env", env: map[string]string{EnvLib: envDir}, exe: filepath.Join(linkDir, "blip2chat"), home: home,
 			wantDir: envDir, wantSrc: SourceEnv},
 		{name: "env without library is an error", env: map[string]string{EnvLib: emptyDir}, home: home,
@@ -97,21 +103,20 @@ func TestLocateOrder(t *testing.T) {
 				// The mac file name differs; give that folder the mac library.
 				os.WriteFile(filepath.Join(macLib, libfiles.For("darwin").Llama), nil, 0o644)
 			}
-			env := sysEnv{
-				goos:   goos,
-				getenv: func(k string) string { return tc.env[k] },
-				executable: func() (string, error) {
-					if tc.exe == "" {
-						return "", errors.New("unknown")
-					}
-					return tc.exe, nil
-				},
-				homeDir: func() (string, error) {
-					if tc.home == "" {
-						return "", errors.New("no home")
-					}
-					return tc.home, nil
-				},
+			env := realEnv()
+			env.goos = goos
+			env.getenv = func(k string) string { return tc.env[k] }
+			env.executable = func() (string, error) {
+				if tc.exe == "" {
+					return "", errors.New("unknown")
+				}
+				return tc.exe, nil
+			}
+			env.homeDir = func() (string, error) {
+				if tc.home == "" {
+					return "", errors.New("no home")
+				}
+				return tc.home, nil
 			}
 			loc, err := locate(tc.flag, env)
 			if tc.wantErr != "" {

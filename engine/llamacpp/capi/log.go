@@ -92,10 +92,13 @@ var (
 // it may run on llama.cpp's own threads.
 func logCallback() uintptr {
 	logCBOnce.Do(func() {
-		logCB = purego.NewCallback(func(level int32, text *byte, _ uintptr) {
+		// The C function returns void; the result is there because Windows
+		// callbacks must return one word.
+		logCB = purego.NewCallback(func(level int32, text *byte, _ uintptr) uintptr {
 			if s := activeSink.Load(); s != nil {
 				s.write(level, cString(text))
 			}
+			return 0
 		})
 	})
 	return logCB

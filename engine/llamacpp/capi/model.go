@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
@@ -34,12 +35,9 @@ type Model struct {
 
 // LoadModel loads the GGUF file at path.
 func (l *Library) LoadModel(path string, p ModelParams) (*Model, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	// llama.cpp opens the file itself: a FIFO would block it for good.
+	if _, err := safefile.Regular(path); err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	if err := preflight(path, p.VocabOnly); err != nil {
 		return nil, err
@@ -82,7 +80,7 @@ func preflight(path string, vocabOnly bool) error {
 		return err
 	}
 	defer f.Close()
-	arch, ok := f.String("general.architecture")
+	arch, ok := f.String(gguf.KeyArchitecture)
 	if !ok {
 		return fmt.Errorf("%s: no general.architecture: not a llama.cpp model", path)
 	}
@@ -179,6 +177,9 @@ func (m *Model) NEmbdInp() int { return int(m.lib.c.llama_model_n_embd_inp(m.han
 
 // NCtxTrain is the context length the model was trained with.
 func (m *Model) NCtxTrain() int { return int(m.lib.c.llama_model_n_ctx_train(m.handle())) }
+
+// NLayer is the number of repeating layers (what ModelParams.NGPULayers counts).
+func (m *Model) NLayer() int { return int(m.lib.c.llama_model_n_layer(m.handle())) }
 
 // HasEncoder reports whether the model has an encoder (T5): prompts go
 // through Context.Encode.

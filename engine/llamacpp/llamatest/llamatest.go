@@ -49,7 +49,7 @@ func LibDir(tb testing.TB) string {
 	}
 	lib := libfiles.For(runtime.GOOS).Llama
 	d := filepath.Join(RepoRoot(tb), "lib")
-	if _, err := os.Stat(filepath.Join(d, lib)); err == nil {
+	if _, ok := libfiles.FindHere(d, runtime.GOOS); ok {
 		return d
 	}
 	msg := "llama.cpp library absent: neither $" + libfiles.EnvLib + " nor " + d + " holds " + lib + "; run 'make lib'"

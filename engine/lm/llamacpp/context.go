@@ -43,10 +43,13 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 	if nCtx < 1 {
 		return nil, fmt.Errorf("context size %d is not positive", nCtx)
 	}
-	threads := o.Threads
-	if threads <= 0 {
-		threads = lm.DefaultThreads()
+	if need, ok := m.kvBytes(nCtx, o.Exact); ok {
+		if mem := float64(lm.PhysicalMemory()); mem > 0 && need > mem {
+			return nil, fmt.Errorf("a context of %d positions needs %.1f GB for its KV cache, more than the %.1f GB of memory this machine has",
+				nCtx, need/(1<<30), mem/(1<<30))
+		}
 	}
+	threads := lm.Threads(o.Threads)
 	nBatch := o.NBatch
 	if nBatch <= 0 {
 		nBatch = DefaultBatch
@@ -74,6 +77,57 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 	}
 	nCtx = min(nCtx, c.NCtx())
 	return &Context{m: m, c: c, nCtx: nCtx, nBatch: min(nBatch, c.NBatch())}, nil
+}
+
+// kvBytes estimates the KV cache of a context of nCtx positions from the
+// model's metadata: keys and values of every (decoder) layer, f16 or, with
+// exact, f32. ok is false when the metadata does not say (per-layer head
+// counts, an unknown layout): llama.cpp then reports what it cannot
+// allocate itself.
+func (m *Model) kvBytes(nCtx int, exact bool) (bytes float64, ok bool) {
+	f, arch := m.file, m.info.Arch
+	get := func(key string) int {
+		v, _ := f.Int(arch + "." + key)
+		return v
+	}
+	layers := get("block_count")
+	if d := get("decoder_block_count"); m.info.EncoderDecoder && d > 0 {
+		layers = d
+	}
+	heads, headsKV, width := get("attention.head_count"), get("attention.head_count_kv"), get("embedding_length")
+	if headsKV == 0 {
+		headsKV = heads
+	}
+	keyLen, valLen := get("attention.key_length"), get("attention.value_length")
+	if keyLen == 0 && heads > 0 {
+		keyLen = width / heads
+	}
+	if valLen == 0 {
+		valLen = keyLen
+	}
+	if layers <= 0 || headsKV <= 0 || keyLen <= 0 {
+		return 0, false
+	}
+	elem := 2.0 // f16
+	if exact {
+		elem = 4
+	}
+	return float64(nCtx) * float64(layers) * float64(headsKV) * float64(keyLen+valLen) * elem, true
+}
+
+// unchanged checks, before each call into llama.cpp, that the model file is
+// as it was loaded: llama.cpp maps it too, and a read past the end of a
+// file truncated under it (SIGBUS) kills the process in C code, where Go
+// cannot catch it. Reading the whole file into memory instead (llama.cpp's
+// LoadModeNone) would close that last window (a file changed during one
+// decode call) but costs the load time (2.5 s against 0.1-0.3 s for a
+// 2.2 GB model, warm cache, measured) and a copy of the model in memory
+// on every run; one fstat per call costs a microsecond.
+func (m *Model) unchanged() error {
+	if m.file == nil {
+		return nil
+	}
+	return m.file.Unchanged()
 }
 
 // Llama is the underlying llama.cpp context.
@@ -114,6 +168,9 @@ func (c *Context) AppendTokens(ids []int32, all bool) error {
 func (c *Context) append(n int, all bool, chunk func(i, j int) capi.Batch) error {
 	if c.pos+n > c.nCtx {
 		return fmt.Errorf("append: %d rows at position %d: %w (%d positions)", n, c.pos, lm.ErrContextFull, c.nCtx)
+	}
+	if err := c.m.unchanged(); err != nil {
+		return err
 	}
 	start := time.Now()
 	c.lastRows, c.lastAll = 0, all
@@ -232,6 +289,9 @@ func (c *Context) Encode(rows []float32, n int) error {
 	if n > c.nCtx {
 		return fmt.Errorf("encode: %d rows: %w (%d positions)", n, lm.ErrContextFull, c.nCtx)
 	}
+	if err := c.m.unchanged(); err != nil {
+		return err
+	}
 	start := time.Now()
 	c.c.MemoryClear(false)
 	c.pos, c.lastRows = 0, 0
@@ -246,56 +306,3 @@ func (c *Context) Encode(rows []float32, n int) error {
 
 // Close frees the context.
 func (c *Context) Close() error { return c.c.Close() }
-
-// NewSampler makes a llama.cpp sampler chain for p.
-func (c *Context) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
-	return c.m.NewSampler(p)
-}
-
-// Sampler is an lm.Sampler on a llama.cpp sampler chain.
-type Sampler struct {
-	m *Model
-	s *capi.Sampler
-}
-
-// NewSampler makes a llama.cpp sampler chain for p.
-func (m *Model) NewSampler(p lm.SamplingParams) (*Sampler, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	o := capi.SamplerOptions{Seed: uint32(p.Seed)}
-	if !p.IsGreedy() {
-		o.Temperature, o.TopK, o.TopP, o.MinP = p.Temperature, int32(p.TopK), p.TopP, p.MinP
-	}
-	if p.Penalized() {
-		o.RepeatPenalty, o.RepeatLastN = p.RepeatPenalty, int32(p.RepeatLastN)
-	}
-	s, err := m.m.NewSampler(o)
-	if err != nil {
-		return nil, err
-	}
-	return &Sampler{m: m, s: s}, nil
-}
-
-// Sample picks a token from the last logits of c, which must be a Context
-// of the same model; -1 when there are none.
-func (s *Sampler) Sample(c lm.Context) int32 {
-	cc, ok := c.(*Context)
-	if !ok || cc.m != s.m || cc.lastRows == 0 {
-		return -1
-	}
-	id, err := s.s.Sample(cc.c, -1)
-	if err != nil {
-		return -1
-	}
-	return id
-}
-
-// Accept records a prompt token for the repetition penalty.
-func (s *Sampler) Accept(id int32) { s.s.Accept(id) }
-
-// Reset forgets the history and restarts the random draw.
-func (s *Sampler) Reset() { s.s.Reset() }
-
-// Close frees the chain.
-func (s *Sampler) Close() { s.s.Close() }

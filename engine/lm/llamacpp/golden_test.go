@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 )
@@ -15,7 +16,7 @@ func TestMain(m *testing.M) { modeltest.Main(m) }
 func openCase(t *testing.T, c modeltest.Case, llmType string) *Model {
 	t.Helper()
 	dir := modeltest.ModelDir(t, c, llmType)
-	m, err := Open(filepath.Join(dir, "llm.gguf"), lm.OpenOptions{LlamaLib: modeltest.LibDir(t)})
+	m, err := Open(filepath.Join(dir, "llm.gguf"), Options{LibDir: modeltest.LibDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +59,6 @@ func runCase(t *testing.T, m *Model, c modeltest.Case, exact bool) caseRun {
 			r.logits = append(r.logits, l...)
 		}
 	}
-	s, err := cx.NewSampler(lm.GreedyParams())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	if in.EncoderDecoder {
 		encode := func() {
 			emb, err := m.TokenEmbeddings(g.PromptIDs)
@@ -97,11 +93,13 @@ func runCase(t *testing.T, m *Model, c modeltest.Case, exact bool) caseRun {
 	}
 	// The golden continuation never stops at EOS; neither may this one,
 	// within the comparable steps (an EOS there would be a mismatch).
-	ids, err := lm.Generate(context.Background(), m, cx, s, len(g.GreedyIDs), nil)
+	o := generate.Options{Params: generate.DefaultParams()}
+	o.MaxTokens = len(g.GreedyIDs)
+	res, err := generate.New(m, cx).Decode(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.greedy = ids
+	r.greedy = res.IDs
 	return r
 }
 

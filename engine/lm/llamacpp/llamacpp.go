@@ -1,31 +1,29 @@
 // Package llamacpp implements lm.Model on llama.cpp (engine/llamacpp/capi): the
 // LLaMA family (Vicuna in InstructBLIP) and T5 (FlanT5), from a GGUF file
-// llama.cpp loads. It registers itself with engine/lm as the backend for
-// every architecture no other backend claims.
+// llama.cpp loads; engine/model opens with it every architecture that is
+// not blip2chat's own.
 //
 // Decoder-only models take the soft tokens as an embedding batch and the
 // prompt as tokens; T5 encodes [soft tokens ; token embeddings] in one
 // llama_encode call (the embeddings are read from the GGUF's
 // token_embd.weight and dequantized by weights/gguf/quant exactly as llama.cpp
-// would) and its decoder starts from the decoder start token. Sampling uses
-// llama.cpp's own sampler chain.
+// would) and its decoder starts from the decoder start token.
 package llamacpp
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 	"github.com/blip2chat/blip2chat/weights/gguf/quant"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
-
-func init() {
-	lm.RegisterBackend("*", func(path string, o lm.OpenOptions) (lm.Model, error) { return Open(path, o) })
-}
 
 // Model is a language model loaded by llama.cpp.
 type Model struct {
@@ -43,36 +41,53 @@ type Model struct {
 	pieces map[int32][]byte
 }
 
+// Options configure Open.
+type Options struct {
+	lm.OpenOptions
+	LibDir string // folder of the llama.cpp library ("" searches; see capi.Locate)
+}
+
 // Open loads the GGUF model at path with the llama.cpp library found from
-// o.LlamaLib. Errors are one line naming the file or the library.
-func Open(path string, o lm.OpenOptions) (*Model, error) {
+// o.LibDir. Errors are one line naming the file or the library.
+func Open(path string, o Options) (*Model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	return OpenFile(f, path, o)
+}
+
+// OpenFile is Open on the GGUF file at path, already opened as f (to read
+// its architecture first): the model reads token_embd.weight from f and
+// closes it, also when OpenFile fails.
+func OpenFile(f *gguf.File, path string, o Options) (*Model, error) {
 	ok := false
 	defer func() {
 		if !ok {
 			f.Close()
 		}
 	}()
-	arch, _ := f.String("general.architecture")
-	if arch == "blip2-vision" {
+	arch, _ := f.String(gguf.KeyArchitecture)
+	if arch == convert.VisionArch {
 		return nil, fmt.Errorf("%s is a vision file, not a language model (give the folder's llm.gguf)", path)
 	}
 	if strings.HasPrefix(arch, "blip2-") {
-		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp, and this build lacks it", path, arch)
+		return nil, fmt.Errorf("%s: architecture %q runs in blip2chat's Go engine, not in llama.cpp", path, arch)
 	}
-	lib, err := capi.Load(capi.Options{Dir: o.LlamaLib, Log: o.Log})
+	// What convert checks, before llama.cpp sees the file: it aborts the
+	// process on some values (a NaN norm epsilon) and computes nothing
+	// useful from others (a NaN rope base).
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	lib, err := capi.Load(capi.Options{Dir: o.LibDir, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
 	if o.Progress != nil {
 		o.Progress(0)
 	}
-	params := lib.DefaultModelParams()
-	params.VocabOnly = o.VocabOnly
-	llm, err := lib.LoadModel(path, params)
+	llm, device, notice, err := loadModel(lib, path, o.OpenOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -81,12 +96,62 @@ func Open(path string, o lm.OpenOptions) (*Model, error) {
 	}
 	m := &Model{lib: lib, m: llm, path: path, file: f, pieces: map[int32][]byte{}}
 	m.info = m.readInfo(arch)
+	li := lib.Info()
+	where := li.Location.Dir
+	if where == "" {
+		where = li.Location.Source
+	}
+	m.info.Backend = fmt.Sprintf("llama.cpp %s (%s)", li.Version, where)
+	m.info.Device, m.info.Notice = device, notice
 	if err := m.findEmbeddings(); err != nil && m.info.EncoderDecoder && !o.VocabOnly {
 		llm.Close()
 		return nil, err
 	}
 	ok = true
 	return m, nil
+}
+
+// loadModel loads the model with o.GPULayers layers offloaded when the
+// library has a GPU. A GPU that was asked for and cannot be used never stops
+// the run: the model loads on the CPU, and notice says why in one line (a
+// GPU build without a GPU or driver, or a model the GPU could not take).
+func loadModel(lib *capi.Library, path string, o lm.OpenOptions) (m *capi.Model, device, notice string, err error) {
+	params := lib.DefaultModelParams()
+	params.VocabOnly = o.VocabOnly
+	params.NGPULayers = 0
+	want := o.GPULayers != 0 && !o.VocabOnly
+	var gpus []string
+	for _, d := range lib.Devices() {
+		if d.GPU() {
+			gpus = append(gpus, d.String())
+		}
+	}
+	if want && len(gpus) > 0 {
+		params.NGPULayers = -1 // llama.cpp: all
+		if o.GPULayers > 0 {
+			params.NGPULayers = int32(min(o.GPULayers, math.MaxInt32))
+		}
+		m, err = lib.LoadModel(path, params)
+		if err == nil {
+			n := m.NLayer()
+			on := n
+			if params.NGPULayers >= 0 {
+				on = min(int(params.NGPULayers), n)
+			}
+			return m, fmt.Sprintf("GPU: %s, %d of %d layers", strings.Join(gpus, ", "), on, n), "", nil
+		}
+		notice = fmt.Sprintf("the language model could not be loaded on the GPU (%v); it runs on the CPU", err)
+		params.NGPULayers = 0
+	} else if want {
+		notice = lib.Fallback()
+	}
+	if m, err = lib.LoadModel(path, params); err != nil {
+		return nil, "", "", err
+	}
+	if o.VocabOnly {
+		return m, "", "", nil
+	}
+	return m, "CPU", notice, nil
 }
 
 func (m *Model) readInfo(arch string) lm.Info {
@@ -136,7 +201,7 @@ func (m *Model) findEmbeddings() error {
 		return fmt.Errorf("%s: no token_embd.weight tensor", m.path)
 	}
 	if len(info.Dims) != 2 || int(info.Dims[0]) != m.info.NEmbd || int(info.Dims[1]) < m.info.NVocab {
-		return fmt.Errorf("%s: token_embd.weight has dims %v, want [%d %d]", m.path, info.Dims, m.info.NEmbd, m.info.NVocab)
+		return fmt.Errorf("%s: token_embd.weight has shape %v, want [%d %d]", m.path, info.Shape(), m.info.NVocab, m.info.NEmbd)
 	}
 	if !quant.Supported(info.Type) {
 		return fmt.Errorf("%s: token_embd.weight has type %v, which blip2chat cannot read (supported: %v)", m.path, info.Type, quant.Types())
@@ -149,14 +214,8 @@ func (m *Model) findEmbeddings() error {
 	return nil
 }
 
-// Library is the llama.cpp library the model runs in.
-func (m *Model) Library() *capi.Library { return m.lib }
-
 // Llama is the underlying llama.cpp model.
 func (m *Model) Llama() *capi.Model { return m.m }
-
-// Path is the GGUF file.
-func (m *Model) Path() string { return m.path }
 
 // Info describes the model.
 func (m *Model) Info() lm.Info { return m.info }
@@ -187,7 +246,7 @@ func (m *Model) TokenBytes(id int32) []byte {
 }
 
 // Piece returns a token's text with control tokens shown ("</s>"), for
-// listings such as `blip2chat tokenize`.
+// listings such as `blip2chat tokenize` (lm.Model).
 func (m *Model) Piece(id int32) string {
 	s, _ := m.m.TokenToPiece(id, true)
 	return s
@@ -197,7 +256,11 @@ func (m *Model) Piece(id int32) string {
 func (m *Model) IsEOG(id int32) bool { return m.m.IsEOG(id) }
 
 // TokenEmbeddings returns the dequantized rows of token_embd.weight.
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	if m.embB == nil {
 		if err := m.findEmbeddings(); err != nil {
 			return nil, err

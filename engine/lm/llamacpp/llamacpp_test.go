@@ -2,12 +2,16 @@ package llamacpp
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model/modeltest"
 	"github.com/blip2chat/blip2chat/weights/gguf"
@@ -35,7 +39,7 @@ func tinyModel(t *testing.T, tiny modeltest.TinyLlama, embType gguf.Type) (*Mode
 		}
 		path = q
 	}
-	m, err := Open(path, lm.OpenOptions{LlamaLib: modeltest.LibDir(t)})
+	m, err := Open(path, Options{LibDir: modeltest.LibDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +195,9 @@ func TestContextAppendTruncate(t *testing.T) {
 	}
 }
 
-// The Go sampler (used by the OPT backend) must draw what llama.cpp's chain
-// draws from the same logits with the same seed.
-func TestGoSamplerMatchesLlama(t *testing.T) {
+// The sampler every backend uses (engine/generate's, in Go) must draw what
+// llama.cpp's own chain draws from the same logits with the same seed.
+func TestSamplerMatchesLlama(t *testing.T) {
 	tiny := modeltest.DefaultTinyLlama()
 	tiny.NVocab = 1500 // more than 1024 candidates: llama.cpp's top-p takes its partial-sort path
 	m, _ := tinyModel(t, tiny, gguf.TypeF32)
@@ -204,9 +208,9 @@ func TestGoSamplerMatchesLlama(t *testing.T) {
 	// Sharpen nothing: the random model's logits are spread enough that
 	// each setting keeps several candidates.
 	logits := slices.Clone(c.Logits(-1))
-	params := []lm.SamplingParams{
-		{Greedy: true},
-		{Greedy: true, RepeatPenalty: 1.5, RepeatLastN: 8},
+	for _, o := range []capi.SamplerOptions{
+		{},
+		{RepeatPenalty: 1.5, RepeatLastN: 8},
 		{Temperature: 1, Seed: 1},
 		{Temperature: 0.7, TopK: 40, Seed: 2},
 		{Temperature: 1.3, TopP: 0.9, Seed: 3},
@@ -214,13 +218,20 @@ func TestGoSamplerMatchesLlama(t *testing.T) {
 		{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: 5},
 		{Temperature: 2, TopK: 1000, TopP: 0.5, RepeatPenalty: 1.3, RepeatLastN: 4, Seed: 6},
 		{Temperature: 1, TopK: 1, Seed: 7},
-	}
-	for _, p := range params {
-		ls, err := m.NewSampler(p)
+	} {
+		p := generate.DefaultParams()
+		p.Temperature, p.TopK, p.TopP, p.MinP, p.Seed = float64(o.Temperature), int(o.TopK), float64(o.TopP), float64(o.MinP), int64(o.Seed)
+		if o.TopP == 0 {
+			p.TopP = 1
+		}
+		if o.RepeatPenalty != 0 {
+			p.RepetitionPenalty, p.RepeatLastN = float64(o.RepeatPenalty), int(o.RepeatLastN)
+		}
+		ls, err := m.Llama().NewSampler(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		gs, err := lm.NewGoSampler(p, m.Info().NVocab)
+		gs, err := generate.NewSampler(p, m.Info().NVocab)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,18 +241,22 @@ func TestGoSamplerMatchesLlama(t *testing.T) {
 		}
 		var a, b []int32
 		for range 200 {
-			a = append(a, ls.Sample(c))
+			id, err := ls.Sample(c.Llama(), -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a = append(a, id)
 			b = append(b, gs.SampleLogits(logits))
 		}
 		ls.Close()
 		if !slices.Equal(a, b) {
-			t.Errorf("%v:\nllama.cpp %v\n       Go %v", p, a[:20], b[:20])
+			t.Errorf("%+v:\nllama.cpp %v\n       Go %v", o, a[:20], b[:20])
 		}
 		distinct := map[int32]bool{}
 		for _, id := range a {
 			distinct[id] = true
 		}
-		t.Logf("%v: 200 draws agree (%d distinct tokens)", p, len(distinct))
+		t.Logf("%+v: 200 draws agree (%d distinct tokens)", o, len(distinct))
 	}
 }
 
@@ -272,13 +287,34 @@ func TestOpenErrors(t *testing.T) {
 		{flipped, "flipped.gguf"},
 		{opt, "blip2-opt"},
 	} {
-		_, err := Open(tc.path, lm.OpenOptions{LlamaLib: lib})
+		_, err := Open(tc.path, Options{LibDir: lib})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("Open(%s) = %v, want one line naming %q", filepath.Base(tc.path), err, tc.want)
 		}
 	}
-	// Through lm.Open, the registered backend.
-	if _, err := lm.Open(full, lm.OpenOptions{LlamaLib: lib}); err != nil {
-		t.Errorf("lm.Open: %v", err)
+	if m, err := Open(full, Options{LibDir: lib}); err != nil || !strings.HasPrefix(m.Info().Backend, "llama.cpp ") {
+		t.Errorf("Open(full.gguf): %v", err)
+	} else {
+		m.Close()
+	}
+}
+
+// TestC4ContextBeyondMemory (C4): a context whose KV cache is larger than
+// the machine's memory is refused at once, instead of llama.cpp allocating
+// for seconds before it fails.
+func TestC4ContextBeyondMemory(t *testing.T) {
+	if lm.PhysicalMemory() == 0 {
+		t.Skip("the machine's memory is unknown here")
+	}
+	m, _ := tinyModel(t, modeltest.DefaultTinyLlama(), gguf.TypeF32)
+	start := time.Now()
+	_, err := m.NewContext(lm.ContextOptions{NCtx: math.MaxInt32, Threads: 1})
+	if err == nil || !strings.Contains(err.Error(), "for its KV cache, more than the") || time.Since(start) > 2*time.Second {
+		t.Fatalf("a context of 2^31 positions: %v after %v", err, time.Since(start))
+	}
+	if c, err := m.NewContext(lm.ContextOptions{NCtx: 256, Threads: 1}); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Close()
 	}
 }

@@ -1,28 +1,8 @@
 package opt
 
-import "github.com/blip2chat/blip2chat/engine/lm"
-
-// The OPT engine answers for llm.gguf files of architecture "blip2-opt":
-// lm.Open picks it from general.architecture.
-func init() {
-	lm.RegisterBackend(Arch, func(path string, _ lm.OpenOptions) (lm.Model, error) {
-		m, err := Open(path)
-		if err != nil {
-			return nil, err
-		}
-		return m, nil
-	})
-}
-
-// newSampler is lm's Go copy of llama.cpp's sampler chain, so that sampling
-// means the same here as in the llama.cpp backend.
-func newSampler(p lm.SamplingParams, nVocab int) (lm.Sampler, error) {
-	s, err := lm.NewGoSampler(p, nVocab)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
+import (
+	"github.com/blip2chat/blip2chat/engine/lm"
+)
 
 var (
 	_ lm.Model   = (*Model)(nil)

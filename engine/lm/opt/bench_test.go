@@ -6,16 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blip2chat/blip2chat/engine/bench"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // The decoding benchmarks run a synthetic model of a real OPT's shape (see
-// SyntheticFile: generated once into the user cache dir; opt-2.7b q8_0 is
+// cachedSynthetic: generated once into the user cache dir; opt-2.7b q8_0 is
 // 2.9 GB) and report, besides ns/op (one token), tokens/s, the weight
 // bytes read per token, the bandwidth that implies and its fraction of the
-// machine's read bandwidth (MeasureBandwidth over 1 GB, the best of runs
-// before and after decoding). Run them alone:
+// machine's read bandwidth (bench.MeasureBandwidth over 1 GB, the best of
+// runs before and after decoding). Run them alone:
 //
 //	go test -run '^$' -bench 'Decode/opt-2.7b' -benchtime 10x ./engine/lm/opt/
 
@@ -26,19 +27,8 @@ var (
 
 // machineBandwidth measures the read bandwidth once per process.
 func machineBandwidth(threads int) float64 {
-	bwOnce.Do(func() { bw = MeasureBandwidth(1<<30, threads, 5) })
+	bwOnce.Do(func() { bw = bench.MeasureBandwidth(1<<30, threads, 5) })
 	return bw
-}
-
-// BenchmarkMemoryBandwidth sums a 1 GB slice with the default threads.
-func BenchmarkMemoryBandwidth(b *testing.B) {
-	threads := lm.DefaultThreads()
-	var best float64
-	for i := 0; i < b.N; i++ {
-		best = max(best, MeasureBandwidth(1<<30, threads, 3))
-	}
-	b.ReportMetric(best/1e9, "GB/s")
-	b.ReportMetric(float64(threads), "threads")
 }
 
 func BenchmarkDecode(b *testing.B) {
@@ -55,10 +45,7 @@ func BenchmarkDecode(b *testing.B) {
 
 func openSynthetic(b *testing.B, name string, typ gguf.Type) *Model {
 	start := time.Now()
-	path, err := SyntheticFile(name, typ, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	path := cachedSynthetic(b, name, typ)
 	if d := time.Since(start); d > time.Second {
 		b.Logf("wrote %s in %v", path, d.Round(time.Millisecond))
 	}
@@ -102,10 +89,14 @@ func benchDecode(b *testing.B, name string, typ gguf.Type) {
 			b.Fatal(err)
 		}
 	}
+	perTokenBytes, err := bench.DecodeBytesPerToken(m.path)
+	if err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	prefill()
 	b.Logf("%s %s: prompt of 48 rows in %v; weights read per token %.3g GB; machine bandwidth %.3g GB/s (%d threads)",
-		name, typ, time.Since(start).Round(time.Millisecond), float64(m.WeightBytesPerToken())/1e9, machine/1e9, threads)
+		name, typ, time.Since(start).Round(time.Millisecond), float64(perTokenBytes)/1e9, machine/1e9, threads)
 
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -121,9 +112,9 @@ func benchDecode(b *testing.B, name string, typ gguf.Type) {
 	}
 	b.StopTimer()
 	// The machine is shared: measure again after and keep the best.
-	machine = max(machine, MeasureBandwidth(1<<30, threads, 3))
+	machine = max(machine, bench.MeasureBandwidth(1<<30, threads, 3))
 	perToken := b.Elapsed().Seconds() / float64(b.N)
-	achieved := float64(m.WeightBytesPerToken()) / perToken
+	achieved := float64(perTokenBytes) / perToken
 	b.ReportMetric(1/perToken, "tok/s")
 	b.ReportMetric(achieved/1e9, "GB/s")
 	b.ReportMetric(achieved/machine, "bw-fraction")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/kernels"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/gguf"
 )
 
 // DefaultBatch is the most rows one forward pass takes when
@@ -39,16 +40,16 @@ type Context struct {
 	allKept bool      // every row's logits were kept
 
 	att1  kernels.AttentionArgs
+	pool  *kernels.Pool // the threads of this context (ContextOptions.Threads)
 	stats lm.Stats
 	err   error // set when closed
 }
 
 // NewContext makes a context (lm.Model). NCtx is capped at the learned
-// positions (Info.NCtxTrain); NBatch defaults to DefaultBatch; Threads > 0
-// sets the kernel threads for the whole process (engine/kernels has one
-// pool shared with the vision side), 0 leaves them as they are. Exact
-// changes nothing: the OPT engine always computes in f32 with an f32 KV
-// cache.
+// positions (Info.NCtxTrain); NBatch defaults to DefaultBatch; the context
+// runs on lm.Threads(Threads) threads of its own, as a
+// llama.cpp context does. Exact changes nothing: the OPT engine always
+// computes in f32 with an f32 KV cache.
 func (m *Model) NewContext(o lm.ContextOptions) (lm.Context, error) {
 	c, err := m.newContext(o)
 	if err != nil {
@@ -79,11 +80,9 @@ func (m *Model) newContext(o lm.ContextOptions) (*Context, error) {
 		nb = DefaultBatch
 	}
 	nb = min(nb, nCtx)
-	if o.Threads > 0 && o.Threads != kernels.Threads() {
-		kernels.SetThreads(o.Threads)
-	}
+	threads := lm.Threads(o.Threads)
 	hp := m.hp
-	c := &Context{m: m, nCtx: nCtx, nBatch: nb}
+	c := &Context{m: m, nCtx: nCtx, nBatch: nb, pool: kernels.NewPool(threads)}
 	c.x = make([]float32, nb*hp.WordEmbed)
 	c.h = make([]float32, nb*hp.Hidden)
 	c.a = make([]float32, nb*max(hp.Hidden, hp.WordEmbed))
@@ -206,7 +205,13 @@ func (c *Context) room(n int) error {
 
 // run feeds n rows in passes of at most nBatch; input writes rows
 // [from, from+cnt) of the input into dst.
-func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) error {
+func (c *Context) run(n int, all bool, input func(dst []float32, from, cnt int) error) (err error) {
+	// The weights are read from the file's mapping: a file changed on
+	// disk is an error, not a fault.
+	if err := c.m.file.Unchanged(); err != nil {
+		return err
+	}
+	defer c.m.file.Guard(&err, gguf.PanicOnFault())
 	start := time.Now()
 	V, E := c.m.hp.Vocab, c.m.hp.WordEmbed
 	if all && len(c.logits) < n*V {
@@ -272,7 +277,7 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 	ff := c.ff[:n*F]
 
 	if m.projIn != nil {
-		kernels.MatMulT(h, x, n, m.projIn, nil)
+		c.pool.MatMulT(h, x, n, m.projIn, nil)
 	} else {
 		copy(h, x)
 	}
@@ -285,38 +290,38 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 		L := &m.layers[li]
 		in := h
 		if hp.PreLN {
-			kernels.LayerNorm(a, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
+			c.pool.LayerNorm(a, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
 			in = a
 		}
 		kc := c.k[li][:(pos+n)*H]
 		vc := c.v[li][:(pos+n)*H]
-		kernels.MatMulT(q, in, n, L.q.w, L.q.b)
-		kernels.MatMulT(kc[pos*H:], in, n, L.k.w, L.k.b)
-		kernels.MatMulT(vc[pos*H:], in, n, L.v.w, L.v.b)
+		c.pool.MatMulT(q, in, n, L.q.w, L.q.b)
+		c.pool.MatMulT(kc[pos*H:], in, n, L.k.w, L.k.b)
+		c.pool.MatMulT(vc[pos*H:], in, n, L.v.w, L.v.b)
 		c.att1 = kernels.AttentionArgs{Q: q, K: kc, V: vc, Out: att, Tq: n, Tk: pos + n,
 			Heads: hp.Heads, HeadDim: hp.HeadDim(), Scale: scale, Causal: true}
-		kernels.Attention(&c.att1)
-		kernels.MatMulT(a, att, n, L.o.w, L.o.b)
+		c.pool.Attention(&c.att1)
+		c.pool.MatMulT(a, att, n, L.o.w, L.o.b)
 		kernels.Add(h, h, a)
 		if !hp.PreLN {
-			kernels.LayerNorm(h, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
+			c.pool.LayerNorm(h, h, n, H, L.attnNorm.w, L.attnNorm.b, eps)
 		}
 
 		in = h
 		if hp.PreLN {
-			kernels.LayerNorm(a, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
+			c.pool.LayerNorm(a, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
 			in = a
 		}
-		kernels.MatMulT(ff, in, n, L.up.w, L.up.b)
+		c.pool.MatMulT(ff, in, n, L.up.w, L.up.b)
 		if hp.Activation == "gelu" {
-			kernels.GELU(ff)
+			c.pool.GELU(ff)
 		} else {
 			kernels.ReLU(ff)
 		}
-		kernels.MatMulT(a, ff, n, L.down.w, L.down.b)
+		c.pool.MatMulT(a, ff, n, L.down.w, L.down.b)
 		kernels.Add(h, h, a)
 		if !hp.PreLN {
-			kernels.LayerNorm(h, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
+			c.pool.LayerNorm(h, h, n, H, L.ffnNorm.w, L.ffnNorm.b, eps)
 		}
 	}
 	c.pos = pos + n
@@ -330,20 +335,14 @@ func (c *Context) forward(n int, logits []float32, all bool) {
 		rows, hs = 1, h[(n-1)*H:n*H]
 	}
 	if hp.FinalNorm {
-		kernels.LayerNorm(hs, hs, rows, H, m.outNorm.w, m.outNorm.b, eps)
+		c.pool.LayerNorm(hs, hs, rows, H, m.outNorm.w, m.outNorm.b, eps)
 	}
 	if m.projOut != nil {
 		out := c.a[:rows*E]
-		kernels.MatMulT(out, hs, rows, m.projOut, nil)
+		c.pool.MatMulT(out, hs, rows, m.projOut, nil)
 		hs = out
 	}
-	kernels.MatMulT(logits, hs, rows, m.output, nil)
-}
-
-// NewSampler makes a sampler with llama.cpp's meaning of p, drawing from
-// this context's logits.
-func (c *Context) NewSampler(p lm.SamplingParams) (lm.Sampler, error) {
-	return newSampler(p, c.m.hp.Vocab)
+	c.pool.MatMulT(logits, hs, rows, m.output, nil)
 }
 
 // Close frees the context's buffers.
@@ -352,6 +351,7 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.err = errors.New("opt: context is closed")
+	c.pool.Close()
 	c.nLogits = 0
 	c.k, c.v, c.x, c.h, c.a, c.q, c.att, c.ff, c.logits = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	c.m.mu.Lock()

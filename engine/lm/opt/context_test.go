@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/gguf"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // scratchLogits runs soft rows and then ids in a fresh context and returns
@@ -44,8 +46,10 @@ func TestMultiTurn(t *testing.T) {
 	if err := c.AppendTokens(g.ids, false); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := c.NewSampler(lm.GreedyParams())
-	answer, err := lm.Generate(context.Background(), m, c, s, 5, nil)
+	o := generate.Options{Params: generate.DefaultParams()}
+	o.MaxTokens = 5
+	r, err := generate.New(m, c).Decode(context.Background(), o)
+	answer := r.IDs
 	if err != nil || len(answer) != 5 {
 		t.Fatalf("generate: %v %v", answer, err)
 	}
@@ -183,9 +187,6 @@ func TestErrors(t *testing.T) {
 	if c.Pos() != 0 || c.Stats().TokensIn != 0 {
 		t.Errorf("failed appends changed the context: pos %d, %+v", c.Pos(), c.Stats())
 	}
-	if _, err := c.NewSampler(lm.SamplingParams{Temperature: -1, TopP: 2}); err == nil {
-		t.Error("bad sampling parameters accepted")
-	}
 	if _, err := m.newContext(lm.ContextOptions{NCtx: -1}); err == nil {
 		t.Error("negative NCtx accepted")
 	}
@@ -230,15 +231,20 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestBackend: lm.Open picks this engine for a blip2-opt file.
-func TestBackend(t *testing.T) {
+// TestOpenFile: a GGUF file opened to read its architecture (as
+// engine/model does) opens as the model; Info names the backend.
+func TestOpenFile(t *testing.T) {
 	path := convertGolden(t, "f16")
-	m, err := lm.Open(path, lm.OpenOptions{})
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenFile(f, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, ok := m.(*Model); !ok || m.Info().Arch != Arch || !strings.HasSuffix(m.Info().Desc, "F16") {
-		t.Errorf("lm.Open gave %T %+v", m, m.Info())
+	if in := m.Info(); in.Arch != lmconv.OPTArch || !strings.HasSuffix(in.Desc, "F16") || in.Backend != "Go (OPT)" {
+		t.Errorf("info %+v", in)
 	}
 }

@@ -14,9 +14,7 @@ func fuzzSeed(t testing.TB, typ gguf.Type) []byte {
 	hp := optShape(32, 1, 2, 32, 32)
 	hp.Vocab, hp.MaxPositions = 260, 8
 	path := filepath.Join(t.TempDir(), "seed.gguf")
-	if err := WriteSynthetic(path, hp, typ, 1); err != nil {
-		t.Fatal(err)
-	}
+	writeSynthetic(t, path, hp, typ, 1)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
@@ -91,15 +91,11 @@ func loadGolden(t testing.TB) *golden {
 // llm.gguf of the given --llm-type in a temporary folder.
 func convertGolden(t testing.TB, typ string) string {
 	t.Helper()
-	ty, err := lmconv.ParseOPTType(typ)
-	if err != nil {
+	out := t.TempDir()
+	if _, err := convert.Convert(context.Background(), filepath.Join(goldenDir, "blip2-opt", "hf"), out, convert.Options{LLMType: typ}); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "llm.gguf")
-	if _, err := lmconv.Convert(filepath.Join(goldenDir, "blip2-opt", "hf"), out, ty); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return filepath.Join(out, lmconv.FileName)
 }
 
 func openGolden(t testing.TB, typ string) *Model {
@@ -176,40 +172,31 @@ var goldenTypes = []struct {
 }
 
 // TestGoldenLogits: the logits at every position of [soft tokens ; BOS +
-// prompt] match transformers', with both kernel paths for f32.
+// prompt] match transformers' (the machine's kernels; make test runs it
+// again on the portable ones, BLIP2CHAT_NOSIMD=1, and on AVX2).
 func TestGoldenLogits(t *testing.T) {
 	g := loadGolden(t)
 	for _, wt := range goldenTypes {
-		for _, simd := range []bool{true, false} {
-			if !simd && wt.name != "f32" {
-				continue
+		name := wt.name
+		t.Run(name, func(t *testing.T) {
+			m := openGolden(t, wt.name)
+			if m.Info().NEmbd != g.e || m.Info().NVocab != g.vocab {
+				t.Fatalf("info %+v: want NEmbd %d, NVocab %d", m.Info(), g.e, g.vocab)
 			}
-			name := wt.name
-			if !simd {
-				name += "/portable"
+			got := runGolden(t, m, g, lm.ContextOptions{AllLogits: true})
+			if len(got) != len(g.logits) {
+				t.Fatalf("%d logits, want %d", len(got), len(g.logits))
 			}
-			t.Run(name, func(t *testing.T) {
-				prev := kernels.SetSIMD(simd)
-				defer kernels.SetSIMD(prev)
-				m := openGolden(t, wt.name)
-				if m.Info().NEmbd != g.e || m.Info().NVocab != g.vocab {
-					t.Fatalf("info %+v: want NEmbd %d, NVocab %d", m.Info(), g.e, g.vocab)
-				}
-				got := runGolden(t, m, g, lm.ContextOptions{AllLogits: true})
-				if len(got) != len(g.logits) {
-					t.Fatalf("%d logits, want %d", len(got), len(g.logits))
-				}
-				d := maxAbsDiff(got, g.logits)
-				t.Logf("%s: max |logit - golden| = %.3g over %d positions (max |golden| %.3g)", name, d, len(got)/g.vocab, maxAbs(g.logits))
-				if d > wt.tol {
-					t.Errorf("%s: max logit deviation %.3g > %.3g", name, d, wt.tol)
-				}
-			})
-		}
+			d := maxAbsDiff(got, g.logits)
+			t.Logf("%s: max |logit - golden| = %.3g over %d positions (max |golden| %.3g)", name, d, len(got)/g.vocab, maxAbs(g.logits))
+			if d > wt.tol {
+				t.Errorf("%s: max logit deviation %.3g > %.3g", name, d, wt.tol)
+			}
+		})
 	}
 }
 
-// TestGoldenGreedy: greedy generation through lm.Generate picks the
+// TestGoldenGreedy: greedy generation through engine/generate picks the
 // reference tokens while the reference's top-2 gap is clear (>= 0.05), and
 // the logits along the way match greedy_sequence_logits.
 func TestGoldenGreedy(t *testing.T) {
@@ -224,21 +211,18 @@ func TestGoldenGreedy(t *testing.T) {
 			if err := c.AppendTokens(g.ids, false); err != nil {
 				t.Fatal(err)
 			}
-			s, err := c.NewSampler(lm.GreedyParams())
-			if err != nil {
-				t.Fatal(err)
-			}
 			V := g.vocab
 			var dev float64
-			res, err := lm.GenerateWith(context.Background(), m, c, s, lm.GenerateOptions{
-				MaxTokens: len(g.greedy),
+			o := generate.Options{Params: generate.DefaultParams(),
 				OnStep: func(step int, logits []float32, id int32) {
 					row := g.q + len(g.ids) - 1 + step
 					if row < len(g.seqLogs)/V && step < len(g.greedy) && g.greedy[step] == id {
 						dev = max(dev, maxAbsDiff(logits, g.seqLogs[row*V:(row+1)*V]))
 					}
 				},
-			})
+			}
+			o.MaxTokens = len(g.greedy)
+			res, err := generate.New(m, c).Decode(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,8 @@
 // opt-350m) with biased multi-head attention and a ReLU feed-forward, a
 // final layer norm, optional project_out, and an LM head tied to the token
 // embeddings. Weights come from an llm.gguf with general.architecture
-// "blip2-opt" (written by weights/lmconv; the layout is documented there)
+// lmconv.OPTArch, "blip2-opt" (written by weights/lmconv, whose names for
+// its keys and tensors are read here)
 // and stay in the file's memory map: F32 tensors are used in place, F16 and
 // Q8_0 matrices are read by engine/kernels directly. Activations and the KV
 // cache are float32.
@@ -32,17 +33,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/weightmap"
 	"github.com/blip2chat/blip2chat/weights/dtype"
 	"github.com/blip2chat/blip2chat/weights/gguf"
-)
-
-// Arch is the general.architecture of an OPT llm.gguf.
-const Arch = "blip2-opt"
-
-// Token types of tokenizer.ggml.token_type (llama_token_type).
-const (
-	tokNormal      = 1
-	tokControl     = 3
-	tokUserDefined = 4
-	tokUnused      = 5
+	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 // Hyper are the model's hyperparameters, from the GGUF metadata.
@@ -107,18 +98,34 @@ type layer struct {
 	up, down          linear
 }
 
-// Open memory-maps an OPT llm.gguf (general.architecture "blip2-opt") and
-// checks every tensor against the metadata. Errors name the file.
+// Open memory-maps an OPT llm.gguf (general.architecture lmconv.OPTArch)
+// and checks every tensor against the metadata. Errors name the file.
 func Open(path string) (*Model, error) {
 	return weightmap.Load(path, "OPT", newModel)
+}
+
+// OpenFile is Open on the GGUF file at path, already opened as f (to read
+// its architecture first): the model keeps f, and closes it also when
+// OpenFile fails.
+func OpenFile(f *gguf.File, path string) (*Model, error) {
+	m, err := newModel(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
 }
 
 // newModel reads a parsed file; name is used in errors.
 func newModel(f *gguf.File, name string) (*Model, error) {
 	m := &Model{path: name, file: f}
 	l := weightmap.NewLoader(f, name, "OPT")
-	if a := l.String("general.architecture"); l.Err() == nil && a != Arch {
-		return nil, fmt.Errorf("%s: general.architecture is %q, not an OPT model for blip2chat (%s)", name, a, Arch)
+	if a := l.String(gguf.KeyArchitecture); l.Err() == nil && a != lmconv.OPTArch {
+		return nil, fmt.Errorf("%s: general.architecture is %q, not an OPT model for blip2chat (%s)", name, a, lmconv.OPTArch)
+	}
+	// What convert checks, before anything is sized from the file.
+	if err := lmconv.CheckMetadata(f); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	if err := m.load(l); err != nil {
 		return nil, err
@@ -127,22 +134,21 @@ func newModel(f *gguf.File, name string) (*Model, error) {
 }
 
 func (m *Model) load(l *weightmap.Loader) error {
-	key := func(s string) string { return Arch + "." + s }
 	hp := &m.hp
-	hp.Vocab = l.Positive(key("vocab_size"))
-	hp.MaxPositions = l.Positive(key("context_length"))
-	hp.Hidden = l.Positive(key("embedding_length"))
-	hp.WordEmbed = l.Positive(key("word_embedding_length"))
-	hp.FFN = l.Positive(key("feed_forward_length"))
-	hp.Layers = l.Positive(key("block_count"))
-	hp.Heads = l.Positive(key("attention.head_count"))
-	hp.Eps = l.Float32(key("attention.layer_norm_epsilon"))
-	hp.PosOffset = l.Int(key("position_offset"))
-	hp.PreLN = l.Bool(key("layer_norm_before"))
-	hp.FinalNorm = l.Bool(key("final_norm"))
-	hp.Bias = l.Bool(key("bias"))
-	hp.NormAffine = l.Bool(key("layer_norm_affine"))
-	hp.Activation = l.String(key("activation"))
+	hp.Vocab = l.Positive(lmconv.OPTKeyVocabSize)
+	hp.MaxPositions = l.Positive(lmconv.OPTKeyContextLength)
+	hp.Hidden = l.Positive(lmconv.OPTKeyEmbeddingLength)
+	hp.WordEmbed = l.Positive(lmconv.OPTKeyWordEmbeddingLength)
+	hp.FFN = l.Positive(lmconv.OPTKeyFeedForwardLength)
+	hp.Layers = l.Positive(lmconv.OPTKeyBlockCount)
+	hp.Heads = l.Positive(lmconv.OPTKeyHeadCount)
+	hp.Eps = l.Float32(lmconv.OPTKeyLayerNormEpsilon)
+	hp.PosOffset = l.Int(lmconv.OPTKeyPositionOffset)
+	hp.PreLN = l.Bool(lmconv.OPTKeyLayerNormBefore)
+	hp.FinalNorm = l.Bool(lmconv.OPTKeyFinalNorm)
+	hp.Bias = l.Bool(lmconv.OPTKeyBias)
+	hp.NormAffine = l.Bool(lmconv.OPTKeyLayerNormAffine)
+	hp.Activation = l.String(lmconv.OPTKeyActivation)
 	if err := l.Err(); err != nil {
 		return err
 	}
@@ -163,11 +169,11 @@ func (m *Model) load(l *weightmap.Loader) error {
 	}
 	H, E, V := hp.Hidden, hp.WordEmbed, hp.Vocab
 
-	m.tokEmbd = l.Matrix("token_embd.weight", V, E)
-	m.posEmbd = f32Values(l, "position_embd.weight", hp.MaxPositions+hp.PosOffset, H)
+	m.tokEmbd = l.Matrix(lmconv.OPTTokenEmbd, V, E)
+	m.posEmbd = f32Values(l, lmconv.OPTPositionEmbd, hp.MaxPositions+hp.PosOffset, H)
 	if E != H {
-		m.projIn = l.Matrix("project_in.weight", H, E)
-		m.projOut = l.Matrix("project_out.weight", E, H)
+		m.projIn = l.Matrix(lmconv.OPTProjectIn, H, E)
+		m.projOut = l.Matrix(lmconv.OPTProjectOut, E, H)
 	}
 	lin := func(name string, out, in int) linear {
 		li := linear{w: l.Matrix(name+".weight", out, in)}
@@ -184,27 +190,27 @@ func (m *Model) load(l *weightmap.Loader) error {
 	}
 	m.layers = make([]layer, hp.Layers)
 	for i := range m.layers {
-		p := fmt.Sprintf("blk.%d.", i)
+		n := lmconv.OPTBlock(i)
 		m.layers[i] = layer{
-			attnNorm: nrm(p + "attn_norm"),
-			q:        lin(p+"attn_q", H, H),
-			k:        lin(p+"attn_k", H, H),
-			v:        lin(p+"attn_v", H, H),
-			o:        lin(p+"attn_output", H, H),
-			ffnNorm:  nrm(p + "ffn_norm"),
-			up:       lin(p+"ffn_up", hp.FFN, H),
-			down:     lin(p+"ffn_down", H, hp.FFN),
+			attnNorm: nrm(n.AttnNorm),
+			q:        lin(n.AttnQ, H, H),
+			k:        lin(n.AttnK, H, H),
+			v:        lin(n.AttnV, H, H),
+			o:        lin(n.AttnOutput, H, H),
+			ffnNorm:  nrm(n.FFNNorm),
+			up:       lin(n.FFNUp, hp.FFN, H),
+			down:     lin(n.FFNDown, H, hp.FFN),
 		}
 		if err := l.Err(); err != nil {
 			return err
 		}
 	}
 	if hp.FinalNorm {
-		m.outNorm = nrm("output_norm")
+		m.outNorm = nrm(lmconv.OPTOutputNorm)
 	}
 	m.output = m.tokEmbd
-	if _, _, ok := m.file.Tensor("output.weight"); ok {
-		m.output = l.Matrix("output.weight", V, E)
+	if _, _, ok := m.file.Tensor(lmconv.OPTOutput); ok {
+		m.output = l.Matrix(lmconv.OPTOutput, V, E)
 	}
 	if err := l.Err(); err != nil {
 		return err
@@ -218,16 +224,16 @@ func (m *Model) load(l *weightmap.Loader) error {
 // loadTokenizer rebuilds the GPT-2 byte-level BPE tokenizer from the
 // tokenizer.ggml.* keys and fills Info.
 func (m *Model) loadTokenizer(l *weightmap.Loader) error {
-	if model := l.String("tokenizer.ggml.model"); l.Err() == nil && model != "gpt2" {
-		l.Failf("tokenizer.ggml.model is %q, want gpt2 (byte-level BPE)", model)
+	if model := l.String(gguf.KeyTokenizerModel); l.Err() == nil && model != "gpt2" {
+		l.Failf("%s is %q, want gpt2 (byte-level BPE)", gguf.KeyTokenizerModel, model)
 	}
-	tokens, ok := m.file.Strings("tokenizer.ggml.tokens")
+	tokens, ok := m.file.Strings(gguf.KeyTokens)
 	if !ok {
-		l.Failf("metadata tokenizer.ggml.tokens is missing")
+		l.Failf("metadata %s is missing", gguf.KeyTokens)
 	}
-	merges, ok := m.file.Strings("tokenizer.ggml.merges")
+	merges, ok := m.file.Strings(gguf.KeyMerges)
 	if !ok {
-		l.Failf("metadata tokenizer.ggml.merges is missing")
+		l.Failf("metadata %s is missing", gguf.KeyMerges)
 	}
 	if err := l.Err(); err != nil {
 		return err
@@ -236,11 +242,11 @@ func (m *Model) loadTokenizer(l *weightmap.Loader) error {
 		l.Failf("%d tokens for vocab_size %d", len(tokens), m.hp.Vocab)
 		return l.Err()
 	}
-	types, ok := m.file.Int32s("tokenizer.ggml.token_type")
+	types, ok := m.file.Int32s(gguf.KeyTokenType)
 	if !ok {
 		types = make([]int32, len(tokens))
 		for i := range types {
-			types[i] = tokNormal
+			types[i] = gguf.TokenNormal
 		}
 	} else if len(types) != len(tokens) {
 		l.Failf("%d token types for %d tokens", len(types), len(tokens))
@@ -265,24 +271,25 @@ func (m *Model) loadTokenizer(l *weightmap.Loader) error {
 	}
 	ctxTrain := m.hp.MaxPositions
 	m.info = lm.Info{
-		Arch:         Arch,
+		Arch:         lmconv.OPTArch,
+		Backend:      "Go (OPT)",
 		NCtx:         min(ctxTrain, lm.DefaultMaxCtx),
 		NCtxTrain:    ctxTrain,
 		NEmbd:        m.hp.WordEmbed,
 		NVocab:       m.hp.Vocab,
-		BOS:          id("tokenizer.ggml.bos_token_id"),
-		EOS:          id("tokenizer.ggml.eos_token_id"),
+		BOS:          id(gguf.KeyBOSID),
+		EOS:          id(gguf.KeyEOSID),
 		DecoderStart: -1,
 	}
-	m.info.AddBOS, _ = m.file.Bool("tokenizer.ggml.add_bos_token")
-	m.info.AddEOS, _ = m.file.Bool("tokenizer.ggml.add_eos_token")
+	m.info.AddBOS, _ = m.file.Bool(gguf.KeyAddBOS)
+	m.info.AddEOS, _ = m.file.Bool(gguf.KeyAddEOS)
 	if m.info.AddBOS && m.info.BOS < 0 {
-		l.Failf("tokenizer.ggml.add_bos_token is set but there is no bos_token_id")
+		l.Failf("%s is set but there is no bos_token_id", gguf.KeyAddBOS)
 	}
 	if m.info.AddEOS && m.info.EOS < 0 {
-		l.Failf("tokenizer.ggml.add_eos_token is set but there is no eos_token_id")
+		l.Failf("%s is set but there is no eos_token_id", gguf.KeyAddEOS)
 	}
-	size, _ := m.file.String("general.size_label")
+	size, _ := m.file.String(gguf.KeySizeLabel)
 	desc := []string{"opt"}
 	if size != "" {
 		desc = append(desc, size)
@@ -325,14 +332,15 @@ func (m *Model) TokenBytes(id int32) []byte {
 		return nil
 	}
 	switch m.tokenTypes[id] {
-	case tokControl, tokUnused:
+	case gguf.TokenControl, gguf.TokenUnused:
 		return nil
 	}
 	return m.tok.TokenBytes(int(id))
 }
 
 // Piece returns the text of a token as TokenBytes does, but with control
-// tokens shown ("</s>"): for display, as the tokenize command does.
+// tokens shown ("</s>"): for display, as the tokenize command does
+// (lm.Model).
 func (m *Model) Piece(id int32) string {
 	if id < 0 || int(id) >= len(m.tokenTypes) {
 		return ""
@@ -345,13 +353,17 @@ func (m *Model) IsEOG(id int32) bool { return id >= 0 && id == m.info.EOS }
 
 // TokenEmbeddings returns the rows of the token embedding table for ids
 // (len(ids) x NEmbd, dequantized).
-func (m *Model) TokenEmbeddings(ids []int32) ([]float32, error) {
+func (m *Model) TokenEmbeddings(ids []int32) (_ []float32, err error) {
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
 		return nil, fmt.Errorf("%s: model is closed", m.path)
 	}
+	if err := m.file.Unchanged(); err != nil {
+		return nil, err
+	}
+	defer m.file.Guard(&err, gguf.PanicOnFault())
 	E := m.hp.WordEmbed
 	out := make([]float32, len(ids)*E)
 	if err := m.embed(out, ids); err != nil {

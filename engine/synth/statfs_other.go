@@ -1,6 +1,0 @@
-//go:build !unix
-
-package synth
-
-// freeBytes cannot tell here: the write fails when the disk is full.
-func freeBytes(string) (int64, bool) { return 0, false }

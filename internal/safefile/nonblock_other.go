@@ -1,0 +1,6 @@
+//go:build !unix
+
+package safefile
+
+// nonBlock: opening a file does not wait for a peer here.
+const nonBlock = 0
