@@ -23,7 +23,7 @@ var (
 	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, q8Unsigned, q8KB, q8gemmVNNI6x32}
 	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, q8Unsigned, q8KB, q8gemmAVXVNNI6x16}
 	// The split panel is twice the size: 16 blocks keep it in L1.
-	q8KernAVX2 = q8Kernel{"avx2", 4, 16, q8Split, q8KB / 2, q8gemmAVX2x4x16}
+	q8KernAVX2 = q8Kernel{"avx2", 5, 16, q8Split, q8KB / 2, q8gemmAVX2x5x16}
 )
 
 // machineKernels: the f32 micro-kernel is AVX-512 when the CPU has it,
@@ -98,11 +98,11 @@ func q8gemmAVXVNNI6x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, p
 //go:noescape
 func q8gemmVNNI6x32(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
 
-// q8gemmAVX2x4x16 is the Q8_0 GEMM micro-kernel for a 4x16 tile (AVX2,
+// q8gemmAVX2x5x16 is the Q8_0 GEMM micro-kernel for a 5x16 tile (AVX2,
 // q8Split panels).
 //
 //go:noescape
-func q8gemmAVX2x4x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
+func q8gemmAVX2x5x16(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
 
 // packQ8Asm packs nr (a multiple of 8) block_q8_0 rows (stride rb bytes)
 // over kb blocks into a Q8_0 GEMM panel, xor-ing the weight bytes with flip.
