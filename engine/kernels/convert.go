@@ -140,6 +140,31 @@ func dotF16(x []float32, w []byte, simd bool) float32 {
 	return s
 }
 
+// dotQ8Rows sets dst[r*ldd] to dotQ8 of activation row r (rows of xq k
+// apart, of xd nb apart, nb = len(w)/34) with the weight row w, for r <
+// rows; each result is bit-identical to dotQ8's. The SIMD path multiplies
+// up to 8 rows at a time, reading each weight block once for them.
+func dotQ8Rows(dst []float32, ldd int, xq []int8, xd []float32, w []byte, rows int, simd bool) {
+	nb := len(w) / q8BlockBytes
+	k := nb * q8Block
+	r := 0
+	if simd && hasF16C && nb > 0 {
+		var out [8]float32
+		for ; r < rows; r += 8 {
+			g := min(8, rows-r)
+			_ = xq[(r+g)*k-1]
+			_ = xd[(r+g)*nb-1]
+			q8dotRowsAsm(&xq[r*k], k, &xd[r*nb], 4*nb, &w[0], nb, g, &out[0])
+			for i, v := range out[:g] {
+				dst[(r+i)*ldd] = v
+			}
+		}
+	}
+	for ; r < rows; r++ {
+		dst[r*ldd] = dotQ8(xq[r*k:(r+1)*k], xd[r*nb:(r+1)*nb], w, simd)
+	}
+}
+
 // dotQ8 is the dot product of a quantized activation row (xq, per-block f32
 // scales xd) with a block_q8_0 weight row. Per block b and lane l (bytes
 // 4l..4l+3) the integer sum s is exact; acc[l] += f32(s) * (xd[b]*wd[b]) is

@@ -30,8 +30,8 @@
 //   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
 //     both stay within 4e-6 * sum_p |x_p w_p| of the exact product.
 //   - Q8_0 weights: the activations are quantized per 32-block like ggml
-//     (QuantizeRowQ8) and multiplied in integers. With m < 4 rows (decode
-//     GEMV) and with m >= 4 rows (integer GEMM: exact int32 sum per block,
+//     (QuantizeRowQ8) and multiplied in integers. With m <= 8 rows (decode
+//     GEMV) and with m > 8 rows (integer GEMM: exact int32 sum per block,
 //     then acc = fma(f32(sum), dx*dw, acc) block by block, see q8gemm.go)
 //     the SIMD and portable code are bit-identical; the GEMM is within
 //     (k/32+1) * 2^-24 * sum_p |x_p w_p| of the exact product of the

@@ -11,7 +11,7 @@ import (
 
 // Tolerances (stated bounds; see the report in kernels.go's doc):
 //   - f32/f16 products (both paths, vs float64): |got-exact| <= tolDot * sum|x_p w_p|
-//   - Q8_0 (GEMV m < 4 and integer GEMM m >= 4): SIMD and portable
+//   - Q8_0 (GEMV m <= 8 and integer GEMM m > 8): SIMD and portable
 //     bit-identical; vs the float64 product of the quantized operands:
 //     tolDot * sum|x_p w_p| (the GEMM's bound is (k/32+1) * 2^-24 of it,
 //     below tolDot for k <= 2048)
@@ -181,7 +181,7 @@ func mmCases() []mmCase {
 	}
 	var cs []mmCase
 	for _, t := range []DType{F32, F16, Q8_0} {
-		for _, m := range []int{1, 2, 3, 7, 17, 32, 257} {
+		for _, m := range []int{1, 2, 3, 5, 8, 9, 17, 32, 257} {
 			for _, k := range []int{64, 88, 96, 1408, 1412} {
 				if t == Q8_0 && k%32 != 0 {
 					continue
@@ -242,6 +242,39 @@ func TestMatMulT(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGEMVRowsAlone: with up to 8 rows (the GEMV path, which reads each
+// weight row once for all of them), every row's result is bit-identical to
+// that row alone, on every path: a beam's rows decode as one would.
+func TestGEMVRowsAlone(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range []DType{F32, F16, Q8_0} {
+		const k, n = 96, 37
+		w := makeMatrix(r, typ, n, k)
+		bias := randF32(r, n, 1)
+		for _, m := range []int{2, 3, 5, 8} {
+			x := randF32(r, m*k, 2)
+			for _, v := range variants() {
+				if v.q8only() && typ != Q8_0 {
+					continue
+				}
+				all := make([]float32, m*n)
+				one := make([]float32, n)
+				v.do(func() {
+					tp.MatMulT(all, x, m, w, bias)
+					for i := 0; i < m; i++ {
+						tp.MatMulT(one, x[i*k:(i+1)*k], 1, w, bias)
+						for c := range one {
+							if math.Float32bits(one[c]) != math.Float32bits(all[i*n+c]) {
+								t.Fatalf("%v %s m=%d: row %d col %d: %g in the batch, %g alone", typ, v.name, m, i, c, all[i*n+c], one[c])
+							}
+						}
+					}
+				})
+			}
+		}
 	}
 }
 

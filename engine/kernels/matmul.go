@@ -17,11 +17,13 @@ package kernels
 // registers (arm64, FMLA by element on 4 depth steps of each row). Work is split into tasks over
 // column chunks sized so the threads finish together (balancedChunks), and
 // row chunks of at most mcMax rows, so a kc-slice of the left-hand rows
-// stays in L2. Q8_0 weights with m >= 4 rows take the integer GEMM of
+// stays in L2. Q8_0 weights with m >= gemvMaxRows rows take the integer GEMM of
 // q8gemm.go, with the same structure.
 //
-// Rows m < gemvMaxRows take the GEMV path: one dot product per output,
-// memory-bound, W streamed once per row. For Q8_0 weights that path
+// Rows m < gemvMaxRows (one token, or a beam's few) take the GEMV path: one
+// dot product per output, memory-bound, W streamed once for all rows (a
+// weight row is multiplied by every row before the next; Q8_0 weights by up
+// to 8 rows in one pass), each row's result the same as alone. For Q8_0 weights that path
 // quantizes the activations to int8 per 32-block, like llama.cpp, and uses
 // integer dot products.
 //
@@ -33,7 +35,7 @@ const (
 	maxNR       = 32  // and columns
 	kcBlock     = 256 // depth of a packed panel: 32 KB of f32 for nr = 32, stays in L1
 	mcMax       = 390 // rows per task: a kc-slice of them is < 400 KB of L2
-	gemvMaxRows = 4   // m below this takes the GEMV path
+	gemvMaxRows = 9   // m below this takes the GEMV path
 
 	tasksPerThread = 6 // parallel split granularity
 )
@@ -243,28 +245,32 @@ func (j *matmulJob) run(worker, task int) {
 	}
 }
 
-// runGEMV computes rows [i0,i1) x columns [j0,j1) one dot product at a time.
+// runGEMV computes rows [i0,i1) x columns [j0,j1) one dot product at a
+// time, all rows of a weight row in turn: the weights stream from memory
+// once whatever the row count (a beam's rows cost little more than one;
+// Q8_0 weights take 4 rows a pass), and each row's result is the same as
+// alone.
 func (j *matmulJob) runGEMV(s *scratch, i0, i1, j0, j1 int) {
 	k, n, w := j.k, j.n, j.w
 	nb := k / q8Block
 	rb := nb * q8BlockBytes
-	for i := i0; i < i1; i++ {
-		x := j.x[i*k : i*k+k]
-		out := j.dst[i*n : i*n+n]
-		for c := j0; c < j1; c++ {
-			var v float32
-			switch w.Type {
-			case F32:
-				v = dotF32(x, w.F32[c*k:c*k+k], j.simd)
-			case F16:
-				v = dotF16(x, w.Raw[2*c*k:2*(c*k+k)], j.simd)
-			case Q8_0:
-				v = dotQ8(j.xq[i*k:i*k+k], j.xd[i*nb:i*nb+nb], w.Raw[c*rb:c*rb+rb], j.simd)
+	for c := j0; c < j1; c++ {
+		if w.Type == Q8_0 {
+			dotQ8Rows(j.dst[i0*n+c:], n, j.xq[i0*k:i1*k], j.xd[i0*nb:i1*nb], w.Raw[c*rb:c*rb+rb], i1-i0, j.simd)
+		} else {
+			for i := i0; i < i1; i++ {
+				x := j.x[i*k : i*k+k]
+				if w.Type == F32 {
+					j.dst[i*n+c] = dotF32(x, w.F32[c*k:c*k+k], j.simd)
+				} else {
+					j.dst[i*n+c] = dotF16(x, w.Raw[2*c*k:2*(c*k+k)], j.simd)
+				}
 			}
-			if j.bias != nil {
-				v += j.bias[c]
+		}
+		if j.bias != nil {
+			for i := i0; i < i1; i++ {
+				j.dst[i*n+c] += j.bias[c]
 			}
-			out[c] = v
 		}
 	}
 }

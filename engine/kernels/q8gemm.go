@@ -1,6 +1,6 @@
 package kernels
 
-// Integer GEMM for Q8_0 weights (MatMulT with m >= 4 rows).
+// Integer GEMM for Q8_0 weights (MatMulT with m > 8 rows).
 //
 // The activations are quantized per 32-block exactly as QuantizeRowQ8 does
 // (ggml's quantize_row_q8_0 with the scale kept in f32), once per call, into

@@ -205,7 +205,7 @@ func TestMatMulTQ8(t *testing.T) {
 	defer setThreads(prevT)
 	r := rand.New(rand.NewPCG(37, 38))
 	type c8 struct{ m, k, n int }
-	cases := []c8{{4, 32, 1}, {5, 64, 33}, {6, 32, 32}, {7, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
+	cases := []c8{{9, 32, 1}, {10, 64, 33}, {11, 32, 32}, {15, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
 		{30, 2080, 100}, {64, 6144, 40}, {100, 32 * 65, 97}}
 	for _, c := range cases {
 		if testing.Short() && c.m*c.k*c.n > 8_000_000 {
@@ -330,6 +330,46 @@ func TestMatMulTQ8Concurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestDotQ8Rows: the multi-row Q8_0 GEMV kernel gives, for 1 to 11 rows
+// (groups of 8 and the rest), each row's dotQ8 bits, on ordinary and
+// extreme values (weights -128 and 127, activations +-127).
+func TestDotQ8Rows(t *testing.T) {
+	r := rand.New(rand.NewPCG(39, 40))
+	for _, nb := range []int{1, 3, 80} {
+		k := nb * q8Block
+		for _, extreme := range []bool{false, true} {
+			w := makeMatrix(r, Q8_0, 1, k)
+			x := q8TestRows(r, 11, k)
+			if extreme {
+				for i := 0; i < len(w.Raw); i += 34 {
+					for j := 2; j < 34; j++ {
+						w.Raw[i+j] = []byte{0x80, 127}[r.IntN(2)]
+					}
+				}
+				for i := range x {
+					x[i] = float32(1 - 2*r.IntN(2))
+				}
+			}
+			xq := make([]int8, 11*k)
+			xd := make([]float32, 11*nb)
+			QuantizeRowQ8(xq, xd, x)
+			for rows := 1; rows <= 11; rows++ {
+				for _, simd := range []bool{false, true} {
+					const ld = 3
+					dst := make([]float32, rows*ld)
+					dotQ8Rows(dst, ld, xq, xd, w.Raw, rows, simd && hasSIMD)
+					for i := 0; i < rows; i++ {
+						want := dotQ8(xq[i*k:(i+1)*k], xd[i*nb:(i+1)*nb], w.Raw, false)
+						if math.Float32bits(dst[i*ld]) != math.Float32bits(want) {
+							t.Fatalf("nb=%d extreme=%v rows=%d simd=%v: row %d = %g, dotQ8 %g", nb, extreme, rows, simd, i, dst[i*ld], want)
+						}
+					}
+				}
+			}
 		}
 	}
 }
