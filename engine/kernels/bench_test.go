@@ -269,9 +269,11 @@ func BenchmarkSmallM(b *testing.B) {
 					b.Run(fmt.Sprintf("%s/%v/m%d/t%d", s.name, t, m, th), func(b *testing.B) {
 						setThreads(th)
 						tp.MatMulT(dst, x, m, w, nil)
+						c0 := cpuTime()
 						for b.Loop() {
 							tp.MatMulT(dst, x, m, w, nil)
 						}
+						reportRate(b, float64(len(w.Raw)), c0, "GB/s") // weight bytes
 					})
 				}
 			}

@@ -142,26 +142,36 @@ func dotF16(x []float32, w []byte, simd bool) float32 {
 
 // dotQ8Rows sets dst[r*ldd] to dotQ8 of activation row r (rows of xq k
 // apart, of xd nb apart, nb = len(w)/34) with the weight row w, for r <
-// rows; each result is bit-identical to dotQ8's. The SIMD path multiplies
-// up to 8 rows at a time, reading each weight block once for them.
-func dotQ8Rows(dst []float32, ldd int, xq []int8, xd []float32, w []byte, rows int, simd bool) {
+// rows <= 8; each result is bit-identical to dotQ8's. The SIMD path
+// multiplies all rows in one pass over w, with the scales interleaved in
+// xdt (xdt[8b+r] = xd[r*nb+b], see interleaveQ8Scales).
+func dotQ8Rows(dst []float32, ldd int, xq []int8, xd, xdt []float32, w []byte, rows int, simd bool) {
 	nb := len(w) / q8BlockBytes
 	k := nb * q8Block
-	r := 0
-	if simd && hasF16C && nb > 0 {
+	if simd && hasQ8DotRows && hasF16C && nb > 0 && rows > 1 {
 		var out [8]float32
-		for ; r < rows; r += 8 {
-			g := min(8, rows-r)
-			_ = xq[(r+g)*k-1]
-			_ = xd[(r+g)*nb-1]
-			q8dotRowsAsm(&xq[r*k], k, &xd[r*nb], 4*nb, &w[0], nb, g, &out[0])
-			for i, v := range out[:g] {
-				dst[(r+i)*ldd] = v
-			}
+		_ = xq[rows*k-1]
+		_ = xdt[8*nb-1]
+		q8dotRowsAsm(&xq[0], k, &xdt[0], &w[0], nb, rows, &out[0])
+		for i, v := range out[:rows] {
+			dst[i*ldd] = v
 		}
+		return
 	}
-	for ; r < rows; r++ {
+	for r := 0; r < rows; r++ {
 		dst[r*ldd] = dotQ8(xq[r*k:(r+1)*k], xd[r*nb:(r+1)*nb], w, simd)
+	}
+}
+
+// interleaveQ8Scales writes the block scales of rows <= 8 rows (xd, nb a
+// row) to xdt[8b+r], zero beyond rows.
+func interleaveQ8Scales(xdt, xd []float32, nb, rows int) {
+	xdt = xdt[:8*nb]
+	clear(xdt)
+	for r := 0; r < rows; r++ {
+		for b, d := range xd[r*nb : (r+1)*nb] {
+			xdt[8*b+r] = d
+		}
 	}
 }
 

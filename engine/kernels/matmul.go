@@ -105,8 +105,8 @@ type matmulJob struct {
 	ap *apacked // x packed for the SIMD GEMM
 
 	// Q8_0 GEMV: activations quantized once per call
-	xq []int8
-	xd []float32
+	xq      []int8
+	xd, xdt []float32
 }
 
 func (j *matmulJob) prepareQ8() {
@@ -122,6 +122,13 @@ func (j *matmulJob) prepareQ8() {
 	j.xd = q8x.d[:j.m*nb]
 	for i := 0; i < j.m; i++ {
 		QuantizeRowQ8(j.xq[i*j.k:(i+1)*j.k], j.xd[i*nb:(i+1)*nb], j.x[i*j.k:(i+1)*j.k])
+	}
+	if j.m > 1 {
+		if cap(q8x.dt) < 8*nb {
+			q8x.dt = make([]float32, 8*nb)
+		}
+		j.xdt = q8x.dt[:8*nb]
+		interleaveQ8Scales(j.xdt, j.xd, nb, j.m)
 	}
 }
 
@@ -256,7 +263,7 @@ func (j *matmulJob) runGEMV(s *scratch, i0, i1, j0, j1 int) {
 	rb := nb * q8BlockBytes
 	for c := j0; c < j1; c++ {
 		if w.Type == Q8_0 {
-			dotQ8Rows(j.dst[i0*n+c:], n, j.xq[i0*k:i1*k], j.xd[i0*nb:i1*nb], w.Raw[c*rb:c*rb+rb], i1-i0, j.simd)
+			dotQ8Rows(j.dst[i0*n+c:], n, j.xq[i0*k:i1*k], j.xd[i0*nb:i1*nb], j.xdt, w.Raw[c*rb:c*rb+rb], i1-i0, j.simd)
 		} else {
 			for i := i0; i < i1; i++ {
 				x := j.x[i*k : i*k+k]

@@ -437,29 +437,42 @@ q8sum:
 	RET
 
 // ---------------------------------------------------------------------------
-// func q8dotRowsAsm(xq *int8, ldq int, xd *float32, ldd int, w *byte, nb int, rows int, out *float32)
+// func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32)
 //
-// q8dotAsm for rows (1..8) activation rows (xq rows ldq bytes apart, xd
-// rows ldd bytes apart) against one weight row, read once: the same
-// arithmetic per row, so out[r] is bit-identical to q8dotAsm of row r
-// (out[rows:8] get zeros). Y0..Y7 are the rows' lane sums; row r's
+// q8dotAsm for rows (2..8) activation rows (xq rows ldq bytes apart; their
+// block scales interleaved, xdt[8b+r]) against one weight row, read once:
+// the same arithmetic per row, so out[r] is bit-identical to q8dotAsm of
+// row r. Per block, one multiply gives every row's d = xd*wd (spilled to
+// the frame, broadcast per row); Y0..Y7 are the rows' lane sums; row r's
 // activations are at xq + r*ldq, from the bases SI (rows 0-2), R9 (3-5)
-// and R12 (6, 7), its scales likewise from DI, R10, R13.
+// and R12 (6, 7). One loop per row count: no branch per row.
 #define Q8ROW(xaddr, daddr, acc) \
 	VMOVDQU      xaddr, Y11; \
 	VPSIGNB      Y8, Y11, Y11; \
 	VPMADDUBSW   Y11, Y9, Y11; \
 	VPMADDWD     Y15, Y11, Y11; \
 	VCVTDQ2PS    Y11, Y11; \
-	VBROADCASTSS daddr, Y12; \
-	VMULPS       Y10, Y12, Y12; \
-	VMULPS       Y12, Y11, Y11; \
+	VBROADCASTSS daddr, Y13; \
+	VMULPS       Y13, Y11, Y11; \
 	VADDPS       Y11, acc, acc
 
-// Q8MORE continues with row r if there is one.
-#define Q8MORE(r) \
-	CMPQ R11, $r; \
-	JLE  q8rnext
+// Q8BLOCK loads a weight block: w in Y8, |w| in Y9, d of every row in the
+// frame.
+#define Q8BLOCK \
+	VMOVDQU      2(DX), Y8; \
+	VPABSB       Y8, Y9; \
+	VPBROADCASTW (DX), X10; \
+	VCVTPH2PS    X10, Y10; \
+	VMULPS       (DI), Y10, Y12; \
+	VMOVUPS      Y12, d-32(SP)
+
+#define Q8NEXT \
+	ADDQ $34, DX; \
+	ADDQ $32, SI; \
+	ADDQ $32, R9; \
+	ADDQ $32, R12; \
+	ADDQ $32, DI; \
+	DECQ CX
 
 // Q8OUT is HSUM8 of acc (its low half xacc) into out[off/4].
 #define Q8OUT(acc, xacc, off) \
@@ -471,23 +484,18 @@ q8sum:
 	VADDSS       X15, X14, X14; \
 	MOVSS        X14, off(R8)
 
-TEXT ·q8dotRowsAsm(SB), NOSPLIT, $0-64
+TEXT ·q8dotRowsAsm(SB), NOSPLIT, $32-56
 	MOVQ     xq+0(FP), SI
 	MOVQ     ldq+8(FP), AX
-	MOVQ     xd+16(FP), DI
-	MOVQ     ldd+24(FP), BX
-	MOVQ     w+32(FP), DX
-	MOVQ     nb+40(FP), CX
-	MOVQ     rows+48(FP), R11
-	MOVQ     out+56(FP), R8
+	MOVQ     xdt+16(FP), DI
+	MOVQ     w+24(FP), DX
+	MOVQ     nb+32(FP), CX
+	MOVQ     rows+40(FP), R11
+	MOVQ     out+48(FP), R8
 	LEAQ     (SI)(AX*2), R9
 	ADDQ     AX, R9          // xq row 3
 	LEAQ     (R9)(AX*2), R12
 	ADDQ     AX, R12         // xq row 6
-	LEAQ     (DI)(BX*2), R10
-	ADDQ     BX, R10         // xd row 3
-	LEAQ     (R10)(BX*2), R13
-	ADDQ     BX, R13         // xd row 6
 	VPCMPEQW Y15, Y15, Y15
 	VPSRLW   $15, Y15, Y15   // int16 ones
 	VXORPS   Y0, Y0, Y0
@@ -500,38 +508,98 @@ TEXT ·q8dotRowsAsm(SB), NOSPLIT, $0-64
 	VXORPS   Y7, Y7, Y7
 	TESTQ    CX, CX
 	JZ       q8rsum
+	CMPQ     R11, $2
+	JEQ      q8r2
+	CMPQ     R11, $3
+	JEQ      q8r3
+	CMPQ     R11, $4
+	JEQ      q8r4
+	CMPQ     R11, $5
+	JEQ      q8r5
+	CMPQ     R11, $6
+	JEQ      q8r6
+	CMPQ     R11, $7
+	JEQ      q8r7
+	CMPQ     R11, $8
+	JEQ      q8r8
+	JMP      q8rsum
 
-q8rloop:
-	VMOVDQU      2(DX), Y8
-	VPABSB       Y8, Y9      // |w|
-	VPBROADCASTW (DX), X10
-	VCVTPH2PS    X10, Y10    // wd
-	Q8ROW((SI), (DI), Y0)
-	Q8MORE(1)
-	Q8ROW((SI)(AX*1), (DI)(BX*1), Y1)
-	Q8MORE(2)
-	Q8ROW((SI)(AX*2), (DI)(BX*2), Y2)
-	Q8MORE(3)
-	Q8ROW((R9), (R10), Y3)
-	Q8MORE(4)
-	Q8ROW((R9)(AX*1), (R10)(BX*1), Y4)
-	Q8MORE(5)
-	Q8ROW((R9)(AX*2), (R10)(BX*2), Y5)
-	Q8MORE(6)
-	Q8ROW((R12), (R13), Y6)
-	Q8MORE(7)
-	Q8ROW((R12)(AX*1), (R13)(BX*1), Y7)
+q8r2:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8NEXT
+	JNZ q8r2
+	JMP q8rsum
 
-q8rnext:
-	ADDQ $34, DX
-	ADDQ $32, SI
-	ADDQ $32, R9
-	ADDQ $32, R12
-	ADDQ $4, DI
-	ADDQ $4, R10
-	ADDQ $4, R13
-	DECQ CX
-	JNZ  q8rloop
+q8r3:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8NEXT
+	JNZ q8r3
+	JMP q8rsum
+
+q8r4:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8NEXT
+	JNZ q8r4
+	JMP q8rsum
+
+q8r5:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8NEXT
+	JNZ q8r5
+	JMP q8rsum
+
+q8r6:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8ROW((R9)(AX*2), d-12(SP), Y5)
+	Q8NEXT
+	JNZ q8r6
+	JMP q8rsum
+
+q8r7:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8ROW((R9)(AX*2), d-12(SP), Y5)
+	Q8ROW((R12), d-8(SP), Y6)
+	Q8NEXT
+	JNZ q8r7
+	JMP q8rsum
+
+q8r8:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8ROW((R9)(AX*2), d-12(SP), Y5)
+	Q8ROW((R12), d-8(SP), Y6)
+	Q8ROW((R12)(AX*1), d-4(SP), Y7)
+	Q8NEXT
+	JNZ q8r8
+	JMP q8rsum
 
 q8rsum:
 	Q8OUT(Y0, X0, 0)

@@ -170,12 +170,15 @@ func hdotAsm(x *float32, w *byte, n int) float32
 //go:noescape
 func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
 
-// q8dotRowsAsm is q8dotAsm for rows (1..8) rows (xq and xd rows ldq and
-// ldd bytes apart) into out[0:rows] (out[rows:8] zeroed), reading the
-// weight row once.
+// hasQ8DotRows: dotQ8Rows has q8dotRowsAsm.
+const hasQ8DotRows = true
+
+// q8dotRowsAsm is q8dotAsm for rows (2..8) rows (xq rows ldq bytes apart,
+// their scales interleaved: xdt[8b+r]) into out[0:8], reading the weight
+// row once.
 //
 //go:noescape
-func q8dotRowsAsm(xq *int8, ldq int, xd *float32, ldd int, w *byte, nb int, rows int, out *float32)
+func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32)
 
 // Element-wise kernels over n (a multiple of 8) elements.
 

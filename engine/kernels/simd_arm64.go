@@ -117,14 +117,12 @@ func hdotAsm(x *float32, w *byte, n int) float32
 //go:noescape
 func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
 
-// q8dotRowsAsm is q8dotAsm for rows (1..8) rows (xq and xd rows ldq and
-// ldd bytes apart) into out[0:rows]; after the first row the weight row
-// comes from L1.
-func q8dotRowsAsm(xq *int8, ldq int, xd *float32, ldd int, w *byte, nb int, rows int, out *float32) {
-	o := unsafe.Slice(out, rows)
-	for r := range o {
-		o[r] = q8dotAsm((*int8)(unsafe.Add(unsafe.Pointer(xq), r*ldq)), (*float32)(unsafe.Add(unsafe.Pointer(xd), r*ldd)), w, nb)
-	}
+// No multi-row Q8_0 dot kernel on arm64 (yet): dotQ8Rows runs q8dotAsm per
+// row, the weight row from L1 after the first.
+const hasQ8DotRows = false
+
+func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32) {
+	panic("kernels: no multi-row Q8_0 dot kernel")
 }
 
 // Element-wise kernels over n (a multiple of 8) elements.

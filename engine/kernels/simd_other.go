@@ -27,7 +27,10 @@ func dequantQ8Asm(dst *float32, src *byte, nb int)                        { pani
 func sdotAsm(x *float32, w *float32, n int) float32                       { panic("kernels: no SIMD") }
 func hdotAsm(x *float32, w *byte, n int) float32                          { panic("kernels: no SIMD") }
 func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32             { panic("kernels: no SIMD") }
-func q8dotRowsAsm(xq *int8, ldq int, xd *float32, ldd int, w *byte, nb int, rows int, out *float32) {
+
+const hasQ8DotRows = false
+
+func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32) {
 	panic("kernels: no SIMD")
 }
 
