@@ -23,7 +23,7 @@ package kernels
 // Rows m < gemvMaxRows (one token, or a beam's few) take the GEMV path: one
 // dot product per output, memory-bound, W streamed once for all rows (a
 // weight row is multiplied by every row before the next; Q8_0 weights by up
-// to 8 rows in one pass), each row's result the same as alone. For Q8_0 weights that path
+// to 8 rows in one pass, f16 weights in tiles of rows x columns), each row's result the same as alone. For Q8_0 weights that path
 // quantizes the activations to int8 per 32-block, like llama.cpp, and uses
 // integer dot products.
 //
@@ -255,30 +255,33 @@ func (j *matmulJob) run(worker, task int) {
 // runGEMV computes rows [i0,i1) x columns [j0,j1) one dot product at a
 // time, all rows of a weight row in turn: the weights stream from memory
 // once whatever the row count (a beam's rows cost little more than one;
-// Q8_0 weights take 4 rows a pass), and each row's result is the same as
-// alone.
+// Q8_0 and f16 weights take several rows a pass), and each row's result is
+// the same as alone.
 func (j *matmulJob) runGEMV(s *scratch, i0, i1, j0, j1 int) {
 	k, n, w := j.k, j.n, j.w
 	nb := k / q8Block
 	rb := nb * q8BlockBytes
-	for c := j0; c < j1; c++ {
-		if w.Type == Q8_0 {
+	for c := j0; c < j1; {
+		g := 1
+		switch w.Type {
+		case Q8_0:
 			dotQ8Rows(j.dst[i0*n+c:], n, j.xq[i0*k:i1*k], j.xd[i0*nb:i1*nb], j.xdt, w.Raw[c*rb:c*rb+rb], i1-i0, j.simd)
-		} else {
+		case F16:
+			g = min(8, j1-c) // a tile of columns: x is read once for them
+			dotF16Tile(j.dst[i0*n+c:], n, j.x[i0*k:i1*k], i1-i0, w.Raw[2*c*k:2*(c+g)*k], g, j.simd)
+		default:
 			for i := i0; i < i1; i++ {
-				x := j.x[i*k : i*k+k]
-				if w.Type == F32 {
-					j.dst[i*n+c] = dotF32(x, w.F32[c*k:c*k+k], j.simd)
-				} else {
-					j.dst[i*n+c] = dotF16(x, w.Raw[2*c*k:2*(c*k+k)], j.simd)
-				}
+				j.dst[i*n+c] = dotF32(j.x[i*k:i*k+k], w.F32[c*k:c*k+k], j.simd)
 			}
 		}
 		if j.bias != nil {
 			for i := i0; i < i1; i++ {
-				j.dst[i*n+c] += j.bias[c]
+				for q := c; q < c+g; q++ {
+					j.dst[i*n+q] += j.bias[q]
+				}
 			}
 		}
+		c += g
 	}
 }
 

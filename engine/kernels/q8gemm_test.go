@@ -375,3 +375,31 @@ func TestDotQ8Rows(t *testing.T) {
 		}
 	}
 }
+
+// TestDotF16Tile: the f16 GEMV kernel gives, for 1 to 8 rows by 1 to 9
+// columns (tiles of every shape and the rest) and depths with and without
+// a tail of fewer than 8, each product's dotF16 bits.
+func TestDotF16Tile(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, k := range []int{5, 8, 16, 24, 203, 2568} {
+		w := makeMatrix(r, F16, 9, k)
+		x := randF32(r, 8*k, 2)
+		for rows := 1; rows <= 8; rows++ {
+			for cols := 1; cols <= 9; cols++ {
+				for _, simd := range []bool{false, true} {
+					const ld = 11
+					dst := make([]float32, rows*ld)
+					dotF16Tile(dst, ld, x, rows, w.Raw[:2*k*cols], cols, simd && hasSIMD)
+					for i := 0; i < rows; i++ {
+						for c := 0; c < cols; c++ {
+							want := dotF16(x[i*k:(i+1)*k], w.Raw[2*k*c:2*k*(c+1)], simd && hasSIMD)
+							if math.Float32bits(dst[i*ld+c]) != math.Float32bits(want) {
+								t.Fatalf("k=%d %dx%d simd=%v: [%d,%d] = %g, dotF16 %g", k, rows, cols, simd, i, c, dst[i*ld+c], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -160,18 +160,32 @@ func dequantQ8Asm(dst *float32, src *byte, nb int)
 //go:noescape
 func sdotAsm(x *float32, w *float32, n int) float32
 
-// hdotAsm is the dot product of n (a multiple of 8) floats with halves.
-//
-//go:noescape
-func hdotAsm(x *float32, w *byte, n int) float32
+// hdotAsm is the dot product of n (a multiple of 8) floats with halves:
+// hdotTileAsm's arithmetic.
+func hdotAsm(x *float32, w *byte, n int) float32 {
+	var out [1]float32
+	hdotTileAsm(x, 0, w, 0, n, 1, 1, &out[0])
+	return out[0]
+}
 
 // q8dotAsm is dotQ8 over nb blocks (bit-identical to the Go version).
 //
 //go:noescape
 func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
 
-// hasQ8DotRows: dotQ8Rows has q8dotRowsAsm.
-const hasQ8DotRows = true
+// hasQ8DotRows, hasF16DotTile: dotQ8Rows has q8dotRowsAsm, dotF16Tile
+// hdotTileAsm.
+const (
+	hasQ8DotRows  = true
+	hasF16DotTile = true
+)
+
+// hdotTileAsm is the f16 GEMV kernel: rows x cols dot products (rows of x
+// ldx bytes apart, f16 weight rows ldw bytes apart, n%8 == 0) into
+// out[8r+c], rows*cols+cols <= 16.
+//
+//go:noescape
+func hdotTileAsm(x *float32, ldx int, w *byte, ldw int, n int, rows int, cols int, out *float32)
 
 // q8dotRowsAsm is q8dotAsm for rows (2..8) rows (xq rows ldq bytes apart,
 // their scales interleaved: xdt[8b+r]) into out[0:8], reading the weight

@@ -117,9 +117,17 @@ func hdotAsm(x *float32, w *byte, n int) float32
 //go:noescape
 func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
 
-// No multi-row Q8_0 dot kernel on arm64 (yet): dotQ8Rows runs q8dotAsm per
-// row, the weight row from L1 after the first.
-const hasQ8DotRows = false
+// No multi-row Q8_0 and f16 dot kernels on arm64 (yet): dotQ8Rows and
+// dotF16Tile run the one-row kernels per row, the weight row from L1
+// after the first.
+const (
+	hasQ8DotRows  = false
+	hasF16DotTile = false
+)
+
+func hdotTileAsm(x *float32, ldx int, w *byte, ldw int, n int, rows int, cols int, out *float32) {
+	panic("kernels: no multi-row f16 dot kernel")
+}
 
 func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32) {
 	panic("kernels: no multi-row Q8_0 dot kernel")

@@ -28,7 +28,14 @@ func sdotAsm(x *float32, w *float32, n int) float32                       { pani
 func hdotAsm(x *float32, w *byte, n int) float32                          { panic("kernels: no SIMD") }
 func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32             { panic("kernels: no SIMD") }
 
-const hasQ8DotRows = false
+const (
+	hasQ8DotRows  = false
+	hasF16DotTile = false
+)
+
+func hdotTileAsm(x *float32, ldx int, w *byte, ldw int, n int, rows int, cols int, out *float32) {
+	panic("kernels: no multi-row f16 dot kernel")
+}
 
 func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32) {
 	panic("kernels: no SIMD")
