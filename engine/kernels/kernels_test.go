@@ -245,9 +245,10 @@ func TestMatMulT(t *testing.T) {
 	}
 }
 
-// TestGEMVRowsAlone: with up to 8 rows (the GEMV path, which reads each
-// weight row once for all of them), every row's result is bit-identical to
-// that row alone, on every path: a beam's rows decode as one would.
+// TestGEMVRowsAlone: with up to 8 rows (3 for f32 weights: the GEMV path,
+// which reads each weight row once for all of them), every row's result is
+// bit-identical to that row alone, on every path: a beam's rows decode as
+// one would.
 func TestGEMVRowsAlone(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range []DType{F32, F16, Q8_0} {
@@ -255,6 +256,9 @@ func TestGEMVRowsAlone(t *testing.T) {
 		w := makeMatrix(r, typ, n, k)
 		bias := randF32(r, n, 1)
 		for _, m := range []int{2, 3, 5, 8} {
+			if typ == F32 && m >= gemvMaxRowsF32 {
+				continue
+			}
 			x := randF32(r, m*k, 2)
 			for _, v := range variants() {
 				if v.q8only() && typ != Q8_0 {

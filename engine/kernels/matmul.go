@@ -20,10 +20,12 @@ package kernels
 // stays in L2. Q8_0 weights with m >= gemvMaxRows rows take the integer GEMM of
 // q8gemm.go, with the same structure.
 //
-// Rows m < gemvMaxRows (one token, or a beam's few) take the GEMV path: one
-// dot product per output, memory-bound, W streamed once for all rows (a
-// weight row is multiplied by every row before the next; Q8_0 weights by up
-// to 8 rows in one pass, f16 weights in tiles of rows x columns), each row's result the same as alone. For Q8_0 weights that path
+// Rows m < gemvMaxRows (one token, or a beam's few; f32 weights: m <
+// gemvMaxRowsF32) take the GEMV path: one dot product per output,
+// memory-bound, W streamed once for all rows (a weight row is multiplied by
+// every row before the next; Q8_0 weights by up to 8 rows in one pass, f16
+// weights in tiles of rows x columns), each row's result the same as
+// alone. For Q8_0 weights that path
 // quantizes the activations to int8 per 32-block, like llama.cpp, and uses
 // integer dot products.
 //
@@ -35,7 +37,10 @@ const (
 	maxNR       = 32  // and columns
 	kcBlock     = 256 // depth of a packed panel: 32 KB of f32 for nr = 32, stays in L1
 	mcMax       = 390 // rows per task: a kc-slice of them is < 400 KB of L2
-	gemvMaxRows = 9   // m below this takes the GEMV path
+	gemvMaxRows = 9   // m below this takes the GEMV path (Q8_0, f16 weights)
+	// f32 weights: the GEMV has no multi-row kernel (x in f32 for several
+	// rows outgrows L1), and packing f32 panels costs no conversion.
+	gemvMaxRowsF32 = 4
 
 	tasksPerThread = 6 // parallel split granularity
 )
@@ -72,7 +77,7 @@ func (p *Pool) MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	if w.Type == F16 && !hasF16C {
 		j.simd = false
 	}
-	j.gemv = m < gemvMaxRows
+	j.gemv = m < gemvMaxRows && (w.Type != F32 || m < gemvMaxRowsF32)
 	if j.simd && !j.gemv && w.Type != Q8_0 {
 		j.ap = p.packA(x, k, m, k, p.im.kern.mr)
 	}
