@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5m
 
-.PHONY: all build lib demo test vet cross fmt-check fuzz bench install clean dist test-windows-compile test-linux-arm64-binary FORCE
+.PHONY: all build lib demo test test-arm64 vet cross fmt-check fuzz bench install clean dist test-windows-compile test-linux-arm64-binary FORCE
 
 # The platforms the README promises besides this one; `make cross` vets and builds for each (no cgo:
 # the llama.cpp library is loaded at run time).
@@ -61,7 +61,8 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Everything CI runs. BLIP2CHAT_REQUIRE_LLAMA turns "library missing" skips into failures. The engine's
-# golden tests run again on the other kernel paths: portable Go, and AVX2 without AVX-512. The packages
+# golden tests run again on the other kernel paths: portable Go, AVX2 without AVX-512, AVX2 without VNNI
+# (the vision goldens), and the arm64 NEON kernels under qemu (test-arm64). The packages
 # with goroutines run again under the race detector (-short skips app's 500-turn soak, which the first
 # line runs; the kernels' pool tests alone: the whole package takes ten minutes with -race).
 # Then: the library search's tests compiled for Windows, and the linux/arm64 binary under qemu.
@@ -71,7 +72,31 @@ test: lib $(CUDA_TEST_LIB) fmt-check vet cross
 	$(GO) test -race -short -count=1 -run 'Threads|Concurrent' ./engine/kernels/
 	BLIP2CHAT_NOSIMD=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
 	BLIP2CHAT_NOAVX512=1 BLIP2CHAT_LLAMA_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 ./engine/...
-	@$(MAKE) -s test-windows-compile test-linux-arm64-binary
+	BLIP2CHAT_NOVNNI=1 $(GO) test -count=1 ./engine/vision/
+	@$(MAKE) -s test-arm64 test-windows-compile test-linux-arm64-binary
+
+# The arm64 NEON kernels, run by Debian's qemu-user-static (linux/arm64 test binaries): the kernel
+# tests on three CPUs -- max (SMMLA and SDOT), neoverse-n1 (SDOT, no I8MM), cortex-a53 (plain
+# NEON) -- each of which also runs every lower kernel, then the vision golden tests with the NEON
+# kernels on the default (SMMLA) path; -short trims the largest shapes. QEMU_LD_PREFIX
+# (libc6-arm64-cross) serves binaries that link libc dynamically. Without qemu it says so and passes,
+# unless BLIP2CHAT_REQUIRE_QEMU=1 (CI).
+QEMU_ARM64 ?= qemu-aarch64-static
+ARM64_ENV := GOARCH=arm64 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+test-arm64:
+	@if ! command -v $(QEMU_ARM64) >/dev/null; then \
+	  msg="test-arm64: $(QEMU_ARM64) missing (apt-get install qemu-user-static libc6-arm64-cross)"; \
+	  if [ -n "$$BLIP2CHAT_REQUIRE_QEMU" ]; then echo "$$msg" >&2; exit 1; fi; \
+	  echo "$$msg: skipped"; exit 0; \
+	fi; \
+	set -e; \
+	GOARCH=arm64 $(GO) vet ./engine/kernels/; \
+	for cpu in max neoverse-n1 cortex-a53; do \
+	  echo "== arm64 kernels, QEMU_CPU=$$cpu"; \
+	  QEMU_CPU=$$cpu $(ARM64_ENV) $(GO) test -count=1 -short -exec $(QEMU_ARM64) ./engine/kernels/; \
+	done; \
+	echo "== arm64 vision goldens, QEMU_CPU=max"; \
+	QEMU_CPU=max $(ARM64_ENV) $(GO) test -count=1 -run '^(TestGolden|TestRetrievalGolden)$$' -exec $(QEMU_ARM64) ./engine/vision/
 
 # The library search and loading (capi) and its file names (libfiles) as Windows test binaries: they must
 # compile (they run on Windows, and under wine: see README).

@@ -150,16 +150,17 @@ func BenchmarkMicroKernel(b *testing.B) {
 	a := randF32(r, maxMR*kc, 1)
 	bp := randF32(r, kc*maxNR, 1)
 	c := make([]float32, maxMR*maxNR)
-	for _, v := range variants()[1:] {
-		b.Run(v.name, func(b *testing.B) {
+	f32, _ := simdKernels()
+	for _, k := range f32 {
+		b.Run(k.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
 			for b.Loop() {
 				for i := 0; i < calls; i++ {
-					v.kern.fn(kc, &a[0], kc, &bp[0], &c[0], v.kern.nr, nil, 0, 0, true)
+					k.fn(kc, &a[0], kc, &bp[0], &c[0], k.nr, nil, 0, 0, true)
 				}
 			}
-			reportRate(b, calls*2*float64(v.kern.mr*v.kern.nr*kc), c0, "GFLOP/s")
+			reportRate(b, calls*2*float64(k.mr*k.nr*kc), c0, "GFLOP/s")
 		})
 	}
 }
@@ -176,7 +177,7 @@ func reportNs(b *testing.B, n int, cpu0 time.Duration) {
 // GEMM on this core, in GFLOP/s-equivalent (2 per multiply-add).
 func BenchmarkQ8MicroKernel(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
-	const kb = q8KB
+	const kb = q8KB // the largest panel; each kernel runs over its own kb
 	x := randF32(r, maxMR*kb*q8Block, 1)
 	a := make([]byte, maxMR*kb*q8ABytes)
 	for i := 0; i < maxMR; i++ {
@@ -185,17 +186,18 @@ func BenchmarkQ8MicroKernel(b *testing.B) {
 	w := makeMatrix(r, Q8_0, maxNR, kb*q8Block)
 	c := make([]float32, maxMR*maxNR)
 	for _, v := range q8Variants()[1:] {
-		bp := make([]byte, kb*36*v.q8.nr)
-		packQ8(bp, w, 0, v.q8.nr, 0, kb, v.q8.nr, v.q8.flip, v.simd)
+		qb := v.q8.kb
+		bp := make([]byte, qb*v.q8.layout.blockBytes(v.q8.nr))
+		packQ8(bp, w, 0, v.q8.nr, 0, qb, v.q8.nr, v.q8.layout, v.simd)
 		b.Run(v.name, func(b *testing.B) {
 			const calls = 1000
 			c0 := cpuTime()
 			for b.Loop() {
 				for i := 0; i < calls; i++ {
-					v.q8.fn(kb, &a[0], kb*q8ABytes, &bp[0], &c[0], v.q8.nr, nil, true)
+					v.q8.fn(qb, &a[0], kb*q8ABytes, &bp[0], &c[0], v.q8.nr, nil, true)
 				}
 			}
-			reportRate(b, calls*2*float64(v.q8.mr*v.q8.nr*kb*q8Block), c0, "GFLOP/s")
+			reportRate(b, calls*2*float64(v.q8.mr*v.q8.nr*qb*q8Block), c0, "GFLOP/s")
 		})
 	}
 }
@@ -215,9 +217,10 @@ func BenchmarkQ8GEMM(b *testing.B) {
 		t    DType
 		v    variant
 	}
-	ks := []kv{{"f32-avx2", F32, variant{impl: impl{simd: true, kern: kernAVX2, q8: machine.q8}}}}
-	if hasAVX512 {
-		ks = append(ks, kv{"f32-avx512", F32, variant{impl: impl{simd: true, kern: kernAVX512, q8: machine.q8}}})
+	var ks []kv
+	f32, _ := simdKernels()
+	for _, k := range f32 {
+		ks = append(ks, kv{"f32-" + k.name, F32, variant{k.name, impl{simd: true, kern: k, q8: machine.q8}}})
 	}
 	for _, v := range q8Variants()[1:] {
 		ks = append(ks, kv{"q8_0-" + v.name, Q8_0, v})
@@ -241,6 +244,38 @@ func BenchmarkQ8GEMM(b *testing.B) {
 						reportRate(b, flop, c0, "GFLOP/s")
 					})
 				})
+			}
+		}
+	}
+}
+
+// BenchmarkSmallM is MatMulT with 1 to 8 rows at the OPT-2.7b shapes (a
+// beam of 5 decodes 5 rows a step): q8_0 and f16 weights read from memory,
+// so more rows should cost little more than one.
+func BenchmarkSmallM(b *testing.B) {
+	prev := threads()
+	defer setThreads(prev)
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, s := range []struct {
+		name string
+		n, k int
+	}{{"2560x2560", 2560, 2560}, {"10240x2560", 10240, 2560}, {"50272x2560", 50272, 2560}} {
+		for _, t := range []DType{Q8_0, F16} {
+			w := makeMatrix(r, t, s.n, s.k)
+			x := randF32(r, 8*s.k, 1)
+			dst := make([]float32, 8*s.n)
+			for _, m := range []int{1, 2, 4, 5, 8} {
+				for _, th := range []int{1, 2} {
+					b.Run(fmt.Sprintf("%s/%v/m%d/t%d", s.name, t, m, th), func(b *testing.B) {
+						setThreads(th)
+						tp.MatMulT(dst, x, m, w, nil)
+						c0 := cpuTime()
+						for b.Loop() {
+							tp.MatMulT(dst, x, m, w, nil)
+						}
+						reportRate(b, float64(len(w.Raw)), c0, "GB/s") // weight bytes
+					})
+				}
 			}
 		}
 	}

@@ -140,6 +140,76 @@ func dotF16(x []float32, w []byte, simd bool) float32 {
 	return s
 }
 
+// dotF16Tile sets dst[r*ldd+c] to dotF16 of row r of x (rows k apart) with
+// f16 weight row c of w (rows k apart), for r < rows <= 8, c < cols; each
+// result is bit-identical to dotF16's. The SIMD path multiplies tiles of
+// rows x (16/(rows+1)) products, each weight widened once for all rows and
+// each chunk of x read once for all columns of the tile.
+func dotF16Tile(dst []float32, ldd int, x []float32, rows int, w []byte, cols int, simd bool) {
+	k := len(w) / 2 / max(cols, 1)
+	if simd && hasF16DotTile && hasF16C && k >= 8 && rows <= 8 {
+		p := k &^ 7
+		var out [64]float32
+		_ = x[rows*k-1]
+		for c0, cmax := 0, 16/(rows+1); c0 < cols; c0 += cmax {
+			g := min(cmax, cols-c0)
+			hdotTileAsm(&x[0], 4*k, &w[2*k*c0], 2*k, p, rows, g, &out[0])
+			for r := 0; r < rows; r++ {
+				xr := x[r*k : (r+1)*k]
+				for c := 0; c < g; c++ {
+					s := out[8*r+c]
+					wc := w[2*k*(c0+c) : 2*k*(c0+c+1)]
+					for q := p; q < k; q++ { // as dotF16
+						s += xr[q] * f16ToF32(binary.LittleEndian.Uint16(wc[2*q:]))
+					}
+					dst[r*ldd+c0+c] = s
+				}
+			}
+		}
+		return
+	}
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			dst[r*ldd+c] = dotF16(x[r*k:(r+1)*k], w[2*k*c:2*k*(c+1)], simd)
+		}
+	}
+}
+
+// dotQ8Rows sets dst[r*ldd] to dotQ8 of activation row r (rows of xq k
+// apart, of xd nb apart, nb = len(w)/34) with the weight row w, for r <
+// rows <= 8; each result is bit-identical to dotQ8's. The SIMD path
+// multiplies all rows in one pass over w, with the scales interleaved in
+// xdt (xdt[8b+r] = xd[r*nb+b], see interleaveQ8Scales).
+func dotQ8Rows(dst []float32, ldd int, xq []int8, xd, xdt []float32, w []byte, rows int, simd bool) {
+	nb := len(w) / q8BlockBytes
+	k := nb * q8Block
+	if simd && hasQ8DotRows && hasF16C && nb > 0 && rows > 1 {
+		var out [8]float32
+		_ = xq[rows*k-1]
+		_ = xdt[8*nb-1]
+		q8dotRowsAsm(&xq[0], k, &xdt[0], &w[0], nb, rows, &out[0])
+		for i, v := range out[:rows] {
+			dst[i*ldd] = v
+		}
+		return
+	}
+	for r := 0; r < rows; r++ {
+		dst[r*ldd] = dotQ8(xq[r*k:(r+1)*k], xd[r*nb:(r+1)*nb], w, simd)
+	}
+}
+
+// interleaveQ8Scales writes the block scales of rows <= 8 rows (xd, nb a
+// row) to xdt[8b+r], zero beyond rows.
+func interleaveQ8Scales(xdt, xd []float32, nb, rows int) {
+	xdt = xdt[:8*nb]
+	clear(xdt)
+	for r := 0; r < rows; r++ {
+		for b, d := range xd[r*nb : (r+1)*nb] {
+			xdt[8*b+r] = d
+		}
+	}
+}
+
 // dotQ8 is the dot product of a quantized activation row (xq, per-block f32
 // scales xd) with a block_q8_0 weight row. Per block b and lane l (bytes
 // 4l..4l+3) the integer sum s is exact; acc[l] += f32(s) * (xd[b]*wd[b]) is

@@ -3,12 +3,20 @@
 // element-wise activations.
 //
 // Each kernel has a portable Go implementation (the reference, used as the
-// test oracle and on machines without AVX2) and, on amd64 CPUs with AVX2 and
-// FMA (and F16C for f16 and Q8_0 weights), an assembly implementation behind
-// the same function; the GEMM micro-kernel uses AVX-512F when the CPU has it
-// (BLIP2CHAT_NOAVX512=1 keeps AVX2), and the Q8_0 integer GEMM uses
-// AVX-512 VNNI, else AVX-VNNI, else AVX2. BLIP2CHAT_NOSIMD=1 in the
-// environment at start forces the portable code.
+// test oracle and on machines without SIMD) and an assembly implementation
+// behind the same function:
+//   - amd64 CPUs with AVX2 and FMA (and F16C for f16 and Q8_0 weights): the
+//     GEMM micro-kernel uses AVX-512F when the CPU has it
+//     (BLIP2CHAT_NOAVX512=1 keeps AVX2), and the Q8_0 integer GEMM uses
+//     AVX-512 VNNI, else AVX-VNNI, else AVX2 (BLIP2CHAT_NOVNNI=1 forces
+//     AVX2 for both).
+//   - arm64 (NEON is always there): FMLA GEMM, f16 widened by FCVTL, and the
+//     Q8_0 integer GEMM with SMMLA (I8MM), else SDOT (DotProd), else plain
+//     NEON widening multiplies (BLIP2CHAT_NOI8MM=1, BLIP2CHAT_NODOTPROD=1
+//     force the lower ones).
+//
+// BLIP2CHAT_NOSIMD=1 in the environment at start forces the portable code.
+// The choice is made once (machine) and carried by each Pool.
 //
 // The kernels that split their work over threads (MatMulT, GemmNT, GemmNN,
 // Attention, LayerNorm, GELU) are methods of a Pool, which a model owns
@@ -22,8 +30,8 @@
 //   - f32/f16 products (MatMulT, GemmNT, GemmNN) sum in a different order;
 //     both stay within 4e-6 * sum_p |x_p w_p| of the exact product.
 //   - Q8_0 weights: the activations are quantized per 32-block like ggml
-//     (QuantizeRowQ8) and multiplied in integers. With m < 4 rows (decode
-//     GEMV) and with m >= 4 rows (integer GEMM: exact int32 sum per block,
+//     (QuantizeRowQ8) and multiplied in integers. With m <= 8 rows (decode
+//     GEMV) and with m > 8 rows (integer GEMM: exact int32 sum per block,
 //     then acc = fma(f32(sum), dx*dw, acc) block by block, see q8gemm.go)
 //     the SIMD and portable code are bit-identical; the GEMM is within
 //     (k/32+1) * 2^-24 * sum_p |x_p w_p| of the exact product of the
@@ -31,6 +39,10 @@
 //     about 0.5% relative (RMS) on Gaussian activations.
 //   - Softmax and LayerNorm: within 2e-6 relative; GELU: within
 //     3e-7*|x| + 2 ulp of the exact erf GELU (the portable code uses math.Erf).
+//   - On arm64 the Go compiler fuses a*b+c in the portable f32 loops, so
+//     their results may differ from amd64's in the last bits (within the
+//     same bounds); the Q8_0 paths convert explicitly and stay
+//     bit-identical everywhere.
 package kernels
 
 import (
@@ -117,13 +129,10 @@ type microKernel struct {
 	half   func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
 }
 
-var (
-	kernAVX2   = microKernel{"avx2", 6, 16, sgemm6x16, nil}
-	kernAVX512 = microKernel{"avx512f", 12, 32, sgemm12x32, sgemm6x32}
-)
-
 // impl is one implementation of the kernels: the portable Go code (simd
 // false), or the assembly with a GEMM micro-kernel and a Q8_0 GEMM kernel.
+// The portable code still uses the tile sizes of kern and q8 to split its
+// work.
 type impl struct {
 	simd bool
 	kern microKernel
@@ -131,25 +140,15 @@ type impl struct {
 }
 
 // machine is this machine's implementation, chosen once at start and never
-// changed: the assembly when the CPU has AVX2 and FMA unless
-// BLIP2CHAT_NOSIMD=1; the AVX-512 micro-kernel when the CPU has it (twice
-// the FMA width) unless BLIP2CHAT_NOAVX512=1; for Q8_0 weights AVX-512
-// VNNI (same switch), else AVX-VNNI, else AVX2. Every Pool runs it (the
-// tests make pools of each implementation to hold them equal).
+// changed: the assembly unless BLIP2CHAT_NOSIMD=1 (or the CPU lacks the
+// features), with the micro-kernels machineKernels (simd_*.go) picks for the
+// CPU and the BLIP2CHAT_NO* switches. Every Pool runs it (the tests make
+// pools of each implementation the CPU runs to hold them equal).
 var machine = detect()
 
 func detect() impl {
-	im := impl{simd: hasSIMD && !envSet("BLIP2CHAT_NOSIMD"), kern: kernAVX2, q8: q8KernAVX2}
-	if hasAVX512 && !envSet("BLIP2CHAT_NOAVX512") {
-		im.kern = kernAVX512
-	}
-	switch {
-	case hasVNNI512 && !envSet("BLIP2CHAT_NOAVX512"):
-		im.q8 = q8KernVNNI
-	case hasAVXVNNI:
-		im.q8 = q8KernAVXVNNI
-	}
-	return im
+	k, q := machineKernels()
+	return impl{simd: hasSIMD && !envSet("BLIP2CHAT_NOSIMD"), kern: k, q8: q}
 }
 
 func envSet(name string) bool {
@@ -157,24 +156,12 @@ func envSet(name string) bool {
 	return v != "" && v != "0"
 }
 
-// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c"
-// or "avx2 fma f16c avx512f avx512vnni",
+// Features describes the CPU features the kernels use, e.g. "avx2 fma f16c",
+// "avx2 fma f16c avx512f avx512vnni" or "neon fp16 dotprod i8mm",
 // followed by " (simd off)" when the portable code is forced, or "portable"
 // when the CPU has none of them.
 func Features() string {
-	var f []string
-	if hasSIMD {
-		f = append(f, "avx2", "fma")
-	}
-	if hasF16C {
-		f = append(f, "f16c")
-	}
-	if hasSIMD && machine.kern.name == kernAVX512.name {
-		f = append(f, "avx512f")
-	}
-	if hasSIMD && machine.q8.name != q8KernAVX2.name {
-		f = append(f, machine.q8.name) // the Q8_0 GEMM's VNNI kernel
-	}
+	f := cpuFeatures(machine)
 	if len(f) == 0 {
 		return "portable"
 	}

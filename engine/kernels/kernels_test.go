@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
 // Tolerances (stated bounds; see the report in kernels.go's doc):
 //   - f32/f16 products (both paths, vs float64): |got-exact| <= tolDot * sum|x_p w_p|
-//   - Q8_0 (GEMV m < 4 and integer GEMM m >= 4): SIMD and portable
+//   - Q8_0 (GEMV m <= 8 and integer GEMM m > 8): SIMD and portable
 //     bit-identical; vs the float64 product of the quantized operands:
 //     tolDot * sum|x_p w_p| (the GEMM's bound is (k/32+1) * 2^-24 of it,
 //     below tolDot for k <= 2048)
@@ -136,17 +137,23 @@ type variant struct {
 	impl
 }
 
+// q8only reports whether v differs from another variant only in its Q8_0
+// kernel (so only Q8_0 products need it).
+func (v variant) q8only() bool { return strings.HasPrefix(v.name, "q8-") }
+
+// variants are the portable code, each f32 micro-kernel this CPU runs (with
+// the default Q8_0 kernel) and each other Q8_0 kernel (with the default f32
+// one).
 func variants() []variant {
 	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
-	if hasSIMD {
-		v = append(v, variant{"avx2", impl{true, kernAVX2, q8KernAVX2}})
+	f32, q8 := simdKernels()
+	for _, k := range f32 {
+		v = append(v, variant{k.name, impl{true, k, machine.q8}})
 	}
-	if hasAVX512 {
-		q := q8KernAVX2
-		if hasVNNI512 {
-			q = q8KernVNNI
+	for _, q := range q8 {
+		if q.name != machine.q8.name {
+			v = append(v, variant{"q8-" + q.name, impl{true, machine.kern, q}})
 		}
-		v = append(v, variant{"avx512", impl{true, kernAVX512, q}})
 	}
 	return v
 }
@@ -164,16 +171,23 @@ type mmCase struct {
 	m, k, n int
 }
 
+// mmCases are the MatMulT shapes: every path and edge at small sizes, and
+// real ones up to 12M multiply-adds (2M with -short, which the arm64 run
+// under emulation uses).
 func mmCases() []mmCase {
+	limit := 12_000_000
+	if testing.Short() {
+		limit = 2_000_000
+	}
 	var cs []mmCase
 	for _, t := range []DType{F32, F16, Q8_0} {
-		for _, m := range []int{1, 2, 3, 7, 17, 32, 257} {
+		for _, m := range []int{1, 2, 3, 5, 8, 9, 17, 32, 257} {
 			for _, k := range []int{64, 88, 96, 1408, 1412} {
 				if t == Q8_0 && k%32 != 0 {
 					continue
 				}
 				for _, n := range []int{1, 5, 17, 88, 264, 6144} {
-					if m*k*n > 12_000_000 && !(m <= 3 && n == 6144) {
+					if m*k*n > limit && !(m <= 3 && n == 6144 && m*k*n <= 6*limit) {
 						continue
 					}
 					cs = append(cs, mmCase{t, m, k, n})
@@ -202,6 +216,9 @@ func TestMatMulT(t *testing.T) {
 			ref, mag := naiveMatMulT(xf, c.m, denseF64(w), c.n, c.k, bias)
 			var got [][]float32
 			for _, v := range variants() {
+				if v.q8only() && c.t != Q8_0 {
+					continue
+				}
 				dst := make([]float32, c.m*c.n+3)
 				dst[c.m*c.n] = 42 // sentinel past the end
 				v.do(func() { tp.MatMulT(dst[:c.m*c.n], x, c.m, w, bias) })
@@ -225,6 +242,43 @@ func TestMatMulT(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGEMVRowsAlone: with up to 8 rows (3 for f32 weights: the GEMV path,
+// which reads each weight row once for all of them), every row's result is
+// bit-identical to that row alone, on every path: a beam's rows decode as
+// one would.
+func TestGEMVRowsAlone(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range []DType{F32, F16, Q8_0} {
+		const k, n = 96, 37
+		w := makeMatrix(r, typ, n, k)
+		bias := randF32(r, n, 1)
+		for _, m := range []int{2, 3, 5, 8} {
+			if typ == F32 && m >= gemvMaxRowsF32 {
+				continue
+			}
+			x := randF32(r, m*k, 2)
+			for _, v := range variants() {
+				if v.q8only() && typ != Q8_0 {
+					continue
+				}
+				all := make([]float32, m*n)
+				one := make([]float32, n)
+				v.do(func() {
+					tp.MatMulT(all, x, m, w, bias)
+					for i := 0; i < m; i++ {
+						tp.MatMulT(one, x[i*k:(i+1)*k], 1, w, bias)
+						for c := range one {
+							if math.Float32bits(one[c]) != math.Float32bits(all[i*n+c]) {
+								t.Fatalf("%v %s m=%d: row %d col %d: %g in the batch, %g alone", typ, v.name, m, i, c, all[i*n+c], one[c])
+							}
+						}
+					}
+				})
+			}
+		}
 	}
 }
 
@@ -339,6 +393,9 @@ func TestGemm(t *testing.T) {
 					alpha = 0.125
 				}
 				for _, v := range variants() {
+					if v.q8only() {
+						continue
+					}
 					simd := v.name
 					cm := make([]float32, c.m*ldc)
 					for i := range cm {
@@ -408,6 +465,9 @@ func TestAttention(t *testing.T) {
 				LdQ: ld, LdK: ld, LdV: ld, LdOut: ld, Scale: float32(1 / math.Sqrt(float64(c.hd))), Causal: c.causal}
 			ref := attentionRef(&args)
 			for _, v := range variants() {
+				if v.q8only() {
+					continue
+				}
 				simd := v.name
 				out := make([]float32, c.tq*ld)
 				args.Out = out
@@ -643,10 +703,11 @@ func TestMicroKernels(t *testing.T) {
 		fn     func(kc int, a *float32, lda int, b *float32, c *float32, ldc int, pf *byte, pfld, pfn int, accum bool)
 	}
 	var ks []mk
-	for _, v := range variants()[1:] {
-		ks = append(ks, mk{v.name, v.kern.mr, v.kern.nr, v.kern.fn})
-		if v.kern.half != nil {
-			ks = append(ks, mk{v.name + "-half", v.kern.mr / 2, v.kern.nr, v.kern.half})
+	f32, _ := simdKernels()
+	for _, k := range f32 {
+		ks = append(ks, mk{k.name, k.mr, k.nr, k.fn})
+		if k.half != nil {
+			ks = append(ks, mk{k.name + "-half", k.mr / 2, k.nr, k.half})
 		}
 	}
 	r := rand.New(rand.NewPCG(23, 24))

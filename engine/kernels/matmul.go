@@ -13,14 +13,19 @@ package kernels
 // so a group of rows is a few contiguous KB; GemmNT/GemmNN read A in place.
 // The micro-kernel keeps a 6x16 tile of C in twelve ymm registers (AVX2),
 // or a 12x32 tile in 24 zmm registers (AVX-512), with a 6x32 variant for a
-// short last group (m = 257 = 21*12 + 5). Work is split into tasks over
+// short last group (m = 257 = 21*12 + 5), or an 8x8 tile in 16 NEON
+// registers (arm64, FMLA by element on 4 depth steps of each row). Work is split into tasks over
 // column chunks sized so the threads finish together (balancedChunks), and
 // row chunks of at most mcMax rows, so a kc-slice of the left-hand rows
-// stays in L2. Q8_0 weights with m >= 4 rows take the integer GEMM of
+// stays in L2. Q8_0 weights with m >= gemvMaxRows rows take the integer GEMM of
 // q8gemm.go, with the same structure.
 //
-// Rows m < gemvMaxRows take the GEMV path: one dot product per output,
-// memory-bound, W streamed once per row. For Q8_0 weights that path
+// Rows m < gemvMaxRows (one token, or a beam's few; f32 weights: m <
+// gemvMaxRowsF32) take the GEMV path: one dot product per output,
+// memory-bound, W streamed once for all rows (a weight row is multiplied by
+// every row before the next; Q8_0 weights by up to 8 rows in one pass, f16
+// weights in tiles of rows x columns), each row's result the same as
+// alone. For Q8_0 weights that path
 // quantizes the activations to int8 per 32-block, like llama.cpp, and uses
 // integer dot products.
 //
@@ -32,7 +37,10 @@ const (
 	maxNR       = 32  // and columns
 	kcBlock     = 256 // depth of a packed panel: 32 KB of f32 for nr = 32, stays in L1
 	mcMax       = 390 // rows per task: a kc-slice of them is < 400 KB of L2
-	gemvMaxRows = 4   // m below this takes the GEMV path
+	gemvMaxRows = 9   // m below this takes the GEMV path (Q8_0, f16 weights)
+	// f32 weights: the GEMV has no multi-row kernel (x in f32 for several
+	// rows outgrows L1), and packing f32 panels costs no conversion.
+	gemvMaxRowsF32 = 4
 
 	tasksPerThread = 6 // parallel split granularity
 )
@@ -69,7 +77,7 @@ func (p *Pool) MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	if w.Type == F16 && !hasF16C {
 		j.simd = false
 	}
-	j.gemv = m < gemvMaxRows
+	j.gemv = m < gemvMaxRows && (w.Type != F32 || m < gemvMaxRowsF32)
 	if j.simd && !j.gemv && w.Type != Q8_0 {
 		j.ap = p.packA(x, k, m, k, p.im.kern.mr)
 	}
@@ -102,8 +110,8 @@ type matmulJob struct {
 	ap *apacked // x packed for the SIMD GEMM
 
 	// Q8_0 GEMV: activations quantized once per call
-	xq []int8
-	xd []float32
+	xq      []int8
+	xd, xdt []float32
 }
 
 func (j *matmulJob) prepareQ8() {
@@ -119,6 +127,13 @@ func (j *matmulJob) prepareQ8() {
 	j.xd = q8x.d[:j.m*nb]
 	for i := 0; i < j.m; i++ {
 		QuantizeRowQ8(j.xq[i*j.k:(i+1)*j.k], j.xd[i*nb:(i+1)*nb], j.x[i*j.k:(i+1)*j.k])
+	}
+	if j.m > 1 {
+		if cap(q8x.dt) < 8*nb {
+			q8x.dt = make([]float32, 8*nb)
+		}
+		j.xdt = q8x.dt[:8*nb]
+		interleaveQ8Scales(j.xdt, j.xd, nb, j.m)
 	}
 }
 
@@ -242,29 +257,36 @@ func (j *matmulJob) run(worker, task int) {
 	}
 }
 
-// runGEMV computes rows [i0,i1) x columns [j0,j1) one dot product at a time.
+// runGEMV computes rows [i0,i1) x columns [j0,j1) one dot product at a
+// time, all rows of a weight row in turn: the weights stream from memory
+// once whatever the row count (a beam's rows cost little more than one;
+// Q8_0 and f16 weights take several rows a pass), and each row's result is
+// the same as alone.
 func (j *matmulJob) runGEMV(s *scratch, i0, i1, j0, j1 int) {
 	k, n, w := j.k, j.n, j.w
 	nb := k / q8Block
 	rb := nb * q8BlockBytes
-	for i := i0; i < i1; i++ {
-		x := j.x[i*k : i*k+k]
-		out := j.dst[i*n : i*n+n]
-		for c := j0; c < j1; c++ {
-			var v float32
-			switch w.Type {
-			case F32:
-				v = dotF32(x, w.F32[c*k:c*k+k], j.simd)
-			case F16:
-				v = dotF16(x, w.Raw[2*c*k:2*(c*k+k)], j.simd)
-			case Q8_0:
-				v = dotQ8(j.xq[i*k:i*k+k], j.xd[i*nb:i*nb+nb], w.Raw[c*rb:c*rb+rb], j.simd)
+	for c := j0; c < j1; {
+		g := 1
+		switch w.Type {
+		case Q8_0:
+			dotQ8Rows(j.dst[i0*n+c:], n, j.xq[i0*k:i1*k], j.xd[i0*nb:i1*nb], j.xdt, w.Raw[c*rb:c*rb+rb], i1-i0, j.simd)
+		case F16:
+			g = min(8, j1-c) // a tile of columns: x is read once for them
+			dotF16Tile(j.dst[i0*n+c:], n, j.x[i0*k:i1*k], i1-i0, w.Raw[2*c*k:2*(c+g)*k], g, j.simd)
+		default:
+			for i := i0; i < i1; i++ {
+				j.dst[i*n+c] = dotF32(j.x[i*k:i*k+k], w.F32[c*k:c*k+k], j.simd)
 			}
-			if j.bias != nil {
-				v += j.bias[c]
-			}
-			out[c] = v
 		}
+		if j.bias != nil {
+			for i := i0; i < i1; i++ {
+				for q := c; q < c+g; q++ {
+					j.dst[i*n+q] += j.bias[q]
+				}
+			}
+		}
+		c += g
 	}
 }
 

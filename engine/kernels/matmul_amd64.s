@@ -342,56 +342,6 @@ sdotsum:
 	RET
 
 // ---------------------------------------------------------------------------
-// func hdotAsm(x *float32, w *byte, n int) float32   // n % 8 == 0
-TEXT ·hdotAsm(SB), NOSPLIT, $0-28
-	MOVQ   x+0(FP), SI
-	MOVQ   w+8(FP), DI
-	MOVQ   n+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ   CX, AX
-	SHRQ   $5, AX
-	JZ     hdot8
-
-hdot32:
-	VCVTPH2PS   (DI), Y4
-	VCVTPH2PS   16(DI), Y5
-	VCVTPH2PS   32(DI), Y6
-	VCVTPH2PS   48(DI), Y7
-	VFMADD231PS (SI), Y4, Y0
-	VFMADD231PS 32(SI), Y5, Y1
-	VFMADD231PS 64(SI), Y6, Y2
-	VFMADD231PS 96(SI), Y7, Y3
-	ADDQ        $128, SI
-	ADDQ        $64, DI
-	DECQ        AX
-	JNZ         hdot32
-
-hdot8:
-	ANDQ $31, CX
-	SHRQ $3, CX
-	JZ   hdotsum
-
-hdot8loop:
-	VCVTPH2PS   (DI), Y4
-	VFMADD231PS (SI), Y4, Y0
-	ADDQ        $32, SI
-	ADDQ        $16, DI
-	DECQ        CX
-	JNZ         hdot8loop
-
-hdotsum:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	HSUM8
-	MOVSS  X0, ret+24(FP)
-	VZEROUPPER
-	RET
-
-// ---------------------------------------------------------------------------
 // func q8dotAsm(xq *int8, xd *float32, w *byte, nb int) float32
 //
 // Per block: |w| and x*sign(w) make VPMADDUBSW (unsigned x signed bytes)
@@ -433,5 +383,1191 @@ q8loop:
 q8sum:
 	HSUM8
 	MOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// func q8dotRowsAsm(xq *int8, ldq int, xdt *float32, w *byte, nb int, rows int, out *float32)
+//
+// q8dotAsm for rows (2..8) activation rows (xq rows ldq bytes apart; their
+// block scales interleaved, xdt[8b+r]) against one weight row, read once:
+// the same arithmetic per row, so out[r] is bit-identical to q8dotAsm of
+// row r. Per block, one multiply gives every row's d = xd*wd (spilled to
+// the frame, broadcast per row); Y0..Y7 are the rows' lane sums; row r's
+// activations are at xq + r*ldq, from the bases SI (rows 0-2), R9 (3-5)
+// and R12 (6, 7). One loop per row count: no branch per row.
+#define Q8ROW(xaddr, daddr, acc) \
+	VMOVDQU      xaddr, Y11; \
+	VPSIGNB      Y8, Y11, Y11; \
+	VPMADDUBSW   Y11, Y9, Y11; \
+	VPMADDWD     Y15, Y11, Y11; \
+	VCVTDQ2PS    Y11, Y11; \
+	VBROADCASTSS daddr, Y13; \
+	VMULPS       Y13, Y11, Y11; \
+	VADDPS       Y11, acc, acc
+
+// Q8BLOCK loads a weight block: w in Y8, |w| in Y9, d of every row in the
+// frame.
+#define Q8BLOCK \
+	VMOVDQU      2(DX), Y8; \
+	VPABSB       Y8, Y9; \
+	VPBROADCASTW (DX), X10; \
+	VCVTPH2PS    X10, Y10; \
+	VMULPS       (DI), Y10, Y12; \
+	VMOVUPS      Y12, d-32(SP)
+
+#define Q8NEXT \
+	ADDQ $34, DX; \
+	ADDQ $32, SI; \
+	ADDQ $32, R9; \
+	ADDQ $32, R12; \
+	ADDQ $32, DI; \
+	DECQ CX
+
+// Q8OUT is HSUM8 of acc (its low half xacc) into out[off/4].
+#define Q8OUT(acc, xacc, off) \
+	VEXTRACTF128 $1, acc, X14; \
+	VADDPS       X14, xacc, X14; \
+	VMOVHLPS     X14, X14, X15; \
+	VADDPS       X15, X14, X14; \
+	VMOVSHDUP    X14, X15; \
+	VADDSS       X15, X14, X14; \
+	MOVSS        X14, off(R8)
+
+TEXT ·q8dotRowsAsm(SB), NOSPLIT, $32-56
+	MOVQ     xq+0(FP), SI
+	MOVQ     ldq+8(FP), AX
+	MOVQ     xdt+16(FP), DI
+	MOVQ     w+24(FP), DX
+	MOVQ     nb+32(FP), CX
+	MOVQ     rows+40(FP), R11
+	MOVQ     out+48(FP), R8
+	LEAQ     (SI)(AX*2), R9
+	ADDQ     AX, R9          // xq row 3
+	LEAQ     (R9)(AX*2), R12
+	ADDQ     AX, R12         // xq row 6
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $15, Y15, Y15   // int16 ones
+	VXORPS   Y0, Y0, Y0
+	VXORPS   Y1, Y1, Y1
+	VXORPS   Y2, Y2, Y2
+	VXORPS   Y3, Y3, Y3
+	VXORPS   Y4, Y4, Y4
+	VXORPS   Y5, Y5, Y5
+	VXORPS   Y6, Y6, Y6
+	VXORPS   Y7, Y7, Y7
+	TESTQ    CX, CX
+	JZ       q8rsum
+	CMPQ     R11, $2
+	JEQ      q8r2
+	CMPQ     R11, $3
+	JEQ      q8r3
+	CMPQ     R11, $4
+	JEQ      q8r4
+	CMPQ     R11, $5
+	JEQ      q8r5
+	CMPQ     R11, $6
+	JEQ      q8r6
+	CMPQ     R11, $7
+	JEQ      q8r7
+	CMPQ     R11, $8
+	JEQ      q8r8
+	JMP      q8rsum
+
+q8r2:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8NEXT
+	JNZ q8r2
+	JMP q8rsum
+
+q8r3:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8NEXT
+	JNZ q8r3
+	JMP q8rsum
+
+q8r4:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8NEXT
+	JNZ q8r4
+	JMP q8rsum
+
+q8r5:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8NEXT
+	JNZ q8r5
+	JMP q8rsum
+
+q8r6:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8ROW((R9)(AX*2), d-12(SP), Y5)
+	Q8NEXT
+	JNZ q8r6
+	JMP q8rsum
+
+q8r7:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8ROW((R9)(AX*2), d-12(SP), Y5)
+	Q8ROW((R12), d-8(SP), Y6)
+	Q8NEXT
+	JNZ q8r7
+	JMP q8rsum
+
+q8r8:
+	Q8BLOCK
+	Q8ROW((SI), d-32(SP), Y0)
+	Q8ROW((SI)(AX*1), d-28(SP), Y1)
+	Q8ROW((SI)(AX*2), d-24(SP), Y2)
+	Q8ROW((R9), d-20(SP), Y3)
+	Q8ROW((R9)(AX*1), d-16(SP), Y4)
+	Q8ROW((R9)(AX*2), d-12(SP), Y5)
+	Q8ROW((R12), d-8(SP), Y6)
+	Q8ROW((R12)(AX*1), d-4(SP), Y7)
+	Q8NEXT
+	JNZ q8r8
+	JMP q8rsum
+
+q8rsum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 16)
+	Q8OUT(Y5, X5, 20)
+	Q8OUT(Y6, X6, 24)
+	Q8OUT(Y7, X7, 28)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// func hdotTileAsm(x *float32, ldx int, w *byte, ldw int, n int, rows int, cols int, out *float32)
+//
+// The f16 GEMV kernel: rows x cols dot products of rows of x (ldx bytes
+// apart) with f16 weight rows (ldw bytes apart) over n (a multiple of 8)
+// elements, into out[8r+c]. Each weight chunk of 8 is widened once for all
+// rows, and each chunk of x is read from L2 once for all cols. Every
+// product has one 8-lane accumulator (acc += x*w by FMA, chunk after
+// chunk), then HSUM8: the same arithmetic whatever the tile, so a row's
+// result does not depend on how many rows or columns are multiplied at
+// once. rows*cols + cols <= 16 (accumulators and widened weights in
+// registers); one loop per tile shape. Row r's elements are at x + r*ldx
+// from the bases SI, R9, R12, column c's weights at w + c*ldw from DI,
+// R10, R13.
+TEXT ·hdotTileAsm(SB), NOSPLIT, $0-64
+	MOVQ x+0(FP), SI
+	MOVQ ldx+8(FP), AX
+	MOVQ w+16(FP), DI
+	MOVQ ldw+24(FP), BX
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	MOVQ rows+40(FP), R11
+	SHLQ $4, R11
+	ADDQ cols+48(FP), R11  // 16*rows + cols
+	MOVQ out+56(FP), R8
+	LEAQ (SI)(AX*2), R9
+	ADDQ AX, R9            // x row 3
+	LEAQ (R9)(AX*2), R12
+	ADDQ AX, R12           // x row 6
+	LEAQ (DI)(BX*2), R10
+	ADDQ BX, R10           // weight row 3
+	LEAQ (R10)(BX*2), R13
+	ADDQ BX, R13           // weight row 6
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	CMPQ R11, $17
+	JEQ  ht1x1
+	CMPQ R11, $18
+	JEQ  ht1x2
+	CMPQ R11, $19
+	JEQ  ht1x3
+	CMPQ R11, $20
+	JEQ  ht1x4
+	CMPQ R11, $21
+	JEQ  ht1x5
+	CMPQ R11, $22
+	JEQ  ht1x6
+	CMPQ R11, $23
+	JEQ  ht1x7
+	CMPQ R11, $24
+	JEQ  ht1x8
+	CMPQ R11, $33
+	JEQ  ht2x1
+	CMPQ R11, $34
+	JEQ  ht2x2
+	CMPQ R11, $35
+	JEQ  ht2x3
+	CMPQ R11, $36
+	JEQ  ht2x4
+	CMPQ R11, $37
+	JEQ  ht2x5
+	CMPQ R11, $49
+	JEQ  ht3x1
+	CMPQ R11, $50
+	JEQ  ht3x2
+	CMPQ R11, $51
+	JEQ  ht3x3
+	CMPQ R11, $52
+	JEQ  ht3x4
+	CMPQ R11, $65
+	JEQ  ht4x1
+	CMPQ R11, $66
+	JEQ  ht4x2
+	CMPQ R11, $67
+	JEQ  ht4x3
+	CMPQ R11, $81
+	JEQ  ht5x1
+	CMPQ R11, $82
+	JEQ  ht5x2
+	CMPQ R11, $97
+	JEQ  ht6x1
+	CMPQ R11, $98
+	JEQ  ht6x2
+	CMPQ R11, $113
+	JEQ  ht7x1
+	CMPQ R11, $114
+	JEQ  ht7x2
+	CMPQ R11, $129
+	JEQ  ht8x1
+	JMP  htdone
+
+ht1x1:
+	TESTQ CX, CX
+	JZ    ht1x1sum
+
+ht1x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x1loop
+
+ht1x1sum:
+	Q8OUT(Y0, X0, 0)
+	JMP  htdone
+
+ht1x2:
+	TESTQ CX, CX
+	JZ    ht1x2sum
+
+ht1x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x2loop
+
+ht1x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	JMP  htdone
+
+ht1x3:
+	TESTQ CX, CX
+	JZ    ht1x3sum
+
+ht1x3loop:
+	VCVTPH2PS (DI), Y13
+	VCVTPH2PS (DI)(BX*1), Y14
+	VCVTPH2PS (DI)(BX*2), Y15
+	VFMADD231PS (SI), Y13, Y0
+	VFMADD231PS (SI), Y14, Y1
+	VFMADD231PS (SI), Y15, Y2
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x3loop
+
+ht1x3sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	JMP  htdone
+
+ht1x4:
+	TESTQ CX, CX
+	JZ    ht1x4sum
+
+ht1x4loop:
+	VCVTPH2PS (DI), Y12
+	VCVTPH2PS (DI)(BX*1), Y13
+	VCVTPH2PS (DI)(BX*2), Y14
+	VCVTPH2PS (R10), Y15
+	VFMADD231PS (SI), Y12, Y0
+	VFMADD231PS (SI), Y13, Y1
+	VFMADD231PS (SI), Y14, Y2
+	VFMADD231PS (SI), Y15, Y3
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x4loop
+
+ht1x4sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	JMP  htdone
+
+ht1x5:
+	TESTQ CX, CX
+	JZ    ht1x5sum
+
+ht1x5loop:
+	VCVTPH2PS (DI), Y11
+	VCVTPH2PS (DI)(BX*1), Y12
+	VCVTPH2PS (DI)(BX*2), Y13
+	VCVTPH2PS (R10), Y14
+	VCVTPH2PS (R10)(BX*1), Y15
+	VFMADD231PS (SI), Y11, Y0
+	VFMADD231PS (SI), Y12, Y1
+	VFMADD231PS (SI), Y13, Y2
+	VFMADD231PS (SI), Y14, Y3
+	VFMADD231PS (SI), Y15, Y4
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x5loop
+
+ht1x5sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 16)
+	JMP  htdone
+
+ht1x6:
+	TESTQ CX, CX
+	JZ    ht1x6sum
+
+ht1x6loop:
+	VCVTPH2PS (DI), Y10
+	VCVTPH2PS (DI)(BX*1), Y11
+	VCVTPH2PS (DI)(BX*2), Y12
+	VCVTPH2PS (R10), Y13
+	VCVTPH2PS (R10)(BX*1), Y14
+	VCVTPH2PS (R10)(BX*2), Y15
+	VFMADD231PS (SI), Y10, Y0
+	VFMADD231PS (SI), Y11, Y1
+	VFMADD231PS (SI), Y12, Y2
+	VFMADD231PS (SI), Y13, Y3
+	VFMADD231PS (SI), Y14, Y4
+	VFMADD231PS (SI), Y15, Y5
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x6loop
+
+ht1x6sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 16)
+	Q8OUT(Y5, X5, 20)
+	JMP  htdone
+
+ht1x7:
+	TESTQ CX, CX
+	JZ    ht1x7sum
+
+ht1x7loop:
+	VCVTPH2PS (DI), Y9
+	VCVTPH2PS (DI)(BX*1), Y10
+	VCVTPH2PS (DI)(BX*2), Y11
+	VCVTPH2PS (R10), Y12
+	VCVTPH2PS (R10)(BX*1), Y13
+	VCVTPH2PS (R10)(BX*2), Y14
+	VCVTPH2PS (R13), Y15
+	VFMADD231PS (SI), Y9, Y0
+	VFMADD231PS (SI), Y10, Y1
+	VFMADD231PS (SI), Y11, Y2
+	VFMADD231PS (SI), Y12, Y3
+	VFMADD231PS (SI), Y13, Y4
+	VFMADD231PS (SI), Y14, Y5
+	VFMADD231PS (SI), Y15, Y6
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x7loop
+
+ht1x7sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 16)
+	Q8OUT(Y5, X5, 20)
+	Q8OUT(Y6, X6, 24)
+	JMP  htdone
+
+ht1x8:
+	TESTQ CX, CX
+	JZ    ht1x8sum
+
+ht1x8loop:
+	VCVTPH2PS (DI), Y8
+	VCVTPH2PS (DI)(BX*1), Y9
+	VCVTPH2PS (DI)(BX*2), Y10
+	VCVTPH2PS (R10), Y11
+	VCVTPH2PS (R10)(BX*1), Y12
+	VCVTPH2PS (R10)(BX*2), Y13
+	VCVTPH2PS (R13), Y14
+	VCVTPH2PS (R13)(BX*1), Y15
+	VFMADD231PS (SI), Y8, Y0
+	VFMADD231PS (SI), Y9, Y1
+	VFMADD231PS (SI), Y10, Y2
+	VFMADD231PS (SI), Y11, Y3
+	VFMADD231PS (SI), Y12, Y4
+	VFMADD231PS (SI), Y13, Y5
+	VFMADD231PS (SI), Y14, Y6
+	VFMADD231PS (SI), Y15, Y7
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht1x8loop
+
+ht1x8sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 16)
+	Q8OUT(Y5, X5, 20)
+	Q8OUT(Y6, X6, 24)
+	Q8OUT(Y7, X7, 28)
+	JMP  htdone
+
+ht2x1:
+	TESTQ CX, CX
+	JZ    ht2x1sum
+
+ht2x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht2x1loop
+
+ht2x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	JMP  htdone
+
+ht2x2:
+	TESTQ CX, CX
+	JZ    ht2x2sum
+
+ht2x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	VFMADD231PS (SI)(AX*1), Y14, Y2
+	VFMADD231PS (SI)(AX*1), Y15, Y3
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht2x2loop
+
+ht2x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 32)
+	Q8OUT(Y3, X3, 36)
+	JMP  htdone
+
+ht2x3:
+	TESTQ CX, CX
+	JZ    ht2x3sum
+
+ht2x3loop:
+	VCVTPH2PS (DI), Y13
+	VCVTPH2PS (DI)(BX*1), Y14
+	VCVTPH2PS (DI)(BX*2), Y15
+	VFMADD231PS (SI), Y13, Y0
+	VFMADD231PS (SI), Y14, Y1
+	VFMADD231PS (SI), Y15, Y2
+	VFMADD231PS (SI)(AX*1), Y13, Y3
+	VFMADD231PS (SI)(AX*1), Y14, Y4
+	VFMADD231PS (SI)(AX*1), Y15, Y5
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht2x3loop
+
+ht2x3sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 32)
+	Q8OUT(Y4, X4, 36)
+	Q8OUT(Y5, X5, 40)
+	JMP  htdone
+
+ht2x4:
+	TESTQ CX, CX
+	JZ    ht2x4sum
+
+ht2x4loop:
+	VCVTPH2PS (DI), Y12
+	VCVTPH2PS (DI)(BX*1), Y13
+	VCVTPH2PS (DI)(BX*2), Y14
+	VCVTPH2PS (R10), Y15
+	VFMADD231PS (SI), Y12, Y0
+	VFMADD231PS (SI), Y13, Y1
+	VFMADD231PS (SI), Y14, Y2
+	VFMADD231PS (SI), Y15, Y3
+	VFMADD231PS (SI)(AX*1), Y12, Y4
+	VFMADD231PS (SI)(AX*1), Y13, Y5
+	VFMADD231PS (SI)(AX*1), Y14, Y6
+	VFMADD231PS (SI)(AX*1), Y15, Y7
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht2x4loop
+
+ht2x4sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 32)
+	Q8OUT(Y5, X5, 36)
+	Q8OUT(Y6, X6, 40)
+	Q8OUT(Y7, X7, 44)
+	JMP  htdone
+
+ht2x5:
+	TESTQ CX, CX
+	JZ    ht2x5sum
+
+ht2x5loop:
+	VCVTPH2PS (DI), Y11
+	VCVTPH2PS (DI)(BX*1), Y12
+	VCVTPH2PS (DI)(BX*2), Y13
+	VCVTPH2PS (R10), Y14
+	VCVTPH2PS (R10)(BX*1), Y15
+	VFMADD231PS (SI), Y11, Y0
+	VFMADD231PS (SI), Y12, Y1
+	VFMADD231PS (SI), Y13, Y2
+	VFMADD231PS (SI), Y14, Y3
+	VFMADD231PS (SI), Y15, Y4
+	VFMADD231PS (SI)(AX*1), Y11, Y5
+	VFMADD231PS (SI)(AX*1), Y12, Y6
+	VFMADD231PS (SI)(AX*1), Y13, Y7
+	VFMADD231PS (SI)(AX*1), Y14, Y8
+	VFMADD231PS (SI)(AX*1), Y15, Y9
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht2x5loop
+
+ht2x5sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 16)
+	Q8OUT(Y5, X5, 32)
+	Q8OUT(Y6, X6, 36)
+	Q8OUT(Y7, X7, 40)
+	Q8OUT(Y8, X8, 44)
+	Q8OUT(Y9, X9, 48)
+	JMP  htdone
+
+ht3x1:
+	TESTQ CX, CX
+	JZ    ht3x1sum
+
+ht3x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	VFMADD231PS (SI)(AX*2), Y15, Y2
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht3x1loop
+
+ht3x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	Q8OUT(Y2, X2, 64)
+	JMP  htdone
+
+ht3x2:
+	TESTQ CX, CX
+	JZ    ht3x2sum
+
+ht3x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	VFMADD231PS (SI)(AX*1), Y14, Y2
+	VFMADD231PS (SI)(AX*1), Y15, Y3
+	VFMADD231PS (SI)(AX*2), Y14, Y4
+	VFMADD231PS (SI)(AX*2), Y15, Y5
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht3x2loop
+
+ht3x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 32)
+	Q8OUT(Y3, X3, 36)
+	Q8OUT(Y4, X4, 64)
+	Q8OUT(Y5, X5, 68)
+	JMP  htdone
+
+ht3x3:
+	TESTQ CX, CX
+	JZ    ht3x3sum
+
+ht3x3loop:
+	VCVTPH2PS (DI), Y13
+	VCVTPH2PS (DI)(BX*1), Y14
+	VCVTPH2PS (DI)(BX*2), Y15
+	VFMADD231PS (SI), Y13, Y0
+	VFMADD231PS (SI), Y14, Y1
+	VFMADD231PS (SI), Y15, Y2
+	VFMADD231PS (SI)(AX*1), Y13, Y3
+	VFMADD231PS (SI)(AX*1), Y14, Y4
+	VFMADD231PS (SI)(AX*1), Y15, Y5
+	VFMADD231PS (SI)(AX*2), Y13, Y6
+	VFMADD231PS (SI)(AX*2), Y14, Y7
+	VFMADD231PS (SI)(AX*2), Y15, Y8
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht3x3loop
+
+ht3x3sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 32)
+	Q8OUT(Y4, X4, 36)
+	Q8OUT(Y5, X5, 40)
+	Q8OUT(Y6, X6, 64)
+	Q8OUT(Y7, X7, 68)
+	Q8OUT(Y8, X8, 72)
+	JMP  htdone
+
+ht3x4:
+	TESTQ CX, CX
+	JZ    ht3x4sum
+
+ht3x4loop:
+	VCVTPH2PS (DI), Y12
+	VCVTPH2PS (DI)(BX*1), Y13
+	VCVTPH2PS (DI)(BX*2), Y14
+	VCVTPH2PS (R10), Y15
+	VFMADD231PS (SI), Y12, Y0
+	VFMADD231PS (SI), Y13, Y1
+	VFMADD231PS (SI), Y14, Y2
+	VFMADD231PS (SI), Y15, Y3
+	VFMADD231PS (SI)(AX*1), Y12, Y4
+	VFMADD231PS (SI)(AX*1), Y13, Y5
+	VFMADD231PS (SI)(AX*1), Y14, Y6
+	VFMADD231PS (SI)(AX*1), Y15, Y7
+	VFMADD231PS (SI)(AX*2), Y12, Y8
+	VFMADD231PS (SI)(AX*2), Y13, Y9
+	VFMADD231PS (SI)(AX*2), Y14, Y10
+	VFMADD231PS (SI)(AX*2), Y15, Y11
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht3x4loop
+
+ht3x4sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 12)
+	Q8OUT(Y4, X4, 32)
+	Q8OUT(Y5, X5, 36)
+	Q8OUT(Y6, X6, 40)
+	Q8OUT(Y7, X7, 44)
+	Q8OUT(Y8, X8, 64)
+	Q8OUT(Y9, X9, 68)
+	Q8OUT(Y10, X10, 72)
+	Q8OUT(Y11, X11, 76)
+	JMP  htdone
+
+ht4x1:
+	TESTQ CX, CX
+	JZ    ht4x1sum
+
+ht4x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	VFMADD231PS (SI)(AX*2), Y15, Y2
+	VFMADD231PS (R9), Y15, Y3
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht4x1loop
+
+ht4x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	Q8OUT(Y2, X2, 64)
+	Q8OUT(Y3, X3, 96)
+	JMP  htdone
+
+ht4x2:
+	TESTQ CX, CX
+	JZ    ht4x2sum
+
+ht4x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	VFMADD231PS (SI)(AX*1), Y14, Y2
+	VFMADD231PS (SI)(AX*1), Y15, Y3
+	VFMADD231PS (SI)(AX*2), Y14, Y4
+	VFMADD231PS (SI)(AX*2), Y15, Y5
+	VFMADD231PS (R9), Y14, Y6
+	VFMADD231PS (R9), Y15, Y7
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht4x2loop
+
+ht4x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 32)
+	Q8OUT(Y3, X3, 36)
+	Q8OUT(Y4, X4, 64)
+	Q8OUT(Y5, X5, 68)
+	Q8OUT(Y6, X6, 96)
+	Q8OUT(Y7, X7, 100)
+	JMP  htdone
+
+ht4x3:
+	TESTQ CX, CX
+	JZ    ht4x3sum
+
+ht4x3loop:
+	VCVTPH2PS (DI), Y13
+	VCVTPH2PS (DI)(BX*1), Y14
+	VCVTPH2PS (DI)(BX*2), Y15
+	VFMADD231PS (SI), Y13, Y0
+	VFMADD231PS (SI), Y14, Y1
+	VFMADD231PS (SI), Y15, Y2
+	VFMADD231PS (SI)(AX*1), Y13, Y3
+	VFMADD231PS (SI)(AX*1), Y14, Y4
+	VFMADD231PS (SI)(AX*1), Y15, Y5
+	VFMADD231PS (SI)(AX*2), Y13, Y6
+	VFMADD231PS (SI)(AX*2), Y14, Y7
+	VFMADD231PS (SI)(AX*2), Y15, Y8
+	VFMADD231PS (R9), Y13, Y9
+	VFMADD231PS (R9), Y14, Y10
+	VFMADD231PS (R9), Y15, Y11
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht4x3loop
+
+ht4x3sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 8)
+	Q8OUT(Y3, X3, 32)
+	Q8OUT(Y4, X4, 36)
+	Q8OUT(Y5, X5, 40)
+	Q8OUT(Y6, X6, 64)
+	Q8OUT(Y7, X7, 68)
+	Q8OUT(Y8, X8, 72)
+	Q8OUT(Y9, X9, 96)
+	Q8OUT(Y10, X10, 100)
+	Q8OUT(Y11, X11, 104)
+	JMP  htdone
+
+ht5x1:
+	TESTQ CX, CX
+	JZ    ht5x1sum
+
+ht5x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	VFMADD231PS (SI)(AX*2), Y15, Y2
+	VFMADD231PS (R9), Y15, Y3
+	VFMADD231PS (R9)(AX*1), Y15, Y4
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht5x1loop
+
+ht5x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	Q8OUT(Y2, X2, 64)
+	Q8OUT(Y3, X3, 96)
+	Q8OUT(Y4, X4, 128)
+	JMP  htdone
+
+ht5x2:
+	TESTQ CX, CX
+	JZ    ht5x2sum
+
+ht5x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	VFMADD231PS (SI)(AX*1), Y14, Y2
+	VFMADD231PS (SI)(AX*1), Y15, Y3
+	VFMADD231PS (SI)(AX*2), Y14, Y4
+	VFMADD231PS (SI)(AX*2), Y15, Y5
+	VFMADD231PS (R9), Y14, Y6
+	VFMADD231PS (R9), Y15, Y7
+	VFMADD231PS (R9)(AX*1), Y14, Y8
+	VFMADD231PS (R9)(AX*1), Y15, Y9
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht5x2loop
+
+ht5x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 32)
+	Q8OUT(Y3, X3, 36)
+	Q8OUT(Y4, X4, 64)
+	Q8OUT(Y5, X5, 68)
+	Q8OUT(Y6, X6, 96)
+	Q8OUT(Y7, X7, 100)
+	Q8OUT(Y8, X8, 128)
+	Q8OUT(Y9, X9, 132)
+	JMP  htdone
+
+ht6x1:
+	TESTQ CX, CX
+	JZ    ht6x1sum
+
+ht6x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	VFMADD231PS (SI)(AX*2), Y15, Y2
+	VFMADD231PS (R9), Y15, Y3
+	VFMADD231PS (R9)(AX*1), Y15, Y4
+	VFMADD231PS (R9)(AX*2), Y15, Y5
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht6x1loop
+
+ht6x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	Q8OUT(Y2, X2, 64)
+	Q8OUT(Y3, X3, 96)
+	Q8OUT(Y4, X4, 128)
+	Q8OUT(Y5, X5, 160)
+	JMP  htdone
+
+ht6x2:
+	TESTQ CX, CX
+	JZ    ht6x2sum
+
+ht6x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	VFMADD231PS (SI)(AX*1), Y14, Y2
+	VFMADD231PS (SI)(AX*1), Y15, Y3
+	VFMADD231PS (SI)(AX*2), Y14, Y4
+	VFMADD231PS (SI)(AX*2), Y15, Y5
+	VFMADD231PS (R9), Y14, Y6
+	VFMADD231PS (R9), Y15, Y7
+	VFMADD231PS (R9)(AX*1), Y14, Y8
+	VFMADD231PS (R9)(AX*1), Y15, Y9
+	VFMADD231PS (R9)(AX*2), Y14, Y10
+	VFMADD231PS (R9)(AX*2), Y15, Y11
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht6x2loop
+
+ht6x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 32)
+	Q8OUT(Y3, X3, 36)
+	Q8OUT(Y4, X4, 64)
+	Q8OUT(Y5, X5, 68)
+	Q8OUT(Y6, X6, 96)
+	Q8OUT(Y7, X7, 100)
+	Q8OUT(Y8, X8, 128)
+	Q8OUT(Y9, X9, 132)
+	Q8OUT(Y10, X10, 160)
+	Q8OUT(Y11, X11, 164)
+	JMP  htdone
+
+ht7x1:
+	TESTQ CX, CX
+	JZ    ht7x1sum
+
+ht7x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	VFMADD231PS (SI)(AX*2), Y15, Y2
+	VFMADD231PS (R9), Y15, Y3
+	VFMADD231PS (R9)(AX*1), Y15, Y4
+	VFMADD231PS (R9)(AX*2), Y15, Y5
+	VFMADD231PS (R12), Y15, Y6
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht7x1loop
+
+ht7x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	Q8OUT(Y2, X2, 64)
+	Q8OUT(Y3, X3, 96)
+	Q8OUT(Y4, X4, 128)
+	Q8OUT(Y5, X5, 160)
+	Q8OUT(Y6, X6, 192)
+	JMP  htdone
+
+ht7x2:
+	TESTQ CX, CX
+	JZ    ht7x2sum
+
+ht7x2loop:
+	VCVTPH2PS (DI), Y14
+	VCVTPH2PS (DI)(BX*1), Y15
+	VFMADD231PS (SI), Y14, Y0
+	VFMADD231PS (SI), Y15, Y1
+	VFMADD231PS (SI)(AX*1), Y14, Y2
+	VFMADD231PS (SI)(AX*1), Y15, Y3
+	VFMADD231PS (SI)(AX*2), Y14, Y4
+	VFMADD231PS (SI)(AX*2), Y15, Y5
+	VFMADD231PS (R9), Y14, Y6
+	VFMADD231PS (R9), Y15, Y7
+	VFMADD231PS (R9)(AX*1), Y14, Y8
+	VFMADD231PS (R9)(AX*1), Y15, Y9
+	VFMADD231PS (R9)(AX*2), Y14, Y10
+	VFMADD231PS (R9)(AX*2), Y15, Y11
+	VFMADD231PS (R12), Y14, Y12
+	VFMADD231PS (R12), Y15, Y13
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht7x2loop
+
+ht7x2sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 4)
+	Q8OUT(Y2, X2, 32)
+	Q8OUT(Y3, X3, 36)
+	Q8OUT(Y4, X4, 64)
+	Q8OUT(Y5, X5, 68)
+	Q8OUT(Y6, X6, 96)
+	Q8OUT(Y7, X7, 100)
+	Q8OUT(Y8, X8, 128)
+	Q8OUT(Y9, X9, 132)
+	Q8OUT(Y10, X10, 160)
+	Q8OUT(Y11, X11, 164)
+	Q8OUT(Y12, X12, 192)
+	Q8OUT(Y13, X13, 196)
+	JMP  htdone
+
+ht8x1:
+	TESTQ CX, CX
+	JZ    ht8x1sum
+
+ht8x1loop:
+	VCVTPH2PS (DI), Y15
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS (SI)(AX*1), Y15, Y1
+	VFMADD231PS (SI)(AX*2), Y15, Y2
+	VFMADD231PS (R9), Y15, Y3
+	VFMADD231PS (R9)(AX*1), Y15, Y4
+	VFMADD231PS (R9)(AX*2), Y15, Y5
+	VFMADD231PS (R12), Y15, Y6
+	VFMADD231PS (R12)(AX*1), Y15, Y7
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R12
+	ADDQ $16, DI
+	ADDQ $16, R10
+	ADDQ $16, R13
+	DECQ CX
+	JNZ  ht8x1loop
+
+ht8x1sum:
+	Q8OUT(Y0, X0, 0)
+	Q8OUT(Y1, X1, 32)
+	Q8OUT(Y2, X2, 64)
+	Q8OUT(Y3, X3, 96)
+	Q8OUT(Y4, X4, 128)
+	Q8OUT(Y5, X5, 160)
+	Q8OUT(Y6, X6, 192)
+	Q8OUT(Y7, X7, 224)
+	JMP  htdone
+
+htdone:
 	VZEROUPPER
 	RET

@@ -48,8 +48,8 @@ type Pool struct {
 	apack apacked // MatMulT's x packed for the SIMD GEMM
 	q8a   []byte  // MatMulT's x quantized for the Q8_0 GEMM
 	q8x   struct {
-		q []int8
-		d []float32
+		q     []int8
+		d, dt []float32 // dt: d interleaved (dotQ8Rows)
 	} // MatMulT's x quantized for the Q8_0 GEMV
 }
 

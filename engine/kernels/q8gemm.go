@@ -1,6 +1,6 @@
 package kernels
 
-// Integer GEMM for Q8_0 weights (MatMulT with m >= 4 rows).
+// Integer GEMM for Q8_0 weights (MatMulT with m > 8 rows).
 //
 // The activations are quantized per 32-block exactly as QuantizeRowQ8 does
 // (ggml's quantize_row_q8_0 with the scale kept in f32), once per call, into
@@ -16,16 +16,23 @@ package kernels
 // per output in the same order, so every implementation gives bit-identical
 // results, whatever the tiling, kc-chunking or thread count.
 //
-// The weight panel is packed per call (like the f32 panels) into blocks of
-// 8 "quads" x nr columns x 4 bytes -- the layout of VPDPBUSD, whose 32-bit
-// lanes each sum 4 byte products -- followed by the nr f32 scales dw. The
-// VNNI kernels (AVX-512 VNNI on zmm, AVX-VNNI on ymm) multiply unsigned
-// weight bytes (q_w + 128, packed with the sign bit flipped) by signed
-// activation bytes; the int32 accumulator starts at the A block's
-// correction -128*sum(q_x), so it ends at the exact signed sum s. The AVX2
-// kernel uses VPMADDUBSW with ggml's sign trick (|q_w| times
-// q_x*sign(q_w): the int16 pair sums are at most 2*128*127 and never
-// saturate, even for q_w = -128) and VPMADDWD to widen to int32.
+// The weight panel is packed per call (like the f32 panels) in the layout
+// the kernel multiplies (q8Layout). The VNNI kernels (AVX-512 VNNI on zmm,
+// AVX-VNNI on ymm) take blocks of 8 "quads" x nr columns x 4 bytes -- the
+// layout of VPDPBUSD, whose 32-bit lanes each sum 4 byte products --
+// followed by the nr f32 scales dw; they multiply unsigned weight bytes
+// (q_w + 128, packed with the sign bit flipped) by signed activation bytes,
+// and the int32 accumulator starts at the A block's correction
+// -128*sum(q_x), so it ends at the exact signed sum s. The AVX2 kernel has
+// no such instruction: VPMADDUBSW multiplies unsigned by signed bytes and
+// adds pairs into saturating int16, so it takes |q_w| (<= 128) and
+// q_x XOR m, where m is the sign mask of q_w (0xff where q_w < 0):
+// q_x*q_w = |q_w| * (q_x XOR m) + |q_w|*[q_w < 0], the pair sums lie in
+// [-32768, 32512] (never saturating, since |q_x| <= 127), and the int32
+// accumulator starts at the panel's per-column correction
+// sum(|q_w| where q_w < 0). ggml's sign trick (|q_w| times
+// q_x*sign(q_w), VPSIGNB) gives the same sums, but VPSIGNB runs on the
+// multiply pipes of Zen 2/3 and the XOR on any.
 
 import (
 	"encoding/binary"
@@ -40,19 +47,46 @@ const (
 // q8Kernel is an int8 GEMM micro-kernel: it computes an mr x nr tile of C
 // over nb blocks of depth from mr A-block rows (stride lda bytes) and a packed
 // panel b, starting from C when accum (else from zero). Unless pf is nil, it
-// also prefetches nb cache lines from pf on, one per block.
+// also prefetches nb cache lines from pf on, one per block. The driver packs
+// panels of kb blocks in the kernel's layout.
 type q8Kernel struct {
 	name   string
 	mr, nr int
-	flip   byte // xor applied to the weight bytes when packing
+	layout q8Layout
+	kb     int // blocks of depth per packed panel
 	fn     func(nb int, a *byte, lda int, b *byte, c *float32, ldc int, pf *byte, accum bool)
 }
 
-var (
-	q8KernVNNI    = q8Kernel{"avx512vnni", 6, 32, 0x80, q8gemmVNNI6x32}
-	q8KernAVXVNNI = q8Kernel{"avxvnni", 6, 16, 0x80, q8gemmAVXVNNI6x16}
-	q8KernAVX2    = q8Kernel{"avx2", 4, 16, 0, q8gemmAVX2x4x16}
+// q8Layout is how a packed weight panel holds a block of nr columns.
+type q8Layout uint8
+
+const (
+	// q8Signed: 8 quads of nr columns x 4 weight bytes, then the nr f32
+	// scales (36*nr bytes).
+	q8Signed q8Layout = iota
+	// q8Unsigned: q8Signed with the weight bytes xor 0x80 (q_w + 128).
+	q8Unsigned
+	// q8Split: per quad the nr x 4 bytes |q_w|, then their sign masks
+	// (0xff where q_w < 0); then the nr f32 scales and the nr int32
+	// corrections sum(|q_w| where q_w < 0) (72*nr bytes).
+	q8Split
+	// q8Pairs (SMMLA, a 2x2 tile of 8-byte products a row pair by a column
+	// pair): per group g of 8 bytes of depth, per column pair, the 8 bytes
+	// of each column (16 bytes); then per column pair its two f32 scales
+	// twice, as the 2x2 tile holds them (40*nr bytes).
+	q8Pairs
 )
+
+// blockBytes is the size of one packed block of nr columns.
+func (l q8Layout) blockBytes(nr int) int {
+	switch l {
+	case q8Split:
+		return 72 * nr
+	case q8Pairs:
+		return 40 * nr
+	}
+	return 36 * nr
+}
 
 // quantizeA writes x (len%32 == 0) as A blocks into dst.
 func quantizeA(dst []byte, x []float32, simd bool) {
@@ -110,39 +144,94 @@ func (j *matmulJob) prepareQ8A() {
 }
 
 // packQ8 writes the panel of weight rows [c0, c0+ncol) over blocks
-// [b0, b0+kb) into dst (kb*36*nr bytes): per block, 8 quads of nr columns x 4
-// bytes (xor flip), then nr f32 scales. Columns beyond ncol get zero
-// weights and scales.
-func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte, simd bool) {
+// [b0, b0+kb) into dst (kb*layout.blockBytes(nr) bytes), with the
+// assembly when simd. Columns beyond ncol get zero weights, scales and
+// corrections.
+func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, layout q8Layout, simd bool) {
 	rb := w.Cols / q8Block * q8BlockBytes
-	bb := 36 * nr // bytes per packed block
+	bb := layout.blockBytes(nr)
 	dst = dst[:kb*bb]
 	src := w.Raw[c0*rb+b0*q8BlockBytes:]
+	if layout == q8Pairs {
+		packQ8Pairs(dst, src, rb, ncol, kb, nr)
+		return
+	}
 	if ncol == nr && simd && hasF16C {
 		_ = src[(ncol-1)*rb+kb*q8BlockBytes-1]
-		packQ8Asm(&dst[0], &src[0], rb, kb, nr, uint32(flip)*0x01010101)
+		switch layout {
+		case q8Split:
+			packQ8SplitAsm(&dst[0], &src[0], rb, kb, nr)
+		case q8Unsigned:
+			packQ8Asm(&dst[0], &src[0], rb, kb, nr, 0x80808080)
+		default:
+			packQ8Asm(&dst[0], &src[0], rb, kb, nr, 0)
+		}
 		return
+	}
+	var flip byte
+	if layout == q8Unsigned {
+		flip = 0x80
 	}
 	for b := 0; b < kb; b++ {
 		out := dst[b*bb : (b+1)*bb]
-		for c := 0; c < nr; c++ {
-			if c >= ncol { // zero weights, zero scale
+		clear(out)
+		for c := 0; c < ncol; c++ {
+			blk := src[c*rb+b*q8BlockBytes:]
+			d := f16ToF32(binary.LittleEndian.Uint16(blk))
+			if layout != q8Split {
 				for q := 0; q < 8; q++ {
+					for l := 0; l < 4; l++ {
+						out[(q*nr+c)*4+l] = blk[2+4*q+l] ^ flip
+					}
+				}
+				binary.LittleEndian.PutUint32(out[32*nr+4*c:], math.Float32bits(d))
+				continue
+			}
+			var corr uint32
+			for q := 0; q < 8; q++ {
+				for l := 0; l < 4; l++ {
+					v := int8(blk[2+4*q+l])
+					a := byte(v)
+					if v < 0 {
+						a = byte(-int(v)) // 128 for -128
+						out[q*8*nr+4*nr+4*c+l] = 0xff
+						corr += uint32(a)
+					}
+					out[q*8*nr+4*c+l] = a
+				}
+			}
+			binary.LittleEndian.PutUint32(out[64*nr+4*c:], math.Float32bits(d))
+			binary.LittleEndian.PutUint32(out[68*nr+4*c:], corr)
+		}
+		if flip != 0 { // zero weights of the missing columns, flipped
+			for q := 0; q < 8; q++ {
+				for c := ncol; c < nr; c++ {
 					for l := 0; l < 4; l++ {
 						out[(q*nr+c)*4+l] = flip
 					}
 				}
-				binary.LittleEndian.PutUint32(out[32*nr+4*c:], 0)
-				continue
 			}
-			blk := src[c*rb+b*q8BlockBytes:]
-			for q := 0; q < 8; q++ {
-				for l := 0; l < 4; l++ {
-					out[(q*nr+c)*4+l] = blk[2+4*q+l] ^ flip
-				}
+		}
+	}
+}
+
+// packQ8Pairs writes the q8Pairs panel of ncol <= nr (even) rows of src
+// (stride rb) over kb blocks: 8-byte moves.
+func packQ8Pairs(dst, src []byte, rb, ncol, kb, nr int) {
+	bb := 40 * nr
+	clear(dst[:kb*bb])
+	for c := 0; c < ncol; c++ {
+		row := src[c*rb : c*rb+kb*q8BlockBytes]
+		p, h := c/2, c%2
+		for b := 0; b < kb; b++ {
+			blk := row[b*q8BlockBytes : (b+1)*q8BlockBytes]
+			out := dst[b*bb : (b+1)*bb]
+			for g := 0; g < 4; g++ {
+				binary.LittleEndian.PutUint64(out[(g*nr/2+p)*16+8*h:], binary.LittleEndian.Uint64(blk[2+8*g:]))
 			}
-			d := f16ToF32(binary.LittleEndian.Uint16(blk))
-			binary.LittleEndian.PutUint32(out[32*nr+4*c:], math.Float32bits(d))
+			d := math.Float32bits(f16ToF32(binary.LittleEndian.Uint16(blk)))
+			binary.LittleEndian.PutUint32(out[32*nr+16*p+4*h:], d)
+			binary.LittleEndian.PutUint32(out[32*nr+16*p+8+4*h:], d)
 		}
 	}
 }
@@ -153,11 +242,12 @@ func packQ8(dst []byte, w *Matrix, c0, ncol, b0, kb, nr int, flip byte, simd boo
 func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *Matrix, c []float32, ldc int) {
 	mr, nr := qk.mr, qk.nr
 	nbk := w.Cols / q8Block
-	s.qpanel = growBytes(s.qpanel, q8KB*36*maxNR)
+	bb := qk.layout.blockBytes(nr)
+	s.qpanel = growBytes(s.qpanel, qk.kb*bb)
 	s.qpad = growBytes(s.qpad, maxMR*q8KB*q8ABytes)
 	full := i0 + (i1-i0)/mr*mr // rows [full, i1) are a short group
-	for b0 := 0; b0 < nbk; b0 += q8KB {
-		kb := min(q8KB, nbk-b0)
+	for b0 := 0; b0 < nbk; b0 += qk.kb {
+		kb := min(qk.kb, nbk-b0)
 		if full < i1 {
 			ap := s.qpad[:mr*kb*q8ABytes]
 			for r := 0; r < mr; r++ {
@@ -172,12 +262,12 @@ func gemmQ8(s *scratch, qk *q8Kernel, i0, i1, j0, j1 int, a []byte, lda int, w *
 		accum := b0 > 0
 		for jr := j0; jr < j1; jr += nr {
 			ncol := min(nr, j1-jr)
-			bp := s.qpanel[:kb*36*nr]
-			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.flip, true)
+			bp := s.qpanel[:kb*bb]
+			packQ8(bp, w, jr, ncol, b0, kb, nr, qk.layout, true)
 			// The weights stream from memory once per call: each kernel
 			// call fetches a row of the next panel (and a little beyond)
 			// into cache while it computes, so packing it does not wait.
-			pf := nextQ8Panel(w, jr+nr, j1, b0, kb, nbk, j0, nr)
+			pf := nextQ8Panel(w, jr+nr, j1, b0, kb, nbk, j0, nr, qk.kb)
 			for ir := i0; ir < i1; ir += mr {
 				if ir < full && ncol == nr {
 					_ = a[(ir+mr-1)*lda+(b0+kb)*q8ABytes-1]
@@ -219,10 +309,10 @@ type q8Prefetch struct {
 // nextQ8Panel returns the weight rows the tile's next panel packs: columns
 // [jn, jn+nr) over the same blocks, or, after the last panel, the first
 // panel over the next blocks.
-func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr int) q8Prefetch {
+func nextQ8Panel(w *Matrix, jn, j1, b0, kb, nbk, j0, nr, kbMax int) q8Prefetch {
 	if jn >= j1 {
 		jn, b0 = j0, b0+kb
-		kb = min(q8KB, nbk-b0)
+		kb = min(kbMax, nbk-b0)
 		if kb <= 0 {
 			return q8Prefetch{}
 		}

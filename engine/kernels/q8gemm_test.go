@@ -42,7 +42,11 @@ func TestFMA32(t *testing.T) {
 	f(0, -1, 0)
 	f(0, -1, float32(math.Copysign(0, -1)))
 	f(1e30, 1e30, -1)
-	for i := 0; i < 200000; i++ {
+	n := 200000
+	if testing.Short() {
+		n = 20000 // under emulation
+	}
+	for i := 0; i < n; i++ {
 		a := float32(r.IntN(1<<21) - 1<<20) // the integer block sums
 		b := math.Float32frombits(uint32(r.IntN(1<<23)) | uint32(100+r.IntN(40))<<23)
 		c := math.Float32frombits(uint32(r.Uint32()&^(0xff<<23)) | uint32(90+r.IntN(70))<<23)
@@ -134,22 +138,48 @@ func TestPackQ8(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(35, 36))
 	w := makeMatrix(r, Q8_0, 40, 32*9)
-	for _, nr := range []int{16, 32} {
-		for _, flip := range []byte{0, 0x80} {
+	layouts := map[q8Layout]bool{}
+	_, q8 := simdKernels()
+	for _, q := range q8 {
+		layouts[q.layout] = true
+	}
+	for _, nr := range []int{8, 16, 24, 32} {
+		for layout := range layouts {
 			kb := 7
-			want := make([]byte, kb*36*nr)
-			got := make([]byte, kb*36*nr)
-			packQ8(want, w, 5, nr, 2, kb, nr, flip, false)
-			packQ8(got, w, 5, nr, 2, kb, nr, flip, hasSIMD)
+			bb := layout.blockBytes(nr)
+			want := make([]byte, kb*bb)
+			got := make([]byte, kb*bb)
+			packQ8(want, w, 5, nr, 2, kb, nr, layout, false)
+			packQ8(got, w, 5, nr, 2, kb, nr, layout, hasSIMD)
 			for i := range want {
 				if got[i] != want[i] {
-					t.Fatalf("nr=%d flip=%#x: byte %d: asm %#x, Go %#x", nr, flip, i, got[i], want[i])
+					t.Fatalf("nr=%d layout=%d: byte %d: asm %#x, Go %#x", nr, layout, i, got[i], want[i])
 				}
 			}
 			// spot check the layout: column 3, block 1, quad 2, byte 1
 			blk := w.Raw[(5+3)*(9*34)+(2+1)*34:]
-			if want[1*36*nr+(2*nr+3)*4+1] != blk[2+9]^flip {
-				t.Fatal("packed layout")
+			v := blk[2+9]
+			switch layout {
+			case q8Pairs:
+				if want[bb+(1*nr/2+1)*16+8+1] != blk[2+9] { // group 1, pair 1, second column
+					t.Fatal("packed pairs layout")
+				}
+			case q8Split:
+				abs, mask := v, byte(0)
+				if int8(v) < 0 {
+					abs, mask = byte(-int(int8(v))), 0xff
+				}
+				if want[bb+2*8*nr+3*4+1] != abs || want[bb+2*8*nr+4*nr+3*4+1] != mask {
+					t.Fatal("packed split layout")
+				}
+			default:
+				flip := byte(0)
+				if layout == q8Unsigned {
+					flip = 0x80
+				}
+				if want[bb+(2*nr+3)*4+1] != v^flip {
+					t.Fatal("packed layout")
+				}
 			}
 		}
 	}
@@ -158,14 +188,9 @@ func TestPackQ8(t *testing.T) {
 // q8Variants are the Q8_0 GEMM kernels this CPU runs, with portable first.
 func q8Variants() []variant {
 	v := []variant{{"portable", impl{false, machine.kern, machine.q8}}}
-	if hasSIMD {
-		v = append(v, variant{"avx2", impl{true, machine.kern, q8KernAVX2}})
-	}
-	if hasAVXVNNI {
-		v = append(v, variant{"avxvnni", impl{true, machine.kern, q8KernAVXVNNI}})
-	}
-	if hasVNNI512 {
-		v = append(v, variant{"avx512vnni", impl{true, machine.kern, q8KernVNNI}})
+	_, q8 := simdKernels()
+	for _, q := range q8 {
+		v = append(v, variant{q.name, impl{true, machine.kern, q}})
 	}
 	return v
 }
@@ -180,9 +205,12 @@ func TestMatMulTQ8(t *testing.T) {
 	defer setThreads(prevT)
 	r := rand.New(rand.NewPCG(37, 38))
 	type c8 struct{ m, k, n int }
-	cases := []c8{{4, 32, 1}, {5, 64, 33}, {6, 32, 32}, {7, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
+	cases := []c8{{9, 32, 1}, {10, 64, 33}, {11, 32, 32}, {15, 96, 16}, {12, 1024, 64}, {13, 1056, 47},
 		{30, 2080, 100}, {64, 6144, 40}, {100, 32 * 65, 97}}
 	for _, c := range cases {
+		if testing.Short() && c.m*c.k*c.n > 8_000_000 {
+			continue // under emulation; {30, 2080, 100} still spans several panels of depth
+		}
 		for _, extreme := range []bool{false, true} {
 			name := fmt.Sprintf("m%d_k%d_n%d_extreme%v", c.m, c.k, c.n, extreme)
 			t.Run(name, func(t *testing.T) {
@@ -302,6 +330,76 @@ func TestMatMulTQ8Concurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestDotQ8Rows: the multi-row Q8_0 GEMV kernel gives, for 1 to 8 rows,
+// each row's dotQ8 bits, on ordinary and
+// extreme values (weights -128 and 127, activations +-127).
+func TestDotQ8Rows(t *testing.T) {
+	r := rand.New(rand.NewPCG(39, 40))
+	for _, nb := range []int{1, 3, 80} {
+		k := nb * q8Block
+		for _, extreme := range []bool{false, true} {
+			w := makeMatrix(r, Q8_0, 1, k)
+			x := q8TestRows(r, 8, k)
+			if extreme {
+				for i := 0; i < len(w.Raw); i += 34 {
+					for j := 2; j < 34; j++ {
+						w.Raw[i+j] = []byte{0x80, 127}[r.IntN(2)]
+					}
+				}
+				for i := range x {
+					x[i] = float32(1 - 2*r.IntN(2))
+				}
+			}
+			xq := make([]int8, 8*k)
+			xd := make([]float32, 8*nb)
+			QuantizeRowQ8(xq, xd, x)
+			for rows := 1; rows <= 8; rows++ {
+				xdt := make([]float32, 8*nb)
+				interleaveQ8Scales(xdt, xd, nb, rows)
+				for _, simd := range []bool{false, true} {
+					const ld = 3
+					dst := make([]float32, rows*ld)
+					dotQ8Rows(dst, ld, xq, xd, xdt, w.Raw, rows, simd && hasSIMD)
+					for i := 0; i < rows; i++ {
+						want := dotQ8(xq[i*k:(i+1)*k], xd[i*nb:(i+1)*nb], w.Raw, false)
+						if math.Float32bits(dst[i*ld]) != math.Float32bits(want) {
+							t.Fatalf("nb=%d extreme=%v rows=%d simd=%v: row %d = %g, dotQ8 %g", nb, extreme, rows, simd, i, dst[i*ld], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDotF16Tile: the f16 GEMV kernel gives, for 1 to 8 rows by 1 to 9
+// columns (tiles of every shape and the rest) and depths with and without
+// a tail of fewer than 8, each product's dotF16 bits.
+func TestDotF16Tile(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, k := range []int{5, 8, 16, 24, 203, 2568} {
+		w := makeMatrix(r, F16, 9, k)
+		x := randF32(r, 8*k, 2)
+		for rows := 1; rows <= 8; rows++ {
+			for cols := 1; cols <= 9; cols++ {
+				for _, simd := range []bool{false, true} {
+					const ld = 11
+					dst := make([]float32, rows*ld)
+					dotF16Tile(dst, ld, x, rows, w.Raw[:2*k*cols], cols, simd && hasSIMD)
+					for i := 0; i < rows; i++ {
+						for c := 0; c < cols; c++ {
+							want := dotF16(x[i*k:(i+1)*k], w.Raw[2*k*c:2*k*(c+1)], simd && hasSIMD)
+							if math.Float32bits(dst[i*ld+c]) != math.Float32bits(want) {
+								t.Fatalf("k=%d %dx%d simd=%v: [%d,%d] = %g, dotF16 %g", k, rows, cols, simd, i, c, dst[i*ld+c], want)
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 }
