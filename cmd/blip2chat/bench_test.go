@@ -62,7 +62,7 @@ func TestBenchModel(t *testing.T) {
 		stages []string
 	}{
 		{"vision", []string{"-m", vis}, []string{"vit", "qformer"}},
-		{"opt", []string{"-m", full}, []string{"vit", "qformer", "prefill", "first_token", "decode", "ttft", "decode_beam5"}},
+		{"opt", []string{"-m", full}, []string{"preprocess", "vit", "qformer", "projection", "tokenize", "prefill", "first_token", "decode", "ttft", "decode_beam5"}},
 		{"opt vision only", []string{"-m", full, "--vision-only"}, []string{"vit", "qformer"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
