@@ -72,6 +72,9 @@ func (a *App) load(src *ModelSource, img string, resume *Session) {
 			}
 		}
 		a.notef("Loaded %s in %s.", info.Name, roundDur(info.LoadTime))
+		if info.Notice != "" {
+			a.note("Note: " + info.Notice) // the GPU build fell back to the CPU
+		}
 		if src.Demo {
 			a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers convert a checkpoint (blip2chat convert) and run blip2chat chat -m MODEL_DIR.")
 		}

@@ -335,6 +335,7 @@ type fakeLM struct {
 func (m *fakeLM) Info() lm.Info {
 	return lm.Info{Arch: "t5", NCtx: 512, NCtxTrain: 512, NEmbd: m.nEmbd, NVocab: 10, EncoderDecoder: true, BOS: -1, EOS: 1, DecoderStart: 0}
 }
+
 // Tokenize gives a token a word: 5, 6, 7, 5, ...
 func (m *fakeLM) Tokenize(text string, _ bool) ([]int32, error) {
 	var ids []int32
@@ -343,9 +344,9 @@ func (m *fakeLM) Tokenize(text string, _ bool) ([]int32, error) {
 	}
 	return ids, nil
 }
-func (m *fakeLM) TokenBytes(int32) []byte                       { return nil }
-func (m *fakeLM) Piece(int32) string                            { return "" }
-func (m *fakeLM) IsEOG(id int32) bool                           { return id == 1 }
+func (m *fakeLM) TokenBytes(int32) []byte { return nil }
+func (m *fakeLM) Piece(int32) string      { return "" }
+func (m *fakeLM) IsEOG(id int32) bool     { return id == 1 }
 func (m *fakeLM) TokenEmbeddings(ids []int32) ([]float32, error) {
 	m.calls = append(m.calls, fmt.Sprintf("embed %v", ids))
 	return make([]float32, len(ids)*m.nEmbd), nil
