@@ -63,6 +63,10 @@ type Stage struct {
 	FLOPs  int64           // per run; 0 when not counted
 	Tokens int             // tokens per run of a token stage (prefill, decode); 0 otherwise
 	Allocs []uint64        // heap allocations per timed run; nil when not measured
+	// CPU is the process's CPU time of each timed run (all threads), nil
+	// when not measured: on a machine shared with other work it moves
+	// less than Times, which include the waits for a core.
+	CPU []time.Duration
 	// BytesPerToken is the memory a token of this stage reads (the decode
 	// stage's weights, see DecodeBytesPerToken); 0 when not known.
 	BytesPerToken int64
@@ -87,6 +91,11 @@ func (s *Stage) Median() time.Duration {
 		return t[n/2]
 	}
 	return (t[n/2-1] + t[n/2]) / 2
+}
+
+// MedianCPU is the median CPU time of the runs (0 when not measured).
+func (s *Stage) MedianCPU() time.Duration {
+	return (&Stage{Times: s.CPU}).Median()
 }
 
 // Min is the fastest run.
@@ -171,6 +180,7 @@ type jsonStage struct {
 	Tokens       int       `json:"tokens,omitempty"`
 	AllocsPerRun *int64    `json:"allocs_per_run,omitempty"`
 	GBPerS       float64   `json:"gb_per_s,omitempty"`
+	CPUS         float64   `json:"cpu_s,omitempty"` // median CPU time, all threads
 	RunsS        []float64 `json:"runs_s"`
 }
 
@@ -196,7 +206,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	for _, s := range r.Stages {
 		js := jsonStage{MedianS: round(s.Median().Seconds(), 6), MinS: round(s.Min().Seconds(), 6),
 			GFLOPS: round(s.GFLOPS(), 2), GFLOP: round(float64(s.FLOPs)/1e9, 3),
-			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens, GBPerS: round(s.GBPerSecond(), 2)}
+			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens, GBPerS: round(s.GBPerSecond(), 2),
+			CPUS: round(s.MedianCPU().Seconds(), 6)}
 		if a := s.MaxAllocs(); a >= 0 {
 			js.AllocsPerRun = &a
 		}
@@ -224,9 +235,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, ", language model %s", r.LLM)
 	}
 	fmt.Fprintf(&b, "\n%d threads (%s), %d runs after 1 warm-up\n\n", r.Threads, r.Features, r.Runs)
-	fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", "stage", "median", "min", "GFLOP/s", "tokens/s", "allocs/run")
+	fmt.Fprintf(&b, "%-12s %10s %10s %10s %9s %10s %11s\n", "stage", "median", "min", "cpu", "GFLOP/s", "tokens/s", "allocs/run")
 	for _, s := range r.Stages {
-		gf, tps, al := "-", "-", "-"
+		gf, tps, al, cpu := "-", "-", "-", "-"
+		if len(s.CPU) > 0 {
+			cpu = formatDuration(s.MedianCPU())
+		}
 		if s.FLOPs > 0 {
 			gf = fmt.Sprintf("%.1f", s.GFLOPS())
 		}
@@ -236,7 +250,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if a := s.MaxAllocs(); a >= 0 {
 			al = fmt.Sprint(a)
 		}
-		fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", s.Name, formatDuration(s.Median()), formatDuration(s.Min()), gf, tps, al)
+		fmt.Fprintf(&b, "%-12s %10s %10s %10s %9s %10s %11s\n", s.Name, formatDuration(s.Median()), formatDuration(s.Min()), cpu, gf, tps, al)
 	}
 	for _, s := range r.Stages {
 		if gbs := s.GBPerSecond(); gbs > 0 {
@@ -360,13 +374,15 @@ func mallocs() uint64 {
 	return ms.Mallocs
 }
 
-// timed runs f, returning its duration and heap allocations.
-func timed(f func() error) (time.Duration, uint64, error) {
+// timed runs f, returning its duration, heap allocations and the
+// process's CPU time meanwhile.
+func timed(f func() error) (time.Duration, uint64, time.Duration, error) {
 	a := mallocs()
+	c := processCPU()
 	start := time.Now()
 	err := f()
 	d := time.Since(start)
-	return d, mallocs() - a, err
+	return d, mallocs() - a, processCPU() - c, err
 }
 
 // Vision times the vision side on a random image: "vit" (EncodeImage) and
@@ -383,12 +399,12 @@ func Vision(m *vision.Model, o VisionOptions) ([]*Stage, error) {
 	qf := &Stage{Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs))}
 	for r := -1; r < runs; r++ {
 		var feat *vision.ImageFeatures
-		dv, av, err := timed(func() (err error) { feat, err = m.EncodeImage(context.Background(), px); return })
+		dv, av, cv, err := timed(func() (err error) { feat, err = m.EncodeImage(context.Background(), px); return })
 		if err != nil {
 			return nil, err
 		}
 		var soft []float32
-		dq, aq, err := timed(func() error {
+		dq, aq, cq, err := timed(func() error {
 			q, err := m.QFormer(context.Background(), feat, o.InstructionIDs)
 			if err != nil || in.ProjectionSize == 0 {
 				soft = q
@@ -406,8 +422,8 @@ func Vision(m *vision.Model, o VisionOptions) ([]*Stage, error) {
 		if r < 0 {
 			continue // warm-up
 		}
-		vit.Times, vit.Allocs = append(vit.Times, dv), append(vit.Allocs, av)
-		qf.Times, qf.Allocs = append(qf.Times, dq), append(qf.Allocs, aq)
+		vit.Times, vit.Allocs, vit.CPU = append(vit.Times, dv), append(vit.Allocs, av), append(vit.CPU, cv)
+		qf.Times, qf.Allocs, qf.CPU = append(qf.Times, dq), append(qf.Allocs, aq), append(qf.CPU, cq)
 	}
 	return []*Stage{vit, qf}, nil
 }
@@ -506,20 +522,20 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		StageTTFT:       {Name: StageTTFT},
 		StageBeam:       {Name: StageBeam, Tokens: nDecode - 1},
 	}
-	add := func(name string, d time.Duration, allocs uint64) {
+	add := func(name string, d time.Duration, allocs uint64, cpu time.Duration) {
 		x := st[name]
-		x.Times, x.Allocs = append(x.Times, d), append(x.Allocs, allocs)
+		x.Times, x.Allocs, x.CPU = append(x.Times, d), append(x.Allocs, allocs), append(x.CPU, cpu)
 	}
 	ttftStages := []string{StagePreprocess, StageViT, StageQFormer, StageProjection, StageTokenize, StagePrefill, StageFirstToken}
 	for r := -1; r < runs; r++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		times := map[string]time.Duration{}
+		times, cpu := map[string]time.Duration{}, map[string]time.Duration{}
 		allocs := map[string]uint64{}
 		step := func(name string, f func() error) error {
 			var err error
-			times[name], allocs[name], err = timed(f)
+			times[name], allocs[name], cpu[name], err = timed(f)
 			return err
 		}
 		var px []float32
@@ -564,21 +580,22 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 		// the end (the step hook reads the clock and the allocations once).
 		var first time.Time
 		var firstAllocs uint64
-		start, startAllocs := time.Now(), mallocs()
+		var firstCPU time.Duration
+		start, startAllocs, startCPU := time.Now(), mallocs(), processCPU()
 		decode.OnStep = func(step int, _ []float32, _ int32) {
 			if step == 0 {
-				first, firstAllocs = time.Now(), mallocs()
+				first, firstAllocs, firstCPU = time.Now(), mallocs(), processCPU()
 			}
 		}
 		res, err := d.Decode(ctx, decode)
-		end, endAllocs := time.Now(), mallocs()
+		end, endAllocs, endCPU := time.Now(), mallocs(), processCPU()
 		if err == nil && len(res.IDs) != nDecode {
 			err = fmt.Errorf("%d tokens (%v), not %d", len(res.IDs), res.Stop, nDecode)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bench: decode: %w", err)
 		}
-		times[StageFirstToken], allocs[StageFirstToken] = first.Sub(start), firstAllocs-startAllocs
+		times[StageFirstToken], allocs[StageFirstToken], cpu[StageFirstToken] = first.Sub(start), firstAllocs-startAllocs, firstCPU-startCPU
 		// Beam search over the same prompt: the steps after the first,
 		// each a forward of the five beams' rows (the last step chooses
 		// without one, the first forward follows the first step).
@@ -598,18 +615,19 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 			continue
 		}
 		if bd != nil {
-			add(StageBeam, beamTime, 0)
+			add(StageBeam, beamTime, 0, 0)
 		}
-		var ttft time.Duration
+		var ttft, ttftCPU time.Duration
 		for _, n := range ttftStages {
-			add(n, times[n], allocs[n])
-			ttft += times[n]
+			add(n, times[n], allocs[n], cpu[n])
+			ttft, ttftCPU = ttft+times[n], ttftCPU+cpu[n]
 		}
-		add(StageDecode, end.Sub(first), endAllocs-firstAllocs)
+		add(StageDecode, end.Sub(first), endAllocs-firstAllocs, endCPU-firstCPU)
 		st[StageTTFT].Times = append(st[StageTTFT].Times, ttft)
+		st[StageTTFT].CPU = append(st[StageTTFT].CPU, ttftCPU)
 	}
 	var out []*Stage
-	st[StageBeam].Allocs = nil // not measured: a whole search
+	st[StageBeam].Allocs, st[StageBeam].CPU = nil, nil // not measured: a whole search
 	for _, n := range append(ttftStages, StageDecode, StageTTFT, StageBeam) {
 		if n != StageBeam || bd != nil {
 			out = append(out, st[n])

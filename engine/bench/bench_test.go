@@ -141,7 +141,7 @@ func TestStageStatistics(t *testing.T) {
 func sampleReport() *Report {
 	return &Report{Model: "synthetic vision", VisionType: "f16", Threads: 2, Runs: 3, Features: "avx2", PeakRSS: 3 << 29, LoadAvg: []float64{1.5, 2, 2.25},
 		Stages: []*Stage{
-			{Name: StageViT, Times: durations(4000, 4200, 4100), FLOPs: 520719260160, Allocs: []uint64{2, 2, 2}},
+			{Name: StageViT, Times: durations(4000, 4200, 4100), FLOPs: 520719260160, Allocs: []uint64{2, 2, 2}, CPU: durations(7000, 8000, 7500)},
 			{Name: StageQFormer, Times: durations(150, 160, 155), FLOPs: 12873695232, Allocs: []uint64{1, 1, 1}},
 			{Name: StageDecode, Times: durations(8000, 8000, 8000), Tokens: 64},
 		}}
@@ -167,7 +167,7 @@ func TestReportJSON(t *testing.T) {
 	}
 	// Field names as documented: median_s, min_s, gflops, tokens_per_s.
 	raw := b.String()
-	for _, k := range []string{`"median_s":4.1`, `"min_s":4`, `"gflops":127,`, `"tokens_per_s":8`, `"peak_rss_mib":1536`, `"runs_s":[4,4.2,4.1]`, `"loadavg":[1.5,2,2.25]`} {
+	for _, k := range []string{`"median_s":4.1`, `"min_s":4`, `"gflops":127,`, `"tokens_per_s":8`, `"peak_rss_mib":1536`, `"runs_s":[4,4.2,4.1]`, `"loadavg":[1.5,2,2.25]`, `"cpu_s":7.5`} {
 		if !strings.Contains(raw, k) {
 			t.Errorf("%s missing from %s", k, raw)
 		}
@@ -193,7 +193,7 @@ func TestReportTable(t *testing.T) {
 	}
 	s := b.String()
 	for _, want := range []string{"synthetic vision", "vision weights f16", "2 threads", "3 runs",
-		"vit", "4.100 s", "4.000 s", "127.0", "qformer", "155.00 ms", "decode", "8.0", "peak RSS 1536 MiB", "load average 1.50 2.00 2.25"} {
+		"vit", "4.100 s", "4.000 s", "7.500 s", "127.0", "qformer", "155.00 ms", "decode", "8.0", "peak RSS 1536 MiB", "load average 1.50 2.00 2.25"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}
@@ -305,6 +305,13 @@ func TestPipelineOPT(t *testing.T) {
 		}
 		if stage[StageTTFT].Times[r] != sum {
 			t.Errorf("run %d: ttft %v, stages sum to %v", r, stage[StageTTFT].Times[r], sum)
+		}
+		var cpu time.Duration
+		for _, n := range ttft {
+			cpu += stage[n].CPU[r]
+		}
+		if stage[StageTTFT].CPU[r] != cpu || (runtime.GOOS == "linux" && stage[StageViT].CPU[r] <= 0) {
+			t.Errorf("run %d: ttft CPU %v, stages sum to %v (vit %v)", r, stage[StageTTFT].CPU[r], cpu, stage[StageViT].CPU[r])
 		}
 	}
 }
