@@ -110,7 +110,7 @@ func modelSource(dir string, oo app.OpenOptions) *app.ModelSource {
 
 func runChat(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["chat"], stderr)
-	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert' (default: $"+EnvModel+")")
+	modelDir := fs.String("m", "", "model: an installed or catalogue name (blip2chat models) or a `folder` made by 'blip2chat convert' (default: $"+EnvModel+")")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "continue a session: the latest, or --resume=ID (see 'blip2chat sessions')")
 	fork := fs.Bool("fork", false, "with --resume: continue a copy of the session (a new session; the old one stays as it is)")

@@ -1,0 +1,272 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
+	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/weights/convert"
+	"github.com/blip2chat/blip2chat/weights/hfconfig"
+	"github.com/blip2chat/blip2chat/weights/hub"
+	"github.com/blip2chat/blip2chat/weights/lmconv"
+	"github.com/blip2chat/blip2chat/weights/plan"
+)
+
+// PullOptions tune Pull.
+type PullOptions struct {
+	// KeepSource keeps the raw checkpoint in the Hugging Face cache;
+	// otherwise the files this pull downloaded are removed once converted
+	// (files another tool had fetched before are always kept).
+	KeepSource bool
+	// VisionType and LLMType replace the catalogue's default weight types
+	// ("" keeps them; convert --vision-type and --llm-type).
+	VisionType, LLMType string
+	// LlamaLib is the llama.cpp library folder ("" searches): quantizing
+	// to q4_k_m needs it.
+	LlamaLib string
+	// Hub tunes the Hub client (its Log receives retries and warnings).
+	Hub hub.Options
+	// Progress receives the download's progress, one call at a time.
+	Progress func(hub.Progress)
+	// Status receives one line as each step begins.
+	Status func(string)
+	// ConvertProgress receives the converter's progress bar (Terminal: it
+	// is a terminal), Warnings its warnings; nil discards them.
+	ConvertProgress io.Writer
+	Terminal        bool
+	Warnings        io.Writer
+}
+
+// PullResult says what Pull did.
+type PullResult struct {
+	Name string // the installed name
+	Dir  string // the model folder
+	Plan *hub.Plan
+	// UpToDate says the model was already installed from the same commit:
+	// nothing was downloaded or converted.
+	UpToDate bool
+	// Received is what came over the network, Source the size of the raw
+	// checkpoint's files in the cache, Removed the part of it removed
+	// (without KeepSource: the files this pull downloaded), Kept the part
+	// left there.
+	Received, Source, Removed, Kept int64
+	// Converted is the size of the model folder.
+	Converted int64
+}
+
+// Pull installs a model: name is a catalogue name or ORG/NAME, with an
+// optional @REVISION. It resolves the revision on the Hub (or reads the
+// Hugging Face cache when HF_HUB_OFFLINE is set), downloads what the cache
+// misses, converts with the catalogue's default types into the data
+// folder's models/, records where it came from, and unless KeepSource
+// removes the raw files it downloaded. Every failure leaves a state from
+// which running it again goes on.
+func Pull(ctx context.Context, dataDir, name string, o PullOptions) (*PullResult, error) {
+	status := func(f string, a ...any) {
+		if o.Status != nil {
+			o.Status(fmt.Sprintf(f, a...))
+		}
+	}
+	ref, m, err := hub.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := hub.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	c, err := hub.New(cfg, o.Hub)
+	if err != nil {
+		return nil, err
+	}
+	res := &PullResult{Name: installName(ref, m)}
+	res.Dir = installDir(dataDir, res.Name)
+	if cfg.Offline {
+		status("resolving %s in the Hugging Face cache (offline)", ref)
+	} else {
+		status("resolving %s on %s", ref, cfg.Endpoint)
+	}
+	p, err := c.Plan(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	res.Plan = p
+	if r, err := readInstallRecord(res.Dir); err == nil && r.Commit == p.Commit && isModelDir(res.Dir) {
+		res.UpToDate, res.Converted = true, dirBytes(res.Dir)
+		res.Source, res.Kept = cachedBytes(p), cachedBytes(p)
+		return res, nil
+	}
+
+	visionType, llmType := "", ""
+	outBytes := p.Total() / 2 // an unknown repository: f32 weights to mostly 8 bits, with room
+	if m != nil {
+		visionType, llmType, outBytes = m.VisionType, m.LLMType, m.ConvertedBytes
+	}
+	if o.VisionType != "" {
+		visionType = o.VisionType
+	}
+	if o.LLMType != "" {
+		llmType = o.LLMType
+	}
+	if err := os.MkdirAll(ModelsDir(dataDir), 0o755); err != nil {
+		return nil, err
+	}
+	fetchedBefore := map[string]bool{}
+	for _, f := range p.Files {
+		if f.Cached {
+			fetchedBefore[f.Path] = true
+		}
+	}
+	if p.Missing() > 0 {
+		status("downloading %s of %s (commit %s) into %s", plan.FormatBytes(p.Missing()), ref.Repo, p.Commit[:7], cfg.CacheDir)
+	}
+	err = c.Fetch(ctx, p, hub.FetchOptions{OutputDir: ModelsDir(dataDir), OutputBytes: outBytes, Progress: func(pr hub.Progress) {
+		res.Received = pr.Received
+		if o.Progress != nil {
+			o.Progress(pr)
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+
+	lib, err := LoadQuantizer(p.Dir, llmType, o.LlamaLib)
+	if err != nil {
+		return nil, err
+	}
+	status("converting %s into %s", ref.Repo, res.Dir)
+	cres, err := convert.Convert(ctx, p.Dir, res.Dir, convert.Options{
+		VisionType: visionType,
+		LLMType:    llmType,
+		Progress:   o.ConvertProgress,
+		Terminal:   o.Terminal,
+		Warnings:   o.Warnings,
+		Quantizer:  Quantizer(ctx, lib, o.Warnings),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("converting %s: %w", ref, err)
+	}
+	if visionType == "" {
+		visionType = convert.DefaultVisionType
+	}
+	if llmType == "" && cres.LLMFamily != "" {
+		if t, err := lmconv.ParseFamilyType(cres.LLMFamily, ""); err == nil {
+			llmType = t.Name
+		}
+	}
+	rec := InstallRecord{Name: res.Name, Repo: ref.Repo, Revision: ref.Rev(), Commit: p.Commit,
+		VisionType: visionType, LLMType: llmType, Pulled: time.Now().UTC().Truncate(time.Second)}
+	if err := writeInstallRecord(res.Dir, rec); err != nil {
+		return nil, err
+	}
+	res.Converted = dirBytes(res.Dir)
+
+	res.Source = cachedBytes(p)
+	if o.KeepSource {
+		res.Kept = res.Source
+		return res, nil
+	}
+	for _, f := range p.Files {
+		if fetchedBefore[f.Path] {
+			res.Kept += f.Size
+			continue
+		}
+		n, err := removeCached(p, f)
+		res.Removed += n
+		if err != nil {
+			return res, fmt.Errorf("removing the downloaded %s from the Hugging Face cache: %v", f.Path, err)
+		}
+	}
+	return res, nil
+}
+
+// cachedBytes is the size of the plan's files in the cache.
+func cachedBytes(p *hub.Plan) int64 {
+	var n int64
+	for _, f := range p.Files {
+		if st, err := os.Stat(filepath.Join(p.Dir, filepath.FromSlash(f.Path))); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
+// removeCached removes one file of the snapshot and its blob, as
+// huggingface_hub's cache deletion does (a later pull downloads it again).
+func removeCached(p *hub.Plan, f hub.File) (int64, error) {
+	link := filepath.Join(p.Dir, filepath.FromSlash(f.Path))
+	var n int64
+	if st, err := os.Stat(link); err == nil {
+		n = st.Size()
+	}
+	blob := filepath.Join(p.RepoDir, "blobs", f.Blob())
+	if err := os.Remove(blob); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return n, err
+	}
+	// Empty folders of the snapshot (qformer_tokenizer/, the snapshot).
+	for d := filepath.Dir(link); len(d) > len(p.RepoDir); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
+	return n, nil
+}
+
+// LoadQuantizer loads the llama.cpp library when the checkpoint in hfDir
+// converts to a language-model type only llama.cpp's quantizer makes
+// (q4_k_m); otherwise, or when the config cannot be read (the converter
+// reports that), it returns nil.
+func LoadQuantizer(hfDir, llmType, llamaLib string) (*capi.Library, error) {
+	cfg, err := hfconfig.Load(hfDir)
+	if err != nil || !slices.Contains(lmconv.Families(), cfg.Text.ModelType) {
+		return nil, nil
+	}
+	t, err := lmconv.ParseFamilyType(cfg.Text.ModelType, llmType)
+	if err != nil || !t.Quantize {
+		return nil, nil // the converter reports a bad type
+	}
+	lib, err := capi.Load(capi.Options{Dir: llamaLib})
+	if err != nil {
+		return nil, fmt.Errorf("quantizing the language model to %s needs the llama.cpp library: %v (or choose --llm-type f16 or q8_0)", t.Name, err)
+	}
+	return lib, nil
+}
+
+// Quantizer is the converter's Options.Quantizer on the llama.cpp library
+// (nil without one): the language model is quantized inside the
+// conversion's atomic write, so that a failure (a full disk) or Ctrl-C
+// leaves the model folder as it was, never with an f16 llm.gguf in it
+// (issue 12, D5). status (may be nil) is told when it starts.
+func Quantizer(ctx context.Context, lib *capi.Library, status io.Writer) lmconv.Quantizer {
+	if lib == nil {
+		return nil
+	}
+	return func(in, out string, ftype int32) error {
+		if status != nil {
+			fmt.Fprintf(status, "quantizing %s with llama.cpp...\n", model.LLMFile)
+		}
+		p := lib.DefaultQuantizeParams()
+		p.FType = ftype
+		// llama.cpp cannot be stopped midway: on Ctrl-C the command returns
+		// at once (lmconv.Finish removes out) and the process exits under it.
+		done := make(chan error, 1)
+		go func() { done <- lib.Quantize(in, out, p) }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
