@@ -19,6 +19,10 @@ func (a *App) Start() {
 	a.started = true
 	src := a.opts.Model
 	a.mu.Unlock()
+	if src == nil && a.opts.Pull != nil {
+		a.offerPull(a.opts.Pull)
+		return
+	}
 	if src == nil {
 		a.note(noModelHelp(a.opts.Demo != nil))
 		return
@@ -45,46 +49,49 @@ func noModelHelp(demo bool) string {
 
 // load opens the model, then the image and the resumed turns.
 func (a *App) load(src *ModelSource, img string, resume *Session) {
-	a.run(Loading, "loading model", func(ctx context.Context) {
-		if resume != nil {
-			resume = a.reopen(resume)
-			a.replay(resume)
-			a.notef("Resumed session %s from %s.", resume.ID, resume.Updated.Local().Format("2006-01-02 15:04"))
-			if note := resume.DamageNote(); note != "" {
-				a.errorf("session file %s: %s", resume.Path, note)
-			}
-		}
-		eng, info, err := a.open(ctx, src)
-		if err != nil {
-			a.errorf("cannot load the model: %v", err)
-			return
-		}
-		if err := a.createSession(src, resume); err != nil {
-			a.errorf("session file: %v (this conversation will not be saved)", err)
-		}
-		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
-			if err := eng.Apply(set); err != nil {
-				a.errorf("settings: %v", err)
-			} else {
-				a.mu.Lock()
-				a.setSettingsLocked(eng.Settings())
-				a.mu.Unlock()
-			}
-		}
-		a.notef("Loaded %s in %s.", info.Name, roundDur(info.LoadTime))
-		if src.Demo {
-			a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers convert a checkpoint (blip2chat convert) and run blip2chat chat -m MODEL_DIR.")
-		}
+	a.run(Loading, "loading model", func(ctx context.Context) { a.loadJob(ctx, src, img, resume) })
+}
 
-		path, resumed := resolveImage(img, resume, src)
-		if path == "" {
-			a.note("Load an image with /image PATH (Tab completes the path).")
-			return
+// loadJob is load's job.
+func (a *App) loadJob(ctx context.Context, src *ModelSource, img string, resume *Session) {
+	if resume != nil {
+		resume = a.reopen(resume)
+		a.replay(resume)
+		a.notef("Resumed session %s from %s.", resume.ID, resume.Updated.Local().Format("2006-01-02 15:04"))
+		if note := resume.DamageNote(); note != "" {
+			a.errorf("session file %s: %s", resume.Path, note)
 		}
-		if a.setImage(ctx, path, resumed) && resumed && len(resume.Turns) > 0 {
-			a.restore(resume)
+	}
+	eng, info, err := a.open(ctx, src)
+	if err != nil {
+		a.errorf("cannot load the model: %v", err)
+		return
+	}
+	if err := a.createSession(src, resume); err != nil {
+		a.errorf("session file: %v (this conversation will not be saved)", err)
+	}
+	if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
+		if err := eng.Apply(set); err != nil {
+			a.errorf("settings: %v", err)
+		} else {
+			a.mu.Lock()
+			a.setSettingsLocked(eng.Settings())
+			a.mu.Unlock()
 		}
-	})
+	}
+	a.notef("Loaded %s in %s.", info.Name, roundDur(info.LoadTime))
+	if src.Demo {
+		a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers convert a checkpoint (blip2chat convert) and run blip2chat chat -m MODEL_DIR.")
+	}
+
+	path, resumed := resolveImage(img, resume, src)
+	if path == "" {
+		a.note("Load an image with /image PATH (Tab completes the path).")
+		return
+	}
+	if a.setImage(ctx, path, resumed) && resumed && len(resume.Turns) > 0 {
+		a.restore(resume)
+	}
 }
 
 // open opens the model and makes it the app's.

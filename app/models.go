@@ -77,11 +77,12 @@ type NotInstalledError struct {
 }
 
 func (e *NotInstalledError) Error() string {
-	size := ""
-	if e.Model != nil {
-		size = fmt.Sprintf(" (downloads %s, %s once converted)", plan.FormatBytes(e.Model.DownloadBytes), plan.FormatBytes(e.Model.ConvertedBytes))
+	if e.Model == nil {
+		// A mistyped folder looks like ORG/NAME too.
+		return fmt.Sprintf("%s: no such model folder or installed model; to get the Hub repository %s: blip2chat pull %s", e.Name, e.Name, e.Name)
 	}
-	return fmt.Sprintf("model %s is not installed: get it with 'blip2chat pull %s'%s", e.Name, e.Name, size)
+	return fmt.Sprintf("model %s is not installed: get it with 'blip2chat pull %s' (downloads %s, %s once converted)",
+		e.Name, e.Name, plan.FormatBytes(e.Model.DownloadBytes), plan.FormatBytes(e.Model.ConvertedBytes))
 }
 
 // ResolveModel turns what a user gave as a model (-m, chat's NAME) into a
@@ -271,4 +272,18 @@ func ggufMainType(path string) string {
 		return ""
 	}
 	return strings.ToLower(best.String())
+}
+
+// IsModelName reports whether s names a model rather than a file: a
+// catalogue name (optionally @REVISION) or an installed model's name, and
+// no file or folder of that name exists.
+func IsModelName(dataDir, s string) bool {
+	if _, err := os.Lstat(s); err == nil {
+		return false
+	}
+	ref, m, err := hub.Resolve(s)
+	if err != nil {
+		return false
+	}
+	return m != nil || isModelDir(installDir(dataDir, installName(ref, m)))
 }

@@ -270,3 +270,80 @@ func Quantizer(ctx context.Context, lib *capi.Library, status io.Writer) lmconv.
 		}
 	}
 }
+
+// PullOffer is a model the user asked for that is not installed: the app
+// asks whether to download it, then pulls and loads it.
+type PullOffer struct {
+	Name string     // as the user named it: the catalogue name or ORG/NAME
+	Info *hub.Model // the catalogue entry (sizes), nil for another repository
+	// Image is the image to open once the model is loaded.
+	Image string
+	// Run pulls the model (Pull), reporting progress and each step's
+	// status, and returns how to open it.
+	Run func(ctx context.Context, progress func(hub.Progress), status func(string)) (*ModelSource, error)
+}
+
+// question is the confirmation asked before the download.
+func (o *PullOffer) question() string {
+	if o.Info == nil {
+		return fmt.Sprintf("%s is not installed: download it from the Hugging Face Hub and convert it?", o.Name)
+	}
+	return fmt.Sprintf("%s is not installed: download %s from the Hugging Face Hub and convert it (%s on disk, needs %s of RAM)?",
+		o.Name, plan.FormatBytes(o.Info.DownloadBytes), plan.FormatBytes(o.Info.ConvertedBytes), plan.FormatBytes(o.Info.RAMBytes))
+}
+
+// offerPull asks whether to pull the missing model.
+func (a *App) offerPull(o *PullOffer) {
+	a.notef("The model %s is not installed yet.", o.Name)
+	a.askConfirm(o.question(), func() { a.pull(o) }, func() {
+		a.notef("Not downloaded. Install it later with: blip2chat pull %s\n\n%s", o.Name, noModelHelp(a.opts.Demo != nil))
+	})
+}
+
+// pull downloads, converts and loads the offered model.
+func (a *App) pull(o *PullOffer) {
+	a.mu.Lock()
+	a.st.Model.Name = o.Name
+	a.mu.Unlock()
+	a.run(Downloading, "downloading "+o.Name, func(ctx context.Context) {
+		src, err := o.Run(ctx, func(p hub.Progress) {
+			a.mu.Lock()
+			a.st.Download = &p
+			a.st.Progress = downloadText(p)
+			a.mu.Unlock()
+			a.notify()
+		}, func(s string) {
+			a.mu.Lock()
+			a.st.Progress = s
+			a.mu.Unlock()
+			a.notify()
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				a.notef("Download stopped. Run blip2chat pull %s (or this chat again) to go on where it stopped.", o.Name)
+				return
+			}
+			a.errorf("cannot pull %s: %v", o.Name, err)
+			return
+		}
+		a.notef("Installed %s in %s.", o.Name, src.Dir)
+		a.mu.Lock()
+		a.st.Phase, a.st.Activity, a.st.Since, a.st.Progress, a.st.Download = Loading, "loading model", a.opts.Now(), "", nil
+		a.st.Model.Dir, a.st.Model.Name = src.Dir, filepath.Base(src.Dir)
+		a.mu.Unlock()
+		a.notify()
+		a.loadJob(ctx, src, o.Image, nil)
+	})
+}
+
+// downloadText is a download's progress in a few words.
+func downloadText(p hub.Progress) string {
+	s := fmt.Sprintf("%s of %s", plan.FormatBytes(p.Bytes), plan.FormatBytes(p.Total))
+	if p.Rate > 0 {
+		s += fmt.Sprintf(", %s/s", plan.FormatBytes(int64(p.Rate)))
+	}
+	if p.ETA > 0 {
+		s += ", " + p.ETA.Round(time.Second).String() + " left"
+	}
+	return s
+}
