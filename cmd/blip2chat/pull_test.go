@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blip2chat/blip2chat/app"
+	"github.com/blip2chat/blip2chat/engine/model/modeltest"
+	"github.com/blip2chat/blip2chat/weights/hub"
+	"github.com/blip2chat/blip2chat/weights/hub/hubtest"
+	"github.com/blip2chat/blip2chat/weights/hub/hubtest/hubfixture"
+)
+
+// pullEnv points blip2chat at the fake Hub, an empty Hugging Face cache
+// and an empty data folder, with no token; it returns the cache and the
+// data folder.
+func pullEnv(t *testing.T, h *hubtest.Hub) (cache, data string) {
+	t.Helper()
+	root := t.TempDir()
+	cache, data = filepath.Join(root, "hf", "hub"), filepath.Join(root, "data")
+	t.Setenv("HF_ENDPOINT", h.URL)
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HOME", filepath.Join(root, "hf"))
+	t.Setenv("HF_TOKEN", "")
+	t.Setenv("HUGGING_FACE_HUB_TOKEN", "")
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("TRANSFORMERS_OFFLINE", "")
+	t.Setenv("XDG_DATA_HOME", data)
+	return cache, filepath.Join(data, "blip2chat")
+}
+
+// runCLI runs blip2chat in this process and returns its exit status and
+// output.
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func mustRun(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, out, errs := runCLI(args...)
+	if code != 0 {
+		t.Fatalf("blip2chat %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out, errs
+}
+
+// askFixture asks the installed model name the golden question about the
+// golden image of its fixture, greedily, a few tokens.
+func askFixture(t *testing.T, name string, s hubfixture.Spec) askResult {
+	t.Helper()
+	var g struct {
+		Prompt string `json:"prompt"`
+		Image  string `json:"image"`
+	}
+	b, err := os.ReadFile(filepath.Join(modeltest.GoldenDir(t), s.Golden(), "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(modeltest.GoldenDir(t), "images", g.Image)
+	return runJSON(t, []string{"ask", "-m", name, img, "what is in the image?", "--json", "--exact", "--threads", "1",
+		"--max-tokens", "6", "--llama-lib", modeltest.LibDir(t)})
+}
+
+// TestPullCatalogue is the issue's acceptance test: for every catalogue
+// entry, in its old and its new layout, `pull` from the fake Hub (real
+// HTTP, LFS files redirected to a CDN host) into an empty cache and data
+// folder, then `ask -m NAME` answers (`match` for the retrieval models),
+// and both layouts give the same prompt ids and answer ids.
+func TestPullCatalogue(t *testing.T) {
+	lib := modeltest.LibDir(t)
+	for _, m := range hub.Catalogue() {
+		t.Run(m.Name, func(t *testing.T) {
+			spec, err := hubfixture.SpecFor(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var answers []askResult
+			var matches []string
+			for _, l := range []hubfixture.Layout{hubfixture.Old, hubfixture.New} {
+				h := hubtest.New(t)
+				commit := hubfixture.Commit(t, h, m, l)
+				cache, data := pullEnv(t, h)
+				out, _ := mustRun(t, "pull", m.Name, "--llama-lib", lib)
+				if !strings.Contains(out, "installed "+m.Name+" (commit "+commit[:7]+")") {
+					t.Fatalf("%s: pull said %q", l, out)
+				}
+				if h.FileBytes() == 0 {
+					t.Fatalf("%s: nothing downloaded", l)
+				}
+				for _, r := range h.Requests() {
+					if r.Host == "cdn" && r.Auth != "" {
+						t.Errorf("%s: %s sent to the CDN with Authorization", l, r.Path)
+					}
+				}
+				// The downloaded files were removed once converted
+				// (no --keep-source); the model folder records the commit.
+				blobs, _ := os.ReadDir(filepath.Join(cache, "models--"+strings.ReplaceAll(m.Repo, "/", "--"), "blobs"))
+				if len(blobs) != 0 {
+					t.Errorf("%s: %d blobs left in the cache without --keep-source", l, len(blobs))
+				}
+				im, err := app.FindInstalled(data, m.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if im.Record == nil || im.Record.Commit != commit || im.Record.Repo != m.Repo {
+					t.Fatalf("%s: install record %+v", l, im.Record)
+				}
+				if !m.HasLLM() {
+					img := filepath.Join(modeltest.GoldenDir(t), "images", "husky.jpg")
+					out, _ := mustRun(t, "match", "-m", m.Name, img, "a dog in the snow", "a red car", "--json")
+					matches = append(matches, out)
+					continue
+				}
+				a := askFixture(t, m.Name, spec)
+				if len(a.PromptIDs) == 0 || a.Stop == "" {
+					t.Fatalf("%s: ask answered %+v", l, a)
+				}
+				t.Logf("%s: prompt ids %v, answer ids %v %q (%s)", l, a.PromptIDs, a.IDs, a.Text, a.Stop)
+				answers = append(answers, a)
+			}
+			if !m.HasLLM() {
+				if matches[0] != matches[1] {
+					t.Errorf("the layouts match differently:\nold: %s\nnew: %s", matches[0], matches[1])
+				}
+				return
+			}
+			o, n := answers[0], answers[1]
+			if !slices.Equal(o.PromptIDs, n.PromptIDs) || !slices.Equal(o.IDs, n.IDs) {
+				t.Errorf("the layouts differ:\nold: prompt %v answer %v\nnew: prompt %v answer %v", o.PromptIDs, o.IDs, n.PromptIDs, n.IDs)
+			}
+		})
+	}
+}
+
+// TestPullNames: a known model that is not installed is refused in one
+// line naming the pull command; after pull, every way of naming it finds
+// it; models lists it (path, size, types); rm removes it.
+func TestPullNames(t *testing.T) {
+	h := hubtest.New(t)
+	m, _ := hub.Lookup("blip2-opt-2.7b")
+	spec, _ := hubfixture.SpecFor(m)
+	hubfixture.Commit(t, h, m, hubfixture.New)
+	_, data := pullEnv(t, h)
+	img := filepath.Join(modeltest.GoldenDir(t), "images", "husky.jpg")
+
+	for _, args := range [][]string{
+		{"ask", "-m", "blip2-opt-2.7b", img, "what?"},
+		{"tokenize", "-m", "BLIP2-OPT-2.7B", "hello"},
+		{"doctor", "-m", "Salesforce/blip2-opt-2.7b"},
+	} {
+		code, out, errs := runCLI(args...)
+		if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "blip2chat pull blip2-opt-2.7b") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want one line naming the pull command", args, code, out, errs)
+		}
+	}
+	if h.FileBytes() != 0 {
+		t.Fatalf("refusals downloaded %d bytes", h.FileBytes())
+	}
+
+	mustRun(t, "pull", "Salesforce/blip2-opt-2.7b", "--keep-source")
+	for _, name := range []string{"blip2-opt-2.7b", "Blip2-OPT-2.7b", "Salesforce/blip2-opt-2.7b"} {
+		a := askFixture(t, name, spec)
+		if len(a.PromptIDs) == 0 {
+			t.Fatalf("%s: %+v", name, a)
+		}
+	}
+	out, _ := mustRun(t, "tokenize", "-m", "blip2-opt-2.7b", "hello")
+	if out == "" {
+		t.Error("tokenize -m NAME printed nothing")
+	}
+
+	// pull again: the same commit is up to date, nothing is sent.
+	h.ResetCounts()
+	out, _ = mustRun(t, "pull", "blip2-opt-2.7b")
+	if !strings.Contains(out, "up to date") || h.FileBytes() != 0 {
+		t.Errorf("second pull: %q, %d file bytes sent", out, h.FileBytes())
+	}
+
+	out, _ = mustRun(t, "models")
+	dir := filepath.Join(app.ModelsDir(data), "blip2-opt-2.7b")
+	var row string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "blip2-opt-2.7b ") && strings.Contains(l, "Salesforce/blip2-opt-2.7b@") {
+			row = l
+		}
+	}
+	if row == "" || !strings.Contains(row, dir) || !strings.Contains(row, "vision q8_0") || !strings.Contains(row, "llm q8_0") {
+		t.Errorf("models does not list the installed model with its path and types:\n%s", out)
+	}
+	for _, c := range hub.Catalogue() {
+		if !strings.Contains(out, c.Name+" ") {
+			t.Errorf("models does not list %s", c.Name)
+		}
+	}
+
+	out, _ = mustRun(t, "rm", "blip2-opt-2.7b")
+	if !strings.Contains(out, "removed blip2-opt-2.7b") {
+		t.Errorf("rm said %q", out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("rm left %s", dir)
+	}
+	if code, _, errs := runCLI("rm", "blip2-opt-2.7b"); code != 1 || !strings.Contains(errs, "no installed model") {
+		t.Errorf("rm of a missing model: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCLI("pull", "no-such-model"); code != 2 || strings.Count(errs, "\n") != 1 {
+		t.Errorf("pull of an unknown name: exit %d, %q", code, errs)
+	}
+}
+
+// TestPullCacheAndToken: a cache filled as huggingface-cli fills it (blobs
+// and relative symlinks) sends no file byte and keeps those files; the
+// token goes to the Hub host only, and appears nowhere in the output or
+// the files written; offline with a partial cache, one line names the
+// missing file.
+func TestPullCacheAndToken(t *testing.T) {
+	const token = "hf_SECRETtokenVALUE123"
+	h := hubtest.New(t)
+	h.Token = token
+	m, _ := hub.Lookup("blip2-flan-t5-xl")
+	hubfixture.Commit(t, h, m, hubfixture.New)
+	h.SetGated(m.Repo, true)
+	cache, data := pullEnv(t, h)
+	lib := modeltest.LibDir(t)
+
+	// Without the token: the gated repository, one line, no secret.
+	code, out, errs := runCLI("pull", m.Name, "--llama-lib", lib)
+	if code != 1 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "gated") {
+		t.Errorf("gated without a token: exit %d, %q %q", code, out, errs)
+	}
+
+	// A partial cache offline: the missing shard is named.
+	if _, err := h.PrefillCache(cache, m.Repo, "main", false, func(p string) bool {
+		return !strings.HasSuffix(p, "00002-of-00002.safetensors")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	code, out, errs = runCLI("pull", m.Name, "--llama-lib", lib)
+	if code != 1 || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "00002-of-00002.safetensors") {
+		t.Errorf("offline with a partial cache: exit %d, %q %q", code, out, errs)
+	}
+	t.Setenv("HF_HUB_OFFLINE", "")
+
+	// The whole cache as huggingface-cli leaves it, and the token.
+	if _, err := h.PrefillCache(cache, m.Repo, "main", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HF_TOKEN", token)
+	h.ResetCounts()
+	out, errs = mustRun(t, "pull", m.Name, "--llama-lib", lib)
+	if n := h.FileBytes(); n != 0 {
+		t.Errorf("a full cache: %d file bytes sent", n)
+	}
+	if !strings.Contains(out, "fetched before") && !strings.Contains(out, "holds") {
+		t.Errorf("pull does not say the cached checkpoint stays: %q", out)
+	}
+	blobs, _ := os.ReadDir(filepath.Join(cache, "models--"+strings.ReplaceAll(m.Repo, "/", "--"), "blobs"))
+	if len(blobs) == 0 {
+		t.Error("pull removed files another tool had put in the cache")
+	}
+
+	// A fresh cache with the token: downloads through the CDN.
+	cache2 := filepath.Join(t.TempDir(), "hub")
+	t.Setenv("HF_HUB_CACHE", cache2)
+	mustRun(t, "rm", m.Name)
+	h.ResetCounts()
+	out2, errs2 := mustRun(t, "pull", m.Name, "--llama-lib", lib, "--keep-source")
+	out, errs = out+out2, errs+errs2
+	var hubAuth, cdn int
+	for _, r := range h.Requests() {
+		switch {
+		case r.Host == "cdn" && r.Auth != "":
+			t.Errorf("the token went to the CDN: %s", r.Path)
+		case r.Host == "cdn":
+			cdn++
+		case r.Auth == "Bearer "+token:
+			hubAuth++
+		}
+	}
+	if hubAuth == 0 || cdn == 0 {
+		t.Errorf("%d authorized Hub requests, %d CDN downloads; want both", hubAuth, cdn)
+	}
+	if strings.Contains(out+errs, token) {
+		t.Error("the token appears in pull's output")
+	}
+	for _, dir := range []string{data, cache, cache2} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(token)) {
+				t.Errorf("the token is written in %s", p)
+			}
+			return nil
+		})
+	}
+}
+
+// TestPullKilled: the real binary killed with SIGKILL in the middle of a
+// shard; the next pull resumes from the partial file (the server sends
+// the rest, not the whole shard again), verifies it, converts and the
+// model answers.
+func TestPullKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	h := hubtest.New(t)
+	m, _ := hub.Lookup("blip2-opt-2.7b")
+	spec, _ := hubfixture.SpecFor(m)
+	commit := hubfixture.Commit(t, h, m, hubfixture.Old)
+	cache, _ := pullEnv(t, h)
+	lib := modeltest.LibDir(t)
+
+	// The largest shard stops at 60 % until released.
+	var shard hubtest.File
+	for _, f := range hubfixture.Files(t, spec, hubfixture.Old) {
+		if strings.HasSuffix(f.Path, ".safetensors") && int64(len(f.Data)) > int64(len(shard.Data)) {
+			shard = f
+		}
+	}
+	size := int64(len(shard.Data))
+	cut := size * 6 / 10
+	release := h.StallAt(shard.Path, cut)
+
+	args, _ := json.Marshal([]string{"pull", m.Name, "--llama-lib", lib})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), askChildEnv+"="+string(args))
+	var childErr bytes.Buffer
+	cmd.Stderr = &childErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sha, _ := h.Hashes(m.Repo, commit, shard.Path)
+	partial := filepath.Join(cache, "models--"+strings.ReplaceAll(m.Repo, "/", "--"), "blobs", sha+".incomplete")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if st, err := os.Stat(partial); err == nil && st.Size() >= cut {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the child did not reach %d bytes of %s: %s", cut, shard.Path, childErr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	release()
+
+	h.ResetCounts()
+	mustRun(t, "pull", m.Name, "--llama-lib", lib)
+	var sent int64
+	for _, r := range h.Requests() {
+		if r.File == shard.Path {
+			sent += r.Bytes
+		}
+	}
+	if sent > size-cut+1<<20 {
+		t.Errorf("the rerun sent %d bytes of %s; the rest was %d", sent, shard.Path, size-cut)
+	}
+	if a := askFixture(t, m.Name, spec); len(a.PromptIDs) == 0 {
+		t.Errorf("ask after the resumed pull: %+v", a)
+	}
+}
