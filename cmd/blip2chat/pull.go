@@ -50,6 +50,10 @@ func resolveModelArg(arg string) (string, error) {
 	return app.ResolveModel(data, arg)
 }
 
+// pullDiskSpace measures free space for pull's check; nil is the
+// operating system's (tests replace it).
+var pullDiskSpace hub.DiskSpace
+
 func runPull(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["pull"], stderr)
 	keep := fs.Bool("keep-source", false, "keep the downloaded checkpoint in the Hugging Face cache (default: remove the files this pull downloaded once converted)")
@@ -79,7 +83,7 @@ func runPull(args []string, stdout, stderr io.Writer) error {
 		VisionType: *visionType,
 		LLMType:    *llmType,
 		LlamaLib:   *llamaLib,
-		Hub:        hub.Options{Log: func(line string) { bar.log(line) }},
+		Hub:        hub.Options{Log: bar.log, Space: pullDiskSpace},
 		Progress:   bar.update,
 		Status:     bar.log,
 		// The converter draws its own bar, once the download's is done.

@@ -404,3 +404,30 @@ func TestPullKilled(t *testing.T) {
 		t.Errorf("ask after the resumed pull: %+v", a)
 	}
 }
+
+// smallDisk reports 1 MiB free everywhere.
+type smallDisk struct{}
+
+func (smallDisk) Free(string) (int64, string, error) { return 1 << 20, "disk", nil }
+
+// TestPullNoSpace: too little free space is refused before a byte is
+// downloaded, in one line with the sizes; once there is room, the same
+// command succeeds.
+func TestPullNoSpace(t *testing.T) {
+	h := hubtest.New(t)
+	m, _ := hub.Lookup("blip2-itm-vit-g")
+	hubfixture.Commit(t, h, m, hubfixture.New)
+	pullEnv(t, h)
+	pullDiskSpace = smallDisk{}
+	defer func() { pullDiskSpace = nil }()
+	code, _, errs := runCLI("pull", m.Name)
+	el := errorLines(errs, "pull")
+	if code != 1 || len(el) != 1 || !strings.Contains(el[0], "not enough disk space") || !strings.Contains(el[0], "only 1.0 MB is free") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	if n := h.FileBytes(); n != 0 {
+		t.Errorf("%d file bytes downloaded before refusing", n)
+	}
+	pullDiskSpace = nil
+	mustRun(t, "pull", m.Name)
+}
