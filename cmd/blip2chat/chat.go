@@ -155,6 +155,11 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	// "chat NAME [IMAGE]": a model's name before the image, or alone when
 	// it names no file.
 	name := ""
+	if len(pos) == 2 && !app.IsModelName(data, pos[0]) {
+		if st, err := os.Stat(pos[0]); err != nil || !st.IsDir() {
+			return errUsage // two images, or a mistyped name
+		}
+	}
 	if len(pos) == 2 || len(pos) == 1 && app.IsModelName(data, pos[0]) {
 		if *modelDir != "" {
 			return badUsage("the model is given twice: -m %s and %s", safefile.Name(*modelDir), safefile.Name(pos[0]))

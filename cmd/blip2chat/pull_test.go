@@ -188,6 +188,12 @@ func TestPullNames(t *testing.T) {
 			t.Fatalf("%s: %+v", name, a)
 		}
 	}
+	// chat takes the name first; without a terminal it stops there.
+	for _, args := range [][]string{{"chat", "blip2-opt-2.7b", img}, {"chat", "Salesforce/blip2-opt-2.7b"}, {"chat", "-m", "blip2-opt-2.7b"}} {
+		if code, _, errs := runCLI(args...); code != 1 || !strings.Contains(errs, "needs a terminal") {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
+	}
 	out, _ := mustRun(t, "tokenize", "-m", "blip2-opt-2.7b", "hello")
 	if out == "" {
 		t.Error("tokenize -m NAME printed nothing")
