@@ -32,16 +32,14 @@ func (a *App) Start() {
 
 // noModelHelp explains how to get a model.
 func noModelHelp(demo bool) string {
-	s := `No model yet. To chat about your own images, install one (it is downloaded
-from the Hugging Face Hub and converted, once):
+	s := `No model yet. To chat about your own images, install one (downloaded from the Hugging Face Hub and converted, once):
      blip2chat pull blip2-flan-t5-xl
 then chat:
      blip2chat chat blip2-flan-t5-xl photo.jpg
-'blip2chat models' lists the models you can pull (blip2-opt-2.7b,
-instructblip-vicuna-7b, ...). A checkpoint you downloaded yourself:
+'blip2chat models' lists the models you can pull. A checkpoint you downloaded yourself converts with:
      blip2chat convert HF_DIR -o ~/models/mine
      blip2chat chat -m ~/models/mine photo.jpg
-or set BLIP2CHAT_MODEL to a model's name or folder and just run blip2chat`
+BLIP2CHAT_MODEL may name the model (a name or a folder): then just run blip2chat`
 	if demo {
 		s = "Type /demo to try the interface now with a tiny demo model (random weights, so its answers are meaningless; no download).\n\n" + s
 	}

@@ -349,3 +349,7 @@ func downloadText(p hub.Progress) string {
 	}
 	return s
 }
+
+// FormatBytes writes a size for people ("14.0 GB"), as the rest of
+// blip2chat does.
+func FormatBytes(n int64) string { return plan.FormatBytes(n) }

@@ -243,9 +243,16 @@ func (m *Model) downloadLines(w int) []string {
 		frac = float64(p.Bytes) / float64(p.Total)
 	}
 	lines = append(lines, textBar(frac, barW))
-	detail := fmt.Sprintf("%d/%d files · %s", p.FilesDone, p.Files, m.st.Progress)
-	lines = append(lines, m.sty.muted.Render(ansi.Truncate(printable(detail), w, "…")))
-	lines = append(lines, m.sty.faint.Render("Esc stops; the next pull goes on from there"))
+	fit := func(s string) string { return ansi.Truncate(printable(s), w, "…") }
+	lines = append(lines, m.sty.muted.Render(fit(fmt.Sprintf("%s of %s · %d/%d files", app.FormatBytes(p.Bytes), app.FormatBytes(p.Total), p.FilesDone, p.Files))))
+	speed := "…"
+	if p.Rate > 0 {
+		speed = app.FormatBytes(int64(p.Rate)) + "/s"
+		if p.ETA > 0 {
+			speed += " · " + p.ETA.Round(time.Second).String() + " left"
+		}
+	}
+	lines = append(lines, m.sty.muted.Render(fit(speed)), "", m.sty.faint.Render(fit("Esc stops (a pull resumes)")))
 	return lines
 }
 
