@@ -437,3 +437,48 @@ func TestPullNoSpace(t *testing.T) {
 	pullDiskSpace = nil
 	mustRun(t, "pull", m.Name)
 }
+
+// TestPullBar: line mode (not a terminal) prints a line per finished file
+// and a total line at most every 5 s, without escape sequences; a
+// terminal gets a bar per file and the total, redrawn in place.
+func TestPullBar(t *testing.T) {
+	now := time.Unix(0, 0)
+	clock := func() time.Time { return now }
+	steps := []hub.Progress{
+		{File: "config.json", FileBytes: 0, FileSize: 2000, Bytes: 0, Total: 10_002_000, Files: 2, ETA: -1},
+		{File: "model.safetensors", FileBytes: 1_000_000, FileSize: 10_000_000, Bytes: 1_000_000, Total: 10_002_000, Files: 2, Rate: 500_000, ETA: 18 * time.Second},
+		{File: "config.json", FileBytes: 2000, FileSize: 2000, FileDone: true, Bytes: 1_002_000, Total: 10_002_000, FilesDone: 1, Files: 2, Rate: 500_000, ETA: 18 * time.Second},
+		{File: "model.safetensors", FileBytes: 6_000_000, FileSize: 10_000_000, Bytes: 6_002_000, Total: 10_002_000, FilesDone: 1, Files: 2, Rate: 1_000_000, ETA: 4 * time.Second},
+		{File: "model.safetensors", FileBytes: 10_000_000, FileSize: 10_000_000, FileDone: true, Bytes: 10_002_000, Total: 10_002_000, FilesDone: 2, Files: 2, Received: 10_002_000, Rate: 1_000_000},
+	}
+	var lines bytes.Buffer
+	b := newPullBar(&lines, false, clock)
+	for _, p := range steps {
+		b.update(p)
+		now = now.Add(3 * time.Second)
+	}
+	b.finish()
+	out := lines.String()
+	want := []string{
+		"total [....................] 0 B / 9.5 MB   0%, 0/2 files, ETA unknown",
+		"  config.json 2.0 kB",
+		"total [############........] 5.7 MB / 9.5 MB  60%, 1/2 files, 976.6 kB/s, ETA 4s",
+		"  model.safetensors 9.5 MB",
+		"total [####################] 9.5 MB / 9.5 MB 100%, 2/2 files, 976.6 kB/s",
+	}
+	if got := strings.Split(strings.TrimSpace(out), "\n"); !slices.Equal(got, want) {
+		t.Errorf("line mode:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))
+	}
+
+	var term bytes.Buffer
+	b = newPullBar(&term, true, clock)
+	for _, p := range steps[:4] {
+		b.update(p)
+	}
+	out = term.String()
+	for _, w := range []string{"\x1b[2A\r\x1b[J", "model.safetensors", "[############........] 5.7 MB / 9.5 MB  60%", "ETA 4s", "  config.json 2.0 kB\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("terminal mode lacks %q:\n%q", w, out)
+		}
+	}
+}
