@@ -148,7 +148,7 @@ func runModels(args []string, stdout, stderr io.Writer) error {
 		byName[im.Name] = im
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDOWNLOAD\tINSTALLED SIZE\tRAM\tTYPES\tINSTALLED")
+	fmt.Fprintln(tw, "NAME\tDOWNLOAD\tCONVERTED\tRAM\tTYPES\tINSTALLED")
 	for _, m := range hub.Catalogue() {
 		types := m.VisionType
 		if m.LLMType != "" {
@@ -253,6 +253,10 @@ func (b *pullBar) update(p hub.Progress) {
 		}
 		b.erase()
 		fmt.Fprintf(b.w, "  %s %s\n", escapeControls(p.File), plan.FormatBytes(p.FileSize))
+		if p.FilesDone == p.Files {
+			b.finish() // the download is complete: the total stays above what follows
+			return
+		}
 		b.draw()
 		return
 	case i >= 0:
