@@ -47,8 +47,11 @@ type PullOptions struct {
 
 // PullResult says what Pull did.
 type PullResult struct {
-	Name string // the installed name
-	Dir  string // the model folder
+	Name   string // the installed name
+	Dir    string // the model folder
+	Commit string // the commit installed
+	// Plan is the pull's plan (nil when offline the installed model was
+	// all there was to go by).
 	Plan *hub.Plan
 	// UpToDate says the model was already installed from the same commit:
 	// nothing was downloaded or converted.
@@ -94,14 +97,24 @@ func Pull(ctx context.Context, dataDir, name string, o PullOptions) (*PullResult
 	} else {
 		status("resolving %s on %s", ref, cfg.Endpoint)
 	}
+	installed, _ := readInstallRecord(res.Dir)
+	if installed != nil && !isModelDir(res.Dir) {
+		installed = nil
+	}
 	p, err := c.Plan(ctx, ref)
 	if err != nil {
+		// Offline, the raw files of an installed model are usually gone:
+		// the installed model is what there is.
+		if cfg.Offline && installed != nil && installed.Repo == ref.Repo &&
+			(ref.Revision == "" || ref.Revision == installed.Revision || ref.Revision == installed.Commit) {
+			res.UpToDate, res.Commit, res.Converted = true, installed.Commit, dirBytes(res.Dir)
+			return res, nil
+		}
 		return nil, err
 	}
-	res.Plan = p
-	if r, err := readInstallRecord(res.Dir); err == nil && r.Commit == p.Commit && isModelDir(res.Dir) {
+	res.Plan, res.Commit = p, p.Commit
+	if installed != nil && installed.Commit == p.Commit {
 		res.UpToDate, res.Converted = true, dirBytes(res.Dir)
-		res.Source, res.Kept = cachedBytes(p), cachedBytes(p)
 		return res, nil
 	}
 

@@ -36,6 +36,8 @@ func init() {
 	})
 }
 
+func shortCommit(c string) string { return c[:min(7, len(c))] }
+
 // resolveModelArg turns a -m value (or chat's NAME) into a model folder:
 // a folder, or an installed model's name (app.ResolveModel). A known model
 // that is not installed is an error naming the pull command to run.
@@ -100,13 +102,13 @@ func runPull(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if res.UpToDate {
-		fmt.Fprintf(stdout, "%s is up to date (commit %s) in %s\n", res.Name, res.Plan.Commit[:7], safefile.Name(res.Dir))
+		fmt.Fprintf(stdout, "%s is up to date (commit %s) in %s\n", res.Name, shortCommit(res.Commit), safefile.Name(res.Dir))
 	} else {
 		types := ""
 		if im, err := app.FindInstalled(data, res.Name); err == nil && len(im.Types) > 0 {
 			types = ": " + strings.Join(im.Types, ", ")
 		}
-		fmt.Fprintf(stdout, "installed %s (commit %s) in %s (%s%s)\n", res.Name, res.Plan.Commit[:7], safefile.Name(res.Dir), plan.FormatBytes(res.Converted), types)
+		fmt.Fprintf(stdout, "installed %s (commit %s) in %s (%s%s)\n", res.Name, shortCommit(res.Commit), safefile.Name(res.Dir), plan.FormatBytes(res.Converted), types)
 	}
 	switch {
 	case res.Removed > 0 && res.Kept > 0:

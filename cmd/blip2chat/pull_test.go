@@ -436,6 +436,13 @@ func TestPullNoSpace(t *testing.T) {
 	}
 	pullDiskSpace = nil
 	mustRun(t, "pull", m.Name)
+
+	// Offline, with the raw files removed after the conversion, the
+	// installed model is up to date.
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	if out, _ := mustRun(t, "pull", m.Name); !strings.Contains(out, "up to date") {
+		t.Errorf("offline pull of an installed model: %q", out)
+	}
 }
 
 // TestPullBar: line mode (not a terminal) prints a line per finished file
