@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -209,6 +210,7 @@ func runRm(args []string, stdout, stderr io.Writer) error {
 // being downloaded and one for the total, redrawn in place; otherwise a
 // line per finished file and a total line every few seconds.
 type pullBar struct {
+	mu       sync.Mutex // the Hub client logs from its workers
 	w        io.Writer
 	terminal bool
 	now      func() time.Time
@@ -234,12 +236,16 @@ const maxBarFiles = 6
 
 // log prints a line above the bars.
 func (b *pullBar) log(line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.erase()
 	fmt.Fprintln(b.w, escapeControls(line))
 	b.draw()
 }
 
 func (b *pullBar) update(p hub.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.last, b.started = p, true
 	i := -1
 	for j, f := range b.active {
@@ -256,7 +262,7 @@ func (b *pullBar) update(p hub.Progress) {
 		b.erase()
 		fmt.Fprintf(b.w, "  %s %s\n", escapeControls(p.File), plan.FormatBytes(p.FileSize))
 		if p.FilesDone == p.Files {
-			b.finish() // the download is complete: the total stays above what follows
+			b.finishLocked() // the download is complete: the total stays above what follows
 			return
 		}
 		b.draw()
@@ -279,6 +285,12 @@ func (b *pullBar) update(p hub.Progress) {
 
 // finish leaves the last total on screen.
 func (b *pullBar) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finishLocked()
+}
+
+func (b *pullBar) finishLocked() {
 	if !b.started {
 		return
 	}
