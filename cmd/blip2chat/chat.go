@@ -156,7 +156,8 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	// it names no file.
 	name := ""
 	if len(pos) == 2 && !app.IsModelName(data, pos[0]) {
-		if st, err := os.Stat(pos[0]); err != nil || !st.IsDir() {
+		_, refErr := hub.ParseRef(pos[0])
+		if st, err := os.Stat(pos[0]); refErr != nil && (err != nil || !st.IsDir()) {
 			return errUsage // two images, or a mistyped name
 		}
 	}

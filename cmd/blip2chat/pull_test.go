@@ -189,7 +189,8 @@ func TestPullNames(t *testing.T) {
 		}
 	}
 	// chat takes the name first; without a terminal it stops there.
-	for _, args := range [][]string{{"chat", "blip2-opt-2.7b", img}, {"chat", "Salesforce/blip2-opt-2.7b"}, {"chat", "-m", "blip2-opt-2.7b"}} {
+	for _, args := range [][]string{{"chat", "blip2-opt-2.7b", img}, {"chat", "Salesforce/blip2-opt-2.7b"}, {"chat", "-m", "blip2-opt-2.7b"},
+		{"chat", "blip2-flan-t5-xl", img}, {"chat", "someone/some-blip", img}} { // not installed: offered in the interface
 		if code, _, errs := runCLI(args...); code != 1 || !strings.Contains(errs, "needs a terminal") {
 			t.Errorf("%v: exit %d, %q", args, code, errs)
 		}
