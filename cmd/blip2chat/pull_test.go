@@ -332,6 +332,89 @@ func TestPullCacheAndToken(t *testing.T) {
 	}
 }
 
+// stalledPull is a pull of blip2-opt-2.7b by the test binary run as
+// blip2chat, stopped at 60 % of its largest shard until release.
+type stalledPull struct {
+	h           *hubtest.Hub
+	m           hub.Model
+	spec        hubfixture.Spec
+	shard       string
+	size, cut   int64
+	cmd         *exec.Cmd
+	stderr      *bytes.Buffer
+	release     func()
+	lib, commit string
+}
+
+func startStalledPull(t *testing.T) *stalledPull {
+	t.Helper()
+	s := &stalledPull{h: hubtest.New(t), stderr: &bytes.Buffer{}, lib: modeltest.LibDir(t)}
+	s.m, _ = hub.Lookup("blip2-opt-2.7b")
+	s.spec, _ = hubfixture.SpecFor(s.m)
+	s.commit = hubfixture.Commit(t, s.h, s.m, hubfixture.Old)
+	cache, _ := pullEnv(t, s.h)
+	for _, f := range hubfixture.Files(t, s.spec, hubfixture.Old) {
+		if strings.HasSuffix(f.Path, ".safetensors") && int64(len(f.Data)) > s.size {
+			s.shard, s.size = f.Path, int64(len(f.Data))
+		}
+	}
+	s.cut = s.size * 6 / 10
+	s.release = s.h.StallAt(s.shard, s.cut)
+
+	args, _ := json.Marshal([]string{"pull", s.m.Name, "--llama-lib", s.lib})
+	s.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	s.cmd.Env = append(os.Environ(), askChildEnv+"="+string(args))
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	sha, _ := s.h.Hashes(s.m.Repo, s.commit, s.shard)
+	partial := filepath.Join(cache, "models--"+strings.ReplaceAll(s.m.Repo, "/", "--"), "blobs", sha+".incomplete")
+	for deadline := time.Now().Add(time.Minute); ; {
+		if st, err := os.Stat(partial); err == nil && st.Size() >= s.cut {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child did not reach %d bytes of %s: %s", s.cut, s.shard, s.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// rerun releases the stalled transfer, pulls again in this process and
+// checks that it resumed: the server sends the rest of the shard, not all
+// of it; then the model answers.
+func (s *stalledPull) rerun(t *testing.T) {
+	t.Helper()
+	s.release()
+	// The stopped transfer's handler ends once released (writing into the
+	// closed connection): wait for it, so that its bytes are not counted as
+	// the rerun's.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		done := slices.ContainsFunc(s.h.Requests(), func(r hubtest.Request) bool { return r.File == s.shard && r.Bytes > 0 })
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.h.ResetCounts()
+	mustRun(t, "pull", s.m.Name, "--llama-lib", s.lib)
+	var sent int64
+	for _, r := range s.h.Requests() {
+		if r.File == s.shard {
+			sent += r.Bytes
+		}
+	}
+	t.Logf("rerun: %d bytes of %s sent; the rest was %d", sent, s.shard, s.size-s.cut)
+	if sent > s.size-s.cut+1<<20 {
+		t.Errorf("the rerun sent %d bytes of %s; the rest was %d", sent, s.shard, s.size-s.cut)
+	}
+	if a := askFixture(t, s.m.Name, s.spec); len(a.PromptIDs) == 0 {
+		t.Errorf("ask after the resumed pull: %+v", a)
+	}
+}
+
 // TestPullKilled: the real binary killed with SIGKILL in the middle of a
 // shard; the next pull resumes from the partial file (the server sends
 // the rest, not the whole shard again), verifies it, converts and the
@@ -340,76 +423,12 @@ func TestPullKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	h := hubtest.New(t)
-	m, _ := hub.Lookup("blip2-opt-2.7b")
-	spec, _ := hubfixture.SpecFor(m)
-	commit := hubfixture.Commit(t, h, m, hubfixture.Old)
-	cache, _ := pullEnv(t, h)
-	lib := modeltest.LibDir(t)
-
-	// The largest shard stops at 60 % until released.
-	var shard hubtest.File
-	for _, f := range hubfixture.Files(t, spec, hubfixture.Old) {
-		if strings.HasSuffix(f.Path, ".safetensors") && int64(len(f.Data)) > int64(len(shard.Data)) {
-			shard = f
-		}
-	}
-	size := int64(len(shard.Data))
-	cut := size * 6 / 10
-	release := h.StallAt(shard.Path, cut)
-
-	args, _ := json.Marshal([]string{"pull", m.Name, "--llama-lib", lib})
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), askChildEnv+"="+string(args))
-	var childErr bytes.Buffer
-	cmd.Stderr = &childErr
-	if err := cmd.Start(); err != nil {
+	s := startStalledPull(t)
+	if err := s.cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
-	sha, _ := h.Hashes(m.Repo, commit, shard.Path)
-	partial := filepath.Join(cache, "models--"+strings.ReplaceAll(m.Repo, "/", "--"), "blobs", sha+".incomplete")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if st, err := os.Stat(partial); err == nil && st.Size() >= cut {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("the child did not reach %d bytes of %s: %s", cut, shard.Path, childErr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	release()
-	// The killed transfer's handler ends once released (writing into the
-	// closed connection): wait for it, so that its bytes are not counted as
-	// the rerun's.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		done := slices.ContainsFunc(h.Requests(), func(r hubtest.Request) bool { return r.File == shard.Path && r.Bytes > 0 })
-		if done || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	h.ResetCounts()
-	mustRun(t, "pull", m.Name, "--llama-lib", lib)
-	var sent int64
-	for _, r := range h.Requests() {
-		if r.File == shard.Path {
-			sent += r.Bytes
-			t.Logf("rerun: %s %s %q %d bytes, status %d", r.Host, r.Path, r.Range, r.Bytes, r.Status)
-		}
-	}
-	if sent > size-cut+1<<20 {
-		t.Errorf("the rerun sent %d bytes of %s; the rest was %d", sent, shard.Path, size-cut)
-	}
-	if a := askFixture(t, m.Name, spec); len(a.PromptIDs) == 0 {
-		t.Errorf("ask after the resumed pull: %+v", a)
-	}
+	s.cmd.Wait()
+	s.rerun(t)
 }
 
 // smallDisk reports 1 MiB free everywhere.
