@@ -37,7 +37,7 @@ type llmFlags struct {
 
 func addLLMFlags(fs *flag.FlagSet) llmFlags {
 	f := llmFlags{
-		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
+		modelDir: fs.String("m", "", "model: an installed name (blip2chat models) or a `folder` made by 'blip2chat convert'"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
 		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16; never more than the usable cores)"),
@@ -135,6 +135,9 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return a, err
+	}
+	if *a.llm.modelDir, err = resolveModelArg(*a.llm.modelDir); err != nil {
 		return a, err
 	}
 	if len(pos) != 2 || *a.llm.modelDir == "" {

@@ -27,7 +27,7 @@ func init() {
 
 func runEncode(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["encode"], stderr)
-	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert'")
+	modelDir := fs.String("m", "", "model: an installed name (blip2chat models) or a `folder` made by 'blip2chat convert'")
 	out := fs.String("o", "", "output `file` (.safetensors)")
 	instruction := fs.String("instruction", "", "InstructBLIP instruction `text` for the Q-Former")
 	instructionIDs := fs.String("instruction-ids", "", "InstructBLIP instruction as comma-separated Q-Former token `ids`")
@@ -35,6 +35,9 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, forceUsage)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if *modelDir == "" || *out == "" || len(pos) > 1 || (len(pos) == 1) == (*pixelFile != "") {
