@@ -157,8 +157,9 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	name := ""
 	if len(pos) == 2 && !app.IsModelName(data, pos[0]) {
 		_, refErr := hub.ParseRef(pos[0])
-		if st, err := os.Stat(pos[0]); refErr != nil && (err != nil || !st.IsDir()) {
-			return errUsage // two images, or a mistyped name
+		st, err := os.Stat(pos[0])
+		if err == nil && !st.IsDir() || refErr != nil && err != nil {
+			return errUsage // two images (an existing file is never a repository), or a mistyped name
 		}
 	}
 	if len(pos) == 2 || len(pos) == 1 && app.IsModelName(data, pos[0]) {

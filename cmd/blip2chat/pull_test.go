@@ -195,6 +195,13 @@ func TestPullNames(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", args, code, errs)
 		}
 	}
+	// Two existing image files shaped like ORG/REPO are two images, a usage
+	// error, not a repository to offer.
+	t.Chdir(filepath.Dir(filepath.Dir(img)))
+	rel := filepath.Join(filepath.Base(filepath.Dir(img)), filepath.Base(img))
+	if code, _, errs := runCLI("chat", rel, rel); code != 2 || !strings.Contains(errs, "usage") {
+		t.Errorf("chat %s %s: exit %d, %q", rel, rel, code, errs)
+	}
 	out, _ := mustRun(t, "tokenize", "-m", "blip2-opt-2.7b", "hello")
 	if out == "" {
 		t.Error("tokenize -m NAME printed nothing")
