@@ -50,6 +50,9 @@ type Sequence struct {
 	// sequences_scores: LogProb / length^length_penalty, length counting the
 	// end token. Greedy decoding and sampling report LogProb.
 	Score float64
+	// Tokens say how sure the model was of each of IDs (one each, in
+	// order): see TokenProb.
+	Tokens []TokenProb
 }
 
 // decoded is a finished decoding: the sequences best first (NumReturnSequences
@@ -167,6 +170,7 @@ func sample(ctx context.Context, m seqs, p Params, context, eos []int32, onStep 
 			return res(lm.StopNone), err
 		}
 		seq.IDs = append(seq.IDs, id)
+		seq.Tokens = append(seq.Tokens, summarize(logits).tokenProb(logits, id))
 		if step >= p.MaxTokens {
 			return res(lm.StopMaxTokens), nil
 		}
