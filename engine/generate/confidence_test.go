@@ -99,7 +99,9 @@ func TestTokenProbs(t *testing.T) {
 		p    Params
 	}{{"greedy", greedy}, {"repetition penalty", penalty}, {"sampling", sampling}, {"beam search", beams}} {
 		t.Run(c.name, func(t *testing.T) {
-			dec, err := decodeT(context.Background(), newFakeLM(table), c.p, []int32{tEOS}, nil)
+			f := newFakeLM(table)
+			f.reuse = true
+			dec, err := decodeT(context.Background(), f, c.p, []int32{tEOS}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

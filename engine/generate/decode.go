@@ -163,6 +163,7 @@ func sample(ctx context.Context, m seqs, p Params, context, eos []int32, onStep 
 			seq.End = id
 			return res(lm.StopEOG), nil
 		}
+		tok := summarize(logits).tokenProb(logits, id) // before Step, which may reuse the logits' memory
 		if err := m.Step([]int32{id}); err != nil {
 			if errors.Is(err, lm.ErrContextFull) {
 				return res(lm.StopContextFull), nil
@@ -170,7 +171,7 @@ func sample(ctx context.Context, m seqs, p Params, context, eos []int32, onStep 
 			return res(lm.StopNone), err
 		}
 		seq.IDs = append(seq.IDs, id)
-		seq.Tokens = append(seq.Tokens, summarize(logits).tokenProb(logits, id))
+		seq.Tokens = append(seq.Tokens, tok)
 		if step >= p.MaxTokens {
 			return res(lm.StopMaxTokens), nil
 		}
