@@ -99,7 +99,7 @@ type Turn struct {
 	IDs       []int32 // the generated tokens (no end-of-generation token)
 	// Tokens say how sure the model was of each of IDs.
 	Tokens []generate.TokenProb
-	Stop      lm.StopReason
+	Stop   lm.StopReason
 	// Dropped counts the earlier turns left out of the prompt, from this
 	// turn on, so that it fits the context.
 	Dropped int
