@@ -14,6 +14,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/tokenizer"
 )
 
 // OpenOptions configure OpenEngine.
@@ -115,7 +116,26 @@ func answerOf(t chat.Turn) Answer {
 		FirstToken:   t.Timings.FirstToken,
 		Elapsed:      t.Timings.Vision + t.Timings.Prefill + t.Timings.Generate,
 		TokensPerSec: t.Timings.TokensPerSecond(),
+		Confidence:   confidenceOf(t.Tokens),
 	}
+}
+
+// confidenceOf turns the driver's token probabilities into the app's,
+// each token's text the whole characters it completes.
+func confidenceOf(toks []generate.TokenProb) []TokenConfidence {
+	if len(toks) == 0 {
+		return nil
+	}
+	var dec tokenizer.StreamDecoder
+	out := make([]TokenConfidence, len(toks))
+	for i, t := range toks {
+		out[i] = TokenConfidence{ID: t.ID, Text: dec.Write([]byte(t.Text)), P: t.P, Top: make([]Alternative, len(t.Top))}
+		for j, a := range t.Top {
+			out[i].Top[j] = Alternative{Text: strings.ToValidUTF8(a.Text, "\uFFFD"), P: a.P}
+		}
+	}
+	out[len(out)-1].Text += dec.Flush()
+	return out
 }
 
 // finish turns chat's result into the Engine contract: a cancelled answer

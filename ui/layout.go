@@ -89,7 +89,7 @@ func (m *Model) imageRows(ih int) int {
 // top of a last entry taller than the pane (a long note is read from its
 // start).
 func (m *Model) refresh(follow bool) {
-	m.chat.set(m.st.Entries, m.changed, max(8, m.chatW), m.st.Demo, m.entry)
+	m.chat.set(m.st.Entries, m.changed, max(8, m.chatW), m.st.Demo, m.st.Confidence, m.entry)
 	m.changed = len(m.st.Entries)
 	m.renderImage()
 	if follow {

@@ -104,6 +104,9 @@ type Engine struct {
 	Beams chan string
 	// Fail, when set, makes answers fail with it before any text.
 	Fail error
+	// Confidence, when set, is every finished answer's
+	// app.Answer.Confidence.
+	Confidence []app.TokenConfidence
 	// Block, when set, makes SetImage wait until it is closed (or the app
 	// cancels).
 	Block chan struct{}
@@ -223,7 +226,8 @@ func (e *Engine) generate(ctx context.Context, out generate.Stream) (app.Answer,
 	}
 	done := func(stop lm.StopReason) (app.Answer, error) {
 		return app.Answer{Text: b.String(), Stop: stop, Tokens: n, PromptTokens: SoftTokens + 8,
-			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000}, nil
+			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000,
+			Confidence: e.Confidence}, nil
 	}
 	if e.Fail != nil {
 		return app.Answer{}, e.Fail

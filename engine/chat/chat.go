@@ -338,6 +338,7 @@ func (c *Chat) Ask(ctx context.Context, question string, out generate.Stream) (T
 
 func (c *Chat) commit(t Turn, from int) {
 	c.first = from
+	t.Tokens = nil // the caller has them; the conversation needs only the text
 	c.turns = append(c.turns, t)
 }
 
