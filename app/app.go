@@ -104,6 +104,9 @@ type State struct {
 
 	ImagePath string
 	Image     image.Image // the image for display (at most displayMax px), nil if none
+	// Overlay, when set, is a heat map the interface draws over the
+	// image: where the model looked (/attention).
+	Overlay *HeatMap
 
 	Entries  []Entry
 	Settings Settings

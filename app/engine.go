@@ -57,6 +57,22 @@ type Engine interface {
 	Close() error
 }
 
+// AttentionEngine is an Engine that can say where its Q-Former's queries
+// look in the current image (/attention). An optional interface: engines
+// without it (fakes, retrieval) simply do not offer the overlay.
+type AttentionEngine interface {
+	Attention(ctx context.Context) (Attention, error)
+}
+
+// Attention is the Q-Former's cross-attention over the image's patches:
+// for each query, Grid x Grid probabilities (row-major, top row first; the
+// class token left out), averaged over the heads and the cross-attention
+// layers. Plain numbers: the interface never sees a tensor.
+type Attention struct {
+	Grid    int
+	Queries [][]float64
+}
+
 // ModelInfo describes a loaded model for the status line and /info.
 type ModelInfo struct {
 	Name    string // short name for the status line (the folder name)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,35 @@ func (e *realEngine) Caption(ctx context.Context, out generate.Stream) (Answer, 
 
 func (e *realEngine) Retry(ctx context.Context, out generate.Stream) (Answer, error) {
 	return finish(e.c.Retry(ctx, out))
+}
+
+// Attention averages the chat's cross-attention over heads and layers per
+// query, keeping the patch tokens (a square grid after the class token).
+func (e *realEngine) Attention(ctx context.Context) (Attention, error) {
+	att, err := e.c.Attention(ctx)
+	if err != nil {
+		return Attention{}, err
+	}
+	patches := att.Tokens - 1
+	grid := int(math.Round(math.Sqrt(float64(patches))))
+	if grid*grid != patches || att.Layers == 0 || att.Heads == 0 {
+		return Attention{}, fmt.Errorf("the vision side's %d tokens are not a class token and a square grid of patches", att.Tokens)
+	}
+	out := Attention{Grid: grid, Queries: make([][]float64, att.Queries)}
+	n := float64(att.Layers * att.Heads)
+	for q := range out.Queries {
+		cells := make([]float64, patches)
+		for l := 0; l < att.Layers; l++ {
+			for h := 0; h < att.Heads; h++ {
+				row := att.Probs[((l*att.Heads+h)*att.Queries+q)*att.Tokens:][:att.Tokens]
+				for j := range cells {
+					cells[j] += float64(row[j+1]) / n
+				}
+			}
+		}
+		out.Queries[q] = cells
+	}
+	return out, nil
 }
 
 func (e *realEngine) Reset() error { e.c.Reset(); return nil }

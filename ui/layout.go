@@ -115,8 +115,8 @@ func (m *Model) renderImage() {
 	}
 	w, h := m.imagePaneSize()
 	iw, rows := w-2, m.imageRows(h-2)
-	key := fmt.Sprintf("%p|%d|%d|%d|%d", m.st.Image, iw, rows, m.mode, m.prof)
+	key := fmt.Sprintf("%p|%d|%d|%d|%d|%p", m.st.Image, iw, rows, m.mode, m.prof, m.st.Overlay)
 	if key != m.imgKey {
-		m.imgKey, m.imgLines = key, renderImage(m.st.Image, iw, rows, m.mode, m.prof)
+		m.imgKey, m.imgLines = key, renderImage(m.st.Image, iw, rows, m.mode, m.prof, m.st.Overlay)
 	}
 }

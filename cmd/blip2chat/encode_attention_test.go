@@ -78,7 +78,7 @@ func TestEncodeAttention(t *testing.T) {
 				if from == "pixel_values" && !(d <= 1e-5) {
 					t.Errorf("cross-attention differs from transformers' by %.3g > 1e-5", d)
 				}
-				if from == "image" && !(d <= 1e-2) { // the image pipeline's pixels differ a little from PIL's
+				if from == "image" && !(d <= 1e-4) { // the image pipeline's pixels may differ a little from PIL's
 					t.Errorf("from the image: cross-attention differs from transformers' by %.3g", d)
 				}
 				if dev > 1e-5 {
