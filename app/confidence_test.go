@@ -79,3 +79,54 @@ func TestWhyAndConfidence(t *testing.T) {
 		t.Fatalf("old session: %+v, %v", os1, err)
 	}
 }
+
+// TestDemoModelConfidenceAndAttention: on the real (demo) model an answer
+// carries one probability per token, each in (0, 1] with its best
+// alternatives in order, whose pieces spell the answer; /why lists them;
+// /attention lays a 16x16 map over the image whose peak is 1.
+func TestDemoModelConfidenceAndAttention(t *testing.T) {
+	a := newDemoApp(t, t.TempDir(), nil)
+	a.Submit("What is in the picture?")
+	st := waitIdle(t, a)
+	ans, _ := lastOf(st, app.EntryAnswer)
+	if ans.Stats == nil || len(ans.Tokens) != ans.Stats.Tokens || len(ans.Tokens) == 0 {
+		t.Fatalf("answer %q: %d tokens of confidence for %v", ans.Text, len(ans.Tokens), ans.Stats)
+	}
+	var text strings.Builder
+	for i, tok := range ans.Tokens {
+		text.WriteString(tok.Text)
+		if !(tok.P > 0 && tok.P <= 1) || len(tok.Top) != 5 || tok.Top[0].P < tok.P {
+			t.Errorf("token %d: %+v", i, tok)
+		}
+		for j := 1; j < len(tok.Top); j++ {
+			if tok.Top[j].P > tok.Top[j-1].P {
+				t.Errorf("token %d: alternatives not best first: %+v", i, tok.Top)
+			}
+		}
+	}
+	if got := strings.TrimLeft(text.String(), " "); got != ans.Text {
+		t.Errorf("the tokens spell %q, the answer is %q", got, ans.Text)
+	}
+	a.Submit("/why")
+	st = waitIdle(t, a)
+	if n, _ := lastOf(st, app.EntryNote); len(n.Rows) == 0 || !strings.Contains(n.Text, "least certain") {
+		t.Errorf("/why: %q %+v", n.Text, n.Rows)
+	}
+	a.Submit("/attention")
+	st = waitIdle(t, a)
+	if e, ok := lastOf(st, app.EntryError); ok {
+		t.Fatalf("/attention: %s", e.Text)
+	}
+	hm := st.Overlay
+	if hm == nil || len(hm.Cells) != hm.Grid*hm.Grid || hm.Grid < 2 {
+		t.Fatalf("overlay %+v", hm)
+	}
+	peak := 0.0
+	for _, v := range hm.Cells {
+		peak = max(peak, v)
+	}
+	if peak != 1 {
+		t.Errorf("overlay peak %g, want 1", peak)
+	}
+	t.Logf("%d tokens; attention grid %dx%d", len(ans.Tokens), hm.Grid, hm.Grid)
+}
