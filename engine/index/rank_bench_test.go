@@ -1,0 +1,145 @@
+//go:build unix
+
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/blip2chat/blip2chat/engine/kernels"
+	"github.com/blip2chat/blip2chat/weights/dtype"
+)
+
+// cpuTime is the process's user+system CPU time: the benchmarks report
+// CPU-ms per query too, which stays meaningful on a shared machine.
+func cpuTime() time.Duration {
+	var r syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &r) != nil {
+		return 0
+	}
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+}
+
+// randomEmbeddings are n images of q random unit vectors of e floats.
+func randomEmbeddings(n, q, e int, seed uint64) *Embeddings {
+	r := rand.New(rand.NewPCG(seed, 1))
+	emb := &Embeddings{Folder: "/p", Q: q, E: e, Data: make([]float32, n*q*e), Paths: make([]string, n)}
+	for i := range emb.Paths {
+		emb.Paths[i] = fmt.Sprintf("%05d.jpg", i)
+	}
+	for row := 0; row < n*q; row++ {
+		v := emb.Data[row*e : (row+1)*e]
+		var s float64
+		for j := range v {
+			v[j] = float32(r.NormFloat64())
+			s += float64(v[j]) * float64(v[j])
+		}
+		for j := range v {
+			v[j] /= float32(math.Sqrt(s))
+		}
+	}
+	return emb
+}
+
+// benchRank times Rank's work over 10,000 images of the real model's 32 x
+// 256 embeddings (what `bench --index` calls query/rank): scan runs the
+// first pass alone on a matrix of the given type (F16: the previous
+// version's scan), else the whole Rank.
+func benchRank(b *testing.B, scan kernels.DType) {
+	const n, q, e = 10000, 32, 256
+	emb := randomEmbeddings(n, q, e, 3)
+	text := randomEmbeddings(1, 1, e, 4).Data
+	pool := kernels.NewPool(1)
+	defer pool.Close()
+	score := func(scores, text []float32, w *kernels.Matrix) { pool.MatMulT(scores, text, 1, w, nil) }
+	var w *kernels.Matrix
+	switch scan {
+	case kernels.F16:
+		raw := make([]byte, 2*len(emb.Data))
+		for i, x := range emb.Data {
+			binary.LittleEndian.PutUint16(raw[2*i:], dtype.F32ToF16(x))
+		}
+		w = &kernels.Matrix{Type: kernels.F16, Rows: n * q, Cols: e, Raw: raw}
+	case kernels.Q8_0:
+		w = emb.scanMatrix().m
+	default:
+		emb.Rank(text, 10, score) // builds the int8 copy
+	}
+	dots := make([]float32, n*q)
+	b.ResetTimer()
+	cpu := cpuTime()
+	for range b.N {
+		if w != nil {
+			score(dots, text, w)
+		} else if len(emb.Rank(text, 10, score)) != 10 {
+			b.Fatal("not 10 hits")
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+}
+
+func BenchmarkRank10k(b *testing.B)     { benchRank(b, kernels.F32) }
+func BenchmarkScanF16_10k(b *testing.B) { benchRank(b, kernels.F16) }
+func BenchmarkScanQ8_10k(b *testing.B)  { benchRank(b, kernels.Q8_0) }
+
+// TestScanBound: the int8 scan's error bound holds for every image and
+// texts of several kinds (random, spiky, one of the vectors itself), with
+// the kernels' scorer and the portable one, and leaves few images to
+// score exactly; Rank's k best equal ranking everything exactly.
+func TestScanBound(t *testing.T) {
+	const n, q, e = 600, 32, 256 // 19,200 vectors: above scanRows
+	emb := randomEmbeddings(n, q, e, 11)
+	// Spiky vectors: most of the weight in one element of a block.
+	for i := 0; i < 5; i++ {
+		v := emb.Data[(i*q+3)*e : (i*q+4)*e]
+		clear(v)
+		v[i*7], v[i*7+1] = 0.999, float32(math.Sqrt(1-0.999*0.999))
+	}
+	sc := emb.scanMatrix()
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	kern := func(scores, text []float32, w *kernels.Matrix) { pool.MatMulT(scores, text, 1, w, nil) }
+	spiky := make([]float32, e)
+	spiky[7] = 1
+	texts := map[string][]float32{
+		"random": randomEmbeddings(1, 1, e, 12).Data,
+		"spiky":  spiky,
+		"a row":  append([]float32(nil), emb.Data[(4*q+9)*e:(4*q+10)*e]...),
+	}
+	for name, text := range texts {
+		for sname, score := range map[string]Scorer{"kernels": kern, "portable": nil} {
+			if score == nil {
+				score = dotRows
+			}
+			dots := make([]float32, n*q)
+			score(dots, text, sc.m)
+			bound := sc.bound(text)
+			worst := 0.0
+			for r := 0; r < n*q; r++ {
+				var exact float64
+				for j, x := range emb.Data[r*e : (r+1)*e] {
+					exact += float64(x) * float64(text[j])
+				}
+				worst = max(worst, math.Abs(float64(dots[r])-exact))
+			}
+			t.Logf("%s text, %s: bound %.4f, largest error %.4f", name, sname, bound, worst)
+			if worst > bound {
+				t.Errorf("%s text, %s: the int8 scan is %.4g from the exact score, above its bound %.4g", name, sname, worst, bound)
+			}
+		}
+		all := emb.Rank(text, 0, nil) // every image, summed as Rank's exact scores are
+		for _, k := range []int{1, 10, 100} {
+			got := emb.Rank(text, k, kern)
+			for i := range got {
+				if got[i] != all[i] {
+					t.Errorf("%s text, k=%d #%d: %v, ranking all gives %v", name, k, i, got[i], all[i])
+				}
+			}
+		}
+	}
+}
