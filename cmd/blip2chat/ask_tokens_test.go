@@ -32,7 +32,8 @@ func softmaxRow(row []float32) []float64 {
 // to the softmax of the --logits-out row it was chosen from to 1e-6
 // (decoder-only models: "step_logits"; T5: "decoder_logits"), greedy and
 // sampled with a temperature and a repetition penalty (which change the
-// distribution drawn from, not the one reported).
+// distribution drawn from, not the one reported); beam search gives one
+// per token of the winning sequence.
 func TestAskTokenProbs(t *testing.T) {
 	lib := modeltest.LibDir(t)
 	for _, c := range modeltest.Cases(t, "llama", "t5", "opt") {
@@ -87,6 +88,18 @@ func TestAskTokenProbs(t *testing.T) {
 				t.Logf("%s: %d tokens, max |p - softmax(logits-out row)| %.3g", variant.label, len(r.Tokens), worst)
 				if worst > 1e-6 {
 					t.Errorf("%s: token probabilities differ from the softmax of the --logits-out rows by %.3g > 1e-6", variant.label, worst)
+				}
+			}
+			// Beam search: the winning sequence's tokens (no step rows to
+			// compare with: several beams each step).
+			r := runJSON(t, []string{"ask", "-m", dir, img, askQuestion(c), "--exact", "--json", "--max-tokens", "6",
+				"--num-beams", "3", "--llama-lib", lib, "--threads", "1"})
+			if len(r.Tokens) != len(r.IDs) || len(r.IDs) == 0 {
+				t.Fatalf("beam search: %d tokens for ids %v", len(r.Tokens), r.IDs)
+			}
+			for i, tok := range r.Tokens {
+				if tok.ID != r.IDs[i] || !(tok.P > 0 && tok.P <= 1) || len(tok.Top) != 5 || tok.Top[0].P < tok.P {
+					t.Errorf("beam search: token %d %+v (id %d)", i, tok, r.IDs[i])
 				}
 			}
 		})
