@@ -78,6 +78,9 @@ type Entry struct {
 	Encoding   *ImageStats   // how an EntryImage's image was encoded (nil when resumed)
 	Retries    int           // times the answer was generated again
 	Caption    bool          // the question was /caption
+	// Tokens say how sure the model was of each piece of an answer's
+	// Text (nil while it streams, and for answers that do not say).
+	Tokens []TokenConfidence
 }
 
 // Row is one row of a note's table: a label ("" continues the row above),
@@ -103,6 +106,9 @@ type State struct {
 
 	ImagePath string
 	Image     image.Image // the image for display (at most displayMax px), nil if none
+	// Overlay, when set, is a heat map the interface draws over the
+	// image: where the model looked (/attention).
+	Overlay *HeatMap
 
 	Entries  []Entry
 	Settings Settings
@@ -112,6 +118,9 @@ type State struct {
 	CtxUsed  int
 	CtxTotal int
 	Last     *Answer // the last finished answer: tokens/s, time to first token
+	// Confidence asks the interface to tint answers by how sure the
+	// model was of each token (/confidence toggles it).
+	Confidence bool
 
 	SessionID   string
 	SessionPath string

@@ -37,6 +37,9 @@ var Commands = []CommandInfo{
 	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
 	{Name: "/labels", Args: "A, B, ...", Summary: "zero-shot labels for the image (a retrieval model)"},
 	{Name: "/search", Args: "QUERY", Summary: "find images in the folders made searchable with 'blip2chat index'"},
+	{Name: "/attention", Args: "[N]", Summary: "show where the model looks in the image (all queries, or query N); again to hide"},
+	{Name: "/why", Args: "[N]", Summary: "the N (default 5) least certain tokens of the last answer, with the alternatives", ReadOnly: true},
+	{Name: "/confidence", Summary: "tint answers by how sure the model was of each token (toggle)", ReadOnly: true},
 	{Name: "/save", Args: "[FILE.md]", Summary: "save the transcript as Markdown", ReadOnly: true},
 	{Name: "/info", Summary: "model, library and timings", ReadOnly: true},
 	{Name: "/help", Summary: "commands and keys", ReadOnly: true},
@@ -156,6 +159,12 @@ func (a *App) Submit(line string) Result {
 		a.labels(c.Arg)
 	case "/search":
 		a.searchImages(c.Arg)
+	case "/attention":
+		a.attention(c.Arg)
+	case "/why":
+		a.why(c.Arg)
+	case "/confidence":
+		a.toggleConfidence()
 	case "/save":
 		a.save(c.Arg)
 	case "/info":

@@ -198,7 +198,7 @@ func (a *App) replay(s *Session) {
 			}
 			if r.Retry && a.lastAnswer >= 0 {
 				e := a.entryLocked(a.lastAnswer)
-				e.Text, e.Stop = r.Turn.Answer, r.Turn.Stop
+				e.Text, e.Stop, e.Tokens = r.Turn.Answer, r.Turn.Stop, r.Turn.Tokens
 				e.Retries++
 				continue
 			}
@@ -208,7 +208,7 @@ func (a *App) replay(s *Session) {
 			}
 			a.pushLocked(
 				Entry{Kind: EntryQuestion, Text: q, Time: r.Time, Caption: r.Turn.Caption},
-				Entry{Kind: EntryAnswer, Text: r.Turn.Answer, Stop: r.Turn.Stop, Time: r.Time})
+				Entry{Kind: EntryAnswer, Text: r.Turn.Answer, Stop: r.Turn.Stop, Time: r.Time, Tokens: r.Turn.Tokens})
 			a.lastAnswer = len(a.st.Entries) - 1
 		}
 	}

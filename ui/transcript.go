@@ -21,6 +21,7 @@ import (
 type transcript struct {
 	width, height int
 	demo          bool // answers are headed "BLIP-2 (demo)"
+	tint          bool // answers are tinted by token confidence
 	entries       []rendered
 	live          []int // the entries that were streaming
 	lines         []string
@@ -38,9 +39,9 @@ type rendered struct {
 // are new or changed since the last set (app.Refresh says which). It
 // renders them with render, and the answers that stream, whose cursor and
 // timer move.
-func (t *transcript) set(entries []app.Entry, changed, width int, demo bool, render func(app.Entry, int) []string) {
-	if width != t.width || demo != t.demo {
-		t.width, t.demo = width, demo
+func (t *transcript) set(entries []app.Entry, changed, width int, demo, tint bool, render func(app.Entry, int) []string) {
+	if width != t.width || demo != t.demo || tint != t.tint {
+		t.width, t.demo, t.tint = width, demo, tint
 		t.entries, t.lines, t.live = t.entries[:0], t.lines[:0], t.live[:0]
 	}
 	first := min(changed, len(entries), len(t.entries))
@@ -359,6 +360,8 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, wrap(text+"▍", width, s.faint.Render)...)
 	case e.Streaming:
 		lines = append(lines, wrap(text+"▍", width, s.text.Render)...)
+	case m.st.Confidence && len(e.Tokens) > 0 && text != "":
+		lines = append(lines, m.tinted(e.Tokens, width)...)
 	default:
 		if text == "" {
 			text = "(no answer)"
@@ -374,4 +377,43 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, s.warn.Render("■ interrupted: the program ended during this answer"))
 	}
 	return lines
+}
+
+// Token confidence bands of the tint: at least confident is drawn as
+// text, at least unsure in the warning colour, below it in the error
+// colour.
+const (
+	confident = 0.8
+	unsure    = 0.4
+)
+
+// tinted renders an answer from its tokens, each piece in the colour of
+// the model's confidence in it. Every piece is styled on its own, so a
+// line break never falls inside a style (a piece wider than the pane is
+// cut in its own style).
+func (m *Model) tinted(toks []app.TokenConfidence, width int) []string {
+	s := m.sty
+	var b strings.Builder
+	started := false
+	for _, t := range toks {
+		piece := printable(t.Text)
+		if !started {
+			piece = strings.TrimLeft(piece, " ")
+			started = piece != ""
+		}
+		style := s.text
+		switch {
+		case t.P < unsure:
+			style = s.error
+		case t.P < confident:
+			style = s.warn
+		}
+		// Spaces stay unstyled so that the wrap breaks lines there.
+		lead := len(piece) - len(strings.TrimLeft(piece, " "))
+		b.WriteString(piece[:lead])
+		if rest := piece[lead:]; rest != "" {
+			b.WriteString(style.Render(rest))
+		}
+	}
+	return strings.Split(ansi.Wrap(b.String(), width, " -"), "\n")
 }

@@ -13,6 +13,7 @@ package apptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"image"
@@ -104,6 +105,11 @@ type Engine struct {
 	Beams chan string
 	// Fail, when set, makes answers fail with it before any text.
 	Fail error
+	// Attn, when set, is what Attention returns (else an error).
+	Attn *app.Attention
+	// Confidence, when set, is every finished answer's
+	// app.Answer.Confidence.
+	Confidence []app.TokenConfidence
 	// Block, when set, makes SetImage wait until it is closed (or the app
 	// cancels).
 	Block chan struct{}
@@ -223,7 +229,8 @@ func (e *Engine) generate(ctx context.Context, out generate.Stream) (app.Answer,
 	}
 	done := func(stop lm.StopReason) (app.Answer, error) {
 		return app.Answer{Text: b.String(), Stop: stop, Tokens: n, PromptTokens: SoftTokens + 8,
-			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000}, nil
+			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000,
+			Confidence: e.Confidence}, nil
 	}
 	if e.Fail != nil {
 		return app.Answer{}, e.Fail
@@ -275,6 +282,14 @@ func (e *Engine) generate(ctx context.Context, out generate.Stream) (app.Answer,
 		emit(w)
 	}
 	return done(lm.StopEOG)
+}
+
+// Attention implements app.AttentionEngine.
+func (e *Engine) Attention(ctx context.Context) (app.Attention, error) {
+	if e.Attn == nil {
+		return app.Attention{}, errors.New("no attention in this fake")
+	}
+	return *e.Attn, ctx.Err()
 }
 
 // Reset implements app.Engine.

@@ -81,11 +81,41 @@ type askBeam struct {
 	Score float64 `json:"score"`
 }
 
+// askToken is how sure the model was of one token of the answer: p is
+// its probability in the softmax of the raw logits it was chosen from
+// (the --logits-out row; before temperature, penalties and the other
+// processors), top the 5 most probable tokens of that softmax. A token's
+// text is its bytes (a piece of a character shows as U+FFFD).
+type askToken struct {
+	ID   int32    `json:"id"`
+	Text string   `json:"text"`
+	P    float64  `json:"p"`
+	Top  []askAlt `json:"top"`
+}
+
+type askAlt struct {
+	Text string  `json:"text"`
+	P    float64 `json:"p"`
+}
+
+func askTokens(toks []generate.TokenProb) []askToken {
+	out := make([]askToken, len(toks))
+	for i, t := range toks {
+		out[i] = askToken{ID: t.ID, Text: t.Text, P: t.P, Top: make([]askAlt, len(t.Top))}
+		for j, a := range t.Top {
+			out[i].Top[j] = askAlt{Text: a.Text, P: a.P}
+		}
+	}
+	return out
+}
+
 type askResult struct {
 	PromptIDs []int32 `json:"prompt_ids"`
 	IDs       []int32 `json:"ids"`
 	Text      string  `json:"text"`
-	Stop      string  `json:"stop"`
+	// Tokens say how sure the model was of each of IDs.
+	Tokens []askToken `json:"tokens"`
+	Stop   string     `json:"stop"`
 	// Score is beam search's score of the answer (transformers'
 	// sequences_scores); Beams the sequences returned, best first, when
 	// more than one.
@@ -132,7 +162,7 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need, which is also the most it takes)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","score":…,"beams":[…],"notes":[…],"timings":{…}} instead of the text`)
 	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
-	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
+	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5); a decoder-only model's steps too, as \"step_logits\" [steps, vocab] (not with beam search): the rows each answer token was chosen from, the end token's included")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return a, err
@@ -225,7 +255,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	var logits []float32 // rows of NVocab
+	var logits, steps []float32 // rows of NVocab
 	o := generate.Options{Params: params}
 	write := answerWriter(stdout)
 	if !a.json && params.Beams() == 1 {
@@ -233,6 +263,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	}
 	if all {
 		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }
+		o.OnStep = func(_ int, l []float32, _ int32) { steps = append(steps, l...) }
 	} else if a.logitsOut != "" {
 		o.OnStep = func(_ int, l []float32, _ int32) { logits = append(logits, l...) }
 	}
@@ -245,12 +276,12 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil { // again: the work took a while
 			return err
 		}
-		if err := writeLogits(a.logitsOut, logits, info, text); err != nil {
+		if err := writeLogits(a.logitsOut, logits, steps, info, text); err != nil {
 			return err
 		}
 	}
 	if a.json {
-		res := askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Stop: r.Stop.String(),
+		res := askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Tokens: askTokens(r.Tokens), Stop: r.Stop.String(),
 			Preset: preset.Name, Changes: params.Changes(preset.Params), Notes: preset.Notes, Settings: params,
 			Timings: askTimings{VisionMS: askMS(visionTime), PrefillMS: askMS(r.Prefill), PromptRows: prompt.Rows(),
 				FirstTokenMS: askMS(runStart.Sub(start) + r.Prefill + r.FirstToken), GenerateMS: askMS(r.Decode),
@@ -371,20 +402,28 @@ func askContext(lmm lm.Model, p generate.Prompt, maxTokens, nctx int, o lm.Conte
 }
 
 // writeLogits writes --logits-out: "logits" (decoder-only: the prompt's
-// positions) or "decoder_logits" (T5: the generated steps).
-func writeLogits(path string, logits []float32, info lm.Info, prompt string) error {
+// positions) or "decoder_logits" (T5: the generated steps), and for a
+// decoder-only model the generated steps' rows, "step_logits" (none when
+// there are none: beam search, --max-tokens 0).
+func writeLogits(path string, logits, steps []float32, info lm.Info, prompt string) error {
 	name := "logits"
 	if info.EncoderDecoder {
 		name = "decoder_logits"
 	}
-	t := safetensors.F32Tensor(name, []int{len(logits) / info.NVocab, info.NVocab}, logits)
+	ts := []safetensors.WriteTensor{safetensors.F32Tensor(name, []int{len(logits) / info.NVocab, info.NVocab}, logits)}
+	if len(steps) > 0 {
+		ts = append(ts, safetensors.F32Tensor("step_logits", []int{len(steps) / info.NVocab, info.NVocab}, steps))
+	}
 	meta := map[string]string{"prompt": prompt, "model": info.Desc}
-	return safetensors.WriteFile(path, []safetensors.WriteTensor{t}, meta)
+	return safetensors.WriteFile(path, ts, meta)
 }
 
 func writeAskJSON(w io.Writer, r askResult) error {
 	if r.IDs == nil {
 		r.IDs = []int32{}
+	}
+	if r.Tokens == nil {
+		r.Tokens = []askToken{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

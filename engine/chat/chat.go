@@ -97,7 +97,9 @@ type Turn struct {
 	Prompt    string
 	PromptIDs []int32
 	IDs       []int32 // the generated tokens (no end-of-generation token)
-	Stop      lm.StopReason
+	// Tokens say how sure the model was of each of IDs.
+	Tokens []generate.TokenProb
+	Stop   lm.StopReason
 	// Dropped counts the earlier turns left out of the prompt, from this
 	// turn on, so that it fits the context.
 	Dropped int
@@ -319,7 +321,7 @@ func (c *Chat) Ask(ctx context.Context, question string, out generate.Stream) (T
 
 	runStart := time.Now()
 	r, err := gen.Run(ctx, generate.Prompt{Soft: soft, NSoft: nSoft, IDs: ids}, generate.Options{Params: c.s.Params, Stream: out})
-	t.IDs, t.Stop, t.Answer = r.IDs, r.Stop, r.Text
+	t.IDs, t.Tokens, t.Stop, t.Answer = r.IDs, r.Tokens, r.Stop, r.Text
 	t.Timings.Prefill, t.Timings.PrefillTokens = r.Prefill, r.PromptRows
 	t.Timings.Generate, t.Timings.Tokens = r.Decode, len(r.IDs)
 	t.Timings.FirstToken = runStart.Sub(start) + r.Prefill + r.FirstToken
@@ -336,6 +338,7 @@ func (c *Chat) Ask(ctx context.Context, question string, out generate.Stream) (T
 
 func (c *Chat) commit(t Turn, from int) {
 	c.first = from
+	t.Tokens = nil // the caller has them; the conversation needs only the text
 	c.turns = append(c.turns, t)
 }
 
