@@ -157,9 +157,9 @@ type Batch struct {
 	Done func(BatchKey) bool
 	// Answer receives each answer as it is made; an error stops the batch.
 	Answer func(BatchRecord) error
-	// ImageFailed is told of an image that cannot be read or prepared;
-	// the batch goes on with the next.
-	ImageFailed func(path string, err error)
+	// ImageFailed is told of an image that cannot be read or prepared,
+	// and of how many answers it loses; the batch goes on with the next.
+	ImageFailed func(path string, answers int, err error)
 	// Working, if set, is told which image is being answered.
 	Working func(path string)
 
@@ -209,7 +209,7 @@ func (b *Batch) Run(stop context.Context) error {
 		feat, err := b.encode(work, img)
 		if err != nil {
 			if b.ImageFailed != nil {
-				b.ImageFailed(img, err)
+				b.ImageFailed(img, len(todo), err)
 			}
 			continue
 		}

@@ -46,7 +46,7 @@ func (l listFlag) Set(v string) error {
 
 // batchImageExts are the file types a folder's images are found by
 // (what imageprep decodes).
-var batchImageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".webp"}
+var batchImageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
 
 // batchTest lets tests see each model's Batch once it ran (its counts of
 // ViT and Q-Former runs) and act after each answer is written.
@@ -232,17 +232,17 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 		}
 		defer log.Close()
 	}
-	done := func(k app.BatchKey) bool {
-		if a.captions && !a.overwrite {
-			if _, err := os.Lstat(captionPath(k.Image, a.captionExt)); err == nil {
-				return true
-			}
-		}
-		return log != nil && log.Done(k)
+	hasCaption := func(img string) bool {
+		_, err := os.Lstat(captionPath(img, a.captionExt))
+		return a.captions && !a.overwrite && err == nil
 	}
-	total := 0
+	done := func(k app.BatchKey) bool { return hasCaption(k.Image) || log != nil && log.Done(k) }
+	total, hadCaption, written := 0, 0, 0
 	for _, m := range a.models {
 		for _, img := range a.images {
+			if hasCaption(img) {
+				hadCaption++
+			}
 			for _, p := range a.prompts {
 				for _, s := range a.settings {
 					if !done(app.BatchKey{Image: img, Model: m, Prompt: p, Setting: s.String()}) {
@@ -293,14 +293,23 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 		b := &app.Batch{Model: m, ModelName: dir, Images: a.images, Prompts: a.prompts, Settings: a.settings,
 			Threads: a.threads, Exact: a.exact, Done: done,
 			Working: func(img string) { tried++; prog.image(img) },
-			ImageFailed: func(img string, err error) {
+			ImageFailed: func(img string, answers int, err error) {
 				failed++
-				prog.printf("blip2chat batch: skipped %s: %s", safefile.Name(img), escapeControls(err.Error()))
+				prog.total -= answers
+				msg := err.Error()
+				if !strings.Contains(msg, img) {
+					msg = safefile.Name(img) + ": " + msg
+				}
+				prog.printf("blip2chat batch: skipped %s", escapeControls(msg))
 			},
 			Answer: func(r app.BatchRecord) error {
 				if a.captions {
-					if err := writeCaption(captionPath(r.Image, a.captionExt), r, a.overwrite); err != nil {
+					wrote, err := writeCaption(captionPath(r.Image, a.captionExt), r, a.overwrite)
+					if err != nil {
 						return err
+					}
+					if wrote {
+						written++
 					}
 				}
 				if log != nil {
@@ -332,6 +341,9 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	prog.finish()
+	if a.captions {
+		fmt.Fprintf(stderr, "blip2chat batch: %d captions written, %d images had one (skipped), %d could not be read\n", written, hadCaption, failed)
+	}
 	if log != nil {
 		records = log.Records()
 	}
@@ -369,16 +381,16 @@ func checkBatchOut(a batchArgs) error {
 
 // writeCaption writes an image's caption file, atomically; an existing
 // file is replaced only with overwrite (one that appeared meanwhile is
-// kept).
-func writeCaption(path string, r app.BatchRecord, overwrite bool) error {
+// kept: wrote is false).
+func writeCaption(path string, r app.BatchRecord, overwrite bool) (wrote bool, err error) {
 	t, err := safefile.CheckTarget(path, r.Image)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if t.Existing != nil && !overwrite {
-		return nil
+		return false, nil
 	}
-	return t.Write([]byte(strings.TrimSpace(r.Answer)+"\n"), 0o644)
+	return true, t.Write([]byte(strings.TrimSpace(r.Answer)+"\n"), 0o644)
 }
 
 // writeBatchReport writes --report: the answers of this grid found in

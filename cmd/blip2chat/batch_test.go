@@ -260,3 +260,109 @@ func TestBatchLogCutLine(t *testing.T) {
 		t.Errorf("the refused file changed: %q", data)
 	}
 }
+
+// TestBatchCaptions: --captions on a folder of 50 images, 5 of them broken
+// and 5 with a caption already, writes the 40 missing captions (each the
+// answer), keeps the others, names each broken image on one line and
+// exits 0; run again it has nothing to do; a folder where every image is
+// broken exits 1.
+func TestBatchCaptions(t *testing.T) {
+	lib := modeltest.LibDir(t)
+	c := modeltest.Cases(t, "opt")[0]
+	dir := askModelDir(t, c, "f32")
+	folder := t.TempDir()
+	var sources [][]byte
+	for _, name := range []string{"gray.jpeg", "video.jpeg", "sample.jpg", "sample.png", "cat.jpg"} {
+		data, err := os.ReadFile(filepath.Join(modeltest.GoldenDir(t), "images", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, data)
+	}
+	var good, broken, captioned []string
+	write := func(name string, data []byte) string {
+		p := filepath.Join(folder, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for i := range 45 {
+		ext := ".jpg"
+		if i%5 == 3 {
+			ext = ".png"
+		}
+		p := write(fmt.Sprintf("img%02d%s", i, ext), sources[i%5])
+		if i%9 == 4 { // 5 of them
+			write(fmt.Sprintf("img%02d.txt", i), []byte("my own caption\n"))
+			captioned = append(captioned, p)
+			continue
+		}
+		good = append(good, p)
+	}
+	broken = append(broken,
+		write("broken0.jpg", []byte("not an image at all")),
+		write("broken1.jpg", sources[0][:len(sources[0])/3]),
+		write("broken2.png", sources[3][:200]),
+		write("broken3.webp", nil),
+		write("broken4.gif", []byte("GIF89a")))
+	out := filepath.Join(t.TempDir(), "captions.jsonl")
+	args := []string{"batch", "-m", dir, folder, "--captions", "--out", out, "--llama-lib", lib, "--threads", "1"}
+	var stdout, stderr bytes.Buffer
+	encoded, _ := batchCounts(t, func() {
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	})
+	if len(good) != 40 || len(captioned) != 5 || encoded != 40 {
+		t.Errorf("%d good images, %d captioned, %d encoded", len(good), len(captioned), encoded)
+	}
+	answers := map[string]string{}
+	for _, r := range readBatchOut(t, out) {
+		answers[r.Image] = r.Answer
+	}
+	for _, p := range good {
+		data, err := os.ReadFile(captionPath(p, ".txt"))
+		if err != nil {
+			t.Errorf("no caption: %v", err)
+			continue
+		}
+		if want := strings.TrimSpace(answers[p]) + "\n"; string(data) != want {
+			t.Errorf("%s: caption %q, answer %q", filepath.Base(p), data, want)
+		}
+	}
+	for _, p := range captioned {
+		if data, _ := os.ReadFile(captionPath(p, ".txt")); string(data) != "my own caption\n" {
+			t.Errorf("%s: the existing caption became %q", filepath.Base(p), data)
+		}
+	}
+	for _, p := range broken {
+		if _, err := os.Stat(captionPath(p, ".txt")); err == nil {
+			t.Errorf("%s: a caption for a broken image", filepath.Base(p))
+		}
+	}
+	var skipped []string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, "skipped") && strings.Contains(line, "broken") {
+			skipped = append(skipped, line)
+		}
+	}
+	if len(skipped) != len(broken) {
+		t.Errorf("%d lines name broken images, want %d:\n%s", len(skipped), len(broken), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "40 captions written, 5 images had one (skipped), 5 could not be read") {
+		t.Errorf("no summary:\n%s", stderr.String())
+	}
+	t.Logf("stderr:\n%s", stderr.String())
+
+	// Again: only the broken images are tried.
+	stderr.Reset()
+	encoded, _ = batchCounts(t, func() {
+		if code := run(args, &stdout, &stderr); code != 1 {
+			t.Errorf("rerun with only broken images left: exit %d, want 1: %s", code, stderr.String())
+		}
+	})
+	if encoded != 0 || !strings.Contains(stderr.String(), "0 captions written, 45 images had one") {
+		t.Errorf("rerun: %d encoded:\n%s", encoded, stderr.String())
+	}
+}
