@@ -145,6 +145,13 @@ func (e *realEngine) Retry(ctx context.Context, out generate.Stream) (Answer, er
 	return finish(e.c.Retry(ctx, out))
 }
 
+func (e *realEngine) Compare(ctx context.Context, s Settings, out generate.Stream) (Answer, error) {
+	if len(s.EOS) == 0 {
+		s.EOS = e.m.StopTokens()
+	}
+	return finish(e.c.RetryWith(ctx, s, out))
+}
+
 func (e *realEngine) Reset() error { e.c.Reset(); return nil }
 
 // Restore puts earlier turns back into the conversation.
