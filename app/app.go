@@ -76,8 +76,8 @@ type Entry struct {
 	Encoding   *ImageStats   // how an EntryImage's image was encoded (nil when resumed)
 	// Columns are a note's answers side by side (/compare), under Text.
 	Columns []Column
-	Retries    int           // times the answer was generated again
-	Caption    bool          // the question was /caption
+	Retries int  // times the answer was generated again
+	Caption bool // the question was /caption
 }
 
 // Column is one answer of a comparison: the setting it was made with and
