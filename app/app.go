@@ -74,10 +74,10 @@ type Entry struct {
 	Stop       lm.StopReason // why the answer ended
 	Stats      *Answer       // the finished answer's numbers
 	Encoding   *ImageStats   // how an EntryImage's image was encoded (nil when resumed)
+	Retries    int           // times the answer was generated again
+	Caption    bool          // the question was /caption
 	// Columns are a note's answers side by side (/compare), under Text.
 	Columns []Column
-	Retries int  // times the answer was generated again
-	Caption bool // the question was /caption
 }
 
 // Column is one answer of a comparison: the setting it was made with and
