@@ -33,7 +33,7 @@ func init() {
 }
 
 // batchImagesFixture copies three golden images into a folder.
-func batchImagesFixture(t *testing.T) (dir string, images []string) {
+func batchImagesFixture(t testing.TB) (dir string, images []string) {
 	t.Helper()
 	dir = t.TempDir()
 	for _, name := range []string{"cat.jpg", "husky.jpg", "sample.png"} {
@@ -364,5 +364,61 @@ func TestBatchCaptions(t *testing.T) {
 	})
 	if encoded != 0 || !strings.Contains(stderr.String(), "0 captions written, 45 images had one") {
 		t.Errorf("rerun: %d encoded:\n%s", encoded, stderr.String())
+	}
+}
+
+// BenchmarkBatchVsAsk: answers per second of one batch over a folder of
+// 3 images against as many ask calls (in this process: a shell loop also
+// pays a process start each), back to back, for one prompt and for a grid
+// of 2 prompts × 2 presets. The batch loads the model once and puts each
+// image through the ViT once; the loop loads the model and encodes the
+// image for every answer. "ratio" is the batch's speed-up.
+func BenchmarkBatchVsAsk(b *testing.B) {
+	lib := modeltest.LibDir(b)
+	for _, c := range modeltest.Cases(b, "llama", "opt") {
+		for _, grid := range []struct {
+			name             string
+			prompts, presets []string
+		}{
+			{"1-prompt", batchPrompts[:1], []string{"vqa"}},
+			{"2-prompts-x-2-presets", batchPrompts, []string{"reference", "vqa"}},
+		} {
+			b.Run(c.Name+"/"+grid.name, func(b *testing.B) {
+				dir := modeltest.ModelDir(b, c, "f32")
+				folder, images := batchImagesFixture(b)
+				args := []string{"batch", "-m", dir, folder, "--llama-lib", lib, "--threads", "1", "--quiet"}
+				for _, p := range grid.prompts {
+					args = append(args, "--prompt", p)
+				}
+				for _, p := range grid.presets {
+					args = append(args, "--preset", p)
+				}
+				var batchTime, askTime time.Duration
+				var stdout, stderr bytes.Buffer
+				for range b.N {
+					start := time.Now()
+					for _, img := range images {
+						for _, p := range grid.prompts {
+							for _, preset := range grid.presets {
+								if code := run([]string{"ask", "-m", dir, img, p, "--preset", preset, "--llama-lib", lib, "--threads", "1"},
+									&stdout, &stderr); code != 0 {
+									b.Fatalf("ask: %s", stderr.String())
+								}
+							}
+						}
+					}
+					askTime += time.Since(start)
+					start = time.Now()
+					if code := run(append(args, "--out", filepath.Join(b.TempDir(), "r.jsonl")), &stdout, &stderr); code != 0 {
+						b.Fatalf("batch: %s", stderr.String())
+					}
+					batchTime += time.Since(start)
+				}
+				n := float64(b.N * len(images) * len(grid.prompts) * len(grid.presets))
+				b.ReportMetric(n/batchTime.Seconds(), "batch-answers/s")
+				b.ReportMetric(n/askTime.Seconds(), "ask-answers/s")
+				b.ReportMetric(askTime.Seconds()/batchTime.Seconds(), "ratio")
+			})
+		}
 	}
 }
