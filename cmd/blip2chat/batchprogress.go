@@ -126,7 +126,7 @@ func (p *batchProgress) note(s string) {
 
 // finish ends the progress: the bar's last state stays on its line.
 func (p *batchProgress) finish() {
-	if p.quiet || p.total == 0 {
+	if p.quiet || p.total == 0 || p.images == 0 {
 		return
 	}
 	if p.tty {
