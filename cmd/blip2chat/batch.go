@@ -348,8 +348,12 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 		records = log.Records()
 	}
 	for _, path := range a.reports {
-		if err := writeBatchReport(path, a, records); err != nil {
+		n, err := writeBatchReport(path, a, records)
+		if err != nil {
 			return err
+		}
+		if !a.quiet {
+			fmt.Fprintf(stderr, "blip2chat batch: wrote %s (%d answers, %s)\n", safefile.Name(path), n.answers, sizeText(n.bytes))
 		}
 	}
 	switch {
@@ -393,9 +397,20 @@ func writeCaption(path string, r app.BatchRecord, overwrite bool) (wrote bool, e
 	return true, t.Write([]byte(strings.TrimSpace(r.Answer)+"\n"), 0o644)
 }
 
+// reportSize is what a report holds.
+type reportSize struct{ answers, bytes int }
+
+func sizeText(n int) string {
+	if n < 10<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d KB", (n+512)>>10)
+}
+
 // writeBatchReport writes --report: the answers of this grid found in
-// records, as HTML or Markdown by the file's extension.
-func writeBatchReport(path string, a batchArgs, records []app.BatchRecord) error {
+// records, as HTML or Markdown by the file's extension (replacing the
+// report of an earlier run).
+func writeBatchReport(path string, a batchArgs, records []app.BatchRecord) (reportSize, error) {
 	want := map[app.BatchKey]bool{}
 	for _, m := range a.models {
 		for _, img := range a.images {
@@ -414,7 +429,7 @@ func writeBatchReport(path string, a batchArgs, records []app.BatchRecord) error
 	}
 	t, err := safefile.CheckTarget(path, append(slices.Clone(a.images), a.out)...)
 	if err != nil {
-		return err
+		return reportSize{}, err
 	}
 	var data []byte
 	if strings.ToLower(filepath.Ext(path)) == ".md" {
@@ -422,7 +437,7 @@ func writeBatchReport(path string, a batchArgs, records []app.BatchRecord) error
 	} else {
 		data = app.BatchReportHTML(grid)
 	}
-	return t.Write(data, 0o644)
+	return reportSize{len(grid), len(data)}, t.Write(data, 0o644)
 }
 
 var _ flag.Value = listFlag{}

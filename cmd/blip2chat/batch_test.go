@@ -86,7 +86,7 @@ var batchPrompts = []string{"what is it?", "where is it?"}
 // BLIP-2's once per image).
 func TestBatchGridEqualsAsk(t *testing.T) {
 	lib := modeltest.LibDir(t)
-	for _, c := range modeltest.Cases(t, "llama", "opt") {
+	for _, c := range modeltest.Cases(t, "llama", "t5", "opt") {
 		t.Run(c.Name, func(t *testing.T) {
 			dir := askModelDir(t, c, "f32")
 			folder, images := batchImagesFixture(t)
