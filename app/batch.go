@@ -33,8 +33,9 @@ type Setting struct {
 	Changes [][2]string // /set keys and values, in order
 }
 
-// batchKeys are the /set keys a batch takes: the decoding ones (a batch
-// has no template of its own, and threads are the command's).
+// batchKey says whether key is a /set key a batch takes: the decoding
+// ones (a batch has no template of its own, and threads are the
+// command's).
 func batchKey(key string) bool {
 	return slices.Contains(SettingKeys, key) && key != "template" && key != "threads" && key != "preset"
 }
@@ -64,8 +65,9 @@ func ParseSetting(spec string) (Setting, error) {
 		if !batchKey(k) {
 			return s, fmt.Errorf("%q: %q is not a decoding setting (settings: %s)", spec, k, strings.Join(slices.DeleteFunc(slices.Clone(SettingKeys), func(k string) bool { return !batchKey(k) }), ", "))
 		}
-		// The value is checked now, on some settings, so that a typo
-		// stops the batch before the model loads.
+		// The value is checked now, so that a typo stops the batch before
+		// the model loads (min_new_tokens only once the preset's
+		// max_tokens is known).
 		if _, err := withSetting(Settings{Params: generate.DefaultParams()}, k, v); err != nil && k != "min_new_tokens" {
 			return s, fmt.Errorf("%q: %v", spec, err)
 		}
@@ -276,9 +278,9 @@ func (b *Batch) answer(ctx context.Context, im *batchImage, prompt string, s Set
 	if !m.Vision.Info().QFormer.TextInput {
 		instruction = "" // BLIP-2's Q-Former reads no text: one run serves every prompt
 	}
-	vision := im.visionTime // the ViT's, before start
+	visionTime := im.visionTime // the ViT's, before start
 	im.visionTime = 0
-	total := vision
+	total := visionTime
 	soft, ok := im.soft[instruction]
 	if !ok {
 		qs := time.Now()
@@ -287,7 +289,7 @@ func (b *Batch) answer(ctx context.Context, im *batchImage, prompt string, s Set
 		}
 		b.QFormerRuns++
 		im.soft[instruction] = soft
-		vision += time.Since(qs)
+		visionTime += time.Since(qs)
 	}
 	p := generate.Prompt{Soft: soft, NSoft: len(soft) / info.NEmbd, IDs: ids}
 	co := lm.ContextOptions{Threads: b.Threads, Exact: b.Exact}
@@ -305,7 +307,7 @@ func (b *Batch) answer(ctx context.Context, im *batchImage, prompt string, s Set
 	}
 	rec.Answer, rec.Tokens, rec.Stop = r.Text, len(r.IDs), r.Stop.String()
 	rec.PromptText, rec.Params = text, params
-	rec.Timings = BatchTimings{VisionMS: ms(vision), PrefillMS: ms(r.Prefill), GenerateMS: ms(r.Decode),
+	rec.Timings = BatchTimings{VisionMS: ms(visionTime), PrefillMS: ms(r.Prefill), GenerateMS: ms(r.Decode),
 		TotalMS: ms(total + time.Since(start))}
 	return rec, nil
 }
