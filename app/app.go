@@ -81,6 +81,15 @@ type Entry struct {
 	// Tokens say how sure the model was of each piece of an answer's
 	// Text (nil while it streams, and for answers that do not say).
 	Tokens []TokenConfidence
+	// Columns are a note's answers side by side (/compare), under Text.
+	Columns []Column
+}
+
+// Column is one answer of a comparison: the setting it was made with and
+// the answer.
+type Column struct {
+	Title, Text string
+	Stop        lm.StopReason
 }
 
 // Row is one row of a note's table: a label ("" continues the row above),

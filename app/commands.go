@@ -32,6 +32,7 @@ var Commands = []CommandInfo{
 	{Name: "/reset", Summary: "forget the conversation, keep the image"},
 	{Name: "/set", Args: "[KEY VALUE]", Summary: "list the settings, or change one"},
 	{Name: "/preset", Args: "[NAME]", Summary: "list the decoding presets, or switch to one"},
+	{Name: "/compare", Args: "SETTING ...", Summary: "answer the last question again under each setting (a preset, KEY=VALUE, vqa+max_tokens=5), side by side"},
 	{Name: "/template", Args: "[TEXT|edit|reset]", Summary: "show, change or edit the prompt template"},
 	{Name: "/tokens", Args: "[TEXT]", Summary: "how the next prompt tokenizes"},
 	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
@@ -149,6 +150,8 @@ func (a *App) Submit(line string) Result {
 		a.set(c.Arg)
 	case "/preset":
 		a.preset(c.Arg)
+	case "/compare":
+		a.compare(c.Arg)
 	case "/template":
 		return a.template(c.Arg)
 	case "/tokens":

@@ -37,6 +37,9 @@ type Engine interface {
 	// Retry generates the last answer again with the current settings
 	// (a fresh draw, or another preset).
 	Retry(ctx context.Context, out generate.Stream) (Answer, error)
+	// Compare answers the last question again with the decoding of s and
+	// leaves the conversation and the settings as they were (/compare).
+	Compare(ctx context.Context, s Settings, out generate.Stream) (Answer, error)
 	// Reset forgets the conversation, keeping the image.
 	Reset() error
 	// Restore puts turns of an earlier conversation about the current image

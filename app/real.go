@@ -195,6 +195,13 @@ func (e *realEngine) Attention(ctx context.Context) (Attention, error) {
 	return out, nil
 }
 
+func (e *realEngine) Compare(ctx context.Context, s Settings, out generate.Stream) (Answer, error) {
+	if len(s.EOS) == 0 {
+		s.EOS = e.m.StopTokens()
+	}
+	return finish(e.c.RetryWith(ctx, s, out))
+}
+
 func (e *realEngine) Reset() error { e.c.Reset(); return nil }
 
 // Restore puts earlier turns back into the conversation.

@@ -321,7 +321,76 @@ func (m *Model) entry(e app.Entry, width int) []string {
 	if len(e.Bars) > 0 {
 		lines = append(lines, m.bars(e.Bars, 2, width)...)
 	}
+	if len(e.Columns) > 0 {
+		lines = append(lines, m.columns(e.Columns, width)...)
+	}
 	return lines
+}
+
+// minColumn is the narrowest a /compare column may be; narrower, the
+// answers are stacked.
+const minColumn = 20
+
+// columns renders /compare's answers side by side, each under its setting,
+// separated by a rule; stacked, each under its setting, when the columns
+// would be narrower than minColumn.
+func (m *Model) columns(cols []app.Column, width int) []string {
+	s := m.sty
+	const sep = " │ "
+	n := len(cols)
+	colW := (width - 2 - (n-1)*len([]rune(sep))) / n
+	text := func(c app.Column) string {
+		t := printable(strings.TrimSpace(c.Text))
+		if t == "" {
+			t = "(empty)"
+		}
+		if c.Stop == lm.StopMaxTokens {
+			t += " …"
+		}
+		return t
+	}
+	if colW < minColumn {
+		var out []string
+		for _, c := range cols {
+			out = append(out, wrap("  "+printable(c.Title), width, s.muted.Render)...)
+			for _, r := range wordWrap(strings.ReplaceAll(text(c), "\n", " "), max(1, width-4)) {
+				out = append(out, "    "+s.text.Render(r))
+			}
+		}
+		return out
+	}
+	// Each column: its title's rows, a blank row, the answer's rows.
+	cells, titles := make([][]string, n), make([]int, n)
+	rows := 0
+	for i, c := range cols {
+		cells[i] = wordWrap(printable(c.Title), colW)
+		titles[i] = len(cells[i])
+		cells[i] = append(append(cells[i], ""), wordWrap(strings.ReplaceAll(text(c), "\n", " "), colW)...)
+		rows = max(rows, len(cells[i]))
+	}
+	var out []string
+	for r := range rows {
+		var b strings.Builder
+		b.WriteString("  ")
+		for i := range cells {
+			cell, style := "", s.text.Render
+			if r < len(cells[i]) {
+				cell = cells[i][r]
+			}
+			if r < titles[i] {
+				style = s.muted.Render
+			}
+			if i > 0 {
+				b.WriteString(s.faint.Render(sep))
+			}
+			b.WriteString(style(cell))
+			if i < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", max(0, colW-ansi.StringWidth(cell))))
+			}
+		}
+		out = append(out, strings.TrimRight(b.String(), " "))
+	}
+	return out
 }
 
 // answer renders an answer: a head line with as many of its numbers as

@@ -292,6 +292,20 @@ func (e *Engine) Attention(ctx context.Context) (app.Attention, error) {
 	return *e.Attn, ctx.Err()
 }
 
+// Compare implements app.Engine: the answer under settings s (Answer cut
+// at their MaxTokens), the turns and settings unchanged.
+func (e *Engine) Compare(ctx context.Context, s app.Settings, out generate.Stream) (app.Answer, error) {
+	e.mu.Lock()
+	cur := e.set
+	e.set = s
+	e.mu.Unlock()
+	ans, err := e.generate(ctx, out)
+	e.mu.Lock()
+	e.set = cur
+	e.mu.Unlock()
+	return ans, err
+}
+
 // Reset implements app.Engine.
 func (e *Engine) Reset() error {
 	e.mu.Lock()

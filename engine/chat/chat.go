@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -340,6 +341,25 @@ func (c *Chat) commit(t Turn, from int) {
 	c.first = from
 	t.Tokens = nil // the caller has them; the conversation needs only the text
 	c.turns = append(c.turns, t)
+}
+
+// RetryWith answers the last question again with the decoding of s (its
+// context size, threads and Exact stay the chat's), then puts the
+// conversation and the settings back as they were: one answer of a
+// comparison of settings (/compare). The KV cache keeps whatever it can
+// for the next turn (the driver evaluates what differs).
+func (c *Chat) RetryWith(ctx context.Context, s Settings, out generate.Stream) (Turn, error) {
+	if len(c.turns) == 0 {
+		return Turn{}, errors.New("nothing to compare: no question asked yet")
+	}
+	turns, first, cur, tmpl := slices.Clone(c.turns), c.first, c.s, c.tmpl
+	s.NCtx, s.Threads, s.Exact = cur.NCtx, cur.Threads, cur.Exact
+	if err := c.SetSettings(s); err != nil {
+		return Turn{}, err
+	}
+	t, err := c.Retry(ctx, out)
+	c.turns, c.first, c.s, c.tmpl = turns, first, cur, tmpl
+	return t, err
 }
 
 // Retry answers the last question again with the settings in use,
