@@ -23,22 +23,24 @@ import (
 
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
+	"github.com/blip2chat/blip2chat/weights/hub"
 )
 
 // Phase is what the app is doing.
 type Phase int
 
 const (
-	Idle       Phase = iota // waiting for input
-	NoModel                 // no model to load: the transcript explains how to get one
-	Loading                 // opening the model
-	Encoding                // encoding an image
-	Generating              // streaming an answer
-	Working                 // a short job (tokenizing)
+	Idle        Phase = iota // waiting for input
+	NoModel                  // no model to load: the transcript explains how to get one
+	Loading                  // opening the model
+	Encoding                 // encoding an image
+	Generating               // streaming an answer
+	Working                  // a short job (tokenizing)
+	Downloading              // pulling the model from the Hub (Options.Pull)
 )
 
 func (p Phase) String() string {
-	return [...]string{"idle", "no model", "loading", "encoding", "generating", "working"}[p]
+	return [...]string{"idle", "no model", "loading", "encoding", "generating", "working", "downloading"}[p]
 }
 
 // Busy reports whether a job is running.
@@ -76,6 +78,18 @@ type Entry struct {
 	Encoding   *ImageStats   // how an EntryImage's image was encoded (nil when resumed)
 	Retries    int           // times the answer was generated again
 	Caption    bool          // the question was /caption
+	// Tokens say how sure the model was of each piece of an answer's
+	// Text (nil while it streams, and for answers that do not say).
+	Tokens []TokenConfidence
+	// Columns are a note's answers side by side (/compare), under Text.
+	Columns []Column
+}
+
+// Column is one answer of a comparison: the setting it was made with and
+// the answer.
+type Column struct {
+	Title, Text string
+	Stop        lm.StopReason
 }
 
 // Row is one row of a note's table: a label ("" continues the row above),
@@ -101,6 +115,9 @@ type State struct {
 
 	ImagePath string
 	Image     image.Image // the image for display (at most displayMax px), nil if none
+	// Overlay, when set, is a heat map the interface draws over the
+	// image: where the model looked (/attention).
+	Overlay *HeatMap
 
 	Entries  []Entry
 	Settings Settings
@@ -110,6 +127,9 @@ type State struct {
 	CtxUsed  int
 	CtxTotal int
 	Last     *Answer // the last finished answer: tokens/s, time to first token
+	// Confidence asks the interface to tint answers by how sure the
+	// model was of each token (/confidence toggles it).
+	Confidence bool
 
 	SessionID   string
 	SessionPath string
@@ -117,6 +137,10 @@ type State struct {
 	// Confirm is a yes-or-no question waiting for the user (replace an
 	// existing file?): the interface shows it and answers with Confirm.
 	Confirm string
+
+	// Download is the pull's progress while Phase is Downloading (nil
+	// otherwise).
+	Download *hub.Progress
 
 	rev uint64 // the transcript's revision that Entries hold (Refresh)
 }
@@ -142,6 +166,9 @@ type Options struct {
 	Model *ModelSource
 	// Demo, if set, is offered by /demo when there is no model.
 	Demo func() *ModelSource
+	// Pull, when Model is nil, is the missing model the user asked for:
+	// Start asks whether to download it, then pulls and loads it.
+	Pull *PullOffer
 	// Image is the image to open once the model is loaded ("" for the
 	// model source's own, or none).
 	Image string
@@ -381,7 +408,7 @@ func (a *App) run(p Phase, activity string, job func(ctx context.Context)) bool 
 		if !a.st.HasModel {
 			a.st.Phase = NoModel
 		}
-		a.st.Activity, a.st.Progress = "", ""
+		a.st.Activity, a.st.Progress, a.st.Download = "", "", nil
 		a.mu.Unlock()
 		a.notify()
 	}()
@@ -415,12 +442,12 @@ func (a *App) progress(s string) {
 
 // Cancel stops the answer in progress (what was generated stays, marked
 // as stopped) or the image being decoded or encoded (the previous image
-// and conversation stay). It reports whether there was one. Loading a
-// model cannot be stopped.
+// and conversation stay), or a download (the next pull resumes it). It
+// reports whether there was one. Loading a model cannot be stopped.
 func (a *App) Cancel() bool {
 	a.mu.Lock()
 	c := a.cancel
-	if a.st.Phase != Generating && a.st.Phase != Encoding {
+	if a.st.Phase != Generating && a.st.Phase != Encoding && a.st.Phase != Downloading {
 		c = nil
 	}
 	a.mu.Unlock()

@@ -555,7 +555,7 @@ func TestNoModelExplainsAndOffersDemo(t *testing.T) {
 		t.Fatalf("phase %v", st.Phase)
 	}
 	help, _ := lastOf(st, app.EntryNote)
-	for _, w := range []string{"blip2chat convert", "-m", "/demo", "Salesforce/blip2"} {
+	for _, w := range []string{"blip2chat pull blip2-flan-t5-xl", "blip2chat models", "blip2chat convert", "-m", "/demo"} {
 		if !strings.Contains(help.Text, w) {
 			t.Errorf("no-model help lacks %q:\n%s", w, help.Text)
 		}

@@ -33,11 +33,15 @@ var Commands = []CommandInfo{
 	{Name: "/reset", Summary: "forget the conversation, keep the image"},
 	{Name: "/set", Args: "[KEY VALUE]", Summary: "list the settings, or change one"},
 	{Name: "/preset", Args: "[NAME]", Summary: "list the decoding presets, or switch to one"},
+	{Name: "/compare", Args: "SETTING ...", Summary: "answer the last question again under each setting (a preset, KEY=VALUE, vqa+max_tokens=5), side by side"},
 	{Name: "/template", Args: "[TEXT|edit|reset]", Summary: "show, change or edit the prompt template"},
 	{Name: "/tokens", Args: "[TEXT]", Summary: "how the next prompt tokenizes"},
 	{Name: "/match", Args: "TEXT | TEXT ...", Summary: "how well texts describe the image (a retrieval model)"},
 	{Name: "/labels", Args: "A, B, ...", Summary: "zero-shot labels for the image (a retrieval model)"},
 	{Name: "/search", Args: "QUERY", Summary: "find images in the folders made searchable with 'blip2chat index'"},
+	{Name: "/attention", Args: "[N]", Summary: "show where the model looks in the image (all queries, or query N); again to hide"},
+	{Name: "/why", Args: "[N]", Summary: "the N (default 5) least certain tokens of the last answer, with the alternatives", ReadOnly: true},
+	{Name: "/confidence", Summary: "tint answers by how sure the model was of each token (toggle)", ReadOnly: true},
 	{Name: "/save", Args: "[FILE.md]", Summary: "save the transcript as Markdown", ReadOnly: true},
 	{Name: "/info", Summary: "model, library and timings", ReadOnly: true},
 	{Name: "/help", Summary: "commands and keys", ReadOnly: true},
@@ -147,6 +151,8 @@ func (a *App) Submit(line string) Result {
 		a.set(c.Arg)
 	case "/preset":
 		a.preset(c.Arg)
+	case "/compare":
+		a.compare(c.Arg)
 	case "/template":
 		return a.template(c.Arg)
 	case "/tokens":
@@ -157,6 +163,12 @@ func (a *App) Submit(line string) Result {
 		a.labels(c.Arg)
 	case "/search":
 		a.searchImages(c.Arg)
+	case "/attention":
+		a.attention(c.Arg)
+	case "/why":
+		a.why(c.Arg)
+	case "/confidence":
+		a.toggleConfidence()
 	case "/save":
 		a.save(c.Arg)
 	case "/info":

@@ -37,6 +37,9 @@ type Engine interface {
 	// Retry generates the last answer again with the current settings
 	// (a fresh draw, or another preset).
 	Retry(ctx context.Context, out generate.Stream) (Answer, error)
+	// Compare answers the last question again with the decoding of s and
+	// leaves the conversation and the settings as they were (/compare).
+	Compare(ctx context.Context, s Settings, out generate.Stream) (Answer, error)
 	// Reset forgets the conversation, keeping the image.
 	Reset() error
 	// Restore puts turns of an earlier conversation about the current image
@@ -55,6 +58,22 @@ type Engine interface {
 	// Usage is the context used and its size, in tokens.
 	Usage() (used, total int)
 	Close() error
+}
+
+// AttentionEngine is an Engine that can say where its Q-Former's queries
+// look in the current image (/attention). An optional interface: engines
+// without it (fakes, retrieval) simply do not offer the overlay.
+type AttentionEngine interface {
+	Attention(ctx context.Context) (Attention, error)
+}
+
+// Attention is the Q-Former's cross-attention over the image's patches:
+// for each query, Grid x Grid probabilities (row-major, top row first; the
+// class token left out), averaged over the heads and the cross-attention
+// layers. Plain numbers: the interface never sees a tensor.
+type Attention struct {
+	Grid    int
+	Queries [][]float64
 }
 
 // ModelInfo describes a loaded model for the status line and /info.
@@ -86,6 +105,27 @@ type Turn struct {
 	Answer   string        `json:"answer"`
 	Caption  bool          `json:"caption,omitempty"` // asked with /caption
 	Stop     lm.StopReason `json:"stop,omitempty"`    // "end", "max tokens", "stopped", "context full"
+	// Tokens say how sure the model was of each piece of Answer (absent
+	// in sessions written before they were recorded).
+	Tokens []TokenConfidence `json:"tokens,omitempty"`
+}
+
+// TokenConfidence is how sure the model was of one token of an answer:
+// P is its probability in the softmax of the raw logits it was chosen
+// from, Top the most probable tokens there, best first. Text is what the
+// token adds to the answer: whole characters ("" for a token that only
+// starts one; the token that completes it carries it).
+type TokenConfidence struct {
+	ID   int32         `json:"id"`
+	Text string        `json:"text"`
+	P    float64       `json:"p"`
+	Top  []Alternative `json:"top,omitempty"`
+}
+
+// Alternative is one of the tokens the model could have chosen.
+type Alternative struct {
+	Text string  `json:"text"`
+	P    float64 `json:"p"`
 }
 
 // Answer is a finished (or stopped) answer and how it went.
@@ -97,6 +137,9 @@ type Answer struct {
 	FirstToken   time.Duration
 	Elapsed      time.Duration
 	TokensPerSec float64
+	// Confidence says how sure the model was of each token (nil when the
+	// engine does not say).
+	Confidence []TokenConfidence
 }
 
 // Token is one token of a tokenized prompt.

@@ -103,7 +103,7 @@ func (a *App) setImage(ctx context.Context, path string, resumed bool) bool {
 		return false
 	}
 	a.mu.Lock()
-	a.st.ImagePath, a.st.Image = abs, disp
+	a.st.ImagePath, a.st.Image, a.st.Overlay = abs, disp, nil // the overlay was the old image's
 	a.st.Progress = "preparing and encoding (ViT, Q-Former)"
 	eng := a.eng
 	a.mu.Unlock()

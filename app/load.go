@@ -19,6 +19,10 @@ func (a *App) Start() {
 	a.started = true
 	src := a.opts.Model
 	a.mu.Unlock()
+	if src == nil && a.opts.Pull != nil {
+		a.offerPull(a.opts.Pull)
+		return
+	}
 	if src == nil {
 		a.note(noModelHelp(a.opts.Demo != nil))
 		return
@@ -28,15 +32,14 @@ func (a *App) Start() {
 
 // noModelHelp explains how to get a model.
 func noModelHelp(demo bool) string {
-	s := `No model yet. To chat about your own images:
-1. Download a BLIP-2 checkpoint (safetensors), e.g. Salesforce/blip2-opt-2.7b:
-     huggingface-cli download Salesforce/blip2-opt-2.7b --local-dir blip2-opt
-   (also Salesforce/blip2-flan-t5-xl, Salesforce/instructblip-vicuna-7b)
-2. Convert it once:
-     blip2chat convert blip2-opt -o ~/models/blip2-opt
-3. Chat:
-     blip2chat chat -m ~/models/blip2-opt photo.jpg
-   or set BLIP2CHAT_MODEL=~/models/blip2-opt and just run blip2chat`
+	s := `No model yet. To chat about your own images, install one (downloaded from the Hugging Face Hub and converted, once):
+     blip2chat pull blip2-flan-t5-xl
+then chat:
+     blip2chat chat blip2-flan-t5-xl photo.jpg
+'blip2chat models' lists the models you can pull. A checkpoint you downloaded yourself converts with:
+     blip2chat convert HF_DIR -o ~/models/mine
+     blip2chat chat -m ~/models/mine photo.jpg
+BLIP2CHAT_MODEL may name the model (a name or a folder): then just run blip2chat`
 	if demo {
 		s = "Type /demo to try the interface now with a tiny demo model (random weights, so its answers are meaningless; no download).\n\n" + s
 	}
@@ -45,49 +48,52 @@ func noModelHelp(demo bool) string {
 
 // load opens the model, then the image and the resumed turns.
 func (a *App) load(src *ModelSource, img string, resume *Session) {
-	a.run(Loading, "loading model", func(ctx context.Context) {
-		if resume != nil {
-			resume = a.reopen(resume)
-			a.replay(resume)
-			a.notef("Resumed session %s from %s.", resume.ID, resume.Updated.Local().Format("2006-01-02 15:04"))
-			if note := resume.DamageNote(); note != "" {
-				a.errorf("session file %s: %s", resume.Path, note)
-			}
-		}
-		eng, info, err := a.open(ctx, src)
-		if err != nil {
-			a.errorf("cannot load the model: %v", err)
-			return
-		}
-		if err := a.createSession(src, resume); err != nil {
-			a.errorf("session file: %v (this conversation will not be saved)", err)
-		}
-		if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
-			if err := eng.Apply(set); err != nil {
-				a.errorf("settings: %v", err)
-			} else {
-				a.mu.Lock()
-				a.setSettingsLocked(eng.Settings())
-				a.mu.Unlock()
-			}
-		}
-		a.notef("Loaded %s in %s.", info.Name, roundDur(info.LoadTime))
-		if info.Notice != "" {
-			a.note("Note: " + info.Notice) // the GPU build fell back to the CPU
-		}
-		if src.Demo {
-			a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers convert a checkpoint (blip2chat convert) and run blip2chat chat -m MODEL_DIR.")
-		}
+	a.run(Loading, "loading model", func(ctx context.Context) { a.loadJob(ctx, src, img, resume) })
+}
 
-		path, resumed := resolveImage(img, resume, src)
-		if path == "" {
-			a.note("Load an image with /image PATH (Tab completes the path).")
-			return
+// loadJob is load's job.
+func (a *App) loadJob(ctx context.Context, src *ModelSource, img string, resume *Session) {
+	if resume != nil {
+		resume = a.reopen(resume)
+		a.replay(resume)
+		a.notef("Resumed session %s from %s.", resume.ID, resume.Updated.Local().Format("2006-01-02 15:04"))
+		if note := resume.DamageNote(); note != "" {
+			a.errorf("session file %s: %s", resume.Path, note)
 		}
-		if a.setImage(ctx, path, resumed) && resumed && len(resume.Turns) > 0 {
-			a.restore(resume)
+	}
+	eng, info, err := a.open(ctx, src)
+	if err != nil {
+		a.errorf("cannot load the model: %v", err)
+		return
+	}
+	if err := a.createSession(src, resume); err != nil {
+		a.errorf("session file: %v (this conversation will not be saved)", err)
+	}
+	if set := resolveSettings(eng.Settings(), a.opts.Settings, resume); !sameSettings(set, eng.Settings()) {
+		if err := eng.Apply(set); err != nil {
+			a.errorf("settings: %v", err)
+		} else {
+			a.mu.Lock()
+			a.setSettingsLocked(eng.Settings())
+			a.mu.Unlock()
 		}
-	})
+	}
+	a.notef("Loaded %s in %s.", info.Name, roundDur(info.LoadTime))
+	if info.Notice != "" {
+		a.note("Note: " + info.Notice) // the GPU build fell back to the CPU
+	}
+	if src.Demo {
+		a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers install a model (blip2chat pull blip2-flan-t5-xl) and run blip2chat chat blip2-flan-t5-xl.")
+	}
+
+	path, resumed := resolveImage(img, resume, src)
+	if path == "" {
+		a.note("Load an image with /image PATH (Tab completes the path).")
+		return
+	}
+	if a.setImage(ctx, path, resumed) && resumed && len(resume.Turns) > 0 {
+		a.restore(resume)
+	}
 }
 
 // open opens the model and makes it the app's.
@@ -195,7 +201,7 @@ func (a *App) replay(s *Session) {
 			}
 			if r.Retry && a.lastAnswer >= 0 {
 				e := a.entryLocked(a.lastAnswer)
-				e.Text, e.Stop = r.Turn.Answer, r.Turn.Stop
+				e.Text, e.Stop, e.Tokens = r.Turn.Answer, r.Turn.Stop, r.Turn.Tokens
 				e.Retries++
 				continue
 			}
@@ -205,7 +211,7 @@ func (a *App) replay(s *Session) {
 			}
 			a.pushLocked(
 				Entry{Kind: EntryQuestion, Text: q, Time: r.Time, Caption: r.Turn.Caption},
-				Entry{Kind: EntryAnswer, Text: r.Turn.Answer, Stop: r.Turn.Stop, Time: r.Time})
+				Entry{Kind: EntryAnswer, Text: r.Turn.Answer, Stop: r.Turn.Stop, Time: r.Time, Tokens: r.Turn.Tokens})
 			a.lastAnswer = len(a.st.Entries) - 1
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/blip2chat/blip2chat/engine/generate"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/model"
+	"github.com/blip2chat/blip2chat/engine/tokenizer"
 )
 
 // OpenOptions configure OpenEngine.
@@ -117,7 +119,26 @@ func answerOf(t chat.Turn) Answer {
 		FirstToken:   t.Timings.FirstToken,
 		Elapsed:      t.Timings.Vision + t.Timings.Prefill + t.Timings.Generate,
 		TokensPerSec: t.Timings.TokensPerSecond(),
+		Confidence:   confidenceOf(t.Tokens),
 	}
+}
+
+// confidenceOf turns the driver's token probabilities into the app's,
+// each token's text the whole characters it completes.
+func confidenceOf(toks []generate.TokenProb) []TokenConfidence {
+	if len(toks) == 0 {
+		return nil
+	}
+	var dec tokenizer.StreamDecoder
+	out := make([]TokenConfidence, len(toks))
+	for i, t := range toks {
+		out[i] = TokenConfidence{ID: t.ID, Text: dec.Write([]byte(t.Text)), P: t.P, Top: make([]Alternative, len(t.Top))}
+		for j, a := range t.Top {
+			out[i].Top[j] = Alternative{Text: strings.ToValidUTF8(a.Text, "\uFFFD"), P: a.P}
+		}
+	}
+	out[len(out)-1].Text += dec.Flush()
+	return out
 }
 
 // finish turns chat's result into the Engine contract: a cancelled answer
@@ -145,6 +166,42 @@ func (e *realEngine) Caption(ctx context.Context, out generate.Stream) (Answer, 
 
 func (e *realEngine) Retry(ctx context.Context, out generate.Stream) (Answer, error) {
 	return finish(e.c.Retry(ctx, out))
+}
+
+// Attention averages the chat's cross-attention over heads and layers per
+// query, keeping the patch tokens (a square grid after the class token).
+func (e *realEngine) Attention(ctx context.Context) (Attention, error) {
+	att, err := e.c.Attention(ctx)
+	if err != nil {
+		return Attention{}, err
+	}
+	patches := att.Tokens - 1
+	grid := int(math.Round(math.Sqrt(float64(patches))))
+	if grid*grid != patches || att.Layers == 0 || att.Heads == 0 {
+		return Attention{}, fmt.Errorf("the vision side's %d tokens are not a class token and a square grid of patches", att.Tokens)
+	}
+	out := Attention{Grid: grid, Queries: make([][]float64, att.Queries)}
+	n := float64(att.Layers * att.Heads)
+	for q := range out.Queries {
+		cells := make([]float64, patches)
+		for l := 0; l < att.Layers; l++ {
+			for h := 0; h < att.Heads; h++ {
+				row := att.Probs[((l*att.Heads+h)*att.Queries+q)*att.Tokens:][:att.Tokens]
+				for j := range cells {
+					cells[j] += float64(row[j+1]) / n
+				}
+			}
+		}
+		out.Queries[q] = cells
+	}
+	return out, nil
+}
+
+func (e *realEngine) Compare(ctx context.Context, s Settings, out generate.Stream) (Answer, error) {
+	if len(s.EOS) == 0 {
+		s.EOS = e.m.StopTokens()
+	}
+	return finish(e.c.RetryWith(ctx, s, out))
 }
 
 func (e *realEngine) Reset() error { e.c.Reset(); return nil }

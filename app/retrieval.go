@@ -199,6 +199,9 @@ func (e *retrievalEngine) Caption(context.Context, generate.Stream) (Answer, err
 func (e *retrievalEngine) Retry(context.Context, generate.Stream) (Answer, error) {
 	return Answer{}, errNoAnswers
 }
+func (e *retrievalEngine) Compare(context.Context, Settings, generate.Stream) (Answer, error) {
+	return Answer{}, errNoAnswers
+}
 func (e *retrievalEngine) Reset() error { return nil }
 func (e *retrievalEngine) Restore(turns []Turn) error {
 	if len(turns) > 0 {

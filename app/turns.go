@@ -70,7 +70,7 @@ func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer
 			idx = a.lastAnswer
 			old = a.st.Entries[idx]
 			e := a.entryLocked(idx)
-			e.Text, e.Streaming, e.Hypothesis, e.Stop, e.Stats, e.Time = "", true, false, lm.StopNone, nil, now
+			e.Text, e.Streaming, e.Hypothesis, e.Stop, e.Stats, e.Time, e.Tokens = "", true, false, lm.StopNone, nil, now, nil
 			e.Retries++
 		} else {
 			q.Time = now
@@ -131,6 +131,7 @@ func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer
 			ans.Stop = lm.StopCancelled
 		}
 		e.Stop = ans.Stop
+		e.Tokens = ans.Confidence
 		stats := ans
 		e.Stats = &stats
 		a.st.Last = &stats
@@ -139,7 +140,7 @@ func (a *App) answer(q Entry, gen func(context.Context, generate.Stream) (Answer
 			a.refreshUsageLocked()
 		}
 		set := a.st.Settings
-		turn.Answer, turn.Stop = e.Text, e.Stop
+		turn.Answer, turn.Stop, turn.Tokens = e.Text, e.Stop, ans.Confidence
 		a.mu.Unlock()
 		a.notify()
 		if err != nil {

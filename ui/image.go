@@ -9,6 +9,8 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/qeesung/image2ascii/ascii"
 	"golang.org/x/image/draw"
+
+	"github.com/blip2chat/blip2chat/app"
 )
 
 // ImageMode is how the image pane draws the image.
@@ -54,18 +56,46 @@ func resize(img image.Image, w, h int) *image.NRGBA {
 }
 
 // renderImage draws img in at most maxCols x maxRows cells, as lines of
-// equal width. Under the Ascii profile (NO_COLOR) the half-block mode,
-// which needs colour, falls back to plain ASCII.
-func renderImage(img image.Image, maxCols, maxRows int, mode ImageMode, p termenv.Profile) []string {
+// equal width, with heat (nil: none) tinting its cells. Under the Ascii
+// profile (NO_COLOR) the half-block mode, which needs colour, falls back
+// to plain ASCII.
+func renderImage(img image.Image, maxCols, maxRows int, mode ImageMode, p termenv.Profile, heat *app.HeatMap) []string {
 	b := img.Bounds()
 	cols, rows := fitCells(b.Dx(), b.Dy(), maxCols, maxRows)
 	if cols == 0 {
 		return nil
 	}
 	if mode == HalfBlock && p != termenv.Ascii {
-		return halfBlock(resize(img, cols, rows*2), p)
+		return halfBlock(tint(resize(img, cols, rows*2), heat), p)
 	}
-	return asciiArt(resize(img, cols, rows), p)
+	return asciiArt(tint(resize(img, cols, rows), heat), p)
+}
+
+// heatColor is what the hottest cells of an overlay turn towards.
+var heatColor = color.NRGBA{R: 255, G: 64, B: 0, A: 255}
+
+// tint lays heat over img in place: each pixel takes the value of the
+// grid cell it falls in (the model sees the whole image squeezed to a
+// square, so the grid spans the whole image), cold cells darkened and hot
+// ones turned towards heatColor, so that where the model looked stands
+// out whatever the picture's colours.
+func tint(img *image.NRGBA, heat *app.HeatMap) *image.NRGBA {
+	if heat == nil || heat.Grid <= 0 || len(heat.Cells) != heat.Grid*heat.Grid {
+		return img
+	}
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	for y := 0; y < h; y++ {
+		gy := min(y*heat.Grid/h, heat.Grid-1)
+		for x := 0; x < w; x++ {
+			v := min(max(heat.Cells[gy*heat.Grid+min(x*heat.Grid/w, heat.Grid-1)], 0), 1)
+			c := img.NRGBAAt(b.Min.X+x, b.Min.Y+y)
+			keep, a := 0.25+0.35*v, 0.6*v
+			mix := func(ch, hc uint8) uint8 { return uint8(min(255, float64(ch)*keep+float64(hc)*a+0.5)) }
+			img.SetNRGBA(b.Min.X+x, b.Min.Y+y, color.NRGBA{mix(c.R, heatColor.R), mix(c.G, heatColor.G), mix(c.B, heatColor.B), 255})
+		}
+	}
+	return img
 }
 
 // asciiArt converts each pixel with image2ascii's converter.

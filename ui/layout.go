@@ -89,7 +89,7 @@ func (m *Model) imageRows(ih int) int {
 // top of a last entry taller than the pane (a long note is read from its
 // start).
 func (m *Model) refresh(follow bool) {
-	m.chat.set(m.st.Entries, m.changed, max(8, m.chatW), m.st.Demo, m.entry)
+	m.chat.set(m.st.Entries, m.changed, max(8, m.chatW), m.st.Demo, m.st.Confidence, m.entry)
 	m.changed = len(m.st.Entries)
 	m.renderImage()
 	if follow {
@@ -115,8 +115,8 @@ func (m *Model) renderImage() {
 	}
 	w, h := m.imagePaneSize()
 	iw, rows := w-2, m.imageRows(h-2)
-	key := fmt.Sprintf("%p|%d|%d|%d|%d", m.st.Image, iw, rows, m.mode, m.prof)
+	key := fmt.Sprintf("%p|%d|%d|%d|%d|%p", m.st.Image, iw, rows, m.mode, m.prof, m.st.Overlay)
 	if key != m.imgKey {
-		m.imgKey, m.imgLines = key, renderImage(m.st.Image, iw, rows, m.mode, m.prof)
+		m.imgKey, m.imgLines = key, renderImage(m.st.Image, iw, rows, m.mode, m.prof, m.st.Overlay)
 	}
 }

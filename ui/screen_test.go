@@ -306,7 +306,7 @@ func TestTranscriptKeptUpToDate(t *testing.T) {
 		t.Helper()
 		m.sync()
 		var fresh transcript
-		fresh.set(m.st.Entries, 0, m.chat.width, m.st.Demo, m.entry)
+		fresh.set(m.st.Entries, 0, m.chat.width, m.st.Demo, m.st.Confidence, m.entry)
 		if !slices.Equal(fresh.lines, m.chat.lines) {
 			t.Fatalf("%s: the transcript\n%s\nrendered afresh is\n%s", what, strings.Join(m.chat.lines, "\n"), strings.Join(fresh.lines, "\n"))
 		}

@@ -21,6 +21,7 @@ import (
 type transcript struct {
 	width, height int
 	demo          bool // answers are headed "BLIP-2 (demo)"
+	tint          bool // answers are tinted by token confidence
 	entries       []rendered
 	live          []int // the entries that were streaming
 	lines         []string
@@ -38,9 +39,9 @@ type rendered struct {
 // are new or changed since the last set (app.Refresh says which). It
 // renders them with render, and the answers that stream, whose cursor and
 // timer move.
-func (t *transcript) set(entries []app.Entry, changed, width int, demo bool, render func(app.Entry, int) []string) {
-	if width != t.width || demo != t.demo {
-		t.width, t.demo = width, demo
+func (t *transcript) set(entries []app.Entry, changed, width int, demo, tint bool, render func(app.Entry, int) []string) {
+	if width != t.width || demo != t.demo || tint != t.tint {
+		t.width, t.demo, t.tint = width, demo, tint
 		t.entries, t.lines, t.live = t.entries[:0], t.lines[:0], t.live[:0]
 	}
 	first := min(changed, len(entries), len(t.entries))
@@ -320,7 +321,76 @@ func (m *Model) entry(e app.Entry, width int) []string {
 	if len(e.Bars) > 0 {
 		lines = append(lines, m.bars(e.Bars, 2, width)...)
 	}
+	if len(e.Columns) > 0 {
+		lines = append(lines, m.columns(e.Columns, width)...)
+	}
 	return lines
+}
+
+// minColumn is the narrowest a /compare column may be; narrower, the
+// answers are stacked.
+const minColumn = 20
+
+// columns renders /compare's answers side by side, each under its setting,
+// separated by a rule; stacked, each under its setting, when the columns
+// would be narrower than minColumn.
+func (m *Model) columns(cols []app.Column, width int) []string {
+	s := m.sty
+	const sep = " │ "
+	n := len(cols)
+	colW := (width - 2 - (n-1)*len([]rune(sep))) / n
+	text := func(c app.Column) string {
+		t := printable(strings.TrimSpace(c.Text))
+		if t == "" {
+			t = "(empty)"
+		}
+		if c.Stop == lm.StopMaxTokens {
+			t += " …"
+		}
+		return t
+	}
+	if colW < minColumn {
+		var out []string
+		for _, c := range cols {
+			out = append(out, wrap("  "+printable(c.Title), width, s.muted.Render)...)
+			for _, r := range wordWrap(strings.ReplaceAll(text(c), "\n", " "), max(1, width-4)) {
+				out = append(out, "    "+s.text.Render(r))
+			}
+		}
+		return out
+	}
+	// Each column: its title's rows, a blank row, the answer's rows.
+	cells, titles := make([][]string, n), make([]int, n)
+	rows := 0
+	for i, c := range cols {
+		cells[i] = wordWrap(printable(c.Title), colW)
+		titles[i] = len(cells[i])
+		cells[i] = append(append(cells[i], ""), wordWrap(strings.ReplaceAll(text(c), "\n", " "), colW)...)
+		rows = max(rows, len(cells[i]))
+	}
+	var out []string
+	for r := range rows {
+		var b strings.Builder
+		b.WriteString("  ")
+		for i := range cells {
+			cell, style := "", s.text.Render
+			if r < len(cells[i]) {
+				cell = cells[i][r]
+			}
+			if r < titles[i] {
+				style = s.muted.Render
+			}
+			if i > 0 {
+				b.WriteString(s.faint.Render(sep))
+			}
+			b.WriteString(style(cell))
+			if i < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", max(0, colW-ansi.StringWidth(cell))))
+			}
+		}
+		out = append(out, strings.TrimRight(b.String(), " "))
+	}
+	return out
 }
 
 // answer renders an answer: a head line with as many of its numbers as
@@ -359,6 +429,8 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, wrap(text+"▍", width, s.faint.Render)...)
 	case e.Streaming:
 		lines = append(lines, wrap(text+"▍", width, s.text.Render)...)
+	case m.st.Confidence && len(e.Tokens) > 0 && text != "":
+		lines = append(lines, m.tinted(e.Tokens, width)...)
 	default:
 		if text == "" {
 			text = "(no answer)"
@@ -374,4 +446,43 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		lines = append(lines, s.warn.Render("■ interrupted: the program ended during this answer"))
 	}
 	return lines
+}
+
+// Token confidence bands of the tint: at least confident is drawn as
+// text, at least unsure in the warning colour, below it in the error
+// colour.
+const (
+	confident = 0.8
+	unsure    = 0.4
+)
+
+// tinted renders an answer from its tokens, each piece in the colour of
+// the model's confidence in it. Every piece is styled on its own, so a
+// line break never falls inside a style (a piece wider than the pane is
+// cut in its own style).
+func (m *Model) tinted(toks []app.TokenConfidence, width int) []string {
+	s := m.sty
+	var b strings.Builder
+	started := false
+	for _, t := range toks {
+		piece := printable(t.Text)
+		if !started {
+			piece = strings.TrimLeft(piece, " ")
+			started = piece != ""
+		}
+		style := s.text
+		switch {
+		case t.P < unsure:
+			style = s.error
+		case t.P < confident:
+			style = s.warn
+		}
+		// Spaces stay unstyled so that the wrap breaks lines there.
+		lead := len(piece) - len(strings.TrimLeft(piece, " "))
+		b.WriteString(piece[:lead])
+		if rest := piece[lead:]; rest != "" {
+			b.WriteString(style.Render(rest))
+		}
+	}
+	return strings.Split(ansi.Wrap(b.String(), width, " -"), "\n")
 }

@@ -308,22 +308,22 @@ func TestImageRendering(t *testing.T) {
 			img.SetNRGBA(x, y, color.NRGBA{uint8(x * 4), uint8(y * 8), 128, 255})
 		}
 	}
-	plain := renderImage(img, 20, 20, ASCII, termenv.Ascii)
+	plain := renderImage(img, 20, 20, ASCII, termenv.Ascii, nil)
 	if len(plain) != 5 || ansi.StringWidth(plain[0]) != 20 || strings.Contains(plain[0], "\x1b") {
 		t.Errorf("ascii without colour: %q", plain)
 	}
-	col := renderImage(img, 20, 20, ASCII, termenv.TrueColor)
+	col := renderImage(img, 20, 20, ASCII, termenv.TrueColor, nil)
 	if len(col) != 5 || ansi.StringWidth(col[0]) != 20 || !strings.Contains(col[0], "\x1b[38;2;") {
 		t.Errorf("coloured ascii: %q", col[0])
 	}
-	hb := renderImage(img, 20, 20, HalfBlock, termenv.TrueColor)
+	hb := renderImage(img, 20, 20, HalfBlock, termenv.TrueColor, nil)
 	if len(hb) != 5 || ansi.StringWidth(hb[0]) != 20 || !strings.Contains(hb[0], "▀") || !strings.Contains(hb[0], "\x1b[48;2;") {
 		t.Errorf("half-block: %q", hb[0])
 	}
-	if fb := renderImage(img, 20, 20, HalfBlock, termenv.Ascii); strings.Contains(fb[0], "▀") {
+	if fb := renderImage(img, 20, 20, HalfBlock, termenv.Ascii, nil); strings.Contains(fb[0], "▀") {
 		t.Error("half-block without colour should fall back to ascii")
 	}
-	if c256 := renderImage(img, 20, 20, HalfBlock, termenv.ANSI256); !strings.Contains(c256[0], "\x1b[38;5;") {
+	if c256 := renderImage(img, 20, 20, HalfBlock, termenv.ANSI256, nil); !strings.Contains(c256[0], "\x1b[38;5;") {
 		t.Errorf("256-colour half-block: %q", c256[0])
 	}
 }

@@ -141,6 +141,12 @@ func (m *Model) imagePane(w, h int) string {
 			lines = append(lines, center([]string{m.spin.View() + m.sty.muted.Render(" encoding "+m.elapsed())}, iw, 1)...)
 		}
 		title += m.sty.faint.Render(" · " + m.mode.String())
+	case m.st.Phase == app.Downloading:
+		lines = m.downloadLines(iw)
+		if len(lines) > ih {
+			lines = lines[len(lines)-max(ih, 1):] // the total bar at least
+		}
+		lines = center(lines, iw, ih)
 	case ih <= 1:
 		// Stacked above the chat with nothing to show: one line.
 		var l string
@@ -214,6 +220,47 @@ func (m *Model) chatPane(w, h int) string {
 		}
 	}
 	return m.pane(title, lines, w, h, m.st.Phase == app.Generating)
+}
+
+// downloadLines draws a pull's progress (State.Download): what is
+// downloaded, the file in progress, and the total with its rate and time
+// left.
+func (m *Model) downloadLines(w int) []string {
+	lines := []string{m.spin.View() + m.sty.muted.Render(" "+printable(m.st.Activity)+" "+m.elapsed())}
+	p := m.st.Download
+	if p == nil {
+		if m.st.Progress != "" {
+			lines = append(lines, m.sty.faint.Render(ansi.Truncate(printable(m.st.Progress), w, "…")))
+		}
+		return lines
+	}
+	barW := max(4, min(40, w-4))
+	if p.File != "" && !p.FileDone && p.FileSize > 0 {
+		lines = append(lines, m.sty.faint.Render(ansi.Truncate(printable(p.File), w, "…")))
+	}
+	frac := 1.0
+	if p.Total > 0 {
+		frac = float64(p.Bytes) / float64(p.Total)
+	}
+	lines = append(lines, textBar(frac, barW))
+	fit := func(s string) string { return ansi.Truncate(printable(s), w, "…") }
+	lines = append(lines, m.sty.muted.Render(fit(fmt.Sprintf("%s of %s · %d/%d files", app.FormatBytes(p.Bytes), app.FormatBytes(p.Total), p.FilesDone, p.Files))))
+	speed := "…"
+	if p.Rate > 0 {
+		speed = app.FormatBytes(int64(p.Rate)) + "/s"
+		if p.ETA > 0 {
+			speed += " · " + p.ETA.Round(time.Second).String() + " left"
+		}
+	}
+	lines = append(lines, m.sty.muted.Render(fit(speed)), "", m.sty.faint.Render(fit("Esc stops (a pull resumes)")))
+	return lines
+}
+
+// textBar is a bar frac full, w cells wide.
+func textBar(frac float64, w int) string {
+	frac = min(max(frac, 0), 1)
+	n := int(frac * float64(w))
+	return strings.Repeat("█", n) + strings.Repeat("░", w-n)
 }
 
 // emptyChat is what an empty transcript shows.

@@ -13,6 +13,7 @@ package apptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"image"
@@ -107,6 +108,11 @@ type Engine struct {
 	// Device and Notice are the language model's (app.ModelInfo): where
 	// it runs and the GPU-fallback line; "" for none.
 	Device, Notice string
+	// Attn, when set, is what Attention returns (else an error).
+	Attn *app.Attention
+	// Confidence, when set, is every finished answer's
+	// app.Answer.Confidence.
+	Confidence []app.TokenConfidence
 	// Block, when set, makes SetImage wait until it is closed (or the app
 	// cancels).
 	Block chan struct{}
@@ -226,7 +232,8 @@ func (e *Engine) generate(ctx context.Context, out generate.Stream) (app.Answer,
 	}
 	done := func(stop lm.StopReason) (app.Answer, error) {
 		return app.Answer{Text: b.String(), Stop: stop, Tokens: n, PromptTokens: SoftTokens + 8,
-			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000}, nil
+			FirstToken: time.Millisecond, Elapsed: time.Duration(n+1) * time.Millisecond, TokensPerSec: 1000,
+			Confidence: e.Confidence}, nil
 	}
 	if e.Fail != nil {
 		return app.Answer{}, e.Fail
@@ -278,6 +285,28 @@ func (e *Engine) generate(ctx context.Context, out generate.Stream) (app.Answer,
 		emit(w)
 	}
 	return done(lm.StopEOG)
+}
+
+// Attention implements app.AttentionEngine.
+func (e *Engine) Attention(ctx context.Context) (app.Attention, error) {
+	if e.Attn == nil {
+		return app.Attention{}, errors.New("no attention in this fake")
+	}
+	return *e.Attn, ctx.Err()
+}
+
+// Compare implements app.Engine: the answer under settings s (Answer cut
+// at their MaxTokens), the turns and settings unchanged.
+func (e *Engine) Compare(ctx context.Context, s app.Settings, out generate.Stream) (app.Answer, error) {
+	e.mu.Lock()
+	cur := e.set
+	e.set = s
+	e.mu.Unlock()
+	ans, err := e.generate(ctx, out)
+	e.mu.Lock()
+	e.set = cur
+	e.mu.Unlock()
+	return ans, err
 }
 
 // Reset implements app.Engine.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/blip2chat/blip2chat/app"
@@ -37,7 +36,7 @@ type llmFlags struct {
 
 func addLLMFlags(fs *flag.FlagSet) llmFlags {
 	f := llmFlags{
-		modelDir: fs.String("m", "", "model `folder` (written by 'blip2chat convert')"),
+		modelDir: fs.String("m", "", "model: an installed name (blip2chat models) or a `folder` made by 'blip2chat convert'"),
 		llm:      fs.String("llm", "", "language model GGUF `file` to use instead of MODEL_DIR/llm.gguf (the same frozen model, converted elsewhere)"),
 		llamaLib: fs.String("llama-lib", "", "llama.cpp library `folder` (default: $"+"BLIP2CHAT_LLAMA_LIB, lib/ beside the executable, the user data folder)"),
 		threads:  fs.Int("threads", 0, "CPU `threads` (default: the usable cores, at most 16; never more than the usable cores)"),
@@ -81,11 +80,41 @@ type askBeam struct {
 	Score float64 `json:"score"`
 }
 
+// askToken is how sure the model was of one token of the answer: p is
+// its probability in the softmax of the raw logits it was chosen from
+// (the --logits-out row; before temperature, penalties and the other
+// processors), top the 5 most probable tokens of that softmax. A token's
+// text is its bytes (a piece of a character shows as U+FFFD).
+type askToken struct {
+	ID   int32    `json:"id"`
+	Text string   `json:"text"`
+	P    float64  `json:"p"`
+	Top  []askAlt `json:"top"`
+}
+
+type askAlt struct {
+	Text string  `json:"text"`
+	P    float64 `json:"p"`
+}
+
+func askTokens(toks []generate.TokenProb) []askToken {
+	out := make([]askToken, len(toks))
+	for i, t := range toks {
+		out[i] = askToken{ID: t.ID, Text: t.Text, P: t.P, Top: make([]askAlt, len(t.Top))}
+		for j, a := range t.Top {
+			out[i].Top[j] = askAlt{Text: a.Text, P: a.P}
+		}
+	}
+	return out
+}
+
 type askResult struct {
 	PromptIDs []int32 `json:"prompt_ids"`
 	IDs       []int32 `json:"ids"`
 	Text      string  `json:"text"`
-	Stop      string  `json:"stop"`
+	// Tokens say how sure the model was of each of IDs.
+	Tokens []askToken `json:"tokens"`
+	Stop   string     `json:"stop"`
 	// Score is beam search's score of the answer (transformers'
 	// sequences_scores); Beams the sequences returned, best first, when
 	// more than one.
@@ -132,9 +161,12 @@ func parseAsk(args []string, stderr io.Writer) (a askArgs, err error) {
 	nctx := fs.Int("ctx", 0, "context `size` in positions (default: what the soft tokens, the prompt and --max-tokens need, which is also the most it takes)")
 	asJSON := fs.Bool("json", false, `print {"prompt_ids":[…],"ids":[…],"text":"…","score":…,"beams":[…],"notes":[…],"timings":{…}} instead of the text`)
 	force := fs.Bool("force", false, forceUsage+" (--logits-out)")
-	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5)")
+	logitsOut := fs.String("logits-out", "", "write logits to this .safetensors `file`: \"logits\" [positions, vocab] for every prompt position, soft tokens included (decoder-only models), \"decoder_logits\" [steps, vocab] for each generated step (T5); a decoder-only model's steps too, as \"step_logits\" [steps, vocab] (not with beam search): the rows each answer token was chosen from, the end token's included")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return a, err
+	}
+	if *a.llm.modelDir, err = resolveModelArg(*a.llm.modelDir); err != nil {
 		return a, err
 	}
 	if len(pos) != 2 || *a.llm.modelDir == "" {
@@ -187,7 +219,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	named := a.decode.set["preset"]
-	text, instruction := askPrompt(m, a.question, a.raw, preset, named)
+	text, instruction := m.AnswerPrompt(a.question, a.raw, preset, named)
 	ids, err := m.LM.Tokenize(text, true)
 	if err != nil {
 		return err
@@ -213,7 +245,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	if n := params.Beams(); n > 1 {
 		co.NSeq, co.NSeqNew = n, params.MaxTokens
 	}
-	cx, err := askContext(m.LM, prompt, params.MaxTokens, a.nctx, co)
+	cx, err := model.AnswerContext(m.LM, prompt, params.MaxTokens, a.nctx, co)
 	if err != nil {
 		return err
 	}
@@ -222,7 +254,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	var logits []float32 // rows of NVocab
+	var logits, steps []float32 // rows of NVocab
 	o := generate.Options{Params: params}
 	write := answerWriter(stdout)
 	if !a.json && params.Beams() == 1 {
@@ -230,6 +262,7 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 	}
 	if all {
 		o.OnPrompt = func(_ int, l []float32) { logits = append(logits, l...) }
+		o.OnStep = func(_ int, l []float32, _ int32) { steps = append(steps, l...) }
 	} else if a.logitsOut != "" {
 		o.OnStep = func(_ int, l []float32, _ int32) { logits = append(logits, l...) }
 	}
@@ -242,12 +275,12 @@ func runAsk(args []string, stdout, stderr io.Writer) error {
 		if err := checkOutputFile(a.logitsOut, a.force, a.inputs()...); err != nil { // again: the work took a while
 			return err
 		}
-		if err := writeLogits(a.logitsOut, logits, info, text); err != nil {
+		if err := writeLogits(a.logitsOut, logits, steps, info, text); err != nil {
 			return err
 		}
 	}
 	if a.json {
-		res := askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Stop: r.Stop.String(),
+		res := askResult{PromptIDs: ids, IDs: r.IDs, Text: r.Text, Tokens: askTokens(r.Tokens), Stop: r.Stop.String(),
 			Preset: preset.Name, Changes: params.Changes(preset.Params), Notes: preset.Notes, Settings: params,
 			Timings: askTimings{VisionMS: askMS(visionTime), PrefillMS: askMS(r.Prefill), PromptRows: prompt.Rows(),
 				FirstTokenMS: askMS(runStart.Sub(start) + r.Prefill + r.FirstToken), GenerateMS: askMS(r.Decode),
@@ -302,86 +335,29 @@ func answerWriter(w io.Writer) func(string) {
 	return func(s string) { io.WriteString(w, s) }
 }
 
-// askPrompt is the prompt text after the soft tokens and the Q-Former's
-// instruction (InstructBLIP) for question: with raw the question as it is;
-// with a named preset that has a prompt of its own (LAVIS's: "Question: {}
-// Short answer:", InstructBLIP's caption prompt for an empty question),
-// that prompt; else the model's template around it.
-func askPrompt(m *model.Model, question string, raw bool, p generate.Preset, named bool) (text, instruction string) {
-	if raw {
-		return question, question
-	}
-	q := strings.TrimSpace(question)
-	switch {
-	case named && strings.Contains(p.Prompt, "{}") && q != "":
-		text = strings.ReplaceAll(p.Prompt, "{}", q)
-		return text, text
-	case named && p.Prompt != "" && !strings.Contains(p.Prompt, "{}") && q == "":
-		return p.Prompt, p.Prompt
-	}
-	tmpl := m.Template()
-	text, instruction = tmpl.Format(nil, question), question
-	if q == "" {
-		instruction = tmpl.Caption
-	}
-	return text, instruction
-}
-
-// askContext makes the context of one answer: --ctx positions (nctx), at
-// most what the prompt and maxTokens need (generate.Need), or by default
-// that need but no more than the model was trained on (a longer answer stops, with a note, when
-// the context is full). A prompt that does not fit is refused, naming the
-// limit.
-func askContext(lmm lm.Model, p generate.Prompt, maxTokens, nctx int, o lm.ContextOptions) (lm.Context, error) {
-	info := lmm.Info()
-	room, need := generate.Need(info, p.Rows(), maxTokens)
-	n, limit := nctx, "--ctx"
-	switch {
-	case n == 0:
-		n = need
-		if t := info.NCtxTrain; t > 0 && n > t {
-			n, limit = t, "the model's training context"
-		}
-	case n > need:
-		// One answer never fills more: the rest would be memory reserved
-		// for nothing (--ctx 100000000 asked llama.cpp for 24 GB).
-		n = need
-	}
-	tooLong := func(n int) error {
-		return fmt.Errorf("the question is too long: with the image it takes %d positions (%d image tokens, %d text tokens) and the context holds %d (%s); shorten it",
-			room, p.NSoft, len(p.IDs), n, limit)
-	}
-	if room > n {
-		return nil, tooLong(n)
-	}
-	o.NCtx = n
-	cx, err := lmm.NewContext(o)
-	if err != nil {
-		return nil, err
-	}
-	if cx.NCtx() < room { // a backend caps the context at what the model can hold
-		cx.Close()
-		limit = "the model's limit"
-		return nil, tooLong(cx.NCtx())
-	}
-	return cx, nil
-}
-
 // writeLogits writes --logits-out: "logits" (decoder-only: the prompt's
-// positions) or "decoder_logits" (T5: the generated steps).
-func writeLogits(path string, logits []float32, info lm.Info, prompt string) error {
+// positions) or "decoder_logits" (T5: the generated steps), and for a
+// decoder-only model the generated steps' rows, "step_logits" (none when
+// there are none: beam search, --max-tokens 0).
+func writeLogits(path string, logits, steps []float32, info lm.Info, prompt string) error {
 	name := "logits"
 	if info.EncoderDecoder {
 		name = "decoder_logits"
 	}
-	t := safetensors.F32Tensor(name, []int{len(logits) / info.NVocab, info.NVocab}, logits)
+	ts := []safetensors.WriteTensor{safetensors.F32Tensor(name, []int{len(logits) / info.NVocab, info.NVocab}, logits)}
+	if len(steps) > 0 {
+		ts = append(ts, safetensors.F32Tensor("step_logits", []int{len(steps) / info.NVocab, info.NVocab}, steps))
+	}
 	meta := map[string]string{"prompt": prompt, "model": info.Desc}
-	return safetensors.WriteFile(path, []safetensors.WriteTensor{t}, meta)
+	return safetensors.WriteFile(path, ts, meta)
 }
 
 func writeAskJSON(w io.Writer, r askResult) error {
 	if r.IDs == nil {
 		r.IDs = []int32{}
+	}
+	if r.Tokens == nil {
+		r.Tokens = []askToken{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

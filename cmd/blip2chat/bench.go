@@ -41,7 +41,7 @@ const maxBenchTokens = 2048
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet(commands["bench"], stderr)
 	synthetic := fl.String("synthetic", "", "benchmark a random-weight model with the real shapes: `NAME` is one of "+strings.Join(synth.Names(), ", ")+" (written once into the cache folder)")
-	modelDir := fl.String("m", "", "benchmark the model `folder` made by 'blip2chat convert'")
+	modelDir := fl.String("m", "", "benchmark the model: an installed name (blip2chat models) or a `folder` made by 'blip2chat convert'")
 	threads := fl.Int("threads", 0, "compute threads (0: all usable cores; never more)")
 	runs := fl.Int("runs", 5, "timed runs per stage, after one warm-up run")
 	visionType := fl.String("vision-type", "", "synthetic vision weight `type`: f32, f16 or q8_0 (default: convert's, "+convert.DefaultVisionType+")")
@@ -57,6 +57,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	embeddings := fl.Int("embeddings", 10000, "with --index: the images of synthetic embeddings a query ranks")
 	pos, err := parseInterspersed(fl, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if *indexMode && *synthetic == "" && *modelDir == "" {

@@ -15,13 +15,14 @@ import (
 	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/ui"
+	"github.com/blip2chat/blip2chat/weights/hub"
 )
 
 func init() {
 	register(&command{
 		name:    "chat",
 		summary: "chat about an image in the terminal (the default command)",
-		usage:   "[-m MODEL_DIR] [--resume [ID] [--fork|--read-only]] [--llama-lib DIR] [--no-color] [IMAGE]",
+		usage:   "[NAME | -m MODEL] [--resume [ID] [--fork|--read-only]] [--llama-lib DIR] [--no-color] [IMAGE]",
 		run:     runChat,
 	})
 }
@@ -110,7 +111,7 @@ func modelSource(dir string, oo app.OpenOptions) *app.ModelSource {
 
 func runChat(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["chat"], stderr)
-	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert' (default: $"+EnvModel+")")
+	modelDir := fs.String("m", "", "model: an installed or catalogue name (blip2chat models) or a `folder` made by 'blip2chat convert' (default: $"+EnvModel+")")
 	var resume resumeFlag
 	fs.Var(&resume, "resume", "continue a session: the latest, or --resume=ID (see 'blip2chat sessions')")
 	fork := fs.Bool("fork", false, "with --resume: continue a copy of the session (a new session; the old one stays as it is)")
@@ -151,6 +152,22 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// "chat NAME [IMAGE]": a model's name before the image, or alone when
+	// it names no file.
+	name := ""
+	if len(pos) == 2 && !app.IsModelName(data, pos[0]) {
+		_, refErr := hub.ParseRef(pos[0])
+		st, err := os.Stat(pos[0])
+		if err == nil && !st.IsDir() || refErr != nil && err != nil {
+			return errUsage // two images (an existing file is never a repository), or a mistyped name
+		}
+	}
+	if len(pos) == 2 || len(pos) == 1 && app.IsModelName(data, pos[0]) {
+		if *modelDir != "" {
+			return badUsage("the model is given twice: -m %s and %s", safefile.Name(*modelDir), safefile.Name(pos[0]))
+		}
+		name, pos = pos[0], pos[1:]
+	}
 	img, uo, err := uiArgs("chat", pos, uf, stderr)
 	if err != nil {
 		return err
@@ -160,6 +177,9 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		return app.DemoSource(data, uf.openOptions())
 	}}
 	dir := *modelDir
+	if name != "" {
+		dir = name
+	}
 	if dir == "" && sess != nil {
 		if sess.Demo {
 			opts.Model = app.DemoSource(data, uf.openOptions())
@@ -171,6 +191,14 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		dir = os.Getenv(EnvModel)
 	}
 	if dir != "" {
+		var missing *app.NotInstalledError
+		dir, err = app.ResolveModel(data, dir)
+		if errors.As(err, &missing) {
+			opts.Pull = pullOffer(data, missing, img, uf)
+			return runUI(opts, uo, stdout)
+		} else if err != nil {
+			return err
+		}
 		if st, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s: no such model folder (make one with 'blip2chat convert')", safefile.Name(dir))
 		} else if err != nil {
@@ -181,6 +209,24 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		opts.Model = modelSource(dir, uf.openOptions())
 	}
 	return runUI(opts, uo, stdout)
+}
+
+// pullOffer offers to pull a model that is not installed, in the
+// interface (which asks first, with the sizes).
+func pullOffer(data string, missing *app.NotInstalledError, img string, uf uiFlags) *app.PullOffer {
+	return &app.PullOffer{Name: missing.Name, Info: missing.Model, Image: img,
+		Run: func(ctx context.Context, progress func(hub.Progress), status func(string)) (*app.ModelSource, error) {
+			res, err := app.Pull(ctx, data, missing.Name, app.PullOptions{
+				LlamaLib: *uf.llamaLib,
+				Progress: progress,
+				Status:   status,
+				Hub:      hub.Options{Log: status},
+			})
+			if err != nil {
+				return nil, err
+			}
+			return modelSource(res.Dir, uf.openOptions()), nil
+		}}
 }
 
 // resumable refuses a session that another blip2chat has open, unless it

@@ -7,16 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/charmbracelet/x/term"
 
+	"github.com/blip2chat/blip2chat/app"
 	"github.com/blip2chat/blip2chat/engine/llamacpp/capi"
 	"github.com/blip2chat/blip2chat/engine/model"
 	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/convert"
-	"github.com/blip2chat/blip2chat/weights/hfconfig"
-	"github.com/blip2chat/blip2chat/weights/lmconv"
 )
 
 func init() {
@@ -51,7 +49,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 	// missing library should not cost a whole conversion.
 	var lib *capi.Library
 	if !*visionOnly {
-		if lib, err = quantizerFor(pos[0], *llmType, *llamaLib); err != nil {
+		if lib, err = app.LoadQuantizer(pos[0], *llmType, *llamaLib); err != nil {
 			return err
 		}
 	}
@@ -67,7 +65,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		Progress:   stderr,
 		Terminal:   isTerminal(stderr),
 		Warnings:   stderr,
-		Quantizer:  quantizer(ctx, lib, stderr),
+		Quantizer:  app.Quantizer(ctx, lib, stderr),
 	})
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "blip2chat convert: interrupted; nothing written to %s\n", safefile.Name(*out))
@@ -109,51 +107,6 @@ func checkConvertOutputs(hfDir, out string, visionOnly, force bool) error {
 		}
 	}
 	return nil
-}
-
-// quantizerFor loads the llama.cpp library when the checkpoint in hfDir
-// converts to a language-model type only llama.cpp's quantizer makes
-// (q4_k_m); otherwise, or when the config cannot be read (Convert reports
-// that), it returns nil.
-func quantizerFor(hfDir, llmType, llamaLib string) (*capi.Library, error) {
-	cfg, err := hfconfig.Load(hfDir)
-	if err != nil || !slices.Contains(lmconv.Families(), cfg.Text.ModelType) {
-		return nil, nil
-	}
-	t, err := lmconv.ParseFamilyType(cfg.Text.ModelType, llmType)
-	if err != nil || !t.Quantize {
-		return nil, nil // Convert reports a bad --llm-type
-	}
-	lib, err := capi.Load(capi.Options{Dir: llamaLib})
-	if err != nil {
-		return nil, fmt.Errorf("quantizing the language model to %s needs the llama.cpp library: %v (or choose --llm-type f16 or q8_0)", t.Name, err)
-	}
-	return lib, nil
-}
-
-// quantizer is convert's Options.Quantizer on the llama.cpp library (nil
-// without one): the language model is quantized inside the conversion's
-// atomic write, so that a failure (a full disk) or Ctrl-C leaves the model
-// folder as it was, never with an f16 llm.gguf in it (issue 12, D5).
-func quantizer(ctx context.Context, lib *capi.Library, stderr io.Writer) lmconv.Quantizer {
-	if lib == nil {
-		return nil
-	}
-	return func(in, out string, ftype int32) error {
-		fmt.Fprintf(stderr, "quantizing %s with llama.cpp...\n", model.LLMFile)
-		p := lib.DefaultQuantizeParams()
-		p.FType = ftype
-		// llama.cpp cannot be stopped midway: on Ctrl-C the command returns
-		// at once (lmconv.Finish removes out) and the process exits under it.
-		done := make(chan error, 1)
-		go func() { done <- lib.Quantize(in, out, p) }()
-		select {
-		case err := <-done:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // isTerminal reports whether w is a terminal (where progress is redrawn in

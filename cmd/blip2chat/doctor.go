@@ -35,9 +35,12 @@ func init() {
 func runDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["doctor"], stderr)
 	libDir := fs.String("llama-lib", "", "llama.cpp library `folder` (default: search, see below)")
-	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert' to inspect")
+	modelDir := fs.String("m", "", "model to inspect: an installed name (blip2chat models) or a `folder` made by 'blip2chat convert'")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if len(pos) > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,25 +21,36 @@ func init() {
 	register(&command{
 		name:    "encode",
 		summary: "run the vision side on an image and save its tensors (for checking against transformers)",
-		usage:   "-m MODEL_DIR IMAGE -o OUT.safetensors [--force] [--instruction TEXT | --instruction-ids 2,45,3] [--pixel-values FILE.safetensors]",
+		usage:   "-m MODEL_DIR IMAGE -o OUT.safetensors [--force] [--instruction TEXT | --instruction-ids 2,45,3] [--pixel-values FILE.safetensors] [--attention-out FILE.safetensors [--text TEXT]]",
 		run:     runEncode,
 	})
 }
 
 func runEncode(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["encode"], stderr)
-	modelDir := fs.String("m", "", "model `folder` made by 'blip2chat convert'")
+	modelDir := fs.String("m", "", "model: an installed name (blip2chat models) or a `folder` made by 'blip2chat convert'")
 	out := fs.String("o", "", "output `file` (.safetensors)")
 	instruction := fs.String("instruction", "", "InstructBLIP instruction `text` for the Q-Former")
 	instructionIDs := fs.String("instruction-ids", "", "InstructBLIP instruction as comma-separated Q-Former token `ids`")
 	pixelFile := fs.String("pixel-values", "", "take pixel_values [1,3,H,W] from this safetensors `file` instead of an image")
+	attentionOut := fs.String("attention-out", "", "also write the Q-Former's cross-attention probabilities to this .safetensors `file`: \"qformer_cross_attentions\" [cross-attention layers, heads, queries, vision tokens (class token first)], as transformers returns them with output_attentions=True")
+	text := fs.String("text", "", "retrieval models: --attention-out holds the image-text matching pass's attention for this `text` (what the queries looked at to match it), and itm_logits are written")
 	force := fs.Bool("force", false, forceUsage)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
+		return err
+	}
 	if *modelDir == "" || *out == "" || len(pos) > 1 || (len(pos) == 1) == (*pixelFile != "") {
 		return errUsage
+	}
+	if *text != "" && (*instruction != "" || *instructionIDs != "") {
+		return badUsage("--text is a retrieval model's; --instruction an InstructBLIP model's: give one")
+	}
+	if *attentionOut != "" && filepath.Clean(*attentionOut) == filepath.Clean(*out) {
+		return badUsage("--attention-out and -o name the same file")
 	}
 	if *instruction != "" && *instructionIDs != "" {
 		return badUsage("give --instruction or --instruction-ids, not both")
@@ -48,6 +60,11 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	inputs := append([]string{*pixelFile, filepath.Join(*modelDir, model.VisionFile)}, pos...)
 	if err := checkOutputFile(*out, *force, inputs...); err != nil {
 		return err
+	}
+	if *attentionOut != "" {
+		if err := checkOutputFile(*attentionOut, *force, inputs...); err != nil {
+			return err
+		}
 	}
 	var ids []int
 	if *instructionIDs != "" {
@@ -95,9 +112,30 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	qf, err := m.QFormer(ctx, feat, ids)
+	var qf []float32
+	var att *vision.CrossAttention
+	if *attentionOut != "" && *text == "" {
+		qf, att, err = m.QFormerAttention(ctx, feat, ids)
+	} else {
+		qf, err = m.QFormer(ctx, feat, ids)
+	}
 	if err != nil {
 		return err
+	}
+	var itmLogits []float32
+	if *text != "" {
+		if !info.IsRetrieval() {
+			return badUsage("--text: %s is not a retrieval model (image-text matching needs Blip2ForImageTextRetrieval)", *modelDir)
+		}
+		tids, err := m.TokenizeText(*text)
+		if err != nil {
+			return err
+		}
+		logits, a, err := m.ITMAttention(ctx, feat, tids)
+		if err != nil {
+			return err
+		}
+		att, itmLogits = a, logits[:]
 	}
 	t := m.Timings()
 	stages = append(stages, fmt.Sprintf("patch-embed %s", t.Embed.Round(time.Microsecond)),
@@ -122,6 +160,10 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 		tensors = append(tensors, int64Tensor("qformer_input_ids", []int{1, len(ids)}, ids))
 	}
 
+	if itmLogits != nil {
+		tensors = append(tensors, safetensors.F32Tensor("itm_logits", []int{2}, itmLogits))
+	}
+
 	start = time.Now()
 	if err := checkOutputFile(*out, *force, inputs...); err != nil { // again: the work took a while
 		return err
@@ -129,9 +171,31 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if err := safetensors.WriteFile(*out, tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
+	if att != nil {
+		if err := writeAttention(*attentionOut, *force, att, *text, inputs); err != nil {
+			return err
+		}
+	}
 	stage("write", start)
 	fmt.Fprintf(stderr, "encode: %s\n", strings.Join(stages, "  "))
 	return nil
+}
+
+// writeAttention writes --attention-out: the cross-attention
+// probabilities, with what they are in the metadata.
+func writeAttention(path string, force bool, att *vision.CrossAttention, text string, inputs []string) error {
+	if err := checkOutputFile(path, force, inputs...); err != nil {
+		return err
+	}
+	t := safetensors.F32Tensor("qformer_cross_attentions", []int{att.Layers, att.Heads, att.Queries, att.Tokens}, att.Probs)
+	meta := map[string]string{"format": "pt", "axes": "cross-attention layer, head, query, vision token (0: class token, then the patches row by row)"}
+	if side := int(math.Round(math.Sqrt(float64(att.Tokens - 1)))); side*side == att.Tokens-1 {
+		meta["patch_grid"] = fmt.Sprintf("%dx%d", side, side)
+	}
+	if text != "" {
+		meta["itm_text"] = text
+	}
+	return safetensors.WriteFile(path, []safetensors.WriteTensor{t}, meta)
 }
 
 // readPixelValues reads the pixel_values tensor [1, C, S, S] of a

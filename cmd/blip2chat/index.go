@@ -28,11 +28,14 @@ func init() {
 
 func runIndex(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["index"], stderr)
-	modelDir := fs.String("m", "", "retrieval model `folder` (default: the one that indexed DIR before)")
+	modelDir := fs.String("m", "", "retrieval model `folder` or installed name (default: the one that indexed DIR before)")
 	rebuild := fs.Bool("rebuild", false, "embed every image again (and let another model take the index over)")
 	threads := fs.Int("threads", 0, "compute threads (0: all usable cores)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if len(pos) != 1 {

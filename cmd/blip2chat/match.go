@@ -44,7 +44,7 @@ type labelResult struct {
 
 func runMatch(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["match"], stderr)
-	modelDir := fs.String("m", "", "retrieval model `folder` (converted from Salesforce/blip2-itm-vit-g)")
+	modelDir := fs.String("m", "", "retrieval model `folder` or installed name (converted from Salesforce/blip2-itm-vit-g)")
 	asJSON := fs.Bool("json", false, "print one JSON line, the texts in the order given")
 	labels := fs.String("labels", "", "zero-shot classification among these comma-separated `labels`")
 	prompt := fs.String("label-prompt", retrieval.DefaultLabelPrompt, "the `text` a label is put in ({} marks the label)")
@@ -53,6 +53,9 @@ func runMatch(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "compute threads (0: all usable cores)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if *modelDir == "" || len(pos) < 1 || (*labels == "") == (len(pos) == 1) {

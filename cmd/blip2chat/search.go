@@ -37,11 +37,14 @@ func runSearch(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["search"], stderr)
 	k := fs.Int("k", 10, "how many images to list")
 	rerank := fs.Bool("rerank", false, "re-rank the k best with the matching head (reads those images again)")
-	modelDir := fs.String("m", "", "model `folder` (default: the one that indexed DIR; a generation model uses the index's)")
+	modelDir := fs.String("m", "", "model `folder` or installed name (default: the one that indexed DIR; a generation model uses the index's)")
 	asJSON := fs.Bool("json", false, "print one JSON line, best first")
 	threads := fs.Int("threads", 0, "compute threads (0: all usable cores)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if len(pos) != 2 || pos[1] == "" {

@@ -22,13 +22,16 @@ func init() {
 
 func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet(commands["tokenize"], stderr)
-	modelDir := fs.String("m", "", "model `folder` (its llm.gguf is read)")
+	modelDir := fs.String("m", "", "model `folder` or installed name (its llm.gguf is read)")
 	llm := fs.String("llm", "", "language model GGUF `file` (instead of MODEL_DIR/llm.gguf)")
 	llamaLib := fs.String("llama-lib", "", "llama.cpp library `folder`")
 	asJSON := fs.Bool("json", false, `print {"ids":[…],"pieces":[…]}`)
 	noSpecial := fs.Bool("no-special", false, "do not add BOS/EOS (by default they are added as the model's tokenizer adds them)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
+		return err
+	}
+	if *modelDir, err = resolveModelArg(*modelDir); err != nil {
 		return err
 	}
 	if len(pos) != 1 || (*modelDir == "" && *llm == "") {

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -97,7 +98,9 @@ type Turn struct {
 	Prompt    string
 	PromptIDs []int32
 	IDs       []int32 // the generated tokens (no end-of-generation token)
-	Stop      lm.StopReason
+	// Tokens say how sure the model was of each of IDs.
+	Tokens []generate.TokenProb
+	Stop   lm.StopReason
 	// Dropped counts the earlier turns left out of the prompt, from this
 	// turn on, so that it fits the context.
 	Dropped int
@@ -319,7 +322,7 @@ func (c *Chat) Ask(ctx context.Context, question string, out generate.Stream) (T
 
 	runStart := time.Now()
 	r, err := gen.Run(ctx, generate.Prompt{Soft: soft, NSoft: nSoft, IDs: ids}, generate.Options{Params: c.s.Params, Stream: out})
-	t.IDs, t.Stop, t.Answer = r.IDs, r.Stop, r.Text
+	t.IDs, t.Tokens, t.Stop, t.Answer = r.IDs, r.Tokens, r.Stop, r.Text
 	t.Timings.Prefill, t.Timings.PrefillTokens = r.Prefill, r.PromptRows
 	t.Timings.Generate, t.Timings.Tokens = r.Decode, len(r.IDs)
 	t.Timings.FirstToken = runStart.Sub(start) + r.Prefill + r.FirstToken
@@ -336,7 +339,27 @@ func (c *Chat) Ask(ctx context.Context, question string, out generate.Stream) (T
 
 func (c *Chat) commit(t Turn, from int) {
 	c.first = from
+	t.Tokens = nil // the caller has them; the conversation needs only the text
 	c.turns = append(c.turns, t)
+}
+
+// RetryWith answers the last question again with the decoding of s (its
+// context size, threads and Exact stay the chat's), then puts the
+// conversation and the settings back as they were: one answer of a
+// comparison of settings (/compare). The KV cache keeps whatever it can
+// for the next turn (the driver evaluates what differs).
+func (c *Chat) RetryWith(ctx context.Context, s Settings, out generate.Stream) (Turn, error) {
+	if len(c.turns) == 0 {
+		return Turn{}, errors.New("nothing to compare: no question asked yet")
+	}
+	turns, first, cur, tmpl := slices.Clone(c.turns), c.first, c.s, c.tmpl
+	s.NCtx, s.Threads, s.Exact = cur.NCtx, cur.Threads, cur.Exact
+	if err := c.SetSettings(s); err != nil {
+		return Turn{}, err
+	}
+	t, err := c.Retry(ctx, out)
+	c.turns, c.first, c.s, c.tmpl = turns, first, cur, tmpl
+	return t, err
 }
 
 // Retry answers the last question again with the settings in use,

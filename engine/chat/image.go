@@ -140,3 +140,22 @@ func (c *Chat) softTokens(ctx context.Context, instr string) ([]float32, time.Du
 	c.soft, c.softInstr, c.softN = soft, instr, c.vis.Info().NumQueryTokens
 	return soft, time.Since(start), nil
 }
+
+// Attention is where the Q-Former's queries look in the current image:
+// the cross-attention probabilities of a Q-Former run over its features
+// (InstructBLIP: with the instruction of the last soft tokens made, else
+// none). It stops when ctx is done.
+func (c *Chat) Attention(ctx context.Context) (*vision.CrossAttention, error) {
+	if c.feat == nil {
+		return nil, ErrNoImage
+	}
+	var ids []int
+	if c.vis.Info().QFormer.TextInput && c.softInstr != "" {
+		var err error
+		if ids, err = c.vis.Tokenize(c.softInstr); err != nil {
+			return nil, err
+		}
+	}
+	_, att, err := c.vis.QFormerAttention(ctx, c.feat, ids)
+	return att, err
+}

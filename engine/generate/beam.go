@@ -36,6 +36,7 @@ const scoreNegInf = float32(-1e9)
 
 type hyp struct {
 	ids   []int32
+	toks  []TokenProb // how sure the model was of each of ids
 	end   int32
 	sum   float32 // running sum of processed log-probs (end token included)
 	score float32 // sum / length^lp (finished only)
@@ -149,7 +150,7 @@ func beamSearch(ctx context.Context, m seqs, p Params, context []int32, eos []in
 		out := decoded{stop: stop}
 		for i := range min(len(all), max(1, p.NumReturnSequences)) {
 			h := all[i]
-			out.seqs = append(out.seqs, Sequence{IDs: h.ids, End: h.end,
+			out.seqs = append(out.seqs, Sequence{IDs: h.ids, Tokens: h.toks, End: h.end,
 				LogProb: float64(h.sum), Score: float64(h.score)})
 		}
 		if len(out.seqs) == 0 {
@@ -172,11 +173,14 @@ func beamSearch(ctx context.Context, m seqs, p Params, context []int32, eos []in
 		// b. processed log-probs of every running beam.
 		rows = rows[:0]
 		sums := make([]float32, 0, n)
+		raw := make([][]float32, len(running)) // valid until Reorder/Step
+		dists := make([]distribution, len(running))
 		for b, r := range running {
 			logits := m.Logits(b)
 			if logits == nil {
 				return result(lm.StopNone), errNoLogits
 			}
+			raw[b], dists[b] = logits, summarize(logits)
 			if len(bufs) <= b {
 				bufs = append(bufs, nil)
 			}
@@ -207,6 +211,10 @@ func beamSearch(ctx context.Context, m seqs, p Params, context []int32, eos []in
 			}
 			return running[0] // a -1e9 copy of the first beam
 		}
+		probOf := func(c candidate) TokenProb {
+			b := min(c.beam, len(running)-1)
+			return dists[b].tokenProb(raw[b], c.token)
+		}
 		// d-f. finished candidates among the first n; the best n
 		// unfinished ones run on.
 		var next []hyp
@@ -218,11 +226,12 @@ func beamSearch(ctx context.Context, m seqs, p Params, context []int32, eos []in
 			if stopTok || last {
 				if rank < n && !(full && p.EarlyStopping == EarlyStopTrue) {
 					b := beamOf(c)
-					f := hyp{ids: slices.Clone(b.ids), end: -1, sum: c.score}
+					f := hyp{ids: slices.Clone(b.ids), toks: slices.Clone(b.toks), end: -1, sum: c.score}
 					if stopTok {
 						f.end = c.token
 					} else {
 						f.ids = append(f.ids, c.token)
+						f.toks = append(f.toks, probOf(c))
 					}
 					f.score = lengthNorm(c.score, step, lp)
 					finished = addFinished(finished, f, n)
@@ -231,7 +240,8 @@ func beamSearch(ctx context.Context, m seqs, p Params, context []int32, eos []in
 			}
 			if len(next) < n {
 				b := beamOf(c)
-				next = append(next, hyp{ids: append(slices.Clone(b.ids), c.token), end: -1, sum: c.score})
+				next = append(next, hyp{ids: append(slices.Clone(b.ids), c.token),
+					toks: append(slices.Clone(b.toks), probOf(c)), end: -1, sum: c.score})
 				parents = append(parents, min(c.beam, len(running)-1))
 				tokens = append(tokens, c.token)
 			}

@@ -23,6 +23,11 @@ type fakeLM struct {
 	seqs  [][]int32
 	steps int // Step calls (model forwards after the prompt)
 	rows  int // rows fed in those calls
+	// reuse makes Logits(i) return the same memory after each Step, as
+	// a real context's logits buffer, so that a decoder that keeps a
+	// row past Step sees it change.
+	reuse bool
+	bufs  [][]float32
 }
 
 func newFakeLM(table map[string][]float64) *fakeLM {
@@ -40,6 +45,15 @@ func (f *fakeLM) Logits(i int) []float32 {
 		p = []float64{0.25, 0.25, 0.25, 0.25}
 	}
 	out := make([]float32, len(p))
+	if f.reuse {
+		for len(f.bufs) <= i {
+			f.bufs = append(f.bufs, nil)
+		}
+		if len(f.bufs[i]) != len(p) {
+			f.bufs[i] = make([]float32, len(p))
+		}
+		out = f.bufs[i]
+	}
 	for j, v := range p {
 		out[j] = float32(math.Log(v))
 	}
@@ -55,6 +69,11 @@ func (f *fakeLM) Step(ids []int32) error {
 	}
 	f.steps++
 	f.rows += len(ids)
+	if f.reuse {
+		for i := range f.seqs {
+			f.Logits(i) // the new logits overwrite the old
+		}
+	}
 	return nil
 }
 

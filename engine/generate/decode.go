@@ -50,6 +50,9 @@ type Sequence struct {
 	// sequences_scores: LogProb / length^length_penalty, length counting the
 	// end token. Greedy decoding and sampling report LogProb.
 	Score float64
+	// Tokens say how sure the model was of each of IDs (one each, in
+	// order): see TokenProb.
+	Tokens []TokenProb
 }
 
 // decoded is a finished decoding: the sequences best first (NumReturnSequences
@@ -160,6 +163,7 @@ func sample(ctx context.Context, m seqs, p Params, context, eos []int32, onStep 
 			seq.End = id
 			return res(lm.StopEOG), nil
 		}
+		tok := summarize(logits).tokenProb(logits, id) // before Step, which may reuse the logits' memory
 		if err := m.Step([]int32{id}); err != nil {
 			if errors.Is(err, lm.ErrContextFull) {
 				return res(lm.StopContextFull), nil
@@ -167,6 +171,7 @@ func sample(ctx context.Context, m seqs, p Params, context, eos []int32, onStep 
 			return res(lm.StopNone), err
 		}
 		seq.IDs = append(seq.IDs, id)
+		seq.Tokens = append(seq.Tokens, tok)
 		if step >= p.MaxTokens {
 			return res(lm.StopMaxTokens), nil
 		}

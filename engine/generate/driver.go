@@ -367,6 +367,9 @@ func (d *Driver) Decode(ctx context.Context, o Options) (Result, error) {
 	if len(r.Sequences) == 0 {
 		r.Sequences = []Sequence{{End: -1}}
 	}
+	for i := range r.Sequences {
+		d.nameTokens(r.Sequences[i].Tokens)
+	}
 	if beams {
 		for i := range r.Sequences {
 			r.Sequences[i].Text = d.text(r.Sequences[i].IDs)
@@ -422,6 +425,20 @@ func (d *Driver) modelStops() []int32 {
 		}
 	}
 	return d.stops
+}
+
+// nameTokens fills in the text of each token and alternative.
+func (d *Driver) nameTokens(toks []TokenProb) {
+	for i := range toks {
+		t := &toks[i]
+		t.Text = string(d.m.TokenBytes(t.ID))
+		top := make([]TokenAlt, len(t.Top)) // beams share a step's alternatives
+		for j, a := range t.Top {
+			a.Text = string(d.m.TokenBytes(a.ID))
+			top[j] = a
+		}
+		t.Top = top
+	}
 }
 
 // text is the answer's text of ids, as Stream.Text would have made it.

@@ -298,7 +298,7 @@ type Embeddings struct {
 	Q, E   int
 	Data   []float32
 
-	half *kernels.Matrix // Data in f16, for the first pass of Rank; made once
+	scan *scanCopy // Data in int8, for the first pass of Rank; made once
 }
 
 // Load reads every image's embeddings. A damaged row is skipped and
@@ -346,21 +346,78 @@ type Hit struct {
 // kernels' matrix-vector product on a pool of threads).
 type Scorer func(scores, text []float32, w *kernels.Matrix)
 
-// halfError bounds how far a dot product of two unit vectors moves when
-// one is rounded to f16 (relative error 2^-11 per element, so at most
-// 2^-11 by Cauchy-Schwarz) plus the float32 sums': the first pass of Rank
-// is never further than this from the exact score.
-const halfError = 6e-4
+// scanRows is the size (rows of vectors) from which Rank scans an int8
+// copy of the vectors first (ggml's q8_0: a quarter of the memory of
+// float32, which is the one cost of ranking a large index), then scores
+// exactly only the images that may be among the k best.
+const scanRows = 1 << 14
 
-// halfRows is the size (rows of vectors) from which Rank scans an f16
-// copy first: half the memory to read, the one cost of a search.
-const halfRows = 1 << 14
+// scanSlack covers the float32 rounding of the scan's and the exact
+// scores' sums (each under 1e-5 for unit vectors of a few hundred
+// dimensions).
+const scanSlack = 1e-4
+
+// scanCopy is the int8 copy of an index's vectors and what bounds the
+// error of a score computed from it.
+type scanCopy struct {
+	m *kernels.Matrix // Q8_0
+	// maxNorm is the largest |r| of a vector, maxErr the largest |r - r'|
+	// between a vector and its int8 copy (as decoded: q times the f16
+	// scale), both in float64.
+	maxNorm, maxErr float64
+}
+
+// scanMatrix is Data quantized to q8_0, made on first use.
+func (e *Embeddings) scanMatrix() *scanCopy {
+	if e.scan != nil {
+		return e.scan
+	}
+	rows := len(e.Data) / e.E
+	bpr := e.E / dtype.Q8_0BlockSize * dtype.Q8_0BlockBytes
+	c := &scanCopy{m: &kernels.Matrix{Type: kernels.Q8_0, Rows: rows, Cols: e.E, Raw: make([]byte, rows*bpr)}}
+	dec := make([]float32, e.E)
+	for i := 0; i < rows; i++ {
+		r := e.Data[i*e.E : (i+1)*e.E]
+		raw := c.m.Raw[i*bpr : (i+1)*bpr]
+		dtype.QuantizeQ8_0(raw, r)
+		dtype.DequantizeQ8_0(dec, raw)
+		var norm, err float64
+		for j, x := range r {
+			norm += float64(x) * float64(x)
+			d := float64(x) - float64(dec[j])
+			err += d * d
+		}
+		c.maxNorm, c.maxErr = max(c.maxNorm, math.Sqrt(norm)), max(c.maxErr, math.Sqrt(err))
+	}
+	e.scan = c
+	return c
+}
+
+// bound is how far a score from the int8 copy can be from the exact one
+// for text t, by Cauchy-Schwarz: r.t - r'.t' = r.(t - t') + (r - r').t',
+// where t' is t as the kernels quantize it for an int8 dot product (per
+// block of 32, scale amax/127, so |t - t'| <= 0.57 scale per element,
+// allowing for an f16 scale) and r' the vector's int8 copy.
+func (c *scanCopy) bound(t []float32) float64 {
+	var tErr2, tNorm2 float64
+	for b := 0; b+dtype.Q8_0BlockSize <= len(t); b += dtype.Q8_0BlockSize {
+		var amax float64
+		for _, x := range t[b : b+dtype.Q8_0BlockSize] {
+			amax = max(amax, math.Abs(float64(x)))
+			tNorm2 += float64(x) * float64(x)
+		}
+		step := 0.57 * amax / 127
+		tErr2 += dtype.Q8_0BlockSize * step * step
+	}
+	tErr := math.Sqrt(tErr2)
+	return tErr*c.maxNorm + c.maxErr*(math.Sqrt(tNorm2)+tErr) + scanSlack
+}
 
 // Rank returns the k images most similar to text (a unit E-vector), best
 // first, ties in path order; k <= 0 returns them all. An image's
 // similarity is the largest of its Q vectors' dot products with text,
 // computed in float32: the scores are those of ranking every image
-// exactly. A large index is scanned in f16 first, then only the images
+// exactly. A large index is scanned in int8 first, then only the images
 // that may be among the k best are scored exactly. score computes the
 // dot products (nil: plain Go).
 func (e *Embeddings) Rank(text []float32, k int, score Scorer) []Hit {
@@ -403,7 +460,7 @@ func (e *Embeddings) Rank(text []float32, k int, score Scorer) []Hit {
 			return a - b // path order
 		}
 	}
-	if k == n || n*e.Q < halfRows {
+	if k == n || n*e.Q < scanRows || e.E%dtype.Q8_0BlockSize != 0 {
 		score(dots, text, &kernels.Matrix{Type: kernels.F32, Rows: n * e.Q, Cols: e.E, F32: e.Data})
 		for i := range best {
 			best[i] = slices.Max(dots[i*e.Q : (i+1)*e.Q])
@@ -411,27 +468,54 @@ func (e *Embeddings) Rank(text []float32, k int, score Scorer) []Hit {
 		slices.SortFunc(order, byScore(best))
 		return e.hits(order[:k], best)
 	}
-	// The f16 pass, then the exact scores of the candidates in its order
-	// until the next cannot beat the k-th exact one.
-	score(dots, text, e.halfMatrix())
+	// The int8 pass; every image whose approximate score is within twice
+	// the error bound of the k-th best approximate one, scored exactly.
+	// (The k images with the best approximate scores score exactly at
+	// least that k-th one less the bound, so an image further below
+	// cannot reach the k best.)
+	sc := e.scanMatrix()
+	score(dots, text, sc.m)
 	approx := make([]float32, n)
 	for i := range approx {
 		approx[i] = slices.Max(dots[i*e.Q : (i+1)*e.Q])
 	}
-	slices.SortFunc(order, byScore(approx))
-	var top []int // the k best so far, exactly
-	for _, i := range order {
-		if len(top) == k && approx[i]+halfError < best[top[k-1]] {
-			break
-		}
-		best[i] = exact(i)
-		top = append(top, i)
-		slices.SortFunc(top, byScore(best))
-		if len(top) > k {
-			top = top[:k]
+	cut := float64(kthLargest(approx, k)) - 2*sc.bound(text)
+	var cand []int
+	for i, a := range approx {
+		if float64(a) >= cut {
+			best[i] = exact(i)
+			cand = append(cand, i)
 		}
 	}
-	return e.hits(top, best)
+	slices.SortFunc(cand, byScore(best))
+	return e.hits(cand[:k], best)
+}
+
+// kthLargest is the k-th largest of v (1 <= k <= len(v)).
+func kthLargest(v []float32, k int) float32 {
+	if k > 64 {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		return s[len(s)-k]
+	}
+	top := make([]float32, 0, k) // the k largest so far, descending
+	for _, x := range v {
+		if len(top) == k && !(x > top[k-1]) {
+			continue
+		}
+		i := len(top)
+		if i == k {
+			i--
+		} else {
+			top = append(top, 0)
+		}
+		for i > 0 && top[i-1] < x {
+			top[i] = top[i-1]
+			i--
+		}
+		top[i] = x
+	}
+	return top[k-1]
 }
 
 func (e *Embeddings) hits(order []int, best []float32) []Hit {
@@ -442,24 +526,20 @@ func (e *Embeddings) hits(order []int, best []float32) []Hit {
 	return hits
 }
 
-// halfMatrix is Data in f16, made on first use.
-func (e *Embeddings) halfMatrix() *kernels.Matrix {
-	if e.half == nil {
-		raw := make([]byte, 2*len(e.Data))
-		for i, x := range e.Data {
-			binary.LittleEndian.PutUint16(raw[2*i:], dtype.F32ToF16(x))
-		}
-		e.half = &kernels.Matrix{Type: kernels.F16, Rows: len(e.Data) / e.E, Cols: e.E, Raw: raw}
-	}
-	return e.half
-}
-
-// dotRows is the portable Scorer, of F32 or F16 rows.
+// dotRows is the portable Scorer, of F32, F16 or Q8_0 rows.
 func dotRows(scores, text []float32, w *kernels.Matrix) {
 	E := len(text)
+	var dec []float32
 	for i := 0; i < w.Rows; i++ {
 		var d float32
-		if w.Type == kernels.F16 {
+		if w.Type == kernels.Q8_0 {
+			bpr := E / dtype.Q8_0BlockSize * dtype.Q8_0BlockBytes
+			dec = slices.Grow(dec[:0], E)[:E]
+			dtype.DequantizeQ8_0(dec, w.Raw[i*bpr:(i+1)*bpr])
+			for j, t := range text {
+				d += dec[j] * t
+			}
+		} else if w.Type == kernels.F16 {
 			r := w.Raw[2*i*E : 2*(i+1)*E]
 			for j, t := range text {
 				d += dtype.F16ToF32(binary.LittleEndian.Uint16(r[2*j:])) * t

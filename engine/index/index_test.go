@@ -371,7 +371,7 @@ func TestPathFor(t *testing.T) {
 	}
 }
 
-// TestRankLarge: an index large enough for the f16 first pass ranks its k
+// TestRankLarge: an index large enough for the int8 first pass ranks its k
 // best exactly as scoring every image in float32 does, with the kernels'
 // scorer and the portable one.
 func TestRankLarge(t *testing.T) {

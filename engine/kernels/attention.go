@@ -10,6 +10,10 @@ type AttentionArgs struct {
 	LdQ, LdK, LdV, LdOut   int
 	Scale                  float32
 	Causal                 bool // query i sees keys 0..Tk-Tq+i
+	// Probs, if set, receives the softmax probabilities, Heads x Tq x Tk
+	// (head-major, as transformers' output_attentions): what users see of
+	// where a model looked. Nil costs nothing.
+	Probs []float32
 }
 
 // Attention computes Out = softmax(Scale * Q K^T) V for every head, in f32
@@ -41,6 +45,9 @@ func (p *Pool) Attention(a *AttentionArgs) {
 	if len(aa.Q) < (aa.Tq-1)*aa.LdQ+w || len(aa.Out) < (aa.Tq-1)*aa.LdOut+w ||
 		(aa.Tk > 0 && (len(aa.K) < (aa.Tk-1)*aa.LdK+w || len(aa.V) < (aa.Tk-1)*aa.LdV+w)) {
 		panic("kernels: Attention: Q, K, V or Out too short for its rows and stride")
+	}
+	if aa.Probs != nil && len(aa.Probs) < H*aa.Tq*aa.Tk {
+		panic("kernels: Attention: Probs shorter than Heads x Tq x Tk")
 	}
 	// Split query rows too when there are fewer heads than tasksPerThread a thread.
 	j.qc = aa.Tq
@@ -84,12 +91,13 @@ func (j *attnJob) run(worker, task int) {
 		if a.Causal {
 			vis = min(max(tk-a.Tq+q0+i+1, 0), tk)
 		}
-		if vis == 0 {
-			clear(row)
-			continue
+		if vis > 0 {
+			softmaxRow(row[:vis], j.p.im.simd)
 		}
-		softmaxRow(row[:vis], j.p.im.simd)
 		clear(row[vis:])
+		if a.Probs != nil {
+			copy(a.Probs[(h*a.Tq+q0+i)*tk:], row)
+		}
 	}
 	vb := bsrc{kind: bNN, b: a.V[h*hd:], ld: a.LdV}
 	gemmTile(&j.p.im, s, 0, rows, 0, hd, tk, S, tk, &vb, out, a.LdOut, 1)

@@ -464,6 +464,7 @@ func TestAttention(t *testing.T) {
 			args := AttentionArgs{Q: q, K: k, V: v, Tq: c.tq, Tk: c.tk, Heads: c.heads, HeadDim: c.hd,
 				LdQ: ld, LdK: ld, LdV: ld, LdOut: ld, Scale: float32(1 / math.Sqrt(float64(c.hd))), Causal: c.causal}
 			ref := attentionRef(&args)
+			refProbs := attentionProbsRef(&args)
 			for _, v := range variants() {
 				if v.q8only() {
 					continue
@@ -471,6 +472,10 @@ func TestAttention(t *testing.T) {
 				simd := v.name
 				out := make([]float32, c.tq*ld)
 				args.Out = out
+				args.Probs = make([]float32, c.heads*c.tq*c.tk)
+				for i := range args.Probs {
+					args.Probs[i] = 7 // every element must be written
+				}
 				v.do(func() { tp.Attention(&args) })
 				for i := 0; i < c.tq; i++ {
 					for j := 0; j < w; j++ {
@@ -479,9 +484,47 @@ func TestAttention(t *testing.T) {
 						}
 					}
 				}
+				for i, p := range args.Probs {
+					if d := math.Abs(float64(p) - refProbs[i]); !(d <= 1e-5) {
+						t.Fatalf("%s probs[%d] = %g, want %g", simd, i, p, refProbs[i])
+					}
+				}
 			}
 		})
 	}
+}
+
+// attentionProbsRef is softmax(Scale Q K^T) per head in float64, Heads x
+// Tq x Tk, zero where a causal query does not see.
+func attentionProbsRef(a *AttentionArgs) []float64 {
+	out := make([]float64, a.Heads*a.Tq*a.Tk)
+	for h := 0; h < a.Heads; h++ {
+		for i := 0; i < a.Tq; i++ {
+			vis := a.Tk
+			if a.Causal {
+				vis = min(max(a.Tk-a.Tq+i+1, 0), a.Tk)
+			}
+			row := out[(h*a.Tq+i)*a.Tk:][:vis]
+			m := math.Inf(-1)
+			for j := range row {
+				var s float64
+				for d := 0; d < a.HeadDim; d++ {
+					s += float64(a.Q[i*a.LdQ+h*a.HeadDim+d]) * float64(a.K[j*a.LdK+h*a.HeadDim+d])
+				}
+				row[j] = s * float64(a.Scale)
+				m = max(m, row[j])
+			}
+			var sum float64
+			for j := range row {
+				row[j] = math.Exp(row[j] - m)
+				sum += row[j]
+			}
+			for j := range row {
+				row[j] /= sum
+			}
+		}
+	}
+	return out
 }
 
 var rowLens = []int{1, 7, 8, 9, 88, 257, 1408, 1411}

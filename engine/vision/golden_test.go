@@ -434,7 +434,10 @@ func TestInstructionChangesOnlyQFormer(t *testing.T) {
 }
 
 // TestNoAllocsPerLayer: after the first image, a run allocates only its
-// results (a constant count, whatever the number of layers).
+// results (a constant count, whatever the number of layers). The pool hands
+// tasks to whichever thread is free, so on a busy machine a thread may meet
+// its largest task (and grow its scratch once) only after the warm-up: 20
+// runs average those few growths out.
 func TestNoAllocsPerLayer(t *testing.T) {
 	for _, name := range []string{"blip2-opt", "instructblip-llama"} {
 		t.Run(name, func(t *testing.T) {
@@ -448,12 +451,12 @@ func TestNoAllocsPerLayer(t *testing.T) {
 			}
 			q, _ := m.QFormer(context.Background(), feat, ids)
 			m.Project(q)
-			n := testing.AllocsPerRun(3, func() { m.EncodeImage(context.Background(), px) })
+			n := testing.AllocsPerRun(20, func() { m.EncodeImage(context.Background(), px) })
 			t.Logf("allocations: EncodeImage %v", n)
 			if n > 2 {
 				t.Errorf("EncodeImage: %v allocations per image, want <= 2 (the result)", n)
 			}
-			if n := testing.AllocsPerRun(3, func() { m.QFormer(context.Background(), feat, ids) }); n > 1 {
+			if n := testing.AllocsPerRun(20, func() { m.QFormer(context.Background(), feat, ids) }); n > 1 {
 				t.Errorf("QFormer: %v allocations per call, want <= 1 (the result)", n)
 			}
 			if n := testing.AllocsPerRun(3, func() { m.Project(q) }); n > 1 {

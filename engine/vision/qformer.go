@@ -28,7 +28,46 @@ import (
 // It stops when ctx is done, checking it before the embeddings and between
 // layers, and returns ctx's error as is. A stopped run leaves nothing
 // behind for the next one.
-func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) (_ []float32, err error) {
+func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, error) {
+	return m.qformer(ctx, feat, instructionIDs, nil)
+}
+
+// CrossAttention is where the Q-Former's queries looked in the image: the
+// softmax probabilities of every cross-attention layer, Layers x Heads x
+// Queries x Tokens (vision tokens: the class token, then the patches row
+// by row), as transformers returns them with output_attentions=True
+// (query rows only).
+type CrossAttention struct {
+	Layers, Heads, Queries, Tokens int
+	Probs                          []float32
+}
+
+// crossLayers is how many of the Q-Former's layers cross-attend.
+func (m *Model) crossLayers() int {
+	n := 0
+	for i := range m.qf {
+		if m.qf[i].hasCross {
+			n++
+		}
+	}
+	return n
+}
+
+// QFormerAttention is QFormer that also returns the cross-attention
+// probabilities.
+func (m *Model) QFormerAttention(ctx context.Context, feat *ImageFeatures, instructionIDs []int) ([]float32, *CrossAttention, error) {
+	att := &CrossAttention{Layers: m.crossLayers(), Heads: m.info.QFormer.Heads, Queries: m.info.NumQueryTokens, Tokens: m.info.Vision.Tokens}
+	att.Probs = make([]float32, att.Layers*att.Heads*att.Queries*att.Tokens)
+	out, err := m.qformer(ctx, feat, instructionIDs, att)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, att, nil
+}
+
+// qformer is QFormer, writing the cross-attention probabilities into att
+// when it is set.
+func (m *Model) qformer(ctx context.Context, feat *ImageFeatures, instructionIDs []int, att *CrossAttention) (_ []float32, err error) {
 	q := &m.info.QFormer
 	if feat == nil || feat.Tokens != m.info.Vision.Tokens || feat.Dim != q.EncoderHiddenSize || len(feat.Data) != feat.Tokens*feat.Dim {
 		return nil, fmt.Errorf("vision: image features do not come from this model's ViT")
@@ -69,12 +108,19 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 	}
 	m.pool.LayerNorm(x, x, T, H, m.embLN.w, m.embLN.b, q.LayerNormEps)
 
+	cross := 0
 	for i := range m.qf {
 		m.emitLayer("qformer_hidden_states", i, T, H, x)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.qformerLayer(&m.qf[i], feat, Q, T)
+		var probs []float32
+		if att != nil && m.qf[i].hasCross {
+			n := att.Heads * att.Queries * att.Tokens
+			probs = att.Probs[cross*n : (cross+1)*n]
+			cross++
+		}
+		m.qformerLayer(&m.qf[i], feat, Q, T, probs)
 	}
 	m.emitLayer("qformer_hidden_states", len(m.qf), T, H, x)
 	if err := ctx.Err(); err != nil {
@@ -91,8 +137,9 @@ func (m *Model) QFormer(ctx context.Context, feat *ImageFeatures, instructionIDs
 // qformerLayer runs one layer on the T rows of b.qx in place, of which the
 // first Q are query rows (cross-attending to feat, with their own
 // feed-forward) and the rest text rows. Q is 0 for the text alone (the
-// retrieval model's text encoder): then feat is not read.
-func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, Q, T int) {
+// retrieval model's text encoder): then feat is not read. probs, if set,
+// receives the cross-attention probabilities (heads x Q x vision tokens).
+func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, Q, T int, probs []float32) {
 	q := &m.info.QFormer
 	H, eps := q.HiddenSize, q.LayerNormEps
 	hd := H / q.Heads
@@ -120,7 +167,7 @@ func (m *Model) qformerLayer(L *qformerLayer, feat *ImageFeatures, Q, T int) {
 		L.crossQ.forward(m.pool, qq[:Q*H], aq, Q)
 		L.crossK.forward(m.pool, ck, feat.Data, N)
 		L.crossV.forward(m.pool, cv, feat.Data, N)
-		m.attention(qq, ck, cv, H, H, ctx, H, Q, N, q.Heads, hd)
+		m.attentionProbs(qq, ck, cv, H, H, ctx, H, Q, N, q.Heads, hd, probs)
 		L.crossOut.forward(m.pool, h[:Q*H], ctx[:Q*H], Q)
 		kernels.Add(h[:Q*H], h[:Q*H], aq)
 		m.pool.LayerNorm(aq, h[:Q*H], Q, H, L.crossLN.w, L.crossLN.b, eps)

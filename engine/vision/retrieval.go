@@ -166,7 +166,7 @@ func (m *Model) TextEmbedding(ctx context.Context, ids []int) ([]float32, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m.qformerLayer(&m.qf[i], nil, 0, L)
+		m.qformerLayer(&m.qf[i], nil, 0, L, nil)
 	}
 	out := make([]float32, m.info.Retrieval.EmbedSize)
 	m.ret.textProj.forward(m.pool, out, x[:H], 1)
@@ -179,16 +179,34 @@ func (m *Model) TextEmbedding(ctx context.Context, ids []int) ([]float32, error)
 // image's features and a text's ids: the Q-Former over the queries and
 // the text together, itm_head averaged over the query outputs.
 func (m *Model) ITMLogits(ctx context.Context, feat *ImageFeatures, ids []int) ([2]float32, error) {
+	out, _, err := m.itm(ctx, feat, ids, false)
+	return out, err
+}
+
+// ITMAttention is ITMLogits that also returns where the queries looked in
+// the image while matching the text: the ITM pass's cross-attention.
+func (m *Model) ITMAttention(ctx context.Context, feat *ImageFeatures, ids []int) ([2]float32, *CrossAttention, error) {
+	return m.itm(ctx, feat, ids, true)
+}
+
+func (m *Model) itm(ctx context.Context, feat *ImageFeatures, ids []int, attention bool) ([2]float32, *CrossAttention, error) {
 	var out [2]float32
 	if m.ret == nil {
-		return out, ErrNoRetrievalHeads
+		return out, nil, ErrNoRetrievalHeads
 	}
 	if err := m.checkText(ids); err != nil {
-		return out, err
+		return out, nil, err
 	}
-	q, err := m.QFormer(ctx, feat, ids)
+	var q []float32
+	var att *CrossAttention
+	var err error
+	if attention {
+		q, att, err = m.QFormerAttention(ctx, feat, ids)
+	} else {
+		q, err = m.QFormer(ctx, feat, ids)
+	}
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	Q := m.info.NumQueryTokens
 	logits := make([]float32, 2*Q)
@@ -203,7 +221,7 @@ func (m *Model) ITMLogits(ctx context.Context, feat *ImageFeatures, ids []int) (
 		s1 += float64(logits[2*i+1])
 	}
 	out[0], out[1] = float32(s0/float64(Q)), float32(s1/float64(Q))
-	return out, nil
+	return out, att, nil
 }
 
 // checkText refuses ids the text side cannot read.

@@ -132,9 +132,15 @@ func (m *Model) vitLayer(L *vitLayer) {
 // attention is softmax(Q K^T / sqrt(hd)) V for every head, without mask:
 // q rows have stride ldq, k and v rows ldkv, out rows ldo.
 func (m *Model) attention(q, k, v []float32, ldq, ldkv int, out []float32, ldo, tq, tk, heads, hd int) {
+	m.attentionProbs(q, k, v, ldq, ldkv, out, ldo, tq, tk, heads, hd, nil)
+}
+
+// attentionProbs is attention that also writes the probabilities into
+// probs (heads x tq x tk) when it is set.
+func (m *Model) attentionProbs(q, k, v []float32, ldq, ldkv int, out []float32, ldo, tq, tk, heads, hd int, probs []float32) {
 	a := &m.att
 	*a = kernels.AttentionArgs{
-		Q: q, K: k, V: v, Out: out,
+		Q: q, K: k, V: v, Out: out, Probs: probs,
 		Tq: tq, Tk: tk, Heads: heads, HeadDim: hd,
 		LdQ: ldq, LdK: ldkv, LdV: ldkv, LdOut: ldo,
 		Scale: float32(1 / math.Sqrt(float64(hd))),

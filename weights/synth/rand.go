@@ -16,8 +16,16 @@ func NewRand(seed uint64) *Rand { return &Rand{seed} }
 
 // Uint64 returns the next 64 random bits.
 func (r *Rand) Uint64() uint64 {
-	r.s += 0x9E3779B97F4A7C15
-	z := r.s
+	r.s += Golden64
+	return Mix64(r.s)
+}
+
+// Golden64 is SplitMix64's increment.
+const Golden64 = 0x9E3779B97F4A7C15
+
+// Mix64 is SplitMix64's output function: a stateless hash of one counter
+// value, for data that must be generated at any offset without the rest.
+func Mix64(z uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
 	return z ^ (z >> 31)
