@@ -836,3 +836,67 @@ func TestRefresh(t *testing.T) {
 	waitIdle(t, a)
 	check("a failed retry: the answer as it was, an error", n+1)
 }
+
+// TestGPULayers: a GPU build that fell back to the CPU says so in one line
+// once the model is loaded; /set lists where the language model runs;
+// /set gpu_layers N|all says it applies at the next load (llama.cpp places
+// layers when it loads), refuses other values, and is refused for a
+// language model in Go (no device).
+func TestGPULayers(t *testing.T) {
+	const notice = "the CUDA build of llama.cpp could not load (no driver); the language model runs on the CPU"
+	a, _, _ := newTestApp(t, func(o *app.Options) {
+		eng := apptest.NewEngine()
+		eng.Device, eng.Notice = "CPU", notice
+		o.Model = eng.Source(o.Model.Dir, o.Model.Image)
+	})
+	st := a.Snapshot()
+	var notes []string
+	for _, e := range st.Entries {
+		if e.Kind == app.EntryNote && strings.Contains(apptest.NoteText(e), notice) {
+			notes = append(notes, apptest.NoteText(e))
+		}
+	}
+	if len(notes) != 1 || strings.Contains(notes[0], "\n") {
+		t.Errorf("fallback notice shown %d times (want one line once): %q\n%s", len(notes), notes, transcript(st))
+	}
+	last := func(line string) app.Entry {
+		t.Helper()
+		a.Submit(line)
+		st := waitIdle(t, a)
+		return st.Entries[len(st.Entries)-1]
+	}
+	if e := last("/set"); !strings.Contains(apptest.NoteText(e), "gpu_layers") {
+		t.Errorf("/set does not list gpu_layers:\n%s", apptest.NoteText(e))
+	}
+	for _, c := range []struct {
+		line string
+		kind app.EntryKind
+		want string
+	}{
+		{"/set gpu_layers 20", app.EntryNote, "gpu_layers = 20 applies when the model is loaded next: start the chat with --gpu-layers 20 (now: CPU)"},
+		{"/set gpu_layers all", app.EntryNote, "--gpu-layers all"},
+		{"/set gpu_layers", app.EntryNote, "gpu_layers: CPU"},
+		{"/set gpu_layers -1", app.EntryError, "takes a number of layers"},
+		{"/set gpu_layers many", app.EntryError, "takes a number of layers"},
+	} {
+		e := last(c.line)
+		text := e.Text
+		if e.Kind == app.EntryNote {
+			text = apptest.NoteText(e)
+		}
+		if e.Kind != c.kind || !strings.Contains(text, c.want) {
+			t.Errorf("%s: %v %q, want %v containing %q", c.line, e.Kind, text, c.kind, c.want)
+		}
+	}
+
+	// The Go backend (no device) has no offload.
+	g, _, _ := newTestApp(t, nil)
+	g.Submit("/set gpu_layers 4")
+	st = waitIdle(t, g)
+	if e := st.Entries[len(st.Entries)-1]; e.Kind != app.EntryError || !strings.Contains(e.Text, "CPU only") {
+		t.Errorf("/set gpu_layers on the Go backend: %v %q", e.Kind, e.Text)
+	}
+	if got := app.Complete("/set gp"); len(got) != 1 || got[0] != "/set gpu_layers " {
+		t.Errorf("Complete(/set gp) = %q", got)
+	}
+}

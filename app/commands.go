@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/blip2chat/blip2chat/internal/safefile"
@@ -252,13 +253,24 @@ func (a *App) set(arg string) {
 			a.errorf("no model loaded: settings come with the model")
 			return
 		}
-		a.add(Entry{Kind: EntryNote, Text: "Settings (change with /set KEY VALUE):", Rows: settingRows(cur)})
+		rows := settingRows(cur)
+		a.mu.Lock()
+		dev := a.st.Model.Device
+		a.mu.Unlock()
+		if dev != "" {
+			rows = append(rows, Row{Label: gpuLayersKey, Value: dev, Remark: gpuLayersHelp})
+		}
+		a.add(Entry{Kind: EntryNote, Text: "Settings (change with /set KEY VALUE):", Rows: rows})
 		return
 	}
 	key, val, _ := strings.Cut(arg, " ")
 	key = strings.ToLower(strings.TrimSpace(key))
 	if key == "preset" && strings.TrimSpace(val) != "" {
 		a.preset(val)
+		return
+	}
+	if key == gpuLayersKey {
+		a.setGPULayers(strings.TrimSpace(val))
 		return
 	}
 	if strings.TrimSpace(val) == "" {
@@ -361,4 +373,37 @@ func (a *App) startDemo() {
 		a.mu.Unlock()
 		a.load(src, "", nil)
 	}
+}
+
+// gpuLayersKey is /set's key for the language model's GPU offload: a load
+// option (llama.cpp places the layers when it loads the model), not a
+// conversation setting.
+const gpuLayersKey = "gpu_layers"
+
+const gpuLayersHelp = "language-model layers on the GPU: N or all (applies when the model is loaded: --gpu-layers)"
+
+// setGPULayers answers /set gpu_layers N|all: llama.cpp places layers when
+// it loads a model, so the value applies at the next load (the chat's
+// --gpu-layers); it says where the model runs now.
+func (a *App) setGPULayers(val string) {
+	a.mu.Lock()
+	has, dev := a.st.HasModel, a.st.Model.Device
+	a.mu.Unlock()
+	if !has {
+		a.errorf("no model loaded: load one with --gpu-layers N|all")
+		return
+	}
+	if dev == "" {
+		a.errorf("%s: this model's language model runs in Go, on the CPU only", gpuLayersKey)
+		return
+	}
+	if val == "" {
+		a.notef("%s: %s (%s)", gpuLayersKey, dev, gpuLayersHelp)
+		return
+	}
+	if n, err := strconv.Atoi(val); val != "all" && (err != nil || n < 0) {
+		a.errorf("%s takes a number of layers (0: none) or all, not %q", gpuLayersKey, val)
+		return
+	}
+	a.notef("%s = %s applies when the model is loaded next: start the chat with --gpu-layers %s (now: %s)", gpuLayersKey, val, val, dev)
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -53,7 +54,7 @@ func Complete(line string) []string {
 		if strings.Contains(arg, " ") {
 			return nil
 		}
-		return words(SettingKeys)
+		return words(append(slices.Clone(SettingKeys), gpuLayersKey))
 	case "/template":
 		return words([]string{"edit", "reset"})
 	}

@@ -83,7 +83,12 @@ type ModelInfo struct {
 	Desc    string // e.g. "BLIP-2 · llama 7B Q4_K_M"
 	Family  string // "blip-2", "instructblip"
 	Backend string // "llama.cpp 0.4.0 (/path)", "Go (OPT)"
-	Details []model.Row
+	// Device is where the language model runs ("CPU", "GPU: CUDA0 (...),
+	// 32 of 32 layers"); "" for a backend without GPU offload (Go). Notice
+	// is lm.Info.Notice: one line when a GPU was asked for and the model
+	// runs on the CPU.
+	Device, Notice string
+	Details        []model.Row
 	// LoadTime is how long opening the model took.
 	LoadTime time.Duration
 }

@@ -79,6 +79,9 @@ func (a *App) loadJob(ctx context.Context, src *ModelSource, img string, resume 
 		}
 	}
 	a.notef("Loaded %s in %s.", info.Name, roundDur(info.LoadTime))
+	if info.Notice != "" {
+		a.note("Note: " + info.Notice) // the GPU build fell back to the CPU
+	}
 	if src.Demo {
 		a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers install a model (blip2chat pull blip2-flan-t5-xl) and run blip2chat chat blip2-flan-t5-xl.")
 	}

@@ -87,6 +87,8 @@ func (e *realEngine) describe(dir string) ModelInfo {
 		Desc:    strings.TrimSpace(family + " · " + mi.Desc),
 		Family:  mi.Family,
 		Backend: e.m.LM.Info().Backend,
+		Device:  e.m.LM.Info().Device,
+		Notice:  e.m.LM.Info().Notice,
 		Details: e.m.Details(),
 	}
 }

@@ -105,6 +105,9 @@ type Engine struct {
 	Beams chan string
 	// Fail, when set, makes answers fail with it before any text.
 	Fail error
+	// Device and Notice are the language model's (app.ModelInfo): where
+	// it runs and the GPU-fallback line; "" for none.
+	Device, Notice string
 	// Attn, when set, is what Attention returns (else an error).
 	Attn *app.Attention
 	// Confidence, when set, is every finished answer's
@@ -152,7 +155,7 @@ func (e *Engine) Closed() bool {
 
 // Info implements app.Engine.
 func (e *Engine) Info() app.ModelInfo {
-	return app.ModelInfo{Name: "fake", Desc: "BLIP-2 · fake", Backend: "none", Family: "blip-2",
+	return app.ModelInfo{Name: "fake", Desc: "BLIP-2 · fake", Backend: "none", Family: "blip-2", Device: e.Device, Notice: e.Notice,
 		Details: []model.Row{{Label: "Vision", Value: "none"}, {Label: "Language", Value: "none"}}}
 }
 

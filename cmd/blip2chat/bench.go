@@ -25,7 +25,7 @@ func init() {
 		name:    "bench",
 		summary: "time the vision side and the language model (per stage: median, min, GFLOP/s, tokens/s, peak RSS)",
 		usage: "(--synthetic " + strings.Join(synth.Names(), "|") + " | -m MODEL_DIR) [--threads N] [--runs N] " +
-			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--vision-only] [--index] [--cache DIR] [--json]",
+			"[--vision-type f32|f16|q8_0] [--llm-type TYPE] [--prompt-tokens N] [--decode-tokens N] [--vision-only] [--index] [--cache DIR] [--json]",
 		run: runBench,
 	})
 }
@@ -33,6 +33,10 @@ func init() {
 // maxBenchRuns bounds --runs: timings that need more repetitions than this
 // are noise, and a typo of 10000000 would run for days.
 const maxBenchRuns = 1000
+
+// maxBenchTokens bounds --prompt-tokens and --decode-tokens: the longest
+// context of the models benchmarked.
+const maxBenchTokens = 2048
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet(commands["bench"], stderr)
@@ -42,6 +46,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	runs := fl.Int("runs", 5, "timed runs per stage, after one warm-up run")
 	visionType := fl.String("vision-type", "", "synthetic vision weight `type`: f32, f16 or q8_0 (default: convert's, "+convert.DefaultVisionType+")")
 	llmType := fl.String("llm-type", "", "synthetic language model weight `type` (default: convert's for the family)")
+	promptTokens := fl.Int("prompt-tokens", 32, "prompt text tokens after the soft tokens")
+	decodeTokens := fl.Int("decode-tokens", 64, "greedy (and beam) steps timed after the first token")
 	visionOnly := fl.Bool("vision-only", false, "time only the vision stages, even when there is a language model")
 	cacheDir := fl.String("cache", "", "`folder` of the synthetic models (default: the user cache folder's blip2chat/synthetic)")
 	seed := fl.Uint64("seed", 0, "seed of the synthetic weights and of the random image")
@@ -67,6 +73,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if *runs > maxBenchRuns {
 		return fmt.Errorf("--runs must be at most %d (the median settles long before), is %d", maxBenchRuns, *runs)
+	}
+	if *promptTokens < 1 || *promptTokens > maxBenchTokens || *decodeTokens < 1 || *decodeTokens > maxBenchTokens {
+		return fmt.Errorf("--prompt-tokens and --decode-tokens must be from 1 to %d, are %d and %d", maxBenchTokens, *promptTokens, *decodeTokens)
 	}
 	if *threads < 0 {
 		return fmt.Errorf("--threads must not be negative, is %d", *threads)
@@ -144,7 +153,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		defer lmm.Close()
 		rep.LLM = lmm.Info().Desc
-		rep.Stages, err = bench.Pipeline(ctx, vm, lmm, bench.LMOptions{VisionOptions: vo, Threads: nThreads})
+		rep.Stages, err = bench.Pipeline(ctx, vm, lmm, bench.LMOptions{VisionOptions: vo, Threads: nThreads,
+			PromptTokens: *promptTokens, DecodeTokens: *decodeTokens})
 		if err != nil {
 			return err
 		}

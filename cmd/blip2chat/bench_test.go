@@ -22,6 +22,8 @@ func TestBenchUsage(t *testing.T) {
 		{"stray argument", []string{"bench", "-m", model, "extra"}, 2, "usage:"},
 		{"runs", []string{"bench", "-m", model, "--runs", "0"}, 1, "--runs must be at least 1"},
 		{"threads", []string{"bench", "-m", model, "--threads", "-1"}, 1, "--threads must not be negative"},
+		{"no decode tokens", []string{"bench", "-m", model, "--decode-tokens", "0"}, 1, "--decode-tokens must be from 1 to 2048"},
+		{"absurd prompt", []string{"bench", "-m", model, "--prompt-tokens", "100000"}, 1, "--prompt-tokens and --decode-tokens must be from 1 to 2048, are 100000 and 64"},
 		{"unknown synthetic", []string{"bench", "--synthetic", "gpt-5", "--cache", t.TempDir()}, 1, `no synthetic model "gpt-5" (want flan-t5-xl, itm-vit-g, opt-2.7b, vicuna-7b, vision)`},
 		{"bad vision type", []string{"bench", "--synthetic", "vision", "--vision-type", "q4_0"}, 1, `unknown weight type "q4_0"`},
 		{"type of a converted model", []string{"bench", "-m", model, "--vision-type", "q8_0"}, 1, "has f32 weights; --vision-type applies to --synthetic"},
@@ -62,7 +64,7 @@ func TestBenchModel(t *testing.T) {
 		stages []string
 	}{
 		{"vision", []string{"-m", vis}, []string{"vit", "qformer"}},
-		{"opt", []string{"-m", full}, []string{"vit", "qformer", "prefill", "first_token", "decode", "ttft", "decode_beam5"}},
+		{"opt", []string{"-m", full}, []string{"preprocess", "vit", "qformer", "projection", "tokenize", "prefill", "first_token", "decode", "ttft", "decode_beam5"}},
 		{"opt vision only", []string{"-m", full, "--vision-only"}, []string{"vit", "qformer"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

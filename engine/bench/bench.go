@@ -11,9 +11,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"io"
 	"math"
 	"runtime"
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/blip2chat/blip2chat/engine/generate"
+	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/vision"
 	"github.com/blip2chat/blip2chat/weights/synth"
@@ -29,12 +34,20 @@ import (
 
 // Stage names, in pipeline order.
 const (
-	StageViT        = "vit"         // EncodeImage
-	StageQFormer    = "qformer"     // QFormer + Project
-	StagePrefill    = "prefill"     // soft tokens + prompt through the language model
-	StageFirstToken = "first_token" // from the end of prefill to the first token id
+	StagePreprocess = "preprocess" // a JPEG photo decoded, resized and normalized (Pipeline)
+	StageViT        = "vit"        // EncodeImage
+	StageQFormer    = "qformer"    // QFormer (Vision: + Project, as the PyTorch baseline counts it)
+	StageProjection = "projection" // Project, the Q-Former's output to soft tokens (Pipeline)
+	StageTokenize   = "tokenize"   // the prompt text to token ids (Pipeline)
+	// StagePrefill is the soft tokens and the prompt through the language
+	// model, up to the last row's logits (T5: the encoder and the decoder
+	// start token).
+	StagePrefill    = "prefill"
+	StageFirstToken = "first_token" // from the first logits to the first token id
 	StageDecode     = "decode"      // DecodeTokens generation steps
-	StageTTFT       = "ttft"        // vit + qformer + prefill + first_token: a new image's first token
+	// StageTTFT is a new image's first token: the sum of the stages
+	// before it, from the JPEG to the token id.
+	StageTTFT = "ttft"
 	// StageBeam is beam search's steps after the first (BeamWidth beams,
 	// one batched forward each): its tokens/s are steps per second.
 	StageBeam = "decode_beam5"
@@ -50,6 +63,10 @@ type Stage struct {
 	FLOPs  int64           // per run; 0 when not counted
 	Tokens int             // tokens per run of a token stage (prefill, decode); 0 otherwise
 	Allocs []uint64        // heap allocations per timed run; nil when not measured
+	// CPU is the process's CPU time of each timed run (all threads), nil
+	// when not measured: on a machine shared with other work it moves
+	// less than Times, which include the waits for a core.
+	CPU []time.Duration
 	// BytesPerToken is the memory a token of this stage reads (the decode
 	// stage's weights, see DecodeBytesPerToken); 0 when not known.
 	BytesPerToken int64
@@ -74,6 +91,11 @@ func (s *Stage) Median() time.Duration {
 		return t[n/2]
 	}
 	return (t[n/2-1] + t[n/2]) / 2
+}
+
+// MedianCPU is the median CPU time of the runs (0 when not measured).
+func (s *Stage) MedianCPU() time.Duration {
+	return (&Stage{Times: s.CPU}).Median()
 }
 
 // Min is the fastest run.
@@ -158,6 +180,7 @@ type jsonStage struct {
 	Tokens       int       `json:"tokens,omitempty"`
 	AllocsPerRun *int64    `json:"allocs_per_run,omitempty"`
 	GBPerS       float64   `json:"gb_per_s,omitempty"`
+	CPUS         float64   `json:"cpu_s,omitempty"` // median CPU time, all threads
 	RunsS        []float64 `json:"runs_s"`
 }
 
@@ -183,7 +206,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	for _, s := range r.Stages {
 		js := jsonStage{MedianS: round(s.Median().Seconds(), 6), MinS: round(s.Min().Seconds(), 6),
 			GFLOPS: round(s.GFLOPS(), 2), GFLOP: round(float64(s.FLOPs)/1e9, 3),
-			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens, GBPerS: round(s.GBPerSecond(), 2)}
+			TokensPerS: round(s.TokensPerSecond(), 2), Tokens: s.Tokens, GBPerS: round(s.GBPerSecond(), 2),
+			CPUS: round(s.MedianCPU().Seconds(), 6)}
 		if a := s.MaxAllocs(); a >= 0 {
 			js.AllocsPerRun = &a
 		}
@@ -211,9 +235,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, ", language model %s", r.LLM)
 	}
 	fmt.Fprintf(&b, "\n%d threads (%s), %d runs after 1 warm-up\n\n", r.Threads, r.Features, r.Runs)
-	fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", "stage", "median", "min", "GFLOP/s", "tokens/s", "allocs/run")
+	fmt.Fprintf(&b, "%-12s %10s %10s %10s %9s %10s %11s\n", "stage", "median", "min", "cpu", "GFLOP/s", "tokens/s", "allocs/run")
 	for _, s := range r.Stages {
-		gf, tps, al := "-", "-", "-"
+		gf, tps, al, cpu := "-", "-", "-", "-"
+		if len(s.CPU) > 0 {
+			cpu = formatDuration(s.MedianCPU())
+		}
 		if s.FLOPs > 0 {
 			gf = fmt.Sprintf("%.1f", s.GFLOPS())
 		}
@@ -223,7 +250,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if a := s.MaxAllocs(); a >= 0 {
 			al = fmt.Sprint(a)
 		}
-		fmt.Fprintf(&b, "%-12s %10s %10s %9s %10s %11s\n", s.Name, formatDuration(s.Median()), formatDuration(s.Min()), gf, tps, al)
+		fmt.Fprintf(&b, "%-12s %10s %10s %10s %9s %10s %11s\n", s.Name, formatDuration(s.Median()), formatDuration(s.Min()), cpu, gf, tps, al)
 	}
 	for _, s := range r.Stages {
 		if gbs := s.GBPerSecond(); gbs > 0 {
@@ -298,7 +325,12 @@ func QFormerFLOPs(in *vision.Info, textTokens int) int64 {
 			total += cross
 		}
 	}
-	return total + 2*Q*H*int64(in.ProjectionSize)
+	return total + ProjectionFLOPs(in)
+}
+
+// ProjectionFLOPs counts the FLOPs of Project (0 without a projection).
+func ProjectionFLOPs(in *vision.Info) int64 {
+	return 2 * int64(in.NumQueryTokens) * int64(in.QFormer.HiddenSize) * int64(in.ProjectionSize)
 }
 
 // VisionOptions configure Vision and Pipeline's vision stages.
@@ -342,13 +374,15 @@ func mallocs() uint64 {
 	return ms.Mallocs
 }
 
-// timed runs f, returning its duration and heap allocations.
-func timed(f func() error) (time.Duration, uint64, error) {
+// timed runs f, returning its duration, heap allocations and the
+// process's CPU time meanwhile.
+func timed(f func() error) (time.Duration, uint64, time.Duration, error) {
 	a := mallocs()
+	c := processCPU()
 	start := time.Now()
 	err := f()
 	d := time.Since(start)
-	return d, mallocs() - a, err
+	return d, mallocs() - a, processCPU() - c, err
 }
 
 // Vision times the vision side on a random image: "vit" (EncodeImage) and
@@ -365,12 +399,12 @@ func Vision(m *vision.Model, o VisionOptions) ([]*Stage, error) {
 	qf := &Stage{Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs))}
 	for r := -1; r < runs; r++ {
 		var feat *vision.ImageFeatures
-		dv, av, err := timed(func() (err error) { feat, err = m.EncodeImage(context.Background(), px); return })
+		dv, av, cv, err := timed(func() (err error) { feat, err = m.EncodeImage(context.Background(), px); return })
 		if err != nil {
 			return nil, err
 		}
 		var soft []float32
-		dq, aq, err := timed(func() error {
+		dq, aq, cq, err := timed(func() error {
 			q, err := m.QFormer(context.Background(), feat, o.InstructionIDs)
 			if err != nil || in.ProjectionSize == 0 {
 				soft = q
@@ -388,8 +422,8 @@ func Vision(m *vision.Model, o VisionOptions) ([]*Stage, error) {
 		if r < 0 {
 			continue // warm-up
 		}
-		vit.Times, vit.Allocs = append(vit.Times, dv), append(vit.Allocs, av)
-		qf.Times, qf.Allocs = append(qf.Times, dq), append(qf.Allocs, aq)
+		vit.Times, vit.Allocs, vit.CPU = append(vit.Times, dv), append(vit.Allocs, av), append(vit.CPU, cv)
+		qf.Times, qf.Allocs, qf.CPU = append(qf.Times, dq), append(qf.Allocs, aq), append(qf.CPU, cq)
 	}
 	return []*Stage{vit, qf}, nil
 }
@@ -411,14 +445,17 @@ type LMOptions struct {
 	Threads      int // language model threads (lm.ContextOptions.Threads)
 }
 
-// Pipeline times what a new image's first answer costs: vit and qformer as
-// Vision does, then with the language model lmm, through engine/generate's
-// driver as chat and ask run it: prefill (a new prompt of the soft tokens
-// and PromptTokens prompt tokens into a context: the decoder-only KV
-// cache, or T5's encoder and its decoder start token), first_token (the
-// first greedy token), decode (DecodeTokens more greedy steps, the end
-// tokens kept out as min_new_tokens does: only speed is measured) and
-// ttft, each run's sum of vit, qformer, prefill and first_token.
+// Pipeline times what a new image's first answer costs, stage by stage
+// as chat and ask run them: preprocess (a photo-sized JPEG decoded,
+// resized and normalized), vit, qformer and projection, tokenize (the
+// prompt text to PromptTokens ids), then with the language model lmm,
+// through engine/generate's driver: prefill (a new prompt of the soft
+// tokens and the prompt tokens into a context, up to the logits of its
+// last row: the decoder-only KV cache, or T5's encoder and its decoder
+// start token), first_token (the first greedy token chosen from them),
+// decode (DecodeTokens more greedy steps, the end tokens kept out as
+// min_new_tokens does: only speed is measured) and ttft, each run's sum of
+// the stages up to first_token.
 func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) ([]*Stage, error) {
 	runs := o.Runs
 	if runs <= 0 {
@@ -437,7 +474,7 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 	if in.ProjectionSize != info.NEmbd {
 		return nil, fmt.Errorf("bench: the vision side projects to %d values per soft token, the language model takes %d", in.ProjectionSize, info.NEmbd)
 	}
-	prompt, err := promptIDs(lmm, nPrompt)
+	text, err := promptText(lmm, nPrompt)
 	if err != nil {
 		return nil, err
 	}
@@ -469,65 +506,96 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 	beam := decode
 	beam.NumBeams = BeamWidth
 
-	px := RandomPixels(in, o.Seed)
+	photo, err := PhotoJPEG(o.Seed)
+	if err != nil {
+		return nil, err
+	}
 	st := map[string]*Stage{
+		StagePreprocess: {Name: StagePreprocess},
 		StageViT:        {Name: StageViT, FLOPs: ViTFLOPs(in)},
-		StageQFormer:    {Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs))},
+		StageQFormer:    {Name: StageQFormer, FLOPs: QFormerFLOPs(in, len(o.InstructionIDs)) - ProjectionFLOPs(in)},
+		StageProjection: {Name: StageProjection, FLOPs: ProjectionFLOPs(in)},
+		StageTokenize:   {Name: StageTokenize, Tokens: nPrompt},
 		StagePrefill:    {Name: StagePrefill, Tokens: Q + nPrompt},
 		StageFirstToken: {Name: StageFirstToken},
 		StageDecode:     {Name: StageDecode, Tokens: nDecode},
 		StageTTFT:       {Name: StageTTFT},
 		StageBeam:       {Name: StageBeam, Tokens: nDecode - 1},
 	}
-	add := func(name string, d time.Duration, allocs uint64) {
+	add := func(name string, d time.Duration, allocs uint64, cpu time.Duration) {
 		x := st[name]
-		x.Times, x.Allocs = append(x.Times, d), append(x.Allocs, allocs)
+		x.Times, x.Allocs, x.CPU = append(x.Times, d), append(x.Allocs, allocs), append(x.CPU, cpu)
 	}
+	ttftStages := []string{StagePreprocess, StageViT, StageQFormer, StageProjection, StageTokenize, StagePrefill, StageFirstToken}
 	for r := -1; r < runs; r++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		var feat *vision.ImageFeatures
-		dv, av, err := timed(func() (err error) { feat, err = vm.EncodeImage(ctx, px); return })
-		if err != nil {
-			return nil, err
+		times, cpu := map[string]time.Duration{}, map[string]time.Duration{}
+		allocs := map[string]uint64{}
+		step := func(name string, f func() error) error {
+			var err error
+			times[name], allocs[name], cpu[name], err = timed(f)
+			return err
 		}
-		var soft []float32
-		dq, aq, err := timed(func() error {
-			q, err := vm.QFormer(ctx, feat, o.InstructionIDs)
+		var px []float32
+		if err := step(StagePreprocess, func() error {
+			img, err := imageprep.Decode(bytes.NewReader(photo), "photo.jpg")
 			if err == nil {
-				soft, err = vm.Project(q)
+				px, err = imageprep.PixelValues(ctx, img, in.ImageOptions())
 			}
 			return err
-		})
-		if err != nil {
+		}); err != nil {
+			return nil, fmt.Errorf("bench: preprocess: %w", err)
+		}
+		var feat *vision.ImageFeatures
+		if err := step(StageViT, func() (err error) { feat, err = vm.EncodeImage(ctx, px); return }); err != nil {
 			return nil, err
 		}
+		var q, soft []float32
+		if err := step(StageQFormer, func() (err error) { q, err = vm.QFormer(ctx, feat, o.InstructionIDs); return }); err != nil {
+			return nil, err
+		}
+		if err := step(StageProjection, func() (err error) { soft, err = vm.Project(q); return }); err != nil {
+			return nil, err
+		}
+		if err := checkFinite("the Q-Former's output", soft); err != nil {
+			return nil, err
+		}
+		var prompt []int32
+		if err := step(StageTokenize, func() (err error) { prompt, err = lmm.Tokenize(text, false); return }); err != nil {
+			return nil, err
+		}
+		if len(prompt) < nPrompt {
+			return nil, fmt.Errorf("bench: the prompt text gives %d tokens, not %d", len(prompt), nPrompt)
+		}
+		prompt = prompt[:nPrompt]
 		d.Reset() // as for a new image: nothing of the last run's cache is reused
-		dp, ap, err := timed(func() error {
+		if err := step(StagePrefill, func() error {
 			return d.Prefill(ctx, generate.Prompt{Soft: soft, NSoft: Q, IDs: prompt}, nil)
-		})
-		if err != nil {
+		}); err != nil {
 			return nil, fmt.Errorf("bench: prefill: %w", err)
 		}
 		// The first token is chosen at step 0; decode runs from there to
 		// the end (the step hook reads the clock and the allocations once).
 		var first time.Time
 		var firstAllocs uint64
-		start, startAllocs := time.Now(), mallocs()
+		var firstCPU time.Duration
+		start, startAllocs, startCPU := time.Now(), mallocs(), processCPU()
 		decode.OnStep = func(step int, _ []float32, _ int32) {
 			if step == 0 {
-				first, firstAllocs = time.Now(), mallocs()
+				first, firstAllocs, firstCPU = time.Now(), mallocs(), processCPU()
 			}
 		}
 		res, err := d.Decode(ctx, decode)
-		end, endAllocs := time.Now(), mallocs()
+		end, endAllocs, endCPU := time.Now(), mallocs(), processCPU()
 		if err == nil && len(res.IDs) != nDecode {
 			err = fmt.Errorf("%d tokens (%v), not %d", len(res.IDs), res.Stop, nDecode)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bench: decode: %w", err)
 		}
+		times[StageFirstToken], allocs[StageFirstToken], cpu[StageFirstToken] = first.Sub(start), firstAllocs-startAllocs, firstCPU-startCPU
 		// Beam search over the same prompt: the steps after the first,
 		// each a forward of the five beams' rows (the last step chooses
 		// without one, the first forward follows the first step).
@@ -547,19 +615,20 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 			continue
 		}
 		if bd != nil {
-			add(StageBeam, beamTime, 0)
+			add(StageBeam, beamTime, 0, 0)
 		}
-		df := first.Sub(start)
-		add(StageViT, dv, av)
-		add(StageQFormer, dq, aq)
-		add(StagePrefill, dp, ap)
-		add(StageFirstToken, df, firstAllocs-startAllocs)
-		add(StageDecode, end.Sub(first), endAllocs-firstAllocs)
-		st[StageTTFT].Times = append(st[StageTTFT].Times, dv+dq+dp+df)
+		var ttft, ttftCPU time.Duration
+		for _, n := range ttftStages {
+			add(n, times[n], allocs[n], cpu[n])
+			ttft, ttftCPU = ttft+times[n], ttftCPU+cpu[n]
+		}
+		add(StageDecode, end.Sub(first), endAllocs-firstAllocs, endCPU-firstCPU)
+		st[StageTTFT].Times = append(st[StageTTFT].Times, ttft)
+		st[StageTTFT].CPU = append(st[StageTTFT].CPU, ttftCPU)
 	}
 	var out []*Stage
-	st[StageBeam].Allocs = nil // not measured: a whole search
-	for _, n := range []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT, StageBeam} {
+	st[StageBeam].Allocs, st[StageBeam].CPU = nil, nil // not measured: a whole search
+	for _, n := range append(ttftStages, StageDecode, StageTTFT, StageBeam) {
 		if n != StageBeam || bd != nil {
 			out = append(out, st[n])
 		}
@@ -567,20 +636,40 @@ func Pipeline(ctx context.Context, vm *vision.Model, lmm lm.Model, o LMOptions) 
 	return out, nil
 }
 
-// promptIDs is an n-token prompt for m: an ordinary sentence tokenized
-// without specials, repeated or cut to n tokens.
-func promptIDs(m lm.Model, n int) ([]int32, error) {
-	const text = "Question: what is shown in this picture, and what are the people in it doing? Answer:"
-	ids, err := m.Tokenize(text, false)
-	if err != nil {
+// promptText is an ordinary question repeated until the language model's
+// tokenizer gives at least n tokens for it (without specials).
+func promptText(m lm.Model, n int) (string, error) {
+	const sentence = "Question: what is shown in this picture, and what are the people in it doing? Answer:"
+	text := sentence
+	for range n {
+		ids, err := m.Tokenize(text, false)
+		if err != nil {
+			return "", err
+		}
+		if len(ids) >= n {
+			return text, nil
+		}
+		text += " " + sentence
+	}
+	return "", fmt.Errorf("bench: the language model's tokenizer gives fewer than %d tokens for %d questions", n, n)
+}
+
+// PhotoJPEG is a 640x480 JPEG (quality 90) standing in for a photo: smooth
+// colour gradients with some noise from seed, about what a camera's
+// picture costs to decode and resize per pixel.
+func PhotoJPEG(seed uint64) ([]byte, error) {
+	const w, h = 640, 480
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	r := synth.NewRand(seed)
+	for y := range h {
+		for x := range w {
+			n := uint8(r.Uint64() % 32)
+			img.SetRGBA(x, y, color.RGBA{R: uint8(x*200/w) + n, G: uint8(y*200/h) + n, B: uint8((x+y)*100/(w+h)) + n, A: 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("bench: the language model's tokenizer gives no tokens for the prompt")
-	}
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = ids[i%len(ids)]
-	}
-	return out, nil
+	return b.Bytes(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blip2chat/blip2chat/engine/imageprep"
 	"github.com/blip2chat/blip2chat/engine/lm"
 	"github.com/blip2chat/blip2chat/engine/lm/opt"
 	_ "github.com/blip2chat/blip2chat/engine/lm/opt"
@@ -140,7 +141,7 @@ func TestStageStatistics(t *testing.T) {
 func sampleReport() *Report {
 	return &Report{Model: "synthetic vision", VisionType: "f16", Threads: 2, Runs: 3, Features: "avx2", PeakRSS: 3 << 29, LoadAvg: []float64{1.5, 2, 2.25},
 		Stages: []*Stage{
-			{Name: StageViT, Times: durations(4000, 4200, 4100), FLOPs: 520719260160, Allocs: []uint64{2, 2, 2}},
+			{Name: StageViT, Times: durations(4000, 4200, 4100), FLOPs: 520719260160, Allocs: []uint64{2, 2, 2}, CPU: durations(7000, 8000, 7500)},
 			{Name: StageQFormer, Times: durations(150, 160, 155), FLOPs: 12873695232, Allocs: []uint64{1, 1, 1}},
 			{Name: StageDecode, Times: durations(8000, 8000, 8000), Tokens: 64},
 		}}
@@ -166,7 +167,7 @@ func TestReportJSON(t *testing.T) {
 	}
 	// Field names as documented: median_s, min_s, gflops, tokens_per_s.
 	raw := b.String()
-	for _, k := range []string{`"median_s":4.1`, `"min_s":4`, `"gflops":127,`, `"tokens_per_s":8`, `"peak_rss_mib":1536`, `"runs_s":[4,4.2,4.1]`, `"loadavg":[1.5,2,2.25]`} {
+	for _, k := range []string{`"median_s":4.1`, `"min_s":4`, `"gflops":127,`, `"tokens_per_s":8`, `"peak_rss_mib":1536`, `"runs_s":[4,4.2,4.1]`, `"loadavg":[1.5,2,2.25]`, `"cpu_s":7.5`} {
 		if !strings.Contains(raw, k) {
 			t.Errorf("%s missing from %s", k, raw)
 		}
@@ -192,7 +193,7 @@ func TestReportTable(t *testing.T) {
 	}
 	s := b.String()
 	for _, want := range []string{"synthetic vision", "vision weights f16", "2 threads", "3 runs",
-		"vit", "4.100 s", "4.000 s", "127.0", "qformer", "155.00 ms", "decode", "8.0", "peak RSS 1536 MiB", "load average 1.50 2.00 2.25"} {
+		"vit", "4.100 s", "4.000 s", "7.500 s", "127.0", "qformer", "155.00 ms", "decode", "8.0", "peak RSS 1536 MiB", "load average 1.50 2.00 2.25"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}
@@ -276,25 +277,59 @@ func TestPipelineOPT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{StageViT, StageQFormer, StagePrefill, StageFirstToken, StageDecode, StageTTFT, StageBeam}
+	ttft := []string{StagePreprocess, StageViT, StageQFormer, StageProjection, StageTokenize, StagePrefill, StageFirstToken}
+	names := append(ttft, StageDecode, StageTTFT, StageBeam)
 	if len(st) != len(names) {
 		t.Fatalf("%d stages", len(st))
 	}
+	stage := map[string]*Stage{}
 	for i, n := range names {
 		checkStage(t, st[i], n, 2)
+		stage[n] = st[i]
 	}
-	if st[6].Tokens != 15 {
-		t.Errorf("beam search: %d steps timed, want the 15 after the first", st[6].Tokens)
+	if stage[StageBeam].Tokens != 15 {
+		t.Errorf("beam search: %d steps timed, want the 15 after the first", stage[StageBeam].Tokens)
 	}
-	Q := vm.Info().NumQueryTokens
-	if st[2].Tokens != Q+32 || st[4].Tokens != 16 {
-		t.Errorf("prefill %d tokens, decode %d", st[2].Tokens, st[4].Tokens)
+	in := vm.Info()
+	Q := in.NumQueryTokens
+	if stage[StagePrefill].Tokens != Q+32 || stage[StageDecode].Tokens != 16 || stage[StageTokenize].Tokens != 32 {
+		t.Errorf("prefill %d tokens, decode %d, tokenize %d", stage[StagePrefill].Tokens, stage[StageDecode].Tokens, stage[StageTokenize].Tokens)
+	}
+	if stage[StageQFormer].FLOPs+stage[StageProjection].FLOPs != QFormerFLOPs(in, 0) || stage[StageProjection].FLOPs != 2*int64(Q*in.QFormer.HiddenSize*in.ProjectionSize) {
+		t.Errorf("FLOPs: qformer %d, projection %d", stage[StageQFormer].FLOPs, stage[StageProjection].FLOPs)
 	}
 	for r := 0; r < 2; r++ {
-		sum := st[0].Times[r] + st[1].Times[r] + st[2].Times[r] + st[3].Times[r]
-		if st[5].Times[r] != sum {
-			t.Errorf("run %d: ttft %v, stages sum to %v", r, st[5].Times[r], sum)
+		var sum time.Duration
+		for _, n := range ttft {
+			sum += stage[n].Times[r]
 		}
+		if stage[StageTTFT].Times[r] != sum {
+			t.Errorf("run %d: ttft %v, stages sum to %v", r, stage[StageTTFT].Times[r], sum)
+		}
+		var cpu time.Duration
+		for _, n := range ttft {
+			cpu += stage[n].CPU[r]
+		}
+		if stage[StageTTFT].CPU[r] != cpu || (runtime.GOOS == "linux" && stage[StageViT].CPU[r] <= 0) {
+			t.Errorf("run %d: ttft CPU %v, stages sum to %v (vit %v)", r, stage[StageTTFT].CPU[r], cpu, stage[StageViT].CPU[r])
+		}
+	}
+}
+
+// TestPhotoJPEG: the stand-in photo decodes to 640x480 and differs with
+// the seed.
+func TestPhotoJPEG(t *testing.T) {
+	a, err := PhotoJPEG(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := PhotoJPEG(2)
+	img, err := imageprep.Decode(bytes.NewReader(a), "photo.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sz := img.Bounds().Size(); sz.X != 640 || sz.Y != 480 || bytes.Equal(a, b) {
+		t.Errorf("size %v; seeds 1 and 2 give the same bytes: %v", sz, bytes.Equal(a, b))
 	}
 }
 
@@ -307,10 +342,18 @@ type fakeLM struct {
 func (m *fakeLM) Info() lm.Info {
 	return lm.Info{Arch: "t5", NCtx: 512, NCtxTrain: 512, NEmbd: m.nEmbd, NVocab: 10, EncoderDecoder: true, BOS: -1, EOS: 1, DecoderStart: 0}
 }
-func (m *fakeLM) Tokenize(text string, _ bool) ([]int32, error) { return []int32{5, 6, 7}, nil }
-func (m *fakeLM) TokenBytes(int32) []byte                       { return nil }
-func (m *fakeLM) Piece(int32) string                            { return "" }
-func (m *fakeLM) IsEOG(id int32) bool                           { return id == 1 }
+
+// Tokenize gives a token a word: 5, 6, 7, 5, ...
+func (m *fakeLM) Tokenize(text string, _ bool) ([]int32, error) {
+	var ids []int32
+	for i := range strings.Fields(text) {
+		ids = append(ids, int32(5+i%3))
+	}
+	return ids, nil
+}
+func (m *fakeLM) TokenBytes(int32) []byte { return nil }
+func (m *fakeLM) Piece(int32) string      { return "" }
+func (m *fakeLM) IsEOG(id int32) bool     { return id == 1 }
 func (m *fakeLM) TokenEmbeddings(ids []int32) ([]float32, error) {
 	m.calls = append(m.calls, fmt.Sprintf("embed %v", ids))
 	return make([]float32, len(ids)*m.nEmbd), nil
@@ -368,7 +411,7 @@ func TestPipelineEncoderDecoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 6 {
+	if len(st) != 9 {
 		t.Fatalf("%d stages", len(st))
 	}
 	run := []string{"embed [5 6 7 5]", fmt.Sprintf("encode %d", Q+4), "tokens [0]", "tokens [3]", "tokens [4]", "tokens [5]"}

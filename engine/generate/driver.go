@@ -237,6 +237,18 @@ func (d *Driver) prefill(ctx context.Context, p Prompt, onPrompt func(pos int, l
 			return err
 		}
 		d.soft, d.ids = nil, nil
+		if pa, ok := d.cx.(lm.PromptAppender); ok && nSoft > 0 && len(ids) > 0 && len(ids) <= prefillChunk {
+			// A new image's prompt in one pass: the weights are read once.
+			if err := pa.AppendPrompt(p.Soft, nSoft, ids, all); err != nil {
+				return err
+			}
+			if all {
+				keep(0, nSoft+len(ids))
+			}
+			d.soft = append(make([]float32, 0, len(p.Soft)), p.Soft...)
+			d.ids = append(d.ids, ids...)
+			return nil
+		}
 		if nSoft > 0 {
 			if err := d.cx.AppendEmbeddings(p.Soft, nSoft, all); err != nil {
 				return err

@@ -583,3 +583,57 @@ func (m *fakeModel) textOf(ids []int32) string {
 	}
 	return strings.TrimPrefix(string(b), " ")
 }
+
+// promptContext is a fakeContext that takes soft tokens and text in one
+// pass (lm.PromptAppender).
+type promptContext struct{ *fakeContext }
+
+func (c promptContext) AppendPrompt(rows []float32, n int, ids []int32, all bool) error {
+	if n <= 0 || len(rows) != n*c.m.nEmbd {
+		return errors.New("bad prompt")
+	}
+	c.m.calls = append(c.m.calls, fmt.Sprintf("prompt %d %v", n, ids))
+	c.stats.EmbeddingRowsIn += n
+	c.stats.TokensIn += len(ids)
+	return c.feed(append(slices.Repeat([]int32{-1}, n), ids...), all)
+}
+
+// TestPrefillOnePass: a backend that takes a prompt in one pass gets a new
+// image's soft tokens and text in one call; the next turn still evaluates
+// only its new tokens, and OnPrompt sees every row.
+func TestPrefillOnePass(t *testing.T) {
+	m := newFake()
+	m.nEmbd = 2
+	cx, _ := m.NewContext(lm.ContextOptions{})
+	d := New(m, promptContext{cx.(*fakeContext)})
+	soft := []float32{1, 2, 3, 4}
+	run := func(p Prompt, o Options) Result {
+		t.Helper()
+		m.calls = nil
+		r, err := d.Run(context.Background(), p, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := run(Prompt{Soft: soft, NSoft: 2, IDs: []int32{9, 1}}, greedyOptions(2))
+	want := "truncate 0; prompt 2 [9 1]; tokens [2]; tokens [3]"
+	if got := strings.Join(m.calls, "; "); got != want || r.PromptRows != 4 || r.Text != "é" {
+		t.Errorf("first turn: %s (%d rows, %q)\nwant %s", got, r.PromptRows, r.Text, want)
+	}
+	r = run(Prompt{Soft: soft, NSoft: 2, IDs: []int32{9, 1, 2, 5}}, greedyOptions(1))
+	if got, want := strings.Join(m.calls, "; "), "truncate 5; tokens [5]; tokens [4]"; got != want || r.PromptRows != 1 {
+		t.Errorf("second turn: %s (%d rows)\nwant %s", got, r.PromptRows, want)
+	}
+	var seen []int
+	o := greedyOptions(0)
+	o.OnPrompt = func(pos int, logits []float32) {
+		if len(logits) == len(m.pieces) {
+			seen = append(seen, pos)
+		}
+	}
+	run(Prompt{Soft: soft, NSoft: 2, IDs: []int32{9, 1}}, o)
+	if got, want := strings.Join(m.calls, "; "), "truncate 0; prompt 2 [9 1]"; got != want || !slices.Equal(seen, []int{0, 1, 2, 3}) {
+		t.Errorf("with OnPrompt: %s, rows %v; want %s, rows 0-3", got, seen, want)
+	}
+}

@@ -280,3 +280,30 @@ func BenchmarkSmallM(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPrefill is MatMulT with Q8_0 weights at OPT-2.7b's fc1 shape
+// (10240x2560) for a prompt's row counts: 32 soft tokens, a short prompt,
+// soft tokens and prompt in one pass, and the ViT's 257 rows for
+// comparison; it should reach the ViT's GFLOP/s from a few dozen rows on.
+func BenchmarkPrefill(b *testing.B) {
+	prev := threads()
+	defer setThreads(prev)
+	r := rand.New(rand.NewPCG(9, 9))
+	const n, k = 10240, 2560
+	w := makeMatrix(r, Q8_0, n, k)
+	x := randF32(r, 257*k, 1)
+	dst := make([]float32, 257*n)
+	for _, m := range []int{16, 32, 48, 64, 257} {
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("m%d/t%d", m, th), func(b *testing.B) {
+				setThreads(th)
+				tp.MatMulT(dst, x, m, w, nil)
+				c0 := cpuTime()
+				for b.Loop() {
+					tp.MatMulT(dst, x, m, w, nil)
+				}
+				reportRate(b, 2*float64(m)*k*n, c0, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -113,6 +113,19 @@ type MultiSeq interface {
 	Reorder(parents []int) error
 }
 
+// PromptAppender is implemented by the Contexts of the backends that take
+// a prompt's soft tokens and text tokens in one pass: a new image's prompt
+// then reads the weights once for all its rows instead of once for the
+// soft tokens and once for the text (the Go OPT backend, whose prefill is
+// an int8 GEMM that a few dozen rows more cost little).
+type PromptAppender interface {
+	// AppendPrompt appends n rows of embeddings (as AppendEmbeddings) and
+	// then the tokens ids (as AppendTokens) at Pos(), as if by the two
+	// calls; Logits then indexes the n+len(ids) rows. Stats count the rows
+	// and tokens as the two calls do, and one eval per pass.
+	AppendPrompt(rows []float32, n int, ids []int32, all bool) error
+}
+
 // Context is one sequence: its KV cache (decoder-only) or an encoder output
 // and the decoder's KV cache (encoder-decoder). It is not safe for
 // concurrent use.

@@ -5,6 +5,7 @@ import (
 )
 
 var (
-	_ lm.Model   = (*Model)(nil)
-	_ lm.Context = (*Context)(nil)
+	_ lm.Model          = (*Model)(nil)
+	_ lm.Context        = (*Context)(nil)
+	_ lm.PromptAppender = (*Context)(nil)
 )

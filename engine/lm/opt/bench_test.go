@@ -129,3 +129,58 @@ func argmax(v []float32) int32 {
 	}
 	return int32(best)
 }
+
+// BenchmarkPrefill is a new image's prompt at OPT-2.7b's shape: 32 soft
+// tokens and a 32-token prompt, as two Appends (the soft tokens, then the
+// text) and as one AppendPrompt; it reports prompt rows per second and
+// GFLOP/s (2 per multiply-add of the block matrices and the last row's
+// head), to compare with the ViT's int8 GEMM.
+//
+//	go test -run '^$' -bench 'Prefill' -benchtime 5x ./engine/lm/opt/
+func BenchmarkPrefill(b *testing.B) {
+	m := openSynthetic(b, "opt-2.7b", gguf.TypeQ8_0)
+	c, err := m.newContext(lm.ContextOptions{Threads: lm.DefaultThreads()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	hp := m.Hyper()
+	const q, n = 32, 32
+	r := rand.New(rand.NewPCG(3, 4))
+	soft := make([]float32, q*hp.WordEmbed)
+	for i := range soft {
+		soft[i] = float32(r.NormFloat64())
+	}
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(4 + r.IntN(hp.Vocab-4))
+	}
+	H, F := int64(hp.Hidden), int64(hp.FFN)
+	flop := 2*int64(q+n)*int64(hp.Layers)*(4*H*H+2*H*F) + 2*H*int64(hp.Vocab)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"two-appends", func() error {
+			if err := c.AppendEmbeddings(soft, q, false); err != nil {
+				return err
+			}
+			return c.AppendTokens(ids, false)
+		}},
+		{"one-pass", func() error { return c.AppendPrompt(soft, q, ids, false) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := c.Truncate(0); err != nil {
+					b.Fatal(err)
+				}
+				if err := tc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(q+n)/s, "rows/s")
+			b.ReportMetric(float64(flop)/s/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -221,6 +221,44 @@ func (c *Context) AppendTokens(ids []int32, all bool) error {
 	})
 }
 
+// AppendPrompt appends n soft-token rows and then the tokens ids in one
+// pass (lm.PromptAppender): the prompt of a new image is one GEMM per
+// weight matrix, not two.
+func (c *Context) AppendPrompt(rows []float32, n int, ids []int32, all bool) error {
+	if c.err != nil {
+		return c.err
+	}
+	E := c.m.hp.WordEmbed
+	if n < 0 || len(rows) != n*E {
+		return fmt.Errorf("opt: %d values for %d embedding rows of width %d", len(rows), n, E)
+	}
+	if n+len(ids) == 0 {
+		return errors.New("opt: append of an empty prompt")
+	}
+	for _, id := range ids {
+		if id < 0 || int(id) >= c.m.hp.Vocab {
+			return fmt.Errorf("opt: token id %d is outside the vocabulary (%d)", id, c.m.hp.Vocab)
+		}
+	}
+	if err := c.room(n + len(ids)); err != nil {
+		return err
+	}
+	c.stats.EmbeddingRowsIn += n
+	c.stats.TokensIn += len(ids)
+	return c.run(n+len(ids), all, func(dst []float32, from, cnt int) error {
+		// Rows [from, from+cnt): soft rows first, then token embeddings.
+		soft := max(0, min(n, from+cnt)-from)
+		if soft > 0 {
+			copy(dst[:soft*E], rows[from*E:(from+soft)*E])
+		}
+		if soft == cnt {
+			return nil
+		}
+		t := from + soft - n
+		return c.m.embed(dst[soft*E:cnt*E], ids[t:t+cnt-soft])
+	})
+}
+
 func (c *Context) room(n int) error {
 	if c.pos+n > c.nCtx {
 		return fmt.Errorf("opt: %d positions after %d do not fit in %d: %w", n, c.pos, c.nCtx, lm.ErrContextFull)

@@ -3,6 +3,7 @@ package opt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -246,5 +247,76 @@ func TestOpenFile(t *testing.T) {
 	defer m.Close()
 	if in := m.Info(); in.Arch != lmconv.OPTArch || !strings.HasSuffix(in.Desc, "F16") || in.Backend != "Go (OPT)" {
 		t.Errorf("info %+v", in)
+	}
+}
+
+// TestAppendPrompt: soft tokens and prompt in one AppendPrompt give the
+// logits of the two Appends, and transformers' within the golden
+// tolerance, in one pass or in passes that split the prompt anywhere
+// (NBatch 7 puts the boundary between soft rows and tokens inside a pass);
+// Stats count the rows as the two calls do; bad input changes nothing.
+func TestAppendPrompt(t *testing.T) {
+	g := loadGolden(t)
+	for _, wt := range goldenTypes {
+		for _, nb := range []int{0, 7} {
+			t.Run(fmt.Sprintf("%s/batch%d", wt.name, nb), func(t *testing.T) {
+				m := openGolden(t, wt.name)
+				o := lm.ContextOptions{AllLogits: true, NBatch: nb}
+				ref := runGolden(t, m, g, o)
+				c := newCtx(t, m, o)
+				if err := c.AppendPrompt(g.soft, g.q, g.ids, true); err != nil {
+					t.Fatal(err)
+				}
+				rows := g.q + len(g.ids)
+				var got []float32
+				for i := range rows {
+					got = append(got, c.Logits(i)...)
+				}
+				if len(got) != len(ref) {
+					t.Fatalf("%d logits, want %d", len(got), len(ref))
+				}
+				// One pass changes how rows are grouped into products
+				// (GEMM or, for a few rows, GEMV): rounding only
+				// (measured: at most 1.4e-5).
+				tol := 1e-4
+				if wt.name == "q8_0" {
+					tol = 1e-3 // an activation near a rounding edge of int8
+				}
+				d, dg := maxAbsDiff(got, ref), maxAbsDiff(got, g.logits)
+				t.Logf("one pass vs two Appends: max abs %.3g; vs golden %.3g", d, dg)
+				if d > tol || dg > wt.tol {
+					t.Errorf("deviation %.3g from two Appends (tolerance %g), %.3g from golden (%g)", d, tol, dg, wt.tol)
+				}
+				wantEvals := 1
+				if nb > 0 {
+					wantEvals = (rows + nb - 1) / nb
+				}
+				if st := c.Stats(); st.EmbeddingRowsIn != g.q || st.TokensIn != len(g.ids) || st.Evals != wantEvals || c.Pos() != rows {
+					t.Errorf("stats %+v, pos %d: want %d rows, %d tokens, %d evals, pos %d", st, c.Pos(), g.q, len(g.ids), wantEvals, rows)
+				}
+			})
+		}
+	}
+	m := openGolden(t, "f32")
+	c := newCtx(t, m, lm.ContextOptions{NCtx: g.q + len(g.ids)})
+	for _, tc := range []struct {
+		name string
+		soft []float32
+		n    int
+		ids  []int32
+	}{
+		{"rows do not match n", g.soft[:len(g.soft)-1], g.q, g.ids},
+		{"negative n", nil, -1, g.ids},
+		{"empty", nil, 0, nil},
+		{"token out of range", g.soft, g.q, []int32{int32(g.vocab)}},
+		{"negative token", g.soft, g.q, []int32{-1}},
+		{"too long", g.soft, g.q, append(append([]int32(nil), g.ids...), 5)},
+	} {
+		if err := c.AppendPrompt(tc.soft, tc.n, tc.ids, false); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+		if c.Pos() != 0 || c.Stats() != (lm.Stats{}) {
+			t.Errorf("%s: pos %d, stats %+v after an error", tc.name, c.Pos(), c.Stats())
+		}
 	}
 }
