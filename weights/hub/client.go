@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -185,6 +186,11 @@ func (c *Client) do(ctx context.Context, method, rawURL string, hdr http.Header,
 			why := netError(err)
 			if isStalled() {
 				why = fmt.Sprintf("no answer for %s", c.cfg.Timeout)
+			}
+			// A name the resolver says does not exist will not exist in a
+			// minute either: say so at once instead of backing off for minutes.
+			if dns := (*net.DNSError)(nil); errors.As(err, &dns) && dns.IsNotFound {
+				return fail(errorf(ErrNetwork, "%s: cannot resolve %s: offline? (HF_HUB_OFFLINE=1 uses only the local cache, HF_ENDPOINT names a mirror)", what, u.Hostname()))
 			}
 			return fail(&retryable{err: c.netErr(what, u, why)})
 		}

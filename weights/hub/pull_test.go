@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -880,4 +881,30 @@ func TestConcurrentPulls(t *testing.T) {
 		t.Errorf("sent %d file bytes for two concurrent pulls, want %d (each file once)", got, want)
 	}
 	e.checkSnapshot(false)
+}
+
+// TestUnknownHost: a host the resolver says does not exist (offline, a
+// mistyped HF_ENDPOINT) fails at once with one line, without minutes of
+// retries.
+func TestUnknownHost(t *testing.T) {
+	t.Parallel()
+	const host = "no-such-host.invalid" // RFC 2606: never resolves
+	var dns *net.DNSError
+	if _, err := net.LookupHost(host); !errors.As(err, &dns) || !dns.IsNotFound {
+		t.Skipf("this resolver does not answer 'not found' for %s: %v", host, err)
+	}
+	e := newEnv(t, 1000, 1000)
+	c := e.client(func(c *hub.Config, o *hub.Options) {
+		c.Endpoint = "http://" + host
+		o.RetryBase, o.RetryMax = time.Second, 30*time.Second
+	})
+	start := time.Now()
+	_, err := e.pull(c, hub.FetchOptions{})
+	oneLine(t, err, hub.ErrNetwork, "cannot resolve "+host, "HF_HUB_OFFLINE")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v: retried a name that does not exist", d)
+	}
+	if l := e.log(); l != "" {
+		t.Errorf("retried: %s", l)
+	}
 }
