@@ -30,12 +30,15 @@ func newProgress(w io.Writer, tty bool, tensors int, bytes int64) *progress {
 	return p
 }
 
-// add records one more tensor of n bytes.
-func (p *progress) add(n int) {
+// add records n more bytes written, and one more tensor when last (a large
+// tensor is written in several chunks).
+func (p *progress) add(n int, last bool) {
 	if p == nil || p.w == nil {
 		return
 	}
-	p.tensors++
+	if last {
+		p.tensors++
+	}
 	p.bytes += int64(n)
 	now := p.now()
 	switch {

@@ -239,7 +239,7 @@ func writeGGUF(ctx context.Context, bw io.Writer, f *File, prog *progress, writt
 				return err
 			}
 			*written += int64(len(buf))
-			prog.add(len(buf))
+			prog.add(len(buf), from+step >= len(vals))
 		}
 		return nil
 	})

@@ -88,7 +88,8 @@ func TestWriteFilesInterrupted(t *testing.T) {
 }
 
 // TestProgress: plain lines when not a terminal, one redrawn line on a
-// terminal; both end with a summary.
+// terminal; both end with a summary. Each tensor comes in two chunks (a
+// large tensor is written in several): it counts once.
 func TestProgress(t *testing.T) {
 	for _, tty := range []bool{false, true} {
 		var buf bytes.Buffer
@@ -97,11 +98,16 @@ func TestProgress(t *testing.T) {
 		p.now = func() time.Time { return clock }
 		p.start, p.last = clock, clock
 		for i := 0; i < 20; i++ {
-			clock = clock.Add(time.Second)
-			p.add(100)
+			for chunk := 0; chunk < 2; chunk++ {
+				clock = clock.Add(time.Second / 2)
+				p.add(50, chunk == 1)
+			}
 		}
 		p.finish()
 		s := buf.String()
+		if strings.Contains(s, "21/20") || strings.Contains(s, "40/20") {
+			t.Errorf("tty=%v: chunks counted as tensors: %q", tty, s)
+		}
 		if !strings.Contains(s, "20/20 tensors") || !strings.Contains(s, "converted 20 tensors") || !strings.Contains(s, "100 B/s") {
 			t.Errorf("tty=%v: %q", tty, s)
 		}
