@@ -87,6 +87,14 @@ type Matrix struct {
 	Rows, Cols int
 	F32        []float32 // Type F32: Rows*Cols values
 	Raw        []byte    // Type F16: 2*Rows*Cols bytes; Type Q8_0: Rows*Cols/32*34 bytes (Cols%32 == 0)
+	// AnyRows lets 2-8 rows take the GEMM instead of the multi-row GEMV.
+	// The GEMV streams the weights once and gives each row the result it
+	// would have alone (beams decode as one sequence would), but it is
+	// compute-slow: on a matrix that stays in cache (the Q-Former's, for a
+	// short text) the GEMM is 4-5x faster. A row's result may then differ
+	// in the last bits from the same row alone; the vision side does not
+	// mind, the language models do.
+	AnyRows bool
 }
 
 // check panics with a clear message when m is inconsistent; a malformed

@@ -282,6 +282,37 @@ func TestGEMVRowsAlone(t *testing.T) {
 	}
 }
 
+// TestAnyRows: a matrix marked AnyRows takes the GEMM from 2 rows on: each
+// row's result is bit-identical to the same row in a call of 12 rows (the
+// GEMM's), and within the GEMM's error of the row alone.
+func TestAnyRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range []DType{F32, F16, Q8_0} {
+		const k, n, big = 96, 37, 12
+		w := makeMatrix(r, typ, n, k)
+		w.AnyRows = true
+		x := randF32(r, big*k, 2)
+		for _, v := range variants() {
+			if v.q8only() && typ != Q8_0 {
+				continue
+			}
+			v.do(func() {
+				ref := make([]float32, big*n)
+				tp.MatMulT(ref, x, big, w, nil)
+				for _, m := range []int{2, 3, 5, 8} {
+					got := make([]float32, m*n)
+					tp.MatMulT(got, x, m, w, nil)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
+							t.Fatalf("%v %s m=%d: out[%d,%d] = %g, %g in the 12-row GEMM", typ, v.name, m, i/n, i%n, got[i], ref[i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
 // TestMatMulTPortableIsSequential pins the portable path to the plain
 // in-order f32 dot product, bit for bit.
 func TestMatMulTPortableIsSequential(t *testing.T) {

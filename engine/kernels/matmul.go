@@ -77,7 +77,7 @@ func (p *Pool) MatMulT(dst, x []float32, m int, w *Matrix, bias []float32) {
 	if w.Type == F16 && !hasF16C {
 		j.simd = false
 	}
-	j.gemv = m < gemvMaxRows && (w.Type != F32 || m < gemvMaxRowsF32)
+	j.gemv = m < gemvMaxRows && (w.Type != F32 || m < gemvMaxRowsF32) && (m == 1 || !w.AnyRows)
 	if j.simd && !j.gemv && w.Type != Q8_0 {
 		j.ap = p.packA(x, k, m, k, p.im.kern.mr)
 	}

@@ -326,7 +326,11 @@ func (l loader) vec3(key string) (out [3]float32) {
 }
 
 func (l loader) linear(name string, out, in int) linear {
-	return linear{w: l.Matrix(name+".weight", out, in), b: l.F32Tensor(name+".bias", out)}
+	w := l.Matrix(name+".weight", out, in)
+	if w != nil {
+		w.AnyRows = true // a short text's rows: the GEMM, not the GEMV
+	}
+	return linear{w: w, b: l.F32Tensor(name+".bias", out)}
 }
 
 func (l loader) norm(name string, n int) norm {
