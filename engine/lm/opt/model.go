@@ -177,6 +177,13 @@ func (m *Model) load(l *weightmap.Loader) error {
 	}
 	lin := func(name string, out, in int) linear {
 		li := linear{w: l.Matrix(name+".weight", out, in)}
+		if li.w != nil {
+			// A beam step's few rows through the GEMM: it costs about what
+			// one row's GEMV does (the multi-row GEMV is compute-bound), at
+			// the price of a beam's logits differing from the sequence
+			// alone in the last bits, as transformers' batched beams do.
+			li.w.AnyRows = true
+		}
 		if hp.Bias {
 			li.b = l.F32Tensor(name+".bias", out)
 		}
@@ -211,6 +218,9 @@ func (m *Model) load(l *weightmap.Loader) error {
 	m.output = m.tokEmbd
 	if _, _, ok := m.file.Tensor(lmconv.OPTOutput); ok {
 		m.output = l.Matrix(lmconv.OPTOutput, V, E)
+	}
+	if m.output != nil {
+		m.output.AnyRows = true
 	}
 	if err := l.Err(); err != nil {
 		return err
