@@ -105,7 +105,7 @@ func TestAskStreamsAndRecordsTurns(t *testing.T) {
 	if filepath.Base(st.ImagePath) != sampleName || st.Image == nil {
 		t.Fatalf("sample image not loaded: %s", transcript(st))
 	}
-	if !st.Demo || !strings.Contains(st.DemoLabel, "random weights") {
+	if !st.Demo || !strings.Contains(st.DemoLabel, "synthetic shapes") {
 		t.Errorf("demo label missing: %+v", st.DemoLabel)
 	}
 
@@ -419,7 +419,7 @@ func TestCommandsAndHints(t *testing.T) {
 		t.Errorf("template after reset %q", got)
 	}
 	info := noteOf("/info")
-	for _, w := range []string{"Model fake", "Library none", "Context", "random weights", "Image", "(encoded in 1ms)"} {
+	for _, w := range []string{"Model fake", "Library none", "Context", "synthetic shapes", "Image", "(encoded in 1ms)"} {
 		if !strings.Contains(info, w) {
 			t.Errorf("/info lacks %q:\n%s", w, info)
 		}
@@ -524,7 +524,7 @@ func TestCaptionAndResetAndSave(t *testing.T) {
 	md := string(data)
 	ans, _ := lastOf(a.Snapshot(), app.EntryAnswer)
 	for _, w := range []string{"# blip2chat transcript", st.ImagePath, "| temperature |", "| seed | `7` |",
-		"**You:** Is it a dog?", "**You:** Again?", "random weights", "Conversation restarted", strings.TrimSpace(ans.Text)} {
+		"**You:** Is it a dog?", "**You:** Again?", "synthetic shapes", "Conversation restarted", strings.TrimSpace(ans.Text)} {
 		if !strings.Contains(md, w) {
 			t.Errorf("saved Markdown lacks %q:\n%s", w, md)
 		}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,21 +46,22 @@ var (
 	demoErr  error
 )
 
-// demoSource is the real demo model (built once per test run), opened by
-// the real engine.
+// demoSource is the random-weight demo model (built once per test run),
+// opened by the real engine: its answers run on, as these tests of
+// streaming and stopping need. TestTrainedDemo tries the trained one.
 func demoSource(t testing.TB) *app.ModelSource {
 	t.Helper()
 	lib := apptest.LlamaLib(t)
 	demoOnce.Do(func() {
 		testData, demoErr = os.MkdirTemp("", "blip2chat-app-test-")
 		if demoErr == nil {
-			_, demoErr = demo.Ensure(context.Background(), testData)
+			_, demoErr = demo.EnsureRandom(context.Background(), testData)
 		}
 	})
 	if demoErr != nil {
 		t.Fatal(demoErr)
 	}
-	return app.DemoSource(testData, app.OpenOptions{LlamaLib: lib})
+	return app.RandomDemoSource(testData, app.OpenOptions{LlamaLib: lib})
 }
 
 // newDemoApp starts an app on the demo model with its sample image and
@@ -84,7 +86,7 @@ func TestDemoModelEndToEnd(t *testing.T) {
 	sessDir := t.TempDir()
 	a := newDemoApp(t, sessDir, nil)
 	st := a.Snapshot()
-	if st.Settings.Seed != 7 || st.Settings.MaxTokens != 24 || filepath.Base(st.ImagePath) != "sample.jpg" {
+	if st.Settings.Seed != 7 || st.Settings.MaxTokens != 24 || filepath.Base(st.ImagePath) != "sample.png" {
 		t.Errorf("settings %+v, image %s", st.Settings, st.ImagePath)
 	}
 
@@ -287,4 +289,66 @@ func TestU6LongPromptAnswersQuickly(t *testing.T) {
 	if d > 5*time.Second {
 		t.Errorf("took %v", d)
 	}
+}
+
+// TestTrainedDemo opens the demo as `blip2chat demo` does (DemoSource): the
+// trained model, labelled as trained only on synthetic shapes, decoding
+// with DemoPreset, on its first sample scene. Asked the caption and every
+// question the generator made for that scene, it must answer what the
+// trained checkpoint answers in PyTorch (engine/demo/samples/pytorch.json,
+// greedy): the demo decodes as the model was measured. How many of those
+// answers are right is logged (the generator's answers,
+// samples/scenes.jsonl).
+func TestTrainedDemo(t *testing.T) {
+	lib := apptest.LlamaLib(t)
+	data := t.TempDir()
+	a := app.New(app.Options{Model: app.DemoSource(data, app.OpenOptions{LlamaLib: lib}), SessionsDir: t.TempDir(), SaveDir: t.TempDir()})
+	t.Cleanup(func() { a.Close() })
+	a.Start()
+	st := waitIdle(t, a)
+	if !st.HasModel || st.Image == nil || filepath.Base(st.ImagePath) != demo.SampleName {
+		t.Fatalf("not ready on the sample scene: %s", transcript(st))
+	}
+	if !st.Demo || st.DemoLabel != demo.Label || st.Settings.Preset != app.DemoPreset {
+		t.Errorf("demo %v, label %q, preset %q", st.Demo, st.DemoLabel, st.Settings.Preset)
+	}
+
+	b, err := os.ReadFile(filepath.Join("..", "engine", "demo", "samples", "pytorch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Items []struct{ File, Q, Want, Got string }
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	n, right := 0, 0
+	for _, it := range ref.Items {
+		if it.File != demo.SampleName {
+			continue
+		}
+		q := it.Q
+		if q == "" {
+			q = "/caption"
+		}
+		a.Submit("/reset") // one fresh conversation per question, as PyTorch was asked
+		waitIdle(t, a)
+		a.Submit(q)
+		st := waitIdle(t, a)
+		ans, _ := lastOf(st, app.EntryAnswer)
+		got := strings.TrimSpace(ans.Text)
+		if got != it.Got {
+			t.Errorf("%s: %q, PyTorch answers %q", q, got, it.Got)
+		}
+		n++
+		if got == it.Want {
+			right++
+		}
+		t.Logf("%-45s %-45q (generator: %q)", q, got, it.Want)
+	}
+	if n < 7 {
+		t.Fatalf("pytorch.json has %d answers about %s, want the caption and six questions", n, demo.SampleName)
+	}
+	t.Logf("%d of %d right", right, n)
 }

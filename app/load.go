@@ -41,7 +41,7 @@ then chat:
      blip2chat chat -m ~/models/mine photo.jpg
 BLIP2CHAT_MODEL may name the model (a name or a folder): then just run blip2chat`
 	if demo {
-		s = "Type /demo to try the interface now with a tiny demo model (random weights, so its answers are meaningless; no download).\n\n" + s
+		s = "Type /demo to try the interface now with a tiny demo model (trained only on synthetic shapes, so it answers only about coloured circles, squares, triangles, stars and crosses; no download).\n\n" + s
 	}
 	return s
 }
@@ -83,7 +83,7 @@ func (a *App) loadJob(ctx context.Context, src *ModelSource, img string, resume 
 		a.note("Note: " + info.Notice) // the GPU build fell back to the CPU
 	}
 	if src.Demo {
-		a.note("This is the demo model: tiny, with random weights, so its answers are meaningless. It shows how blip2chat works without a download; for real answers install a model (blip2chat pull blip2-flan-t5-xl) and run blip2chat chat blip2-flan-t5-xl.")
+		a.note("This is the demo model: tiny, trained only on pictures of coloured shapes, so it answers about those and nothing else (try /caption, or ask what colour a shape is). It shows how blip2chat works without a download; for real answers install a model (blip2chat pull blip2-flan-t5-xl) and run blip2chat chat blip2-flan-t5-xl.")
 	}
 
 	path, resumed := resolveImage(img, resume, src)

@@ -99,14 +99,15 @@ var (
 )
 
 // TestDemoSession drives the whole interface, on the real engine and the
-// demo model: the sample image -> /image another -> ask (the answer
+// random-weight demo model (its answers run on, so Esc has one to stop):
+// the sample image -> /image another -> ask (the answer
 // streams) -> Esc -> /retry -> /save -> a 60-column terminal stacks the
 // panes -> Ctrl+C.
 func TestDemoSession(t *testing.T) {
 	lib := llamaLib(t)
 	data := t.TempDir()
 	a := app.New(app.Options{
-		Model:       app.DemoSource(data, app.OpenOptions{LlamaLib: lib}),
+		Model:       app.RandomDemoSource(data, app.OpenOptions{LlamaLib: lib}),
 		SessionsDir: app.SessionsDir(data),
 		SaveDir:     t.TempDir(),
 	})
@@ -117,10 +118,10 @@ func TestDemoSession(t *testing.T) {
 	// Loading: the demo label is prominent, the sample image shows.
 	scr.has(t, "DEMO  demo model: random weights, answers are meaningless")
 	st := waitApp(t, a, "the sample image", func(s app.State) bool { return idle(s) && s.Image != nil })
-	if filepath.Base(st.ImagePath) != "sample.jpg" {
+	if filepath.Base(st.ImagePath) != "sample.png" {
 		t.Fatalf("image %s", st.ImagePath)
 	}
-	scr.has(t, "╭─ sample.jpg · ascii")
+	scr.has(t, "╭─ sample.png · ascii")
 
 	// /image with Tab completion of the command and of the path.
 	tm.Type("/ima")
@@ -261,7 +262,7 @@ func TestNoModelScreen(t *testing.T) {
 func TestQuitWhileAnswering(t *testing.T) {
 	lib := llamaLib(t)
 	data := t.TempDir()
-	a := app.New(app.Options{Model: app.DemoSource(data, app.OpenOptions{LlamaLib: lib}), SessionsDir: app.SessionsDir(data)})
+	a := app.New(app.Options{Model: app.RandomDemoSource(data, app.OpenOptions{LlamaLib: lib}), SessionsDir: app.SessionsDir(data)})
 	tm := teatest.NewTestModel(t, New(a, Options{}), teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { tm.Quit(); a.Close() })
 	waitApp(t, a, "ready", func(s app.State) bool { return idle(s) && s.Image != nil })

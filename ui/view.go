@@ -59,7 +59,7 @@ func (m *Model) header() string {
 		}
 		right = m.sty.demo.Render("DEMO  " + label)
 		if lipgloss.Width(left)+lipgloss.Width(right)+1 > m.w {
-			right = m.sty.demo.Render("DEMO: random weights")
+			right = m.sty.demo.Render("DEMO: synthetic shapes")
 		}
 	} else if m.st.HasModel && m.st.Model.Desc != "" {
 		right = m.sty.titleDim.Render(printable(m.st.Model.Desc))

@@ -45,7 +45,7 @@ const SoftTokens = 32
 const ContextSize = 2048
 
 // Label is the demo label of DemoSource.
-const Label = "demo model: random weights, answers are meaningless"
+const Label = "demo model: trained only on synthetic shapes"
 
 // Checkpoint is what Engine's presets are resolved for: BLIP-2 OPT-2.7B
 // without a generation_config.json (the 2023 checkpoint).

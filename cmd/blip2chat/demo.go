@@ -9,7 +9,7 @@ import (
 func init() {
 	register(&command{
 		name:    "demo",
-		summary: "try the interface on a tiny built-in model (random weights: answers are meaningless)",
+		summary: "try the interface on a tiny built-in model (trained only on synthetic shapes)",
 		usage:   "[--llama-lib DIR] [--no-color] [IMAGE]",
 		run:     runDemo,
 	})

@@ -1,77 +1,75 @@
-// Package demo builds the demo model: a tiny BLIP-2 (ViT, Q-Former and a
-// LLaMA language model) with random weights, so that anyone can try
-// blip2chat without downloading a checkpoint.
+// Package demo provides the demo model, so that anyone can try blip2chat
+// without downloading a checkpoint: a tiny BLIP-2 (ViT, Q-Former,
+// projection and a LLaMA language model) trained only on the synthetic
+// shapes of tools/scenes (tools/train-demo), whose converted files are
+// committed in engine/demo/trained and built into the binary. It answers
+// questions such as "what colour is the circle?" about pictures of that
+// world, and nothing else; its sample images are scenes from the same
+// generator.
 //
-// The model is a synthetic model (weights/synth): what the real converter
-// writes for a Hugging Face checkpoint of the demo's config, with its
-// SentencePiece tokenizer, and random weights. Its answers are
-// meaningless; what it shows is the interface.
+// A model of the same kind with random weights (RandomDir, EnsureRandom)
+// stays for tests that need long answers fast.
 package demo
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 
 	"github.com/blip2chat/blip2chat/internal/safefile"
 	"github.com/blip2chat/blip2chat/weights/convert"
 	"github.com/blip2chat/blip2chat/weights/lmconv"
-	"github.com/blip2chat/blip2chat/weights/synth"
 )
 
-// Version is the demo model's version: a cached model of another version is
-// rebuilt. Bump it whenever the shapes, the seed or the formats change.
-const Version = 2
+// Version is the demo models' version: a cached model of another version is
+// rebuilt. Bump it whenever the weights, the shapes, the seed, the samples
+// or the formats change.
+const Version = 3
 
 // Label is what the app shows wherever the demo model is in use.
-const Label = "demo model: random weights, answers are meaningless"
+const Label = "demo model: trained only on synthetic shapes"
 
-// SampleName is the file name of the bundled sample image.
-const SampleName = "sample.jpg"
+// SampleName is the file name of the sample image the demo opens with; the
+// other samples are beside it in the folder (Samples).
+const SampleName = "sample.png"
 
-//go:embed sample.jpg
-var sampleJPEG []byte
-
-// tokenizer.model is the project's own small SentencePiece BPE model (2000
-// pieces, byte fallback; testdata/golden/tokenizers/llama_spm.model).
+// trained holds the converted trained model: f16 vision (ViT, Q-Former,
+// projection), the f16 LLaMA with its tokenizer, and the decoding it was
+// evaluated with (greedy).
 //
-//go:embed tokenizer.model
-var tokenizerModel []byte
+//go:embed trained/vision.gguf trained/llm.gguf trained/generation_config.json
+var trained embed.FS
 
-// SampleImage returns the bundled sample image (a JPEG).
-func SampleImage() []byte { return sampleJPEG }
+// samples holds the sample scenes (samples/README.md says which).
+//
+//go:embed samples/*.png
+var samples embed.FS
 
-// Shapes of the demo model: small enough to build in about a second and to
-// answer at hundreds of tokens per second, but with every part a real
-// model has (patch 14 at 224 px gives the ViT its 257 tokens).
-const (
-	visionHidden = 96
-	visionInter  = 192
-	visionLayers = 2
-	visionHeads  = 2
-	imageSize    = 224
-	patchSize    = 14
-	numQueries   = 32
-	qfHidden     = 64
-	qfInter      = 128
-	qfLayers     = 2
-	qfHeads      = 2
-	lmHidden     = 64
-	lmInter      = 160
-	lmLayers     = 2
-	lmHeads      = 4
-	lmKVHeads    = 2
-	lmVocab      = 2000
-	lmMaxPos     = 2048
-	seed         = 20240521
-)
+// Samples lists the sample images' file names, SampleName first.
+func Samples() []string {
+	ents, _ := samples.ReadDir("samples")
+	out := []string{SampleName}
+	for _, e := range ents {
+		if e.Name() != SampleName {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// SampleImage returns the sample image the demo opens with (a PNG).
+func SampleImage() []byte {
+	b, _ := samples.ReadFile(path.Join("samples", SampleName))
+	return b
+}
 
 // stamp is written last into a built model folder; a folder without it, or
-// with another version, is rebuilt.
+// with another version or label, is rebuilt.
 const stamp = "demo.json"
 
 type stampFile struct {
@@ -83,16 +81,18 @@ type stampFile struct {
 func Dir(dataDir string) string { return filepath.Join(dataDir, "demo") }
 
 // Ready reports whether dir holds a demo model of this Version.
-func Ready(dir string) bool {
+func Ready(dir string) bool { return ready(dir, Label) }
+
+func ready(dir, label string) bool {
 	data, err := safefile.ReadFile(filepath.Join(dir, stamp), 1<<20) // a FIFO in the data folder must not block
 	if err != nil {
 		return false
 	}
 	var s stampFile
-	if json.Unmarshal(data, &s) != nil || s.Version != Version {
+	if json.Unmarshal(data, &s) != nil || s.Version != Version || s.Label != label {
 		return false
 	}
-	for _, f := range []string{convert.VisionFile, lmconv.FileName, SampleName} {
+	for _, f := range append([]string{convert.VisionFile, lmconv.FileName}, Samples()...) {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || !st.Mode().IsRegular() {
 			return false
 		}
@@ -101,15 +101,59 @@ func Ready(dir string) bool {
 }
 
 // Ensure returns the demo model folder under dataDir (dataDir/demo, with
-// vision.gguf, llm.gguf and the sample image), building it first when it is
-// missing or of another version. The folder is built beside its final place
-// and renamed into it, so an interrupted build leaves nothing half-written;
-// two processes building at once both end with a complete folder.
+// vision.gguf, llm.gguf, generation_config.json and the sample images),
+// writing it first when it is missing or of another version. The folder
+// is written beside its final place and renamed into it, so an
+// interrupted build leaves nothing half-written; two processes building at
+// once both end with a complete folder.
 func Ensure(ctx context.Context, dataDir string) (string, error) {
-	dir := Dir(dataDir)
-	if Ready(dir) {
+	return ensure(ctx, Dir(dataDir), Label, Build)
+}
+
+// Build writes a complete demo model folder into dir (which must exist):
+// the trained model's files and the samples.
+func Build(ctx context.Context, dir string) error {
+	ents, err := trained.ReadDir("trained")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := trained.ReadFile(path.Join("trained", e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := writeSynced(filepath.Join(dir, e.Name()), b); err != nil {
+			return err
+		}
+	}
+	return writeSamples(dir)
+}
+
+func writeSamples(dir string) error {
+	for _, name := range Samples() {
+		b, err := samples.ReadFile(path.Join("samples", name))
+		if err != nil {
+			return err
+		}
+		if err := writeSynced(filepath.Join(dir, name), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure makes dir a ready model folder labelled label, built by build.
+func ensure(ctx context.Context, dir, label string, build func(context.Context, string) error) (string, error) {
+	if ready(dir, label) {
 		return dir, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	dataDir := filepath.Dir(dir)
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return "", fmt.Errorf("demo model: %w", err)
 	}
@@ -118,8 +162,12 @@ func Ensure(ctx context.Context, dataDir string) (string, error) {
 		return "", fmt.Errorf("demo model: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := Build(ctx, tmp); err != nil {
-		return "", err
+	if err := build(ctx, tmp); err != nil {
+		return "", fmt.Errorf("demo model: %w", err)
+	}
+	data, _ := json.MarshalIndent(stampFile{Version: Version, Label: label}, "", "  ")
+	if err := writeSynced(filepath.Join(tmp, stamp), data); err != nil {
+		return "", fmt.Errorf("demo model: %w", err)
 	}
 	// Move an old folder aside, then put the new one in place.
 	if _, err := os.Stat(dir); err == nil {
@@ -129,32 +177,12 @@ func Ensure(ctx context.Context, dataDir string) (string, error) {
 		}
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		if Ready(dir) { // another process won the race
+		if ready(dir, label) { // another process won the race
 			return dir, nil
 		}
 		return "", fmt.Errorf("demo model: %w", err)
 	}
 	return dir, nil
-}
-
-// Build writes a complete demo model folder into dir (which must exist).
-func Build(ctx context.Context, dir string) error {
-	m, err := model()
-	if err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
-	// f16 everywhere: no quantizer run (that needs llama.cpp), half the size.
-	if _, err := m.Write(ctx, dir, convert.Options{VisionType: "f16", LLMType: "f16"}); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, SampleName), sampleJPEG, 0o644); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
-	data, _ := json.MarshalIndent(stampFile{Version: Version, Label: Label}, "", "  ")
-	if err := writeSynced(filepath.Join(dir, stamp), data); err != nil {
-		return fmt.Errorf("demo model: %w", err)
-	}
-	return nil
 }
 
 func writeSynced(path string, data []byte) error {
@@ -171,78 +199,4 @@ func writeSynced(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// model is the demo model: the checkpoint it stands for (the layout of
-// Salesforce/blip2-* on the hub, with the project's SentencePiece
-// tokenizer) and its seed.
-func model() (*synth.Model, error) {
-	files := map[string]any{
-		"config.json":              config(),
-		"preprocessor_config.json": preprocessor(),
-		"tokenizer_config.json": map[string]any{
-			"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>",
-			"unk_token": "<unk>", "legacy": true, "tokenizer_class": "LlamaTokenizer",
-		},
-	}
-	m := &synth.Model{Files: map[string][]byte{"tokenizer.model": tokenizerModel}, Name: "demo", Seed: seed}
-	for name, v := range files {
-		data, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		if name == "config.json" {
-			m.Config = data
-		} else {
-			m.Files[name] = data
-		}
-	}
-	return m, nil
-}
-
-func config() map[string]any {
-	return map[string]any{
-		"architectures":          []string{"Blip2ForConditionalGeneration"},
-		"model_type":             "blip-2",
-		"num_query_tokens":       numQueries,
-		"image_text_hidden_size": 256,
-		"initializer_factor":     1.0,
-		"initializer_range":      0.02,
-		"torch_dtype":            "float32",
-		"vision_config": map[string]any{
-			"model_type": "blip_2_vision_model", "hidden_act": "gelu",
-			"hidden_size": visionHidden, "intermediate_size": visionInter,
-			"num_hidden_layers": visionLayers, "num_attention_heads": visionHeads,
-			"image_size": imageSize, "patch_size": patchSize, "layer_norm_eps": 1e-6, "qkv_bias": true,
-		},
-		"qformer_config": map[string]any{
-			"model_type": "blip_2_qformer", "hidden_act": "gelu",
-			"hidden_size": qfHidden, "intermediate_size": qfInter,
-			"num_hidden_layers": qfLayers, "num_attention_heads": qfHeads,
-			"cross_attention_frequency": 2, "encoder_hidden_size": visionHidden,
-			"layer_norm_eps": 1e-12, "max_position_embeddings": 512, "pad_token_id": 0,
-			"vocab_size": 30522, "use_qformer_text_input": false,
-		},
-		"text_config": map[string]any{
-			"model_type": "llama", "hidden_act": "silu",
-			"hidden_size": lmHidden, "intermediate_size": lmInter,
-			"num_hidden_layers": lmLayers, "num_attention_heads": lmHeads, "num_key_value_heads": lmKVHeads,
-			"head_dim": lmHidden / lmHeads, "max_position_embeddings": lmMaxPos, "vocab_size": lmVocab,
-			"rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": false,
-			"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0,
-			"attention_bias": false, "mlp_bias": false,
-		},
-		"use_decoder_only_language_model": true,
-	}
-}
-
-func preprocessor() map[string]any {
-	return map[string]any{
-		"do_convert_rgb": true, "do_normalize": true, "do_rescale": true, "do_resize": true,
-		"image_mean":           []float64{0.48145466, 0.4578275, 0.40821073},
-		"image_std":            []float64{0.26862954, 0.26130258, 0.27577711},
-		"image_processor_type": "BlipImageProcessor", "processor_class": "Blip2Processor",
-		"resample": 3, "rescale_factor": 1.0 / 255,
-		"size": map[string]int{"height": imageSize, "width": imageSize},
-	}
 }
