@@ -406,7 +406,11 @@ func (m *Model) answer(e app.Entry, width int) []string {
 		details = append(details, fmt.Sprintf("↻ %d", e.Retries))
 	}
 	if e.Stats != nil && e.Stats.Tokens > 0 {
-		details = append(details, fmt.Sprintf("%d tokens", e.Stats.Tokens), fmt.Sprintf("%.1f tok/s", e.Stats.TokensPerSec))
+		unit := "tokens"
+		if e.Stats.Tokens == 1 {
+			unit = "token"
+		}
+		details = append(details, fmt.Sprintf("%d %s", e.Stats.Tokens, unit), fmt.Sprintf("%.1f tok/s", e.Stats.TokensPerSec))
 	}
 	if e.Stop == lm.StopMaxTokens {
 		details = append(details, "max_tokens reached")
