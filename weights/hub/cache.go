@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -188,11 +190,17 @@ func (c *Client) link(repoDir, commit string, f File, newBlob bool) error {
 		if target, err := os.Readlink(dst); err == nil && target == rel {
 			return nil
 		}
-		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		err := os.Symlink(rel, dst)
+		// Made under a name of its own and renamed over dst: another pull
+		// of the same repository may be linking the same file right now,
+		// and remove-then-create would let one of them fail (and fall back
+		// to a copy that replaces the other's link).
+		tmp := dst + ".link-" + strconv.FormatUint(rand.Uint64(), 36)
+		err := os.Symlink(rel, tmp)
 		if err == nil {
+			if err := os.Rename(tmp, dst); err != nil {
+				os.Remove(tmp)
+				return err
+			}
 			return nil
 		}
 		c.logf("cannot make symlinks in %s (%v); storing copies instead", filepath.Dir(dst), err)
