@@ -75,10 +75,11 @@ func (s *screen) read() {
 	}
 }
 
-// has waits until the output since the mark shows text.
+// has waits until the output since the mark shows text (90 s: on a machine
+// shared with other jobs the renderer may lag far behind the app state).
 func (s *screen) has(t *testing.T, text string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		s.read()
 		if strings.Contains(ansi.Strip(string(s.buf.Bytes()[s.from:])), text) {
