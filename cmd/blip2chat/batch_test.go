@@ -150,39 +150,56 @@ func TestBatchGridEqualsAsk(t *testing.T) {
 	}
 }
 
+// batchChild is a batch of the two prompts under two presets over the
+// images fixture, run by a child process (so that it can be killed).
+type batchChild struct {
+	cmd      *exec.Cmd
+	stderr   bytes.Buffer
+	args     []string // the command line, to run again in process
+	dir, out string   // the model folder and the JSON Lines output
+	images   []string
+}
+
+// startBatchChild starts the batch and returns once it has written n
+// answers (failing the test after 2 minutes).
+func startBatchChild(t *testing.T, n int) *batchChild {
+	t.Helper()
+	lib := modeltest.LibDir(t)
+	c := modeltest.Cases(t, "opt")[0]
+	b := &batchChild{dir: askModelDir(t, c, "f32"), out: filepath.Join(t.TempDir(), "results.jsonl")}
+	var folder string
+	folder, b.images = batchImagesFixture(t)
+	b.args = []string{"batch", "-m", b.dir, folder, "--out", b.out, "--prompt", batchPrompts[0], "--prompt", batchPrompts[1],
+		"--preset", "reference", "--preset", "vqa", "--llama-lib", lib, "--threads", "1"}
+	enc, _ := json.Marshal(b.args)
+	b.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	b.cmd.Env = append(os.Environ(), batchChildEnv+"="+string(enc))
+	b.cmd.Stderr = &b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		data, _ := os.ReadFile(b.out)
+		if bytes.Count(data, []byte("\n")) >= n {
+			return b
+		}
+		if time.Now().After(deadline) {
+			b.cmd.Process.Kill()
+			t.Fatalf("the batch wrote %q in 2 minutes, want %d answers; stderr: %s", data, n, b.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestBatchKilledResumes: a batch killed with SIGKILL midway and run
 // again holds each answer exactly once, and the rerun encodes only the
 // images that still miss answers.
 func TestBatchKilledResumes(t *testing.T) {
-	lib := modeltest.LibDir(t)
-	c := modeltest.Cases(t, "opt")[0]
-	dir := askModelDir(t, c, "f32")
-	folder, images := batchImagesFixture(t)
-	out := filepath.Join(t.TempDir(), "results.jsonl")
-	args := []string{"batch", "-m", dir, folder, "--out", out, "--prompt", batchPrompts[0], "--prompt", batchPrompts[1],
-		"--preset", "reference", "--preset", "vqa", "--llama-lib", lib, "--threads", "1"}
-	enc, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), batchChildEnv+"="+string(enc))
-	var childErr bytes.Buffer
-	cmd.Stderr = &childErr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// Kill it once it has written 5 of the 12 answers (the second image's
 	// first): it pauses after each, so it is then answering the 6th.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		data, _ := os.ReadFile(out)
-		if bytes.Count(data, []byte("\n")) >= 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the batch wrote %q in 2 minutes; stderr: %s", data, childErr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	b := startBatchChild(t, 5)
+	cmd, out, dir, images, args := b.cmd, b.out, b.dir, b.images, b.args
 	cmd.Process.Kill()
 	cmd.Wait()
 	before := readBatchOut(t, out)
